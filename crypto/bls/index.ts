@@ -1,0 +1,22 @@
+import { CryptoArgumentError } from '../errors.js';
+import { createBlstBackend } from './blst-backend.js';
+import { createNobleBackend } from './noble-backend.js';
+import { BLS_BACKEND_NAMES, type BlsBackend, type BlsBackendName } from './types.js';
+
+export * from './keys.js';
+export * from './types.js';
+
+/**
+ * Returns a backend by name. Backends are stateless, so a fresh object per call is fine; the
+ * native one is the default because it is 20-40x faster (see bench/results/crypto.json).
+ */
+export function blsBackend(name: BlsBackendName | string = 'blst'): BlsBackend {
+  switch (name) {
+    case 'blst':
+      return createBlstBackend();
+    case 'noble':
+      return createNobleBackend();
+    default:
+      throw new CryptoArgumentError(`unknown BLS backend ${JSON.stringify(name)}; expected one of ${BLS_BACKEND_NAMES.join(', ')}`);
+  }
+}

@@ -1,0 +1,42 @@
+import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
+import { EncodingError } from './errors.js';
+
+export { bytesToHex, concatBytes };
+
+/** Parses hex with or without a `0x` prefix; throws EncodingError on anything else. */
+export function fromHex(hex: string): Uint8Array {
+  const body = hex.startsWith('0x') || hex.startsWith('0X') ? hex.slice(2) : hex;
+  if (body.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(body)) {
+    throw new EncodingError(`not a hex string: ${JSON.stringify(hex.slice(0, 32))}`);
+  }
+  return hexToBytes(body);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return `0x${bytesToHex(bytes)}`;
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+/** Big-endian unsigned integer of the given width. */
+export function uintBE(value: number | bigint, width: number): Uint8Array {
+  let v = BigInt(value);
+  if (v < 0n || v >= 1n << BigInt(8 * width)) throw new EncodingError(`value ${v} does not fit in ${width} bytes`);
+  const out = new Uint8Array(width);
+  for (let i = width - 1; i >= 0; i--) {
+    out[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return out;
+}
+
+export function bigintFromBE(bytes: Uint8Array): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}

@@ -1,0 +1,256 @@
+import { randomBytes } from 'node:crypto';
+import { pippenger } from '@noble/curves/abstract/curve.js';
+import { bls12_381 } from '@noble/curves/bls12-381.js';
+import { BLS_CURVE_ORDER } from '../bls/encoding.js';
+import type { G1Point, G2Point } from '../bls/noble-backend.js';
+import type { BlsBackend, BlsPublicKey, BlsSecretKey, BlsSignature } from '../bls/types.js';
+import { bigintFromBE, bytesEqual, uintBE } from '../bytes.js';
+import { CryptoArgumentError, CryptoError, QcVerifyError, ValidatorSetError } from '../errors.js';
+import { quorumSize } from './quorum.js';
+import type { QcAggregator, QcScheme, QuorumCertificate, ShareOutcome } from './types.js';
+
+const Fr = bls12_381.fields.Fr;
+const G1 = bls12_381.G1.Point;
+const G2 = bls12_381.G2.Point;
+
+/**
+ * Public part of a (q, n) threshold key: Feldman commitments C_j = a_j * G1 to the
+ * coefficients of the dealer's polynomial f. The group key is C_0 = f(0) * G1, and validator
+ * i (share x = i + 1) has share key f(x) * G1 = sum_j C_j * x^j, so anyone holding the
+ * commitments can check a share or a partial signature without trusting the dealer.
+ */
+export interface ThresholdPublicSetup {
+  readonly n: number;
+  readonly threshold: number;
+  /** Compressed G1 points, `threshold` of them; commitments[0] is the group public key. */
+  readonly commitments: readonly Uint8Array[];
+}
+
+export interface ThresholdDeal {
+  readonly setup: ThresholdPublicSetup;
+  /** 32-byte secret shares, index i for validator i. Each goes to its validator only. */
+  readonly shares: readonly Uint8Array[];
+}
+
+function randomScalar(): bigint {
+  for (;;) {
+    // 48 bytes reduced mod r: bias below 2^-128.
+    const v = bigintFromBE(randomBytes(48)) % BLS_CURVE_ORDER;
+    if (v !== 0n) return v;
+  }
+}
+
+/** Evaluates the commitment polynomial at x: sum_j C_j * x^j (Horner). */
+function commitmentAt(commitments: readonly G1Point[], x: bigint): G1Point {
+  let acc = G1.ZERO;
+  for (let j = commitments.length - 1; j >= 0; j--) acc = acc.multiplyUnsafe(x).add(commitments[j]!);
+  return acc;
+}
+
+/**
+ * Trusted-dealer Shamir sharing with Feldman commitments. A dealer is the simplest honest
+ * setup for a devnet and for benchmarks; a DKG would replace this function, not its outputs.
+ */
+export function dealThresholdKeys(n: number, threshold: number = quorumSize(n)): ThresholdDeal {
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff) throw new CryptoArgumentError(`n must be in [1, 65535], got ${n}`);
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > n) throw new CryptoArgumentError(`threshold must be in [1, n], got ${threshold}`);
+  const coefficients = Array.from({ length: threshold }, randomScalar);
+  const shares: Uint8Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = BigInt(i + 1);
+    let y = 0n;
+    for (let j = coefficients.length - 1; j >= 0; j--) y = Fr.add(Fr.mul(y, x), coefficients[j]!);
+    shares.push(uintBE(y, 32));
+  }
+  const commitments = coefficients.map((a) => G1.BASE.multiply(a).toBytes(true));
+  return { setup: { n, threshold, commitments }, shares };
+}
+
+function decodeCommitments(setup: ThresholdPublicSetup): G1Point[] {
+  if (setup.commitments.length !== setup.threshold || setup.threshold < 1 || setup.threshold > setup.n) {
+    throw new ValidatorSetError(`threshold setup needs exactly ${setup.threshold} commitments, got ${setup.commitments.length}`);
+  }
+  return setup.commitments.map((c, j) => {
+    try {
+      const p = G1.fromBytes(c);
+      if (p.is0()) throw new ValidatorSetError(`commitment ${j} is the point at infinity`);
+      return p;
+    } catch (err) {
+      if (err instanceof ValidatorSetError) throw err;
+      throw new ValidatorSetError(`commitment ${j} is not a valid G1 point`);
+    }
+  });
+}
+
+/** Feldman check a validator runs on the share it received: share * G1 == sum_j C_j x^j. */
+export function verifyDealtShare(setup: ThresholdPublicSetup, index: number, share: Uint8Array): boolean {
+  if (!Number.isInteger(index) || index < 0 || index >= setup.n || share.length !== 32) return false;
+  const s = bigintFromBE(share);
+  if (s === 0n || s >= BLS_CURVE_ORDER) return false;
+  return G1.BASE.multiply(s).equals(commitmentAt(decodeCommitments(setup), BigInt(index + 1)));
+}
+
+/** Lagrange coefficients at x = 0 for the share points x_i = index_i + 1. */
+export function lagrangeAtZero(indices: readonly number[]): bigint[] {
+  const xs = indices.map((i) => BigInt(i + 1));
+  return xs.map((xi, a) => {
+    let num = 1n;
+    let den = 1n;
+    xs.forEach((xj, b) => {
+      if (a === b) return;
+      num = Fr.mul(num, xj);
+      den = Fr.mul(den, Fr.sub(xj, xi));
+    });
+    return Fr.div(num, den);
+  });
+}
+
+/**
+ * sigma = sum_i lambda_i * sigma_i, one multi-scalar multiplication in G2. The blst binding
+ * has no scalar multiplication, so this runs on noble whichever backend signs and verifies;
+ * bench/results/crypto.json has the cost ("threshold combine").
+ */
+export function combinePartialSignatures(indices: readonly number[], partials: readonly Uint8Array[]): Uint8Array {
+  if (indices.length === 0 || indices.length !== partials.length) throw new CryptoArgumentError('need one partial signature per index');
+  if (new Set(indices).size !== indices.length) throw new CryptoArgumentError('duplicate share index');
+  const points = partials.map((p) => G2.fromBytes(p) as G2Point);
+  const combined = pippenger(G2, points, lagrangeAtZero(indices));
+  return combined.toBytes(true);
+}
+
+/**
+ * Threshold QC: one 96-byte signature that plain BLS `verify` accepts under the 48-byte group
+ * key, whoever the q signers were. Smaller than the multi-signature form and constant in n,
+ * at the price of a dealer (or DKG) and a costlier combination step.
+ */
+export class ThresholdQcScheme implements QcScheme {
+  readonly kind = 'threshold' as const;
+  readonly n: number;
+  readonly quorum: number;
+  readonly groupPublicKey: BlsPublicKey;
+  private readonly shareKeys: readonly BlsPublicKey[];
+
+  constructor(
+    readonly backend: BlsBackend,
+    setup: ThresholdPublicSetup,
+  ) {
+    const commitments = decodeCommitments(setup);
+    this.n = setup.n;
+    this.quorum = setup.threshold;
+    try {
+      this.groupPublicKey = backend.publicKeyFromBytes(setup.commitments[0]!);
+      this.shareKeys = Array.from({ length: setup.n }, (_, i) =>
+        backend.publicKeyFromBytes(commitmentAt(commitments, BigInt(i + 1)).toBytes(true)),
+      );
+    } catch (err) {
+      if (err instanceof CryptoError) throw new ValidatorSetError(`threshold setup: ${err.message}`);
+      throw err;
+    }
+  }
+
+  sharePublicKey(index: number): BlsPublicKey {
+    const k = this.shareKeys[index];
+    if (!k) throw new CryptoArgumentError(`no share ${index} (n = ${this.n})`);
+    return k;
+  }
+
+  signShare(shareKey: BlsSecretKey, digest: Uint8Array): Uint8Array {
+    if (digest.length !== 32) throw new CryptoArgumentError('digest must be 32 bytes');
+    return this.backend.sign(shareKey, digest).bytes;
+  }
+
+  verifyShare(signer: number, digest: Uint8Array, share: Uint8Array): boolean {
+    if (!Number.isInteger(signer) || signer < 0 || signer >= this.n) return false;
+    try {
+      return this.backend.verify(this.shareKeys[signer]!, digest, this.backend.signatureFromBytes(share));
+    } catch (err) {
+      if (err instanceof CryptoError) return false;
+      throw err;
+    }
+  }
+
+  newAggregator(digest: Uint8Array): QcAggregator {
+    if (digest.length !== 32) throw new CryptoArgumentError('digest must be 32 bytes');
+    return new ThresholdAggregator(this, digest);
+  }
+
+  verify(qc: QuorumCertificate, expectedDigest?: Uint8Array): void {
+    if (qc.kind !== 'threshold') throw new QcVerifyError('wrong-kind', `expected a threshold QC, got ${qc.kind}`);
+    if (qc.digest.length !== 32) throw new QcVerifyError('malformed', 'digest must be 32 bytes');
+    if (qc.n !== this.n) throw new QcVerifyError('malformed', `QC is for n = ${qc.n}, the set has ${this.n}`);
+    if (qc.signers !== null) throw new QcVerifyError('malformed', 'threshold QC carries no bitmap');
+    if (expectedDigest && !bytesEqual(expectedDigest, qc.digest)) throw new QcVerifyError('digest-mismatch', 'QC certifies a different digest');
+    let signature: BlsSignature;
+    try {
+      signature = this.backend.signatureFromBytes(qc.signature);
+    } catch (err) {
+      if (err instanceof CryptoError) throw new QcVerifyError('bad-signature', err.message);
+      throw err;
+    }
+    if (!this.backend.verify(this.groupPublicKey, qc.digest, signature)) {
+      throw new QcVerifyError('bad-signature', 'signature does not verify under the group key');
+    }
+  }
+}
+
+/**
+ * Collects partial signatures; at q it combines the first q and checks the result once under
+ * the group key. On failure it checks those q partials one by one against their share keys,
+ * drops the bad ones and waits for replacements.
+ */
+class ThresholdAggregator implements QcAggregator {
+  private readonly partials = new Map<number, BlsSignature>();
+  private readonly faultySigners = new Set<number>();
+  private result: QuorumCertificate | undefined;
+
+  constructor(
+    private readonly scheme: ThresholdQcScheme,
+    readonly digest: Uint8Array,
+  ) {}
+
+  get faulty(): ReadonlySet<number> {
+    return this.faultySigners;
+  }
+
+  get certificate(): QuorumCertificate | undefined {
+    return this.result;
+  }
+
+  add(signer: number, share: Uint8Array): ShareOutcome {
+    if (this.result) return { status: 'certified', certificate: this.result };
+    if (!Number.isInteger(signer) || signer < 0 || signer >= this.scheme.n) return { status: 'rejected', reason: `signer ${signer} is not a validator` };
+    if (this.faultySigners.has(signer)) return { status: 'rejected', reason: `signer ${signer} already sent an invalid share` };
+    if (this.partials.has(signer)) return { status: 'duplicate' };
+    try {
+      this.partials.set(signer, this.scheme.backend.signatureFromBytes(share));
+    } catch (err) {
+      if (!(err instanceof CryptoError)) throw err;
+      this.faultySigners.add(signer);
+      return { status: 'rejected', reason: err.message };
+    }
+    while (this.partials.size >= this.scheme.quorum) {
+      const chosen = [...this.partials.keys()].sort((a, b) => a - b).slice(0, this.scheme.quorum);
+      const combined = combinePartialSignatures(
+        chosen,
+        chosen.map((i) => this.partials.get(i)!.bytes),
+      );
+      const signature = this.scheme.backend.signatureFromBytes(combined);
+      if (this.scheme.backend.verify(this.scheme.groupPublicKey, this.digest, signature)) {
+        this.result = { kind: 'threshold', n: this.scheme.n, digest: Uint8Array.from(this.digest), signature: combined, signers: null };
+        return { status: 'certified', certificate: this.result };
+      }
+      let dropped = 0;
+      for (const i of chosen) {
+        if (!this.scheme.backend.verify(this.scheme.sharePublicKey(i), this.digest, this.partials.get(i)!)) {
+          this.partials.delete(i);
+          this.faultySigners.add(i);
+          dropped++;
+        }
+      }
+      // Every partial valid yet the combination invalid means the setup itself is inconsistent.
+      if (dropped === 0) throw new CryptoError('threshold shares verify but do not combine: inconsistent setup', 'THRESHOLD_SETUP');
+      if (this.faultySigners.has(signer)) return { status: 'rejected', reason: `partial signature from ${signer} does not verify` };
+    }
+    return { status: 'pending', collected: this.partials.size };
+  }
+}
