@@ -244,7 +244,7 @@ for (const name of BLS_BACKEND_NAMES) {
 
     it('deals shares every validator can check against the commitments', () => {
       assert.equal(deal.setup.commitments.length, q);
-      deal.shares.forEach((s, i) => assert.ok(verifyDealtShare(deal.setup, i, s)));
+      for (const [i, s] of deal.shares.entries()) assert.ok(verifyDealtShare(deal.setup, i, s));
       const tampered = Uint8Array.from(deal.shares[0]!);
       tampered[31]! ^= 1;
       assert.ok(!verifyDealtShare(deal.setup, 0, tampered));
