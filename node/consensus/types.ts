@@ -85,3 +85,31 @@ export function timeoutDigest(chainId: string, round: Round, highQcRound: Round)
 export function sameVoteData(a: VoteData, b: VoteData): boolean {
   return Buffer.compare(encodeVoteData(a), encodeVoteData(b)) === 0;
 }
+
+/**
+ * A proposed block. `id` is blockId(chainId, ...) over every other field, so a block cannot be
+ * altered without changing the id that votes certify.
+ */
+export interface Block {
+  readonly id: Uint8Array;
+  readonly round: Round;
+  readonly height: number;
+  readonly parentQc: QuorumCert;
+  readonly author: number;
+  readonly payload: readonly Uint8Array[];
+}
+
+/**
+ * q timeouts for one round. Each signer signed timeoutDigest(round, its own high QC round), so
+ * `highQcRounds[i]` belongs to the i-th set bit of `signers` (ascending index) and
+ * `certificate` is an aggregate over those distinct messages.
+ */
+export interface TimeoutCert {
+  readonly round: Round;
+  /** Signer bitmap in crypto/qc/bitmap.ts layout. */
+  readonly signers: Uint8Array;
+  readonly highQcRounds: readonly Round[];
+  /** The highest QC among the timeouts; the next leader must extend at least this. */
+  readonly highestQc: QuorumCert;
+  readonly certificate: Uint8Array;
+}

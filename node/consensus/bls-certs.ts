@@ -1,0 +1,103 @@
+import type { BlsBackend, BlsSecretKey } from '../../crypto/bls/types.js';
+import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
+import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
+import type { ValidatorSet } from '../../crypto/qc/validator-set.js';
+import { isGenesisQc } from './block.js';
+import { type CertificateOps, TimeoutCollector, tcSigners, type TimeoutAggregator, type VoteAggregator } from './certs.js';
+import type { ConsensusSigner } from './safety-rules.js';
+import {
+  type QuorumCert,
+  type Round,
+  type SignedTimeout,
+  type SignedVote,
+  type TimeoutCert,
+  timeoutDigest,
+  type VoteData,
+  voteDigest,
+} from './types.js';
+
+/**
+ * Real certificates: QCs are crypto/qc multi-signatures (one message, aggregate key, one
+ * pairing); TCs aggregate signatures over distinct messages (each signer's own high QC round),
+ * checked with aggregateVerify. The validator set's proofs of possession make both safe
+ * against rogue keys.
+ */
+export class BlsCertificateOps implements CertificateOps {
+  readonly n: number;
+  readonly quorum: number;
+  private readonly scheme: MultisigQcScheme;
+  private readonly backend: BlsBackend;
+
+  constructor(
+    private readonly chainId: string,
+    private readonly validators: ValidatorSet,
+  ) {
+    this.scheme = new MultisigQcScheme(validators);
+    this.backend = validators.backend;
+    this.n = validators.n;
+    this.quorum = validators.quorum;
+  }
+
+  verifyVote(v: SignedVote): boolean {
+    try {
+      return this.scheme.verifyShare(v.signer, voteDigest(this.chainId, v.vote), v.signature);
+    } catch {
+      return false;
+    }
+  }
+
+  newVoteAggregator(vote: VoteData): VoteAggregator {
+    const agg = this.scheme.newAggregator(voteDigest(this.chainId, vote));
+    let qc: QuorumCert | undefined;
+    return {
+      add: (signer, signature) => {
+        if (qc) return qc;
+        const out = agg.add(signer, signature);
+        if (out.status === 'certified') qc = { vote, certificate: encodeQc(out.certificate) };
+        return qc;
+      },
+    };
+  }
+
+  verifyQc(qc: QuorumCert): boolean {
+    try {
+      if (isGenesisQc(this.chainId, qc)) return true;
+      this.scheme.verify(decodeQc(qc.certificate), voteDigest(this.chainId, qc.vote));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  verifyTimeout(t: SignedTimeout): boolean {
+    try {
+      if (!Number.isInteger(t.signer) || t.signer < 0 || t.signer >= this.n) return false;
+      const digest = timeoutDigest(this.chainId, t.round, t.highQcRound);
+      return this.backend.verify(this.validators.publicKey(t.signer), digest, this.backend.signatureFromBytes(t.signature));
+    } catch {
+      return false;
+    }
+  }
+
+  newTimeoutAggregator(round: Round): TimeoutAggregator {
+    return new TimeoutCollector(round, this.n, this.quorum, (sigs) =>
+      this.backend.aggregateSignatures(sigs.map((s) => this.backend.signatureFromBytes(s))).bytes,
+    );
+  }
+
+  verifyTc(tc: TimeoutCert): boolean {
+    try {
+      const signers = tcSigners(tc, this.n, this.quorum);
+      if (!signers || !this.verifyQc(tc.highestQc)) return false;
+      const keys = signers.map((i) => this.validators.publicKey(i));
+      const messages = signers.map((_, k) => timeoutDigest(this.chainId, tc.round, tc.highQcRounds[k]!));
+      return this.backend.aggregateVerify(keys, messages, this.backend.signatureFromBytes(tc.certificate));
+    } catch {
+      return false;
+    }
+  }
+}
+
+export function blsSigner(backend: BlsBackend, index: number, secretKey: BlsSecretKey): ConsensusSigner {
+  return { index, sign: (digest) => backend.sign(secretKey, digest).bytes };
+}

@@ -1,0 +1,402 @@
+import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
+import { sha256 } from '../../crypto/hash.js';
+import { blockId, genesisQc, makeBlock } from './block.js';
+import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
+import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
+import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyViolation } from './safety-rules.js';
+import {
+  type Block,
+  encodeVoteData,
+  type QuorumCert,
+  type Round,
+  type SignedTimeout,
+  type SignedVote,
+  type TimeoutCert,
+  type TimeoutCertInfo,
+} from './types.js';
+
+export interface ReplicaConfig {
+  readonly chainId: string;
+  readonly index: number;
+  readonly n: number;
+  readonly signer: ConsensusSigner;
+  readonly safetyStorage: SafetyStorage;
+  readonly certs: CertificateOps;
+  /** Leader of a round; round-robin (round mod n) by default. */
+  readonly leaderOf?: (round: Round) => number;
+  readonly baseTimeoutMs: number;
+  readonly maxBatchCommands: number;
+  readonly maxBatchBytes: number;
+}
+
+/** Backoff stops doubling after 2^6 = 64x the base, so a long outage still retries often enough. */
+export const MAX_BACKOFF_EXPONENT = 6;
+/** Bounds the memory that stops late copies of committed commands from being proposed again. */
+const RECENTLY_COMMITTED_LIMIT = 100_000;
+
+interface RoundVotes {
+  /** One vote per signer per round counts, whatever it is for, so equivocation cannot double count. */
+  readonly signers: Set<number>;
+  readonly aggregators: Map<string, VoteAggregator>;
+}
+
+interface RoundTimeouts {
+  readonly signers: Set<number>;
+  readonly aggregator: TimeoutAggregator;
+}
+
+/** The last committed block, as far as the tree needs it: the root every new block descends from. */
+interface Root {
+  readonly id: Uint8Array;
+  readonly round: Round;
+  readonly height: number;
+  /** Others learn of this commit only from the next proposal, which carries the QC that did it. */
+  readonly hasPayload: boolean;
+}
+
+const hex = (b: Uint8Array): string => bytesToHex(b);
+const commandKey = (cmd: Uint8Array): string => hex(sha256(cmd));
+
+/** Thrown inside step() for bad input and turned into a `reject` action at its boundary. */
+class Rejection extends Error {}
+
+/**
+ * The consensus core of a pipelined two-chain BFT protocol (Jolteon / DiemBFT-v4), shaped like
+ * etcd raft's Step/Ready: `step` takes one event and returns the actions to carry out. It owns
+ * no clock, randomness or I/O, so the simulator, tests and the node drive the same code.
+ */
+export class Replica {
+  readonly index: number;
+  private readonly cfg: ReplicaConfig;
+  private readonly safety: SafetyRules;
+  private readonly leaderOf: (round: Round) => number;
+
+  private round: Round = 1;
+  private highQc: QuorumCert;
+  private highTc: TimeoutCert | undefined;
+  private root: Root;
+  private readonly blocks = new Map<string, Block>();
+  private readonly votes = new Map<Round, RoundVotes>();
+  private readonly timeouts = new Map<Round, RoundTimeouts>();
+  /** Insertion-ordered, so batches are proposed first come, first served. */
+  private readonly pending = new Map<string, Uint8Array>();
+  private readonly recentlyCommitted = new Set<string>();
+  private consecutiveTimeouts = 0;
+  private proposedRound: Round = 0;
+  private out: ConsensusAction[] = [];
+
+  constructor(cfg: ReplicaConfig) {
+    this.cfg = cfg;
+    this.index = cfg.index;
+    this.safety = new SafetyRules(cfg.chainId, cfg.signer, cfg.safetyStorage);
+    this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
+    this.highQc = genesisQc(cfg.chainId);
+    const g = this.highQc.vote;
+    this.root = { id: g.blockId, round: 0, height: 0, hasPayload: false };
+  }
+
+  get currentRound(): Round {
+    return this.round;
+  }
+  get highestQc(): QuorumCert {
+    return this.highQc;
+  }
+  get highestTc(): TimeoutCert | undefined {
+    return this.highTc;
+  }
+  get committedHeight(): number {
+    return this.root.height;
+  }
+  get pendingCommands(): number {
+    return this.pending.size;
+  }
+  get safetyState(): SafetyState {
+    return this.safety.state;
+  }
+  /** Sizes of the internal maps, so tests can check that state stays bounded. */
+  get stateSizes(): { blocks: number; voteRounds: number; timeoutRounds: number } {
+    return { blocks: this.blocks.size, voteRounds: this.votes.size, timeoutRounds: this.timeouts.size };
+  }
+
+  /** Current timer duration: doubles with each consecutive timeout, reset by a QC. */
+  timeoutMs(): number {
+    return this.cfg.baseTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, MAX_BACKOFF_EXPONENT);
+  }
+
+  step(event: ConsensusEvent): ConsensusAction[] {
+    this.out = [];
+    const from = 'from' in event ? event.from : this.index;
+    try {
+      this.dispatch(event);
+      // A proposal can complete a QC at once (tiny n), which moves to a round this replica may lead.
+      while (this.maybePropose()) {}
+    } catch (err) {
+      // Peers are untrusted: whatever their message did, it must not take the replica down.
+      const reason = err instanceof Rejection ? err.message : err instanceof SafetyViolation ? `safety: ${err.rule}` : `invalid input: ${String(err)}`;
+      this.out.push({ type: 'reject', from, reason });
+    }
+    const actions = this.out;
+    this.out = [];
+    return actions;
+  }
+
+  private dispatch(event: ConsensusEvent): void {
+    switch (event.type) {
+      case 'start':
+        this.out.push({ type: 'set-timer', round: this.round, delayMs: this.timeoutMs() });
+        break;
+      case 'proposal':
+        this.onProposal(event.from, event.block, event.tc);
+        break;
+      case 'vote':
+        this.onVote(event.from, event.vote);
+        break;
+      case 'timeout':
+        this.onTimeout(event.from, event.timeout, event.highQc, event.tc);
+        break;
+      case 'timer':
+        this.onTimer(event.round);
+        break;
+      case 'commands':
+        this.onCommands(event.commands);
+        break;
+    }
+  }
+
+  // ---- proposals -------------------------------------------------------------------------
+
+  private onProposal(from: number, block: Block, tc: TimeoutCert | undefined): void {
+    const qc = block.parentQc;
+    if (block.author !== from) throw new Rejection('proposal author is not the sender');
+    if (!isRound(block.round) || block.round < 1) throw new Rejection('malformed proposal round');
+    if (this.leaderOf(block.round) !== from) throw new Rejection(`sender ${from} is not the leader of round ${block.round}`);
+    if (block.height !== qc.vote.height + 1 || qc.vote.round >= block.round) throw new Rejection('proposal does not extend its QC');
+    if (!Array.isArray(block.payload) || !block.payload.every((c) => c instanceof Uint8Array)) throw new Rejection('malformed payload');
+    if (block.payload.length > this.cfg.maxBatchCommands || payloadBytes(block.payload) > this.cfg.maxBatchBytes) {
+      throw new Rejection('payload over the batch limits');
+    }
+    if (!bytesEqual(block.id, blockId(this.cfg.chainId, block))) throw new Rejection('block id does not match its contents');
+    if (block.round !== qc.vote.round + 1) {
+      // Skipping rounds is justified only by a TC for the round just before.
+      if (!tc || tc.round !== block.round - 1 || qc.vote.round < tc.highestQc.vote.round) throw new Rejection('round gap without a matching TC');
+    }
+    if (!this.cfg.certs.verifyQc(qc)) throw new Rejection('invalid parent QC');
+    if (tc && !this.cfg.certs.verifyTc(tc)) throw new Rejection('invalid TC');
+
+    this.processQc(qc);
+    if (tc) this.processTc(tc);
+
+    const ancestors = this.uncommittedChain(qc.vote.blockId);
+    // Unknown parent: block sync will fetch it; until then there is nothing safe to vote on.
+    if (!ancestors) return;
+    const parentRound = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.round : this.root.round;
+    if (parentRound !== qc.vote.round) throw new Rejection('parent QC does not match the parent block');
+    const seen = commandsIn(ancestors);
+    for (const cmd of block.payload) {
+      const key = commandKey(cmd);
+      if (seen.has(key) || this.recentlyCommitted.has(key)) throw new Rejection('proposal repeats a command');
+      seen.add(key);
+    }
+    if (block.height > this.root.height) this.blocks.set(hex(block.id), block);
+    if (block.round !== this.round) return;
+
+    const tcInfo: TimeoutCertInfo | undefined = tc ? { round: tc.round, highestQcRound: tc.highestQc.vote.round } : undefined;
+    const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);
+    const next = this.leaderOf(block.round + 1);
+    if (next === this.index) this.onVote(this.index, vote);
+    else this.out.push({ type: 'send', to: next, message: { type: 'vote', vote } });
+  }
+
+  // ---- votes -----------------------------------------------------------------------------
+
+  private onVote(from: number, signed: SignedVote): void {
+    const r = signed.vote.round;
+    if (signed.signer !== from) throw new Rejection('vote signer is not the sender');
+    if (!isRound(r)) throw new Rejection('malformed vote round');
+    if (this.leaderOf(r + 1) !== this.index) throw new Rejection(`not the leader of round ${r + 1}`);
+    // Late votes after the QC formed are normal (q of n suffice); far-future ones are unbounded.
+    if (r <= this.highQc.vote.round || r > this.round + 1) return;
+    let rv = this.votes.get(r);
+    if (rv?.signers.has(from)) return;
+    if (!this.cfg.certs.verifyVote(signed)) throw new Rejection('invalid vote signature');
+    if (!rv) {
+      rv = { signers: new Set(), aggregators: new Map() };
+      this.votes.set(r, rv);
+    }
+    rv.signers.add(from);
+    const key = hex(encodeVoteData(signed.vote));
+    let agg = rv.aggregators.get(key);
+    if (!agg) {
+      agg = this.cfg.certs.newVoteAggregator(signed.vote);
+      rv.aggregators.set(key, agg);
+    }
+    const qc = agg.add(from, signed.signature);
+    if (qc) this.processQc(qc);
+  }
+
+  // ---- timeouts --------------------------------------------------------------------------
+
+  private onTimer(round: Round): void {
+    if (round !== this.round) return;
+    this.consecutiveTimeouts++;
+    const tc = this.highTc && this.highTc.round + 1 === round ? this.highTc : undefined;
+    const tcInfo = this.highTc ? { round: this.highTc.round, highestQcRound: this.highTc.highestQc.vote.round } : undefined;
+    // Re-armed first, so a refusal below still leaves the replica retrying.
+    this.out.push({ type: 'set-timer', round, delayMs: this.timeoutMs() });
+    const timeout = this.safety.signTimeout(round, this.highQc, tcInfo);
+    const message: ConsensusMessage = tc ? { type: 'timeout', timeout, highQc: this.highQc, tc } : { type: 'timeout', timeout, highQc: this.highQc };
+    this.out.push({ type: 'broadcast', message });
+    this.collectTimeout(timeout, this.highQc);
+  }
+
+  private onTimeout(from: number, timeout: SignedTimeout, highQc: QuorumCert, tc: TimeoutCert | undefined): void {
+    if (timeout.signer !== from) throw new Rejection('timeout signer is not the sender');
+    if (!isRound(timeout.round) || timeout.highQcRound !== highQc.vote.round || timeout.round <= highQc.vote.round) {
+      throw new Rejection('malformed timeout');
+    }
+    if (tc && !this.cfg.certs.verifyTc(tc)) throw new Rejection('invalid TC');
+    if (!this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC in timeout');
+    if (tc) this.processTc(tc);
+    this.processQc(highQc);
+    // An honest timeout's round follows its QC or TC, which were just processed, so anything
+    // ahead of our round now is unjustified and anything behind is stale.
+    if (timeout.round !== this.round) return;
+    if (this.timeouts.get(timeout.round)?.signers.has(from)) return;
+    if (!this.cfg.certs.verifyTimeout(timeout)) throw new Rejection('invalid timeout signature');
+    this.collectTimeout(timeout, highQc);
+  }
+
+  private collectTimeout(timeout: SignedTimeout, highQc: QuorumCert): void {
+    let rt = this.timeouts.get(timeout.round);
+    if (!rt) {
+      rt = { signers: new Set(), aggregator: this.cfg.certs.newTimeoutAggregator(timeout.round) };
+      this.timeouts.set(timeout.round, rt);
+    }
+    if (rt.signers.has(timeout.signer)) return;
+    rt.signers.add(timeout.signer);
+    const tc = rt.aggregator.add(timeout, highQc);
+    if (tc) this.processTc(tc);
+  }
+
+  // ---- certificates, rounds and commits ----------------------------------------------------
+
+  /** `qc` must already be verified. */
+  private processQc(qc: QuorumCert): void {
+    if (qc.vote.round > this.highQc.vote.round) this.highQc = qc;
+    this.tryCommit(qc);
+    if (qc.vote.round >= this.round) {
+      this.consecutiveTimeouts = 0;
+      this.enterRound(qc.vote.round + 1);
+    }
+  }
+
+  /** `tc` must already be verified. */
+  private processTc(tc: TimeoutCert): void {
+    this.processQc(tc.highestQc);
+    if (!this.highTc || tc.round > this.highTc.round) this.highTc = tc;
+    if (tc.round >= this.round) this.enterRound(tc.round + 1);
+  }
+
+  private enterRound(round: Round): void {
+    this.round = round;
+    this.out.push({ type: 'set-timer', round, delayMs: this.timeoutMs() });
+    for (const r of this.votes.keys()) if (r <= this.highQc.vote.round) this.votes.delete(r);
+    for (const r of this.timeouts.keys()) if (r < round) this.timeouts.delete(r);
+  }
+
+  /** Two-chain rule: a QC on C with C.round == parent.round + 1 commits the parent and its ancestors. */
+  private tryCommit(qc: QuorumCert): void {
+    const v = qc.vote;
+    if (v.round !== v.parentRound + 1 || v.height - 1 <= this.root.height) return;
+    const chain = this.uncommittedChain(v.parentId);
+    // Missing blocks: a later QC commits them transitively once sync has filled the gap.
+    if (!chain || chain.length === 0) return;
+    const last = chain[chain.length - 1]!;
+    this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0 };
+    for (const b of chain) {
+      for (const cmd of b.payload) {
+        const key = commandKey(cmd);
+        this.pending.delete(key);
+        this.recentlyCommitted.add(key);
+      }
+    }
+    while (this.recentlyCommitted.size > RECENTLY_COMMITTED_LIMIT) {
+      this.recentlyCommitted.delete(this.recentlyCommitted.values().next().value!);
+    }
+    // Anything at or below the root, or from an older round, can no longer be on the chain.
+    for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
+    this.out.push({ type: 'commit', blocks: chain });
+  }
+
+  /**
+   * Blocks from just above the root up to `id`, oldest first; [] when `id` is the root;
+   * undefined when a block on the way is unknown or the chain does not reach the root.
+   */
+  private uncommittedChain(id: Uint8Array): Block[] | undefined {
+    const chain: Block[] = [];
+    let cur = id;
+    while (!bytesEqual(cur, this.root.id)) {
+      const b = this.blocks.get(hex(cur));
+      if (!b || b.height <= this.root.height) return undefined;
+      chain.push(b);
+      cur = b.parentQc.vote.blockId;
+    }
+    return chain.reverse();
+  }
+
+  // ---- proposing ---------------------------------------------------------------------------
+
+  private onCommands(commands: readonly Uint8Array[]): void {
+    for (const cmd of commands) {
+      if (!(cmd instanceof Uint8Array) || cmd.length === 0 || cmd.length > this.cfg.maxBatchBytes) continue;
+      const key = commandKey(cmd);
+      if (!this.recentlyCommitted.has(key)) this.pending.set(key, cmd);
+    }
+  }
+
+  /** Proposes if this replica leads the current round and has a reason to; true if it did. */
+  private maybePropose(): boolean {
+    const round = this.round;
+    if (this.leaderOf(round) !== this.index || this.proposedRound >= round) return false;
+    const qc = this.highQc;
+    const tc = qc.vote.round + 1 === round ? undefined : this.highTc?.round === round - 1 ? this.highTc : undefined;
+    if (qc.vote.round + 1 !== round && !tc) return false;
+    const ancestors = this.uncommittedChain(qc.vote.blockId);
+    if (!ancestors) return false;
+    const inFlight = commandsIn(ancestors);
+    const payload: Uint8Array[] = [];
+    let bytes = 0;
+    for (const [key, cmd] of this.pending) {
+      if (payload.length >= this.cfg.maxBatchCommands || bytes + cmd.length > this.cfg.maxBatchBytes) break;
+      if (inFlight.has(key)) continue;
+      payload.push(cmd);
+      bytes += cmd.length;
+    }
+    // Idle: an empty block is worth proposing only to push earlier commands through the
+    // two-chain rule, or to carry the QC that committed the root (when it just did) to the
+    // others; otherwise wait for commands (or the pacemaker) instead of spinning.
+    const needsPush = ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload);
+    if (payload.length === 0 && !needsPush) return false;
+    const block = makeBlock(this.cfg.chainId, { round, height: qc.vote.height + 1, parentQc: qc, author: this.index, payload });
+    this.proposedRound = round;
+    this.out.push({ type: 'broadcast', message: tc ? { type: 'proposal', block, tc } : { type: 'proposal', block } });
+    this.onProposal(this.index, block, tc);
+    return true;
+  }
+}
+
+function isRound(r: unknown): r is Round {
+  return Number.isSafeInteger(r) && (r as number) >= 0;
+}
+
+function payloadBytes(payload: readonly Uint8Array[]): number {
+  let n = 0;
+  for (const c of payload) n += c.length;
+  return n;
+}
+
+function commandsIn(blocks: readonly Block[]): Set<string> {
+  const s = new Set<string>();
+  for (const b of blocks) for (const c of b.payload) s.add(commandKey(c));
+  return s;
+}

@@ -1,0 +1,38 @@
+import assert from 'node:assert/strict';
+import { blsBackend, generateBlsKeyPair, popProve } from '../../../crypto/bls/index.js';
+import { ValidatorSet } from '../../../crypto/qc/validator-set.js';
+import { BlsCertificateOps, blsSigner } from '../../../node/consensus/bls-certs.js';
+import { CHAIN, Cluster, cmd } from './replica-harness.js';
+
+describe('Replica cluster with real BLS certificates', () => {
+  it('n = 4 commits through a crashed leader, with BLS QCs and an aggregate-signature TC', function () {
+    this.timeout(60_000);
+    const backend = blsBackend('blst');
+    const keys = Array.from({ length: 4 }, (_, i) => generateBlsKeyPair(backend, new Uint8Array(32).fill(i + 1)));
+    const validators = ValidatorSet.load(
+      backend,
+      keys.map((k) => ({ publicKey: k.publicKey.bytes, proofOfPossession: popProve(backend, k.secretKey).bytes })),
+    );
+    const certs = new BlsCertificateOps(CHAIN, validators);
+    const c = new Cluster({ n: 4, certs, signer: (i) => blsSigner(backend, i, keys[i]!.secretKey), maxBatchCommands: 2 });
+    c.crashed.add(2);
+    c.start();
+    const cmds = ['a', 'b', 'c', 'd', 'e'];
+    c.submit(cmds.map(cmd));
+    c.runUntil(() => c.live().every((i) => c.committedCommands(i).length === cmds.length));
+    for (const i of c.live()) assert.deepEqual(c.committedCommands(i), cmds);
+    assert.equal(c.rejects.length, 0, JSON.stringify(c.rejects));
+    const r0 = c.replicas[0]!;
+    const tc = r0.highestTc;
+    assert.ok(tc, 'a TC formed');
+    assert.equal(certs.verifyTc(tc), true);
+    assert.equal(certs.verifyQc(r0.highestQc), true);
+    // The certificates are real: a flipped bit or a wrong round no longer verifies.
+    const sig = Uint8Array.from(tc.certificate);
+    sig[5]! ^= 1;
+    assert.equal(certs.verifyTc({ ...tc, certificate: sig }), false);
+    assert.equal(certs.verifyTc({ ...tc, round: tc.round + 1 }), false);
+    const qc = r0.highestQc;
+    assert.equal(certs.verifyQc({ ...qc, vote: { ...qc.vote, round: qc.vote.round + 1 } }), false);
+  });
+});

@@ -1,0 +1,157 @@
+import type { Block } from '../../../node/consensus/types.js';
+import type { CertificateOps } from '../../../node/consensus/certs.js';
+import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
+import { Replica } from '../../../node/consensus/replica.js';
+import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
+
+export const CHAIN = 'vsmr-test';
+
+/** Fake: in-memory safety state (durability is SafetyRules' own test subject). */
+export class MemorySafetyStorage implements SafetyStorage {
+  saved: SafetyState | null = null;
+  load(): SafetyState | null {
+    return this.saved;
+  }
+  store(state: SafetyState): void {
+    this.saved = state;
+  }
+}
+
+export interface ClusterOptions {
+  readonly n: number;
+  readonly certs: CertificateOps;
+  readonly signer: (i: number) => ConsensusSigner;
+  readonly maxBatchCommands?: number;
+  readonly maxBatchBytes?: number;
+  readonly baseTimeoutMs?: number;
+}
+
+interface Envelope {
+  readonly from: number;
+  readonly to: number;
+  readonly message: ConsensusMessage;
+}
+
+/**
+ * A tiny deterministic driver: one global FIFO queue between n replicas, timers that fire only
+ * when the test says so, and crashed replicas whose messages (both ways) are dropped.
+ */
+export class Cluster {
+  readonly replicas: Replica[];
+  readonly committed: Block[][];
+  readonly rejects: { at: number; from: number; reason: string }[] = [];
+  /** Point-to-point messages sent; a broadcast counts n - 1. */
+  messages = 0;
+  readonly crashed = new Set<number>();
+  private readonly queue: Envelope[] = [];
+  private readonly armed: ({ round: number; delayMs: number } | undefined)[];
+  readonly timerDelays: number[][];
+
+  constructor(readonly opts: ClusterOptions) {
+    const { n } = opts;
+    this.replicas = Array.from(
+      { length: n },
+      (_, i) =>
+        new Replica({
+          chainId: CHAIN,
+          index: i,
+          n,
+          signer: opts.signer(i),
+          safetyStorage: new MemorySafetyStorage(),
+          certs: opts.certs,
+          baseTimeoutMs: opts.baseTimeoutMs ?? 100,
+          maxBatchCommands: opts.maxBatchCommands ?? 10,
+          maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
+        }),
+    );
+    this.committed = Array.from({ length: n }, () => []);
+    this.armed = Array.from({ length: n }, () => undefined);
+    this.timerDelays = Array.from({ length: n }, () => []);
+  }
+
+  get n(): number {
+    return this.opts.n;
+  }
+
+  live(): number[] {
+    return this.replicas.map((_, i) => i).filter((i) => !this.crashed.has(i));
+  }
+
+  step(i: number, event: ConsensusEvent): void {
+    if (this.crashed.has(i)) return;
+    this.apply(i, this.replicas[i]!.step(event));
+  }
+
+  private apply(i: number, actions: readonly ConsensusAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'broadcast':
+          for (let j = 0; j < this.n; j++) if (j !== i) this.enqueue({ from: i, to: j, message: a.message });
+          break;
+        case 'send':
+          this.enqueue({ from: i, to: a.to, message: a.message });
+          break;
+        case 'set-timer':
+          this.armed[i] = { round: a.round, delayMs: a.delayMs };
+          this.timerDelays[i]!.push(a.delayMs);
+          break;
+        case 'commit':
+          this.committed[i]!.push(...a.blocks);
+          break;
+        case 'reject':
+          this.rejects.push({ at: i, from: a.from, reason: a.reason });
+          break;
+      }
+    }
+  }
+
+  private enqueue(e: Envelope): void {
+    this.messages++;
+    if (this.crashed.has(e.from) || this.crashed.has(e.to)) return;
+    this.queue.push(e);
+  }
+
+  start(): void {
+    for (const i of this.live()) this.step(i, { type: 'start' });
+  }
+
+  submit(commands: readonly Uint8Array[]): void {
+    for (const i of this.live()) this.step(i, { type: 'commands', commands });
+  }
+
+  /** Delivers until the queue is empty; returns how many messages were delivered. */
+  deliverAll(limit = 1_000_000): number {
+    let delivered = 0;
+    while (this.queue.length > 0) {
+      if (++delivered > limit) throw new Error('message limit reached: livelock?');
+      const e = this.queue.shift()!;
+      if (this.crashed.has(e.to)) continue;
+      this.step(e.to, { ...e.message, from: e.from } as ConsensusEvent);
+    }
+    return delivered;
+  }
+
+  /** Fires every live replica's armed timer (the latest set-timer it asked for). */
+  fireTimers(): void {
+    for (const i of this.live()) {
+      const t = this.armed[i];
+      if (t) this.step(i, { type: 'timer', round: t.round });
+    }
+  }
+
+  /** Alternates delivery and timer expiry until `done` holds (or gives up after `rounds`). */
+  runUntil(done: () => boolean, rounds = 50): void {
+    for (let k = 0; k < rounds && !done(); k++) {
+      this.deliverAll();
+      if (done()) return;
+      this.fireTimers();
+    }
+    this.deliverAll();
+  }
+
+  committedCommands(i: number): string[] {
+    return this.committed[i]!.flatMap((b) => b.payload.map((c) => new TextDecoder().decode(c)));
+  }
+}
+
+export const cmd = (s: string): Uint8Array => new TextEncoder().encode(s);

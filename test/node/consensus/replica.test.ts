@@ -1,0 +1,401 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { genesisQc, makeBlock } from '../../../node/consensus/block.js';
+import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
+import { MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
+import {
+  type Block,
+  type QuorumCert,
+  type SignedTimeout,
+  type SignedVote,
+  type TimeoutCert,
+  timeoutDigest,
+  type VoteData,
+  voteDigest,
+} from '../../../node/consensus/types.js';
+import { CHAIN, cmd, MemorySafetyStorage } from './replica-harness.js';
+
+const N = 4;
+const BASE = 100;
+const certs = new FakeCertificateOps(CHAIN, N);
+const GENESIS = genesisQc(CHAIN);
+
+function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes?: number } = {}): Replica {
+  return new Replica({
+    chainId: CHAIN,
+    index,
+    n: N,
+    signer: fakeSigner(index),
+    safetyStorage: new MemorySafetyStorage(),
+    certs,
+    baseTimeoutMs: BASE,
+    maxBatchCommands: opts.maxBatchCommands ?? 10,
+    maxBatchBytes: opts.maxBatchBytes ?? 1 << 16,
+  });
+}
+
+function block(round: number, parentQc: QuorumCert, payload: string[] = [`p${round}`], author = round % N): Block {
+  return makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: payload.map(cmd) });
+}
+
+function voteData(b: Block): VoteData {
+  return { blockId: b.id, round: b.round, height: b.height, parentId: b.parentQc.vote.blockId, parentRound: b.parentQc.vote.round };
+}
+
+function signedVote(b: Block, signer: number): SignedVote {
+  const vote = voteData(b);
+  return { vote, signer, signature: fakeSignature(signer, voteDigest(CHAIN, vote)) };
+}
+
+function qcOf(b: Block, signers: readonly number[] = [0, 1, 2]): QuorumCert {
+  const agg = certs.newVoteAggregator(voteData(b));
+  let qc: QuorumCert | undefined;
+  for (const s of signers) qc = agg.add(s, signedVote(b, s).signature);
+  assert.ok(qc, 'quorum reached');
+  return qc;
+}
+
+function timeout(round: number, highQc: QuorumCert, signer: number): SignedTimeout {
+  const highQcRound = highQc.vote.round;
+  return { round, highQcRound, signer, signature: fakeSignature(signer, timeoutDigest(CHAIN, round, highQcRound)) };
+}
+
+function tcOf(round: number, highQcs: readonly QuorumCert[], signers: readonly number[] = [0, 1, 2]): TimeoutCert {
+  const agg = certs.newTimeoutAggregator(round);
+  let tc: TimeoutCert | undefined;
+  signers.forEach((s, k) => {
+    const qc = highQcs[k % highQcs.length]!;
+    tc = agg.add(timeout(round, qc, s), qc);
+  });
+  assert.ok(tc, 'quorum reached');
+  return tc;
+}
+
+const proposal = (b: Block, tc?: TimeoutCert): ConsensusEvent =>
+  tc ? { type: 'proposal', from: b.author, block: b, tc } : { type: 'proposal', from: b.author, block: b };
+
+const votesIn = (actions: readonly ConsensusAction[]) =>
+  actions.flatMap((a) => (a.type === 'send' && a.message.type === 'vote' ? [{ to: a.to, vote: a.message.vote }] : []));
+const broadcasts = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'broadcast' ? [a.message] : []));
+const proposalsIn = (actions: readonly ConsensusAction[]) =>
+  broadcasts(actions).flatMap((m) => (m.type === 'proposal' ? [m] : []));
+const commitsIn = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'commit' ? a.blocks.map((b) => b.round) : []));
+const rejectsIn = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'reject' ? [a.reason] : []));
+const timersIn = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'set-timer' ? [a] : []));
+
+// A certified chain b1 <- b2 <- b3 in consecutive rounds 1, 2, 3 (leaders 1, 2, 3).
+const b1 = block(1, GENESIS);
+const qc1 = qcOf(b1);
+const b2 = block(2, qc1);
+const qc2 = qcOf(b2);
+const b3 = block(3, qc2);
+
+describe('Replica: voting', () => {
+  it('votes for a valid proposal and sends the vote to the next leader only', () => {
+    for (const index of [0, 1, 2, 3]) {
+      const r = replica(index);
+      r.step({ type: 'start' });
+      const actions = r.step(proposal(b1));
+      const votes = votesIn(actions);
+      if (index === 2) {
+        assert.equal(votes.length, 0, 'the next leader keeps its own vote');
+      } else {
+        assert.deepEqual(
+          votes.map((v) => v.to),
+          [2],
+          `replica ${index}`,
+        );
+        assert.deepEqual(votes[0]!.vote.vote, voteData(b1));
+      }
+      assert.equal(broadcasts(actions).length, 0, 'votes are never broadcast');
+    }
+  });
+
+  const rejected: [string, () => ConsensusEvent, RegExp][] = [
+    ['proposal from a non-leader', () => ({ type: 'proposal', from: 3, block: block(1, GENESIS, ['x'], 3) }), /not the leader/],
+    ['author differs from the sender', () => ({ type: 'proposal', from: 0, block: b1 }), /author is not the sender/],
+    ['parent QC below quorum', () => proposal(block(2, { ...qc1, certificate: certs2of(b1) })), /invalid parent QC/],
+    [
+      'parent QC with a forged signature',
+      () => {
+        const cert = Uint8Array.from(qc1.certificate);
+        cert[cert.length - 1]! ^= 1;
+        return proposal(block(2, { ...qc1, certificate: cert }));
+      },
+      /invalid parent QC/,
+    ],
+    ['QC on different vote data', () => proposal(block(2, { ...qc1, vote: { ...qc1.vote, height: 7 } })), /invalid parent QC/],
+    ['block id not matching its contents', () => proposal({ ...b2, payload: [cmd('other')] }), /block id/],
+    ['round gap without a TC', () => proposal(block(3, qc1)), /round gap/],
+    ['payload over maxBatchCommands', () => proposal(block(2, qc1, Array.from({ length: 11 }, (_, i) => `c${i}`))), /batch limits/],
+    ['a command already in an ancestor', () => proposal(block(2, qc1, ['p1'])), /repeats a command/],
+    ['a command twice in one block', () => proposal(block(2, qc1, ['z', 'z'])), /repeats a command/],
+  ];
+  for (const [name, event, reason] of rejected) {
+    it(`rejects: ${name}`, () => {
+      const r = replica(0);
+      r.step({ type: 'start' });
+      r.step(proposal(b1));
+      const actions = r.step(event());
+      assert.equal(votesIn(actions).length, 0);
+      const reasons = rejectsIn(actions);
+      assert.equal(reasons.length, 1, JSON.stringify(actions));
+      assert.match(reasons[0]!, reason);
+    });
+  }
+
+  it('the same valid proposal that is rejected above when tampered is accepted (controls)', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    const actions = r.step(proposal(b2));
+    assert.deepEqual(rejectsIn(actions), []);
+    assert.deepEqual(
+      votesIn(actions).map((v) => v.to),
+      [3],
+    );
+  });
+
+  it('never votes twice in a round (equivocating leader)', () => {
+    const r = replica(0);
+    assert.equal(votesIn(r.step(proposal(b1))).length, 1);
+    const actions = r.step(proposal(block(1, GENESIS, ['other'])));
+    assert.equal(votesIn(actions).length, 0);
+    assert.match(rejectsIn(actions)[0]!, /equivocation/);
+  });
+
+  it('ignores a proposal whose parent is unknown (sync comes later) but still learns its QC', () => {
+    const r = replica(0);
+    const actions = r.step(proposal(b2));
+    assert.equal(votesIn(actions).length, 0);
+    assert.equal(r.currentRound, 2);
+  });
+});
+
+/** A QC certificate carrying only 2 of the 3 needed signers, built the way the fake encodes it. */
+function certs2of(b: Block): Uint8Array {
+  const small = new FakeCertificateOps(CHAIN, 2); // quorum 2
+  const agg = small.newVoteAggregator(voteData(b));
+  agg.add(0, signedVote(b, 0).signature);
+  const qc = agg.add(1, signedVote(b, 1).signature)!;
+  return qc.certificate;
+}
+
+describe('Replica: vote aggregation and rounds', () => {
+  it('a QC for round r moves the replica to round r + 1', () => {
+    const cases: [string, ConsensusEvent[], number][] = [
+      ['nothing seen', [], 1],
+      ['proposal of round 1', [proposal(b1)], 1],
+      ['proposal carrying QC(1)', [proposal(b1), proposal(b2)], 2],
+      ['proposal carrying QC(2)', [proposal(b1), proposal(b2), proposal(b3)], 3],
+      ['a timeout carrying QC(2)', [{ type: 'timeout', from: 1, timeout: timeout(3, qc2, 1), highQc: qc2 }], 3],
+    ];
+    for (const [name, events, round] of cases) {
+      const r = replica(0);
+      for (const e of events) r.step(e);
+      assert.equal(r.currentRound, round, name);
+    }
+  });
+
+  it('the next leader forms a QC from q distinct votes and proposes at once; duplicates do not count', () => {
+    const leader = replica(2, { maxBatchCommands: 10 });
+    leader.step({ type: 'commands', commands: [cmd('x')] });
+    const feed = (from: number, v: SignedVote = signedVote(b1, from)) => leader.step({ type: 'vote', from, vote: v });
+    // Knowing the parent lets it build on the QC; the leader's own vote is the first of three.
+    leader.step(proposal(b1));
+    assert.deepEqual(feed(0), []);
+    assert.deepEqual(feed(0), [], 'a repeated vote is ignored');
+    assert.deepEqual(feed(0), []);
+    assert.equal(leader.currentRound, 1, 'two distinct signers are below quorum');
+    const bad = { ...signedVote(b1, 1), signature: new Uint8Array(32) };
+    assert.match(rejectsIn(feed(1, bad))[0]!, /invalid vote signature/);
+    assert.equal(leader.currentRound, 1, 'a forged vote does not count');
+    const actions = feed(1);
+    assert.equal(leader.currentRound, 2);
+    const [p] = proposalsIn(actions);
+    assert.ok(p, 'proposes as soon as the QC forms');
+    assert.equal(p.block.round, 2);
+    assert.deepEqual(p.block.parentQc.vote, voteData(b1));
+    assert.deepEqual(p.block.payload, [cmd('x')]);
+  });
+
+  it('votes from another signer than the sender, or to the wrong leader, are rejected', () => {
+    const leader = replica(2);
+    assert.match(rejectsIn(leader.step({ type: 'vote', from: 1, vote: signedVote(b1, 0) }))[0]!, /not the sender/);
+    const other = replica(3);
+    assert.match(rejectsIn(other.step({ type: 'vote', from: 0, vote: signedVote(b1, 0) }))[0]!, /not the leader of round 2/);
+  });
+});
+
+describe('Replica: commit rule (two-chain)', () => {
+  it('commits a block when its child is certified in the consecutive round', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    assert.deepEqual(commitsIn(r.step(proposal(b2))), [], 'QC(b1) alone commits nothing');
+    assert.deepEqual(commitsIn(r.step(proposal(b3))), [1], 'QC(b2) with b2.round = b1.round + 1 commits b1');
+    assert.equal(r.committedHeight, 1);
+    assert.deepEqual(commitsIn(r.step(proposal(b3))), [], 'each block commits once');
+  });
+
+  it('does not commit across a round gap; a later consecutive QC commits all ancestors in order', () => {
+    const r = replica(0);
+    const tc2 = tcOf(2, [qc1]);
+    const c3 = block(3, qc1, ['c3']); // extends b1 after round 2 timed out
+    const qc3 = qcOf(c3);
+    const c4 = block(4, qc3, ['c4']);
+    const qc4 = qcOf(c4);
+    const c5 = block(5, qc4, ['c5']);
+    r.step(proposal(b1));
+    r.step(proposal(c3, tc2));
+    assert.equal(r.currentRound, 3);
+    assert.deepEqual(commitsIn(r.step(proposal(c4))), [], 'QC(c3) has parent round 1, not 2: no commit');
+    assert.deepEqual(commitsIn(r.step(proposal(c5))), [1, 3], 'QC(c4) commits c3 and its uncommitted parent b1');
+  });
+});
+
+describe('Replica: timeouts and the pacemaker', () => {
+  it('on timer expiry signs and broadcasts a timeout with its high QC', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    r.step(proposal(b2));
+    const actions = r.step({ type: 'timer', round: 2 });
+    const [m] = broadcasts(actions);
+    assert.ok(m && m.type === 'timeout');
+    assert.equal(m.timeout.round, 2);
+    assert.deepEqual(m.highQc, qc1);
+    assert.ok(certs.verifyTimeout(m.timeout));
+    assert.deepEqual(r.step({ type: 'timer', round: 1 }), [], 'a stale timer is ignored');
+  });
+
+  it('q timeouts form a TC that advances the round; the next leader extends the highest QC and attaches the TC', () => {
+    const leader3 = replica(3);
+    leader3.step(proposal(b1));
+    leader3.step(proposal(b2)); // round 2, high QC = QC(b1), b1 uncommitted with payload
+    assert.equal(leader3.currentRound, 2);
+    leader3.step({ type: 'timeout', from: 0, timeout: timeout(2, GENESIS, 0), highQc: GENESIS });
+    leader3.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
+    assert.equal(leader3.currentRound, 2, 'two timeouts are not a quorum');
+    const actions = leader3.step({ type: 'timeout', from: 2, timeout: timeout(2, GENESIS, 2), highQc: GENESIS });
+    assert.equal(leader3.currentRound, 3);
+    const [p] = proposalsIn(actions);
+    assert.ok(p, 'leader of round 3 proposes');
+    assert.equal(p.block.round, 3);
+    assert.deepEqual(p.block.parentQc.vote, qc1.vote, 'extends the highest QC in the TC');
+    assert.ok(p.tc);
+    assert.equal(p.tc.round, 2);
+    assert.ok(certs.verifyTc(p.tc));
+    assert.equal(p.tc.highestQc.vote.round, 1);
+    // Other replicas accept it and vote (to the leader of round 4).
+    const r1 = replica(1);
+    r1.step(proposal(b1));
+    r1.step(proposal(b2));
+    assert.deepEqual(
+      votesIn(r1.step(proposal(p.block, p.tc))).map((v) => v.to),
+      [0],
+    );
+  });
+
+  it('rejects a forged or under-quorum TC', () => {
+    const tc = tcOf(2, [qc1]);
+    const forged = { ...tc, highQcRounds: [1, 1, 0] };
+    const tamperedBitmap = { ...tc, signers: Uint8Array.of(0b011), highQcRounds: [1, 1] };
+    // Correctly signed by two validators, but two is below the quorum of three.
+    const small = new FakeCertificateOps(CHAIN, 2).newTimeoutAggregator(2);
+    small.add(timeout(2, qc1, 0), qc1);
+    const under = small.add(timeout(2, qc1, 1), qc1)!;
+    assert.ok(under);
+    for (const bad of [forged, tamperedBitmap, under]) {
+      const r = replica(0);
+      r.step(proposal(b1));
+      const actions = r.step(proposal(block(3, qc1, ['c3']), bad));
+      assert.match(rejectsIn(actions)[0]!, /invalid TC/);
+      assert.equal(r.currentRound, 1);
+    }
+  });
+
+  it('timeouts back off exponentially, capped, and reset on progress', () => {
+    const r = replica(0);
+    const delays = (actions: readonly ConsensusAction[]) => timersIn(actions).map((t) => t.delayMs);
+    assert.deepEqual(delays(r.step({ type: 'start' })), [BASE]);
+    const seen: number[] = [];
+    for (let k = 0; k < 9; k++) seen.push(...delays(r.step({ type: 'timer', round: 1 })));
+    const expected = Array.from({ length: 9 }, (_, k) => BASE * 2 ** Math.min(k + 1, MAX_BACKOFF_EXPONENT));
+    assert.deepEqual(seen, expected);
+    // A TC moves on without resetting: the network is still not making progress.
+    const tcActions = r.step({ type: 'timeout', from: 1, timeout: timeout(1, GENESIS, 1), highQc: GENESIS });
+    assert.deepEqual(delays(tcActions), []);
+    const viaTc = r.step({ type: 'timeout', from: 2, timeout: timeout(1, GENESIS, 2), highQc: GENESIS });
+    assert.equal(r.currentRound, 2);
+    assert.deepEqual(delays(viaTc), [BASE * 2 ** MAX_BACKOFF_EXPONENT]);
+    // A QC is progress: back to the base timeout.
+    const c2 = block(2, GENESIS, ['c2']);
+    const progress = r.step({ type: 'proposal', from: 3, block: block(3, qcOf(c2), ['c3']), tc: undefined } as ConsensusEvent);
+    assert.equal(r.currentRound, 3);
+    assert.deepEqual(delays(progress), [BASE]);
+  });
+
+  it('duplicate timeouts do not double count', () => {
+    const r = replica(0);
+    for (let k = 0; k < 3; k++) r.step({ type: 'timeout', from: 1, timeout: timeout(1, GENESIS, 1), highQc: GENESIS });
+    r.step({ type: 'timeout', from: 2, timeout: timeout(1, GENESIS, 2), highQc: GENESIS });
+    assert.equal(r.currentRound, 1);
+    r.step({ type: 'timer', round: 1 }); // its own timeout is the third distinct one
+    assert.equal(r.currentRound, 2);
+  });
+});
+
+describe('Replica: batching', () => {
+  it('the leader batches up to maxBatchCommands / maxBatchBytes and stays idle without commands', () => {
+    const r = replica(1, { maxBatchCommands: 2, maxBatchBytes: 64 });
+    assert.deepEqual(proposalsIn(r.step({ type: 'start' })), [], 'no commands: no block');
+    const [p] = proposalsIn(r.step({ type: 'commands', commands: [cmd('a'), cmd('b'), cmd('c')] }));
+    assert.ok(p);
+    assert.deepEqual(p.block.payload, [cmd('a'), cmd('b')]);
+    const big = replica(1, { maxBatchCommands: 10, maxBatchBytes: 5 });
+    const [q] = proposalsIn(big.step({ type: 'commands', commands: [cmd('aa'), cmd('bb'), cmd('cc')] }));
+    assert.ok(q);
+    assert.deepEqual(q.block.payload, [cmd('aa'), cmd('bb')]);
+  });
+
+  it('does not re-propose commands that are already in uncommitted ancestors', () => {
+    const leader2 = replica(2);
+    leader2.step({ type: 'commands', commands: [cmd('p1'), cmd('new')] });
+    const actions = leader2.step(proposal(b1));
+    for (const s of [0, 1]) actions.push(...leader2.step({ type: 'vote', from: s, vote: signedVote(b1, s) }));
+    const [p] = proposalsIn(actions);
+    assert.ok(p);
+    assert.deepEqual(p.block.payload, [cmd('new')]);
+    assert.equal(leader2.pendingCommands, 2);
+  });
+});
+
+describe('Replica: robustness', () => {
+  it('never throws on malformed peer input', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    fc.assert(
+      fc.property(
+        fc.record({
+          round: fc.oneof(fc.integer({ min: -3, max: 8 }), fc.constant(Number.NaN), fc.constant(2 ** 60)),
+          height: fc.integer({ min: -1, max: 5 }),
+          author: fc.integer({ min: -1, max: 5 }),
+          from: fc.integer({ min: -1, max: 5 }),
+          payload: fc.array(fc.uint8Array({ maxLength: 8 }), { maxLength: 12 }),
+          idByte: fc.integer({ min: 0, max: 255 }),
+          kind: fc.constantFrom('proposal', 'vote', 'timeout'),
+        }),
+        (x) => {
+          const bl: Block = { ...b2, round: x.round, height: x.height, author: x.author, payload: x.payload, id: new Uint8Array(32).fill(x.idByte) };
+          const events: Record<string, ConsensusEvent> = {
+            proposal: { type: 'proposal', from: x.from, block: bl },
+            vote: { type: 'vote', from: x.from, vote: { ...signedVote(b1, 0), signer: x.author, vote: { ...voteData(b1), round: x.round } } },
+            timeout: { type: 'timeout', from: x.from, timeout: { ...timeout(2, qc1, 0), round: x.round, signer: x.author }, highQc: qc1 },
+          };
+          const actions = r.step(events[x.kind]!);
+          assert.equal(votesIn(actions).length, 0);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
