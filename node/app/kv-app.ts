@@ -1,0 +1,215 @@
+/**
+ * The replicated application: a key-value store with u64 account balances, applied to committed
+ * blocks in order on one thread. Every replica that applies the same blocks reaches the same
+ * state root, log root and results, so nothing here may depend on time, randomness, the host,
+ * or the iteration order of a Map (the state tree sorts, the log is positional).
+ *
+ * Command semantics (a failed command changes no state):
+ *   put        always OK
+ *   delete     NOT_FOUND if absent
+ *   cas        CAS_MISMATCH unless the current value equals `expected` (or is absent, for null)
+ *   transfer   INVALID_AMOUNT for 0, then INSUFFICIENT_BALANCE, then OVERFLOW of the receiver;
+ *              a self-transfer passes the same checks and changes nothing
+ *   mint       UNAUTHORIZED when minting is off, INVALID_AMOUNT for 0, OVERFLOW
+ *   bytes that do not decode: MALFORMED, still logged at their position
+ *
+ * Who may spend from an account is not decided here: a command carries no signer. The
+ * validation layer must refuse a transfer whose `from` is not the request's signing key.
+ */
+import { bytesEqual } from '../../crypto/bytes.js';
+import { sha256 } from '../../crypto/hash.js';
+import type { InclusionProof } from '../../crypto/merkle.js';
+import type { Command } from './command.js';
+import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOUNT_BYTES } from './command.js';
+import type { LogEntry } from './log.js';
+import { CommandLog } from './log.js';
+import { Result } from './result.js';
+import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey } from './state-keys.js';
+import type { StateProof } from './state-proof.js';
+import { StateTree } from './state-tree.js';
+
+export interface KvApplicationOptions {
+  chainId: string;
+  /**
+   * Whether `mint` commands apply (default true: devnets and tests fund accounts with them).
+   * Part of the chain's configuration: every replica must use the same value.
+   */
+  allowMint?: boolean;
+}
+
+/** What applying one block produced; the roots go into a later block's executed-state header. */
+export interface BlockOutcome {
+  /** One per command, in block order. */
+  results: Result[];
+  /** Log position of the block's first command (the i-th command sits at firstPosition + i). */
+  firstPosition: number;
+  stateRoot: Uint8Array;
+  logRoot: Uint8Array;
+  /** Number of blocks applied so far, this one included. */
+  height: number;
+}
+
+export class KvApplication {
+  readonly chainId: string;
+  readonly allowMint: boolean;
+  readonly #state: StateTree;
+  readonly #log: CommandLog;
+  #height = 0;
+
+  constructor(options: KvApplicationOptions) {
+    this.chainId = options.chainId;
+    this.allowMint = options.allowMint ?? true;
+    this.#state = new StateTree(options.chainId);
+    this.#log = new CommandLog(options.chainId);
+  }
+
+  get height(): number {
+    return this.#height;
+  }
+
+  get logSize(): number {
+    return this.#log.size;
+  }
+
+  stateRoot(): Uint8Array {
+    return this.#state.root();
+  }
+
+  logRoot(): Uint8Array {
+    return this.#log.root();
+  }
+
+  /**
+   * Applies one committed block. Never throws for command content: bytes that do not decode
+   * commit as MALFORMED. Throws TypeError (before changing anything) only if `commands` is not
+   * an array of Uint8Array, which is a bug in the caller, not input from a peer. Any other
+   * exception is a bug that may leave the block half applied: the replica must stop and
+   * recover from its last durable snapshot, never carry on.
+   */
+  applyBlock(commands: readonly Uint8Array[]): BlockOutcome {
+    if (!Array.isArray(commands) || !commands.every((c) => c instanceof Uint8Array)) {
+      throw new TypeError('applyBlock takes an array of encoded commands (Uint8Array)');
+    }
+    const firstPosition = this.#log.size;
+    const results: Result[] = [];
+    for (const bytes of commands) {
+      const result = this.#applyBytes(bytes);
+      this.#log.append(sha256(bytes), result);
+      results.push(result);
+    }
+    this.#height++;
+    return { results, firstPosition, stateRoot: this.#state.root(), logRoot: this.#log.root(), height: this.#height };
+  }
+
+  /** The value of KV key `key`, or undefined when absent. */
+  query(key: Uint8Array): Uint8Array | undefined {
+    if (!(key instanceof Uint8Array) || key.length < 1 || key.length > MAX_KEY_BYTES) return undefined;
+    return this.#state.get(kvStateKey(key));
+  }
+
+  balance(account: Uint8Array): bigint {
+    if (!(account instanceof Uint8Array) || account.length < 1 || account.length > MAX_ACCOUNT_BYTES) return 0n;
+    return this.#balance(account);
+  }
+
+  /** Proof of `query(key)` against stateRoot(); check it with verifyKvProof. */
+  proveKey(key: Uint8Array): StateProof {
+    return this.#state.prove(kvStateKey(key));
+  }
+
+  /** Proof of `balance(account)` against stateRoot(); check it with verifyBalanceProof. */
+  proveBalance(account: Uint8Array): StateProof {
+    return this.#state.prove(balanceStateKey(account));
+  }
+
+  logEntry(position: number): LogEntry {
+    return this.#log.entry(position);
+  }
+
+  /** Entry at `position` with its inclusion proof against logRoot(); check it with verifyLogEntry. */
+  proveLogEntry(position: number): { entry: LogEntry; proof: InclusionProof } {
+    return { entry: this.#log.entry(position), proof: this.#log.prove(position) };
+  }
+
+  /** Canonical bytes of the entire application (snapshot.ts). */
+  snapshot(): Uint8Array {
+    const log = (function* (l: CommandLog) {
+      for (let i = 0; i < l.size; i++) yield l.entry(i);
+    })(this.#log);
+    return encodeSnapshot({ chainId: this.chainId, height: this.#height, entries: this.#state.entries(), log });
+  }
+
+  /**
+   * Rebuilds an application from snapshot() bytes; throws SnapshotDecodeError for bytes that are
+   * not a valid snapshot of `options.chainId`. The caller must compare stateRoot() and logRoot()
+   * with a certified header before trusting the result.
+   */
+  static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions): KvApplication {
+    const decoded = decodeSnapshot(bytes, options.chainId);
+    const app = new KvApplication(options);
+    for (const [key, value] of decoded.entries) app.#state.set(key, value);
+    for (const e of decoded.log) app.#log.append(e.commandHash, e.result);
+    app.#height = decoded.height;
+    return app;
+  }
+
+  #applyBytes(bytes: Uint8Array): Result {
+    let cmd: Command;
+    try {
+      cmd = decodeCommand(bytes);
+    } catch (err) {
+      if (err instanceof CommandDecodeError) return Result.MALFORMED;
+      throw err;
+    }
+    return this.#apply(cmd);
+  }
+
+  #apply(cmd: Command): Result {
+    switch (cmd.type) {
+      case 'put':
+        this.#state.set(kvStateKey(cmd.key), cmd.value);
+        return Result.OK;
+      case 'delete':
+        return this.#state.delete(kvStateKey(cmd.key)) ? Result.OK : Result.NOT_FOUND;
+      case 'cas': {
+        const stateKey = kvStateKey(cmd.key);
+        const current = this.#state.get(stateKey);
+        const holds = cmd.expected === null ? current === undefined : current !== undefined && bytesEqual(current, cmd.expected);
+        if (!holds) return Result.CAS_MISMATCH;
+        this.#state.set(stateKey, cmd.value);
+        return Result.OK;
+      }
+      case 'transfer': {
+        if (cmd.amount === 0n) return Result.INVALID_AMOUNT;
+        const fromBalance = this.#balance(cmd.from);
+        if (fromBalance < cmd.amount) return Result.INSUFFICIENT_BALANCE;
+        // Read-both-then-write-both would credit over the debit when from = to.
+        if (bytesEqual(cmd.from, cmd.to)) return Result.OK;
+        const toBalance = this.#balance(cmd.to);
+        if (toBalance + cmd.amount > MAX_AMOUNT) return Result.OVERFLOW;
+        this.#setBalance(cmd.from, fromBalance - cmd.amount);
+        this.#setBalance(cmd.to, toBalance + cmd.amount);
+        return Result.OK;
+      }
+      case 'mint': {
+        if (!this.allowMint) return Result.UNAUTHORIZED;
+        if (cmd.amount === 0n) return Result.INVALID_AMOUNT;
+        const balance = this.#balance(cmd.account);
+        if (balance + cmd.amount > MAX_AMOUNT) return Result.OVERFLOW;
+        this.#setBalance(cmd.account, balance + cmd.amount);
+        return Result.OK;
+      }
+    }
+  }
+
+  #balance(account: Uint8Array): bigint {
+    const stored = this.#state.get(balanceStateKey(account));
+    return stored === undefined ? 0n : (decodeBalance(stored) ?? 0n);
+  }
+
+  #setBalance(account: Uint8Array, amount: bigint): void {
+    if (amount === 0n) this.#state.delete(balanceStateKey(account));
+    else this.#state.set(balanceStateKey(account), encodeBalance(amount));
+  }
+}

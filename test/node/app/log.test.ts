@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { concatBytes, toHex, uintBE } from '../../../crypto/bytes.js';
+import { sha256Noble } from '../../../crypto/hash.js';
+import { merkleRoot } from '../../../crypto/merkle.js';
+import type { LogEntry, LogProofRejectReason } from '../../../node/app/log.js';
+import { CommandLog, LogProofError, logLeafData, verifyLogEntry } from '../../../node/app/log.js';
+import type { Result as ResultCode } from '../../../node/app/result.js';
+import { Result } from '../../../node/app/result.js';
+import { CHAIN } from './arbitraries.js';
+
+const ascii = (s: string) => new TextEncoder().encode(s);
+const codes = Object.values(Result);
+const arbEntry = fc.tuple(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.constantFrom(...codes));
+
+function rejects(fn: () => unknown, reason: LogProofRejectReason): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof LogProofError, `expected LogProofError, got ${String(err)}`);
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  });
+}
+
+describe('app/log', () => {
+  it('leaf data follows the written layout', () => {
+    const hash = sha256Noble(ascii('command'));
+    const prefix = concatBytes(Uint8Array.of(11), ascii('vsmr/log/v1'), Uint8Array.of(CHAIN.length), ascii(CHAIN));
+    const expected = sha256Noble(concatBytes(prefix, uintBE(258, 8), hash, Uint8Array.of(Result.CAS_MISMATCH)));
+    assert.equal(toHex(logLeafData(CHAIN, { position: 258, commandHash: hash, result: Result.CAS_MISMATCH })), toHex(expected));
+  });
+
+  it('keeps the RFC 6962 root incrementally, equal to a full rebuild at every size', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 70 }), (entries) => {
+        const log = new CommandLog(CHAIN);
+        const leaves: Uint8Array[] = [];
+        assert.equal(toHex(log.root()), toHex(merkleRoot([])));
+        entries.forEach(([hash, result], position) => {
+          const e = log.append(hash, result);
+          assert.deepEqual(e, { position, commandHash: hash, result });
+          leaves.push(logLeafData(CHAIN, e));
+          assert.equal(toHex(log.root()), toHex(merkleRoot(leaves)), `size ${leaves.length}`);
+        });
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('proves every entry with its position and result, and nothing else', () => {
+    fc.assert(
+      fc.property(fc.array(arbEntry, { minLength: 1, maxLength: 40 }), fc.nat(), (entries, pick) => {
+        const log = new CommandLog(CHAIN);
+        for (const [hash, result] of entries) log.append(hash, result);
+        const root = log.root();
+        for (let p = 0; p < log.size; p++) verifyLogEntry(CHAIN, root, log.entry(p), log.prove(p));
+
+        const p = pick % log.size;
+        const entry = log.entry(p);
+        const proof = log.prove(p);
+        const otherResult = codes.find((c) => c !== entry.result)! as ResultCode;
+        const wrong: LogEntry[] = [
+          { ...entry, result: otherResult },
+          { ...entry, commandHash: sha256Noble(entry.commandHash) },
+        ];
+        for (const e of wrong) rejects(() => verifyLogEntry(CHAIN, root, e, proof), 'invalid-inclusion');
+        rejects(() => verifyLogEntry(CHAIN, root, { ...entry, position: p + 1 }, proof), 'position-mismatch');
+        if (log.size > 1) {
+          const q = (p + 1) % log.size;
+          // The right index but another entry's path, and another entry claiming this position.
+          rejects(() => verifyLogEntry(CHAIN, root, entry, { ...log.prove(q), index: p }), 'invalid-inclusion');
+          rejects(() => verifyLogEntry(CHAIN, root, { ...log.entry(q), position: p }, proof), 'invalid-inclusion');
+        }
+        rejects(() => verifyLogEntry('other-chain', root, entry, proof), 'invalid-inclusion');
+        log.append(entry.commandHash, entry.result);
+        rejects(() => verifyLogEntry(CHAIN, log.root(), entry, proof), 'invalid-inclusion');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses malformed entries and out-of-range positions', () => {
+    const log = new CommandLog(CHAIN);
+    log.append(new Uint8Array(32), Result.OK);
+    const proof = log.prove(0);
+    const entry = log.entry(0);
+    for (const bad of [{ ...entry, commandHash: new Uint8Array(31) }, { ...entry, result: 256 }, { ...entry, position: -1 }, null]) {
+      rejects(() => verifyLogEntry(CHAIN, log.root(), bad as LogEntry, proof), 'malformed');
+    }
+    assert.throws(() => log.prove(1), RangeError);
+    assert.throws(() => log.entry(-1), RangeError);
+    assert.throws(() => log.append(new Uint8Array(32), 99 as ResultCode), TypeError);
+  });
+});
