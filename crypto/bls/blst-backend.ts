@@ -129,5 +129,8 @@ export function createBlstBackend(): BlsBackend {
       // blst draws the random scalars itself (64-bit, per set).
       return blst.verifyMultipleAggregateSignatures(natives, false, false);
     },
+    signatureToUncompressed(signature) {
+      return mine(signature, BlstSignature, 'signature').native.toBytes(false);
+    },
   };
 }

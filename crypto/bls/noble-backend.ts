@@ -172,5 +172,8 @@ export function createNobleBackend(): BlsBackend {
       }
       return pairingHolds(sigAcc, pairs);
     },
+    signatureToUncompressed(signature) {
+      return mine(signature, NobleSignature, 'signature').point.toBytes(false);
+    },
   };
 }

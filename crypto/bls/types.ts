@@ -63,4 +63,10 @@ export interface BlsBackend {
    * is bad; the caller falls back to checking one by one to find it.
    */
   verifyBatch(sets: readonly BlsSignatureSet[]): boolean;
+  /**
+   * The 192-byte uncompressed encoding (x.c1 || x.c0 || y.c1 || y.c0, ZCash flags). Lets code
+   * that needs G2 arithmetic the backend lacks (threshold combination) take an already-checked
+   * point without paying for decompression and a subgroup check again.
+   */
+  signatureToUncompressed(signature: BlsSignature): Uint8Array;
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { pippenger } from '@noble/curves/abstract/curve.js';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { BLS_CURVE_ORDER } from '../bls/encoding.js';
-import type { G1Point, G2Point } from '../bls/noble-backend.js';
+import { type G1Point, type G2Point, NobleSignature } from '../bls/noble-backend.js';
 import type { BlsBackend, BlsPublicKey, BlsSecretKey, BlsSignature } from '../bls/types.js';
 import { bigintFromBE, bytesEqual, uintBE } from '../bytes.js';
 import { CryptoArgumentError, CryptoError, QcVerifyError, ValidatorSetError } from '../errors.js';
@@ -119,6 +119,28 @@ export function combinePartialSignatures(indices: readonly number[], partials: r
 }
 
 /**
+ * G2 point of a signature the backend has already decoded strictly (on curve, in subgroup):
+ * rebuilt from its affine coordinates with no second decompression or subgroup check, which
+ * would otherwise dominate the cost of a combination.
+ */
+function checkedG2Point(backend: BlsBackend, signature: BlsSignature): G2Point {
+  if (signature instanceof NobleSignature) return signature.point;
+  const raw = backend.signatureToUncompressed(signature);
+  if ((raw[0]! & 0x40) !== 0) return G2.ZERO;
+  const fp = (from: number) => bigintFromBE(from === 0 ? Uint8Array.of(raw[0]! & 0x1f, ...raw.subarray(1, 48)) : raw.subarray(from, from + 48));
+  const Fp2 = bls12_381.fields.Fp2;
+  return G2.fromAffine({ x: Fp2.create({ c0: fp(48), c1: fp(0) }), y: Fp2.create({ c0: fp(144), c1: fp(96) }) });
+}
+
+/** Lagrange combination of partials that `backend` has already decoded (and so checked). */
+export function combineCheckedPartials(backend: BlsBackend, indices: readonly number[], partials: readonly BlsSignature[]): Uint8Array {
+  if (indices.length === 0 || indices.length !== partials.length) throw new CryptoArgumentError('need one partial signature per index');
+  if (new Set(indices).size !== indices.length) throw new CryptoArgumentError('duplicate share index');
+  const points = partials.map((p) => checkedG2Point(backend, p));
+  return pippenger(G2, points, lagrangeAtZero(indices)).toBytes(true);
+}
+
+/**
  * Threshold QC: one 96-byte signature that plain BLS `verify` accepts under the 48-byte group
  * key, whoever the q signers were. Smaller than the multi-signature form and constant in n,
  * at the price of a dealer (or DKG) and a costlier combination step.
@@ -230,9 +252,10 @@ class ThresholdAggregator implements QcAggregator {
     }
     while (this.partials.size >= this.scheme.quorum) {
       const chosen = [...this.partials.keys()].sort((a, b) => a - b).slice(0, this.scheme.quorum);
-      const combined = combinePartialSignatures(
+      const combined = combineCheckedPartials(
+        this.scheme.backend,
         chosen,
-        chosen.map((i) => this.partials.get(i)!.bytes),
+        chosen.map((i) => this.partials.get(i)!),
       );
       const signature = this.scheme.backend.signatureFromBytes(combined);
       if (this.scheme.backend.verify(this.scheme.groupPublicKey, this.digest, signature)) {

@@ -6,6 +6,7 @@ import { EncodingError, QcVerifyError, ValidatorSetError } from '../../crypto/er
 import {
   bitmapFromIndices,
   bitmapIndices,
+  combineCheckedPartials,
   combinePartialSignatures,
   dealThresholdKeys,
   decodeQc,
@@ -259,6 +260,19 @@ for (const name of BLS_BACKEND_NAMES) {
       assert.deepEqual(a, b);
       assert.ok(bls.verify(scheme.groupPublicKey, digest, bls.signatureFromBytes(a)));
       assert.equal(scheme.groupPublicKey.bytes.length, 48);
+    });
+
+    it('combining already-decoded partials gives the same bytes as combining from bytes', () => {
+      const ids = [1, 3, 4, 5, 6];
+      const bytes = ids.map((i) => partial(i));
+      assert.deepEqual(
+        combineCheckedPartials(
+          bls,
+          ids,
+          bytes.map((b) => bls.signatureFromBytes(b)),
+        ),
+        combinePartialSignatures(ids, bytes),
+      );
     });
 
     it('q - 1 partials do not make a valid signature', () => {
