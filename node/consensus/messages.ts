@@ -18,7 +18,13 @@ export type ConsensusEvent =
   | Delivered<Extract<ConsensusMessage, { type: 'vote' }>>
   | Delivered<Extract<ConsensusMessage, { type: 'timeout' }>>
   | { readonly type: 'timer'; readonly round: number }
-  | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] };
+  | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] }
+  /**
+   * Answer to a `sync-request`, assembled by the responder's runtime from its ledger (committed
+   * blocks) and `Replica.syncChain()` (the certified, uncommitted rest): blocks from the
+   * requested height upwards, in height order, and the QC certifying the last one.
+   */
+  | { readonly type: 'sync-response'; readonly from: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert };
 
 /**
  * Outputs of Replica.step, to be carried out in order. `broadcast` means every OTHER replica:
@@ -29,4 +35,9 @@ export type ConsensusAction =
   | { readonly type: 'send'; readonly to: number; readonly message: ConsensusMessage }
   | { readonly type: 'set-timer'; readonly round: number; readonly delayMs: number }
   | { readonly type: 'commit'; readonly blocks: readonly Block[] }
-  | { readonly type: 'reject'; readonly from: number; readonly reason: string };
+  | { readonly type: 'reject'; readonly from: number; readonly reason: string }
+  /**
+   * Ask peer `to` for blocks from `fromHeight` up: emitted when a verified QC certifies a block
+   * this replica does not have. Served by the peer's runtime, answered with `sync-response`.
+   */
+  | { readonly type: 'sync-request'; readonly to: number; readonly fromHeight: number };

@@ -118,6 +118,14 @@ export class Replica {
     return { blocks: this.blocks.size, voteRounds: this.votes.size, timeoutRounds: this.timeouts.size };
   }
 
+  /**
+   * The certified blocks above the committed root, up to the highest QC, and that QC: what a
+   * runtime appends to its committed blocks to answer a peer's `sync-request`.
+   */
+  syncChain(): { blocks: Block[]; highQc: QuorumCert } {
+    return { blocks: this.uncommittedChain(this.highQc.vote.blockId) ?? [], highQc: this.highQc };
+  }
+
   /** Current timer duration: doubles with each consecutive timeout, reset by a QC. */
   timeoutMs(): number {
     return this.cfg.baseTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, MAX_BACKOFF_EXPONENT);
