@@ -33,6 +33,8 @@ export interface ReplicaConfig {
 export const MAX_BACKOFF_EXPONENT = 6;
 /** Bounds the memory that stops late copies of committed commands from being proposed again. */
 const RECENTLY_COMMITTED_LIMIT = 100_000;
+/** A sync response larger than this is refused: the responder should page instead. */
+export const MAX_SYNC_BLOCKS = 10_000;
 
 interface RoundVotes {
   /** One vote per signer per round counts, whatever it is for, so equivocation cannot double count. */
@@ -83,6 +85,10 @@ export class Replica {
   private readonly recentlyCommitted = new Set<string>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
+  /** Height of the QC the last sync request was made for, so one gap asks once per QC. */
+  private syncRequestedHeight = 0;
+  /** The latest proposal whose parent was missing: voted on once sync brings the parent. */
+  private orphan: { from: number; block: Block; tc: TimeoutCert | undefined } | undefined;
   private out: ConsensusAction[] = [];
 
   constructor(cfg: ReplicaConfig) {
@@ -168,6 +174,9 @@ export class Replica {
       case 'commands':
         this.onCommands(event.commands);
         break;
+      case 'sync-response':
+        this.onSyncResponse(event.from, event.blocks, event.highQc);
+        break;
     }
   }
 
@@ -195,8 +204,12 @@ export class Replica {
     if (tc) this.processTc(tc);
 
     const ancestors = this.uncommittedChain(qc.vote.blockId);
-    // Unknown parent: block sync will fetch it; until then there is nothing safe to vote on.
-    if (!ancestors) return;
+    // Unknown parent: fetch it from the proposer; until then there is nothing safe to vote on.
+    if (!ancestors) {
+      if (block.round >= this.round) this.orphan = { from, block, tc };
+      this.requestSync(from, qc);
+      return;
+    }
     const parentRound = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.round : this.root.round;
     if (parentRound !== qc.vote.round) throw new Rejection('parent QC does not match the parent block');
     const seen = commandsIn(ancestors);
@@ -247,6 +260,11 @@ export class Replica {
   private onTimer(round: Round): void {
     if (round !== this.round) return;
     this.consecutiveTimeouts++;
+    // A sync answer may have been lost: ask again, once per timer, whoever led the QC's round.
+    if (!this.uncommittedChain(this.highQc.vote.blockId)) {
+      this.syncRequestedHeight = 0;
+      this.requestSync(this.leaderOf(this.highQc.vote.round), this.highQc);
+    }
     const tc = this.highTc && this.highTc.round + 1 === round ? this.highTc : undefined;
     const tcInfo = this.highTc ? { round: this.highTc.round, highestQcRound: this.highTc.highestQc.vote.round } : undefined;
     // Re-armed first, so a refusal below still leaves the replica retrying.
@@ -266,6 +284,7 @@ export class Replica {
     if (!this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC in timeout');
     if (tc) this.processTc(tc);
     this.processQc(highQc);
+    if (!this.uncommittedChain(highQc.vote.blockId)) this.requestSync(from, highQc);
     // An honest timeout's round follows its QC or TC, which were just processed, so anything
     // ahead of our round now is unjustified and anything behind is stale.
     if (timeout.round !== this.round) return;
@@ -350,6 +369,49 @@ export class Replica {
       cur = b.parentQc.vote.blockId;
     }
     return chain.reverse();
+  }
+
+  // ---- block sync ---------------------------------------------------------------------------
+
+  private requestSync(peer: number, qc: QuorumCert): void {
+    if (peer === this.index || qc.vote.height <= this.root.height || qc.vote.height <= this.syncRequestedHeight) return;
+    this.syncRequestedHeight = qc.vote.height;
+    this.out.push({ type: 'sync-request', to: peer, fromHeight: this.root.height + 1 });
+  }
+
+  /**
+   * Blocks from a peer, checked link by link from our committed root: each must hash to its id,
+   * extend the block before it through a valid QC, and climb in round and height. They then
+   * enter the tree and their QCs are processed in order, so the ordinary two-chain rule decides
+   * what commits; nothing is taken on the peer's word.
+   */
+  private onSyncResponse(from: number, blocks: readonly Block[], highQc: QuorumCert): void {
+    if (!Array.isArray(blocks) || blocks.length > MAX_SYNC_BLOCKS) throw new Rejection('malformed sync response');
+    const fresh = blocks.filter((b) => b.height > this.root.height);
+    let prevId = this.root.id;
+    let prevHeight = this.root.height;
+    let prevRound = this.root.round;
+    for (const b of fresh) {
+      const qc = b.parentQc;
+      if (b.height !== prevHeight + 1 || !bytesEqual(qc.vote.blockId, prevId) || qc.vote.height !== prevHeight || qc.vote.round !== prevRound) {
+        throw new Rejection(`sync response from ${from} does not chain at height ${b.height}`);
+      }
+      if (!isRound(b.round) || b.round <= qc.vote.round) throw new Rejection('sync block round does not climb');
+      if (!Array.isArray(b.payload) || !b.payload.every((c: unknown) => c instanceof Uint8Array)) throw new Rejection('malformed sync payload');
+      if (!bytesEqual(b.id, blockId(this.cfg.chainId, b))) throw new Rejection('sync block id does not match its contents');
+      if (!this.cfg.certs.verifyQc(qc)) throw new Rejection('invalid QC in sync response');
+      prevId = b.id;
+      prevHeight = b.height;
+      prevRound = b.round;
+    }
+    for (const b of fresh) this.blocks.set(hex(b.id), b);
+    for (const b of fresh) this.processQc(b.parentQc);
+    if (this.cfg.certs.verifyQc(highQc) && this.uncommittedChain(highQc.vote.blockId)) this.processQc(highQc);
+    const orphan = this.orphan;
+    if (orphan && orphan.block.round >= this.round && this.uncommittedChain(orphan.block.parentQc.vote.blockId)) {
+      this.orphan = undefined;
+      this.onProposal(orphan.from, orphan.block, orphan.tc);
+    }
   }
 
   // ---- proposing ---------------------------------------------------------------------------

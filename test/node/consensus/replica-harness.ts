@@ -1,4 +1,4 @@
-import type { Block } from '../../../node/consensus/types.js';
+import type { Block, QuorumCert } from '../../../node/consensus/types.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { Replica } from '../../../node/consensus/replica.js';
@@ -26,10 +26,12 @@ export interface ClusterOptions {
   readonly baseTimeoutMs?: number;
 }
 
+type SyncResponse = { readonly type: 'sync-response'; readonly blocks: readonly Block[]; readonly highQc: QuorumCert };
+
 interface Envelope {
   readonly from: number;
   readonly to: number;
-  readonly message: ConsensusMessage;
+  readonly message: ConsensusMessage | SyncResponse;
 }
 
 /**
@@ -47,26 +49,42 @@ export class Cluster {
   private readonly armed: ({ round: number; delayMs: number } | undefined)[];
   readonly timerDelays: number[][];
 
+  /** Survives restarts, as a disk would. */
+  readonly storages: MemorySafetyStorage[];
+  /** Commits a restarted replica re-emits while catching up (its ledger already holds them). */
+  readonly replayed: Block[][];
+
   constructor(readonly opts: ClusterOptions) {
     const { n } = opts;
-    this.replicas = Array.from(
-      { length: n },
-      (_, i) =>
-        new Replica({
-          chainId: CHAIN,
-          index: i,
-          n,
-          signer: opts.signer(i),
-          safetyStorage: new MemorySafetyStorage(),
-          certs: opts.certs,
-          baseTimeoutMs: opts.baseTimeoutMs ?? 100,
-          maxBatchCommands: opts.maxBatchCommands ?? 10,
-          maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
-        }),
-    );
+    this.storages = Array.from({ length: n }, () => new MemorySafetyStorage());
+    this.replicas = Array.from({ length: n }, (_, i) => this.newReplica(i));
+    this.replayed = Array.from({ length: n }, () => []);
     this.committed = Array.from({ length: n }, () => []);
     this.armed = Array.from({ length: n }, () => undefined);
     this.timerDelays = Array.from({ length: n }, () => []);
+  }
+
+  private newReplica(i: number): Replica {
+    const opts = this.opts;
+    return new Replica({
+      chainId: CHAIN,
+      index: i,
+      n: opts.n,
+      signer: opts.signer(i),
+      safetyStorage: this.storages[i]!,
+      certs: opts.certs,
+      baseTimeoutMs: opts.baseTimeoutMs ?? 100,
+      maxBatchCommands: opts.maxBatchCommands ?? 10,
+      maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
+    });
+  }
+
+  /** Crash-restart: a fresh core over the same safety storage; the ledger (committed) is kept. */
+  restart(i: number): void {
+    this.replicas[i] = this.newReplica(i);
+    this.crashed.delete(i);
+    this.replayed[i] = [];
+    this.step(i, { type: 'start' });
   }
 
   get n(): number {
@@ -96,8 +114,19 @@ export class Cluster {
           this.timerDelays[i]!.push(a.delayMs);
           break;
         case 'commit':
-          this.committed[i]!.push(...a.blocks);
+          for (const b of a.blocks) {
+            // After a restart the core starts from genesis and re-commits what the ledger has.
+            if (b.height <= this.committed[i]!.length) this.replayed[i]!.push(b);
+            else this.committed[i]!.push(b);
+          }
           break;
+        case 'sync-request': {
+          const peer = this.replicas[a.to]!;
+          const chain = peer.syncChain();
+          const blocks = [...this.committed[a.to]!.filter((b) => b.height >= a.fromHeight), ...chain.blocks];
+          this.enqueue({ from: a.to, to: i, message: { type: 'sync-response', blocks, highQc: chain.highQc } });
+          break;
+        }
         case 'reject':
           this.rejects.push({ at: i, from: a.from, reason: a.reason });
           break;
