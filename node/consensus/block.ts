@@ -1,6 +1,6 @@
 import { bytesEqual, uintBE } from '../../crypto/bytes.js';
 import { DOMAIN_TAGS, sha256, sha256Parts, taggedHash } from '../../crypto/hash.js';
-import { type Block, encodeVoteData, type QuorumCert, type Round, type VoteData } from './types.js';
+import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, type QuorumCert, type Round, type VoteData } from './types.js';
 
 /**
  * Block ids and the genesis certificate. The header encoding is fixed-width (the payload enters
@@ -21,9 +21,14 @@ export interface BlockFields {
   readonly parentQc: QuorumCert;
   readonly author: number;
   readonly payload: readonly Uint8Array[];
+  /** Defaults to the genesis state, for runtimes (and tests) that do not execute. */
+  readonly executed?: ExecutedState;
 }
 
-/** taggedHash(block, chainId, u64 round || u64 height || u32 author || parent vote || sha256(parent cert) || payload hash). */
+/**
+ * taggedHash(block, chainId, u64 round || u64 height || u32 author || parent vote ||
+ * sha256(parent cert) || payload hash || executed state).
+ */
 export function blockId(chainId: string, b: BlockFields): Uint8Array {
   return taggedHash(
     DOMAIN_TAGS.block,
@@ -34,11 +39,25 @@ export function blockId(chainId: string, b: BlockFields): Uint8Array {
     encodeVoteData(b.parentQc.vote),
     sha256(b.parentQc.certificate),
     payloadHash(b.payload),
+    encodeExecutedState(b.executed ?? genesisExecutedState(chainId)),
   );
 }
 
 export function makeBlock(chainId: string, fields: BlockFields): Block {
-  return { ...fields, id: blockId(chainId, fields) };
+  const full = { ...fields, executed: fields.executed ?? genesisExecutedState(chainId) };
+  return { ...full, id: blockId(chainId, full) };
+}
+
+/**
+ * Height 0: nothing executed yet. The roots are zero here; a runtime whose application has a
+ * non-empty genesis state reports it with an `executed` event for height 0 before starting.
+ */
+export function genesisExecutedState(chainId: string): ExecutedState {
+  return { height: 0, blockId: genesisBlockId(chainId), stateRoot: new Uint8Array(32), logRoot: new Uint8Array(32) };
+}
+
+export function sameExecutedState(a: ExecutedState, b: ExecutedState): boolean {
+  return bytesEqual(encodeExecutedState(a), encodeExecutedState(b));
 }
 
 export function genesisBlockId(chainId: string): Uint8Array {

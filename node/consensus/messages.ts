@@ -1,4 +1,4 @@
-import type { Block, QuorumCert, SignedTimeout, SignedVote, TimeoutCert } from './types.js';
+import type { Block, ExecutedState, QuorumCert, SignedTimeout, SignedVote, TimeoutCert } from './types.js';
 
 /** What replicas send each other. The transport adds the sender as `from` when delivering. */
 export type ConsensusMessage =
@@ -19,6 +19,8 @@ export type ConsensusEvent =
   | Delivered<Extract<ConsensusMessage, { type: 'timeout' }>>
   | { readonly type: 'timer'; readonly round: number }
   | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] }
+  /** The runtime applied the committed block at `state.height` (in height order). */
+  | { readonly type: 'executed'; readonly state: ExecutedState }
   /**
    * Answer to a `sync-request`, assembled by the responder's runtime from its ledger (committed
    * blocks) and `Replica.syncChain()` (the certified, uncommitted rest): blocks from the

@@ -1,12 +1,13 @@
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { blockId, genesisQc, makeBlock } from './block.js';
+import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from './block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
 import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyViolation } from './safety-rules.js';
 import {
   type Block,
   encodeVoteData,
+  type ExecutedState,
   type QuorumCert,
   type Round,
   type SignedTimeout,
@@ -35,6 +36,8 @@ export const MAX_BACKOFF_EXPONENT = 6;
 const RECENTLY_COMMITTED_LIMIT = 100_000;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
+/** Executed states kept to check proposal headers against; a header older than this is refused. */
+const EXECUTED_WINDOW = 256;
 
 interface RoundVotes {
   /** One vote per signer per round counts, whatever it is for, so equivocation cannot double count. */
@@ -90,6 +93,8 @@ export class Replica {
   /** The latest proposal whose parent was missing: voted on once sync brings the parent. */
   private orphan: { from: number; block: Block; tc: TimeoutCert | undefined } | undefined;
   private out: ConsensusAction[] = [];
+  private lastExecuted: ExecutedState;
+  private readonly executedStates = new Map<number, ExecutedState>();
 
   constructor(cfg: ReplicaConfig) {
     this.cfg = cfg;
@@ -99,6 +104,8 @@ export class Replica {
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
     this.root = { id: g.blockId, round: 0, height: 0, hasPayload: false };
+    this.lastExecuted = genesisExecutedState(cfg.chainId);
+    this.executedStates.set(0, this.lastExecuted);
   }
 
   get currentRound(): Round {
@@ -174,6 +181,9 @@ export class Replica {
       case 'commands':
         this.onCommands(event.commands);
         break;
+      case 'executed':
+        this.onExecuted(event.state);
+        break;
       case 'sync-response':
         this.onSyncResponse(event.from, event.blocks, event.highQc);
         break;
@@ -219,7 +229,19 @@ export class Replica {
       seen.add(key);
     }
     if (block.height > this.root.height) this.blocks.set(hex(block.id), block);
+    const e = block.executed;
+    const parentExecuted = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.executed.height : 0;
+    if (!isRound(e.height) || e.height >= block.height || e.height < parentExecuted) throw new Rejection('executed state is not of an earlier block');
     if (block.round !== this.round) return;
+    // Vote only for a header whose executed state matches our own execution; one we cannot
+    // check yet (we are behind) or any more (too old) gets no vote, but is no peer fault.
+    const mine = this.executedStates.get(e.height);
+    if (!mine) {
+      // Typically the block this very proposal's QC just committed: ask again once executed.
+      if (e.height > this.lastExecuted.height) this.orphan = { from, block, tc };
+      return;
+    }
+    if (!sameExecutedState(mine, e)) throw new Rejection(`executed state at height ${e.height} disagrees with ours`);
 
     const tcInfo: TimeoutCertInfo | undefined = tc ? { round: tc.round, highestQcRound: tc.highestQc.vote.round } : undefined;
     const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);
@@ -371,6 +393,32 @@ export class Replica {
     return chain.reverse();
   }
 
+  // ---- execution ---------------------------------------------------------------------------
+
+  /** The runtime is trusted, but an out-of-order report would corrupt the header checks. */
+  private onExecuted(state: ExecutedState): void {
+    if (state.height <= this.lastExecuted.height) return;
+    if (state.height > this.root.height) throw new Rejection(`executed height ${state.height} is above the committed height ${this.root.height}`);
+    this.lastExecuted = state;
+    this.executedStates.set(state.height, state);
+    for (const h of this.executedStates.keys()) if (h < state.height - EXECUTED_WINDOW) this.executedStates.delete(h);
+    this.retryOrphan();
+  }
+
+  /** Votes on the held-back proposal once what it waited for (parent block, execution) is here. */
+  private retryOrphan(): void {
+    const orphan = this.orphan;
+    if (!orphan) return;
+    if (orphan.block.round < this.round) {
+      this.orphan = undefined;
+      return;
+    }
+    if (orphan.block.round > this.round || !this.uncommittedChain(orphan.block.parentQc.vote.blockId)) return;
+    if (orphan.block.executed.height > this.lastExecuted.height) return;
+    this.orphan = undefined;
+    this.onProposal(orphan.from, orphan.block, orphan.tc);
+  }
+
   // ---- block sync ---------------------------------------------------------------------------
 
   private requestSync(peer: number, qc: QuorumCert): void {
@@ -407,11 +455,7 @@ export class Replica {
     for (const b of fresh) this.blocks.set(hex(b.id), b);
     for (const b of fresh) this.processQc(b.parentQc);
     if (this.cfg.certs.verifyQc(highQc) && this.uncommittedChain(highQc.vote.blockId)) this.processQc(highQc);
-    const orphan = this.orphan;
-    if (orphan && orphan.block.round >= this.round && this.uncommittedChain(orphan.block.parentQc.vote.blockId)) {
-      this.orphan = undefined;
-      this.onProposal(orphan.from, orphan.block, orphan.tc);
-    }
+    this.retryOrphan();
   }
 
   // ---- proposing ---------------------------------------------------------------------------
@@ -447,12 +491,25 @@ export class Replica {
     // others; otherwise wait for commands (or the pacemaker) instead of spinning.
     const needsPush = ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload);
     if (payload.length === 0 && !needsPush) return false;
-    const block = makeBlock(this.cfg.chainId, { round, height: qc.vote.height + 1, parentQc: qc, author: this.index, payload });
+    const block = makeBlock(this.cfg.chainId, {
+      round,
+      height: qc.vote.height + 1,
+      parentQc: qc,
+      author: this.index,
+      payload,
+      // A parent header may already carry a later state than we executed: reuse it, since a
+      // header must never go back, and voters check it against their own execution anyway.
+      executed: latestExecuted(this.lastExecuted, ancestors[ancestors.length - 1]?.executed),
+    });
     this.proposedRound = round;
     this.out.push({ type: 'broadcast', message: tc ? { type: 'proposal', block, tc } : { type: 'proposal', block } });
     this.onProposal(this.index, block, tc);
     return true;
   }
+}
+
+function latestExecuted(mine: ExecutedState, parent: ExecutedState | undefined): ExecutedState {
+  return parent && parent.height > mine.height ? parent : mine;
 }
 
 function isRound(r: unknown): r is Round {

@@ -97,6 +97,31 @@ export interface Block {
   readonly parentQc: QuorumCert;
   readonly author: number;
   readonly payload: readonly Uint8Array[];
+  /** Result of executing an earlier committed block: a QC on this block certifies it too. */
+  readonly executed: ExecutedState;
+}
+
+/**
+ * The application state after executing the committed block at `height`: what a client
+ * checks a state or log proof against once a QC covers a header carrying it.
+ */
+export interface ExecutedState {
+  readonly height: number;
+  readonly blockId: Uint8Array;
+  /** Merkle root of the application state (node/app). */
+  readonly stateRoot: Uint8Array;
+  /** Merkle root of the committed command log (node/app). */
+  readonly logRoot: Uint8Array;
+}
+
+/** u64 height || block id[32] || state root[32] || log root[32]. */
+export function encodeExecutedState(e: ExecutedState): Uint8Array {
+  const out = new Uint8Array(8 + 32 * 3);
+  out.set(u64(e.height), 0);
+  out.set(e.blockId, 8);
+  out.set(e.stateRoot, 40);
+  out.set(e.logRoot, 72);
+  return out;
 }
 
 /**

@@ -2,6 +2,8 @@ import type { Block, QuorumCert } from '../../../node/consensus/types.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { Replica } from '../../../node/consensus/replica.js';
+import { KvApplication } from '../../../node/app/kv-app.js';
+import type { ExecutedState } from '../../../node/consensus/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
 
 export const CHAIN = 'vsmr-test';
@@ -53,12 +55,18 @@ export class Cluster {
   readonly storages: MemorySafetyStorage[];
   /** Commits a restarted replica re-emits while catching up (its ledger already holds them). */
   readonly replayed: Block[][];
+  /** Each replica's application, fed its committed blocks in order (survives restarts, as disk). */
+  readonly apps: KvApplication[];
+  /** What each replica's application reported per height, replayed to a restarted core. */
+  readonly executed: ExecutedState[][];
 
   constructor(readonly opts: ClusterOptions) {
     const { n } = opts;
     this.storages = Array.from({ length: n }, () => new MemorySafetyStorage());
     this.replicas = Array.from({ length: n }, (_, i) => this.newReplica(i));
     this.replayed = Array.from({ length: n }, () => []);
+    this.apps = Array.from({ length: n }, () => new KvApplication({ chainId: CHAIN }));
+    this.executed = Array.from({ length: n }, () => []);
     this.committed = Array.from({ length: n }, () => []);
     this.armed = Array.from({ length: n }, () => undefined);
     this.timerDelays = Array.from({ length: n }, () => []);
@@ -101,6 +109,7 @@ export class Cluster {
   }
 
   private apply(i: number, actions: readonly ConsensusAction[]): void {
+    const executed: ExecutedState[] = [];
     for (const a of actions) {
       switch (a.type) {
         case 'broadcast':
@@ -116,8 +125,16 @@ export class Cluster {
         case 'commit':
           for (const b of a.blocks) {
             // After a restart the core starts from genesis and re-commits what the ledger has.
-            if (b.height <= this.committed[i]!.length) this.replayed[i]!.push(b);
-            else this.committed[i]!.push(b);
+            if (b.height <= this.committed[i]!.length) {
+              this.replayed[i]!.push(b);
+              executed.push(this.executed[i]![b.height - 1]!);
+            } else {
+              this.committed[i]!.push(b);
+              const r = this.apps[i]!.applyBlock([...b.payload]);
+              const state = { height: b.height, blockId: b.id, stateRoot: r.stateRoot, logRoot: r.logRoot };
+              this.executed[i]!.push(state);
+              executed.push(state);
+            }
           }
           break;
         case 'sync-request': {
@@ -132,6 +149,8 @@ export class Cluster {
           break;
       }
     }
+    // Execution follows the step that committed, as the node's runtime will do it.
+    for (const state of executed) this.step(i, { type: 'executed', state });
   }
 
   private enqueue(e: Envelope): void {
