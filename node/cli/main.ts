@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerCryptoCommands } from './crypto-commands.js';
+import { registerSimCommand } from './sim-command.js';
 
 /** Builds the `vsmr` command tree; each area registers its own subcommands. */
 export function buildCli(): Command {
@@ -8,6 +9,7 @@ export function buildCli(): Command {
     .exitOverride()
     .showHelpAfterError();
   registerCryptoCommands(program);
+  registerSimCommand(program);
   return program;
 }
 

@@ -88,8 +88,9 @@ export class Replica {
   private readonly recentlyCommitted = new Set<string>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
-  /** Height of the QC the last sync request was made for, so one gap asks once per QC. */
-  private syncRequestedHeight = 0;
+  /** The QC height being synced to and the peers already asked for it: each is asked once. */
+  private syncTargetHeight = 0;
+  private readonly syncAsked = new Set<number>();
   /** The latest proposal whose parent was missing: voted on once sync brings the parent. */
   private orphan: { from: number; block: Block; tc: TimeoutCert | undefined } | undefined;
   private out: ConsensusAction[] = [];
@@ -283,10 +284,7 @@ export class Replica {
     if (round !== this.round) return;
     this.consecutiveTimeouts++;
     // A sync answer may have been lost: ask again, once per timer, whoever led the QC's round.
-    if (!this.uncommittedChain(this.highQc.vote.blockId)) {
-      this.syncRequestedHeight = 0;
-      this.requestSync(this.leaderOf(this.highQc.vote.round), this.highQc);
-    }
+    if (!this.uncommittedChain(this.highQc.vote.blockId)) this.retrySync();
     const tc = this.highTc && this.highTc.round + 1 === round ? this.highTc : undefined;
     const tcInfo = this.highTc ? { round: this.highTc.round, highestQcRound: this.highTc.highestQc.vote.round } : undefined;
     // Re-armed first, so a refusal below still leaves the replica retrying.
@@ -422,9 +420,32 @@ export class Replica {
   // ---- block sync ---------------------------------------------------------------------------
 
   private requestSync(peer: number, qc: QuorumCert): void {
-    if (peer === this.index || qc.vote.height <= this.root.height || qc.vote.height <= this.syncRequestedHeight) return;
-    this.syncRequestedHeight = qc.vote.height;
+    const height = qc.vote.height;
+    if (peer === this.index || height <= this.root.height || height < this.syncTargetHeight) return;
+    if (height > this.syncTargetHeight) {
+      this.syncTargetHeight = height;
+      this.syncAsked.clear();
+    }
+    if (this.syncAsked.has(peer)) return;
+    this.syncAsked.add(peer);
     this.out.push({ type: 'sync-request', to: peer, fromHeight: this.root.height + 1 });
+  }
+
+  /**
+   * One more request per timer, to the next peer not yet asked, starting with the leader of the
+   * QC's round: that leader may have crashed and lost the block, so retries must move on.
+   */
+  private retrySync(): void {
+    const n = this.cfg.n;
+    if (this.syncAsked.size >= n - 1) this.syncAsked.clear();
+    const first = this.leaderOf(this.highQc.vote.round);
+    for (let k = 0; k < n; k++) {
+      const peer = (first + k) % n;
+      if (peer !== this.index && !this.syncAsked.has(peer)) {
+        this.requestSync(peer, this.highQc);
+        return;
+      }
+    }
   }
 
   /**

@@ -1,0 +1,567 @@
+import { KvApplication } from '../node/app/kv-app.js';
+import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
+import { MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
+import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
+import type { Block, ExecutedState, QuorumCert } from '../node/consensus/types.js';
+import { maxFaulty } from '../crypto/qc/quorum.js';
+import { BEHAVIORS, type ByzantineBehavior, type ByzantineContext } from './byzantine.js';
+import { blsCrypto, fakeCrypto, type SimCrypto } from './crypto.js';
+import { EventQueue } from './event-queue.js';
+import { type CrashSpec, FaultSchedule, type FaultTransition, type PartitionSpec } from './faults.js';
+import { commandKey, InvariantChecker, SAFETY_INVARIANTS, type Violation } from './invariants.js';
+import { LivenessTracker } from './liveness.js';
+import { messageSize, syncRequestSize, syncResponseSize } from './message-size.js';
+import { perBlock, TraceRecorder, type TrafficCounters } from './metrics.js';
+import { Network } from './network.js';
+import { Prng } from './prng.js';
+
+export const SIM_CHAIN_ID = 'vsmr-sim';
+
+export interface SimConfig {
+  readonly n: number;
+  readonly seed: number;
+  /** The run's main phase ends when the honest round reaches this. */
+  readonly rounds: number;
+  readonly delayMs?: number;
+  readonly jitterMs?: number;
+  readonly drop?: number;
+  /** Duplication probability; defaults to 0.01 when drop > 0, else 0. */
+  readonly dup?: number;
+  readonly partitions?: readonly PartitionSpec[];
+  readonly crashes?: readonly CrashSpec[];
+  /** The last `byzantine` replicas run `behavior`. */
+  readonly byzantine?: number;
+  readonly behavior?: string;
+  /** 'fake' (default), 'bls', or a scheme built by the caller (tests inject weakened ones). */
+  readonly crypto?: 'fake' | 'bls' | SimCrypto;
+  /** Scheme the checker verifies certificates with; defaults to the replicas' own. */
+  readonly referenceCrypto?: SimCrypto;
+  /** Commands the client submits each time the honest round advances (default 2). */
+  readonly commandsPerRound?: number;
+  readonly maxCommands?: number;
+  readonly baseTimeoutMs?: number;
+  readonly maxBatchCommands?: number;
+  /** Rounds after max(submission, GST) within which every command must commit everywhere. */
+  readonly livenessRounds?: number;
+  readonly maxEvents?: number;
+  readonly maxVirtualMs?: number;
+  readonly traceTail?: number;
+  /**
+   * DELIBERATELY UNSAFE, for tests of the checker only: a restarted replica comes back with an
+   * empty safety state, as if its disk had lost the last votes.
+   */
+  readonly unsafeAmnesiaOnRestart?: boolean;
+}
+
+export interface SeedResult {
+  readonly seed: number;
+  readonly violation: (Violation & { readonly trace: readonly string[]; readonly atMs: number }) | undefined;
+  readonly safetyViolation: boolean;
+  readonly livenessViolation: boolean;
+  /** Canonical committed height. */
+  readonly committedBlocks: number;
+  /** Commands committed by every honest replica (the minimum over them). */
+  readonly committedCommands: number;
+  readonly submittedCommands: number;
+  /** Canonical blocks committed while a partition or crash was active: progress despite faults. */
+  readonly blocksWhileFaulty: number;
+  /** Shortest honest ledger at the end: equal to committedBlocks once everyone caught up. */
+  readonly minHonestHeight: number;
+  readonly messages: number;
+  /** Point-to-point messages by type. */
+  readonly messagesByType: Readonly<Record<string, number>>;
+  readonly bytes: number;
+  readonly messagesPerBlock: number;
+  readonly bytesPerBlock: number;
+  readonly traceHash: string;
+  readonly finalRound: number;
+  readonly virtualMs: number;
+  readonly events: number;
+  readonly endReason: 'rounds' | 'virtual-time-cap' | 'event-cap' | 'violation';
+  readonly byzantineExceedsF: boolean;
+}
+
+type SimEvent =
+  | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage }
+  | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number }
+  | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
+  | { readonly kind: 'timer'; readonly replica: number; readonly round: number; readonly token: number };
+
+/** Fake disk: the safety state survives a crash; every write is shown to the vote checker. */
+class ObservedSafetyStorage implements SafetyStorage {
+  saved: SafetyState | null = null;
+  constructor(private readonly observe: (prev: SafetyState | null, next: SafetyState) => void) {}
+  load(): SafetyState | null {
+    return this.saved;
+  }
+  store(state: SafetyState): void {
+    this.observe(this.saved, state);
+    this.saved = state;
+  }
+}
+
+interface Node {
+  readonly index: number;
+  readonly honest: boolean;
+  replica: Replica | undefined;
+  readonly storage: ObservedSafetyStorage;
+  /** What survives a crash as the disk would: ledger, execution results, application state. */
+  readonly ledger: Block[];
+  readonly executed: ExecutedState[];
+  readonly app: KvApplication;
+  readonly committedCommands: Set<string>;
+  /** Bumped on set-timer and on crash: only the latest armed timer of a live core fires. */
+  timerToken: number;
+  readonly timerSkew: number;
+  byz: { behavior: ByzantineBehavior; ctx: ByzantineContext } | undefined;
+}
+
+const ROUND_OF: Record<ConsensusMessage['type'], (m: ConsensusMessage) => number> = {
+  proposal: (m) => (m.type === 'proposal' ? m.block.round : 0),
+  vote: (m) => (m.type === 'vote' ? m.vote.vote.round : 0),
+  timeout: (m) => (m.type === 'timeout' ? m.timeout.round : 0),
+};
+
+/**
+ * One seed of the deterministic discrete-event simulation: n cores from node/consensus driven
+ * over virtual time, with the network, faults, clients and Byzantine behaviours all drawn from
+ * the seed, and the invariants checked after every event.
+ */
+export class Simulation {
+  readonly n: number;
+  readonly f: number;
+  private readonly cfg: SimConfig;
+  private readonly crypto: SimCrypto;
+  private readonly nodes: Node[];
+  private readonly queue = new EventQueue<SimEvent>();
+  private readonly network: Network;
+  private readonly faults: FaultSchedule;
+  private readonly checker: InvariantChecker;
+  private readonly liveness: LivenessTracker;
+  private readonly trace: TraceRecorder;
+  private readonly traffic: TrafficCounters = { messages: 0, bytes: 0, byType: {} };
+  private readonly clientRng: Prng;
+  private readonly crashed = new Set<number>();
+  private readonly baseTimeoutMs: number;
+  private now = 0;
+  private events = 0;
+  private honestRound = 0;
+  private lastRoundChangeMs = 0;
+  private submitted = 0;
+  private draining = false;
+  private clientsDone = false;
+  private committedInStep = false;
+  private latestViolation: (Violation & { atMs: number }) | undefined;
+  private lastCanonicalHeight = 0;
+  private blocksWhileFaulty = 0;
+
+  constructor(cfg: SimConfig) {
+    this.cfg = cfg;
+    this.n = cfg.n;
+    this.f = maxFaulty(cfg.n);
+    const root = new Prng(cfg.seed);
+    const netRng = root.fork(1);
+    const skewRng = root.fork(2);
+    this.clientRng = root.fork(3);
+    const byzRng = root.fork(4);
+    this.crypto = typeof cfg.crypto === 'object' ? cfg.crypto : cfg.crypto === 'bls' ? blsCrypto(SIM_CHAIN_ID, cfg.n) : fakeCrypto(SIM_CHAIN_ID, cfg.n);
+    const reference = cfg.referenceCrypto ?? this.crypto;
+    this.checker = new InvariantChecker({ certs: reference.certs, qcSigners: reference.qcSigners });
+    this.liveness = new LivenessTracker(cfg.livenessRounds ?? 30);
+    this.trace = new TraceRecorder(cfg.traceTail ?? 30);
+    const delayMs = cfg.delayMs ?? 10;
+    const jitterMs = cfg.jitterMs ?? 5;
+    const drop = cfg.drop ?? 0;
+    // Several round trips, so a fault-free round never times out.
+    this.baseTimeoutMs = cfg.baseTimeoutMs ?? Math.max(100, 8 * (delayMs + jitterMs));
+    this.faults = new FaultSchedule(
+      cfg.partitions ?? [],
+      cfg.crashes ?? [],
+      Array.from({ length: this.f }, (_, i) => i),
+    );
+    this.network = new Network({ delayMs, jitterMs, drop, dup: cfg.dup ?? (drop > 0 ? 0.01 : 0) }, netRng, (a, b) => this.faults.isCut(a, b));
+    const byzantine = cfg.byzantine ?? 0;
+    const info = byzantine > 0 ? BEHAVIORS.get(cfg.behavior ?? 'silent') : undefined;
+    if (byzantine > 0 && !info) throw new Error(`unknown Byzantine behaviour ${JSON.stringify(cfg.behavior)}`);
+    this.nodes = Array.from({ length: cfg.n }, (_, i) => {
+      const honest = i < cfg.n - byzantine;
+      const node: Node = {
+        index: i,
+        honest,
+        replica: undefined,
+        storage: new ObservedSafetyStorage((prev, next) => this.observeSafety(i, prev, next)),
+        ledger: [],
+        executed: [],
+        app: new KvApplication({ chainId: SIM_CHAIN_ID }),
+        committedCommands: new Set(),
+        timerToken: 0,
+        timerSkew: 0.9 + 0.2 * skewRng.float(),
+        byz: undefined,
+      };
+      return node;
+    });
+    if (info) {
+      const members = this.nodes.filter((nd) => !nd.honest).map((nd) => nd.index);
+      const shared = new Map<string, unknown>();
+      for (const i of members) {
+        const node = this.nodes[i]!;
+        const ctx: ByzantineContext = {
+          index: i,
+          n: cfg.n,
+          chainId: SIM_CHAIN_ID,
+          rng: byzRng.fork(i),
+          members,
+          memberSigner: (j) => {
+            if (!members.includes(j)) throw new Error(`replica ${j} is honest: the coalition has no key for it`);
+            return this.crypto.signer(j);
+          },
+          certs: this.crypto.certs,
+          shared,
+          emit: (actions) => {
+            if (node.replica) this.apply(node, actions);
+          },
+        };
+        node.byz = { behavior: info.create(ctx), ctx };
+      }
+    }
+  }
+
+  private newReplica(i: number): Replica {
+    return new Replica({
+      chainId: SIM_CHAIN_ID,
+      index: i,
+      n: this.n,
+      signer: this.crypto.signer(i),
+      safetyStorage: this.nodes[i]!.storage,
+      certs: this.crypto.certs,
+      baseTimeoutMs: this.baseTimeoutMs,
+      maxBatchCommands: this.cfg.maxBatchCommands ?? 10,
+      maxBatchBytes: 1 << 20,
+    });
+  }
+
+  run(): SeedResult {
+    const maxEvents = this.cfg.maxEvents ?? 3_000_000;
+    // Virtual time is cheap: allow each round a quarter of the maximal backoff on average.
+    const mainCapMs = this.cfg.maxVirtualMs ?? (this.cfg.rounds * 64 * this.baseTimeoutMs) / 4 + 60_000;
+    // Long enough for maximal backoff to expire a few times after the last fault.
+    const stallMs = 3 * 64 * this.baseTimeoutMs;
+    let endReason: SeedResult['endReason'] = 'rounds';
+    for (const node of this.nodes) node.replica = this.newReplica(node.index);
+    this.applyTransitions(this.faults.update(0));
+    this.updateGst();
+    for (const node of this.nodes) this.step(node.index, { type: 'start' });
+    // Round 1 has begun: the first commands go in now, or round 1 would time out idle.
+    this.afterEvent(stallMs);
+    let drainUntilMs = Number.POSITIVE_INFINITY;
+    for (;;) {
+      if (this.latestViolation) {
+        endReason = 'violation';
+        break;
+      }
+      if (!this.draining && (this.honestRound >= this.cfg.rounds || this.now >= mainCapMs)) {
+        if (this.now >= mainCapMs) endReason = 'virtual-time-cap';
+        drainUntilMs = this.now + this.startDrain();
+      }
+      if (this.draining && (this.liveness.pending === 0 || this.now >= drainUntilMs)) break;
+      if (this.events >= maxEvents) {
+        endReason = 'event-cap';
+        break;
+      }
+      const next = this.queue.pop();
+      if (!next) break;
+      this.now = next.time;
+      this.events++;
+      this.committedInStep = false;
+      this.handle(next.item);
+      this.afterEvent(stallMs);
+    }
+    if (!this.latestViolation && endReason !== 'event-cap') {
+      this.pruneLiveness();
+      const v = this.liveness.final(this.honestRound);
+      if (v) this.latestViolation = { ...v, atMs: this.now };
+    }
+    return this.result(endReason);
+  }
+
+  /** Ends all faults, stops clients and makes links reliable: GST at the latest. Returns the drain budget in ms. */
+  private startDrain(): number {
+    this.draining = true;
+    this.clientsDone = true;
+    this.trace.note(`${this.now.toFixed(3)} drain: faults end, links reliable`);
+    this.applyTransitions(this.faults.endAll());
+    this.network.stabilise();
+    this.updateGst();
+    const rounds = (this.cfg.livenessRounds ?? 30) + 10;
+    return rounds * 64 * this.baseTimeoutMs;
+  }
+
+  /** GST is the first moment with no fault left and reliable links; it never moves later. */
+  private updateGst(): void {
+    if (this.liveness.gstRound === undefined && this.faults.allDone && !this.network.isLossy) this.liveness.setGst(this.honestRound);
+  }
+
+  private afterEvent(stallMs: number): void {
+    if (this.latestViolation) return;
+    const height = this.checker.canonicalHeight;
+    if (height > this.lastCanonicalHeight) {
+      if (this.faults.anyActive) this.blocksWhileFaulty += height - this.lastCanonicalHeight;
+      this.lastCanonicalHeight = height;
+    }
+    if (this.checker.violation) {
+      this.latestViolation = { ...this.checker.violation, atMs: this.now };
+      return;
+    }
+    let round = this.honestRound;
+    for (const node of this.nodes) if (node.honest && node.replica && node.replica.currentRound > round) round = node.replica.currentRound;
+    if (round > this.honestRound) {
+      this.honestRound = round;
+      this.lastRoundChangeMs = this.now;
+      const transitions = this.faults.update(round);
+      if (transitions.length > 0) {
+        this.applyTransitions(transitions);
+        this.updateGst();
+      }
+      this.clientTick();
+      this.pruneLiveness();
+      const v = this.liveness.check(round);
+      if (v) this.latestViolation = { ...v, atMs: this.now };
+    } else if (this.faults.anyActive && this.now - this.lastRoundChangeMs > stallMs) {
+      // Too many faults at once to make progress: end them rather than idle until the cap.
+      this.trace.note(`${this.now.toFixed(3)} stall: ending faults`);
+      this.applyTransitions(this.faults.endAll());
+      this.updateGst();
+    } else if (this.draining && this.committedInStep) {
+      this.pruneLiveness();
+    }
+  }
+
+  private pruneLiveness(): void {
+    const live = this.nodes.filter((nd) => nd.honest && !this.crashed.has(nd.index)).map((nd) => nd.index);
+    this.liveness.prune(live, (i, cmd) => this.nodes[i]!.committedCommands.has(cmd));
+  }
+
+  private applyTransitions(transitions: readonly FaultTransition[]): void {
+    for (const t of transitions) {
+      switch (t.kind) {
+        case 'partition':
+          this.trace.note(`${this.now.toFixed(3)} partition: {${t.minority.join(',')}} cut off`);
+          break;
+        case 'heal':
+          this.trace.note(`${this.now.toFixed(3)} heal: {${t.minority.join(',')}}`);
+          break;
+        case 'crash': {
+          this.trace.note(`${this.now.toFixed(3)} crash: ${t.replica}`);
+          const node = this.nodes[t.replica]!;
+          this.crashed.add(t.replica);
+          node.replica = undefined;
+          node.timerToken++;
+          break;
+        }
+        case 'restart': {
+          this.trace.note(`${this.now.toFixed(3)} restart: ${t.replica}`);
+          if (!this.crashed.delete(t.replica)) break;
+          if (this.cfg.unsafeAmnesiaOnRestart) this.nodes[t.replica]!.storage.saved = null;
+          // A new core over the surviving safety state; the ledger catches it up through sync.
+          this.nodes[t.replica]!.replica = this.newReplica(t.replica);
+          this.step(t.replica, { type: 'start' });
+          break;
+        }
+      }
+    }
+  }
+
+  private handle(ev: SimEvent): void {
+    switch (ev.kind) {
+      case 'msg':
+        this.trace.delivered(this.now, ev.from, ev.to, ev.message.type, ROUND_OF[ev.message.type](ev.message));
+        this.step(ev.to, { ...ev.message, from: ev.from } as ConsensusEvent);
+        break;
+      case 'sync-req':
+        this.trace.delivered(this.now, ev.from, ev.to, 'sync-request', ev.fromHeight);
+        this.serveSync(ev.to, ev.from, ev.fromHeight);
+        break;
+      case 'sync-resp':
+        this.trace.delivered(this.now, ev.from, ev.to, 'sync-response', ev.highQc.vote.round);
+        this.step(ev.to, { type: 'sync-response', from: ev.from, blocks: ev.blocks, highQc: ev.highQc });
+        break;
+      case 'timer': {
+        const node = this.nodes[ev.replica]!;
+        if (node.timerToken !== ev.token || !node.replica) return;
+        this.trace.delivered(this.now, ev.replica, ev.replica, 'timer', ev.round);
+        this.step(ev.replica, { type: 'timer', round: ev.round });
+        break;
+      }
+    }
+  }
+
+  /** Steady load: a few new commands each time the honest round advances, up to the bound. */
+  private clientTick(): void {
+    if (this.clientsDone) return;
+    const max = this.cfg.maxCommands ?? this.cfg.rounds * (this.cfg.commandsPerRound ?? 2);
+    const perRound = this.cfg.commandsPerRound ?? 2;
+    const commands: Uint8Array[] = [];
+    for (let k = 0; k < perRound && this.submitted < max; k++, this.submitted++) {
+      const text = `c${this.cfg.seed}-${this.submitted}-`;
+      const len = Math.max(text.length, this.clientRng.int(16, 128));
+      const cmd = text.padEnd(len, '.');
+      this.checker.recordSubmitted(cmd);
+      this.liveness.submitted(cmd, this.honestRound);
+      commands.push(new TextEncoder().encode(cmd));
+    }
+    if (commands.length > 0) {
+      this.trace.delivered(this.now, -1, -1, 'commands', this.honestRound);
+      for (const node of this.nodes) if (node.replica) this.step(node.index, { type: 'commands', commands });
+    }
+    if (this.submitted >= max) this.clientsDone = true;
+  }
+
+  private serveSync(peer: number, requester: number, fromHeight: number): void {
+    const node = this.nodes[peer]!;
+    if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
+    const chain = node.replica.syncChain();
+    const start = Math.max(0, fromHeight - 1);
+    const blocks = [...node.ledger.slice(start, start + MAX_SYNC_BLOCKS - chain.blocks.length), ...chain.blocks];
+    if (node.honest) {
+      this.checker.onQc(peer, chain.highQc, 'sync response');
+      for (const b of blocks) this.checker.onQc(peer, b.parentQc, 'sync response block');
+    }
+    this.transmit(peer, requester, syncResponseSize(blocks, chain.highQc), (from, to) => ({ kind: 'sync-resp', from, to, blocks, highQc: chain.highQc }));
+  }
+
+  private step(i: number, event: ConsensusEvent): void {
+    const node = this.nodes[i]!;
+    const replica = node.replica;
+    if (!replica) return;
+    let ev: ConsensusEvent | undefined = event;
+    if (node.byz) ev = node.byz.behavior.incoming(event, node.byz.ctx);
+    if (!ev) return;
+    let actions = replica.step(ev);
+    if (node.byz) actions = node.byz.behavior.outgoing(actions, node.byz.ctx);
+    this.apply(node, actions);
+  }
+
+  private apply(node: Node, actions: readonly ConsensusAction[]): void {
+    const i = node.index;
+    const executed: ExecutedState[] = [];
+    for (const a of actions) {
+      switch (a.type) {
+        case 'broadcast': {
+          if (node.honest) this.observeMessage(i, a.message);
+          const size = messageSize(a.message);
+          for (let j = 0; j < this.n; j++) if (j !== i) this.sendMessage(i, j, a.message, size);
+          break;
+        }
+        case 'send':
+          if (node.honest) this.observeMessage(i, a.message);
+          this.sendMessage(i, a.to, a.message, messageSize(a.message));
+          break;
+        case 'set-timer': {
+          const token = ++node.timerToken;
+          this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'timer', replica: i, round: a.round, token });
+          break;
+        }
+        case 'commit':
+          for (const b of a.blocks) executed.push(this.commit(node, b));
+          break;
+        case 'sync-request':
+          this.transmit(i, a.to, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight: a.fromHeight }));
+          break;
+        case 'reject':
+          break;
+      }
+    }
+    // Execution follows the step that committed, as the node's runtime does it.
+    for (const state of executed) this.step(i, { type: 'executed', state });
+  }
+
+  /** Appends a new block to the ledger and executes it; a re-commit after restart replays the stored result. */
+  private commit(node: Node, b: Block): ExecutedState {
+    this.committedInStep = true;
+    const isNew = node.honest ? this.checker.onCommit(node.index, b) : b.height === node.ledger.length + 1;
+    if (!isNew) {
+      const stored = node.executed[b.height - 1];
+      if (stored) return stored;
+    }
+    if (b.height !== node.ledger.length + 1) {
+      // Only reachable after a prefix violation (already recorded) or on a Byzantine node.
+      return node.executed[node.executed.length - 1] ?? { height: 0, blockId: b.id, stateRoot: new Uint8Array(32), logRoot: new Uint8Array(32) };
+    }
+    node.ledger.push(b);
+    for (const c of b.payload) node.committedCommands.add(commandKey(c));
+    const r = node.app.applyBlock([...b.payload]);
+    const state: ExecutedState = { height: b.height, blockId: b.id, stateRoot: r.stateRoot, logRoot: r.logRoot };
+    node.executed.push(state);
+    return state;
+  }
+
+  private sendMessage(from: number, to: number, message: ConsensusMessage, size: number): void {
+    this.transmit(from, to, size, (f, t) => ({ kind: 'msg', from: f, to: t, message }));
+  }
+
+  private transmit(from: number, to: number, size: number, make: (from: number, to: number) => SimEvent): void {
+    const ev = make(from, to);
+    const type = ev.kind === 'msg' ? ev.message.type : ev.kind;
+    this.traffic.byType[type] = (this.traffic.byType[type] ?? 0) + 1;
+    this.traffic.messages++;
+    this.traffic.bytes += size;
+    for (const d of this.network.delays(from, to)) this.queue.push(this.now + d, ev);
+  }
+
+  private observeMessage(i: number, m: ConsensusMessage): void {
+    switch (m.type) {
+      case 'proposal':
+        this.checker.onQc(i, m.block.parentQc, 'proposal');
+        if (m.tc) this.checker.onTc(i, m.tc, 'proposal');
+        break;
+      case 'vote':
+        this.checker.onVote(i, m.vote.vote, 'sent');
+        break;
+      case 'timeout':
+        this.checker.onTimeout(i, m.timeout.round, 'sent');
+        this.checker.onQc(i, m.highQc, 'timeout');
+        if (m.tc) this.checker.onTc(i, m.tc, 'timeout');
+        break;
+    }
+  }
+
+  /** Votes to itself never leave the replica: the safety state's writes show them. */
+  private observeSafety(i: number, prev: SafetyState | null, next: SafetyState): void {
+    if (!this.nodes[i]?.honest) return;
+    if (next.lastVote && next.lastVote !== prev?.lastVote) this.checker.onVote(i, next.lastVote.vote);
+    if (next.highestTimeoutRound > (prev?.highestTimeoutRound ?? 0)) this.checker.onTimeout(i, next.highestTimeoutRound);
+  }
+
+  private result(endReason: SeedResult['endReason']): SeedResult {
+    const v = this.latestViolation;
+    const honest = this.nodes.filter((nd) => nd.honest);
+    const committedCommands = honest.length === 0 ? 0 : Math.min(...honest.map((nd) => nd.committedCommands.size));
+    const blocks = this.checker.canonicalHeight;
+    return {
+      seed: this.cfg.seed,
+      violation: v ? { invariant: v.invariant, detail: v.detail, atMs: v.atMs, trace: this.trace.lastEvents() } : undefined,
+      safetyViolation: v !== undefined && SAFETY_INVARIANTS.has(v.invariant),
+      livenessViolation: v?.invariant === 'liveness',
+      committedBlocks: blocks,
+      committedCommands,
+      submittedCommands: this.submitted,
+      blocksWhileFaulty: this.blocksWhileFaulty,
+      minHonestHeight: honest.length === 0 ? 0 : Math.min(...honest.map((nd) => nd.ledger.length)),
+      messages: this.traffic.messages,
+      messagesByType: { ...this.traffic.byType },
+      bytes: this.traffic.bytes,
+      messagesPerBlock: perBlock(this.traffic.messages, blocks),
+      bytesPerBlock: perBlock(this.traffic.bytes, blocks),
+      traceHash: this.trace.digest(),
+      finalRound: this.honestRound,
+      virtualMs: Math.round(this.now),
+      events: this.events,
+      endReason: v ? 'violation' : endReason,
+      byzantineExceedsF: (this.cfg.byzantine ?? 0) > this.f,
+    };
+  }
+}
+
+export function runSeed(cfg: SimConfig): SeedResult {
+  return new Simulation(cfg).run();
+}
