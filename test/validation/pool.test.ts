@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { blsBackend, generateBlsKeyPair } from '../../crypto/bls/index.js';
+import { type BlsSetBytes, packBlsSets, unpackBlsSets, verifyBlsSets } from '../../validation/bls-job.js';
+import { Mempool } from '../../validation/mempool.js';
+import { PoolClosedError, ValidationPool, type ValidationPoolOptions, ValidationTaskError } from '../../validation/pool.js';
+import { MAX_REQUEST_BYTES, requestId } from '../../validation/request.js';
+import { verdictLabel } from '../../validation/verdict.js';
+import { CHAIN, client, request } from './fixtures.js';
+
+const pools: ValidationPool[] = [];
+function pool(opts: Partial<ValidationPoolOptions> = {}): ValidationPool {
+  const p = new ValidationPool({ chainId: CHAIN, workers: 2, ...opts });
+  pools.push(p);
+  return p;
+}
+
+/** A mixed batch and the verdicts it must get, in order. */
+function mixedBatch(n: number): { batch: Uint8Array[]; want: string[] } {
+  const batch: Uint8Array[] = [];
+  const want: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const seq = BigInt(i);
+    switch (i % 5) {
+      case 0:
+      case 1:
+        batch.push(request({ client: client(i % 7), sequence: seq }));
+        want.push('accept');
+        break;
+      case 2: {
+        const r = request({ sequence: seq });
+        r[r.length - 1]! ^= 1;
+        batch.push(r);
+        want.push('reject:bad-signature');
+        break;
+      }
+      case 3:
+        batch.push(request({ sequence: seq, expiry: 1n }));
+        want.push('ignore:expired');
+        break;
+      default:
+        batch.push(i % 2 ? Uint8Array.of(i) : request({ chainId: 'elsewhere', sequence: seq }));
+        want.push(i % 2 ? 'reject:malformed' : 'reject:wrong-chain');
+    }
+  }
+  return { batch, want };
+}
+
+const blsBe = blsBackend('blst');
+function votes(n: number, bad: readonly number[] = []): BlsSetBytes[] {
+  const message = new TextEncoder().encode('vote for block 7');
+  return Array.from({ length: n }, (_, i) => {
+    const kp = generateBlsKeyPair(blsBe, new Uint8Array(32).fill(i + 1));
+    const signed = bad.includes(i) ? new TextEncoder().encode('something else') : message;
+    return { publicKey: kp.publicKey.bytes, message, signature: blsBe.sign(kp.secretKey, signed).bytes };
+  });
+}
+
+describe('validation/pool', () => {
+  after(async () => {
+    await Promise.all(pools.map((p) => p.close({ drain: false })));
+  });
+
+  it('returns verdicts in input order for a mixed batch, across several tasks', async () => {
+    const p = pool({ maxBatchRequests: 7 });
+    const { batch, want } = mixedBatch(60);
+    // Two callers in the same tick share tasks; each still gets its own answers in order.
+    const [v1, v2] = await Promise.all([p.validate(batch, 10), p.validate(batch.slice(0, 9), 10)]);
+    assert.deepEqual(v1.map(verdictLabel), want);
+    assert.deepEqual(v2.map(verdictLabel), want.slice(0, 9));
+    assert.ok(p.stats().tasksDispatched >= 9);
+    // Oversized input is refused without a trip to a worker.
+    assert.deepEqual((await p.validate([new Uint8Array(MAX_REQUEST_BYTES + 1)], 10)).map(verdictLabel), ['reject:oversized']);
+  });
+
+  it('loses nothing when a worker exits mid-batch: the task is retried once, answered once', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const p = pool({ faultInjection: { flag, mode: 'exit' }, cacheSize: 0, maxBatchRequests: 10 });
+    const { batch, want } = mixedBatch(40);
+    const verdicts = await p.validate(batch, 10);
+    assert.equal(Atomics.load(flag, 0), 1, 'a worker died');
+    assert.deepEqual(verdicts.map(verdictLabel), want);
+    assert.equal(p.stats().tasksRetried, 1);
+    // The replacement worker serves later work.
+    assert.deepEqual((await p.validate(batch, 10)).map(verdictLabel), want);
+  });
+
+  it('terminates and retries a hung worker after the task timeout', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const p = pool({ faultInjection: { flag, mode: 'hang' }, taskTimeoutMs: 300, cacheSize: 0 });
+    const { batch, want } = mixedBatch(20);
+    assert.deepEqual((await p.validate(batch, 10)).map(verdictLabel), want);
+    assert.equal(p.stats().tasksRetried, 1);
+  });
+
+  it('fails a job with ValidationTaskError once every attempt died', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const p = pool({ workers: 1, faultInjection: { flag, mode: 'exit' }, maxAttempts: 1, cacheSize: 0 });
+    await assert.rejects(p.validate([request()], 10), ValidationTaskError);
+    assert.deepEqual((await p.validate([request()], 10)).map(verdictLabel), ['accept']);
+  });
+
+  it('does not verify a cached request again, and answers expiry relative to the new height', async () => {
+    const p = pool();
+    const r = request({ expiry: 50n });
+    assert.equal(p.isVerified(requestId(r)), false);
+    await p.validate([r], 10);
+    assert.ok(p.isVerified(requestId(r)));
+    const tasks = p.stats().tasksDispatched;
+    const [hit] = await p.validate([r], 20, { priority: true });
+    assert.deepEqual(hit, { kind: 'accept', id: requestId(r) });
+    assert.deepEqual((await p.validate([r], 51)).map(verdictLabel), ['ignore:expired']);
+    assert.equal(p.stats().tasksDispatched, tasks);
+    assert.equal(p.stats().cacheHits, 2);
+  });
+
+  it('batch-verifies BLS votes and isolates the bad ones when the batch fails', async () => {
+    const good = votes(6);
+    const mixed = votes(6, [1, 4]);
+    mixed.push({ ...mixed[0]!, publicKey: new Uint8Array(48) }); // undecodable key
+    assert.deepEqual(unpackBlsSets(packBlsSets(mixed)), mixed);
+    assert.deepEqual(verifyBlsSets(good, blsBe), { valid: Uint8Array.of(1, 1, 1, 1, 1, 1), fellBack: false });
+    const direct = verifyBlsSets(mixed, blsBe);
+    assert.deepEqual([...direct.valid], [1, 0, 1, 1, 0, 1, 0]);
+    assert.equal(direct.fellBack, true);
+
+    const p = pool();
+    assert.deepEqual(await p.verifyBls(good, { priority: true }), [true, true, true, true, true, true]);
+    assert.deepEqual(await p.verifyBls(mixed), [true, false, true, true, false, true, false]);
+    assert.equal(p.stats().blsBatchFallbacks, 1);
+  });
+
+  it('serves priority jobs first and falls back to the main thread when saturated', async () => {
+    const p = pool({ workers: 1, tasksPerWorker: 1, maxBatchRequests: 4, mainThreadFallbackAt: 1, maxQueuedRequests: 8 });
+    const { batch, want } = mixedBatch(20);
+    const order: string[] = [];
+    const bulk = p.validate(batch, 10).then((v) => {
+      order.push('bulk');
+      return v;
+    });
+    assert.equal(p.canAcceptWork(), false, '20 queued requests exceed maxQueuedRequests');
+    const prio = p.verifyBls(votes(3), { priority: true }).then((v) => {
+      order.push('bls');
+      return v;
+    });
+    // The first priority unit now waits in the high lane, so the next one runs right here.
+    const before = p.stats().mainThreadJobs;
+    const onMain = p.verifyBls(votes(2), { priority: true });
+    assert.equal(p.stats().mainThreadJobs, before + 1);
+    assert.deepEqual(await onMain, [true, true]);
+    assert.deepEqual(await prio, [true, true, true]);
+    assert.deepEqual((await bulk).map(verdictLabel), want);
+    assert.deepEqual(order, ['bls', 'bulk']);
+    assert.equal(p.canAcceptWork(), true);
+  });
+
+  it('feeds a mempool: stateless checks in workers, stateful ones on the main thread', async () => {
+    const p = pool();
+    const m = new Mempool({ maxCount: 10, maxBytes: 1 << 16, validator: p, height: 10 });
+    const { batch, want } = mixedBatch(10);
+    assert.deepEqual((await m.submit(batch)).map(verdictLabel), want);
+    assert.deepEqual((await m.submit(batch.slice(0, 2))).map(verdictLabel), ['ignore:duplicate', 'ignore:duplicate']);
+    assert.equal(m.size, 4);
+  });
+
+  it('runs on the calling thread with zero workers', async () => {
+    const p = pool({ workers: 0 });
+    const { batch, want } = mixedBatch(10);
+    assert.deepEqual((await p.validate(batch, 10)).map(verdictLabel), want);
+    assert.deepEqual(await p.verifyBls(votes(2, [0])), [false, true]);
+  });
+
+  it('drains on close, or fails pending work with PoolClosedError', async () => {
+    const { batch, want } = mixedBatch(30);
+    const a = pool({ maxBatchRequests: 5 });
+    const pending = a.validate(batch, 10);
+    await a.close();
+    assert.deepEqual((await pending).map(verdictLabel), want);
+    await assert.rejects(a.validate(batch, 10), PoolClosedError);
+    assert.equal(a.canAcceptWork(), false);
+
+    const b = pool({ workers: 1, tasksPerWorker: 1, maxBatchRequests: 5 });
+    const doomed = assert.rejects(b.validate(batch, 10), PoolClosedError);
+    await b.close({ drain: false });
+    await doomed;
+  });
+});

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { EncodingError } from '../../crypto/errors.js';
+import { MAX_COMMAND_BYTES } from '../../node/app/command.js';
+import {
+  type ClientRequest,
+  decodeRequest,
+  encodeRequest,
+  MAX_REQUEST_BYTES,
+  RequestDecodeError,
+  requestId,
+} from '../../validation/request.js';
+import { checkRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
+import { IGNORE_REASONS, REJECT_REASONS, type Verdict, verdictCode, verdictFromCode, verdictLabel } from '../../validation/verdict.js';
+import { CHAIN, client, request } from './fixtures.js';
+
+const requestArb: fc.Arbitrary<ClientRequest> = fc.record({
+  chainId: fc.stringMatching(/^[\x21-\x7e]{1,64}$/),
+  clientKey: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  sequence: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+  expiry: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+  command: fc.uint8Array({ maxLength: 300 }),
+  signature: fc.uint8Array({ minLength: 64, maxLength: 64 }),
+});
+
+const opts = { chainId: CHAIN, height: 10 };
+const label = (bytes: Uint8Array, o: StatelessOptions = opts) => verdictLabel(checkRequest(bytes, o).verdict);
+
+describe('validation/request codec', () => {
+  it('round-trips every request, and the id is sha256 of the bytes', () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        const bytes = encodeRequest(r);
+        const d = decodeRequest(bytes);
+        assert.deepEqual(
+          { ...d, clientKey: [...d.clientKey], command: [...d.command], signature: [...d.signature] },
+          { ...r, clientKey: [...r.clientKey], command: [...r.command], signature: [...r.signature], bytes: d.bytes, id: d.id, bodyLength: bytes.length - 64 },
+        );
+        assert.deepEqual(d.bytes, bytes);
+        assert.deepEqual(d.id, requestId(bytes));
+        assert.deepEqual(encodeRequest(d), bytes);
+      }),
+    );
+  });
+
+  it('refuses garbage with RequestDecodeError only', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), (bytes) => {
+        try {
+          decodeRequest(bytes);
+        } catch (e) {
+          assert.ok(e instanceof RequestDecodeError && e instanceof EncodingError, String(e));
+        }
+      }),
+    );
+    // Mutations of valid encodings reach deeper into the decoder than random bytes do.
+    fc.assert(
+      fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
+        const bytes = encodeRequest(r);
+        bytes[pos % bytes.length] = val;
+        const mutated = cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut);
+        try {
+          decodeRequest(mutated);
+        } catch (e) {
+          assert.ok(e instanceof RequestDecodeError, String(e));
+        }
+      }),
+    );
+  });
+
+  it('enforces the size limits before parsing', () => {
+    assert.throws(() => decodeRequest(new Uint8Array(MAX_REQUEST_BYTES + 1)), (e: unknown) => e instanceof RequestDecodeError && e.failure === 'oversized');
+    const max = request({ command: new Uint8Array(MAX_COMMAND_BYTES) });
+    assert.ok(max.length <= MAX_REQUEST_BYTES);
+    assert.equal(decodeRequest(max).command.length, MAX_COMMAND_BYTES);
+  });
+});
+
+describe('validation/stateless verdicts', () => {
+  it('accepts a well-formed signed request', () => {
+    const bytes = request();
+    const v = checkRequest(bytes, opts).verdict;
+    assert.equal(v.kind, 'accept');
+    assert.deepEqual(v.kind === 'accept' && v.id, requestId(bytes));
+    assert.equal(label(bytes, { ...opts, ed25519: 'node' }), 'accept');
+  });
+
+  it('produces every stateless reject and ignore reason from a crafted request', () => {
+    const good = request();
+    const badSig = good.slice();
+    badSig[badSig.length - 1]! ^= 1;
+    const tamperedBody = good.slice();
+    tamperedBody[good.length - 70]! ^= 1; // inside the command, covered by the signature
+    // A command-length field beyond MAX_COMMAND_BYTES inside a request under the overall cap.
+    const overCmd = good.slice();
+    const cmdLenAt = 2 + CHAIN.length + 32 + 16;
+    new DataView(overCmd.buffer).setUint16(cmdLenAt, MAX_COMMAND_BYTES + 1);
+    const me = client(0).publicKey;
+    const cases: [string, Uint8Array][] = [
+      ['reject:malformed', Uint8Array.of(1, 2, 3)],
+      ['reject:malformed', new Uint8Array(0)],
+      ['reject:oversized', new Uint8Array(MAX_REQUEST_BYTES + 1)],
+      ['reject:oversized', overCmd],
+      ['reject:bad-signature', badSig],
+      ['reject:bad-signature', tamperedBody],
+      ['reject:wrong-chain', request({ chainId: 'other-chain' })],
+      ['reject:bad-command', request({ command: Uint8Array.of(0x7f) })],
+      ['reject:unauthorized-transfer', request({ command: { type: 'transfer', from: client(1).publicKey, to: me, amount: 5n } })],
+      ['accept', request({ command: { type: 'transfer', from: me, to: client(1).publicKey, amount: 5n } })],
+      ['ignore:expired', request({ expiry: 9n })],
+      ['accept', request({ expiry: 10n })],
+    ];
+    for (const [want, bytes] of cases) assert.equal(label(bytes), want, want);
+    // A signature made for another chain does not verify here even with the chain id rewritten.
+    const other = request({ chainId: 'vsmr-tesT' });
+    other.set(new TextEncoder().encode(CHAIN), 2);
+    assert.equal(label(other), 'reject:bad-signature');
+  });
+
+  it('validates a packed batch in input order, ids only for accepts', () => {
+    const batch = [request(), Uint8Array.of(9), request({ chainId: 'x' }), request({ sequence: 1n })];
+    const packed = packRequests(batch);
+    assert.deepEqual(unpackRequests(packed), batch);
+    const verdicts = decodeVerdicts(validatePacked(packed, opts), batch.length);
+    assert.deepEqual(verdicts.map(verdictLabel), ['accept', 'reject:malformed', 'reject:wrong-chain', 'accept']);
+    assert.deepEqual(verdicts[3]!.kind === 'accept' && verdicts[3]!.id, requestId(batch[3]!));
+  });
+
+  it('has stable, distinct verdict codes that round-trip', () => {
+    const all: Verdict[] = [
+      { kind: 'accept', id: new Uint8Array(32).fill(3) },
+      ...REJECT_REASONS.map((reason) => ({ kind: 'reject', reason }) as const),
+      ...IGNORE_REASONS.map((reason) => ({ kind: 'ignore', reason }) as const),
+    ];
+    const codes = all.map(verdictCode);
+    assert.equal(new Set(codes).size, codes.length);
+    assert.deepEqual(decodeVerdicts(encodeVerdicts(all), all.length).map(verdictLabel), all.map(verdictLabel));
+    assert.equal(verdictFromCode(1, new Uint8Array(32)).kind, 'reject');
+    assert.throws(() => verdictFromCode(200, new Uint8Array(32)), RangeError);
+  });
+});

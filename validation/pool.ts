@@ -1,0 +1,480 @@
+/**
+ * The validation pool: stateless request checks and consensus BLS verification in worker
+ * threads (piscina), modelled on Lodestar's chain/bls/multithread.
+ *
+ * Why piscina plus a queue of our own: piscina replaces dead workers, aborts (and so kills) a
+ * worker running an aborted task, and transfers buffers; but it has a single FIFO and sees
+ * tasks, not requests. Keeping the queue here lets us (1) coalesce requests from many callers
+ * into one task per round trip, (2) serve a priority lane for consensus-critical jobs ahead of
+ * ingress traffic, (3) requeue a dead worker's requests at the front, and (4) expose an honest
+ * back-pressure signal. Piscina only ever holds `capacity` tasks, so nothing waits out of sight.
+ *
+ * Exactly-once answers: each request or BLS job is settled through a guard, a task's promise
+ * settles once, and a task is requeued only from its rejection path, so a retried task cannot
+ * also have answered.
+ */
+import { hash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { BlsBackend, BlsBackendName } from '../crypto/bls/index.js';
+import { blsBackend } from '../crypto/bls/index.js';
+import type { Ed25519BackendName } from '../crypto/ed25519/backends.js';
+import { type BlsSetBytes, packBlsSets, verifyBlsSets } from './bls-job.js';
+import { Deque } from './deque.js';
+import { MAX_REQUEST_BYTES } from './request.js';
+import { decodeVerdicts, packRequests, validateRequest } from './stateless.js';
+import { accept, ignore, reject, type Verdict } from './verdict.js';
+import { VerifiedIdCache } from './verified-cache.js';
+import type { FaultHook, WorkerTask } from './worker.js';
+
+/** The pool was closed before the job could be answered. Not retriable on this pool. */
+export class PoolClosedError extends Error {
+  readonly code = 'POOL_CLOSED';
+  constructor() {
+    super('validation pool is closed');
+    this.name = 'PoolClosedError';
+  }
+}
+
+/** A task failed (worker crash, hang past the timeout) on every allowed attempt. */
+export class ValidationTaskError extends Error {
+  readonly code = 'VALIDATION_TASK';
+  constructor(
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`validation task failed after ${attempts} attempts`, options);
+    this.name = 'ValidationTaskError';
+  }
+}
+
+/** A task ran past `taskTimeoutMs`; its worker is terminated and the task retried. */
+export class TaskTimeoutError extends Error {
+  readonly code = 'TASK_TIMEOUT';
+  constructor(ms: number) {
+    super(`validation task exceeded ${ms} ms`);
+    this.name = 'TaskTimeoutError';
+  }
+}
+
+export interface ValidationPoolOptions {
+  readonly chainId: string;
+  /** Worker threads; 0 runs everything on the calling thread. Default os.availableParallelism(). */
+  readonly workers?: number;
+  readonly ed25519?: Ed25519BackendName;
+  readonly bls?: BlsBackendName;
+  /** Most requests per task. Default 128. */
+  readonly maxBatchRequests?: number;
+  /** Tasks queued at each worker, so it never idles for a round trip. Default 2. */
+  readonly tasksPerWorker?: number;
+  /** canAcceptWork() turns false once this many requests wait. Default 16384. */
+  readonly maxQueuedRequests?: number;
+  /** Priority jobs run on the calling thread once this many priority units wait. Default 2 x workers. */
+  readonly mainThreadFallbackAt?: number;
+  /** A task running longer is aborted (its worker terminated) and retried. Default 30000. */
+  readonly taskTimeoutMs?: number;
+  /** Attempts per task before its jobs fail with ValidationTaskError. Default 3. */
+  readonly maxAttempts?: number;
+  /** Verified-id cache entries; 0 disables the cache and the main-thread hashing it needs. Default 65536. */
+  readonly cacheSize?: number;
+  /** Test only: see FaultHook in worker.ts. */
+  readonly faultInjection?: FaultHook;
+}
+
+export interface ValidateOptions {
+  /** Consensus-critical (e.g. a proposal's unknown requests): served first, main-thread fallback. */
+  readonly priority?: boolean;
+}
+
+export interface ValidationPoolStats {
+  readonly tasksDispatched: number;
+  readonly tasksRetried: number;
+  readonly tasksFailed: number;
+  readonly mainThreadJobs: number;
+  readonly cacheHits: number;
+  readonly blsBatchFallbacks: number;
+}
+
+/** One validate() call: its requests are answered into `out`, the call settles when all are. */
+interface RequestCall {
+  readonly out: Verdict[];
+  remaining: number;
+  failed: boolean;
+  readonly resolve: (v: Verdict[]) => void;
+  readonly reject: (e: Error) => void;
+}
+
+interface RequestUnit {
+  readonly kind: 'request';
+  readonly bytes: Uint8Array;
+  /** Verified-cache key (the id as a latin1 string); undefined when the cache is off. */
+  readonly key: string | undefined;
+  readonly height: number;
+  readonly priority: boolean;
+  readonly call: RequestCall;
+  readonly index: number;
+  attempts: number;
+  settled: boolean;
+}
+
+interface BlsUnit {
+  readonly kind: 'bls';
+  readonly sets: readonly BlsSetBytes[];
+  readonly priority: boolean;
+  attempts: number;
+  settled: boolean;
+  readonly resolve: (v: boolean[]) => void;
+  readonly reject: (e: Error) => void;
+}
+
+type Unit = RequestUnit | BlsUnit;
+
+type MutableStats = {
+  -readonly [K in keyof ValidationPoolStats]: ValidationPoolStats[K];
+};
+
+function positiveInt(v: number, what: string): number {
+  if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer`);
+  return v;
+}
+
+/** The expiry field of well-formed request bytes (only called on accepted requests). */
+function expiryOf(bytes: Uint8Array): bigint {
+  const at = 2 + bytes[1]! + 32 + 8;
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(at);
+}
+
+export class ValidationPool {
+  readonly chainId: string;
+  readonly workers: number;
+  readonly #ed25519: Ed25519BackendName;
+  readonly #blsName: BlsBackendName;
+  #blsMain: BlsBackend | undefined;
+  readonly #piscina: Piscina<WorkerTask, Uint8Array> | undefined;
+  readonly #capacity: number;
+  readonly #maxBatch: number;
+  readonly #maxQueued: number;
+  readonly #fallbackAt: number;
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #cache: VerifiedIdCache;
+  readonly #fault: FaultHook | undefined;
+  readonly #high = new Deque<Unit>();
+  readonly #normal = new Deque<Unit>();
+  #queuedRequests = 0;
+  #inflight = 0;
+  #pumpScheduled = false;
+  #closed = false;
+  #hardClosed = false;
+  #drained: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+  readonly #stats: MutableStats = {
+    tasksDispatched: 0,
+    tasksRetried: 0,
+    tasksFailed: 0,
+    mainThreadJobs: 0,
+    cacheHits: 0,
+    blsBatchFallbacks: 0,
+  };
+
+  constructor(opts: ValidationPoolOptions) {
+    this.chainId = opts.chainId;
+    this.workers = opts.workers ?? availableParallelism();
+    if (!Number.isSafeInteger(this.workers) || this.workers < 0) throw new RangeError('workers must be a non-negative integer');
+    this.#ed25519 = opts.ed25519 ?? 'sodium';
+    this.#blsName = opts.bls ?? 'blst';
+    this.#maxBatch = positiveInt(opts.maxBatchRequests ?? 128, 'maxBatchRequests');
+    const perWorker = positiveInt(opts.tasksPerWorker ?? 2, 'tasksPerWorker');
+    this.#capacity = this.workers * perWorker;
+    this.#maxQueued = positiveInt(opts.maxQueuedRequests ?? 16384, 'maxQueuedRequests');
+    this.#fallbackAt = positiveInt(opts.mainThreadFallbackAt ?? Math.max(1, 2 * this.workers), 'mainThreadFallbackAt');
+    this.#timeoutMs = positiveInt(opts.taskTimeoutMs ?? 30_000, 'taskTimeoutMs');
+    this.#maxAttempts = positiveInt(opts.maxAttempts ?? 3, 'maxAttempts');
+    this.#cache = new VerifiedIdCache(opts.cacheSize ?? 65536);
+    this.#fault = opts.faultInjection;
+    this.#piscina =
+      this.workers === 0
+        ? undefined
+        : new Piscina<WorkerTask, Uint8Array>({
+            filename: new URL('./worker.js', import.meta.url).href,
+            minThreads: this.workers,
+            maxThreads: this.workers,
+            concurrentTasksPerWorker: perWorker,
+            idleTimeout: Number.POSITIVE_INFINITY,
+          });
+  }
+
+  /** Back-pressure for ingress and gossip: false while the request queue is full or the pool closed. */
+  canAcceptWork(): boolean {
+    return !this.#closed && this.#queuedRequests < this.#maxQueued;
+  }
+
+  /** True if the id passed the stateless check here (recently enough to still be cached). */
+  isVerified(id: Uint8Array): boolean {
+    return this.#cache.has(id);
+  }
+
+  stats(): ValidationPoolStats {
+    return { ...this.#stats };
+  }
+
+  /** Stateless verdicts for `requests` at `height`, in input order. */
+  validate(requests: readonly Uint8Array[], height: number, opts: ValidateOptions = {}): Promise<Verdict[]> {
+    if (this.#closed) return Promise.reject(new PoolClosedError());
+    if (!Number.isSafeInteger(height) || height < 0) return Promise.reject(new RangeError('height must be a non-negative safe integer'));
+    const priority = opts.priority === true;
+    const viaMain = this.#piscina === undefined || (priority && this.#high.length >= this.#fallbackAt);
+    const out = new Array<Verdict>(requests.length);
+    const queued: RequestUnit[] = [];
+    // One promise per call, not per request: the main thread's cost per request is what the
+    // pool's speed-up is bounded by.
+    let call: RequestCall | undefined;
+    const promise = new Promise<Verdict[]>((resolve, rejectP) => {
+      call = { out, remaining: 0, failed: false, resolve, reject: rejectP };
+    });
+    for (let i = 0; i < requests.length; i++) {
+      const bytes = requests[i]!;
+      // Never ship an oversized blob to a worker just to hear that it is oversized.
+      if (!(bytes instanceof Uint8Array)) {
+        out[i] = reject('malformed');
+        continue;
+      }
+      if (bytes.length > MAX_REQUEST_BYTES) {
+        out[i] = reject('oversized');
+        continue;
+      }
+      let key: string | undefined;
+      if (this.#cache.limit > 0) {
+        // The digest straight into the cache's key form ('binary' is latin1): no Buffer, no conversion.
+        key = hash('sha256', bytes, 'binary');
+        const expiry = this.#cache.getKey(key);
+        if (expiry !== undefined) {
+          this.#stats.cacheHits++;
+          out[i] = expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+          continue;
+        }
+      }
+      if (viaMain) {
+        out[i] = this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519 }));
+        continue;
+      }
+      queued.push({ kind: 'request', bytes, key, height, priority, call: call!, index: i, attempts: 0, settled: false });
+    }
+    if (viaMain) this.#stats.mainThreadJobs++;
+    if (queued.length === 0) return Promise.resolve(out);
+    call!.remaining = queued.length;
+    const lane = priority ? this.#high : this.#normal;
+    for (const u of queued) lane.push(u);
+    this.#queuedRequests += queued.length;
+    this.#schedulePump();
+    return promise;
+  }
+
+  /** Verifies BLS signature sets (votes, timeouts, QCs reduced to one set); results in input order. */
+  verifyBls(sets: readonly BlsSetBytes[], opts: ValidateOptions = {}): Promise<boolean[]> {
+    if (this.#closed) return Promise.reject(new PoolClosedError());
+    if (sets.length === 0) return Promise.resolve([]);
+    const priority = opts.priority === true;
+    if (this.#piscina === undefined || (priority && this.#high.length >= this.#fallbackAt)) {
+      this.#stats.mainThreadJobs++;
+      const { valid, fellBack } = verifyBlsSets(sets, this.#mainBls());
+      if (fellBack) this.#stats.blsBatchFallbacks++;
+      return Promise.resolve(Array.from(valid, (b) => b === 1));
+    }
+    return new Promise<boolean[]>((resolve, rejectP) => {
+      (priority ? this.#high : this.#normal).push({ kind: 'bls', sets, priority, attempts: 0, settled: false, resolve, reject: rejectP });
+      this.#schedulePump();
+    });
+  }
+
+  /**
+   * Stops accepting work. `drain: true` (default) answers everything already submitted first;
+   * `drain: false` fails queued and in-flight jobs with PoolClosedError. Either way the workers
+   * are gone when the promise resolves, so nothing keeps the process alive.
+   */
+  close(opts: { drain?: boolean } = {}): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#closed = true;
+    const drain = opts.drain !== false;
+    if (!drain) {
+      this.#hardClosed = true;
+      for (const lane of [this.#high, this.#normal]) for (const u of lane.drain()) this.#fail(u, new PoolClosedError());
+      this.#queuedRequests = 0;
+    }
+    this.#closing = (async () => {
+      if (drain && (this.#inflight > 0 || this.#high.length > 0 || this.#normal.length > 0)) {
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
+      }
+      await this.#piscina?.destroy();
+    })();
+    return this.#closing;
+  }
+
+  #mainBls(): BlsBackend {
+    this.#blsMain ??= blsBackend(this.#blsName);
+    return this.#blsMain;
+  }
+
+  #remember(bytes: Uint8Array, key: string | undefined, v: Verdict): Verdict {
+    if (v.kind === 'accept' && key !== undefined) this.#cache.addKey(key, expiryOf(bytes));
+    return v;
+  }
+
+  // Deferred to a microtask so that requests submitted in the same tick share a task.
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (!this.#hardClosed && this.#inflight < this.#capacity) {
+      const lane = this.#high.length > 0 ? this.#high : this.#normal.length > 0 ? this.#normal : undefined;
+      if (lane === undefined) break;
+      const head = lane.shift()!;
+      if (head.kind === 'bls') {
+        this.#dispatchBls(head);
+        continue;
+      }
+      // A task has one height, so a batch stops where the height changes.
+      const batch: RequestUnit[] = [head];
+      for (let next = lane.peek(); batch.length < this.#maxBatch && next?.kind === 'request' && next.height === head.height; next = lane.peek()) {
+        batch.push(lane.shift() as RequestUnit);
+      }
+      this.#queuedRequests -= batch.length;
+      this.#dispatchRequests(batch);
+    }
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#drained !== undefined && this.#inflight === 0 && this.#high.length === 0 && this.#normal.length === 0) {
+      const done = this.#drained;
+      this.#drained = undefined;
+      done();
+    }
+  }
+
+  #run(task: WorkerTask, onResult: (r: Uint8Array) => void, onFailure: (e: unknown) => void): void {
+    const piscina = this.#piscina!;
+    this.#inflight++;
+    this.#stats.tasksDispatched++;
+    const abort = new AbortController();
+    // Aborting a running piscina task terminates its worker: that is how a hang is cured.
+    const timer = setTimeout(() => abort.abort(new TaskTimeoutError(this.#timeoutMs)), this.#timeoutMs);
+    const transferList = [task.packed.buffer as ArrayBuffer];
+    piscina.run(task, { transferList, signal: abort.signal }).then(
+      (r) => {
+        clearTimeout(timer);
+        this.#inflight--;
+        onResult(r);
+        this.#pump();
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        this.#inflight--;
+        onFailure(e);
+        this.#pump();
+      },
+    );
+  }
+
+  #dispatchRequests(batch: RequestUnit[]): void {
+    // Packed afresh for every attempt: the previous packed buffer was transferred away.
+    const packed = packRequests(batch.map((u) => u.bytes));
+    const task: WorkerTask = {
+      kind: 'requests',
+      packed,
+      chainId: this.chainId,
+      height: batch[0]!.height,
+      ed25519: this.#ed25519,
+      ...(this.#fault === undefined ? {} : { fault: this.#fault }),
+    };
+    this.#run(
+      task,
+      (r) => {
+        const verdicts = decodeVerdicts(r, batch.length);
+        for (let i = 0; i < batch.length; i++) {
+          const u = batch[i]!;
+          this.#settle(u, this.#remember(u.bytes, u.key, verdicts[i]!));
+        }
+      },
+      (e) => this.#retryOrFail(batch, e),
+    );
+  }
+
+  #dispatchBls(unit: BlsUnit): void {
+    const task: WorkerTask = {
+      kind: 'bls',
+      packed: packBlsSets(unit.sets),
+      bls: this.#blsName,
+      ...(this.#fault === undefined ? {} : { fault: this.#fault }),
+    };
+    this.#run(
+      task,
+      (r) => {
+        if (r[unit.sets.length] === 1) this.#stats.blsBatchFallbacks++;
+        this.#settle(
+          unit,
+          Array.from(r.subarray(0, unit.sets.length), (b) => b === 1),
+        );
+      },
+      (e) => this.#retryOrFail([unit], e),
+    );
+  }
+
+  #retryOrFail(units: Unit[], cause: unknown): void {
+    if (this.#hardClosed) {
+      for (const u of units) this.#fail(u, new PoolClosedError());
+      return;
+    }
+    const again: Unit[] = [];
+    for (const u of units) {
+      u.attempts++;
+      if (u.attempts >= this.#maxAttempts) this.#fail(u, new ValidationTaskError(u.attempts, { cause }));
+      else again.push(u);
+    }
+    if (again.length === 0) {
+      this.#stats.tasksFailed++;
+      return;
+    }
+    this.#stats.tasksRetried++;
+    // Back at the front of their own lanes, in order: a retry must not lose its place.
+    const high = again.filter((u) => u.priority);
+    const normal = again.filter((u) => !u.priority);
+    if (high.length > 0) this.#high.unshiftAll(high);
+    if (normal.length > 0) this.#normal.unshiftAll(normal);
+    this.#queuedRequests += again.filter((u) => u.kind === 'request').length;
+  }
+
+  #settle(u: Unit, value: Verdict | boolean[]): void {
+    if (u.settled) return;
+    u.settled = true;
+    if (u.kind === 'bls') {
+      u.resolve(value as boolean[]);
+      return;
+    }
+    const call = u.call;
+    call.out[u.index] = value as Verdict;
+    if (--call.remaining === 0 && !call.failed) call.resolve(call.out);
+  }
+
+  #fail(u: Unit, e: Error): void {
+    if (u.settled) return;
+    u.settled = true;
+    if (u.kind === 'bls') {
+      u.reject(e);
+      return;
+    }
+    // The whole call fails with the first error; its other requests are dropped quietly.
+    if (!u.call.failed) {
+      u.call.failed = true;
+      u.call.reject(e);
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The stateless request check: a pure function of the bytes, the chain id and the current
+ * height, so it can run in any worker (or on the main thread) and give the same verdict.
+ *
+ * Cheap checks run first (limits, decode, chain, expiry, command) so that junk never costs a
+ * signature verification; the signature is last.
+ */
+import { bytesEqual } from '../crypto/bytes.js';
+import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
+import { type Command, CommandDecodeError, decodeCommand } from '../node/app/command.js';
+import {
+  type DecodedRequest,
+  decodeRequest,
+  MAX_REQUEST_BYTES,
+  REQUEST_ID_BYTES,
+  RequestDecodeError,
+  requestSigningMessage,
+} from './request.js';
+import { accept, ignore, reject, type Verdict, verdictCode, verdictFromCode } from './verdict.js';
+
+export interface StatelessOptions {
+  readonly chainId: string;
+  /** Current height: a request whose expiry is below it can never commit. */
+  readonly height: number;
+  /** Defaults to libsodium. */
+  readonly ed25519?: Ed25519BackendName;
+}
+
+export interface StatelessResult {
+  readonly verdict: Verdict;
+  /** Present when the bytes decoded, whatever the verdict. */
+  readonly request?: DecodedRequest;
+}
+
+/**
+ * The application's stateless predicate: the command decodes, and a transfer moves only the
+ * signer's own funds (the application trusts validation for the latter).
+ */
+export function commandVerdict(request: DecodedRequest): Verdict | null {
+  let cmd: Command;
+  try {
+    cmd = decodeCommand(request.command);
+  } catch (e) {
+    if (e instanceof CommandDecodeError) return reject('bad-command');
+    throw e;
+  }
+  if (cmd.type === 'transfer' && !bytesEqual(cmd.from, request.clientKey)) return reject('unauthorized-transfer');
+  return null;
+}
+
+export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): StatelessResult {
+  if (!(bytes instanceof Uint8Array)) return { verdict: reject('malformed') };
+  if (bytes.length > MAX_REQUEST_BYTES) return { verdict: reject('oversized') };
+  let request: DecodedRequest;
+  try {
+    request = decodeRequest(bytes);
+  } catch (e) {
+    if (e instanceof RequestDecodeError) return { verdict: reject(e.failure) };
+    throw e;
+  }
+  if (request.chainId !== opts.chainId) return { verdict: reject('wrong-chain'), request };
+  if (request.expiry < BigInt(opts.height)) return { verdict: ignore('expired'), request };
+  const cmd = commandVerdict(request);
+  if (cmd !== null) return { verdict: cmd, request };
+  const message = requestSigningMessage(request.chainId, request.bytes.subarray(0, request.bodyLength));
+  if (!ed25519Backend(opts.ed25519 ?? 'sodium').verify(request.clientKey, message, request.signature)) {
+    return { verdict: reject('bad-signature'), request };
+  }
+  return { verdict: accept(request.id), request };
+}
+
+/** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */
+export interface StatelessValidator {
+  validate(requests: readonly Uint8Array[], height: number): Promise<Verdict[]>;
+}
+
+/** The stateless check on the calling thread (tests, tools, single-core deployments). */
+export class MainThreadValidator implements StatelessValidator {
+  constructor(
+    readonly chainId: string,
+    readonly ed25519: Ed25519BackendName = 'sodium',
+  ) {}
+
+  validate(requests: readonly Uint8Array[], height: number): Promise<Verdict[]> {
+    const opts = { chainId: this.chainId, height, ed25519: this.ed25519 };
+    return Promise.resolve(requests.map((r) => validateRequest(r, opts)));
+  }
+}
+
+export function validateRequest(bytes: Uint8Array, opts: StatelessOptions): Verdict {
+  return checkRequest(bytes, opts).verdict;
+}
+
+/*
+ * Batch framing. A batch crosses the worker boundary as ONE transferred buffer:
+ *   u32 count || (u32 len || request bytes)*
+ * and comes back as ONE transferred buffer:
+ *   count verdict codes (u8) || count * 32 bytes of request ids (zero unless accepted)
+ */
+
+export function packRequests(requests: readonly Uint8Array[]): Uint8Array {
+  let total = 4;
+  for (const r of requests) total += 4 + r.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, requests.length);
+  let at = 4;
+  for (const r of requests) {
+    view.setUint32(at, r.length);
+    out.set(r, at + 4);
+    at += 4 + r.length;
+  }
+  return out;
+}
+
+/** Views into `packed` (no copies). Throws RangeError on bad framing: framing is ours, not the peer's. */
+export function unpackRequests(packed: Uint8Array): Uint8Array[] {
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const count = view.getUint32(0);
+  const out: Uint8Array[] = [];
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const len = view.getUint32(at);
+    if (at + 4 + len > packed.length) throw new RangeError('request batch framing is truncated');
+    out.push(packed.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  if (at !== packed.length) throw new RangeError('request batch framing has trailing bytes');
+  return out;
+}
+
+/** Stateless check of a packed batch; verdicts come back in input order. */
+export function validatePacked(packed: Uint8Array, opts: StatelessOptions): Uint8Array {
+  const requests = unpackRequests(packed);
+  return encodeVerdicts(requests.map((r) => validateRequest(r, opts)));
+}
+
+export function encodeVerdicts(verdicts: readonly Verdict[]): Uint8Array {
+  const n = verdicts.length;
+  const out = new Uint8Array(n + n * REQUEST_ID_BYTES);
+  for (let i = 0; i < n; i++) {
+    const v = verdicts[i]!;
+    out[i] = verdictCode(v);
+    if (v.kind === 'accept') out.set(v.id, n + i * REQUEST_ID_BYTES);
+  }
+  return out;
+}
+
+/** Ids are views into `encoded` (no copies): callers hand over a buffer they own, e.g. one a worker transferred. */
+export function decodeVerdicts(encoded: Uint8Array, count: number): Verdict[] {
+  if (encoded.length !== count * (1 + REQUEST_ID_BYTES)) throw new RangeError('verdict buffer has the wrong length');
+  const out: Verdict[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = count + i * REQUEST_ID_BYTES;
+    out.push(verdictFromCode(encoded[i]!, encoded.subarray(at, at + REQUEST_ID_BYTES)));
+  }
+  return out;
+}
