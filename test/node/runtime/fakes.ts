@@ -9,7 +9,12 @@ export class FakeLedgerStore implements LedgerStore {
   private saved: SafetyState | null = null;
   private readonly ledger: { block: Block; executed: ExecutedState }[] = [];
   safetyStorage(): SafetyStorage {
-    return { load: () => this.saved, store: (s) => void (this.saved = s) };
+    return {
+      load: () => this.saved,
+      store: (s) => {
+        this.saved = s;
+      },
+    };
   }
   committedHeight(): number {
     return this.ledger.length;
