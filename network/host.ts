@@ -1,0 +1,491 @@
+/**
+ * The libp2p host of a validator: TCP + noise + yamux, identify, ping, gossipsub for broadcast
+ * traffic and length-prefixed direct protocols for point-to-point traffic.
+ *
+ * Everything a peer sends is untrusted: decoders, validators and handlers run inside try/catch,
+ * failures are counted and the input dropped, so no peer input can throw out of the event loop.
+ */
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { gossipsub, type GossipSub, type GossipsubMessage, TopicValidatorResult } from '@libp2p/gossipsub';
+import type { PeerScoreParams, PeerScoreThresholds, TopicScoreParams } from '@libp2p/gossipsub/score';
+import { identify, type Identify } from '@libp2p/identify';
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface';
+import { peerIdFromString } from '@libp2p/peer-id';
+import { type Ping, ping } from '@libp2p/ping';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import * as lp from 'it-length-prefixed';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { sha256 } from '../crypto/hash.js';
+import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
+
+export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
+export type DirectProtocolName = 'vote' | 'sync' | 'submit';
+export type ValidationResult = 'accept' | 'reject' | 'ignore';
+
+/** Topics and protocols that only genesis validators may use; clients may use the others. */
+const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
+const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'sync']);
+const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'sync', 'submit'];
+
+export function topicId(chainId: string, name: GossipTopicName): string {
+  return `/vsmr/${chainId}/${name}/1`;
+}
+
+export function protocolId(chainId: string, name: DirectProtocolName): string {
+  return `/vsmr/${chainId}/${name}/1`;
+}
+
+export interface PeerAddress {
+  readonly peerId: string;
+  readonly multiaddr: string;
+}
+
+export interface GossipOptions {
+  /** Mesh degree; the defaults (6/4/12) already cover every validator of a small set. */
+  readonly D?: number;
+  readonly Dlo?: number;
+  readonly Dhi?: number;
+  readonly heartbeatIntervalMs?: number;
+}
+
+export interface NetworkHostOptions {
+  readonly chainId: string;
+  readonly privateKey: PrivateKey;
+  readonly listen: readonly string[];
+  /** Genesis peers: dialled at start and redialled with exponential backoff when they drop. */
+  readonly peers?: readonly PeerAddress[];
+  /** Validator peer ids from genesis; consensus topics and protocols from anyone else are rejected. */
+  readonly allowedPeers: ReadonlySet<string>;
+  readonly gossip?: GossipOptions;
+  /** First redial delay; doubles per failure up to redialMaxMs. */
+  readonly redialBaseMs?: number;
+  readonly redialMaxMs?: number;
+  /** A direct-protocol request must arrive (and a response be read) within this. */
+  readonly streamTimeoutMs?: number;
+}
+
+export type GossipValidator = (from: string, bytes: Uint8Array) => ValidationResult | Promise<ValidationResult>;
+export type GossipHandler = (from: string, bytes: Uint8Array) => void | Promise<void>;
+// biome-ignore lint/suspicious/noConfusingVoidType: a one-way handler is a plain `async () => {}`
+export type DirectHandler = (from: string, bytes: Uint8Array) => Promise<Uint8Array | undefined | void>;
+
+/** Counters of dropped or failed input: the things a peer's bad behaviour shows up in. */
+export interface NetworkStats {
+  gossipAccepted: number;
+  gossipRejected: number;
+  gossipIgnored: number;
+  /** Gossip or direct traffic on a consensus topic/protocol from a non-validator. */
+  notAllowed: number;
+  /** Our own validator or handler threw: counted, never blamed on the peer. */
+  handlerErrors: number;
+  /** Direct-protocol streams dropped: oversize or malformed frames, timeouts, resets. */
+  directDropped: number;
+  directHandled: number;
+  /** Dial attempts to genesis peers after the first. */
+  redials: number;
+}
+
+export interface NetworkHost {
+  readonly peerId: string;
+  readonly chainId: string;
+  multiaddrs(): string[];
+  /** Publishes on the chain's topic. Resolves to the number of peers it was sent to. */
+  publish(topic: GossipTopicName, bytes: Uint8Array): Promise<number>;
+  /** Subscribes; `validator` decides before gossipsub forwards, `handler` gets accepted messages. */
+  onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler): void;
+  /** One-way message on a direct protocol (a vote to the next leader). */
+  send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
+  /** Serves a direct protocol; a returned Uint8Array is sent back as the response. */
+  handle(protocol: DirectProtocolName, handler: DirectHandler): void;
+  request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** Connected peer ids. */
+  peers(): string[];
+  /** Subscribers of a topic among connected peers. */
+  topicPeers(topic: GossipTopicName): string[];
+  /** Gossipsub score of a peer (0 when unknown). */
+  peerScore(peerId: string): number;
+  stats(): Readonly<NetworkStats>;
+  dial(addr: string): Promise<void>;
+  /** Closes every connection to a peer (a genesis peer is then redialled with backoff). */
+  disconnect(peerId: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+type Services = { identify: Identify; ping: Ping; pubsub: GossipSub };
+
+/**
+ * Score parameters for consensus traffic among a small, known validator set:
+ *  - IP colocation is off: devnets run every validator on 127.0.0.1, and validators are
+ *    admitted by peer id from genesis anyway, not by address diversity.
+ *  - Mesh-delivery and mesh-failure penalties are off: consensus traffic is bursty (one proposal
+ *    per round, timeouts only on a view change), so an honest idle validator would otherwise
+ *    fall below the delivery threshold and be pruned.
+ *  - Invalid deliveries (validator REJECT) dominate: weight -10, squared counter, so one bad
+ *    message costs -10 (below gossipThreshold) and three graylist the peer; decay 0.99/s gives
+ *    a half-life of about 70 s, so a transient bug heals but a spammer stays out.
+ *  - A small reward for first deliveries and time in mesh keeps honest forwarders preferred.
+ *  - Direct-protocol garbage feeds appSpecificScore, so it also costs gossip standing.
+ */
+function topicScore(): TopicScoreParams {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 300,
+    firstMessageDeliveriesWeight: 1,
+    firstMessageDeliveriesDecay: 0.9,
+    firstMessageDeliveriesCap: 10,
+    meshMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesDecay: 0.9,
+    meshMessageDeliveriesCap: 10,
+    meshMessageDeliveriesThreshold: 1,
+    meshMessageDeliveriesWindow: 10,
+    meshMessageDeliveriesActivation: 5000,
+    meshFailurePenaltyWeight: 0,
+    meshFailurePenaltyDecay: 0.9,
+    invalidMessageDeliveriesWeight: -10,
+    invalidMessageDeliveriesDecay: 0.99,
+  };
+}
+
+const SCORE_THRESHOLDS: PeerScoreThresholds = {
+  gossipThreshold: -10,
+  publishThreshold: -50,
+  graylistThreshold: -80,
+  acceptPXThreshold: 100,
+  opportunisticGraftThreshold: 5,
+};
+
+/** Per bad direct-protocol frame; capped so a long-lived peer's record cannot overflow. */
+const DIRECT_PENALTY = 10;
+const DIRECT_PENALTY_CAP = 1000;
+
+function isConsensusTopic(name: GossipTopicName): boolean {
+  return CONSENSUS_TOPICS.has(name);
+}
+
+function withPeer(addr: string, peerId: string): string {
+  return addr.includes('/p2p/') ? addr : `${addr}/p2p/${peerId}`;
+}
+
+/** Copies out of the frame list: callers get a plain Uint8Array that owns its memory. */
+function toBytes(frame: { subarray(): Uint8Array }): Uint8Array {
+  return new Uint8Array(frame.subarray());
+}
+
+async function writeFrame(stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  if (!stream.send(lp.encode.single(bytes))) await stream.onDrain({ signal });
+}
+
+/** Reads exactly one length-prefixed frame, or throws. */
+async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Array> {
+  for await (const frame of lp.decode(stream, { maxDataLength })) return toBytes(frame);
+  throw new Error('stream ended before a frame');
+}
+
+/** Aborts `stream` if `signal` fires; returns the cleanup. */
+function abortOn(stream: Stream, signal: AbortSignal): () => void {
+  const onAbort = () => stream.abort(new Error('stream timeout'));
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return () => signal.removeEventListener('abort', onAbort);
+}
+
+export async function createNetworkHost(opts: NetworkHostOptions): Promise<NetworkHost> {
+  const { chainId, allowedPeers } = opts;
+  const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
+  const redialBaseMs = opts.redialBaseMs ?? 500;
+  const redialMaxMs = opts.redialMaxMs ?? 30_000;
+  const stats: NetworkStats = {
+    gossipAccepted: 0,
+    gossipRejected: 0,
+    gossipIgnored: 0,
+    notAllowed: 0,
+    handlerErrors: 0,
+    directDropped: 0,
+    directHandled: 0,
+    redials: 0,
+  };
+  const directPenalty = new Map<string, number>();
+  const penalise = (peer: string) => directPenalty.set(peer, Math.min(DIRECT_PENALTY_CAP, (directPenalty.get(peer) ?? 0) + DIRECT_PENALTY));
+
+  const topicNames = new Map<string, GossipTopicName>(ALL_TOPICS.map((t) => [topicId(chainId, t), t]));
+  const scoreParams: Partial<PeerScoreParams> = {
+    topics: Object.fromEntries([...topicNames.keys()].map((t) => [t, topicScore()])),
+    topicScoreCap: 100,
+    appSpecificScore: (p: string) => -(directPenalty.get(p) ?? 0),
+    appSpecificWeight: 1,
+    IPColocationFactorWeight: 0,
+    behaviourPenaltyWeight: -10,
+    behaviourPenaltyThreshold: 6,
+    behaviourPenaltyDecay: 0.9,
+    decayInterval: 1000,
+    decayToZero: 0.01,
+    retainScore: 3_600_000,
+  };
+
+  const node: Libp2p<Services> = await createLibp2p<Services>({
+    privateKey: opts.privateKey,
+    addresses: { listen: [...opts.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        // Our payloads carry their own BLS/ed25519 signatures; signing the envelope again costs
+        // 4.6x throughput (DESIGN.md), and content ids make duplicates from any forwarder collapse.
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: (msg) => sha256(msg.data),
+        emitSelf: false,
+        // Validators run before forwarding: a rejected message never leaves this node.
+        asyncValidation: false,
+        allowPublishToZeroTopicPeers: true,
+        doPX: false,
+        allowedTopics: [...topicNames.keys()],
+        maxInboundDataLength: MAX_MESSAGE_BYTES + 64 * 1024,
+        scoreParams,
+        scoreThresholds: SCORE_THRESHOLDS,
+        ...(opts.gossip?.D === undefined ? {} : { D: opts.gossip.D }),
+        ...(opts.gossip?.Dlo === undefined ? {} : { Dlo: opts.gossip.Dlo }),
+        ...(opts.gossip?.Dhi === undefined ? {} : { Dhi: opts.gossip.Dhi }),
+        ...(opts.gossip?.heartbeatIntervalMs === undefined ? {} : { heartbeatInterval: opts.gossip.heartbeatIntervalMs }),
+      }),
+    },
+  });
+  const pubsub = node.services.pubsub;
+  const selfId = node.peerId.toString();
+
+  // ------------------------------------------------------------ gossip
+  const gossipHandlers = new Map<string, GossipHandler>();
+
+  const onMessage = (evt: CustomEvent<GossipsubMessage>) => {
+    const { propagationSource, msg } = evt.detail;
+    const handler = gossipHandlers.get(msg.topic);
+    if (handler === undefined) return;
+    const from = propagationSource.toString();
+    try {
+      Promise.resolve(handler(from, msg.data)).catch(() => {
+        stats.handlerErrors++;
+      });
+    } catch {
+      stats.handlerErrors++;
+    }
+  };
+  pubsub.addEventListener('gossipsub:message', onMessage);
+
+  function onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler): void {
+    const id = topicId(chainId, topic);
+    const consensus = isConsensusTopic(topic);
+    pubsub.topicValidators.set(id, async (peer: PeerId, msg) => {
+      const from = peer.toString();
+      if (consensus && !allowedPeers.has(from)) {
+        stats.notAllowed++;
+        stats.gossipRejected++;
+        return TopicValidatorResult.Reject;
+      }
+      let result: ValidationResult;
+      try {
+        result = await validator(from, msg.data);
+      } catch {
+        // Our validator failing is our bug, not evidence against the peer: drop, do not penalise.
+        stats.handlerErrors++;
+        stats.gossipIgnored++;
+        return TopicValidatorResult.Ignore;
+      }
+      switch (result) {
+        case 'accept':
+          stats.gossipAccepted++;
+          return TopicValidatorResult.Accept;
+        case 'reject':
+          stats.gossipRejected++;
+          return TopicValidatorResult.Reject;
+        default:
+          stats.gossipIgnored++;
+          return TopicValidatorResult.Ignore;
+      }
+    });
+    gossipHandlers.set(id, handler);
+    pubsub.subscribe(id);
+  }
+
+  async function publish(topic: GossipTopicName, bytes: Uint8Array): Promise<number> {
+    const res = await pubsub.publish(topicId(chainId, topic), bytes);
+    return res.recipients.length;
+  }
+
+  // ------------------------------------------------------------ direct protocols
+  const protocolNames = new Map<string, DirectProtocolName>(ALL_PROTOCOLS.map((p) => [protocolId(chainId, p), p]));
+
+  function handle(name: DirectProtocolName, handler: DirectHandler): void {
+    const id = protocolId(chainId, name);
+    const consensus = CONSENSUS_PROTOCOLS.has(name);
+    const serve = async (stream: Stream, connection: Connection): Promise<void> => {
+      const from = connection.remotePeer.toString();
+      if (consensus && !allowedPeers.has(from)) {
+        stats.notAllowed++;
+        stats.directDropped++;
+        penalise(from);
+        stream.abort(new Error('not a validator'));
+        return;
+      }
+      const signal = AbortSignal.timeout(streamTimeoutMs);
+      const release = abortOn(stream, signal);
+      try {
+        let request: Uint8Array;
+        try {
+          request = await readFrame(stream, MAX_MESSAGE_BYTES);
+        } catch {
+          stats.directDropped++;
+          penalise(from);
+          stream.abort(new Error('bad frame'));
+          return;
+        }
+        let response: unknown;
+        try {
+          response = await handler(from, request);
+          stats.directHandled++;
+        } catch {
+          stats.handlerErrors++;
+          stream.abort(new Error('handler failed'));
+          return;
+        }
+        if (response instanceof Uint8Array) await writeFrame(stream, response, signal);
+        await stream.close({ signal });
+      } catch {
+        stats.directDropped++;
+        stream.abort(new Error('stream failed'));
+      } finally {
+        release();
+      }
+    };
+    void node
+      .handle(
+        id,
+        (stream, connection) =>
+          serve(stream, connection).catch(() => {
+            stats.handlerErrors++;
+          }),
+        {
+        maxInboundStreams: 256,
+          force: true,
+        },
+      )
+      .catch(() => {
+        stats.handlerErrors++;
+      });
+  }
+
+  async function openStream(peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
+    const id = protocolId(chainId, name);
+    if (!protocolNames.has(id)) throw new Error(`unknown protocol ${name}`);
+    return node.dialProtocol(peerIdFromString(peerId), id, { signal });
+  }
+
+  async function send(peerId: string, name: DirectProtocolName, bytes: Uint8Array, timeoutMs = streamTimeoutMs): Promise<void> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const stream = await openStream(peerId, name, signal);
+    const release = abortOn(stream, signal);
+    try {
+      await writeFrame(stream, bytes, signal);
+      await stream.close({ signal });
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  async function request(peerId: string, name: DirectProtocolName, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const stream = await openStream(peerId, name, signal);
+    const release = abortOn(stream, signal);
+    try {
+      await writeFrame(stream, bytes, signal);
+      const response = await readFrame(stream, MAX_SYNC_RESPONSE_BYTES);
+      await stream.close({ signal }).catch(() => undefined);
+      return response;
+    } catch (err) {
+      stream.abort(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  // ------------------------------------------------------------ genesis peers, redial
+  const genesis = new Map<string, string>();
+  for (const p of opts.peers ?? []) if (p.peerId !== selfId) genesis.set(p.peerId, withPeer(p.multiaddr, p.peerId));
+  const backoff = new Map<string, number>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  let stopped = false;
+
+  const scheduleDial = (peerId: string, delayMs: number) => {
+    if (stopped || timers.has(peerId)) return;
+    const t = setTimeout(() => {
+      timers.delete(peerId);
+      stats.redials++;
+      void dialGenesis(peerId);
+    }, delayMs);
+    t.unref();
+    timers.set(peerId, t);
+  };
+
+  async function dialGenesis(peerId: string): Promise<void> {
+    const addr = genesis.get(peerId);
+    if (stopped || addr === undefined) return;
+    if (node.getConnections(peerIdFromString(peerId)).length > 0) {
+      backoff.delete(peerId);
+      return;
+    }
+    try {
+      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(streamTimeoutMs) });
+      backoff.delete(peerId);
+    } catch {
+      const attempt = backoff.get(peerId) ?? 0;
+      backoff.set(peerId, attempt + 1);
+      scheduleDial(peerId, Math.min(redialMaxMs, redialBaseMs * 2 ** attempt));
+    }
+  }
+
+  const onDisconnect = (evt: CustomEvent<PeerId>) => {
+    const id = evt.detail.toString();
+    if (genesis.has(id)) scheduleDial(id, Math.min(redialMaxMs, redialBaseMs * 2 ** (backoff.get(id) ?? 0)));
+  };
+  node.addEventListener('peer:disconnect', onDisconnect);
+  for (const id of genesis.keys()) void dialGenesis(id);
+
+  return {
+    peerId: selfId,
+    chainId,
+    multiaddrs: () => node.getMultiaddrs().map((m) => m.toString()),
+    publish,
+    onGossip,
+    send,
+    handle,
+    request,
+    peers: () => node.getPeers().map((p) => p.toString()),
+    topicPeers: (topic) => pubsub.getSubscribers(topicId(chainId, topic)).map((p) => p.toString()),
+    peerScore: (peerId) => (pubsub as unknown as { getScore?: (p: string) => number }).getScore?.(peerId) ?? 0,
+    stats: () => ({ ...stats }),
+    dial: async (addr) => {
+      await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(streamTimeoutMs) });
+    },
+    disconnect: async (peerId) => {
+      await node.hangUp(peerIdFromString(peerId));
+    },
+    stop: async () => {
+      stopped = true;
+      for (const t of timers.values()) clearTimeout(t);
+      timers.clear();
+      node.removeEventListener('peer:disconnect', onDisconnect);
+      pubsub.removeEventListener('gossipsub:message', onMessage);
+      await node.stop();
+    },
+  };
+}

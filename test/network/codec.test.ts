@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { EncodingError } from '../../crypto/errors.js';
+import type { Block, QuorumCert, TimeoutCert, VoteData } from '../../node/consensus/types.js';
+import { MAX_SYNC_BLOCKS as REPLICA_MAX_SYNC_BLOCKS } from '../../node/consensus/replica.js';
+import {
+  decodeEnvelope,
+  decodeMessage,
+  encodeEnvelope,
+  encodeMessage,
+  MAX_PAYLOAD_COMMANDS,
+  MAX_SYNC_BLOCKS,
+  WireDecodeError,
+  WireEncodeError,
+  type WireMessage,
+} from '../../network/codec.js';
+
+const id = fc.uint8Array({ minLength: 32, maxLength: 32 });
+const u64 = fc.maxSafeNat();
+const u32 = fc.integer({ min: 0, max: 0xffffffff });
+const sig = fc.uint8Array({ maxLength: 96 });
+
+const voteData: fc.Arbitrary<VoteData> = fc.record({ blockId: id, round: u64, height: u64, parentId: id, parentRound: u64 });
+const qc: fc.Arbitrary<QuorumCert> = fc.record({ vote: voteData, certificate: fc.uint8Array({ maxLength: 200 }) });
+const tc: fc.Arbitrary<TimeoutCert> = fc.record({
+  round: u64,
+  signers: fc.uint8Array({ maxLength: 8 }),
+  highQcRounds: fc.array(u64, { maxLength: 6 }),
+  highestQc: qc,
+  certificate: fc.uint8Array({ maxLength: 200 }),
+});
+const block: fc.Arbitrary<Block> = fc.record({
+  id,
+  round: u64,
+  height: u64,
+  parentQc: qc,
+  author: u32,
+  payload: fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 5 }),
+  executed: fc.record({ height: u64, blockId: id, stateRoot: id, logRoot: id }),
+});
+
+const message: fc.Arbitrary<WireMessage> = fc.oneof(
+  fc.tuple(block, fc.option(tc, { nil: undefined })).map(([b, t]): WireMessage =>
+    t === undefined ? { type: 'proposal', block: b } : { type: 'proposal', block: b, tc: t },
+  ),
+  fc.record({ vote: voteData, signer: u32, signature: sig }).map((vote): WireMessage => ({ type: 'vote', vote })),
+  fc
+    .tuple(fc.record({ round: u64, highQcRound: u64, signer: u32, signature: sig }), qc, fc.option(tc, { nil: undefined }))
+    .map(([timeout, highQc, t]): WireMessage =>
+      t === undefined ? { type: 'timeout', timeout, highQc } : { type: 'timeout', timeout, highQc, tc: t },
+    ),
+  u64.map((fromHeight): WireMessage => ({ type: 'sync-request', fromHeight })),
+  fc.tuple(fc.array(block, { maxLength: 3 }), qc).map(([blocks, highQc]): WireMessage => ({ type: 'sync-response', blocks, highQc })),
+);
+
+/** Decoding peer bytes either succeeds canonically or throws WireDecodeError, nothing else. */
+function decodeOnlyTyped(bytes: Uint8Array): void {
+  let decoded: WireMessage;
+  try {
+    decoded = decodeMessage(bytes);
+  } catch (err) {
+    assert.ok(err instanceof WireDecodeError, `unexpected ${String(err)}`);
+    assert.ok(err instanceof EncodingError);
+    return;
+  }
+  assert.deepEqual(encodeMessage(decoded), bytes);
+}
+
+describe('network/codec', () => {
+  it('keeps MAX_SYNC_BLOCKS in step with the replica', () => {
+    assert.equal(MAX_SYNC_BLOCKS, REPLICA_MAX_SYNC_BLOCKS);
+  });
+
+  it('round-trips random messages canonically', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const bytes = encodeMessage(m);
+        const back = decodeMessage(bytes);
+        assert.deepStrictEqual(back, structuredClone(m)); // fc records have null prototypes
+        assert.deepEqual(encodeMessage(back), bytes);
+        assert.equal(decodeEnvelope(bytes).kind, m.type);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('envelope round-trips and re-wraps to the same bytes', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const bytes = encodeMessage(m);
+        assert.deepEqual(encodeEnvelope(decodeEnvelope(bytes)), bytes);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('random bytes only ever throw WireDecodeError', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), decodeOnlyTyped), { numRuns: 2000 });
+    // A valid header followed by random bytes reaches the body decoders.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.uint8Array({ maxLength: 600 }), (kind, body) =>
+        decodeOnlyTyped(Uint8Array.of(1, kind, ...body)),
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('single-byte mutations, truncations and extensions of valid encodings only ever throw WireDecodeError', () => {
+    fc.assert(
+      fc.property(message, fc.nat(), fc.integer({ min: 1, max: 255 }), (m, at, xor) => {
+        const bytes = encodeMessage(m);
+        const mutated = bytes.slice();
+        const i = at % bytes.length;
+        mutated[i]! ^= xor;
+        decodeOnlyTyped(mutated);
+        decodeOnlyTyped(bytes.subarray(0, i));
+        const longer = new Uint8Array(bytes.length + 1);
+        longer.set(bytes);
+        assert.throws(() => decodeMessage(longer), WireDecodeError);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses hostile counts before allocating and values beyond the limits', () => {
+    // A sync response whose block count claims 2^32-1 blocks.
+    const m: WireMessage = {
+      type: 'sync-response',
+      blocks: [],
+      highQc: { vote: { blockId: new Uint8Array(32), round: 0, height: 0, parentId: new Uint8Array(32), parentRound: 0 }, certificate: new Uint8Array(0) },
+    };
+    const bytes = encodeMessage(m);
+    const hostile = bytes.slice();
+    hostile.set([0xff, 0xff, 0xff, 0xff], 2);
+    assert.throws(() => decodeMessage(hostile), /sync\.blocks: 4294967295 > 10000/);
+    // Within the count limit but far more blocks than bytes remain: refused before the loop.
+    new DataView(hostile.buffer).setUint32(2, MAX_SYNC_BLOCKS);
+    assert.throws(() => decodeMessage(hostile), /truncated sync\.blocks/);
+    const unsafe = encodeMessage({ type: 'sync-request', fromHeight: 1 });
+    unsafe.fill(0xff, 2);
+    assert.throws(() => decodeMessage(unsafe), /out of range/);
+    assert.throws(() => decodeMessage(Uint8Array.of(2, 1)), /version/);
+    assert.throws(() => decodeMessage(Uint8Array.of(1, 9)), /kind/);
+    assert.throws(() => encodeMessage({ type: 'sync-request', fromHeight: -1 }), WireEncodeError);
+    assert.throws(() => encodeMessage({ type: 'sync-request', fromHeight: 2 ** 53 }), WireEncodeError);
+  });
+
+  it('enforces the payload and sync-block limits on both sides', () => {
+    const base = fc.sample(block, { numRuns: 1, seed: 1 })[0]!;
+    const big: Block = { ...base, payload: new Array<Uint8Array>(MAX_PAYLOAD_COMMANDS + 1).fill(new Uint8Array(0)) };
+    assert.throws(() => encodeMessage({ type: 'proposal', block: big }), WireEncodeError);
+    const ok = encodeMessage({ type: 'proposal', block: { ...base, payload: [] } });
+    // Patch the payload count (after id, round, height, parentQc, author) to exceed the limit.
+    const countAt = 2 + 32 + 8 + 8 + 88 + 4 + base.parentQc.certificate.length + 4;
+    const view = new DataView(ok.buffer, ok.byteOffset);
+    assert.equal(view.getUint32(countAt), 0);
+    view.setUint32(countAt, MAX_PAYLOAD_COMMANDS + 1);
+    assert.throws(() => decodeMessage(ok), /block\.payload/);
+  });
+});

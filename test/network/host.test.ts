@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { identify, type Identify } from '@libp2p/identify';
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub';
+import type { PrivateKey } from '@libp2p/interface';
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import * as lp from 'it-length-prefixed';
+import { createLibp2p, type Libp2p } from 'libp2p';
+import { decodeMessage, encodeMessage } from '../../network/codec.js';
+import {
+  createNetworkHost,
+  type DirectProtocolName,
+  type GossipTopicName,
+  type NetworkHost,
+  protocolId,
+  topicId,
+  type ValidationResult,
+} from '../../network/host.js';
+
+const CHAIN = 'test-chain';
+const TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
+const PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'sync', 'submit'];
+const MARK_REJECT = 0xba;
+const MARK_IGNORE = 0xee;
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Stand-in for the real validation pool: decode, and honour two test markers. */
+function validator(_from: string, bytes: Uint8Array): ValidationResult {
+  if (bytes[0] === MARK_REJECT) return 'reject';
+  if (bytes[0] === MARK_IGNORE) return 'ignore';
+  try {
+    decodeMessage(bytes);
+    return 'accept';
+  } catch {
+    return 'reject';
+  }
+}
+
+interface Node {
+  readonly host: NetworkHost;
+  readonly gossip: Map<GossipTopicName, { from: string; bytes: Uint8Array }[]>;
+  readonly direct: { protocol: DirectProtocolName; from: string; bytes: Uint8Array }[];
+}
+
+function received(n: Node, topic: GossipTopicName, bytes: Uint8Array): boolean {
+  return (n.gossip.get(topic) ?? []).some((m) => Buffer.compare(m.bytes, bytes) === 0);
+}
+
+function wire(host: NetworkHost): Node {
+  const node: Node = { host, gossip: new Map(), direct: [] };
+  for (const t of TOPICS) {
+    node.gossip.set(t, []);
+    host.onGossip(t, validator, (from, bytes) => {
+      node.gossip.get(t)!.push({ from, bytes });
+    });
+  }
+  for (const p of PROTOCOLS) {
+    host.handle(p, async (from, bytes) => {
+      // A real handler decodes; garbage throws here and the host must contain it.
+      const msg = decodeMessage(bytes);
+      node.direct.push({ protocol: p, from, bytes });
+      if (p === 'vote') return undefined;
+      return encodeMessage(msg.type === 'sync-request' ? { type: 'sync-request', fromHeight: msg.fromHeight + 1 } : msg);
+    });
+  }
+  return node;
+}
+
+describe('network/host', function () {
+  this.timeout(60_000);
+  /** Messages are content-addressed, so every valid test message must be distinct bytes. */
+  let seq = 0;
+  const validMessage = (): Uint8Array => encodeMessage({ type: 'sync-request', fromHeight: ++seq });
+  const keys: PrivateKey[] = [];
+  const nodes: Node[] = [];
+  let a: Node;
+  let b: Node;
+  let c: Node;
+  /** Connected, but not in genesis: must not be able to inject consensus traffic. */
+  let outsider: Node;
+  /** A raw libp2p node with an allowed peer id: a byzantine validator writing arbitrary bytes. */
+  let byz: Libp2p<{ identify: Identify; pubsub: GossipSub }>;
+  let byzId: string;
+
+  before(async () => {
+    for (let i = 0; i < 5; i++) keys.push(await generateKeyPair('Ed25519'));
+    const ids = keys.map((k) => peerIdFromPrivateKey(k).toString());
+    byzId = ids[4]!;
+    const allowedPeers = new Set([ids[0]!, ids[1]!, ids[2]!, byzId]);
+    const peers: { peerId: string; multiaddr: string }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const host = await createNetworkHost({
+        chainId: CHAIN,
+        privateKey: keys[i]!,
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        peers: [...peers],
+        allowedPeers,
+        gossip: { heartbeatIntervalMs: 200 },
+        redialBaseMs: 100,
+      });
+      nodes.push(wire(host));
+      peers.push({ peerId: host.peerId, multiaddr: host.multiaddrs()[0]! });
+    }
+    [a, b, c] = nodes as [Node, Node, Node];
+    outsider = wire(
+      await createNetworkHost({ chainId: CHAIN, privateKey: keys[3]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers, allowedPeers }),
+    );
+    nodes.push(outsider);
+    byz = await createLibp2p({
+      privateKey: keys[4]!,
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify(), pubsub: gossipsub({ globalSignaturePolicy: 'StrictNoSign', allowPublishToZeroTopicPeers: true }) },
+    });
+    for (const t of TOPICS) byz.services.pubsub.subscribe(topicId(CHAIN, t));
+    for (const p of peers) await byz.dial(multiaddr(p.multiaddr)); // host.multiaddrs() already end in /p2p/<id>
+
+    // Genesis dialling alone must connect the validators to each other.
+    await waitFor(() => [a, b, c].every((n) => n.host.peers().length >= 3), 'genesis peers connected');
+    await waitFor(
+      () => TOPICS.every((t) => [a, b, c].every((n) => n.host.topicPeers(t).length >= 4)),
+      'every topic subscribed by all peers',
+    );
+  });
+
+  after(async () => {
+    await Promise.allSettled([...nodes.map((n) => n.host.stop()), byz?.stop()]);
+  });
+
+  it('delivers gossip to every subscriber, with the forwarding peer as sender', async () => {
+    for (const t of TOPICS) {
+      const msg = validMessage();
+      assert.ok((await a.host.publish(t, msg)) >= 2);
+      await waitFor(() => received(b, t, msg) && received(c, t, msg) && received(outsider, t, msg), `gossip on ${t}`);
+      assert.equal(b.gossip.get(t)!.find((m) => Buffer.compare(m.bytes, msg) === 0)!.from, a.host.peerId);
+      assert.ok(!received(a, t, msg), 'no echo to the publisher');
+    }
+  });
+
+  it('drops IGNOREd messages without penalty and REJECTed ones with a score penalty', async () => {
+    const before = b.host.peerScore(a.host.peerId);
+    const ignoredBefore = b.host.stats().gossipIgnored;
+    const ignored = Uint8Array.of(MARK_IGNORE, ...randomBytes(8));
+    await a.host.publish('proposal', ignored);
+    await waitFor(() => b.host.stats().gossipIgnored > ignoredBefore, 'ignore counted');
+    assert.ok(!received(b, 'proposal', ignored));
+    const afterIgnore = b.host.peerScore(a.host.peerId);
+    // Only score decay (first-delivery counters) may move it, by far less than one penalty.
+    assert.ok(afterIgnore > before - 3, `ignore penalised: ${before} -> ${afterIgnore}`);
+
+    const rejectedBefore = b.host.stats().gossipRejected;
+    const rejected = Uint8Array.of(MARK_REJECT, ...randomBytes(8));
+    await a.host.publish('proposal', rejected);
+    await waitFor(() => b.host.stats().gossipRejected > rejectedBefore, 'reject counted');
+    assert.ok(!received(b, 'proposal', rejected));
+    // Scores are cached for one heartbeat, so poll.
+    await waitFor(() => b.host.peerScore(a.host.peerId) <= afterIgnore - 5, 'reject penalised in score');
+
+    // One reject does not cut a validator off.
+    const good = validMessage();
+    await a.host.publish('proposal', good);
+    await waitFor(() => received(b, 'proposal', good), 'later valid gossip');
+  });
+
+  it('sends direct messages and answers requests', async () => {
+    const vote = validMessage();
+    await a.host.send(b.host.peerId, 'vote', vote);
+    await waitFor(() => b.direct.some((d) => d.protocol === 'vote' && d.from === a.host.peerId && Buffer.compare(d.bytes, vote) === 0), 'vote');
+
+    const res = decodeMessage(await a.host.request(c.host.peerId, 'sync', encodeMessage({ type: 'sync-request', fromHeight: 41 }), 5000));
+    assert.deepEqual(res, { type: 'sync-request', fromHeight: 42 });
+
+    // Client submission is open to non-validators.
+    const sub = encodeMessage({ type: 'sync-request', fromHeight: 99 });
+    const ack = decodeMessage(await outsider.host.request(a.host.peerId, 'submit', sub, 5000));
+    assert.deepEqual(ack, { type: 'sync-request', fromHeight: 100 });
+  });
+
+  it('rejects consensus gossip and streams from a peer outside genesis', async () => {
+    for (const t of ['proposal', 'certificate', 'timeout'] as const) {
+      const notAllowedBefore = a.host.stats().notAllowed;
+      const msg = validMessage();
+      await outsider.host.publish(t, msg);
+      await waitFor(() => a.host.stats().notAllowed > notAllowedBefore, `outsider ${t} rejected`);
+      assert.ok(!received(a, t, msg));
+    }
+    await waitFor(() => a.host.peerScore(outsider.host.peerId) < 0, 'outsider score lowered');
+
+    const votesBefore = a.direct.length;
+    const notAllowedBefore = a.host.stats().notAllowed;
+    await outsider.host.send(a.host.peerId, 'vote', validMessage()).catch(() => undefined);
+    await assert.rejects(outsider.host.request(a.host.peerId, 'sync', validMessage(), 5000));
+    await waitFor(() => a.host.stats().notAllowed >= notAllowedBefore + 2, 'outsider streams refused');
+    assert.equal(a.direct.length, votesBefore);
+
+    // The request topic is open to clients.
+    const req = validMessage();
+    await outsider.host.publish('request', req);
+    await waitFor(() => received(a, 'request', req), 'client request gossip');
+  });
+
+  it('redials a genesis peer with backoff after the connection drops', async () => {
+    // b was started with a in its genesis peers, so b is the side that redials.
+    const redialsBefore = b.host.stats().redials;
+    await b.host.disconnect(a.host.peerId);
+    await waitFor(() => b.host.stats().redials > redialsBefore && b.host.peers().includes(a.host.peerId), 'redial');
+    await waitFor(() => b.host.topicPeers('proposal').includes(a.host.peerId), 'resubscribed after redial');
+    const msg = validMessage();
+    await b.host.publish('proposal', msg);
+    await waitFor(() => received(a, 'proposal', msg), 'gossip after redial');
+  });
+
+  it('survives garbage on every topic and protocol, and keeps working', async () => {
+    const targets = [a, b];
+    const errorsBefore = a.host.stats().handlerErrors + a.host.stats().directDropped;
+    // Gossip garbage from an allowed (byzantine) peer and from the outsider.
+    for (const t of TOPICS) {
+      for (let i = 0; i < 5; i++) {
+        await byz.services.pubsub.publish(topicId(CHAIN, t), randomBytes(1 + (i * 97) % 300)).catch(() => undefined);
+        await outsider.host.publish(t, randomBytes(64)).catch(() => undefined);
+      }
+    }
+    // Raw stream garbage: random bytes, a huge length prefix, an over-long varint, a truncated
+    // frame, a valid frame with an undecodable body, and an empty stream.
+    const payloads = [
+      randomBytes(100),
+      lp.encode.single(randomBytes(50)).subarray(),
+      Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x02), // claims 512 MiB
+      Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+      Uint8Array.of(0x20, 1, 2, 3),
+      new Uint8Array(0),
+    ];
+    const protocols = [...PROTOCOLS.map((p) => protocolId(CHAIN, p)), '/meshsub/1.1.0', '/meshsub/1.2.0'];
+    for (const target of targets) {
+      for (const proto of protocols) {
+        for (const bytes of payloads) {
+          try {
+            const s = await byz.dialProtocol(peerIdFromString(target.host.peerId), proto, { signal: AbortSignal.timeout(2000) });
+            if (bytes.length > 0) s.send(bytes);
+            await s.close({ signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+          } catch {
+            // The target may reset the stream: that is the point.
+          }
+        }
+      }
+    }
+    await waitFor(() => a.host.stats().handlerErrors + a.host.stats().directDropped > errorsBefore, 'garbage counted');
+
+    // Everyone is still up and the honest validators still talk.
+    for (const t of TOPICS) {
+      const msg = validMessage();
+      await b.host.publish(t, msg);
+      await waitFor(() => received(a, t, msg) && received(c, t, msg), `gossip on ${t} after garbage`);
+    }
+    const res = decodeMessage(await b.host.request(a.host.peerId, 'sync', encodeMessage({ type: 'sync-request', fromHeight: 7 }), 5000));
+    assert.deepEqual(res, { type: 'sync-request', fromHeight: 8 });
+    await waitFor(() => a.host.peerScore(byzId) < 0, 'byzantine peer penalised');
+  });
+});
