@@ -1,5 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerCryptoCommands } from './crypto-commands.js';
+import { registerGenesisCommand } from './genesis-command.js';
+import { registerKeygenCommand } from './keygen-command.js';
 import { registerSimCommand } from './sim-command.js';
 
 /** Builds the `vsmr` command tree; each area registers its own subcommands. */
@@ -10,6 +12,8 @@ export function buildCli(): Command {
     .showHelpAfterError();
   registerCryptoCommands(program);
   registerSimCommand(program);
+  registerKeygenCommand(program);
+  registerGenesisCommand(program);
   return program;
 }
 

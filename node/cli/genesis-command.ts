@@ -1,0 +1,175 @@
+import { access, mkdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { blsBackend } from '../../crypto/bls/index.js';
+import { ConfigError } from '../config/errors.js';
+import {
+  DEFAULT_CONSENSUS_PARAMS,
+  type GenesisData,
+  type GenesisValidator,
+  genesisToJson,
+  parseChainId,
+  parseGenesis,
+} from '../config/genesis.js';
+import {
+  FileExistsError,
+  generateNodeKeys,
+  KEY_FILE_MODE,
+  loadPublicInfo,
+  type NodeKeys,
+  nodeKeysToJson,
+  PUBLIC_FILE_MODE,
+  popProofOf,
+  writeNewFile,
+} from '../config/keys.js';
+import { CONFIG_FILE, KEYS_FILE, nodeConfigToJson } from '../config/node-config.js';
+
+export const DEFAULT_CHAIN_ID = 'vsmr-devnet';
+export const DEFAULT_BASE_PORT = 26600;
+/** Metrics and status ports sit at fixed offsets from the libp2p port, so at most this many local validators. */
+const PORT_STRIDE = 100;
+
+interface GenesisOptions {
+  from?: string[];
+  validators?: number;
+  out?: string;
+  chainId: string;
+  basePort: number;
+  mint: boolean;
+}
+
+/** A usage problem: reported as one line on stderr with exit 2. */
+class UsageError extends Error {}
+
+function integer(min: number, max: number): (v: string) => number {
+  return (v) => {
+    if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
+    return Number(v);
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function chainIdFlag(value: string): string {
+  try {
+    return parseChainId(value, '--chain-id');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+export function registerGenesisCommand(program: Command): void {
+  program
+    .command('genesis')
+    .description(
+      'create a genesis: from validators\' public files (--from), or a local devnet with N validator homes (--validators)',
+    )
+    .showHelpAfterError(false)
+    .addOption(new Option('--from <pubfile...>', 'public files from `vsmr keygen`, in validator index order'))
+    .addOption(new Option('--validators <n>', `local devnet: number of validators (1..${PORT_STRIDE})`).argParser(integer(1, PORT_STRIDE)))
+    .addOption(new Option('--out <path>', 'genesis file to write (--from), or the devnet directory (--validators)').makeOptionMandatory())
+    .addOption(new Option('--chain-id <id>', '1..64 printable ASCII characters').default(DEFAULT_CHAIN_ID))
+    .addOption(
+      new Option('--base-port <p>', 'devnet: validator i listens on P+i, metrics on P+100+i, status on P+200+i')
+        .argParser(integer(1024, 65_535))
+        .default(DEFAULT_BASE_PORT),
+    )
+    .addOption(new Option('--no-mint', 'the application refuses mint commands'))
+    .action(async (opts: GenesisOptions) => {
+      try {
+        if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
+        const chainId = chainIdFlag(opts.chainId);
+        const out = opts.out!;
+        if (opts.from !== undefined) await genesisFromPublicFiles(opts.from, out, chainId, opts.mint);
+        else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, opts.mint);
+        process.exitCode = 0;
+      } catch (err) {
+        if (!(err instanceof UsageError || err instanceof ConfigError || err instanceof FileExistsError)) throw err;
+        process.stderr.write(`vsmr genesis: ${err.message}\n`);
+        process.exitCode = 2;
+      }
+    });
+}
+
+function genesisData(chainId: string, validators: readonly GenesisValidator[], allowMint: boolean): GenesisData {
+  return { version: 1, chainId, validators, consensus: DEFAULT_CONSENSUS_PARAMS, app: { allowMint, initialBalances: [] } };
+}
+
+/**
+ * Assembles a genesis from public files. The result goes through parseGenesis before it is
+ * written, so every proof of possession, peer id and address is checked exactly as a node will
+ * check it; an error names the public file it came from.
+ */
+async function genesisFromPublicFiles(files: readonly string[], out: string, chainId: string, allowMint: boolean): Promise<void> {
+  if (files.length === 0) throw new UsageError('--from needs at least one public file');
+  if (await exists(out)) throw new UsageError(`${out} already exists; refusing to overwrite it`);
+  const validators: GenesisValidator[] = [];
+  for (const [index, file] of files.entries()) {
+    const info = await loadPublicInfo(file);
+    if (info.address === undefined) throw new ConfigError('pub.address', 'missing: run keygen with --address, or add the address other validators dial', file);
+    validators.push({ index, blsPublicKey: info.blsPublicKey, proofOfPossession: info.proofOfPossession, peerId: info.peerId, address: info.address });
+  }
+  const text = genesisToJson(genesisData(chainId, validators, allowMint));
+  try {
+    parseGenesis(text);
+  } catch (err) {
+    const m = err instanceof ConfigError ? /^genesis\.validators\[(\d+)\]/.exec(err.field ?? '') : null;
+    if (err instanceof ConfigError && m) throw new ConfigError(err.field, err.reason, files[Number(m[1])]);
+    throw err;
+  }
+  await mkdir(dirname(out), { recursive: true });
+  await writeNewFile(out, text, PUBLIC_FILE_MODE);
+  process.stdout.write(`wrote ${out} (chain ${chainId}, ${validators.length} validators)\n`);
+}
+
+/** A local devnet: every validator on 127.0.0.1, keys generated here, one home per validator. */
+async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, allowMint: boolean): Promise<void> {
+  if (basePort + 2 * PORT_STRIDE + n - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves no room for ${n} validators (status ports reach ${basePort + 2 * PORT_STRIDE + n - 1})`);
+  const dirStat = await stat(dir).catch(() => undefined);
+  if (dirStat !== undefined && !dirStat.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`);
+  const genesisFile = join(dir, 'genesis.json');
+  const homes = Array.from({ length: n }, (_, i) => join(dir, `node-${i}`));
+  for (const path of [genesisFile, ...homes]) {
+    if (await exists(path)) throw new UsageError(`${path} already exists; refusing to overwrite it`);
+  }
+  const backend = blsBackend('blst');
+  const keys: NodeKeys[] = [];
+  for (let i = 0; i < n; i++) keys.push(await generateNodeKeys(backend));
+  const validators = keys.map((k, index) => ({
+    index,
+    blsPublicKey: k.blsPublicKey.bytes,
+    proofOfPossession: popProofOf(k, backend),
+    peerId: k.peerId,
+    address: `/ip4/127.0.0.1/tcp/${basePort + index}`,
+  }));
+  const text = genesisToJson(genesisData(chainId, validators, allowMint));
+  parseGenesis(text, { backend });
+  await mkdir(dir, { recursive: true });
+  await writeNewFile(genesisFile, text, PUBLIC_FILE_MODE);
+  for (const [i, home] of homes.entries()) {
+    // The home holds the private key file; nobody else needs to list it.
+    await mkdir(home, { mode: 0o700 });
+    const config = nodeConfigToJson({
+      index: i,
+      listen: `/ip4/127.0.0.1/tcp/${basePort + i}`,
+      metricsPort: basePort + PORT_STRIDE + i,
+      statusPort: basePort + 2 * PORT_STRIDE + i,
+      dataDir: 'data',
+      genesis: '../genesis.json',
+      blsBackend: 'blst',
+      logLevel: 'info',
+    });
+    await writeNewFile(join(home, CONFIG_FILE), config, PUBLIC_FILE_MODE);
+    await writeNewFile(join(home, KEYS_FILE), nodeKeysToJson(keys[i]!), KEY_FILE_MODE);
+  }
+  process.stdout.write(`wrote ${genesisFile} (chain ${chainId}, ${n} validators) and ${homes[0]}${n > 1 ? ` .. ${homes[n - 1]}` : ''}\n`);
+  process.stdout.write(`start each with: npx vsmr start --home ${join(dir, 'node-<i>')}\n`);
+}

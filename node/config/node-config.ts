@@ -1,0 +1,167 @@
+/**
+ * Per-node configuration: `<home>/config.json` plus the keys in `<home>/keys.json`.
+ *
+ * config.json:
+ * {
+ *   "version": 1,
+ *   "index": 0,                              // this validator's index in the genesis
+ *   "listen": "/ip4/0.0.0.0/tcp/26600",      // libp2p listen multiaddr (TCP)
+ *   "metricsPort": 26700,                    // Prometheus /metrics and /health
+ *   "statusPort": 26800,                     // optional: status API for `vsmr status`
+ *   "dataDir": "data",                       // optional, default <home>/data
+ *   "genesis": "../genesis.json",            // optional, default <home>/../genesis.json
+ *   "blsBackend": "blst",                    // optional: "blst" (default) or "noble"
+ *   "logLevel": "info"                       // optional: pino level, default "info"
+ * }
+ * Relative paths are resolved against the home directory, so a devnet directory can be moved.
+ */
+import { join, resolve } from 'node:path';
+import { blsBackend } from '../../crypto/bls/index.js';
+import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { ConfigError } from './errors.js';
+import * as f from './fields.js';
+import { type Genesis, type GenesisValidator, loadGenesis, parseJsonText, readConfigFile } from './genesis.js';
+import { loadNodeKeys, type NodeKeys } from './keys.js';
+
+export const NODE_CONFIG_VERSION = 1;
+export const CONFIG_FILE = 'config.json';
+export const KEYS_FILE = 'keys.json';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** config.json with defaults applied and paths made absolute. */
+export interface NodeConfig {
+  readonly version: typeof NODE_CONFIG_VERSION;
+  readonly home: string;
+  readonly index: number;
+  /** Canonical TCP multiaddr. */
+  readonly listen: string;
+  readonly metricsPort: number;
+  readonly statusPort?: number;
+  /** Absolute. */
+  readonly dataDir: string;
+  /** Absolute path of the genesis file. */
+  readonly genesis: string;
+  readonly blsBackend: BlsBackendName;
+  readonly logLevel: LogLevel;
+  /** Absolute path of the private key file (always `<home>/keys.json`). */
+  readonly keysFile: string;
+}
+
+/** What config.json may say; optional fields take their defaults. Paths may be relative to home. */
+export interface NodeConfigInput {
+  readonly index: number;
+  readonly listen: string;
+  readonly metricsPort: number;
+  readonly statusPort?: number;
+  readonly dataDir?: string;
+  readonly genesis?: string;
+  readonly blsBackend?: BlsBackendName;
+  readonly logLevel?: LogLevel;
+}
+
+/** Everything `vsmr start` needs, cross-checked: the keys are the genesis entry's keys. */
+export interface LoadedNode {
+  readonly config: NodeConfig;
+  readonly genesis: Genesis;
+  readonly keys: NodeKeys;
+  /** The genesis entry for `config.index`. */
+  readonly validator: GenesisValidator;
+}
+
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'dataDir', 'genesis', 'blsBackend', 'logLevel'];
+
+/** Parses config.json's content (string = JSON text) for the node at `home`. Field paths start with `config`. */
+export function parseNodeConfig(input: unknown, home: string): NodeConfig {
+  const value = typeof input === 'string' ? parseJsonText(input, 'config') : input;
+  const o = f.object(value, 'config', FIELDS);
+  const version = f.required(o, 'version', 'config');
+  if (version !== NODE_CONFIG_VERSION) throw new ConfigError('config.version', `unsupported version ${JSON.stringify(version)} (this build reads ${NODE_CONFIG_VERSION})`);
+  const index = f.integer(f.required(o, 'index', 'config'), 'config.index', 0, 100_000);
+  const listen = f.tcpMultiaddr(f.required(o, 'listen', 'config'), 'config.listen').text;
+  const metricsPort = f.port(f.required(o, 'metricsPort', 'config'), 'config.metricsPort');
+  const statusPort = o['statusPort'] === undefined ? undefined : f.port(o['statusPort'], 'config.statusPort');
+  if (statusPort === metricsPort) throw new ConfigError('config.statusPort', `same port as metricsPort (${metricsPort})`);
+  const absolute = home === '' ? resolve('.') : resolve(home);
+  const dataDir = o['dataDir'] === undefined ? join(absolute, 'data') : resolve(absolute, nonEmpty(o['dataDir'], 'config.dataDir'));
+  const genesis = o['genesis'] === undefined ? resolve(absolute, '..', 'genesis.json') : resolve(absolute, nonEmpty(o['genesis'], 'config.genesis'));
+  const backend = o['blsBackend'] === undefined ? 'blst' : oneOf(o['blsBackend'], 'config.blsBackend', BLS_BACKEND_NAMES);
+  const logLevel = o['logLevel'] === undefined ? 'info' : oneOf(o['logLevel'], 'config.logLevel', LOG_LEVELS);
+  return {
+    version: NODE_CONFIG_VERSION,
+    home: absolute,
+    index,
+    listen,
+    metricsPort,
+    ...(statusPort === undefined ? {} : { statusPort }),
+    dataDir,
+    genesis,
+    blsBackend: backend,
+    logLevel,
+    keysFile: join(absolute, KEYS_FILE),
+  };
+}
+
+/** Reads `<home>/config.json` only (no genesis, no keys). */
+export async function readNodeConfig(home: string): Promise<NodeConfig> {
+  const path = join(home, CONFIG_FILE);
+  const text = await readConfigFile(path);
+  try {
+    return parseNodeConfig(parseJsonText(text, undefined), home);
+  } catch (err) {
+    throw err instanceof ConfigError ? err.inFile(path) : err;
+  }
+}
+
+/**
+ * Loads config.json, the genesis it points to and keys.json, and checks that the keys are the
+ * ones the genesis lists for `index`: a node started with another validator's config would
+ * otherwise sign as nobody (or be rejected by every peer) with no clear cause.
+ */
+export async function loadNodeConfig(home: string): Promise<LoadedNode> {
+  const config = await readNodeConfig(home);
+  const configPath = join(config.home, CONFIG_FILE);
+  const backend = blsBackend(config.blsBackend);
+  const genesis = await loadGenesis(config.genesis, { backend });
+  const validator = genesis.validators[config.index];
+  if (validator === undefined) {
+    throw new ConfigError('config.index', `no validator ${config.index} in ${config.genesis} (it has ${genesis.validators.length})`, configPath);
+  }
+  const keys = await loadNodeKeys(config.keysFile, backend);
+  if (!bytesEqual(keys.blsPublicKey.bytes, validator.blsPublicKey)) {
+    throw new ConfigError(
+      'keys.blsSecretKey',
+      `its public key ${toHex(keys.blsPublicKey.bytes).slice(0, 18)}... is not genesis.validators[${config.index}].blsPublicKey ${toHex(validator.blsPublicKey).slice(0, 18)}...`,
+      config.keysFile,
+    );
+  }
+  if (keys.peerId !== validator.peerId) {
+    throw new ConfigError('keys.libp2pPrivateKey', `its peer id ${keys.peerId} is not genesis.validators[${config.index}].peerId ${validator.peerId}`, config.keysFile);
+  }
+  return { config, genesis, keys, validator };
+}
+
+/** config.json text for `input` (defaults left out so they stay defaults). */
+export function nodeConfigToJson(input: NodeConfigInput): string {
+  const doc: Record<string, unknown> = { version: NODE_CONFIG_VERSION, index: input.index, listen: input.listen, metricsPort: input.metricsPort };
+  if (input.statusPort !== undefined) doc['statusPort'] = input.statusPort;
+  if (input.dataDir !== undefined) doc['dataDir'] = input.dataDir;
+  if (input.genesis !== undefined) doc['genesis'] = input.genesis;
+  if (input.blsBackend !== undefined) doc['blsBackend'] = input.blsBackend;
+  if (input.logLevel !== undefined) doc['logLevel'] = input.logLevel;
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+function nonEmpty(value: unknown, path: string): string {
+  const s = f.string(value, path);
+  if (s.length === 0 || s.includes('\0')) throw new ConfigError(path, 'expected a non-empty path');
+  return s;
+}
+
+function oneOf<T extends string>(value: unknown, path: string, allowed: readonly T[]): T {
+  const s = f.string(value, path);
+  if (!(allowed as readonly string[]).includes(s)) throw new ConfigError(path, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(s)}`);
+  return s as T;
+}

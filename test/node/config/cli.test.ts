@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadGenesis, parseGenesis } from '../../../node/config/genesis.js';
+import { loadNodeConfig } from '../../../node/config/node-config.js';
+import { REPO_ROOT, withTempDir } from './fixtures.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process, as an operator would. */
+function vsmr(...args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function assertUsageError(r: Run, pattern: RegExp): void {
+  assert.equal(r.code, 2, `exit code; stderr: ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+}
+
+const mode = async (path: string) => (await stat(path)).mode & 0o777;
+
+describe('vsmr keygen and genesis (CLI)', () => {
+  it('keygen on each host, then genesis --from, gives a genesis parseGenesis accepts', async () => {
+    await withTempDir(async (dir) => {
+      const pubs: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const out = join(dir, `host-${i}`, 'keys.json');
+        const r = await vsmr('keygen', '--out', out, '--address', `/ip4/10.0.0.${i + 1}/tcp/26600`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(await mode(out), 0o600);
+        const pub = join(dir, `host-${i}`, 'keys.pub.json');
+        const pubText = await readFile(pub, 'utf8');
+        const priv = JSON.parse(await readFile(out, 'utf8')) as Record<string, string>;
+        assert.ok(!pubText.includes(priv['blsSecretKey']!.slice(2)), 'BLS secret key in the public file');
+        assert.ok(!pubText.includes(priv['libp2pPrivateKey']!.slice(2, 66)), 'libp2p key in the public file');
+        assert.deepEqual(Object.keys(JSON.parse(pubText) as object).sort(), ['address', 'blsPublicKey', 'peerId', 'proofOfPossession', 'version']);
+        pubs.push(pub);
+      }
+      const genesisFile = join(dir, 'genesis.json');
+      const r = await vsmr('genesis', '--from', ...pubs, '--out', genesisFile, '--chain-id', 'multi-host-1');
+      assert.equal(r.code, 0, r.stderr);
+      const g = parseGenesis(await readFile(genesisFile, 'utf8'));
+      assert.equal(g.chainId, 'multi-host-1');
+      assert.deepEqual(g.validators.map((v) => v.address), [1, 2, 3, 4].map((i) => `/ip4/10.0.0.${i}/tcp/26600`));
+      for (const [i, pub] of pubs.entries()) {
+        assert.equal(g.validators[i]!.peerId, (JSON.parse(await readFile(pub, 'utf8')) as { peerId: string }).peerId);
+      }
+      assertUsageError(await vsmr('genesis', '--from', ...pubs, '--out', genesisFile), /already exists; refusing to overwrite/);
+    });
+  });
+
+  it('genesis --from refuses a forged proof of possession and a duplicate, naming the public file', async () => {
+    await withTempDir(async (dir) => {
+      const a = join(dir, 'a.json');
+      const b = join(dir, 'b.json');
+      assert.equal((await vsmr('keygen', '--out', a, '--address', '/ip4/10.0.0.1/tcp/1')).code, 0);
+      assert.equal((await vsmr('keygen', '--out', b, '--address', '/ip4/10.0.0.2/tcp/1')).code, 0);
+      const pa = join(dir, 'a.pub.json');
+      const pb = join(dir, 'b.pub.json');
+      assertUsageError(await vsmr('genesis', '--from', pa, pa, '--out', join(dir, 'g.json')), new RegExp(`${pa}: genesis\\.validators\\[1\\]\\.peerId: duplicate peer id`));
+      const docA = JSON.parse(await readFile(pa, 'utf8')) as Record<string, unknown>;
+      const docB = JSON.parse(await readFile(pb, 'utf8')) as Record<string, unknown>;
+      await writeFile(pb, JSON.stringify({ ...docB, proofOfPossession: docA['proofOfPossession'] }));
+      assertUsageError(
+        await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json')),
+        new RegExp(`${pb}: genesis\\.validators\\[1\\]\\.proofOfPossession: proof of possession does not verify`),
+      );
+      await writeFile(pb, JSON.stringify({ ...docB, address: undefined }));
+      assertUsageError(await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json')), new RegExp(`${pb}: pub\\.address: missing`));
+      await assert.rejects(stat(join(dir, 'g.json')));
+    });
+  });
+
+  it('keygen refuses to overwrite a key file and rejects a bad address, in one line with exit 2', async () => {
+    await withTempDir(async (dir) => {
+      const out = join(dir, 'keys.json');
+      assert.equal((await vsmr('keygen', '--out', out)).code, 0);
+      const before = await readFile(out, 'utf8');
+      assertUsageError(await vsmr('keygen', '--out', out), /keys\.json already exists; refusing to overwrite it/);
+      assert.equal(await readFile(out, 'utf8'), before);
+      assertUsageError(await vsmr('keygen', '--out', join(dir, 'other.json'), '--address', 'localhost:1'), /--address: not a multiaddr/);
+      assertUsageError(await vsmr('keygen'), /--out/);
+      await assert.rejects(stat(join(dir, 'other.json')));
+    });
+  });
+
+  it('genesis --validators 4 writes 4 homes whose configs load and whose keys match the genesis', async () => {
+    await withTempDir(async (dir) => {
+      const net = join(dir, 'net');
+      const r = await vsmr('genesis', '--validators', '4', '--out', net, '--base-port', '31000');
+      assert.equal(r.code, 0, r.stderr);
+      const genesis = await loadGenesis(join(net, 'genesis.json'));
+      assert.equal(genesis.chainId, 'vsmr-devnet');
+      const ports = new Set<number>();
+      for (let i = 0; i < 4; i++) {
+        const home = join(net, `node-${i}`);
+        assert.equal(await mode(join(home, 'keys.json')), 0o600);
+        const node = await loadNodeConfig(home);
+        assert.equal(node.config.index, i);
+        assert.equal(node.config.dataDir, join(home, 'data'));
+        assert.equal(node.keys.peerId, genesis.validators[i]!.peerId);
+        assert.deepEqual(node.keys.blsPublicKey.bytes, genesis.validators[i]!.blsPublicKey);
+        assert.equal(genesis.validators[i]!.address, `/ip4/127.0.0.1/tcp/${31000 + i}`);
+        assert.equal(node.config.listen, `/ip4/127.0.0.1/tcp/${31000 + i}`);
+        for (const p of [31000 + i, node.config.metricsPort, node.config.statusPort!]) ports.add(p);
+      }
+      assert.equal(ports.size, 12, 'every port distinct');
+      assertUsageError(await vsmr('genesis', '--validators', '4', '--out', net), /genesis\.json already exists; refusing to overwrite it/);
+    });
+  });
+
+  it('genesis rejects bad flags with exit 2 and one line', async () => {
+    await withTempDir(async (dir) => {
+      const out = join(dir, 'x');
+      assertUsageError(await vsmr('genesis', '--validators', 'four', '--out', out), /--validators/);
+      assertUsageError(await vsmr('genesis', '--validators', '0', '--out', out), /--validators/);
+      assertUsageError(await vsmr('genesis', '--out', out), /exactly one of --from and --validators/);
+      assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--chain-id', 'has space'), /--chain-id: chain id must be/);
+      assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--base-port', '65500'), /--base-port/);
+      assertUsageError(await vsmr('genesis', '--validators', '4'), /--out/);
+      assertUsageError(await vsmr('genesis', '--from', join(dir, 'missing.pub.json'), '--out', out), /missing\.pub\.json: file not found/);
+      await assert.rejects(stat(out));
+      await writeFile(out, 'not a directory');
+      assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out), /exists and is not a directory/);
+    });
+  });
+});

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../../../node/config/errors.js';
+import { genesisToJson, parseGenesis } from '../../../node/config/genesis.js';
+import { loadNodeKeys, nodeKeysToJson, parseNodeKeys, publicFilePath } from '../../../node/config/keys.js';
+import { loadNodeConfig, nodeConfigToJson, parseNodeConfig } from '../../../node/config/node-config.js';
+import { backend, testKeys, validGenesisJson, withTempDir } from './fixtures.js';
+
+const base = { version: 1, index: 1, listen: '/ip4/0.0.0.0/tcp/26601', metricsPort: 26701 };
+
+function rejectsField(fn: () => unknown, field: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, String(err));
+    assert.equal(err.field, field, err.message);
+    assert.ok(err.message.startsWith(`${field}: `) && !err.message.includes('\n'), err.message);
+    return true;
+  });
+}
+
+/** A home `<dir>/node-<index>` beside `<dir>/genesis.json`, holding validator `keyIndex`'s keys. */
+async function writeHome(dir: string, index: number, keyIndex = index, keyMode = 0o600): Promise<string> {
+  const home = join(dir, `node-${index}`);
+  await mkdir(home, { recursive: true });
+  await writeFile(join(home, 'config.json'), nodeConfigToJson({ index, listen: `/ip4/127.0.0.1/tcp/${26600 + index}`, metricsPort: 26700 + index }));
+  await writeFile(join(home, 'keys.json'), nodeKeysToJson(await testKeys(keyIndex)), { mode: keyMode });
+  await chmod(join(home, 'keys.json'), keyMode);
+  return home;
+}
+
+describe('node config', () => {
+  it('applies defaults, resolving paths against the home directory', () => {
+    const c = parseNodeConfig(base, '/srv/vsmr/node-1');
+    assert.equal(c.index, 1);
+    assert.equal(c.listen, '/ip4/0.0.0.0/tcp/26601');
+    assert.equal(c.dataDir, '/srv/vsmr/node-1/data');
+    assert.equal(c.genesis, '/srv/vsmr/genesis.json');
+    assert.equal(c.keysFile, '/srv/vsmr/node-1/keys.json');
+    assert.equal(c.blsBackend, 'blst');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.statusPort, undefined);
+  });
+
+  it('takes paths as written, relative to home or absolute', () => {
+    const c = parseNodeConfig({ ...base, dataDir: '/var/lib/vsmr', genesis: 'g.json', statusPort: 26801, blsBackend: 'noble', logLevel: 'debug' }, 'rel/home');
+    assert.equal(c.dataDir, '/var/lib/vsmr');
+    assert.equal(c.genesis, resolve('rel/home/g.json'));
+    assert.equal(c.statusPort, 26801);
+    assert.equal(c.blsBackend, 'noble');
+    assert.equal(c.logLevel, 'debug');
+  });
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['unsupported version', { ...base, version: 7 }, 'config.version'],
+    ['missing index', { ...base, index: undefined }, 'config.index'],
+    ['negative index', { ...base, index: -1 }, 'config.index'],
+    ['listen not a multiaddr', { ...base, listen: '0.0.0.0:26601' }, 'config.listen'],
+    ['listen without TCP', { ...base, listen: '/ip4/0.0.0.0/udp/1' }, 'config.listen'],
+    ['metrics port out of range', { ...base, metricsPort: 70_000 }, 'config.metricsPort'],
+    ['metrics port as a string', { ...base, metricsPort: '26701' }, 'config.metricsPort'],
+    ['status port equal to metrics port', { ...base, statusPort: 26701 }, 'config.statusPort'],
+    ['empty data dir', { ...base, dataDir: '' }, 'config.dataDir'],
+    ['genesis path of the wrong type', { ...base, genesis: 5 }, 'config.genesis'],
+    ['unknown BLS backend', { ...base, blsBackend: 'openssl' }, 'config.blsBackend'],
+    ['unknown log level', { ...base, logLevel: 'loud' }, 'config.logLevel'],
+    ['misspelt field', { ...base, metricPort: 1 }, 'config.metricPort'],
+  ];
+  for (const [name, doc, field] of cases) {
+    it(`rejects ${name}, naming ${field}`, () => rejectsField(() => parseNodeConfig(doc, '/home'), field));
+  }
+
+  it('rejects key files with bad keys, naming the field', async () => {
+    const good = JSON.parse(nodeKeysToJson(await testKeys(0))) as Record<string, unknown>;
+    rejectsField(() => parseNodeKeys({ ...good, blsSecretKey: `0x${'00'.repeat(32)}` }, backend), 'keys.blsSecretKey');
+    rejectsField(() => parseNodeKeys({ ...good, blsSecretKey: '0x1234' }, backend), 'keys.blsSecretKey');
+    rejectsField(() => parseNodeKeys({ ...good, libp2pPrivateKey: '0x0801' }, backend), 'keys.libp2pPrivateKey');
+    rejectsField(() => parseNodeKeys({ ...good, blsPublicKey: '0x00' }, backend), 'keys.blsPublicKey');
+    assert.equal(parseNodeKeys(good, backend).peerId, (await testKeys(0)).peerId);
+  });
+
+  it('names the public file after the key file', () => {
+    assert.equal(publicFilePath('/a/keys.json'), '/a/keys.pub.json');
+    assert.equal(publicFilePath('/a/validator.key'), '/a/validator.key.pub.json');
+  });
+
+  describe('loadNodeConfig', () => {
+    it('loads config, genesis and keys that match', async () => {
+      await withTempDir(async (dir) => {
+        await writeFile(join(dir, 'genesis.json'), genesisToJson(parseGenesis(await validGenesisJson(4))));
+        for (let i = 0; i < 4; i++) {
+          const node = await loadNodeConfig(await writeHome(dir, i));
+          assert.equal(node.config.index, i);
+          assert.equal(node.keys.peerId, node.validator.peerId);
+          assert.equal(node.genesis.validatorSet.n, 4);
+        }
+      });
+    });
+
+    it('refuses a key file other users can read, naming the file', async () => {
+      await withTempDir(async (dir) => {
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(await validGenesisJson(4)));
+        const home = await writeHome(dir, 0, 0, 0o644);
+        const keysFile = join(home, 'keys.json');
+        const expected = `${keysFile}: private key file has mode 0644, readable by other users; run chmod 600 on it`;
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.message === expected);
+        await assert.rejects(loadNodeKeys(keysFile, backend), (err: unknown) => err instanceof ConfigError && err.file === keysFile);
+        await chmod(keysFile, 0o600);
+        assert.equal((await loadNodeConfig(home)).config.index, 0);
+      });
+    });
+
+    it("refuses another validator's keys, naming the key file and field", async () => {
+      await withTempDir(async (dir) => {
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(await validGenesisJson(4)));
+        const home = await writeHome(dir, 2, 3);
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.file, join(home, 'keys.json'));
+          assert.equal(err.field, 'keys.blsSecretKey');
+          assert.match(err.message, /is not genesis\.validators\[2\]\.blsPublicKey/);
+          return true;
+        });
+      });
+    });
+
+    it('reports an index outside the genesis, a missing genesis and a bad config with their files', async () => {
+      await withTempDir(async (dir) => {
+        const home = await writeHome(dir, 4, 0);
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.message === `${join(dir, 'genesis.json')}: file not found`);
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(await validGenesisJson(4)));
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.field === 'config.index' && err.file === join(home, 'config.json'));
+        await writeFile(join(home, 'config.json'), JSON.stringify({ ...base, metricsPort: 0 }));
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`${join(home, 'config.json')}: config.metricsPort: `));
+        await assert.rejects(loadNodeConfig(join(dir, 'nowhere')), (err: unknown) => err instanceof ConfigError && err.message === `${join(dir, 'nowhere', 'config.json')}: file not found`);
+      });
+    });
+  });
+});
