@@ -1,0 +1,470 @@
+/**
+ * The node's durable state in one LMDB environment (DESIGN.md invariants 4 and 6):
+ *
+ *   safety     the SafetyRules state; store() returns only after an fsynced commit, so no
+ *              signature leaves the process before the state that forbids a conflicting one
+ *   blocks     committed blocks by height (u64 BE key), each carrying its parent's QC
+ *   executed   ExecutedState by height
+ *   snapshots  the latest application snapshot, keyed by its height
+ *   meta       chain id and format version, the ledger bounds, the QC of the top block
+ *
+ * Every write is one synchronous LMDB transaction, so a kill -9 leaves either all of an append
+ * (block, executed state, ledger bounds, commit QC) or none of it. Every read goes through the
+ * checksummed envelope of codec.ts: damaged data raises StorageCorruptionError, never a value.
+ *
+ * Durability: lmdb-js enables `overlappingSync` by default on Linux and macOS, and then its
+ * putSync()/removeSync() commit with NO_SYNC_FLUSH: they return once the transaction is visible
+ * but before it is flushed. This environment is therefore opened with overlappingSync, noSync
+ * and noMetaSync all off, and every write goes through transactionSync(), whose commit is a
+ * plain mdb_txn_commit with its fdatasync.
+ */
+import type { Database, RootDatabase } from 'lmdb';
+import { open } from 'lmdb';
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { genesisBlockId } from '../consensus/block.js';
+import type { SafetyState, SafetyStorage } from '../consensus/safety-rules.js';
+import type { Block, ExecutedState, QuorumCert } from '../consensus/types.js';
+import {
+  decodeBlock,
+  decodeExecutedStateRecord,
+  decodeLedgerMeta,
+  decodeOpaque,
+  decodeQuorumCert,
+  decodeSafetyState,
+  decodeStoreMeta,
+  encodeBlock,
+  encodeExecutedStateRecord,
+  encodeLedgerMeta,
+  encodeQuorumCert,
+  encodeSafetyState,
+  encodeStoreMeta,
+  heightKey,
+  type LedgerMeta,
+  openDecoded,
+  STORAGE_FORMAT_VERSION,
+  StorageCorruptionError,
+  StorageError,
+  sealedFormatVersion,
+  sealValue,
+  ValueKind,
+} from './codec.js';
+
+export { StorageCorruptionError, StorageError } from './codec.js';
+
+/** Names of the LMDB sub-databases; exported for tests and offline tools. */
+export const TABLES = Object.freeze({
+  safety: 'safety',
+  blocks: 'blocks',
+  executed: 'executed',
+  snapshots: 'snapshots',
+  meta: 'meta',
+});
+
+const utf8 = new TextEncoder();
+/** Fixed keys; exported so tests can reach a specific stored value. */
+export const KEYS = Object.freeze({
+  safetyState: utf8.encode('state'),
+  format: utf8.encode('format'),
+  identity: utf8.encode('identity'),
+  ledger: utf8.encode('ledger'),
+  commitQc: utf8.encode('commit-qc'),
+});
+
+/** The data directory belongs to another chain. */
+export class ChainIdMismatchError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly expected: string,
+    readonly found: string,
+  ) {
+    super(`data directory ${dir} belongs to chain '${found}', not '${expected}'`, 'STORAGE_CHAIN_ID');
+  }
+}
+
+/** The data directory was written by another storage format version. */
+export class StorageFormatError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly found: number,
+  ) {
+    super(`data directory ${dir} has storage format ${found}; this build reads format ${STORAGE_FORMAT_VERSION}`, 'STORAGE_FORMAT');
+  }
+}
+
+export type LedgerErrorReason =
+  | 'height-gap'
+  | 'executed-mismatch'
+  | 'parent-mismatch'
+  | 'qc-mismatch'
+  | 'snapshot-height'
+  | 'prune-height'
+  | 'pruned'
+  | 'closed';
+
+/** A call that would leave the ledger inconsistent (or read what is gone); nothing was written. */
+export class LedgerError extends StorageError {
+  constructor(
+    readonly reason: LedgerErrorReason,
+    detail: string,
+  ) {
+    super(`ledger refuses: ${reason}: ${detail}`, `STORAGE_LEDGER_${reason.toUpperCase().replaceAll('-', '_')}`);
+  }
+}
+
+export interface NodeStoreOptions {
+  readonly chainId: string;
+  /** Initial LMDB map size in bytes; lmdb-js grows it as needed. */
+  readonly mapSize?: number;
+}
+
+export interface StoredSnapshot {
+  readonly height: number;
+  readonly bytes: Uint8Array;
+}
+
+type Table = Database<Uint8Array, Uint8Array>;
+
+function heightLabel(h: number): string {
+  return String(h);
+}
+
+export class NodeStore {
+  readonly #dir: string;
+  readonly #chainId: string;
+  readonly #root: RootDatabase<Uint8Array, Uint8Array>;
+  readonly #safety: Table;
+  readonly #blocks: Table;
+  readonly #executed: Table;
+  readonly #snapshots: Table;
+  readonly #meta: Table;
+  #ledger: LedgerMeta;
+  #closed = false;
+
+  private constructor(dir: string, chainId: string, root: RootDatabase<Uint8Array, Uint8Array>) {
+    this.#dir = dir;
+    this.#chainId = chainId;
+    this.#root = root;
+    const table = (name: string): Table => root.openDB<Uint8Array, Uint8Array>(name, { encoding: 'binary', keyEncoding: 'binary', cache: false });
+    this.#safety = table(TABLES.safety);
+    this.#blocks = table(TABLES.blocks);
+    this.#executed = table(TABLES.executed);
+    this.#snapshots = table(TABLES.snapshots);
+    this.#meta = table(TABLES.meta);
+    this.#ledger = { committedHeight: 0, lowestBlockHeight: 1 };
+  }
+
+  /**
+   * Opens (creating if needed) the store in `dir` for `chainId`. Throws ChainIdMismatchError for
+   * another chain's directory, StorageFormatError for another format, StorageCorruptionError
+   * when the ledger bounds disagree with the blocks present.
+   */
+  static open(dir: string, options: NodeStoreOptions): NodeStore {
+    encodeStoreMeta({ chainId: options.chainId }); // validates the id before touching the disk
+    const root = open<Uint8Array, Uint8Array>({
+      path: dir,
+      maxDbs: 8,
+      encoding: 'binary',
+      keyEncoding: 'binary',
+      // lmdb-js guesses "a file, not a directory" when the last path segment contains a dot
+      // (e.g. /data/node.1): the data dir is always a directory here.
+      noSubdir: false,
+      // See the module comment: each of these would let a "synchronous" commit return unflushed.
+      overlappingSync: false,
+      noSync: false,
+      noMetaSync: false,
+      useWritemap: false,
+      cache: false,
+      ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
+    });
+    const store = new NodeStore(dir, options.chainId, root);
+    try {
+      store.#initialise();
+    } catch (err) {
+      store.#closed = true;
+      void root.close();
+      throw err;
+    }
+    return store;
+  }
+
+  get chainId(): string {
+    return this.#chainId;
+  }
+
+  #initialise(): void {
+    const storedFormat = this.#meta.get(KEYS.format);
+    if (storedFormat === undefined) {
+      // A fresh directory: stamp it before anything else is written.
+      this.#meta.transactionSync(() => {
+        this.#meta.putSync(KEYS.format, sealValue(TABLES.meta, KEYS.format, ValueKind.meta, new Uint8Array(0)));
+        this.#putSealed(this.#meta, TABLES.meta, KEYS.identity, ValueKind.meta, encodeStoreMeta({ chainId: this.#chainId }));
+        this.#putSealed(this.#meta, TABLES.meta, KEYS.ledger, ValueKind.ledger, encodeLedgerMeta(this.#ledger));
+      });
+      return;
+    }
+    const version = sealedFormatVersion(TABLES.meta, KEYS.format, 'format', storedFormat);
+    if (version !== STORAGE_FORMAT_VERSION) throw new StorageFormatError(this.#dir, version);
+    const identity = this.#read(this.#meta, TABLES.meta, KEYS.identity, 'identity', ValueKind.meta, decodeStoreMeta);
+    if (identity === undefined) throw new StorageCorruptionError(TABLES.meta, 'identity', 'missing');
+    if (identity.chainId !== this.#chainId) throw new ChainIdMismatchError(this.#dir, this.#chainId, identity.chainId);
+    const ledger = this.#read(this.#meta, TABLES.meta, KEYS.ledger, 'ledger', ValueKind.ledger, decodeLedgerMeta);
+    if (ledger === undefined) throw new StorageCorruptionError(TABLES.meta, 'ledger', 'missing');
+    this.#ledger = ledger;
+    this.#checkLedgerBounds();
+  }
+
+  /** The highest and lowest block keys must be exactly the recorded bounds. */
+  #checkLedgerBounds(): void {
+    const { committedHeight, lowestBlockHeight } = this.#ledger;
+    const keys = (reverse: boolean) => [...this.#blocks.getKeys({ reverse, limit: 1 })];
+    const [first] = keys(false);
+    const [last] = keys(true);
+    const expectEmpty = lowestBlockHeight > committedHeight;
+    const describe = (k: unknown) => (k instanceof Uint8Array ? toHex(k) : String(k));
+    if (expectEmpty) {
+      if (first !== undefined) throw new StorageCorruptionError(TABLES.blocks, describe(first), 'block present outside the recorded ledger');
+      return;
+    }
+    if (!(first instanceof Uint8Array) || !bytesEqual(first, heightKey(lowestBlockHeight))) {
+      throw new StorageCorruptionError(TABLES.blocks, heightLabel(lowestBlockHeight), `lowest block key is ${describe(first)}`);
+    }
+    if (!(last instanceof Uint8Array) || !bytesEqual(last, heightKey(committedHeight))) {
+      throw new StorageCorruptionError(TABLES.blocks, heightLabel(committedHeight), `highest block key is ${describe(last)}`);
+    }
+  }
+
+  #live(): void {
+    if (this.#closed) throw new LedgerError('closed', `store ${this.#dir} is closed`);
+  }
+
+  #putSealed(db: Table, table: string, key: Uint8Array, kind: ValueKind, body: Uint8Array): void {
+    db.putSync(key, sealValue(table, key, kind, body));
+  }
+
+  #read<T>(db: Table, table: string, key: Uint8Array, label: string, kind: ValueKind, decode: (body: Uint8Array) => T): T | undefined {
+    const stored = db.get(key);
+    if (stored === undefined) return undefined;
+    // A plain copy: lmdb-js hands out Buffers, whose slice() is a view, and decoded values must
+    // neither alias lmdb's memory nor differ in type from what was stored.
+    return openDecoded(table, key, label, kind, new Uint8Array(stored), decode);
+  }
+
+  #writeLedger(ledger: LedgerMeta): void {
+    this.#putSealed(this.#meta, TABLES.meta, KEYS.ledger, ValueKind.ledger, encodeLedgerMeta(ledger));
+  }
+
+  /** Runs `fn` as one durable transaction; the cached ledger bounds change only if it commits. */
+  #commit(fn: () => LedgerMeta | undefined): void {
+    this.#live();
+    const next = this.#root.transactionSync(fn);
+    if (next !== undefined) this.#ledger = next;
+  }
+
+  // ---- safety ------------------------------------------------------------------------------
+
+  /** SafetyStorage for SafetyRules: store() returns after the state is fsynced. */
+  safetyStorage(): SafetyStorage {
+    return {
+      load: (): SafetyState | null => {
+        this.#live();
+        return this.#read(this.#safety, TABLES.safety, KEYS.safetyState, 'state', ValueKind.safetyState, decodeSafetyState) ?? null;
+      },
+      store: (state: SafetyState): void => {
+        const body = encodeSafetyState(state);
+        this.#commit(() => {
+          this.#putSealed(this.#safety, TABLES.safety, KEYS.safetyState, ValueKind.safetyState, body);
+          return undefined;
+        });
+      },
+    };
+  }
+
+  // ---- committed ledger --------------------------------------------------------------------
+
+  /** Height of the last committed block; 0 (genesis) for a fresh store. */
+  committedHeight(): number {
+    return this.#ledger.committedHeight;
+  }
+
+  /** Lowest height whose block is still held (committedHeight() + 1 when none is). */
+  lowestBlockHeight(): number {
+    return this.#ledger.lowestBlockHeight;
+  }
+
+  /**
+   * Appends the next committed block, the state after executing it and, if given, the QC that
+   * certifies it (kept for serving sync: the blocks above carry the QCs of those below).
+   * Atomic and durable on return.
+   */
+  appendCommitted(block: Block, executed: ExecutedState, commitQc?: QuorumCert): void {
+    this.#live();
+    const { committedHeight, lowestBlockHeight } = this.#ledger;
+    const h = block.height;
+    if (h !== committedHeight + 1) throw new LedgerError('height-gap', `expected height ${committedHeight + 1}, got ${h}`);
+    if (executed.height !== h || !bytesEqual(executed.blockId, block.id)) {
+      throw new LedgerError('executed-mismatch', `executed state is for height ${executed.height}, block ${toHex(executed.blockId)}`);
+    }
+    const parentId = h === 1 ? genesisBlockId(this.#chainId) : this.executed(h - 1)?.blockId;
+    if (parentId !== undefined && !bytesEqual(parentId, block.parentQc.vote.blockId)) {
+      throw new LedgerError('parent-mismatch', `block ${h} extends ${toHex(block.parentQc.vote.blockId)}, committed ${h - 1} is ${toHex(parentId)}`);
+    }
+    if (commitQc !== undefined && (commitQc.vote.height !== h || !bytesEqual(commitQc.vote.blockId, block.id))) {
+      throw new LedgerError('qc-mismatch', `commit QC certifies height ${commitQc.vote.height}, not block ${h}`);
+    }
+    const key = heightKey(h);
+    const blockBody = encodeBlock(block);
+    const executedBody = encodeExecutedStateRecord(executed);
+    const qcBody = commitQc === undefined ? undefined : encodeQuorumCert(commitQc);
+    this.#commit(() => {
+      this.#putSealed(this.#blocks, TABLES.blocks, key, ValueKind.block, blockBody);
+      this.#putSealed(this.#executed, TABLES.executed, key, ValueKind.executedState, executedBody);
+      // A QC for an older block must not outlive the append: it would be served as the top's.
+      if (qcBody === undefined) this.#meta.removeSync(KEYS.commitQc);
+      else this.#putSealed(this.#meta, TABLES.meta, KEYS.commitQc, ValueKind.quorumCert, qcBody);
+      const next = { committedHeight: h, lowestBlockHeight: Math.min(lowestBlockHeight, h) };
+      this.#writeLedger(next);
+      return next;
+    });
+  }
+
+  /** The QC certifying the top committed block, when the caller supplied one. */
+  commitQc(): QuorumCert | undefined {
+    this.#live();
+    return this.#read(this.#meta, TABLES.meta, KEYS.commitQc, 'commit-qc', ValueKind.quorumCert, decodeQuorumCert);
+  }
+
+  block(height: number): Block | undefined {
+    this.#live();
+    if (height < this.#ledger.lowestBlockHeight || height > this.#ledger.committedHeight) return undefined;
+    const block = this.#read(this.#blocks, TABLES.blocks, heightKey(height), heightLabel(height), ValueKind.block, decodeBlock);
+    if (block === undefined) throw new StorageCorruptionError(TABLES.blocks, heightLabel(height), 'missing inside the ledger');
+    if (block.height !== height) throw new StorageCorruptionError(TABLES.blocks, heightLabel(height), `holds block of height ${block.height}`);
+    return block;
+  }
+
+  /**
+   * Blocks `from..to` inclusive, clipped at the committed height; LedgerError('pruned') when
+   * `from` is below the lowest block held, so a syncing peer is told to use a snapshot instead.
+   */
+  blocks(from: number, to: number): Block[] {
+    this.#live();
+    if (from < this.#ledger.lowestBlockHeight) {
+      throw new LedgerError('pruned', `blocks below ${this.#ledger.lowestBlockHeight} are pruned (asked from ${from})`);
+    }
+    const top = Math.min(to, this.#ledger.committedHeight);
+    const out: Block[] = [];
+    for (let h = from; h <= top; h++) out.push(this.block(h)!);
+    return out;
+  }
+
+  executed(height: number): ExecutedState | undefined {
+    this.#live();
+    if (height > this.#ledger.committedHeight) return undefined;
+    const e = this.#read(this.#executed, TABLES.executed, heightKey(height), heightLabel(height), ValueKind.executedState, decodeExecutedStateRecord);
+    if (e !== undefined && e.height !== height) throw new StorageCorruptionError(TABLES.executed, heightLabel(height), `holds height ${e.height}`);
+    return e;
+  }
+
+  // ---- snapshots ---------------------------------------------------------------------------
+
+  /** Keeps `bytes` as the latest snapshot (state after block `height`); older ones are dropped. */
+  saveSnapshot(height: number, bytes: Uint8Array): void {
+    this.#live();
+    const latest = this.#latestSnapshotHeight();
+    if (height > this.#ledger.committedHeight || height < 1 || (latest !== undefined && height < latest)) {
+      throw new LedgerError(
+        'snapshot-height',
+        `snapshot at ${height} must be within 1..${this.#ledger.committedHeight} and not below the latest (${latest ?? 'none'})`,
+      );
+    }
+    const key = heightKey(height);
+    this.#commit(() => {
+      this.#dropSnapshotsBelow(height);
+      this.#putSealed(this.#snapshots, TABLES.snapshots, key, ValueKind.snapshot, bytes);
+      return undefined;
+    });
+  }
+
+  latestSnapshot(): StoredSnapshot | undefined {
+    this.#live();
+    const height = this.#latestSnapshotHeight();
+    if (height === undefined) return undefined;
+    const bytes = this.#read(this.#snapshots, TABLES.snapshots, heightKey(height), heightLabel(height), ValueKind.snapshot, decodeOpaque)!;
+    return { height, bytes };
+  }
+
+  #latestSnapshotHeight(): number | undefined {
+    const [key] = [...this.#snapshots.getKeys({ reverse: true, limit: 1 })];
+    if (key === undefined) return undefined;
+    if (!(key instanceof Uint8Array) || key.length !== 8) throw new StorageCorruptionError(TABLES.snapshots, String(key), 'malformed height key');
+    return Number(Buffer.from(key).readBigUInt64BE(0));
+  }
+
+  #dropSnapshotsBelow(height: number): void {
+    for (const key of [...this.#snapshots.getKeys({ end: heightKey(height) })]) this.#snapshots.removeSync(key);
+  }
+
+  /**
+   * Drops blocks and executed states below `height`. The latest snapshot must be at or above
+   * `height`, so everything dropped is covered by it; the block at the snapshot height is kept.
+   * Returns how many blocks were removed.
+   */
+  pruneBelow(height: number): number {
+    this.#live();
+    const snap = this.#latestSnapshotHeight();
+    if (snap === undefined || height > snap) {
+      throw new LedgerError('prune-height', `cannot prune below ${height}: latest snapshot is at ${snap ?? 'none'}`);
+    }
+    const { committedHeight, lowestBlockHeight } = this.#ledger;
+    if (height <= lowestBlockHeight) return 0;
+    let removed = 0;
+    this.#commit(() => {
+      for (let h = lowestBlockHeight; h < height; h++) {
+        const key = heightKey(h);
+        if (this.#blocks.removeSync(key)) removed++;
+        this.#executed.removeSync(key);
+      }
+      const next = { committedHeight, lowestBlockHeight: height };
+      this.#writeLedger(next);
+      return next;
+    });
+    return removed;
+  }
+
+  /**
+   * For a replica that caught up by state sync: adopts a verified snapshot at `executed.height`
+   * (above everything held) as its committed state. All older ledger data is dropped, and the
+   * next append must be executed.height + 1. The caller must have checked the snapshot's roots
+   * against a certified header first.
+   */
+  installSnapshot(executed: ExecutedState, bytes: Uint8Array, commitQc?: QuorumCert): void {
+    this.#live();
+    const h = executed.height;
+    if (h <= this.#ledger.committedHeight) {
+      throw new LedgerError('snapshot-height', `installed snapshot at ${h} must be above committed height ${this.#ledger.committedHeight}`);
+    }
+    if (commitQc !== undefined && (commitQc.vote.height !== h || !bytesEqual(commitQc.vote.blockId, executed.blockId))) {
+      throw new LedgerError('qc-mismatch', `commit QC certifies height ${commitQc.vote.height}, not the snapshot's block ${h}`);
+    }
+    const key = heightKey(h);
+    const executedBody = encodeExecutedStateRecord(executed);
+    this.#commit(() => {
+      for (const k of [...this.#blocks.getKeys()]) this.#blocks.removeSync(k);
+      for (const k of [...this.#executed.getKeys()]) this.#executed.removeSync(k);
+      this.#dropSnapshotsBelow(h + 1);
+      this.#putSealed(this.#executed, TABLES.executed, key, ValueKind.executedState, executedBody);
+      this.#putSealed(this.#snapshots, TABLES.snapshots, key, ValueKind.snapshot, bytes);
+      if (commitQc === undefined) this.#meta.removeSync(KEYS.commitQc);
+      else this.#putSealed(this.#meta, TABLES.meta, KEYS.commitQc, ValueKind.quorumCert, encodeQuorumCert(commitQc));
+      const next = { committedHeight: h, lowestBlockHeight: h + 1 };
+      this.#writeLedger(next);
+      return next;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#root.close();
+  }
+}

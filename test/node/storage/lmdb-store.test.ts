@@ -1,0 +1,261 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { SafetyRules } from '../../../node/consensus/safety-rules.js';
+import { fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { concatBytes } from '../../../crypto/bytes.js';
+import { sha256 } from '../../../crypto/hash.js';
+import { CHECKSUM_LENGTH, heightKey, STORAGE_FORMAT_VERSION, ValueKind } from '../../../node/storage/codec.js';
+import {
+  ChainIdMismatchError,
+  KEYS,
+  LedgerError,
+  type LedgerErrorReason,
+  NodeStore,
+  StorageCorruptionError,
+  StorageFormatError,
+  TABLES,
+} from '../../../node/storage/lmdb-store.js';
+import { CHAIN_ID, chain, executedFor, nextBlock, qcFor, votedFor } from './fixtures.js';
+
+function ledgerError(fn: () => unknown, reason: LedgerErrorReason): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof LedgerError, `expected LedgerError, got ${String(err)}`);
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  });
+}
+
+function corruption(fn: () => unknown, table: string, key: string): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof StorageCorruptionError, `expected StorageCorruptionError, got ${String(err)}`);
+    assert.equal(err.table, table);
+    assert.equal(err.key, key);
+    return true;
+  });
+}
+
+/** Writes raw bytes under a key, bypassing the store, as a damaged disk or a stray tool would. */
+async function writeRaw(dir: string, table: string, key: Uint8Array, value: Uint8Array | ((old: Uint8Array) => Uint8Array)): Promise<void> {
+  const root = open<Uint8Array, Uint8Array>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+  const db = root.openDB<Uint8Array, Uint8Array>(table, { encoding: 'binary', keyEncoding: 'binary' });
+  const next = typeof value === 'function' ? value(Uint8Array.from(db.get(key)!)) : value;
+  db.transactionSync(() => db.putSync(key, next));
+  await root.close();
+}
+
+describe('storage/lmdb-store', () => {
+  let dir: string;
+  const stores: NodeStore[] = [];
+  const openStore = (chainId = CHAIN_ID) => {
+    const s = NodeStore.open(dir, { chainId });
+    stores.push(s);
+    return s;
+  };
+  const fill = (store: NodeStore, n: number) => {
+    const blocks = chain(CHAIN_ID, n);
+    for (const b of blocks) store.appendCommitted(b, executedFor(b), qcFor(b));
+    return blocks;
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vsmr-store-'));
+  });
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('starts empty at genesis height 0', () => {
+    const store = openStore();
+    assert.equal(store.committedHeight(), 0);
+    assert.equal(store.safetyStorage().load(), null);
+    assert.equal(store.block(0), undefined);
+    assert.equal(store.block(1), undefined);
+    assert.deepEqual(store.blocks(1, 10), []);
+    assert.equal(store.latestSnapshot(), undefined);
+    assert.equal(store.commitQc(), undefined);
+  });
+
+  it('keeps the safety state across reopen, and SafetyRules resumes from it', async () => {
+    const [b1] = chain(CHAIN_ID, 1);
+    let store = openStore();
+    const rules = new SafetyRules(CHAIN_ID, fakeSigner(1), store.safetyStorage());
+    const vote = rules.voteFor(b1!);
+    store.safetyStorage().store(rules.state);
+    await store.close();
+    store = openStore();
+    assert.deepEqual(store.safetyStorage().load(), rules.state);
+    const again = new SafetyRules(CHAIN_ID, fakeSigner(1), store.safetyStorage());
+    // Same round, same block: the stored vote is returned byte for byte, never re-signed.
+    assert.deepEqual(again.voteFor(b1!), vote);
+  });
+
+  it('appends, reads back and reopens the committed ledger', async () => {
+    let store = openStore();
+    const blocks = fill(store, 12);
+    assert.equal(store.committedHeight(), 12);
+    assert.deepEqual(store.block(5), blocks[4]);
+    assert.deepEqual(store.blocks(3, 7), blocks.slice(2, 7));
+    assert.deepEqual(store.blocks(10, 99), blocks.slice(9));
+    assert.deepEqual(store.executed(12), executedFor(blocks[11]!));
+    assert.deepEqual(store.commitQc(), qcFor(blocks[11]!));
+    await store.close();
+    store = openStore();
+    assert.equal(store.committedHeight(), 12);
+    assert.deepEqual(store.blocks(1, 12), blocks);
+    const next = nextBlock(CHAIN_ID, blocks[11]);
+    store.appendCommitted(next, executedFor(next));
+    assert.equal(store.committedHeight(), 13);
+    assert.equal(store.commitQc(), undefined, 'a stale commit QC must not describe the new top');
+  });
+
+  it('refuses appends out of order or off the chain, writing nothing', () => {
+    const store = openStore();
+    const blocks = chain(CHAIN_ID, 4);
+    ledgerError(() => store.appendCommitted(blocks[1]!, executedFor(blocks[1]!)), 'height-gap');
+    store.appendCommitted(blocks[0]!, executedFor(blocks[0]!));
+    ledgerError(() => store.appendCommitted(blocks[0]!, executedFor(blocks[0]!)), 'height-gap');
+    ledgerError(() => store.appendCommitted(blocks[2]!, executedFor(blocks[2]!)), 'height-gap');
+    ledgerError(() => store.appendCommitted(blocks[1]!, executedFor(blocks[0]!)), 'executed-mismatch');
+    ledgerError(() => store.appendCommitted(blocks[1]!, executedFor(blocks[1]!), qcFor(blocks[0]!)), 'qc-mismatch');
+    const otherChain = chain('another-chain', 2)[1]!;
+    ledgerError(() => store.appendCommitted(otherChain, executedFor(otherChain)), 'parent-mismatch');
+    assert.equal(store.committedHeight(), 1);
+    assert.equal(store.block(2), undefined);
+  });
+
+  it('refuses a data directory of another chain', async () => {
+    await openStore().close();
+    assert.throws(
+      () => openStore('some-other-chain'),
+      (err: unknown) => err instanceof ChainIdMismatchError && err.expected === 'some-other-chain' && err.found === CHAIN_ID,
+    );
+    assert.equal(openStore().chainId, CHAIN_ID);
+  });
+
+  it('reports garbage written under a block key as corruption, never as a block', async () => {
+    let store = openStore();
+    fill(store, 4);
+    await store.close();
+    await writeRaw(dir, TABLES.blocks, heightKey(2), new TextEncoder().encode('not a block at all'));
+    store = openStore();
+    corruption(() => store.block(2), TABLES.blocks, '2');
+    corruption(() => store.blocks(1, 4), TABLES.blocks, '2');
+    assert.equal(store.block(3)?.height, 3, 'undamaged values still read');
+  });
+
+  it('detects a single flipped byte in a stored block, executed state, snapshot and safety state', async () => {
+    let store = openStore();
+    fill(store, 3);
+    store.saveSnapshot(3, new Uint8Array(5000).fill(7));
+    store.safetyStorage().store(votedFor(chain(CHAIN_ID, 3)[2]!));
+    await store.close();
+    const flip = (at: number) => (old: Uint8Array) => {
+      old[at < 0 ? old.length + at : at]! ^= 0x10;
+      return old;
+    };
+    await writeRaw(dir, TABLES.blocks, heightKey(1), flip(40));
+    await writeRaw(dir, TABLES.executed, heightKey(2), flip(-1));
+    await writeRaw(dir, TABLES.snapshots, heightKey(3), flip(2500));
+    await writeRaw(dir, TABLES.safety, KEYS.safetyState, flip(9));
+    store = openStore();
+    corruption(() => store.block(1), TABLES.blocks, '1');
+    corruption(() => store.executed(2), TABLES.executed, '2');
+    corruption(() => store.latestSnapshot(), TABLES.snapshots, '3');
+    corruption(() => store.safetyStorage().load(), TABLES.safety, 'state');
+  });
+
+  it('refuses an intact value moved under another key', async () => {
+    let store = openStore();
+    fill(store, 3);
+    await store.close();
+    const root = open<Uint8Array, Uint8Array>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+    const three = Uint8Array.from(root.openDB<Uint8Array, Uint8Array>(TABLES.blocks, { encoding: 'binary', keyEncoding: 'binary' }).get(heightKey(3))!);
+    await root.close();
+    await writeRaw(dir, TABLES.blocks, heightKey(2), three);
+    store = openStore();
+    corruption(() => store.block(2), TABLES.blocks, '2');
+  });
+
+  it('refuses to open when the ledger bounds disagree with the blocks held', async () => {
+    const store = openStore();
+    fill(store, 3);
+    await store.close();
+    await writeRaw(dir, TABLES.blocks, heightKey(9), new Uint8Array(16));
+    assert.throws(() => openStore(), StorageCorruptionError);
+    await writeRaw(dir, TABLES.meta, KEYS.ledger, new Uint8Array(30));
+    corruption(() => openStore(), TABLES.meta, 'ledger');
+  });
+
+  it('refuses a data directory written by another storage format', async () => {
+    await openStore().close();
+    // A correctly checksummed format record of version 2, built from codec.ts's written layout.
+    const table = new TextEncoder().encode(TABLES.meta);
+    const header = Uint8Array.of(STORAGE_FORMAT_VERSION + 1, ValueKind.meta);
+    const keyLen = Buffer.alloc(4);
+    keyLen.writeUInt32BE(KEYS.format.length);
+    const sum = sha256(concatBytes(Uint8Array.of(table.length), table, keyLen, KEYS.format, header)).subarray(0, CHECKSUM_LENGTH);
+    await writeRaw(dir, TABLES.meta, KEYS.format, concatBytes(header, sum));
+    assert.throws(
+      () => openStore(),
+      (err: unknown) => err instanceof StorageFormatError && err.found === STORAGE_FORMAT_VERSION + 1,
+    );
+  });
+
+  it('keeps the latest snapshot and prunes only what it covers', async () => {
+    let store = openStore();
+    const blocks = fill(store, 10);
+    ledgerError(() => store.pruneBelow(2), 'prune-height');
+    ledgerError(() => store.saveSnapshot(11, Uint8Array.of(1)), 'snapshot-height');
+    store.saveSnapshot(4, Uint8Array.of(4));
+    store.saveSnapshot(6, Uint8Array.of(6, 6));
+    ledgerError(() => store.saveSnapshot(5, Uint8Array.of(5)), 'snapshot-height');
+    assert.deepEqual(store.latestSnapshot(), { height: 6, bytes: Uint8Array.of(6, 6) });
+    ledgerError(() => store.pruneBelow(7), 'prune-height');
+    assert.equal(store.pruneBelow(6), 5);
+    assert.equal(store.pruneBelow(3), 0);
+    assert.equal(store.lowestBlockHeight(), 6);
+    assert.equal(store.block(5), undefined);
+    assert.equal(store.executed(5), undefined);
+    ledgerError(() => store.blocks(5, 8), 'pruned');
+    assert.deepEqual(store.blocks(6, 10), blocks.slice(5));
+    await store.close();
+    store = openStore();
+    assert.equal(store.lowestBlockHeight(), 6);
+    assert.equal(store.committedHeight(), 10);
+    assert.deepEqual(store.latestSnapshot(), { height: 6, bytes: Uint8Array.of(6, 6) });
+    const next = nextBlock(CHAIN_ID, blocks[9]);
+    store.appendCommitted(next, executedFor(next));
+    assert.deepEqual(store.block(11), next);
+  });
+
+  it('installs a state-sync snapshot above its ledger and continues from it', async () => {
+    let store = openStore();
+    const blocks = chain(CHAIN_ID, 30);
+    for (const b of blocks.slice(0, 3)) store.appendCommitted(b, executedFor(b));
+    const at = blocks[19]!;
+    ledgerError(() => store.installSnapshot(executedFor(blocks[1]!), Uint8Array.of(1)), 'snapshot-height');
+    store.installSnapshot(executedFor(at), Uint8Array.of(20), qcFor(at));
+    assert.equal(store.committedHeight(), 20);
+    assert.equal(store.lowestBlockHeight(), 21);
+    assert.equal(store.block(2), undefined);
+    assert.deepEqual(store.latestSnapshot(), { height: 20, bytes: Uint8Array.of(20) });
+    assert.deepEqual(store.commitQc(), qcFor(at));
+    ledgerError(() => store.appendCommitted(blocks[21]!, executedFor(blocks[21]!)), 'height-gap');
+    await store.close();
+    store = openStore();
+    store.appendCommitted(blocks[20]!, executedFor(blocks[20]!));
+    assert.deepEqual(store.blocks(21, 21), [blocks[20]]);
+    ledgerError(() => store.blocks(20, 21), 'pruned');
+  });
+
+  it('refuses use after close', async () => {
+    const store = openStore();
+    await store.close();
+    ledgerError(() => store.block(1), 'closed');
+    ledgerError(() => store.safetyStorage().store(votedFor(chain(CHAIN_ID, 1)[0]!)), 'closed');
+  });
+});
