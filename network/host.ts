@@ -21,14 +21,15 @@ import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
 
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
-export type DirectProtocolName = 'vote' | 'sync' | 'submit';
+/** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
+export type DirectProtocolName = 'vote' | 'consensus' | 'sync' | 'submit';
 export type ValidationResult = 'accept' | 'reject' | 'ignore';
 
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
-const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'sync']);
+const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'sync']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'sync', 'submit'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit'];
 
 export function topicId(chainId: string, name: GossipTopicName): string {
   return `/vsmr/${chainId}/${name}/1`;

@@ -1,7 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
+import { registerClientCommands } from './client-commands.js';
 import { registerCryptoCommands } from './crypto-commands.js';
 import { registerGenesisCommand } from './genesis-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
+import { registerNodeCommands } from './node-commands.js';
 import { registerSimCommand } from './sim-command.js';
 
 /** Builds the `vsmr` command tree; each area registers its own subcommands. */
@@ -14,6 +16,8 @@ export function buildCli(): Command {
   registerSimCommand(program);
   registerKeygenCommand(program);
   registerGenesisCommand(program);
+  registerNodeCommands(program);
+  registerClientCommands(program);
   return program;
 }
 

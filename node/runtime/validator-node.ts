@@ -141,6 +141,17 @@ export class ValidatorNode {
     return out;
   }
 
+  /**
+   * Admits requests that reached this node by gossip: validated and queued like local ones,
+   * but nobody here waits for their receipt. Returns the verdicts for peer scoring.
+   */
+  async admit(requests: readonly Uint8Array[]): Promise<Verdict[]> {
+    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
+    const admitted = requests.filter((_, i) => verdicts[i]!.kind === 'accept');
+    if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
+    return verdicts;
+  }
+
   status(peers = 0): NodeStatus {
     const round = this.replica.currentRound;
     return {

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import { ConfigError } from '../config/errors.js';
+import { readNodeConfig } from '../config/node-config.js';
+import { startValidator } from '../runtime/launch.js';
+
+/** `vsmr start` and `vsmr status`: run one validator, and ask a running one how it is doing. */
+export function registerNodeCommands(program: Command): void {
+  program
+    .command('start')
+    .description('run one validator in the foreground (SIGTERM / SIGINT stop it cleanly)')
+    .requiredOption('--home <dir>', 'validator home directory (config.json, keys.json)')
+    .action(async (opts: { home: string }) => {
+      let running: Awaited<ReturnType<typeof startValidator>>;
+      try {
+        running = await startValidator(opts.home);
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`vsmr start: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          running.logger.info({ signal }, 'stopping');
+          running.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+    });
+
+  program
+    .command('status')
+    .description("print a running validator's status (height, round, leader, roots, peers)")
+    .requiredOption('--home <dir>', 'validator home directory')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { home: string; json?: boolean }) => {
+      let port: number;
+      try {
+        port = (await readNodeConfig(opts.home)).metricsPort;
+      } catch (err) {
+        if (err instanceof ConfigError) {
+          process.stderr.write(`vsmr status: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        throw err;
+      }
+      let status: Record<string, unknown>;
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(5000) });
+        status = (await res.json()) as Record<string, unknown>;
+      } catch (err) {
+        process.stderr.write(`vsmr status: no validator answers on 127.0.0.1:${port} (${err instanceof Error ? err.message : String(err)})\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(status)}\n`);
+      else {
+        const s = status as { index: number; height: number; round: number; leader: number; peers: number; stateRoot: string };
+        process.stdout.write(`validator ${s.index}: height ${s.height}, round ${s.round}, leader ${s.leader}, peers ${s.peers}, state ${s.stateRoot}\n`);
+      }
+    });
+}

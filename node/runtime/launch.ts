@@ -1,0 +1,147 @@
+import { blsBackend } from '../../crypto/bls/index.js';
+import { decodeMessage, encodeMessage } from '../../network/codec.js';
+import { createNetworkHost, type NetworkHost } from '../../network/host.js';
+import { ValidationPool } from '../../validation/pool.js';
+import { BlsCertificateOps, blsSigner } from '../consensus/bls-certs.js';
+import { loadNodeConfig } from '../config/node-config.js';
+import { type ObservabilityServer, startObservabilityServer } from '../observability/http.js';
+import { createLogger, type Logger } from '../observability/log.js';
+import { createNodeMetrics } from '../observability/metrics.js';
+import { NodeStore } from '../storage/lmdb-store.js';
+import { decodeConsensus, p2pTransport } from './p2p-transport.js';
+import { type CommitReceipt, ValidatorNode } from './validator-node.js';
+
+/** What the `submit` protocol answers, as UTF-8 JSON: a client needs no codec to read it. */
+export type SubmitReply =
+  | ({ readonly status: 'committed' } & CommitReceipt)
+  | { readonly status: 'rejected' | 'ignored'; readonly reason: string }
+  | { readonly status: 'timeout' };
+
+const SUBMIT_WAIT_MS = 30_000;
+
+export interface RunningValidator {
+  readonly node: ValidatorNode;
+  readonly host: NetworkHost;
+  readonly logger: Logger;
+  readonly metricsPort: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts one validator from its home directory: config, genesis and keys (checked against each
+ * other), the LMDB store, the libp2p host, the validation pool, metrics, then the node. Any
+ * configuration problem surfaces as a ConfigError with a one-line message naming the field.
+ */
+export async function startValidator(home: string): Promise<RunningValidator> {
+  const { config, genesis, keys } = await loadNodeConfig(home);
+  const chainId = genesis.chainId;
+  const index = config.index;
+  const logger = createLogger({ level: config.logLevel, chainId, validator: index });
+  const metrics = createNodeMetrics({ chainId, validator: index });
+  const store = NodeStore.open(config.dataDir, { chainId });
+  const backend = blsBackend(config.blsBackend);
+  const peerIds = genesis.validators.map((v) => v.peerId);
+  const indexOf = new Map(peerIds.map((p, i) => [p, i]));
+  const host = await createNetworkHost({
+    chainId,
+    privateKey: keys.libp2pPrivateKey,
+    listen: [config.listen],
+    peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
+    allowedPeers: new Set(peerIds),
+  });
+  const pool = new ValidationPool({ chainId, bls: config.blsBackend });
+  const node = new ValidatorNode({
+    chainId,
+    index,
+    n: genesis.validators.length,
+    signer: blsSigner(backend, index, keys.blsSecretKey),
+    certs: new BlsCertificateOps(chainId, genesis.validatorSet),
+    store,
+    transport: p2pTransport({ host, self: index, peerIds, metrics, logger }),
+    validator: pool,
+    consensus: genesis.consensus,
+    app: { allowMint: genesis.app.allowMint },
+    metrics,
+    logger,
+  });
+
+  const inbound = async (from: string, bytes: Uint8Array) => {
+    const sender = indexOf.get(from);
+    const msg = decodeConsensus(bytes);
+    metrics.bytesIn.inc({ topic: msg?.type ?? 'garbage' }, bytes.length);
+    if (sender === undefined || msg === undefined) {
+      metrics.rejectedMessages.inc({ reason: 'undecodable' });
+      return undefined;
+    }
+    node.deliver(sender, msg);
+    return undefined;
+  };
+  host.handle('consensus', inbound);
+  host.handle('vote', inbound);
+  host.handle('sync', async (_from, bytes) => {
+    const msg = decodeMessage(bytes);
+    if (msg.type !== 'sync-request') return undefined;
+    const answer = node.serveSync(msg.fromHeight);
+    return encodeMessage({ type: 'sync-response', blocks: answer.blocks, highQc: answer.highQc });
+  });
+  // Client requests spread over gossip, so whoever leads the round can propose them at once.
+  host.onGossip(
+    'request',
+    async (_from, bytes) => {
+      const [verdict] = await node.admit([bytes]);
+      return verdict!.kind === 'accept' ? 'accept' : verdict!.kind === 'reject' ? 'reject' : 'ignore';
+    },
+    () => undefined,
+  );
+  host.handle('submit', async (_from, bytes) => {
+    const [answer] = await node.submit([bytes]);
+    if (answer!.verdict.kind === 'accept') {
+      host.publish('request', bytes).catch((err: unknown) => logger.debug({ err: String(err) }, 'request gossip failed'));
+    }
+    const reply = await submitReply(answer!);
+    return new TextEncoder().encode(JSON.stringify(reply));
+  });
+
+  const server: ObservabilityServer = await startObservabilityServer({
+    port: config.metricsPort,
+    registry: metrics.registry,
+    status: () => node.status(host.peers().length),
+    health: () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true }),
+  });
+  node.start();
+  logger.info({ peerId: host.peerId, listen: host.multiaddrs(), metricsPort: server.port }, 'validator started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    node,
+    host,
+    logger,
+    metricsPort: server.port,
+    stop() {
+      stopping ??= (async () => {
+        node.stop();
+        await host.stop();
+        await server.close();
+        await pool.close({ drain: false }).catch(() => undefined);
+        await store.close();
+        logger.info('validator stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function submitReply(answer: Awaited<ReturnType<ValidatorNode['submit']>>[number]): Promise<SubmitReply> {
+  const v = answer.verdict;
+  if (v.kind !== 'accept') return { status: v.kind === 'reject' ? 'rejected' : 'ignored', reason: v.reason };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<SubmitReply>((resolve) => {
+    timer = setTimeout(() => resolve({ status: 'timeout' }), SUBMIT_WAIT_MS);
+  });
+  const committed = answer.committed!.then((r): SubmitReply => ({ status: 'committed', ...r }));
+  try {
+    return await Promise.race([committed, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,61 @@
+import type { ConsensusMessage } from '../consensus/messages.js';
+import { decodeMessage, encodeMessage, WireDecodeError } from '../../network/codec.js';
+import type { NetworkHost } from '../../network/host.js';
+import type { NodeMetrics } from '../observability/metrics.js';
+import type { Logger } from '../observability/log.js';
+import type { ConsensusTransport, SyncAnswer } from './ports.js';
+
+const SYNC_TIMEOUT_MS = 10_000;
+
+/**
+ * ConsensusTransport over the libp2p host. Proposals and timeouts go straight to each
+ * validator on the `consensus` protocol and votes to the next leader on `vote`: on a direct
+ * stream the sender is the noise-authenticated peer, so the core's "proposal comes from the
+ * round's leader" check means something (a gossiped copy arrives from whoever forwarded it).
+ * At the cluster sizes run here that costs n - 1 sends per proposal; gossip for large n is
+ * benchmark work (issue 8).
+ */
+export function p2pTransport(opts: {
+  host: NetworkHost;
+  self: number;
+  peerIds: readonly string[];
+  metrics?: NodeMetrics;
+  logger?: Logger;
+}): ConsensusTransport {
+  const { host, self, peerIds } = opts;
+  const fire = (to: number, protocol: 'vote' | 'consensus', message: ConsensusMessage) => {
+    const bytes = encodeMessage(message);
+    opts.metrics?.bytesOut.inc({ topic: protocol }, bytes.length);
+    host.send(peerIds[to]!, protocol, bytes).catch((err: unknown) => opts.logger?.debug({ to, protocol, err: String(err) }, 'send failed'));
+  };
+  return {
+    broadcast(message) {
+      for (let to = 0; to < peerIds.length; to++) if (to !== self) fire(to, 'consensus', message);
+    },
+    send(to, message) {
+      fire(to, message.type === 'vote' ? 'vote' : 'consensus', message);
+    },
+    async requestSync(to, fromHeight) {
+      try {
+        const reply = await host.request(peerIds[to]!, 'sync', encodeMessage({ type: 'sync-request', fromHeight }), SYNC_TIMEOUT_MS);
+        opts.metrics?.bytesIn.inc({ topic: 'sync' }, reply.length);
+        const msg = decodeMessage(reply);
+        return msg.type === 'sync-response' ? ({ blocks: msg.blocks, highQc: msg.highQc } satisfies SyncAnswer) : undefined;
+      } catch (err) {
+        opts.logger?.debug({ to, err: String(err) }, 'sync request failed');
+        return undefined;
+      }
+    },
+  };
+}
+
+/** Decodes an inbound consensus frame; a WireDecodeError means the peer sent garbage. */
+export function decodeConsensus(bytes: Uint8Array): ConsensusMessage | undefined {
+  try {
+    const msg = decodeMessage(bytes);
+    return msg.type === 'proposal' || msg.type === 'vote' || msg.type === 'timeout' ? msg : undefined;
+  } catch (err) {
+    if (err instanceof WireDecodeError) return undefined;
+    throw err;
+  }
+}

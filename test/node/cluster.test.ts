@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * Real processes, real libp2p, real LMDB, loopback only: four `vsmr start` validators built by
+ * `vsmr genesis --validators 4`, loaded by `vsmr client submit`, and a kill -9 plus restart.
+ * Every process started here is stopped by its PID in after().
+ */
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const CLI = join(ROOT, 'bin', 'vsmr.js');
+const N = 4;
+
+interface Status {
+  height: number;
+  round: number;
+  leader: number;
+  stateRoot: string;
+  logRoot: string;
+  peers: number;
+}
+
+describe('validator processes on loopback', function () {
+  this.timeout(180_000);
+  let dir: string;
+  const procs: (ChildProcess | undefined)[] = [];
+  const metricsPorts: number[] = [];
+
+  const start = (i: number) => {
+    const child = spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs[i] = child;
+  };
+  const status = async (i: number): Promise<Status | undefined> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${metricsPorts[i]}/status`, { signal: AbortSignal.timeout(2000) });
+      return (await res.json()) as Status;
+    } catch {
+      return undefined;
+    }
+  };
+  const until = async (what: string, cond: () => Promise<boolean>, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const submit = async (count: number, to: number) => {
+    const { stdout } = await run(process.execPath, [CLI, 'client', 'submit', '--genesis', join(dir, 'genesis.json'), '--count', String(count), '--to', String(to), '--json']);
+    return JSON.parse(stdout) as { committed: number; submitted: number };
+  };
+  const live = () => procs.map((p, i) => (p && p.exitCode === null && p.signalCode === null ? i : -1)).filter((i) => i >= 0);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vsmr-cluster-'));
+    const basePort = 30_000 + Math.floor(Math.random() * 20_000);
+    await run(process.execPath, [CLI, 'genesis', '--validators', String(N), '--out', dir, '--base-port', String(basePort)]);
+    for (let i = 0; i < N; i++) {
+      const config = JSON.parse(await readFile(join(dir, `node-${i}`, 'config.json'), 'utf8')) as { metricsPort: number };
+      metricsPorts.push(config.metricsPort);
+      start(i);
+    }
+    await until('every validator to see its 3 peers', async () => (await Promise.all(live().map(status))).every((s) => s !== undefined && s.peers === N - 1));
+  });
+
+  after(async () => {
+    for (const p of procs) if (p && p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p && p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const agree = async () => {
+    const all = await Promise.all(live().map(status));
+    return all.every((s) => s !== undefined && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot && s.logRoot === all[0]!.logRoot);
+  };
+
+  it('commits client commands and every validator agrees on height, state and log', async () => {
+    const r = await submit(100, 1);
+    assert.deepEqual(r.committed, 100);
+    await until('agreement', agree);
+    assert.ok((await status(0))!.height > 0);
+  });
+
+  it('keeps committing after kill -9 of a follower and then of the leader; restarted nodes recover and agree', async () => {
+    const leader = (await status(0))!.leader;
+    const follower = (leader + 1) % N;
+    procs[follower]!.kill('SIGKILL');
+    await new Promise((r) => procs[follower]!.once('exit', r));
+    assert.equal((await submit(40, (follower + 1) % N)).committed, 40);
+
+    start(follower);
+    await until('the follower to restart', async () => (await status(follower)) !== undefined);
+    const { leader: now } = (await status((follower + 1) % N))!;
+    procs[now]!.kill('SIGKILL');
+    await new Promise((r) => procs[now]!.once('exit', r));
+    const survivor = [0, 1, 2, 3].find((i) => i !== now)!;
+    assert.equal((await submit(40, survivor)).committed, 40);
+
+    start(now);
+    await until('the restarted leader to come back', async () => (await status(now)) !== undefined);
+    assert.equal((await submit(10, now)).committed, 10);
+    await until('agreement after both restarts', agree, 90_000);
+  });
+});
