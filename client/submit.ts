@@ -27,7 +27,10 @@ function percentile(sorted: readonly number[], p: number): number {
  * Submits `count` signed put commands to validator `target` over the submit protocol, as a
  * non-validator libp2p peer, at most `concurrency` in flight, and waits for each commit.
  */
-export async function submitCommands(genesis: Genesis, opts: { count: number; target: number; concurrency?: number; timeoutMs?: number }): Promise<SubmitSummary> {
+export async function submitCommands(
+  genesis: Genesis,
+  opts: { count: number; target: number; concurrency?: number; timeoutMs?: number; untilMs?: number; onCommit?: (latencyMs: number) => void },
+): Promise<SubmitSummary> {
   const validator = genesis.validators[opts.target];
   if (!validator) throw new Error(`no validator ${opts.target} in the genesis`);
   const host = await createNetworkHost({
@@ -37,6 +40,15 @@ export async function submitCommands(genesis: Genesis, opts: { count: number; ta
     peers: [{ peerId: validator.peerId, multiaddr: validator.address }],
     allowedPeers: new Set(),
   });
+  // Requests before the connection is up fail at once; wait for it rather than spin.
+  const connectBy = performance.now() + 15_000;
+  while (!host.peers().includes(validator.peerId)) {
+    if (performance.now() > connectBy) {
+      await host.stop();
+      throw new Error(`could not connect to validator ${opts.target} at ${validator.address}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const client = ed25519KeypairFromSeed(randomBytes(32));
   const started = performance.now();
   const latencies: number[] = [];
@@ -47,7 +59,7 @@ export async function submitCommands(genesis: Genesis, opts: { count: number; ta
   let next = 0;
   const enc = new TextEncoder();
   const worker = async () => {
-    while (next < opts.count) {
+    while (next < opts.count && (opts.untilMs === undefined || performance.now() < opts.untilMs)) {
       const k = next++;
       const command = encodeCommand({ type: 'put', key: enc.encode(`client-${k}`), value: randomBytes(64) });
       const request = signRequest({ chainId: genesis.chainId, sequence: BigInt(k), expiry: 2n ** 62n, command }, client.secretKey);
@@ -56,11 +68,15 @@ export async function submitCommands(genesis: Genesis, opts: { count: number; ta
         const reply = JSON.parse(new TextDecoder().decode(await host.request(validator.peerId, 'submit', request, opts.timeoutMs ?? 40_000))) as SubmitReply;
         if (reply.status === 'committed') {
           committed++;
-          latencies.push(performance.now() - t0);
+          const ms = performance.now() - t0;
+          latencies.push(ms);
+          opts.onCommit?.(ms);
         } else if (reply.status === 'timeout') timedOut++;
         else rejected++;
       } catch {
         failed++;
+        // A failing connection must not turn the loop into a busy spin.
+        await new Promise((r) => setTimeout(r, 100));
       }
     }
   };
@@ -71,7 +87,7 @@ export async function submitCommands(genesis: Genesis, opts: { count: number; ta
   }
   latencies.sort((a, b) => a - b);
   return {
-    submitted: opts.count,
+    submitted: Math.min(next, opts.count),
     committed,
     rejected,
     timedOut,

@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { submitCommands } from '../../client/submit.js';
 import { ConfigError } from '../config/errors.js';
 import { loadGenesis } from '../config/genesis.js';
@@ -6,7 +6,7 @@ import { loadGenesis } from '../config/genesis.js';
 function positiveInt(flag: string) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
     return n;
   };
 }

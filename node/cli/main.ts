@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerClientCommands } from './client-commands.js';
 import { registerCryptoCommands } from './crypto-commands.js';
+import { registerDevnetCommand } from './devnet-command.js';
 import { registerGenesisCommand } from './genesis-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
 import { registerNodeCommands } from './node-commands.js';
@@ -18,6 +19,7 @@ export function buildCli(): Command {
   registerGenesisCommand(program);
   registerNodeCommands(program);
   registerClientCommands(program);
+  registerDevnetCommand(program);
   return program;
 }
 

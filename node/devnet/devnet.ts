@@ -1,0 +1,150 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { submitCommands } from '../../client/submit.js';
+import { loadGenesis } from '../config/genesis.js';
+
+const run = promisify(execFile);
+const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
+
+export interface DevnetOptions {
+  readonly replicas: number;
+  readonly durationS: number;
+  readonly concurrency: number;
+  readonly keep: boolean;
+  /** Called about once a second with a one-line status; omitted for --json. */
+  readonly onStatus?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface DevnetSummary {
+  readonly replicas: number;
+  readonly durationS: number;
+  readonly committed: number;
+  /** Commits whose certificates the client verified: 0 until the light client lands (issue 6). */
+  readonly verified: number;
+  readonly throughput: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly height: number;
+  readonly rounds: number;
+  readonly agreed: boolean;
+  readonly dir: string | null;
+}
+
+interface Status {
+  height: number;
+  round: number;
+  leader: number;
+  stateRoot: string;
+  peers: number;
+}
+
+async function status(port: number): Promise<Status | undefined> {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) })).json()) as Status;
+  } catch {
+    return undefined;
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(1));
+}
+
+/**
+ * The main job: a fresh genesis in a temp dir, N validator processes on loopback, a
+ * closed-loop client for the duration, a live status line, then every child stopped by PID
+ * and a summary. No child outlives it: they are stopped on every exit path.
+ */
+export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
+  const dir = await mkdtemp(join(tmpdir(), 'vsmr-devnet-'));
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  const stopAll = async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
+  };
+  try {
+    const basePort = 30_000 + Math.floor(Math.random() * 20_000);
+    await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort)]);
+    for (let i = 0; i < opts.replicas; i++) {
+      const home = join(dir, `node-${i}`);
+      ports.push((JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { metricsPort: number }).metricsPort);
+      const log = await open(join(dir, `node-${i}.log`), 'w');
+      children.push(spawn(process.execPath, [CLI, 'start', '--home', home], { stdio: ['ignore', log.fd, log.fd] }));
+      await log.close();
+    }
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const all = await Promise.all(ports.map(status));
+      if (all.every((s) => s !== undefined && s.peers >= opts.replicas - 1)) break;
+      if (Date.now() > deadline) throw new Error(`validators did not connect within 60 s; logs in ${dir}`);
+      if (opts.signal?.aborted) throw new Error('interrupted');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+
+    const genesis = await loadGenesis(join(dir, 'genesis.json'));
+    const first = (await status(ports[0]!))!;
+    const latencies: number[] = [];
+    const started = performance.now();
+    const until = started + opts.durationS * 1000;
+    let lastCount = 0;
+    const ticker = setInterval(async () => {
+      const s = await status(ports[0]!);
+      if (!s || !opts.onStatus) return;
+      const now = latencies.length;
+      const sorted = [...latencies].sort((a, b) => a - b);
+      opts.onStatus(
+        `height ${s.height}  round ${s.round}  leader ${s.leader}  commits/s ${now - lastCount}  p50 ${percentile(sorted, 50)} ms  p99 ${percentile(sorted, 99)} ms  rounds without a block ${s.round - s.height - (first.round - first.height)}`,
+      );
+      lastCount = now;
+    }, 1000);
+    // One closed-loop client per validator, so no single ingress is the bottleneck.
+    const per = Math.max(1, Math.floor(opts.concurrency / opts.replicas));
+    const loads = await Promise.all(
+      ports.map((_, i) =>
+        submitCommands(genesis, {
+          count: Number.MAX_SAFE_INTEGER,
+          target: i,
+          concurrency: per,
+          untilMs: opts.signal?.aborted ? performance.now() : until,
+          onCommit: (ms) => latencies.push(ms),
+        }),
+      ),
+    );
+    clearInterval(ticker);
+    const elapsed = (performance.now() - started) / 1000;
+    const finals = await Promise.all(ports.map(status));
+    const heights = finals.map((s) => s?.height ?? -1);
+    const settled = async () => {
+      for (let k = 0; k < 50; k++) {
+        const all = await Promise.all(ports.map(status));
+        if (all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot)) return all[0]!;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return undefined;
+    };
+    const agreedAt = await settled();
+    latencies.sort((a, b) => a - b);
+    const committed = loads.reduce((a, l) => a + l.committed, 0);
+    return {
+      replicas: opts.replicas,
+      durationS: Number(elapsed.toFixed(2)),
+      committed,
+      verified: 0,
+      throughput: Number((committed / elapsed).toFixed(1)),
+      p50Ms: percentile(latencies, 50),
+      p99Ms: percentile(latencies, 99),
+      height: agreedAt?.height ?? Math.max(...heights),
+      rounds: agreedAt?.round ?? 0,
+      agreed: agreedAt !== undefined,
+      dir: opts.keep ? dir : null,
+    };
+  } finally {
+    await stopAll();
+    if (!opts.keep) await rm(dir, { recursive: true, force: true });
+  }
+}
