@@ -209,6 +209,11 @@ export class ValidationPool {
     return !this.#closed && this.#queuedRequests < this.#maxQueued;
   }
 
+  /** Requests waiting for a worker (the validation queue depth metric). */
+  get queuedRequests(): number {
+    return this.#queuedRequests;
+  }
+
   /** True if the id passed the stateless check here (recently enough to still be cached). */
   isVerified(id: Uint8Array): boolean {
     return this.#cache.has(id);

@@ -94,6 +94,8 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     () => undefined,
   );
   host.handle('submit', async (_from, bytes) => {
+    // Back-pressure: a full validation queue answers busy, which a client retries later.
+    if (!pool.canAcceptWork()) return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       host.publish('request', bytes).catch((err: unknown) => logger.debug({ err: String(err) }, 'request gossip failed'));
@@ -105,9 +107,18 @@ export async function startValidator(home: string): Promise<RunningValidator> {
   const server: ObservabilityServer = await startObservabilityServer({
     port: config.metricsPort,
     registry: metrics.registry,
-    status: () => node.status(host.peers().length),
+    status: () => {
+      metrics.peers.set(host.peers().length);
+      return node.status(host.peers().length);
+    },
     health: () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true }),
   });
+  // Sampled rather than pushed: the pool's queue and the peer count change on their own.
+  const sampler = setInterval(() => {
+    metrics.validationQueueDepth.set(pool.queuedRequests);
+    metrics.peers.set(host.peers().length);
+  }, 1000);
+  sampler.unref();
   node.start();
   logger.info({ peerId: host.peerId, listen: host.multiaddrs(), metricsPort: server.port }, 'validator started');
 
@@ -119,6 +130,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     metricsPort: server.port,
     stop() {
       stopping ??= (async () => {
+        clearInterval(sampler);
         node.stop();
         await host.stop();
         await server.close();

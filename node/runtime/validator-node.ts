@@ -60,6 +60,11 @@ export class ValidatorNode {
   private readonly clock: Clock;
   private readonly waiting = new Map<string, { resolve: (r: CommitReceipt) => void }>();
   private fatal: Error | undefined;
+  /** For metrics: when the current round began, and the last certificate rounds seen. */
+  private roundStartedAt = 0;
+  private lastRound = 0;
+  private lastQcRound = 0;
+  private lastTcRound = 0;
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -205,8 +210,34 @@ export class ValidatorNode {
           break;
       }
     }
-    this.opts.metrics?.round.set(this.replica.currentRound);
+    this.observe();
     for (const state of executed) this.step({ type: 'executed', state });
+  }
+
+  /** Derives the consensus metrics from the core's state after each step. */
+  private observe(): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    const r = this.replica;
+    const now = this.clock.now();
+    const qcRound = r.highestQc.vote.round;
+    if (qcRound > this.lastQcRound) {
+      // The QC for the round we were in: how long it took to certify it.
+      if (qcRound >= this.lastRound && this.roundStartedAt > 0) m.qcFormationSeconds.observe((now - this.roundStartedAt) / 1000);
+      this.lastQcRound = qcRound;
+    }
+    const tcRound = r.highestTc?.round ?? 0;
+    if (tcRound > this.lastTcRound) {
+      m.viewChanges.inc();
+      this.lastTcRound = tcRound;
+    }
+    if (r.currentRound !== this.lastRound) {
+      this.lastRound = r.currentRound;
+      this.roundStartedAt = now;
+    }
+    m.round.set(r.currentRound);
+    m.mempoolSize.set(r.pendingCommands);
+    m.replicationLag.set(Math.max(0, r.highestQc.vote.height - this.opts.store.committedHeight()));
   }
 
   private arm(round: number, delayMs: number): void {

@@ -105,4 +105,24 @@ describe('validator processes on loopback', function () {
     assert.equal((await submit(10, now)).committed, 10);
     await until('agreement after both restarts', agree, 90_000);
   });
+
+  it('a validator whose data dir was wiped catches up from its peers by sync', async () => {
+    const wiped = 2;
+    procs[wiped]!.kill('SIGTERM');
+    await new Promise((r) => procs[wiped]!.once('exit', r));
+    await rm(join(dir, `node-${wiped}`, 'data'), { recursive: true, force: true });
+    start(wiped);
+    await until('the wiped validator to come back', async () => (await status(wiped)) !== undefined);
+    assert.equal((await submit(20, 0)).committed, 20);
+    await until('the wiped validator to reach the others', agree, 90_000);
+  });
+
+  it('exports metrics and health for each validator', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPorts[0]}/metrics`)).text();
+    const height = Number(/^vsmr_committed_height\{[^}]*\} (\d+)$/m.exec(text)?.[1]);
+    assert.ok(height > 0, 'committed height exported');
+    assert.match(text, /^vsmr_commits_total\{/m);
+    assert.match(text, /^vsmr_qc_formation_seconds_count\{[^}]*\} [1-9]/m);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPorts[0]}/health`)).status, 200);
+  });
 });
