@@ -36,6 +36,8 @@ export interface KvApplicationOptions {
    * Part of the chain's configuration: every replica must use the same value.
    */
   allowMint?: boolean;
+  /** Genesis balances: part of the state at height 0, not commands in the log. */
+  initialBalances?: readonly { readonly account: Uint8Array; readonly amount: bigint }[];
 }
 
 /** What applying one block produced; the roots go into a later block's executed-state header. */
@@ -62,6 +64,13 @@ export class KvApplication {
     this.allowMint = options.allowMint ?? true;
     this.#state = new StateTree(options.chainId);
     this.#log = new CommandLog(options.chainId);
+    for (const { account, amount } of options.initialBalances ?? []) {
+      if (account.length === 0 || account.length > MAX_ACCOUNT_BYTES || amount < 0n || amount > MAX_AMOUNT) {
+        throw new RangeError('initial balance out of range');
+      }
+      // Zero balances are absent from the state, as after any transfer that empties an account.
+      if (amount > 0n) this.#state.set(balanceStateKey(account), encodeBalance(amount));
+    }
   }
 
   get height(): number {

@@ -60,7 +60,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     transport: p2pTransport({ host, self: index, peerIds, metrics, logger }),
     validator: pool,
     consensus: genesis.consensus,
-    app: { allowMint: genesis.app.allowMint },
+    app: { allowMint: genesis.app.allowMint, initialBalances: genesis.app.initialBalances },
     metrics,
     logger,
   });

@@ -24,7 +24,7 @@ export interface ValidatorNodeOptions {
   readonly transport: ConsensusTransport;
   readonly validator: StatelessValidator;
   readonly consensus: { baseTimeoutMs: number; maxBatchCommands: number; maxBatchBytes: number };
-  readonly app?: { allowMint?: boolean };
+  readonly app?: { allowMint?: boolean; initialBalances?: readonly { readonly account: Uint8Array; readonly amount: bigint }[] };
   readonly clock?: Clock;
   readonly metrics?: NodeMetrics;
   readonly logger?: Logger;
@@ -68,7 +68,11 @@ export class ValidatorNode {
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.app = new KvApplication({ chainId: opts.chainId, allowMint: opts.app?.allowMint ?? true });
+    this.app = new KvApplication({
+      chainId: opts.chainId,
+      allowMint: opts.app?.allowMint ?? true,
+      initialBalances: opts.app?.initialBalances ?? [],
+    });
     // Recovery: rebuild the application from the ledger; the core starts fresh over the
     // persisted safety state and re-syncs, and its re-commits are checked against the ledger.
     const height = opts.store.committedHeight();

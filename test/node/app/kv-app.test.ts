@@ -438,3 +438,27 @@ describe('app/kv-app', () => {
     });
   });
 });
+
+describe('KvApplication genesis balances', () => {
+  const alice = new TextEncoder().encode('alice');
+  const bob = new TextEncoder().encode('bob');
+
+  it('start in the state at height 0, are provable, and spend like any balance', () => {
+    const app = new KvApplication({ chainId: 'vsmr-test', initialBalances: [{ account: alice, amount: 100n }, { account: bob, amount: 0n }] });
+    const empty = new KvApplication({ chainId: 'vsmr-test' });
+    assert.equal(app.balance(alice), 100n);
+    assert.equal(app.balance(bob), 0n);
+    assert.equal(app.height, 0);
+    assert.equal(app.logSize, 0, 'genesis balances are state, not log entries');
+    assert.notDeepEqual(app.stateRoot(), empty.stateRoot());
+    assert.equal(verifyBalanceProof('vsmr-test', app.stateRoot(), alice, app.proveBalance(alice)), 100n);
+    const out = app.applyBlock([encodeCommand({ type: 'transfer', from: alice, to: bob, amount: 30n })]);
+    assert.deepEqual(out.results, [Result.OK]);
+    assert.equal(app.balance(bob), 30n);
+  });
+
+  it('refuses balances out of range', () => {
+    assert.throws(() => new KvApplication({ chainId: 'vsmr-test', initialBalances: [{ account: new Uint8Array(0), amount: 1n }] }), RangeError);
+    assert.throws(() => new KvApplication({ chainId: 'vsmr-test', initialBalances: [{ account: alice, amount: -1n }] }), RangeError);
+  });
+});
