@@ -36,6 +36,39 @@ interface GenesisOptions {
   chainId: string;
   basePort: number;
   mint: boolean;
+  baseTimeoutMs?: number;
+  maxBatchCommands?: number;
+  maxBatchBytes?: number;
+  fund: string[];
+}
+
+/** Chain-wide parameters from the flags; parseGenesis checks their ranges before anything is written. */
+interface ChainParams {
+  readonly allowMint: boolean;
+  readonly consensus: GenesisData['consensus'];
+  readonly initialBalances: GenesisData['app']['initialBalances'];
+}
+
+/** `--fund ACCOUNT=AMOUNT`: the account as 0x-hex or as UTF-8 text, the amount in decimal. */
+function parseFund(spec: string): { account: Uint8Array; amount: bigint } {
+  const eq = spec.lastIndexOf('=');
+  const name = spec.slice(0, eq);
+  const amount = spec.slice(eq + 1);
+  if (eq <= 0 || !/^\d{1,20}$/.test(amount)) throw new UsageError(`--fund ${JSON.stringify(spec)}: expected ACCOUNT=AMOUNT with a decimal amount`);
+  const account = /^0x([0-9a-fA-F]{2})+$/.test(name) ? Uint8Array.from(Buffer.from(name.slice(2), 'hex')) : new TextEncoder().encode(name);
+  return { account, amount: BigInt(amount) };
+}
+
+function chainParams(opts: GenesisOptions): ChainParams {
+  return {
+    allowMint: opts.mint,
+    consensus: {
+      baseTimeoutMs: opts.baseTimeoutMs ?? DEFAULT_CONSENSUS_PARAMS.baseTimeoutMs,
+      maxBatchCommands: opts.maxBatchCommands ?? DEFAULT_CONSENSUS_PARAMS.maxBatchCommands,
+      maxBatchBytes: opts.maxBatchBytes ?? DEFAULT_CONSENSUS_PARAMS.maxBatchBytes,
+    },
+    initialBalances: opts.fund.map(parseFund),
+  };
 }
 
 /** A usage problem: reported as one line on stderr with exit 2. */
@@ -83,13 +116,18 @@ export function registerGenesisCommand(program: Command): void {
         .default(DEFAULT_BASE_PORT),
     )
     .addOption(new Option('--no-mint', 'the application refuses mint commands'))
+    .addOption(new Option('--base-timeout-ms <ms>', 'first round timeout (doubles on consecutive timeouts)').argParser(integer(1, 600_000)))
+    .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integer(1, 1_000_000)))
+    .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integer(1, 1 << 30)))
+    .addOption(new Option('--fund <account=amount...>', 'genesis balance (account as text or 0x-hex)').default([]))
     .action(async (opts: GenesisOptions) => {
       try {
         if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
         const chainId = chainIdFlag(opts.chainId);
         const out = opts.out!;
-        if (opts.from !== undefined) await genesisFromPublicFiles(opts.from, out, chainId, opts.mint);
-        else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, opts.mint);
+        const params = chainParams(opts);
+        if (opts.from !== undefined) await genesisFromPublicFiles(opts.from, out, chainId, params);
+        else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, params);
         process.exitCode = 0;
       } catch (err) {
         if (!(err instanceof UsageError || err instanceof ConfigError || err instanceof FileExistsError)) throw err;
@@ -99,8 +137,8 @@ export function registerGenesisCommand(program: Command): void {
     });
 }
 
-function genesisData(chainId: string, validators: readonly GenesisValidator[], allowMint: boolean): GenesisData {
-  return { version: 1, chainId, validators, consensus: DEFAULT_CONSENSUS_PARAMS, app: { allowMint, initialBalances: [] } };
+function genesisData(chainId: string, validators: readonly GenesisValidator[], params: ChainParams): GenesisData {
+  return { version: 1, chainId, validators, consensus: params.consensus, app: { allowMint: params.allowMint, initialBalances: params.initialBalances } };
 }
 
 /**
@@ -108,7 +146,7 @@ function genesisData(chainId: string, validators: readonly GenesisValidator[], a
  * written, so every proof of possession, peer id and address is checked exactly as a node will
  * check it; an error names the public file it came from.
  */
-async function genesisFromPublicFiles(files: readonly string[], out: string, chainId: string, allowMint: boolean): Promise<void> {
+async function genesisFromPublicFiles(files: readonly string[], out: string, chainId: string, params: ChainParams): Promise<void> {
   if (files.length === 0) throw new UsageError('--from needs at least one public file');
   if (await exists(out)) throw new UsageError(`${out} already exists; refusing to overwrite it`);
   const validators: GenesisValidator[] = [];
@@ -117,7 +155,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
     if (info.address === undefined) throw new ConfigError('pub.address', 'missing: run keygen with --address, or add the address other validators dial', file);
     validators.push({ index, blsPublicKey: info.blsPublicKey, proofOfPossession: info.proofOfPossession, peerId: info.peerId, address: info.address });
   }
-  const text = genesisToJson(genesisData(chainId, validators, allowMint));
+  const text = genesisToJson(genesisData(chainId, validators, params));
   try {
     parseGenesis(text);
   } catch (err) {
@@ -131,7 +169,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
 }
 
 /** A local devnet: every validator on 127.0.0.1, keys generated here, one home per validator. */
-async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, allowMint: boolean): Promise<void> {
+async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, params: ChainParams): Promise<void> {
   if (basePort + 2 * PORT_STRIDE + n - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves no room for ${n} validators (status ports reach ${basePort + 2 * PORT_STRIDE + n - 1})`);
   const dirStat = await stat(dir).catch(() => undefined);
   if (dirStat !== undefined && !dirStat.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`);
@@ -150,7 +188,7 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
     peerId: k.peerId,
     address: `/ip4/127.0.0.1/tcp/${basePort + index}`,
   }));
-  const text = genesisToJson(genesisData(chainId, validators, allowMint));
+  const text = genesisToJson(genesisData(chainId, validators, params));
   parseGenesis(text, { backend });
   await mkdir(dir, { recursive: true });
   await writeNewFile(genesisFile, text, PUBLIC_FILE_MODE);

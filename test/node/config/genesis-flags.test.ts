@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { loadGenesis } from '../../../node/config/genesis.js';
+
+const run = promisify(execFile);
+const CLI = join(resolve(import.meta.dirname, '..', '..', '..', '..'), 'bin', 'vsmr.js');
+
+describe('vsmr genesis chain parameters', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vsmr-genesis-flags-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes consensus parameters and genesis balances from the flags', async () => {
+    const out = join(dir, 'ok');
+    await run(process.execPath, [CLI, 'genesis', '--validators', '2', '--out', out, '--base-timeout-ms', '500', '--max-batch-commands', '400', '--fund', 'alice=100', '--fund', '0x626f62=7']);
+    const g = await loadGenesis(join(out, 'genesis.json'));
+    assert.deepEqual(g.consensus, { baseTimeoutMs: 500, maxBatchCommands: 400, maxBatchBytes: 1 << 20 });
+    assert.deepEqual(
+      g.app.initialBalances.map((b) => [Buffer.from(b.account).toString(), b.amount]),
+      [
+        ['alice', 100n],
+        ['bob', 7n],
+      ],
+    );
+  });
+
+  for (const [flags, field] of [
+    [['--base-timeout-ms', '5'], 'genesis.consensus.baseTimeoutMs'],
+    [['--fund', 'alice'], '--fund'],
+  ] as const) {
+    it(`refuses ${flags.join(' ')} with one line naming ${field}`, async () => {
+      await assert.rejects(run(process.execPath, [CLI, 'genesis', '--validators', '2', '--out', join(dir, `bad-${field}`), ...flags]), (err: { code?: number; stderr?: string }) => {
+        assert.equal(err.code, 2);
+        assert.equal(err.stderr!.trim().split('\n').length, 1);
+        assert.ok(err.stderr!.includes(field), err.stderr);
+        return true;
+      });
+    });
+  }
+});
