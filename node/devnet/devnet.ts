@@ -68,7 +68,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
   };
   try {
-    const basePort = 30_000 + Math.floor(Math.random() * 20_000);
+    // Below the kernel's ephemeral range (32768+), so no outgoing connection can hold our ports.
+    const basePort = 20_000 + Math.floor(Math.random() * 12_000);
     await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort)]);
     for (let i = 0; i < opts.replicas; i++) {
       const home = join(dir, `node-${i}`);

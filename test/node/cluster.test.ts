@@ -57,7 +57,8 @@ describe('validator processes on loopback', function () {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'vsmr-cluster-'));
-    const basePort = 30_000 + Math.floor(Math.random() * 20_000);
+    // Below the kernel's ephemeral range (32768+), so no outgoing connection can hold our ports.
+    const basePort = 20_000 + Math.floor(Math.random() * 12_000);
     await run(process.execPath, [CLI, 'genesis', '--validators', String(N), '--out', dir, '--base-port', String(basePort)]);
     for (let i = 0; i < N; i++) {
       const config = JSON.parse(await readFile(join(dir, `node-${i}`, 'config.json'), 'utf8')) as { metricsPort: number };
