@@ -19,6 +19,8 @@ export type ConsensusEvent =
   | Delivered<Extract<ConsensusMessage, { type: 'timeout' }>>
   | { readonly type: 'timer'; readonly round: number }
   | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] }
+  /** The runtime's verdict on a `validate-payload` request: every command valid or not. */
+  | { readonly type: 'payload-validated'; readonly blockId: Uint8Array; readonly valid: boolean }
   /** The runtime applied the committed block at `state.height` (in height order). */
   | { readonly type: 'executed'; readonly state: ExecutedState }
   /**
@@ -42,4 +44,6 @@ export type ConsensusAction =
    * Ask peer `to` for blocks from `fromHeight` up: emitted when a verified QC certifies a block
    * this replica does not have. Served by the peer's runtime, answered with `sync-response`.
    */
-  | { readonly type: 'sync-request'; readonly to: number; readonly fromHeight: number };
+  | { readonly type: 'sync-request'; readonly to: number; readonly fromHeight: number }
+  /** Validate these commands (signatures, limits) and answer with `payload-validated`. */
+  | { readonly type: 'validate-payload'; readonly blockId: Uint8Array; readonly payload: readonly Uint8Array[] };

@@ -28,6 +28,11 @@ export interface ReplicaConfig {
   readonly baseTimeoutMs: number;
   readonly maxBatchCommands: number;
   readonly maxBatchBytes: number;
+  /**
+   * Ask the runtime to validate a proposal's commands (`validate-payload`) and vote only after
+   * it answers (`payload-validated`). Off for the simulator, whose commands are opaque.
+   */
+  readonly validatePayloads?: boolean;
 }
 
 /** Backoff stops doubling after 2^6 = 64x the base, so a long outage still retries often enough. */
@@ -96,6 +101,9 @@ export class Replica {
   private out: ConsensusAction[] = [];
   private lastExecuted: ExecutedState;
   private readonly executedStates = new Map<number, ExecutedState>();
+  /** Proposals whose payload the runtime found valid, and the one being validated now. */
+  private readonly validPayloads = new Set<string>();
+  private payloadInCheck: string | undefined;
 
   constructor(cfg: ReplicaConfig) {
     this.cfg = cfg;
@@ -188,6 +196,9 @@ export class Replica {
       case 'sync-response':
         this.onSyncResponse(event.from, event.blocks, event.highQc);
         break;
+      case 'payload-validated':
+        this.onPayloadValidated(event.blockId, event.valid);
+        break;
     }
   }
 
@@ -243,6 +254,16 @@ export class Replica {
       return;
     }
     if (!sameExecutedState(mine, e)) throw new Rejection(`executed state at height ${e.height} disagrees with ours`);
+    const key = hex(block.id);
+    if (this.cfg.validatePayloads && block.payload.length > 0 && !this.validPayloads.has(key)) {
+      // Requests we have not validated ourselves: vote once the runtime has checked them.
+      this.orphan = { from, block, tc };
+      if (this.payloadInCheck !== key) {
+        this.payloadInCheck = key;
+        this.out.push({ type: 'validate-payload', blockId: block.id, payload: block.payload });
+      }
+      return;
+    }
 
     const tcInfo: TimeoutCertInfo | undefined = tc ? { round: tc.round, highestQcRound: tc.highestQc.vote.round } : undefined;
     const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);
@@ -389,6 +410,22 @@ export class Replica {
       cur = b.parentQc.vote.blockId;
     }
     return chain.reverse();
+  }
+
+  private onPayloadValidated(id: Uint8Array, valid: boolean): void {
+    const key = hex(id);
+    if (this.payloadInCheck === key) this.payloadInCheck = undefined;
+    const orphan = this.orphan && hex(this.orphan.block.id) === key ? this.orphan : undefined;
+    if (!valid) {
+      if (orphan) this.orphan = undefined;
+      // The leader's fault: attributed to it, and no vote for its block.
+      this.out.push({ type: 'reject', from: orphan?.from ?? this.leaderOf(this.round), reason: `proposal ${key.slice(0, 16)} carries requests that fail validation` });
+      return;
+    }
+    // Bounded: only the latest few matter, a proposal is voted on in its own round or never.
+    if (this.validPayloads.size >= 64) this.validPayloads.clear();
+    this.validPayloads.add(key);
+    this.retryOrphan();
   }
 
   // ---- execution ---------------------------------------------------------------------------

@@ -96,6 +96,7 @@ export class ValidatorNode {
       baseTimeoutMs: o.consensus.baseTimeoutMs,
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
+      validatePayloads: true,
     });
   }
 
@@ -208,6 +209,17 @@ export class ValidatorNode {
             (err: unknown) => this.opts.logger?.warn({ err: String(err), peer: a.to }, 'sync request failed'),
           );
           break;
+        case 'validate-payload': {
+          // Requests seen at ingress hit the pool's verified cache; only unknown ones cost a check.
+          const { blockId } = a;
+          this.opts.validator.validate(a.payload, this.opts.store.committedHeight()).then(
+            (verdicts) => this.step({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
+            (err: unknown) => {
+              this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; not voting for the block');
+            },
+          );
+          break;
+        }
         case 'reject':
           this.opts.metrics?.rejectedMessages.inc({ reason: a.reason.split(':')[0] ?? 'other' });
           this.opts.logger?.debug({ from: a.from, reason: a.reason }, 'rejected');

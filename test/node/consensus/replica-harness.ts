@@ -26,6 +26,8 @@ export interface ClusterOptions {
   readonly maxBatchCommands?: number;
   readonly maxBatchBytes?: number;
   readonly baseTimeoutMs?: number;
+  /** When set, replicas hold votes until this fake validator has checked the proposal's payload. */
+  readonly payloadValidator?: (payload: readonly Uint8Array[]) => boolean;
 }
 
 type SyncResponse = { readonly type: 'sync-response'; readonly blocks: readonly Block[]; readonly highQc: QuorumCert };
@@ -84,6 +86,7 @@ export class Cluster {
       baseTimeoutMs: opts.baseTimeoutMs ?? 100,
       maxBatchCommands: opts.maxBatchCommands ?? 10,
       maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
+      validatePayloads: opts.payloadValidator !== undefined,
     });
   }
 
@@ -110,6 +113,7 @@ export class Cluster {
 
   private apply(i: number, actions: readonly ConsensusAction[]): void {
     const executed: ExecutedState[] = [];
+    const validated: { blockId: Uint8Array; valid: boolean }[] = [];
     for (const a of actions) {
       switch (a.type) {
         case 'broadcast':
@@ -147,10 +151,14 @@ export class Cluster {
         case 'reject':
           this.rejects.push({ at: i, from: a.from, reason: a.reason });
           break;
+        case 'validate-payload':
+          validated.push({ blockId: a.blockId, valid: this.opts.payloadValidator!(a.payload) });
+          break;
       }
     }
     // Execution follows the step that committed, as the node's runtime will do it.
     for (const state of executed) this.step(i, { type: 'executed', state });
+    for (const v of validated) this.step(i, { type: 'payload-validated', ...v });
   }
 
   private enqueue(e: Envelope): void {
