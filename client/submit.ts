@@ -18,7 +18,8 @@ export interface SubmitSummary {
   readonly seconds: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+/** The p-th percentile of an ascending list (nearest rank), 0 for an empty one. */
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2));
 }

@@ -1,4 +1,4 @@
-import { access, mkdir, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
@@ -21,6 +21,7 @@ import {
   PUBLIC_FILE_MODE,
   popProofOf,
   writeNewFile,
+  pathExists,
 } from '../config/keys.js';
 import { CONFIG_FILE, KEYS_FILE, nodeConfigToJson } from '../config/node-config.js';
 
@@ -81,15 +82,6 @@ function integer(min: number, max: number): (v: string) => number {
   };
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function chainIdFlag(value: string): string {
   try {
     return parseChainId(value, '--chain-id');
@@ -148,7 +140,7 @@ function genesisData(chainId: string, validators: readonly GenesisValidator[], p
  */
 async function genesisFromPublicFiles(files: readonly string[], out: string, chainId: string, params: ChainParams): Promise<void> {
   if (files.length === 0) throw new UsageError('--from needs at least one public file');
-  if (await exists(out)) throw new UsageError(`${out} already exists; refusing to overwrite it`);
+  if (await pathExists(out)) throw new UsageError(`${out} already exists; refusing to overwrite it`);
   const validators: GenesisValidator[] = [];
   for (const [index, file] of files.entries()) {
     const info = await loadPublicInfo(file);
@@ -176,7 +168,7 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
   const genesisFile = join(dir, 'genesis.json');
   const homes = Array.from({ length: n }, (_, i) => join(dir, `node-${i}`));
   for (const path of [genesisFile, ...homes]) {
-    if (await exists(path)) throw new UsageError(`${path} already exists; refusing to overwrite it`);
+    if (await pathExists(path)) throw new UsageError(`${path} already exists; refusing to overwrite it`);
   }
   const backend = blsBackend('blst');
   const keys: NodeKeys[] = [];

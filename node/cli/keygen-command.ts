@@ -1,4 +1,4 @@
-import { access, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
@@ -14,6 +14,7 @@ import {
   publicInfoOf,
   publicInfoToJson,
   writeNewFile,
+  pathExists,
 } from '../config/keys.js';
 
 interface KeygenOptions {
@@ -25,15 +26,6 @@ interface KeygenOptions {
 function fail(message: string): void {
   process.stderr.write(`vsmr keygen: ${message}\n`);
   process.exitCode = 2;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export function registerKeygenCommand(program: Command): void {
@@ -56,7 +48,7 @@ export function registerKeygenCommand(program: Command): void {
       const pubFile = publicFilePath(opts.out);
       // Check both before writing either, so a refusal leaves nothing half-written.
       for (const path of [opts.out, pubFile]) {
-        if (await exists(path)) return fail(`${path} already exists; refusing to overwrite it`);
+        if (await pathExists(path)) return fail(`${path} already exists; refusing to overwrite it`);
       }
       const backend = blsBackend('blst');
       const keys = await generateNodeKeys(backend);

@@ -11,7 +11,7 @@
  * The libp2p key is stored as its protobuf encoding because that is what libp2p itself uses
  * to persist identities, and it names the key type inside the bytes.
  */
-import { constants, type FileHandle, open, stat } from 'node:fs/promises';
+import { access, constants, type FileHandle, open, stat } from 'node:fs/promises';
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { type BlsBackend, type BlsPublicKey, type BlsSecretKey, generateBlsKeyPair, popProve } from '../../crypto/bls/index.js';
@@ -168,6 +168,16 @@ export async function loadPublicInfo(path: string): Promise<ValidatorPublicInfo>
     return parsePublicInfo(parseJsonText(text, undefined));
   } catch (err) {
     throw err instanceof ConfigError ? err.inFile(path) : err;
+  }
+}
+
+/** Whether anything exists at `path` (commands refuse to overwrite what is there). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -3,7 +3,7 @@ import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { submitCommands } from '../../client/submit.js';
+import { percentile, submitCommands } from '../../client/submit.js';
 import { loadGenesis } from '../config/genesis.js';
 
 const run = promisify(execFile);
@@ -48,10 +48,6 @@ async function status(port: number): Promise<Status | undefined> {
   } catch {
     return undefined;
   }
-}
-
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted.length === 0 ? 0 : Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(1));
 }
 
 /**
