@@ -9,10 +9,10 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
 import { ed25519KeypairFromSeed } from '../crypto/ed25519/backends.js';
-import { encodeCommand } from '../node/app/command.js';
+import { encodeCommand } from '../protocol/command.js';
 import { type BlsSetBytes, verifyBlsSets } from '../validation/bls-job.js';
 import { ValidationPool } from '../validation/pool.js';
-import { signRequest } from '../validation/request.js';
+import { signRequest } from '../protocol/request.js';
 import { writeJson } from './harness.js';
 
 const CHAIN = 'vsmr-bench';

@@ -1,10 +1,10 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { ed25519KeypairFromSeed } from '../crypto/ed25519/backends.js';
 import { createNetworkHost } from '../network/host.js';
-import { encodeCommand } from '../node/app/command.js';
-import type { Genesis } from '../node/config/genesis.js';
-import type { SubmitReply } from '../node/runtime/launch.js';
-import { signRequest } from '../validation/request.js';
+import { encodeCommand } from '../protocol/command.js';
+import type { Genesis } from '../protocol/genesis.js';
+import type { SubmitReply } from '../protocol/submit-reply.js';
+import { signRequest } from '../protocol/request.js';
 import { randomBytes } from 'node:crypto';
 
 export interface SubmitSummary {

@@ -16,8 +16,7 @@
  * consensus types carry them as JS numbers. Byte strings are u32 length || bytes.
  */
 import { EncodingError } from '../crypto/errors.js';
-import type { ConsensusMessage } from '../node/consensus/messages.js';
-import type { Block, ExecutedState, QuorumCert, SignedTimeout, SignedVote, TimeoutCert, VoteData } from '../node/consensus/types.js';
+import type { Block, ConsensusMessage, ExecutedState, QuorumCert, SignedTimeout, SignedVote, TimeoutCert, VoteData } from '../protocol/types.js';
 
 export const WIRE_VERSION = 1;
 

@@ -1,7 +1,7 @@
 import { bytesToHex } from '../crypto/bytes.js';
-import { makeBlock } from '../node/consensus/block.js';
+import { makeBlock } from '../protocol/block.js';
 import type { ConsensusAction, ConsensusEvent } from '../node/consensus/messages.js';
-import { type Block, type QuorumCert, type SignedVote, type TimeoutCert, type VoteData, voteDigest } from '../node/consensus/types.js';
+import { type Block, type QuorumCert, type SignedVote, type TimeoutCert, type VoteData, voteDigest } from '../protocol/types.js';
 import type { BehaviorInfo, ByzantineContext } from './byzantine.js';
 
 /**

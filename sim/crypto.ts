@@ -3,12 +3,12 @@ import { blsBackend, generateBlsKeyPair, popProve } from '../crypto/bls/index.js
 import { bitmapIndices } from '../crypto/qc/bitmap.js';
 import { decodeQc } from '../crypto/qc/codec.js';
 import { ValidatorSet } from '../crypto/qc/validator-set.js';
-import { isGenesisQc } from '../node/consensus/block.js';
+import { isGenesisQc } from '../protocol/block.js';
 import { BlsCertificateOps, blsSigner } from '../node/consensus/bls-certs.js';
 import type { CertificateOps } from '../node/consensus/certs.js';
 import { FakeCertificateOps, fakeSigner } from '../node/consensus/fake-certs.js';
 import type { ConsensusSigner } from '../node/consensus/safety-rules.js';
-import type { QuorumCert } from '../node/consensus/types.js';
+import type { QuorumCert } from '../protocol/types.js';
 
 /** The certificate scheme of a run: what replicas sign and verify with, and how to count signers. */
 export interface SimCrypto {

@@ -1,6 +1,6 @@
 import { bytesToHex } from '../crypto/bytes.js';
 import type { CertificateOps } from '../node/consensus/certs.js';
-import { encodeVoteData, type QuorumCert, type TimeoutCert, type VoteData } from '../node/consensus/types.js';
+import { encodeVoteData, type QuorumCert, type TimeoutCert, type VoteData } from '../protocol/types.js';
 
 /**
  * The safety contract of DESIGN.md ("Invariants"), checked event by event over honest replicas.

@@ -1,5 +1,5 @@
 import type { ConsensusMessage } from '../node/consensus/messages.js';
-import type { Block, QuorumCert, TimeoutCert } from '../node/consensus/types.js';
+import type { Block, QuorumCert, TimeoutCert } from '../protocol/types.js';
 
 /**
  * ESTIMATED wire size of a message, from its contents, until the wire codec lands: fixed-width

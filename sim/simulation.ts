@@ -2,7 +2,7 @@ import { KvApplication } from '../node/app/kv-app.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert } from '../node/consensus/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
 import { BEHAVIORS, type ByzantineBehavior, type ByzantineContext } from './byzantine.js';
 import { blsCrypto, fakeCrypto, type SimCrypto } from './crypto.js';

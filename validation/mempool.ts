@@ -12,7 +12,7 @@
  * clients it served move to the back of the order, so a chatty client cannot starve the rest.
  */
 import type { StatelessValidator } from './stateless.js';
-import { type DecodedRequest, decodeRequest } from './request.js';
+import { type DecodedRequest, decodeRequest } from '../protocol/request.js';
 import { accept, ignore, type Verdict } from './verdict.js';
 
 /** The mempool is full: nothing is wrong with the request, the client should retry later. */

@@ -21,7 +21,7 @@ import { blsBackend } from '../crypto/bls/index.js';
 import type { Ed25519BackendName } from '../crypto/ed25519/backends.js';
 import { type BlsSetBytes, packBlsSets, verifyBlsSets } from './bls-job.js';
 import { Deque } from './deque.js';
-import { MAX_REQUEST_BYTES } from './request.js';
+import { MAX_REQUEST_BYTES } from '../protocol/request.js';
 import { decodeVerdicts, packRequests, validateRequest } from './stateless.js';
 import { accept, ignore, reject, type Verdict } from './verdict.js';
 import { VerifiedIdCache } from './verified-cache.js';

@@ -7,7 +7,7 @@
  */
 import { bytesEqual } from '../crypto/bytes.js';
 import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
-import { type Command, CommandDecodeError, decodeCommand } from '../node/app/command.js';
+import { type Command, CommandDecodeError, decodeCommand } from '../protocol/command.js';
 import {
   type DecodedRequest,
   decodeRequest,
@@ -15,7 +15,7 @@ import {
   REQUEST_ID_BYTES,
   RequestDecodeError,
   requestSigningMessage,
-} from './request.js';
+} from '../protocol/request.js';
 import { accept, ignore, reject, type Verdict, verdictCode, verdictFromCode } from './verdict.js';
 
 export interface StatelessOptions {

@@ -19,14 +19,14 @@
 import { bytesEqual } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
-import type { Command } from './command.js';
-import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOUNT_BYTES } from './command.js';
-import type { LogEntry } from './log.js';
+import type { Command } from '../../protocol/command.js';
+import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOUNT_BYTES } from '../../protocol/command.js';
+import type { LogEntry } from '../../protocol/log-proof.js';
 import { CommandLog } from './log.js';
-import { Result } from './result.js';
+import { Result } from '../../protocol/result.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
 import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey } from './state-keys.js';
-import type { StateProof } from './state-proof.js';
+import type { StateProof } from '../../protocol/state-proof.js';
 import { StateTree } from './state-tree.js';
 
 export interface KvApplicationOptions {

@@ -14,81 +14,15 @@
  * the log only grows and a full rebuild per block would make execution quadratic over a
  * chain's life. Proofs rebuild the full tree on demand and cache it until the next append.
  */
-import { CryptoError } from '../../crypto/errors.js';
-import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, taggedHash } from '../../crypto/hash.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
-import { MerkleProofError, MerkleTree, merkleLeafHash, merkleNodeHash, merkleRoot, verifyInclusion } from '../../crypto/merkle.js';
-import type { Result } from './result.js';
-import { isResult } from './result.js';
+import { MerkleTree, merkleLeafHash, merkleNodeHash, merkleRoot } from '../../crypto/merkle.js';
+import { type LogEntry, logLeafData } from '../../protocol/log-proof.js';
+import type { Result } from '../../protocol/result.js';
+import { isResult } from '../../protocol/result.js';
+
 
 const EMPTY_LOG_ROOT = merkleRoot([]);
-
-export interface LogEntry {
-  position: number;
-  /** SHA-256 of the command bytes exactly as the block carried them. */
-  commandHash: Uint8Array;
-  result: Result;
-}
-
-export type LogProofRejectReason = 'malformed' | 'position-mismatch' | 'invalid-inclusion';
-
-export class LogProofError extends CryptoError {
-  constructor(
-    readonly reason: LogProofRejectReason,
-    detail: string,
-  ) {
-    super(`log proof rejected: ${reason}: ${detail}`, `LOG_PROOF_${reason.toUpperCase().replaceAll('-', '_')}`);
-  }
-}
-
-/** u64 position || commandHash (32) || u8 result: the part of a leaf after the domain prefix. */
-export function encodeLogEntry(entry: LogEntry): Uint8Array {
-  const out = new Uint8Array(8 + SHA256_LENGTH + 1);
-  new DataView(out.buffer).setBigUint64(0, BigInt(entry.position));
-  out.set(entry.commandHash, 8);
-  out[8 + SHA256_LENGTH] = entry.result;
-  return out;
-}
-
-export function logLeafData(chainId: string, entry: LogEntry): Uint8Array {
-  return taggedHash(DOMAIN_TAGS.log, chainId, encodeLogEntry(entry));
-}
-
-function checkEntry(entry: unknown): asserts entry is LogEntry {
-  if (typeof entry !== 'object' || entry === null) throw new LogProofError('malformed', 'entry is not an object');
-  const e = entry as Partial<Record<keyof LogEntry, unknown>>;
-  if (typeof e.position !== 'number' || !Number.isSafeInteger(e.position) || e.position < 0) {
-    throw new LogProofError('malformed', 'position is not a non-negative safe integer');
-  }
-  if (!(e.commandHash instanceof Uint8Array) || e.commandHash.length !== SHA256_LENGTH) {
-    throw new LogProofError('malformed', 'commandHash is not a 32-byte hash');
-  }
-  // Any u8 is accepted: a client older than the replica must still verify entries whose code it
-  // does not know yet.
-  if (typeof e.result !== 'number' || !Number.isInteger(e.result) || e.result < 0 || e.result > 0xff) {
-    throw new LogProofError('malformed', 'result is not a u8');
-  }
-}
-
-/**
- * Checks that `entry` is in the log whose root is `logRoot` (from a certified header). Throws
- * LogProofError on failure.
- */
-export function verifyLogEntry(chainId: string, logRoot: Uint8Array, entry: LogEntry, proof: InclusionProof): void {
-  checkEntry(entry);
-  if (typeof proof !== 'object' || proof === null) throw new LogProofError('malformed', 'proof is not an object');
-  // Implied by the leaf content (position p can only sit at index p of an honest log), but
-  // checked so a confused prover is told so plainly.
-  if (proof.index !== entry.position) {
-    throw new LogProofError('position-mismatch', `proof is for index ${proof.index}, entry claims position ${entry.position}`);
-  }
-  try {
-    verifyInclusion(logRoot, logLeafData(chainId, entry), proof);
-  } catch (err) {
-    if (err instanceof MerkleProofError) throw new LogProofError('invalid-inclusion', err.reason);
-    throw err;
-  }
-}
 
 export class CommandLog {
   readonly chainId: string;

@@ -20,9 +20,9 @@
  */
 import { EncodingError } from '../../crypto/errors.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
-import { ByteReader, ByteWriter, compareBytes } from './bytes-io.js';
-import type { Result } from './result.js';
-import { isResult } from './result.js';
+import { ByteReader, ByteWriter, compareBytes } from '../../protocol/bytes-io.js';
+import type { Result } from '../../protocol/result.js';
+import { isResult } from '../../protocol/result.js';
 import { isValidStateEntry } from './state-keys.js';
 
 const MAGIC = Uint8Array.from('vsap', (c) => c.charCodeAt(0));

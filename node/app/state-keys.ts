@@ -6,9 +6,9 @@
  * state and give the same root.
  */
 import { concatBytes } from '../../crypto/bytes.js';
-import { MAX_ACCOUNT_BYTES, MAX_AMOUNT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './command.js';
-import type { StateProof } from './state-proof.js';
-import { StateProofError, verifyStateProof } from './state-proof.js';
+import { MAX_ACCOUNT_BYTES, MAX_AMOUNT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../protocol/command.js';
+import type { StateProof } from '../../protocol/state-proof.js';
+import { StateProofError, verifyStateProof } from '../../protocol/state-proof.js';
 
 export const KV_NAMESPACE = 0x00;
 export const BALANCE_NAMESPACE = 0x01;

@@ -16,8 +16,8 @@
 import { bytesToHex } from '../../crypto/bytes.js';
 import { DOMAIN_TAGS, domainPrefix } from '../../crypto/hash.js';
 import { MerkleTree } from '../../crypto/merkle.js';
-import type { LeafWitness, StateProof } from './state-proof.js';
-import { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, stateLeafData, stateRootOf } from './state-proof.js';
+import type { LeafWitness, StateProof } from '../../protocol/state-proof.js';
+import { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, stateLeafData, stateRootOf } from '../../protocol/state-proof.js';
 
 interface Entry {
   readonly key: Uint8Array;

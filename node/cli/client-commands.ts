@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { submitCommands } from '../../client/submit.js';
-import { ConfigError } from '../config/errors.js';
-import { loadGenesis } from '../config/genesis.js';
+import { ConfigError } from '../../protocol/config-error.js';
+import { loadGenesis } from '../../protocol/genesis.js';
 
 function positiveInt(flag: string) {
   return (v: string) => {

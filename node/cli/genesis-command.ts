@@ -2,7 +2,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../../protocol/config-error.js';
 import {
   DEFAULT_CONSENSUS_PARAMS,
   type GenesisData,
@@ -10,7 +10,7 @@ import {
   genesisToJson,
   parseChainId,
   parseGenesis,
-} from '../config/genesis.js';
+} from '../../protocol/genesis.js';
 import {
   FileExistsError,
   generateNodeKeys,

@@ -2,8 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
-import { ConfigError } from '../config/errors.js';
-import { parseValidatorAddress } from '../config/genesis.js';
+import { ConfigError } from '../../protocol/config-error.js';
+import { parseValidatorAddress } from '../../protocol/genesis.js';
 import {
   FileExistsError,
   generateNodeKeys,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError } from '../../protocol/config-error.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { startValidator } from '../runtime/launch.js';
 

@@ -1,4 +1,4 @@
-export * from './errors.js';
-export * from './genesis.js';
+export * from '../../protocol/config-error.js';
+export * from '../../protocol/genesis.js';
 export * from './keys.js';
 export * from './node-config.js';

@@ -18,9 +18,9 @@ import { type BlsBackend, type BlsPublicKey, type BlsSecretKey, generateBlsKeyPa
 import { BLS_PUBLIC_KEY_BYTES, BLS_SECRET_KEY_BYTES, BLS_SIGNATURE_BYTES } from '../../crypto/bls/types.js';
 import { toHex } from '../../crypto/bytes.js';
 import { CryptoError } from '../../crypto/errors.js';
-import { ConfigError } from './errors.js';
-import * as f from './fields.js';
-import { parseJsonText, parsePeerId, parseValidatorAddress, readConfigFile } from './genesis.js';
+import { ConfigError } from '../../protocol/config-error.js';
+import * as f from '../../protocol/fields.js';
+import { parseJsonText, parsePeerId, parseValidatorAddress, readConfigFile } from '../../protocol/genesis.js';
 
 export const KEY_FILE_VERSION = 1;
 /** Owner read/write only: the file holds the keys that sign votes. */

@@ -19,9 +19,9 @@ import { join, resolve } from 'node:path';
 import { blsBackend } from '../../crypto/bls/index.js';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
-import { ConfigError } from './errors.js';
-import * as f from './fields.js';
-import { type Genesis, type GenesisValidator, loadGenesis, parseJsonText, readConfigFile } from './genesis.js';
+import { ConfigError } from '../../protocol/config-error.js';
+import * as f from '../../protocol/fields.js';
+import { type Genesis, type GenesisValidator, loadGenesis, parseJsonText, readConfigFile } from '../../protocol/genesis.js';
 import { loadNodeKeys, type NodeKeys } from './keys.js';
 
 export const NODE_CONFIG_VERSION = 1;

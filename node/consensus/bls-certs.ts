@@ -2,7 +2,7 @@ import type { BlsBackend, BlsSecretKey } from '../../crypto/bls/types.js';
 import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
 import type { ValidatorSet } from '../../crypto/qc/validator-set.js';
-import { isGenesisQc } from './block.js';
+import { isGenesisQc } from '../../protocol/block.js';
 import { type CertificateOps, TimeoutCollector, tcSigners, type TimeoutAggregator, type VoteAggregator } from './certs.js';
 import type { ConsensusSigner } from './safety-rules.js';
 import {
@@ -14,7 +14,7 @@ import {
   timeoutDigest,
   type VoteData,
   voteDigest,
-} from './types.js';
+} from '../../protocol/types.js';
 
 /**
  * Real certificates: QCs are crypto/qc multi-signatures (one message, aggregate key, one

@@ -1,5 +1,5 @@
 import { bitmapFromIndices } from '../../crypto/qc/bitmap.js';
-import type { QuorumCert, Round, SignedTimeout, SignedVote, TimeoutCert, VoteData } from './types.js';
+import type { QuorumCert, Round, SignedTimeout, SignedVote, TimeoutCert, VoteData } from '../../protocol/types.js';
 
 /**
  * The certificate crypto the consensus core needs, behind one interface so the simulator can

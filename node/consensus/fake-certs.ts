@@ -2,7 +2,7 @@ import { bytesEqual, concatBytes, uintBE } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import { bitmapFromIndices, bitmapIndices, firstBitPast } from '../../crypto/qc/bitmap.js';
 import { quorumSize } from '../../crypto/qc/quorum.js';
-import { isGenesisQc } from './block.js';
+import { isGenesisQc } from '../../protocol/block.js';
 import { type CertificateOps, TimeoutCollector, tcSigners, type TimeoutAggregator, type VoteAggregator } from './certs.js';
 import type { ConsensusSigner } from './safety-rules.js';
 import {
@@ -14,7 +14,7 @@ import {
   timeoutDigest,
   type VoteData,
   voteDigest,
-} from './types.js';
+} from '../../protocol/types.js';
 
 /**
  * FAKE certificates for tests and the simulator: a "signature" is sha256(u32 signer || digest),

@@ -1,10 +1,7 @@
-import type { Block, ExecutedState, QuorumCert, SignedTimeout, SignedVote, TimeoutCert } from './types.js';
+import type { ConsensusMessage } from '../../protocol/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 
-/** What replicas send each other. The transport adds the sender as `from` when delivering. */
-export type ConsensusMessage =
-  | { readonly type: 'proposal'; readonly block: Block; readonly tc?: TimeoutCert }
-  | { readonly type: 'vote'; readonly vote: SignedVote }
-  | { readonly type: 'timeout'; readonly timeout: SignedTimeout; readonly highQc: QuorumCert; readonly tc?: TimeoutCert };
+export type { ConsensusMessage } from '../../protocol/types.js';
 
 type Delivered<M> = M & { readonly from: number };
 

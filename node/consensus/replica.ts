@@ -1,6 +1,6 @@
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
-import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from './block.js';
+import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
 import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyViolation } from './safety-rules.js';
@@ -14,7 +14,7 @@ import {
   type SignedVote,
   type TimeoutCert,
   type TimeoutCertInfo,
-} from './types.js';
+} from '../../protocol/types.js';
 
 export interface ReplicaConfig {
   readonly chainId: string;

@@ -10,7 +10,7 @@ import {
   timeoutDigest,
   type VoteData,
   voteDigest,
-} from './types.js';
+} from '../../protocol/types.js';
 
 /**
  * Safety rules of the two-chain protocol (Jolteon / DiemBFT-v4), after Aptos'

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { percentile, submitCommands } from '../../client/submit.js';
-import { loadGenesis } from '../config/genesis.js';
+import { loadGenesis } from '../../protocol/genesis.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');

@@ -9,13 +9,8 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
-import { type CommitReceipt, ValidatorNode } from './validator-node.js';
-
-/** What the `submit` protocol answers, as UTF-8 JSON: a client needs no codec to read it. */
-export type SubmitReply =
-  | ({ readonly status: 'committed' } & CommitReceipt)
-  | { readonly status: 'rejected' | 'ignored'; readonly reason: string }
-  | { readonly status: 'timeout' };
+import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { ValidatorNode } from './validator-node.js';
 
 const SUBMIT_WAIT_MS = 30_000;
 

@@ -1,6 +1,6 @@
 import type { ConsensusMessage } from '../consensus/messages.js';
 import type { SafetyStorage } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert } from '../consensus/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 
 /**
  * What the validator runtime needs from the outside world, as interfaces: the libp2p network

@@ -1,15 +1,16 @@
 import { bytesEqual, bytesToHex, toHex } from '../../crypto/bytes.js';
-import { type Result, resultName } from '../app/result.js';
+import { resultName } from '../../protocol/result.js';
+import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { KvApplication } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState } from '../consensus/types.js';
+import type { Block, ExecutedState } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
-import { decodeRequest, requestId } from '../../validation/request.js';
+import { decodeRequest, requestId } from '../../protocol/request.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import type { Verdict } from '../../validation/verdict.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SyncAnswer, systemClock } from './ports.js';
@@ -28,14 +29,6 @@ export interface ValidatorNodeOptions {
   readonly clock?: Clock;
   readonly metrics?: NodeMetrics;
   readonly logger?: Logger;
-}
-
-/** Where a request ended up: what `client submit` reports and a proof bundle starts from. */
-export interface CommitReceipt {
-  readonly height: number;
-  readonly position: number;
-  readonly result: Result;
-  readonly resultName: string;
 }
 
 /** A committed block that disagrees with the ledger: the node must stop, never carry on. */

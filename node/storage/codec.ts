@@ -23,11 +23,11 @@
  *   Block         id[32] || u64 round || u64 height || u32 author || QuorumCert || ExecutedState
  *                 || u32 n || n × (u32 len || command)
  */
-import { ByteReader, ByteWriter } from '../app/bytes-io.js';
+import { ByteReader, ByteWriter } from '../../protocol/bytes-io.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { SafetyState } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert, SignedVote, VoteData } from '../consensus/types.js';
-import { encodeExecutedState, encodeVoteData } from '../consensus/types.js';
+import type { Block, ExecutedState, QuorumCert, SignedVote, VoteData } from '../../protocol/types.js';
+import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
 
 export const STORAGE_FORMAT_VERSION = 1;
 export const CHECKSUM_LENGTH = 8;

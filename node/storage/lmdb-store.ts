@@ -21,9 +21,9 @@
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
-import { genesisBlockId } from '../consensus/block.js';
+import { genesisBlockId } from '../../protocol/block.js';
 import type { SafetyState, SafetyStorage } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert } from '../consensus/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import {
   decodeBlock,
   decodeExecutedStateRecord,

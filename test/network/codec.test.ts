@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EncodingError } from '../../crypto/errors.js';
-import type { Block, QuorumCert, TimeoutCert, VoteData } from '../../node/consensus/types.js';
+import type { Block, QuorumCert, TimeoutCert, VoteData } from '../../protocol/types.js';
 import { MAX_SYNC_BLOCKS as REPLICA_MAX_SYNC_BLOCKS } from '../../node/consensus/replica.js';
 import {
   decodeEnvelope,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { genesisQc } from '../../node/consensus/block.js';
-import type { QuorumCert, VoteData } from '../../node/consensus/types.js';
+import { genesisQc } from '../../protocol/block.js';
+import type { QuorumCert, VoteData } from '../../protocol/types.js';
 import { fakeCrypto } from '../../sim/crypto.js';
 import { InvariantChecker, type Violation } from '../../sim/invariants.js';
 import { LivenessTracker } from '../../sim/liveness.js';

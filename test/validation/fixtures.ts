@@ -1,6 +1,6 @@
 import { type Ed25519Keypair, ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
-import { type Command, encodeCommand } from '../../node/app/command.js';
-import { signRequest } from '../../validation/request.js';
+import { type Command, encodeCommand } from '../../protocol/command.js';
+import { signRequest } from '../../protocol/request.js';
 
 export const CHAIN = 'vsmr-test';
 

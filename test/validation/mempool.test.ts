@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Mempool, MempoolBusyError } from '../../validation/mempool.js';
-import { decodeRequest } from '../../validation/request.js';
+import { decodeRequest } from '../../protocol/request.js';
 import { MainThreadValidator } from '../../validation/stateless.js';
 import { verdictLabel } from '../../validation/verdict.js';
 import { CHAIN, client, request } from './fixtures.js';

@@ -3,7 +3,7 @@ import { blsBackend, generateBlsKeyPair } from '../../crypto/bls/index.js';
 import { type BlsSetBytes, packBlsSets, unpackBlsSets, verifyBlsSets } from '../../validation/bls-job.js';
 import { Mempool } from '../../validation/mempool.js';
 import { PoolClosedError, ValidationPool, type ValidationPoolOptions, ValidationTaskError } from '../../validation/pool.js';
-import { MAX_REQUEST_BYTES, requestId } from '../../validation/request.js';
+import { MAX_REQUEST_BYTES, requestId } from '../../protocol/request.js';
 import { verdictLabel } from '../../validation/verdict.js';
 import { CHAIN, client, request } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 /** fast-check generators shared by the application tests. */
 import fc from 'fast-check';
-import type { Command } from '../../../node/app/command.js';
-import { MAX_ACCOUNT_BYTES, MAX_AMOUNT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../../node/app/command.js';
+import type { Command } from '../../../protocol/command.js';
+import { MAX_ACCOUNT_BYTES, MAX_AMOUNT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../../protocol/command.js';
 
 export const CHAIN = 'vsmr-test';
 

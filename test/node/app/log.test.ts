@@ -3,10 +3,11 @@ import fc from 'fast-check';
 import { concatBytes, toHex, uintBE } from '../../../crypto/bytes.js';
 import { sha256Noble } from '../../../crypto/hash.js';
 import { merkleRoot } from '../../../crypto/merkle.js';
-import type { LogEntry, LogProofRejectReason } from '../../../node/app/log.js';
-import { CommandLog, LogProofError, logLeafData, verifyLogEntry } from '../../../node/app/log.js';
-import type { Result as ResultCode } from '../../../node/app/result.js';
-import { Result } from '../../../node/app/result.js';
+import type { LogEntry, LogProofRejectReason } from '../../../protocol/log-proof.js';
+import { CommandLog } from '../../../node/app/log.js';
+import { LogProofError, logLeafData, verifyLogEntry } from '../../../protocol/log-proof.js';
+import type { Result as ResultCode } from '../../../protocol/result.js';
+import { Result } from '../../../protocol/result.js';
 import { CHAIN } from './arbitraries.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { concatBytes, toHex, uintBE } from '../../../crypto/bytes.js';
 import { CryptoError } from '../../../crypto/errors.js';
 import { sha256Noble } from '../../../crypto/hash.js';
-import type { LeafWitness, StateProof, StateProofRejectReason } from '../../../node/app/state-proof.js';
+import type { LeafWitness, StateProof, StateProofRejectReason } from '../../../protocol/state-proof.js';
 import {
   decodeStateProof,
   emptyStateRoot,
@@ -12,7 +12,7 @@ import {
   StateProofError,
   tryVerifyStateProof,
   verifyStateProof,
-} from '../../../node/app/state-proof.js';
+} from '../../../protocol/state-proof.js';
 import { StateTree } from '../../../node/app/state-tree.js';
 import { CHAIN, stateMap } from './arbitraries.js';
 

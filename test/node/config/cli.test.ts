@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadGenesis, parseGenesis } from '../../../node/config/genesis.js';
+import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeConfig } from '../../../node/config/node-config.js';
 import { REPO_ROOT, withTempDir } from './fixtures.js';
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { loadGenesis } from '../../../node/config/genesis.js';
+import { loadGenesis } from '../../../protocol/genesis.js';
 
 const run = promisify(execFile);
 const CLI = join(resolve(import.meta.dirname, '..', '..', '..', '..'), 'bin', 'vsmr.js');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../../../node/config/errors.js';
-import { genesisToJson, parseGenesis } from '../../../node/config/genesis.js';
+import { ConfigError } from '../../../protocol/config-error.js';
+import { genesisToJson, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeKeys, nodeKeysToJson, parseNodeKeys, publicFilePath } from '../../../node/config/keys.js';
 import { loadNodeConfig, nodeConfigToJson, parseNodeConfig } from '../../../node/config/node-config.js';
 import { backend, testKeys, validGenesisJson, withTempDir } from './fixtures.js';

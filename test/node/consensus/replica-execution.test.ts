@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { makeBlock } from '../../../node/consensus/block.js';
+import { makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import type { ExecutedState } from '../../../node/consensus/types.js';
+import type { ExecutedState } from '../../../protocol/types.js';
 import { CHAIN, Cluster, cmd } from './replica-harness.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');

@@ -1,9 +1,9 @@
-import type { Block, QuorumCert } from '../../../node/consensus/types.js';
+import type { Block, QuorumCert } from '../../../protocol/types.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { Replica } from '../../../node/consensus/replica.js';
 import { KvApplication } from '../../../node/app/kv-app.js';
-import type { ExecutedState } from '../../../node/consensus/types.js';
+import type { ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
 
 export const CHAIN = 'vsmr-test';

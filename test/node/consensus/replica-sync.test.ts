@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import type { Block } from '../../../node/consensus/types.js';
+import type { Block } from '../../../protocol/types.js';
 import { CHAIN, Cluster, cmd } from './replica-harness.js';
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);

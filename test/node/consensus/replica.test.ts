@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { genesisQc, makeBlock } from '../../../node/consensus/block.js';
+import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
 import { MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
@@ -13,7 +13,7 @@ import {
   timeoutDigest,
   type VoteData,
   voteDigest,
-} from '../../../node/consensus/types.js';
+} from '../../../protocol/types.js';
 import { CHAIN, cmd, MemorySafetyStorage } from './replica-harness.js';
 
 const N = 4;

@@ -8,7 +8,7 @@ import {
   type SafetyStorage,
   SafetyViolation,
 } from '../../../node/consensus/safety-rules.js';
-import { type BlockInfo, type QuorumCert, type TimeoutCertInfo, voteDigest } from '../../../node/consensus/types.js';
+import { type BlockInfo, type QuorumCert, type TimeoutCertInfo, voteDigest } from '../../../protocol/types.js';
 
 const CHAIN = 'vsmr-test';
 

@@ -1,6 +1,6 @@
 import type { ConsensusMessage } from '../../../node/consensus/messages.js';
 import type { SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
-import type { Block, ExecutedState } from '../../../node/consensus/types.js';
+import type { Block, ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusTransport, LedgerStore, SyncAnswer } from '../../../node/runtime/ports.js';
 import type { ValidatorNode } from '../../../node/runtime/validator-node.js';
 

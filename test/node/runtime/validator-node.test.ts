@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { encodeCommand } from '../../../node/app/command.js';
-import { Result } from '../../../node/app/result.js';
+import { encodeCommand } from '../../../protocol/command.js';
+import { Result } from '../../../protocol/result.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
-import { signRequest } from '../../../validation/request.js';
+import { signRequest } from '../../../protocol/request.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
 
 const CHAIN = 'vsmr-runtime-test';

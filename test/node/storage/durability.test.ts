@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { bytesEqual } from '../../../crypto/bytes.js';
-import { genesisBlockId } from '../../../node/consensus/block.js';
+import { genesisBlockId } from '../../../protocol/block.js';
 import { NodeStore } from '../../../node/storage/lmdb-store.js';
 import { CHAIN_ID, executedFor, votedFor } from './fixtures.js';
 

@@ -1,7 +1,7 @@
 import { sha256 } from '../../../crypto/hash.js';
-import { genesisQc, makeBlock } from '../../../node/consensus/block.js';
+import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import type { SafetyState } from '../../../node/consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert } from '../../../node/consensus/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
 
 /** Deterministic ledgers for storage tests: block h is round h and extends block h-1. */
 export const CHAIN_ID = 'vsmr-storage-test';

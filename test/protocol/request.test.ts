@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EncodingError } from '../../crypto/errors.js';
-import { MAX_COMMAND_BYTES } from '../../node/app/command.js';
+import { MAX_COMMAND_BYTES } from '../../protocol/command.js';
 import {
   type ClientRequest,
   decodeRequest,
@@ -9,10 +9,10 @@ import {
   MAX_REQUEST_BYTES,
   RequestDecodeError,
   requestId,
-} from '../../validation/request.js';
+} from '../../protocol/request.js';
 import { checkRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
 import { IGNORE_REASONS, REJECT_REASONS, type Verdict, verdictCode, verdictFromCode, verdictLabel } from '../../validation/verdict.js';
-import { CHAIN, client, request } from './fixtures.js';
+import { CHAIN, client, request } from '../validation/fixtures.js';
 
 const requestArb: fc.Arbitrary<ClientRequest> = fc.record({
   chainId: fc.stringMatching(/^[\x21-\x7e]{1,64}$/),
@@ -26,7 +26,7 @@ const requestArb: fc.Arbitrary<ClientRequest> = fc.record({
 const opts = { chainId: CHAIN, height: 10 };
 const label = (bytes: Uint8Array, o: StatelessOptions = opts) => verdictLabel(checkRequest(bytes, o).verdict);
 
-describe('validation/request codec', () => {
+describe('protocol/request codec', () => {
   it('round-trips every request, and the id is sha256 of the bytes', () => {
     fc.assert(
       fc.property(requestArb, (r) => {

@@ -1,5 +1,5 @@
-import { uintBE } from '../../crypto/bytes.js';
-import { DOMAIN_TAGS, taggedHash } from '../../crypto/hash.js';
+import { uintBE } from '../crypto/bytes.js';
+import { DOMAIN_TAGS, taggedHash } from '../crypto/hash.js';
 
 /**
  * The consensus messages of the two-chain protocol and the exact bytes each signature covers.
@@ -138,3 +138,9 @@ export interface TimeoutCert {
   readonly highestQc: QuorumCert;
   readonly certificate: Uint8Array;
 }
+
+/** What replicas send each other. The transport adds the sender as `from` when delivering. */
+export type ConsensusMessage =
+  | { readonly type: 'proposal'; readonly block: Block; readonly tc?: TimeoutCert }
+  | { readonly type: 'vote'; readonly vote: SignedVote }
+  | { readonly type: 'timeout'; readonly timeout: SignedTimeout; readonly highQc: QuorumCert; readonly tc?: TimeoutCert };

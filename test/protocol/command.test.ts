@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { fromHex, toHex } from '../../../crypto/bytes.js';
-import { EncodingError } from '../../../crypto/errors.js';
-import type { Command } from '../../../node/app/command.js';
+import { fromHex, toHex } from '../../crypto/bytes.js';
+import { EncodingError } from '../../crypto/errors.js';
+import type { Command } from '../../protocol/command.js';
 import {
   CommandDecodeError,
   CommandEncodeError,
@@ -11,8 +11,8 @@ import {
   MAX_AMOUNT,
   MAX_COMMAND_BYTES,
   MAX_VALUE_BYTES,
-} from '../../../node/app/command.js';
-import { anyCommand } from './arbitraries.js';
+} from '../../protocol/command.js';
+import { anyCommand } from '../node/app/arbitraries.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 

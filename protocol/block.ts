@@ -1,5 +1,5 @@
-import { bytesEqual, uintBE } from '../../crypto/bytes.js';
-import { DOMAIN_TAGS, sha256, sha256Parts, taggedHash } from '../../crypto/hash.js';
+import { bytesEqual, uintBE } from '../crypto/bytes.js';
+import { DOMAIN_TAGS, sha256, sha256Parts, taggedHash } from '../crypto/hash.js';
 import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, type QuorumCert, type Round, type VoteData } from './types.js';
 
 /**

@@ -19,10 +19,10 @@
  * Sound because the replicas that certified the root built it from sorted leaves and the
  * inclusion proofs pin each witness to its index.
  */
-import { bytesEqual } from '../../crypto/bytes.js';
-import { CryptoError } from '../../crypto/errors.js';
-import { DOMAIN_TAGS, SHA256_LENGTH, taggedHash } from '../../crypto/hash.js';
-import { MAX_INCLUSION_PATH, MerkleProofError, merkleRoot, verifyInclusion } from '../../crypto/merkle.js';
+import { bytesEqual } from '../crypto/bytes.js';
+import { CryptoError } from '../crypto/errors.js';
+import { DOMAIN_TAGS, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
+import { MAX_INCLUSION_PATH, MerkleProofError, merkleRoot, verifyInclusion } from '../crypto/merkle.js';
 import { ByteReader, ByteWriter, compareBytes } from './bytes-io.js';
 
 /** Hard limits of the tree and its proofs; the application's own limits are tighter. */

@@ -18,7 +18,7 @@
  * Limits are checked on both sides (an encoder that accepts what the decoder refuses would
  * let a client sign a command that every replica commits as MALFORMED).
  */
-import { EncodingError } from '../../crypto/errors.js';
+import { EncodingError } from '../crypto/errors.js';
 import { ByteReader, ByteWriter } from './bytes-io.js';
 
 export const MAX_KEY_BYTES = 256;

@@ -19,12 +19,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { peerIdFromString } from '@libp2p/peer-id';
-import { type BlsBackend, type BlsBackendName, blsBackend } from '../../crypto/bls/index.js';
-import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from '../../crypto/bls/types.js';
-import { bytesToHex, toHex } from '../../crypto/bytes.js';
-import { ValidatorSetError } from '../../crypto/errors.js';
-import { ValidatorSet } from '../../crypto/qc/validator-set.js';
-import { ConfigError } from './errors.js';
+import { type BlsBackend, type BlsBackendName, blsBackend } from '../crypto/bls/index.js';
+import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from '../crypto/bls/types.js';
+import { bytesToHex, toHex } from '../crypto/bytes.js';
+import { ValidatorSetError } from '../crypto/errors.js';
+import { ValidatorSet } from '../crypto/qc/validator-set.js';
+import { ConfigError } from './config-error.js';
 import * as f from './fields.js';
 
 export const GENESIS_VERSION = 1;

@@ -4,8 +4,8 @@
  * above them read like a schema.
  */
 import { multiaddr } from '@multiformats/multiaddr';
-import { fromHex } from '../../crypto/bytes.js';
-import { ConfigError } from './errors.js';
+import { fromHex } from '../crypto/bytes.js';
+import { ConfigError } from './config-error.js';
 
 export type JsonObject = { readonly [key: string]: unknown };
 

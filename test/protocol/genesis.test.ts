@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { toHex } from '../../../crypto/bytes.js';
-import { ConfigError } from '../../../node/config/errors.js';
-import { genesisToJson, loadGenesis, parseGenesis } from '../../../node/config/genesis.js';
-import { validGenesisJson, withTempDir } from './fixtures.js';
+import { toHex } from '../../crypto/bytes.js';
+import { ConfigError } from '../../protocol/config-error.js';
+import { genesisToJson, loadGenesis, parseGenesis } from '../../protocol/genesis.js';
+import { validGenesisJson, withTempDir } from '../node/config/fixtures.js';
 
 type Doc = Record<string, unknown> & { validators: Record<string, unknown>[]; consensus: Record<string, unknown>; app: Record<string, unknown> };
 

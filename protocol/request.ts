@@ -8,7 +8,7 @@
  *   32  client ed25519 public key
  *   u64 sequence                       per client, see mempool.ts for the replay window
  *   u64 expiry                         last height at which the request may commit
- *   u16 len(command) || command        0..MAX_COMMAND_BYTES, node/app/command.ts encoding
+ *   u16 len(command) || command        0..MAX_COMMAND_BYTES, protocol/command.ts encoding
  *   64  ed25519 signature              over domainPrefix(request, chainId) || body
  *
  * `body` is every byte before the signature. The chain id is both inside the body and in the
@@ -21,7 +21,7 @@ import { EncodingError } from '../crypto/errors.js';
 import type { Ed25519SecretKey } from '../crypto/ed25519/backends.js';
 import { ed25519Backend } from '../crypto/ed25519/backends.js';
 import { DOMAIN_TAGS, domainPrefix, sha256 } from '../crypto/hash.js';
-import { MAX_COMMAND_BYTES } from '../node/app/command.js';
+import { MAX_COMMAND_BYTES } from './command.js';
 
 export const REQUEST_VERSION = 1;
 export const CLIENT_KEY_BYTES = 32;
