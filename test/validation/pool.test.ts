@@ -86,7 +86,9 @@ describe('validation/pool', () => {
 
   it('terminates and retries a hung worker after the task timeout', async () => {
     const flag = new Int32Array(new SharedArrayBuffer(8));
-    const p = pool({ faultInjection: { flag, mode: 'hang' }, taskTimeoutMs: 300, cacheSize: 0 });
+    // The timeout must also cover a healthy retry on a replacement worker that is still
+    // starting up; on a loaded 2-core machine that took over 300 ms and was retried twice.
+    const p = pool({ faultInjection: { flag, mode: 'hang' }, taskTimeoutMs: 1500, cacheSize: 0 });
     const { batch, want } = mixedBatch(20);
     assert.deepEqual((await p.validate(batch, 10)).map(verdictLabel), want);
     assert.equal(p.stats().tasksRetried, 1);
