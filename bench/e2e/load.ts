@@ -42,6 +42,8 @@ export interface LoadResult {
   readonly latencies: number[];
   /** Longest time inside the window without any commit completing (ms): a stall shows here. */
   readonly maxGapMs: number;
+  /** Why requests failed: error message (truncated) -> count. */
+  readonly failures: Readonly<Record<string, number>>;
 }
 
 /** Streams per libp2p connection are capped (maxInboundStreams 256): stay below it per host. */
@@ -108,6 +110,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     let rejected = 0;
     let timedOut = 0;
     let failed = 0;
+    const failures: Record<string, number> = {};
     const zeroSig = new Uint8Array(REQUEST_SIGNATURE_BYTES);
     const clientLoop = async (c: number) => {
       const target = c % n;
@@ -141,8 +144,10 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
               // Busy or refused: back off a little instead of hammering the validator.
               await new Promise((r) => setTimeout(r, 20));
             }
-          } catch {
+          } catch (err) {
             failed++;
+            const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
+            failures[why] = (failures[why] ?? 0) + 1;
             await new Promise((r) => setTimeout(r, 100));
           }
         }
@@ -160,6 +165,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     }
     return {
       maxGapMs: Math.round(maxGapMs),
+      failures,
       committed,
       submitted,
       rejected,

@@ -48,6 +48,8 @@ export interface E2eResult {
   readonly rejected: number;
   readonly timedOut: number;
   readonly failed: number;
+  /** Why requests failed (message -> count): transport errors, timeouts. */
+  readonly failures: Readonly<Record<string, number>>;
   /** Submit to committed reply, ms (the bench client does not verify certificates). */
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -188,6 +190,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     rejected: load.rejected,
     timedOut: load.timedOut,
     failed: load.failed,
+    failures: load.failures,
     p50Ms: r3(pct(lat, 50)),
     p99Ms: r3(pct(lat, 99)),
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
