@@ -62,6 +62,8 @@ export interface ValidationPoolOptions {
   /** Worker threads; 0 runs everything on the calling thread. Default os.availableParallelism(). */
   readonly workers?: number;
   readonly ed25519?: Ed25519BackendName;
+  /** UNSAFE, benchmarks only: see StatelessOptions.unsafeSkipSignatures. */
+  readonly unsafeSkipSignatures?: boolean;
   readonly bls?: BlsBackendName;
   /** Most requests per task. Default 128. */
   readonly maxBatchRequests?: number;
@@ -148,6 +150,7 @@ export class ValidationPool {
   readonly chainId: string;
   readonly workers: number;
   readonly #ed25519: Ed25519BackendName;
+  readonly #skipSignatures: boolean;
   readonly #blsName: BlsBackendName;
   #blsMain: BlsBackend | undefined;
   readonly #piscina: Piscina<WorkerTask, Uint8Array> | undefined;
@@ -182,6 +185,7 @@ export class ValidationPool {
     this.workers = opts.workers ?? availableParallelism();
     if (!Number.isSafeInteger(this.workers) || this.workers < 0) throw new RangeError('workers must be a non-negative integer');
     this.#ed25519 = opts.ed25519 ?? 'sodium';
+    this.#skipSignatures = opts.unsafeSkipSignatures === true;
     this.#blsName = opts.bls ?? 'blst';
     this.#maxBatch = positiveInt(opts.maxBatchRequests ?? 128, 'maxBatchRequests');
     const perWorker = positiveInt(opts.tasksPerWorker ?? 2, 'tasksPerWorker');
@@ -260,7 +264,7 @@ export class ValidationPool {
         }
       }
       if (viaMain) {
-        out[i] = this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519 }));
+        out[i] = this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures }));
         continue;
       }
       queued.push({ kind: 'request', bytes, key, height, priority, call: call!, index: i, attempts: 0, settled: false });
@@ -398,6 +402,7 @@ export class ValidationPool {
       chainId: this.chainId,
       height: batch[0]!.height,
       ed25519: this.#ed25519,
+      unsafeSkipSignatures: this.#skipSignatures,
       ...(this.#fault === undefined ? {} : { fault: this.#fault }),
     };
     this.#run(

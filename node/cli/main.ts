@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
+import { registerBenchCommand } from './bench-command.js';
 import { registerClientCommands } from './client-commands.js';
 import { registerCryptoCommands } from './crypto-commands.js';
 import { registerDevnetCommand } from './devnet-command.js';
@@ -20,6 +21,7 @@ export function buildCli(): Command {
   registerNodeCommands(program);
   registerClientCommands(program);
   registerDevnetCommand(program);
+  registerBenchCommand(program);
   return program;
 }
 

@@ -9,10 +9,11 @@ export function registerNodeCommands(program: Command): void {
     .command('start')
     .description('run one validator in the foreground (SIGTERM / SIGINT stop it cleanly)')
     .requiredOption('--home <dir>', 'validator home directory (config.json, keys.json)')
-    .action(async (opts: { home: string }) => {
+    .option('--unsafe-unsigned', 'allow config.unsafeUnsignedRequests (benchmarks only: client signatures go unchecked)')
+    .action(async (opts: { home: string; unsafeUnsigned?: boolean }) => {
       let running: Awaited<ReturnType<typeof startValidator>>;
       try {
-        running = await startValidator(opts.home);
+        running = await startValidator(opts.home, { allowUnsafeUnsigned: opts.unsafeUnsigned === true });
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`vsmr start: ${err.message}\n`);

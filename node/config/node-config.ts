@@ -11,7 +11,9 @@
  *   "dataDir": "data",                       // optional, default <home>/data
  *   "genesis": "../genesis.json",            // optional, default <home>/../genesis.json
  *   "blsBackend": "blst",                    // optional: "blst" (default) or "noble"
- *   "logLevel": "info"                       // optional: pino level, default "info"
+ *   "logLevel": "info",                      // optional: pino level, default "info"
+ *   "unsafeUnsignedRequests": false          // optional, BENCHMARKS ONLY: skip request signature
+ *                                            // checks; `vsmr start` refuses it without --unsafe-unsigned
  * }
  * Relative paths are resolved against the home directory, so a devnet directory can be moved.
  */
@@ -46,6 +48,8 @@ export interface NodeConfig {
   readonly genesis: string;
   readonly blsBackend: BlsBackendName;
   readonly logLevel: LogLevel;
+  /** UNSAFE, benchmarks only: accept client requests without checking their signatures. */
+  readonly unsafeUnsignedRequests: boolean;
   /** Absolute path of the private key file (always `<home>/keys.json`). */
   readonly keysFile: string;
 }
@@ -60,6 +64,7 @@ export interface NodeConfigInput {
   readonly genesis?: string;
   readonly blsBackend?: BlsBackendName;
   readonly logLevel?: LogLevel;
+  readonly unsafeUnsignedRequests?: boolean;
 }
 
 /** Everything `vsmr start` needs, cross-checked: the keys are the genesis entry's keys. */
@@ -71,7 +76,7 @@ export interface LoadedNode {
   readonly validator: GenesisValidator;
 }
 
-const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'dataDir', 'genesis', 'blsBackend', 'logLevel'];
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'unsafeUnsignedRequests'];
 
 /** Parses config.json's content (string = JSON text) for the node at `home`. Field paths start with `config`. */
 export function parseNodeConfig(input: unknown, home: string): NodeConfig {
@@ -89,6 +94,7 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
   const genesis = o['genesis'] === undefined ? resolve(absolute, '..', 'genesis.json') : resolve(absolute, nonEmpty(o['genesis'], 'config.genesis'));
   const backend = o['blsBackend'] === undefined ? 'blst' : oneOf(o['blsBackend'], 'config.blsBackend', BLS_BACKEND_NAMES);
   const logLevel = o['logLevel'] === undefined ? 'info' : oneOf(o['logLevel'], 'config.logLevel', LOG_LEVELS);
+  const unsafeUnsignedRequests = o['unsafeUnsignedRequests'] === undefined ? false : f.boolean(o['unsafeUnsignedRequests'], 'config.unsafeUnsignedRequests');
   return {
     version: NODE_CONFIG_VERSION,
     home: absolute,
@@ -100,6 +106,7 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     genesis,
     blsBackend: backend,
     logLevel,
+    unsafeUnsignedRequests,
     keysFile: join(absolute, KEYS_FILE),
   };
 }
@@ -151,6 +158,7 @@ export function nodeConfigToJson(input: NodeConfigInput): string {
   if (input.genesis !== undefined) doc['genesis'] = input.genesis;
   if (input.blsBackend !== undefined) doc['blsBackend'] = input.blsBackend;
   if (input.logLevel !== undefined) doc['logLevel'] = input.logLevel;
+  if (input.unsafeUnsignedRequests !== undefined) doc['unsafeUnsignedRequests'] = input.unsafeUnsignedRequests;
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 

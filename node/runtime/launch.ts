@@ -4,6 +4,7 @@ import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { ValidationPool } from '../../validation/pool.js';
 import { BlsCertificateOps, blsSigner } from '../consensus/bls-certs.js';
 import { loadNodeConfig } from '../config/node-config.js';
+import { ConfigError } from '../../protocol/config-error.js';
 import { type ObservabilityServer, startObservabilityServer } from '../observability/http.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
@@ -27,8 +28,11 @@ export interface RunningValidator {
  * other), the LMDB store, the libp2p host, the validation pool, metrics, then the node. Any
  * configuration problem surfaces as a ConfigError with a one-line message naming the field.
  */
-export async function startValidator(home: string): Promise<RunningValidator> {
+export async function startValidator(home: string, opts: { allowUnsafeUnsigned?: boolean } = {}): Promise<RunningValidator> {
   const { config, genesis, keys } = await loadNodeConfig(home);
+  if (config.unsafeUnsignedRequests && opts.allowUnsafeUnsigned !== true) {
+    throw new ConfigError('config.unsafeUnsignedRequests', 'is true, which skips client signature checks (benchmarks only); refusing to start without --unsafe-unsigned');
+  }
   const chainId = genesis.chainId;
   const index = config.index;
   const logger = createLogger({ level: config.logLevel, chainId, validator: index });
@@ -44,7 +48,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
     allowedPeers: new Set(peerIds),
   });
-  const pool = new ValidationPool({ chainId, bls: config.blsBackend });
+  const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
   const node = new ValidatorNode({
     chainId,
     index,

@@ -1,0 +1,66 @@
+/**
+ * `npm run bench:e2e [-- --quick]`: the end-to-end matrix, one fresh cluster per point, written
+ * to bench/results/e2e.json. Every point is bounded (warm-up + DURATION_S of load, floors of a
+ * few seconds); the full matrix takes about 6-8 minutes on a 2-core machine, --quick one point
+ * in well under a minute (a smoke run: its numbers mean nothing).
+ */
+import { writeJson } from './harness.js';
+import { type E2eOptions, type E2eResult, runE2e } from './e2e/run.js';
+
+const quick = process.argv.includes('--quick');
+const DURATION_S = 5;
+
+type Point = Omit<E2eOptions, 'quick' | 'signal'> & { readonly label: string };
+
+const signed = (replicas: number, batch: number, extra: Partial<Point> = {}): Point => ({
+  label: `n=${replicas} batch=${batch} signed`,
+  replicas,
+  batch,
+  durationS: DURATION_S,
+  // Enough in flight to fill a block twice over, within the load generator's means.
+  clients: Math.min(128, Math.max(replicas, Math.ceil((2 * batch) / 8))),
+  outstanding: batch === 1 ? 1 : 8,
+  commandBytes: 128,
+  unsigned: false,
+  bls: 'blst',
+  ...extra,
+});
+
+const points: Point[] = quick
+  ? [{ ...signed(4, 10), durationS: 2, label: 'quick: n=4 batch=10 signed' }]
+  : [
+      { ...signed(4, 1), clients: 1, outstanding: 1, label: 'n=4 block=1 signed, 1 client (latency)' },
+      signed(4, 10),
+      signed(4, 100),
+      signed(4, 1000),
+      signed(7, 100),
+      signed(10, 100),
+      { ...signed(4, 100, { bls: 'noble' }), label: 'n=4 batch=100 signed, noble' },
+      { ...signed(4, 100), clients: 50, outstanding: 1, label: 'n=4 batch=100 signed, 50 closed-loop clients x1' },
+      { ...signed(4, 1), clients: 1, outstanding: 1, unsigned: true, label: 'n=4 block=1 unsigned, 1 client (latency)' },
+      { ...signed(4, 400), clients: 128, outstanding: 8, unsigned: true, label: 'n=4 block=400 unsigned (throughput)' },
+    ];
+
+const results: (E2eResult & { label: string })[] = [];
+const started = performance.now();
+for (const p of points) {
+  const { label, ...opts } = p;
+  process.stderr.write(`e2e: ${label} ...\n`);
+  try {
+    const r = await runE2e({ ...opts, quick });
+    results.push({ ...r, label });
+    process.stderr.write(`  ${r.throughput}/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, CPU ${r.cpuSeconds} s, coverage ${(r.breakdownCoverage * 100).toFixed(0)}%\n`);
+  } catch (err) {
+    // One broken point must not lose the others; it is recorded as a failure.
+    process.stderr.write(`  FAILED: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+await writeJson('bench/results/e2e.json', {
+  benchmark: 'e2e-matrix',
+  date: new Date().toISOString(),
+  quick,
+  wallS: Math.round((performance.now() - started) / 1000),
+  points: results,
+});
+process.stderr.write(`wrote bench/results/e2e.json (${results.length}/${points.length} points)\n`);

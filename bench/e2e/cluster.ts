@@ -1,0 +1,156 @@
+/**
+ * A fresh loopback cluster of N `vsmr start` processes for one benchmark point: genesis with
+ * the point's batch limit, per-node config (BLS backend, log level, the unsafe unsigned switch),
+ * optionally every process under V8's sampling CPU profiler (`--cpu-prof`, which also profiles
+ * the validation worker threads). Every child is stopped by PID on every exit path.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { BlsBackendName } from '../../crypto/bls/types.js';
+import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
+
+const run = promisify(execFile);
+const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
+/** Linux clock ticks per second for /proc/<pid>/stat (USER_HZ is 100 on every mainstream build). */
+const CLOCK_TICKS = 100;
+
+export interface ClusterOptions {
+  readonly replicas: number;
+  readonly maxBatchCommands: number;
+  readonly bls: BlsBackendName;
+  readonly unsigned: boolean;
+  /** Directory for .cpuprofile files; no profiling when undefined. */
+  readonly profileDir?: string;
+  readonly baseTimeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface Cluster {
+  readonly dir: string;
+  readonly genesis: Genesis;
+  readonly metricsPorts: readonly number[];
+  readonly pids: readonly number[];
+  /** user+system CPU seconds of every validator process (all its threads) so far, from /proc. */
+  cpuSeconds(): Promise<number[]>;
+  status(i: number): Promise<NodeStatus | undefined>;
+  /** SIGTERM, wait for a clean exit (so the profiles are written), SIGKILL after 20 s. */
+  stop(): Promise<void>;
+}
+
+export interface NodeStatus {
+  height: number;
+  round: number;
+  stateRoot: string;
+  peers: number;
+}
+
+export async function procCpuSeconds(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start at index 3 of the man page.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  return (utime + stime) / CLOCK_TICKS;
+}
+
+async function fetchStatus(port: number): Promise<NodeStatus | undefined> {
+  try {
+    return (await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) })).json()) as NodeStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'vsmr-bench-'));
+  const children: ChildProcess[] = [];
+  const ports: number[] = [];
+  const stop = async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.exitCode !== null || c.signalCode !== null) return r();
+            const t = setTimeout(() => c.kill('SIGKILL'), 20_000);
+            c.once('exit', () => {
+              clearTimeout(t);
+              r();
+            });
+          }),
+      ),
+    );
+  };
+  try {
+    const basePort = 20_000 + Math.floor(Math.random() * 11_000);
+    await run(process.execPath, [
+      CLI,
+      'genesis',
+      '--validators',
+      String(opts.replicas),
+      '--out',
+      dir,
+      '--base-port',
+      String(basePort),
+      '--max-batch-commands',
+      String(opts.maxBatchCommands),
+      // Room for the batch: 1000 commands of up to 1 KiB plus request overhead.
+      '--max-batch-bytes',
+      String(2 * 1024 * 1024),
+      ...(opts.baseTimeoutMs ? ['--base-timeout-ms', String(opts.baseTimeoutMs)] : []),
+    ]);
+    if (opts.profileDir) await mkdir(opts.profileDir, { recursive: true });
+    for (let i = 0; i < opts.replicas; i++) {
+      const home = join(dir, `node-${i}`);
+      const configPath = join(home, 'config.json');
+      const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+      ports.push(config['metricsPort'] as number);
+      config['blsBackend'] = opts.bls;
+      config['logLevel'] = 'warn';
+      if (opts.unsigned) config['unsafeUnsignedRequests'] = true;
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+      const log = await open(join(dir, `node-${i}.log`), 'w');
+      const prof = opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${join(opts.profileDir, `node-${i}`)}`] : [];
+      children.push(
+        spawn(process.execPath, [...prof, CLI, 'start', '--home', home, ...(opts.unsigned ? ['--unsafe-unsigned'] : [])], {
+          stdio: ['ignore', log.fd, log.fd],
+        }),
+      );
+      await log.close();
+    }
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const all = await Promise.all(ports.map(fetchStatus));
+      if (all.every((s) => s !== undefined && s.peers >= opts.replicas - 1)) break;
+      const dead = children.find((c) => c.exitCode !== null);
+      if (dead) throw new Error(`a validator exited with code ${dead.exitCode} during startup; logs in ${dir}`);
+      if (Date.now() > deadline) throw new Error(`validators did not connect within 90 s; logs in ${dir}`);
+      if (opts.signal?.aborted) throw new Error('interrupted');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const genesis = await loadGenesis(join(dir, 'genesis.json'));
+    return {
+      dir,
+      genesis,
+      metricsPorts: ports,
+      pids: children.map((c) => c.pid!),
+      cpuSeconds: () => Promise.all(children.map((c) => procCpuSeconds(c.pid!))),
+      status: (i) => fetchStatus(ports[i]!),
+      stop: async () => {
+        await stop();
+      },
+    };
+  } catch (err) {
+    await stop();
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Removes the cluster's directory (genesis, homes, logs). */
+export async function removeCluster(c: Cluster): Promise<void> {
+  await rm(c.dir, { recursive: true, force: true });
+}

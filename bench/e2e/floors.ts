@@ -1,0 +1,257 @@
+/**
+ * Floors measured in the same run as the end-to-end point, so they share its machine state:
+ *
+ *  - validation ceiling: cores x single-core ed25519 verifications/s (sodium, the fastest backend
+ *    the project ships) / n, the issue's yardstick (each replica checks every request once);
+ *  - crypto floor: the per-block cryptography alone, cluster-wide (n vote signatures, the
+ *    leader's q vote checks and QC aggregation, n QC verifications, n x batch ed25519 checks),
+ *    turned into commands/s on `cores` cores; multisig and threshold QCs measured side by side
+ *    at the certificate level (the runtime uses multisig QCs only);
+ *  - messaging floor: n libp2p hosts in this process (TCP, noise, yamux, gossipsub as the node
+ *    configures them) carrying one block's bytes per round and no consensus: the leader gossips
+ *    each request and the block, the n-1 others each send a vote back on a direct stream; and the
+ *    same block bytes on raw direct streams instead of gossip.
+ * Every loop is bounded in time and count.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { type BlsBackendName, blsBackend, generateBlsKeyPair } from '../../crypto/bls/index.js';
+import { ed25519Backend, ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
+import { dealThresholdKeys, MultisigQcScheme, type QcScheme, ThresholdQcScheme, ValidatorSet } from '../../crypto/qc/index.js';
+import { createNetworkHost, type NetworkHost } from '../../network/host.js';
+import { REQUEST_OVERHEAD_BYTES } from '../../protocol/request.js';
+import { measure } from '../harness.js';
+
+const round = (v: number, digits = 4) => Number(v.toPrecision(digits));
+
+export interface CryptoFloor {
+  readonly ed25519VerifyUs: number;
+  readonly blsSignUs: number;
+  readonly blsVerifyBatchPerVoteUs: number;
+  readonly qcBuildUs: number;
+  readonly qcVerifyUs: number;
+  /** Cluster CPU per block for the crypto alone (microseconds). */
+  readonly perBlockUs: number;
+  /** commands/s if the cluster's cores did nothing but this crypto. */
+  readonly commandsPerSec: number;
+  readonly qcSchemes: { readonly multisig: { buildUs: number; verifyUs: number }; readonly threshold: { buildUs: number; verifyUs: number } };
+}
+
+export interface ValidationCeiling {
+  readonly cores: number;
+  readonly ed25519VerifiesPerSecSingleCore: number;
+  readonly backend: 'sodium';
+  readonly commandsPerSec: number;
+}
+
+export function measureValidationCeiling(n: number, quick: boolean): ValidationCeiling {
+  const ed = ed25519Backend('sodium');
+  const key = ed25519KeypairFromSeed(randomBytes(32));
+  // A request's signed message: the domain prefix plus the body, about 128 + 130 bytes.
+  const message = randomBytes(128 + REQUEST_OVERHEAD_BYTES);
+  const sig = ed.sign(key.secretKey, message);
+  const m = measure(() => ed.verify(key.publicKey, message, sig), { minMs: quick ? 150 : 500, minIterations: 50 });
+  const perSec = 1000 / m.msPerOp;
+  const cores = availableParallelism();
+  return { cores, ed25519VerifiesPerSecSingleCore: round(perSec), backend: 'sodium', commandsPerSec: round((cores * perSec) / n) };
+}
+
+function qcCost(scheme: QcScheme, shares: Uint8Array[], digest: Uint8Array, quick: boolean): { buildUs: number; verifyUs: number; qc: ReturnType<QcScheme['newAggregator']>['certificate'] } {
+  const o = { minMs: quick ? 40 : 150, minIterations: 3 };
+  const build = () => {
+    const agg = scheme.newAggregator(digest);
+    for (let i = 0; i < scheme.quorum; i++) agg.add(i, shares[i]!);
+    return agg.certificate;
+  };
+  const qc = build();
+  if (!qc) throw new Error(`${scheme.kind}: no QC formed`);
+  const b = measure(build, o);
+  const v = measure(() => scheme.verify(qc), o);
+  return { buildUs: round(b.msPerOp * 1000), verifyUs: round(v.msPerOp * 1000), qc };
+}
+
+export function measureCryptoFloor(n: number, batch: number, blsName: BlsBackendName, quick: boolean): CryptoFloor {
+  const bls = blsBackend(blsName);
+  const digest = randomBytes(32);
+  const pairs = Array.from({ length: n }, () => generateBlsKeyPair(bls));
+  const set = ValidatorSet.loadWithoutProofsOfPossession(
+    bls,
+    pairs.map((p) => p.publicKey.bytes),
+  );
+  const o = { minMs: quick ? 40 : 150, minIterations: 3 };
+  const sign = measure(() => bls.sign(pairs[0]!.secretKey, digest), o);
+  const sigs = pairs.map((p) => bls.sign(p.secretKey, digest));
+  const q = set.quorum;
+  const votes = Array.from({ length: q }, (_, i) => ({ publicKey: pairs[i]!.publicKey, message: digest, signature: sigs[i]! }));
+  const batchVerify = measure(() => bls.verifyBatch(votes), o);
+  const multisig = qcCost(new MultisigQcScheme(set), sigs.map((s) => s.bytes), digest, quick);
+  const deal = dealThresholdKeys(n);
+  const threshold = new ThresholdQcScheme(bls, deal.setup);
+  const partials = deal.shares.map((s) => threshold.signShare(bls.secretKeyFromBytes(s), digest));
+  const thr = qcCost(threshold, partials, digest, quick);
+  const ceiling = measureValidationCeiling(n, quick);
+  const edUs = 1e6 / ceiling.ed25519VerifiesPerSecSingleCore;
+  const signUs = sign.msPerOp * 1000;
+  const perBlockUs = n * signUs + batchVerify.msPerOp * 1000 + multisig.buildUs + n * multisig.verifyUs + n * batch * edUs;
+  return {
+    ed25519VerifyUs: round(edUs),
+    blsSignUs: round(signUs),
+    blsVerifyBatchPerVoteUs: round((batchVerify.msPerOp * 1000) / q),
+    qcBuildUs: multisig.buildUs,
+    qcVerifyUs: multisig.verifyUs,
+    perBlockUs: round(perBlockUs),
+    commandsPerSec: round((ceiling.cores * batch * 1e6) / perBlockUs),
+    qcSchemes: { multisig: { buildUs: multisig.buildUs, verifyUs: multisig.verifyUs }, threshold: { buildUs: thr.buildUs, verifyUs: thr.verifyUs } },
+  };
+}
+
+export interface MessagingFloor {
+  /** Blocks/s and commands/s with gossip (requests + block) and votes on direct streams. */
+  readonly gossipBlocksPerSec: number;
+  readonly gossipCommandsPerSec: number;
+  /** The block on a direct stream to each of n-1 peers, votes back: no per-request gossip. */
+  readonly streamBlocksPerSec: number;
+  readonly streamCommandsPerSec: number;
+  readonly blockBytes: number;
+  /** All n hosts share this one thread: the floor is for one core, the cluster had `cores`. */
+  readonly threads: 1;
+}
+
+async function hosts(n: number, basePort: number): Promise<NetworkHost[]> {
+  const keys = await Promise.all(Array.from({ length: n }, () => generateKeyPair('Ed25519')));
+  const { peerIdFromPrivateKey } = await import('@libp2p/peer-id');
+  const ids = keys.map((k) => peerIdFromPrivateKey(k).toString());
+  const addrs = ids.map((_, i) => `/ip4/127.0.0.1/tcp/${basePort + i}`);
+  const out: NetworkHost[] = [];
+  for (let i = 0; i < n; i++) {
+    out.push(
+      await createNetworkHost({
+        chainId: 'vsmr-floor',
+        privateKey: keys[i]!,
+        listen: [addrs[i]!],
+        peers: ids.map((p, j) => ({ peerId: p, multiaddr: addrs[j]! })).filter((_, j) => j !== i),
+        allowedPeers: new Set(ids),
+      }),
+    );
+  }
+  return out;
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const by = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > by) throw new Error(`messaging floor: ${what} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Rounds of one block each, one at a time (the protocol's fast path is one block per round). */
+async function rounds(durationMs: number, maxRounds: number, one: (r: number) => Promise<void>): Promise<number> {
+  const start = performance.now();
+  let done = 0;
+  while (performance.now() - start < durationMs && done < maxRounds) {
+    await one(done);
+    done++;
+  }
+  return done / ((performance.now() - start) / 1000);
+}
+
+export async function measureMessagingFloor(n: number, batch: number, commandBytes: number, durationMs: number): Promise<MessagingFloor> {
+  const requestBytes = commandBytes + 2 + 'vsmr-floor'.length + 32 + 8 + 8 + 2 + 64;
+  const blockBytes = batch * requestBytes + 400;
+  const net = await hosts(n, 20_000 + Math.floor(Math.random() * 11_000));
+  try {
+    await waitFor(() => net.every((h) => h.peers().length >= n - 1), 20_000, 'hosts did not connect');
+    const leader = net[0]!;
+    const followers = net.slice(1);
+    let proposals = 0;
+    let votes = 0;
+    let requestsSeen = 0;
+    // Event-driven waits: polling on a timer would cap the floor at the timer's rate.
+    let waiter: { cond: () => boolean; resolve: () => void } | undefined;
+    const bump = () => {
+      if (waiter?.cond()) {
+        const w = waiter;
+        waiter = undefined;
+        w.resolve();
+      }
+    };
+    const until = (cond: () => boolean, what: string) =>
+      cond()
+        ? Promise.resolve()
+        : new Promise<void>((resolve, reject) => {
+            const t = setTimeout(() => reject(new Error(`messaging floor: ${what} within 10 s`)), 10_000);
+            waiter = {
+              cond,
+              resolve: () => {
+                clearTimeout(t);
+                resolve();
+              },
+            };
+          });
+    for (const f of followers) {
+      f.onGossip('request', () => 'accept', () => {
+        requestsSeen++;
+        bump();
+      });
+      f.onGossip('proposal', () => 'accept', () => {
+        proposals++;
+        bump();
+      });
+      f.handle('consensus', async () => {
+        proposals++;
+        bump();
+        return undefined;
+      });
+    }
+    leader.onGossip('request', () => 'accept', () => undefined);
+    leader.onGossip('proposal', () => 'accept', () => undefined);
+    leader.handle('vote', async () => {
+      votes++;
+      bump();
+      return undefined;
+    });
+    await waitFor(
+      () => (['proposal', 'request'] as const).every((t) => followers.every((f) => f.topicPeers(t).length >= 1) && leader.topicPeers(t).length >= n - 1),
+      20_000,
+      'gossip mesh did not form',
+    );
+    const vote = randomBytes(200);
+    const leaderId = leader.peerId;
+    // Unique bytes per message: gossip ids are content hashes, repeats would be deduplicated.
+    const unique = (size: number, tag: number) => {
+      const b = randomBytes(size);
+      new DataView(b.buffer, b.byteOffset).setUint32(0, tag);
+      return b;
+    };
+    let tag = 0;
+    const oneRound = async (viaGossip: boolean) => {
+      const wantProposals = proposals + followers.length;
+      const wantVotes = votes + followers.length;
+      const wantRequests = requestsSeen + (viaGossip ? batch * followers.length : 0);
+      const block = unique(blockBytes, tag++);
+      if (viaGossip) {
+        await Promise.all(Array.from({ length: batch }, () => leader.publish('request', unique(requestBytes, tag++))));
+        await leader.publish('proposal', block);
+      } else {
+        await Promise.all(followers.map((f) => leader.send(f.peerId, 'consensus', block)));
+      }
+      await until(() => proposals >= wantProposals, 'a block was not delivered');
+      await Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
+      await until(() => votes >= wantVotes && requestsSeen >= wantRequests, 'votes or requests were not delivered');
+    };
+    const stream = await rounds(durationMs / 2, 10_000, () => oneRound(false));
+    const gossip = await rounds(durationMs / 2, 10_000, () => oneRound(true));
+    return {
+      gossipBlocksPerSec: round(gossip),
+      gossipCommandsPerSec: round(gossip * batch),
+      streamBlocksPerSec: round(stream),
+      streamCommandsPerSec: round(stream * batch),
+      blockBytes,
+      threads: 1,
+    };
+  } finally {
+    await Promise.all(net.map((h) => h.stop().catch(() => undefined)));
+  }
+}

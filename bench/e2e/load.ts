@@ -1,0 +1,180 @@
+/**
+ * The benchmark's closed-loop load generator: C clients, each with its own ed25519 key and K
+ * commands outstanding, spread round-robin over the validators; a client sends its next command
+ * the moment one commits. Every loop is bounded by a command count and a deadline. Commands are
+ * `put`s padded to exactly `commandBytes` bytes; in unsigned mode the signature is zero bytes
+ * (the replicas were started with the unsafe switch and do not check it), so the load generator
+ * spends nothing on signing either.
+ */
+import { randomBytes } from 'node:crypto';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
+import { createNetworkHost, type NetworkHost } from '../../network/host.js';
+import { encodeCommand } from '../../protocol/command.js';
+import type { Genesis } from '../../protocol/genesis.js';
+import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
+import type { SubmitReply } from '../../protocol/submit-reply.js';
+
+export interface LoadOptions {
+  readonly clients: number;
+  readonly outstanding: number;
+  readonly commandBytes: number;
+  readonly unsigned: boolean;
+  /** Load runs from now for warmupMs + durationMs; only commits inside the measured part count. */
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  /** Hard cap on commands submitted in total. */
+  readonly maxCommands: number;
+  readonly requestTimeoutMs?: number;
+  /** Called when the measured window opens and closes (CPU and profile snapshots). */
+  readonly onWindow?: (edge: 'open' | 'close') => void | Promise<void>;
+}
+
+export interface LoadResult {
+  /** Commits completed inside the measured window. */
+  readonly committed: number;
+  readonly submitted: number;
+  readonly rejected: number;
+  readonly timedOut: number;
+  readonly failed: number;
+  readonly windowS: number;
+  /** Ascending latencies (ms, submit to committed reply) of the commits inside the window. */
+  readonly latencies: number[];
+  /** Longest time inside the window without any commit completing (ms): a stall shows here. */
+  readonly maxGapMs: number;
+  /** Why requests failed: error message (truncated) -> count. */
+  readonly failures: Readonly<Record<string, number>>;
+}
+
+/** Streams per libp2p connection are capped (maxInboundStreams 256): stay below it per host. */
+const MAX_OUTSTANDING_PER_HOST = 200;
+/** Smallest put: tag, key length, 8-byte key, value length. */
+const PUT_OVERHEAD = 1 + 2 + 8 + 2;
+
+/** A `put` command of exactly `bytes` bytes (at least PUT_OVERHEAD); the key is unique per (client, seq). */
+export function paddedPut(bytes: number, client: number, seq: number): Uint8Array {
+  const key = new Uint8Array(8);
+  const view = new DataView(key.buffer);
+  view.setUint32(0, client);
+  view.setUint32(4, seq);
+  return encodeCommand({ type: 'put', key, value: new Uint8Array(Math.max(0, bytes - PUT_OVERHEAD)).fill(0x61) });
+}
+
+export const MIN_COMMAND_BYTES = PUT_OVERHEAD;
+
+export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promise<LoadResult> {
+  const n = genesis.validators.length;
+  const perTarget = Array.from({ length: n }, (_, t) => Math.ceil((opts.clients - t) / n) * opts.outstanding).map((o) => Math.max(0, o));
+  const hosts: NetworkHost[][] = [];
+  try {
+    for (let t = 0; t < n; t++) {
+      const v = genesis.validators[t]!;
+      const list: NetworkHost[] = [];
+      for (let h = 0; h < Math.ceil(perTarget[t]! / MAX_OUTSTANDING_PER_HOST); h++) {
+        list.push(
+          await createNetworkHost({
+            chainId: genesis.chainId,
+            privateKey: await generateKeyPair('Ed25519'),
+            listen: ['/ip4/127.0.0.1/tcp/0'],
+            peers: [{ peerId: v.peerId, multiaddr: v.address }],
+            allowedPeers: new Set(),
+          }),
+        );
+      }
+      hosts.push(list);
+    }
+    const connectBy = performance.now() + 20_000;
+    while (!hosts.every((list, t) => list.every((h) => h.peers().includes(genesis.validators[t]!.peerId)))) {
+      if (performance.now() > connectBy) throw new Error('load generator could not connect to every validator within 20 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    const start = performance.now();
+    const open = start + opts.warmupMs;
+    const close = open + opts.durationMs;
+    let windowOpened = false;
+    let windowClosed = false;
+    const edges = (async () => {
+      await new Promise((r) => setTimeout(r, opts.warmupMs));
+      windowOpened = true;
+      await opts.onWindow?.('open');
+      await new Promise((r) => setTimeout(r, Math.max(0, close - performance.now())));
+      windowClosed = true;
+      await opts.onWindow?.('close');
+    })();
+
+    const latencies: number[] = [];
+    const commitTimes: number[] = [];
+    let committed = 0;
+    let submitted = 0;
+    let rejected = 0;
+    let timedOut = 0;
+    let failed = 0;
+    const failures: Record<string, number> = {};
+    const zeroSig = new Uint8Array(REQUEST_SIGNATURE_BYTES);
+    const clientLoop = async (c: number) => {
+      const target = c % n;
+      const key = ed25519KeypairFromSeed(randomBytes(32));
+      const peerId = genesis.validators[target]!.peerId;
+      let seq = 0;
+      const lane = async (k: number) => {
+        // Each outstanding slot of a client keeps to one host, so slots spread over the connections.
+        const slot = Math.floor(c / n) * opts.outstanding + k;
+        const host = hosts[target]![Math.floor(slot / MAX_OUTSTANDING_PER_HOST) % hosts[target]!.length]!;
+        while (!windowClosed && submitted < opts.maxCommands) {
+          const s = seq++;
+          submitted++;
+          const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, c, s) };
+          const request = opts.unsigned
+            ? encodeRequest({ ...fields, clientKey: key.publicKey, signature: zeroSig })
+            : signRequest(fields, key.secretKey);
+          const t0 = performance.now();
+          try {
+            const reply = JSON.parse(new TextDecoder().decode(await host.request(peerId, 'submit', request, opts.requestTimeoutMs ?? 30_000))) as SubmitReply;
+            const t1 = performance.now();
+            if (reply.status === 'committed') {
+              if (t1 >= open && t1 <= close) {
+                committed++;
+                latencies.push(t1 - t0);
+                commitTimes.push(t1);
+              }
+            } else if (reply.status === 'timeout') timedOut++;
+            else {
+              rejected++;
+              // Busy or refused: back off a little instead of hammering the validator.
+              await new Promise((r) => setTimeout(r, 20));
+            }
+          } catch (err) {
+            failed++;
+            const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
+            failures[why] = (failures[why] ?? 0) + 1;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: opts.outstanding }, (_, k) => lane(k)));
+    };
+    await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
+    latencies.sort((a, b) => a - b);
+    commitTimes.sort((a, b) => a - b);
+    let maxGapMs = 0;
+    let prev = open;
+    for (const t of [...commitTimes, close]) {
+      maxGapMs = Math.max(maxGapMs, t - prev);
+      prev = t;
+    }
+    return {
+      maxGapMs: Math.round(maxGapMs),
+      failures,
+      committed,
+      submitted,
+      rejected,
+      timedOut,
+      failed,
+      windowS: windowOpened ? opts.durationMs / 1000 : 0,
+      latencies,
+    };
+  } finally {
+    await Promise.all(hosts.flat().map((h) => h.stop().catch(() => undefined)));
+  }
+}

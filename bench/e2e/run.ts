@@ -1,0 +1,219 @@
+/**
+ * One end-to-end benchmark point (`vsmr bench e2e`): floors first (on the idle machine, same
+ * run), then a fresh loopback cluster of N `vsmr start` processes under V8's CPU profiler, a
+ * closed-loop load, the CPU each process used in the measured window (kernel counters) split
+ * into categories by the profiles, and one summary object.
+ */
+import { rm } from 'node:fs/promises';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BlsBackendName } from '../../crypto/bls/types.js';
+import { startCluster } from './cluster.js';
+import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
+import { runClosedLoop } from './load.js';
+import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
+
+export interface E2eOptions {
+  readonly replicas: number;
+  readonly batch: number;
+  readonly durationS: number;
+  readonly clients: number;
+  readonly outstanding: number;
+  readonly commandBytes: number;
+  readonly unsigned: boolean;
+  readonly bls: BlsBackendName;
+  /** Skip the CPU profiler (and so the breakdown); default false. */
+  readonly noProfile?: boolean;
+  /** Skip the floors (matrix points that share another point's floors); default false. */
+  readonly noFloors?: boolean;
+  readonly quick?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface E2eResult {
+  readonly benchmark: 'e2e';
+  readonly date: string;
+  readonly replicas: number;
+  readonly batch: number;
+  readonly clients: number;
+  readonly outstanding: number;
+  readonly commandBytes: number;
+  readonly unsigned: boolean;
+  readonly bls: BlsBackendName;
+  readonly durationS: number;
+  /** Committed commands/s in the measured window. */
+  readonly throughput: number;
+  readonly committed: number;
+  readonly submitted: number;
+  readonly rejected: number;
+  readonly timedOut: number;
+  readonly failed: number;
+  /** Why requests failed (message -> count): transport errors, timeouts. */
+  readonly failures: Readonly<Record<string, number>>;
+  /** Submit to committed reply, ms (the bench client does not verify certificates). */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly meanMs: number;
+  /** [latency ms, fraction of commits at or below it], 21 points. */
+  readonly latencyCdf: readonly (readonly [number, number])[];
+  readonly maxGapMs: number;
+  readonly blocks: number;
+  readonly commandsPerBlock: number;
+  /** CPU seconds (user + system, all threads) of all validator processes in the window. */
+  readonly cpuSeconds: number;
+  readonly cpuSecondsPerProcess: readonly number[];
+  readonly cpuMsPerCommand: number;
+  /** CPU seconds of this process (the load generator) in the window. */
+  readonly loadGeneratorCpuSeconds: number;
+  /** Category -> CPU seconds (sums to cpuSeconds). */
+  readonly breakdown: Breakdown;
+  /** Share of cpuSeconds in named categories (all but 'unattributed'). */
+  readonly breakdownCoverage: number;
+  /** Profiler busy samples (wall time) over kernel CPU: above 1 when threads waited for a core. */
+  readonly sampledOverCpu: number;
+  readonly profiled: boolean;
+  /** cores x single-core sodium ed25519 verifies/s / n, commands/s. */
+  readonly validationCeiling: number;
+  readonly validationCeilingDetail: ValidationCeiling;
+  readonly fractionOfValidationCeiling: number;
+  readonly cryptoFloor: CryptoFloor | null;
+  readonly fractionOfCryptoFloor: number | null;
+  readonly messagingFloor: MessagingFloor | null;
+  /** Against the messaging floor scaled to the machine's cores (it ran on one thread). */
+  readonly fractionOfMessagingFloor: number | null;
+  readonly agreed: boolean;
+  readonly machine: { readonly cores: number; readonly loadavg1: number; readonly node: string };
+}
+
+const r3 = (v: number) => Number(v.toPrecision(3));
+const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+
+export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
+  const quick = opts.quick === true;
+  const cores = availableParallelism();
+  const ceiling = measureValidationCeiling(opts.replicas, quick);
+  let cryptoFloor: CryptoFloor | null = null;
+  let messagingFloor: MessagingFloor | null = null;
+  if (!opts.noFloors) {
+    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick);
+    messagingFloor = await measureMessagingFloor(opts.replicas, opts.batch, opts.commandBytes, quick ? 1000 : 2000);
+  }
+  const profileDir = opts.noProfile ? undefined : join(tmpdir(), `vsmr-bench-prof-${process.pid}-${Date.now()}`);
+  const cluster = await startCluster({
+    replicas: opts.replicas,
+    maxBatchCommands: opts.batch,
+    bls: opts.bls,
+    unsigned: opts.unsigned,
+    ...(profileDir ? { profileDir } : {}),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  let cpu0: number[] = [];
+  let cpu1: number[] = [];
+  let us0 = 0;
+  let us1 = 0;
+  let self0 = process.cpuUsage();
+  let self1 = self0;
+  let h0 = 0;
+  let h1 = 0;
+  let load: Awaited<ReturnType<typeof runClosedLoop>>;
+  let agreed = false;
+  try {
+    load = await runClosedLoop(cluster.genesis, {
+      clients: opts.clients,
+      outstanding: opts.outstanding,
+      commandBytes: opts.commandBytes,
+      unsigned: opts.unsigned,
+      warmupMs: quick ? 500 : 1500,
+      durationMs: opts.durationS * 1000,
+      maxCommands: 5_000_000,
+      requestTimeoutMs: 15_000,
+      onWindow: async (edge) => {
+        // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
+        const us = Number(process.hrtime.bigint() / 1000n);
+        const cpu = await cluster.cpuSeconds();
+        const h = (await cluster.status(0))?.height ?? 0;
+        if (edge === 'open') {
+          cpu0 = cpu;
+          us0 = us;
+          self0 = process.cpuUsage();
+          h0 = h;
+        } else {
+          cpu1 = cpu;
+          us1 = us;
+          self1 = process.cpuUsage(self0);
+          h1 = h;
+        }
+      },
+    });
+    for (let k = 0; k < 50 && !agreed; k++) {
+      const all = await Promise.all(cluster.metricsPorts.map((_, i) => cluster.status(i)));
+      agreed = all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot);
+      if (!agreed) await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await cluster.stop();
+    await rm(cluster.dir, { recursive: true, force: true });
+  }
+  const perProcess = cpu1.map((c, i) => c - (cpu0[i] ?? 0));
+  const cpuSeconds = perProcess.reduce((a, b) => a + b, 0);
+  const breakdown = emptyBreakdown();
+  let sampled = 0;
+  if (profileDir) {
+    for (let i = 0; i < opts.replicas; i++) {
+      const b = await processBreakdown(join(profileDir, `node-${i}`), us0, us1, perProcess[i] ?? 0);
+      for (const c of CATEGORIES) breakdown[c] += b.cpu[c];
+      sampled += b.sampledBusySeconds;
+    }
+    await rm(profileDir, { recursive: true, force: true });
+  } else breakdown.unattributed = cpuSeconds;
+  for (const c of CATEGORIES) breakdown[c] = r3(breakdown[c]);
+  const lat = load.latencies;
+  const throughput = load.windowS > 0 ? load.committed / load.windowS : 0;
+  const blocks = Math.max(0, h1 - h0);
+  const cdf = Array.from({ length: 21 }, (_, i) => [r3(pct(lat, Math.min(100, i * 5))), i / 20] as const);
+  if (cdf.length > 0 && lat.length > 0) cdf[0] = [r3(lat[0]!), 0];
+  if (lat.length > 0) cdf[20] = [r3(lat.at(-1)!), 1];
+  return {
+    benchmark: 'e2e',
+    date: new Date().toISOString(),
+    replicas: opts.replicas,
+    batch: opts.batch,
+    clients: opts.clients,
+    outstanding: opts.outstanding,
+    commandBytes: opts.commandBytes,
+    unsigned: opts.unsigned,
+    bls: opts.bls,
+    durationS: opts.durationS,
+    throughput: r3(throughput),
+    committed: load.committed,
+    submitted: load.submitted,
+    rejected: load.rejected,
+    timedOut: load.timedOut,
+    failed: load.failed,
+    failures: load.failures,
+    p50Ms: r3(pct(lat, 50)),
+    p99Ms: r3(pct(lat, 99)),
+    meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
+    latencyCdf: cdf,
+    maxGapMs: load.maxGapMs,
+    blocks,
+    commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
+    cpuSeconds: r3(cpuSeconds),
+    cpuSecondsPerProcess: perProcess.map(r3),
+    cpuMsPerCommand: r3(load.committed > 0 ? (cpuSeconds * 1000) / load.committed : 0),
+    loadGeneratorCpuSeconds: r3((self1.user + self1.system) / 1e6),
+    breakdown,
+    breakdownCoverage: r3(cpuSeconds > 0 ? 1 - breakdown.unattributed / cpuSeconds : 0),
+    sampledOverCpu: r3(cpuSeconds > 0 ? sampled / cpuSeconds : 0),
+    profiled: profileDir !== undefined,
+    validationCeiling: ceiling.commandsPerSec,
+    validationCeilingDetail: ceiling,
+    fractionOfValidationCeiling: r3(throughput / ceiling.commandsPerSec),
+    cryptoFloor,
+    fractionOfCryptoFloor: cryptoFloor ? r3(throughput / cryptoFloor.commandsPerSec) : null,
+    messagingFloor,
+    fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.gossipCommandsPerSec * cores)) : null,
+    agreed,
+    machine: { cores, loadavg1: r3(loadavg()[0]!), node: process.version },
+  };
+}

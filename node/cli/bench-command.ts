@@ -1,0 +1,90 @@
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
+import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
+import { runE2e } from '../../bench/e2e/run.js';
+
+function intIn(flag: string, min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+interface E2eFlags {
+  replicas: number;
+  batch: number;
+  duration: number;
+  clients?: number;
+  outstanding: number;
+  commandBytes: number;
+  unsigned?: boolean;
+  bls: BlsBackendName;
+  profile: boolean;
+  floors: boolean;
+  quick?: boolean;
+  json?: boolean;
+}
+
+/** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
+export function registerBenchCommand(program: Command): void {
+  const bench = program.command('bench').description('benchmarks (the full matrix and report: npm run bench)');
+  bench
+    .command('e2e')
+    .description('end-to-end: N validator processes on loopback under closed-loop load, CPU breakdown, floors')
+    .option('--replicas <n>', 'validators', intIn('--replicas', 1, 16), 4)
+    .option('--batch <b>', 'most commands per block', intIn('--batch', 1, 10_000), 100)
+    .option('--duration <s>', 'measured seconds of load (after a short warm-up)', intIn('--duration', 1, 600), 10)
+    .option('--clients <c>', 'closed-loop clients (default: enough to fill a block, at most 256)', intIn('--clients', 1, 4096))
+    .option('--outstanding <k>', 'commands in flight per client', intIn('--outstanding', 1, 256), 4)
+    .option('--command-bytes <b>', 'bytes per command (a padded put)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
+    .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
+    .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
+    .option('--no-profile', 'run without the CPU profiler (no breakdown)')
+    .option('--no-floors', 'skip the messaging and crypto floors')
+    .option('--quick', 'shorter warm-up and floor measurements')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: E2eFlags) => {
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const clients = opts.clients ?? Math.min(256, Math.max(opts.replicas, Math.ceil((2 * opts.batch) / opts.outstanding)));
+        const r = await runE2e({
+          replicas: opts.replicas,
+          batch: opts.batch,
+          durationS: opts.duration,
+          clients,
+          outstanding: opts.outstanding,
+          commandBytes: opts.commandBytes,
+          unsigned: opts.unsigned === true,
+          bls: opts.bls,
+          noProfile: !opts.profile,
+          noFloors: !opts.floors,
+          quick: opts.quick === true,
+          signal: abort.signal,
+        });
+        if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+        else {
+          const top = Object.entries(r.breakdown)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}s`)
+            .join(', ');
+          process.stdout.write(
+            `e2e: n=${r.replicas} batch=${r.batch} ${r.unsigned ? 'unsigned' : 'signed'} ${r.commandBytes} B, ${r.clients}x${r.outstanding} in flight, ${r.bls}: ` +
+              `${r.throughput} commands/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.commandsPerBlock} commands/block\n` +
+              `  CPU ${r.cpuSeconds} s (${r.cpuMsPerCommand} ms/command; named categories ${(r.breakdownCoverage * 100).toFixed(0)}%): ${top}\n` +
+              `  validation ceiling ${r.validationCeiling}/s (${(r.fractionOfValidationCeiling * 100).toFixed(1)}%)` +
+              (r.cryptoFloor ? `, crypto floor ${r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
+              (r.messagingFloor ? `, messaging floor ${r.messagingFloor.gossipCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
+              `\n`,
+          );
+        }
+        process.exitCode = r.committed > 0 && r.agreed ? 0 : 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}
