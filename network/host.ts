@@ -30,6 +30,14 @@ const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'cer
 const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'sync']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
 const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit'];
+/**
+ * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
+ * stream (and a multistream-select negotiation) per vote or proposal. Request/response
+ * protocols keep a stream per exchange, which is what ties an answer to its question.
+ */
+const CHANNEL_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus']);
+/** Length-prefix errors: the peer sent bytes that are not a frame (a reset or EOF is not its fault). */
+const FRAMING_ERRORS: ReadonlySet<string> = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError']);
 
 export function topicId(chainId: string, name: GossipTopicName): string {
   return `/vsmr/${chainId}/${name}/1`;
@@ -325,6 +333,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   function handle(name: DirectProtocolName, handler: DirectHandler): void {
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
+    const channel = CHANNEL_PROTOCOLS.has(name);
     const serve = async (stream: Stream, connection: Connection): Promise<void> => {
       const from = connection.remotePeer.toString();
       if (consensus && !allowedPeers.has(from)) {
@@ -334,6 +343,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         stream.abort(new Error('not a validator'));
         return;
       }
+      if (channel) return serveChannel(stream, from);
       const signal = AbortSignal.timeout(streamTimeoutMs);
       const release = abortOn(stream, signal);
       try {
@@ -364,6 +374,23 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         release();
       }
     };
+    /** Frames in order until the peer closes the stream; the handler sees one at a time. */
+    const serveChannel = async (stream: Stream, from: string): Promise<void> => {
+      try {
+        for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
+          try {
+            await handler(from, toBytes(frame));
+            stats.directHandled++;
+          } catch {
+            stats.handlerErrors++;
+          }
+        }
+      } catch (err) {
+        stats.directDropped++;
+        if (err instanceof Error && FRAMING_ERRORS.has(err.name)) penalise(from);
+        stream.abort(new Error('bad frame'));
+      }
+    };
     void node
       .handle(
         id,
@@ -387,8 +414,45 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     return node.dialProtocol(peerIdFromString(peerId), id, { signal });
   }
 
+  /** Open outbound channel streams by `peerId protocol`; a closed one is forgotten and reopened. */
+  const channels = new Map<string, Promise<Stream>>();
+
+  function channelTo(peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
+    const key = `${peerId} ${name}`;
+    const cached = channels.get(key);
+    if (cached !== undefined) return cached;
+    const opening = openStream(peerId, name, signal);
+    channels.set(key, opening);
+    const forget = () => {
+      if (channels.get(key) === opening) channels.delete(key);
+    };
+    opening.then((stream) => stream.addEventListener('close', forget, { once: true }), forget);
+    return opening;
+  }
+
+  async function sendOnChannel(peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+    // One retry on a fresh stream: the cached one may have died with a connection since last use.
+    for (let attempt = 0; ; attempt++) {
+      const stream = await channelTo(peerId, name, signal);
+      if (stream.writeStatus !== 'writable') {
+        if (channels.get(`${peerId} ${name}`) !== undefined) channels.delete(`${peerId} ${name}`);
+        if (attempt === 0) continue;
+        throw new Error(`channel to ${peerId} is ${stream.writeStatus}`);
+      }
+      try {
+        await writeFrame(stream, bytes, signal);
+        return;
+      } catch (err) {
+        channels.delete(`${peerId} ${name}`);
+        stream.abort(err instanceof Error ? err : new Error(String(err)));
+        if (attempt > 0) throw err;
+      }
+    }
+  }
+
   async function send(peerId: string, name: DirectProtocolName, bytes: Uint8Array, timeoutMs = streamTimeoutMs): Promise<void> {
     const signal = AbortSignal.timeout(timeoutMs);
+    if (CHANNEL_PROTOCOLS.has(name)) return sendOnChannel(peerId, name, bytes, signal);
     const stream = await openStream(peerId, name, signal);
     const release = abortOn(stream, signal);
     try {

@@ -24,7 +24,7 @@ import {
 
 const CHAIN = 'test-chain';
 const TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'sync', 'submit'];
+const PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit'];
 const MARK_REJECT = 0xba;
 const MARK_IGNORE = 0xee;
 
@@ -71,7 +71,7 @@ function wire(host: NetworkHost): Node {
       // A real handler decodes; garbage throws here and the host must contain it.
       const msg = decodeMessage(bytes);
       node.direct.push({ protocol: p, from, bytes });
-      if (p === 'vote') return undefined;
+      if (p === 'vote' || p === 'consensus') return undefined;
       return encodeMessage(msg.type === 'sync-request' ? { type: 'sync-request', fromHeight: msg.fromHeight + 1 } : msg);
     });
   }
@@ -188,6 +188,21 @@ describe('network/host', function () {
     const sub = encodeMessage({ type: 'sync-request', fromHeight: 99 });
     const ack = decodeMessage(await outsider.host.request(a.host.peerId, 'submit', sub, 5000));
     assert.deepEqual(ack, { type: 'sync-request', fromHeight: 100 });
+  });
+
+  it('keeps one-way messages in order on one channel, and reopens it after a disconnect', async () => {
+    const burst = Array.from({ length: 50 }, () => validMessage());
+    await Promise.all(burst.map((m) => a.host.send(c.host.peerId, 'consensus', m)));
+    const seen = () => c.direct.filter((d) => d.protocol === 'consensus' && d.from === a.host.peerId).map((d) => Buffer.from(d.bytes).toString('hex'));
+    await waitFor(() => seen().length >= burst.length, 'burst delivered');
+    const want = burst.map((m) => Buffer.from(m).toString('hex'));
+    assert.deepEqual(seen().slice(-burst.length), want);
+
+    await a.host.disconnect(c.host.peerId);
+    const after = validMessage();
+    await waitFor(() => a.host.peers().includes(c.host.peerId), 'redialled');
+    await a.host.send(c.host.peerId, 'consensus', after);
+    await waitFor(() => seen().at(-1) === Buffer.from(after).toString('hex'), 'delivered on a new channel');
   });
 
   it('rejects consensus gossip and streams from a peer outside genesis', async () => {
