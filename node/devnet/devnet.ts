@@ -127,7 +127,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     const agreedAt = await settled();
     latencies.sort((a, b) => a - b);
     const committed = loads.reduce((a, l) => a + l.committed, 0);
-    return {
+    const summary: DevnetSummary = {
       replicas: opts.replicas,
       durationS: Number(elapsed.toFixed(2)),
       committed,
@@ -140,8 +140,11 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       agreed: agreedAt !== undefined,
       dir: opts.keep ? dir : null,
     };
-  } finally {
     await stopAll();
     if (!opts.keep) await rm(dir, { recursive: true, force: true });
+    return summary;
+  } finally {
+    // Also on failure, whose error names the dir for its logs: that dir is kept.
+    await stopAll();
   }
 }
