@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
 const quick = process.argv.includes('--quick');
-const steps = ['crypto', 'validation', 'sim', 'e2e-matrix', 'projection', 'report'];
+const steps = ['crypto', 'validation', 'sim', 'client', 'e2e-matrix', 'projection', 'report'];
 const started = performance.now();
 let failed = 0;
 for (const step of steps) {

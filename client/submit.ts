@@ -6,6 +6,15 @@ import type { Genesis } from '../protocol/genesis.js';
 import type { SubmitReply } from '../protocol/submit-reply.js';
 import { signRequest } from '../protocol/request.js';
 import { randomBytes } from 'node:crypto';
+import { bytesEqual } from '../crypto/bytes.js';
+import { sha256 } from '../crypto/hash.js';
+import type { ProofBundle } from '../protocol/bundle.js';
+import type { CommitReceipt } from '../protocol/submit-reply.js';
+import { requestBundle } from './light.js';
+import { type VerifiedBundle, verifyBundle } from './verify.js';
+
+/** Commits waiting for verification at most; beyond it a commit is counted but not verified. */
+const MAX_VERIFY_QUEUE = 100_000;
 
 export interface SubmitSummary {
   readonly submitted: number;
@@ -16,6 +25,26 @@ export interface SubmitSummary {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly seconds: number;
+  /** Commits whose log entry the client fetched and verified (certificate + inclusion proof). */
+  readonly verified: number;
+}
+
+/** A committed command whose commit the client has verified from the genesis alone. */
+export interface VerifiedCommit {
+  /** Index of the command in this run. */
+  readonly index: number;
+  readonly receipt: CommitReceipt;
+  readonly bundle: ProofBundle;
+  readonly verified: VerifiedBundle;
+}
+
+export interface VerifyCommitsOptions {
+  /** Verifications in flight at once (default 2). */
+  readonly concurrency?: number;
+  /** How long to keep verifying queued commits after the load ends (default 15 s). */
+  readonly drainMs?: number;
+  readonly onVerified?: (v: VerifiedCommit) => void | Promise<void>;
+  readonly onFailed?: (index: number, err: Error) => void;
 }
 
 /** The p-th percentile of an ascending list (nearest rank), 0 for an empty one. */
@@ -30,7 +59,16 @@ export function percentile(sorted: readonly number[], p: number): number {
  */
 export async function submitCommands(
   genesis: Genesis,
-  opts: { count: number; target: number; concurrency?: number; timeoutMs?: number; untilMs?: number; onCommit?: (latencyMs: number) => void },
+  opts: {
+    count: number;
+    target: number;
+    concurrency?: number;
+    timeoutMs?: number;
+    untilMs?: number;
+    onCommit?: (latencyMs: number) => void;
+    /** Also fetch each commit's log entry from the same validator and verify it against the genesis. */
+    verify?: VerifyCommitsOptions;
+  },
 ): Promise<SubmitSummary> {
   const validator = genesis.validators[opts.target];
   if (!validator) throw new Error(`no validator ${opts.target} in the genesis`);
@@ -58,6 +96,31 @@ export async function submitCommands(
   let timedOut = 0;
   let failed = 0;
   let next = 0;
+  let verified = 0;
+  let loadDone = false;
+  let loadEndedAt = Number.POSITIVE_INFINITY;
+  const queue: { index: number; receipt: CommitReceipt; commandHash: Uint8Array }[] = [];
+  const replica = { peerId: validator.peerId, multiaddr: validator.address };
+  const verifier = async (v: VerifyCommitsOptions) => {
+    while (!loadDone || (queue.length > 0 && performance.now() < loadEndedAt + (v.drainMs ?? 15_000))) {
+      const item = queue.shift();
+      if (!item) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      try {
+        const bundle = await requestBundle(host, replica, { kind: 'log', position: item.receipt.position });
+        const check = verifyBundle(bundle, genesis);
+        if (!check.log || !bytesEqual(check.log.commandHash, item.commandHash) || check.log.result !== item.receipt.result) {
+          throw new Error(`verified log entry ${item.receipt.position} is not the command submitted (or not its result)`);
+        }
+        verified++;
+        await v.onVerified?.({ index: item.index, receipt: item.receipt, bundle, verified: check });
+      } catch (err) {
+        v.onFailed?.(item.index, err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+  };
   const enc = new TextEncoder();
   const worker = async () => {
     while (next < opts.count && (opts.untilMs === undefined || performance.now() < opts.untilMs)) {
@@ -69,6 +132,7 @@ export async function submitCommands(
         const reply = JSON.parse(new TextDecoder().decode(await host.request(validator.peerId, 'submit', request, opts.timeoutMs ?? 40_000))) as SubmitReply;
         if (reply.status === 'committed') {
           committed++;
+          if (opts.verify && queue.length < MAX_VERIFY_QUEUE) queue.push({ index: k, receipt: reply, commandHash: sha256(command) });
           const ms = performance.now() - t0;
           latencies.push(ms);
           opts.onCommit?.(ms);
@@ -81,9 +145,15 @@ export async function submitCommands(
       }
     }
   };
+  const v = opts.verify;
+  const verifiers = v ? Array.from({ length: Math.max(1, v.concurrency ?? 2) }, () => verifier(v)) : [];
   try {
     await Promise.all(Array.from({ length: Math.min(opts.concurrency ?? 16, opts.count) }, worker));
+    loadDone = true;
+    loadEndedAt = performance.now();
+    await Promise.all(verifiers);
   } finally {
+    loadDone = true;
     await host.stop();
   }
   latencies.sort((a, b) => a - b);
@@ -96,5 +166,6 @@ export async function submitCommands(
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
+    verified,
   };
 }

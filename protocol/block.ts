@@ -30,17 +30,64 @@ export interface BlockFields {
  * sha256(parent cert) || payload hash || executed state).
  */
 export function blockId(chainId: string, b: BlockFields): Uint8Array {
+  return headerBlockId(chainId, {
+    round: b.round,
+    height: b.height,
+    author: b.author,
+    parent: b.parentQc.vote,
+    parentCertificateHash: sha256(b.parentQc.certificate),
+    payloadHash: payloadHash(b.payload),
+    executed: b.executed ?? genesisExecutedState(chainId),
+  });
+}
+
+/**
+ * A block header as a light client holds it: the block with its payload and parent certificate
+ * replaced by their hashes. Enough to recompute the block id, and so to check that a QC
+ * certifies this header and its executed state (docs/CERTIFICATE.md).
+ */
+export interface BlockHeader {
+  readonly round: Round;
+  readonly height: number;
+  readonly author: number;
+  /** The parent QC's vote data (its blockId is the parent block). */
+  readonly parent: VoteData;
+  /** SHA-256 of the parent QC's encoded certificate. */
+  readonly parentCertificateHash: Uint8Array;
+  readonly payloadHash: Uint8Array;
+  readonly executed: ExecutedState;
+}
+
+export function blockHeader(chainId: string, b: BlockFields): BlockHeader {
+  return {
+    round: b.round,
+    height: b.height,
+    author: b.author,
+    parent: b.parentQc.vote,
+    parentCertificateHash: sha256(b.parentQc.certificate),
+    payloadHash: payloadHash(b.payload),
+    executed: b.executed ?? genesisExecutedState(chainId),
+  };
+}
+
+/** The block id from header fields: the one definition blockId() also goes through. */
+export function headerBlockId(chainId: string, h: BlockHeader): Uint8Array {
   return taggedHash(
     DOMAIN_TAGS.block,
     chainId,
-    uintBE(b.round, 8),
-    uintBE(b.height, 8),
-    uintBE(b.author, 4),
-    encodeVoteData(b.parentQc.vote),
-    sha256(b.parentQc.certificate),
-    payloadHash(b.payload),
-    encodeExecutedState(b.executed ?? genesisExecutedState(chainId)),
+    uintBE(h.round, 8),
+    uintBE(h.height, 8),
+    uintBE(h.author, 4),
+    encodeVoteData(h.parent),
+    h.parentCertificateHash,
+    h.payloadHash,
+    encodeExecutedState(h.executed),
   );
+}
+
+/** What a vote for the block with this header signs (voteDigest of it). */
+export function headerVoteData(chainId: string, h: BlockHeader): VoteData {
+  return { blockId: headerBlockId(chainId, h), round: h.round, height: h.height, parentId: h.parent.blockId, parentRound: h.parent.round };
 }
 
 export function makeBlock(chainId: string, fields: BlockFields): Block {

@@ -127,6 +127,11 @@ export class KvApplication {
     return this.#state.prove(kvStateKey(key));
   }
 
+  /** Proof for a raw state key (namespace byte included) against stateRoot(): what light clients ask. */
+  proveStateKey(stateKey: Uint8Array): StateProof {
+    return this.#state.prove(stateKey);
+  }
+
   /** Proof of `balance(account)` against stateRoot(); check it with verifyBalanceProof. */
   proveBalance(account: Uint8Array): StateProof {
     return this.#state.prove(balanceStateKey(account));
@@ -139,6 +144,16 @@ export class KvApplication {
   /** Entry at `position` with its inclusion proof against logRoot(); check it with verifyLogEntry. */
   proveLogEntry(position: number): { entry: LogEntry; proof: InclusionProof } {
     return { entry: this.#log.entry(position), proof: this.#log.prove(position) };
+  }
+
+  /** Entry at `position` with its proof against the root of the log's first `logSize` entries. */
+  proveLogEntryAt(position: number, logSize: number): { entry: LogEntry; proof: InclusionProof } {
+    return { entry: this.#log.entry(position), proof: this.#log.prove(position, logSize) };
+  }
+
+  /** Log root when the log held `logSize` entries. */
+  logRootAt(logSize: number): Uint8Array {
+    return this.#log.rootAt(logSize);
   }
 
   /** Canonical bytes of the entire application (snapshot.ts). */

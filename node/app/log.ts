@@ -35,6 +35,7 @@ export class CommandLog {
    */
   readonly #frontier: { size: number; hash: Uint8Array }[] = [];
   #tree: MerkleTree | null = null;
+  #treeSize = 0;
 
   constructor(chainId: string) {
     domainPrefix(DOMAIN_TAGS.log, chainId);
@@ -81,10 +82,27 @@ export class CommandLog {
     return acc.slice();
   }
 
-  prove(position: number): InclusionProof {
+  /**
+   * Inclusion proof of `position` in the log of its first `treeSize` entries (default: all), so
+   * a light client can check it against the log root of an earlier certified header. The tree
+   * of the latest size asked for is cached until the next append.
+   */
+  prove(position: number, treeSize: number = this.size): InclusionProof {
     this.#checkPosition(position);
-    this.#tree ??= new MerkleTree(this.#leaves);
+    if (!Number.isSafeInteger(treeSize) || treeSize <= position || treeSize > this.size) {
+      throw new RangeError(`tree size ${treeSize} does not hold position ${position} in a log of ${this.size} entries`);
+    }
+    if (this.#tree === null || this.#treeSize !== treeSize) {
+      this.#tree = new MerkleTree(treeSize === this.size ? this.#leaves : this.#leaves.slice(0, treeSize));
+      this.#treeSize = treeSize;
+    }
     return this.#tree.proveInclusion(position);
+  }
+
+  /** RFC 6962 root of the first `treeSize` entries. */
+  rootAt(treeSize: number): Uint8Array {
+    if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.size) throw new RangeError(`no log of size ${treeSize}`);
+    return treeSize === this.size ? this.root() : merkleRoot(this.#leaves.slice(0, treeSize));
   }
 
   #checkPosition(position: number): void {

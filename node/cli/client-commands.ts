@@ -2,6 +2,10 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { submitCommands } from '../../client/submit.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { loadGenesis } from '../../protocol/genesis.js';
+import { bundleToJson } from '../../protocol/bundle.js';
+import { registerLightClientCommands } from './client-command.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 function positiveInt(flag: string) {
   return (v: string) => {
@@ -12,7 +16,8 @@ function positiveInt(flag: string) {
 }
 
 export function registerClientCommands(program: Command): void {
-  const client = program.command('client').description('client tools: submit commands and wait for their commit');
+  const client = program.command('client').description('client tools: submit commands, fetch and verify certificates and proofs');
+  registerLightClientCommands(client);
   client
     .command('submit')
     .description('submit K signed commands to a validator and wait until each commits')
@@ -20,8 +25,9 @@ export function registerClientCommands(program: Command): void {
     .requiredOption('--count <k>', 'number of commands', positiveInt('--count'))
     .option('--to <index>', 'validator to submit to', positiveInt('--to'), 0)
     .option('--concurrency <c>', 'commands in flight at once', positiveInt('--concurrency'), 16)
+    .option('--proofs <dir>', 'fetch, verify and write each commit`s proof bundle into DIR; print position, result and path per command')
     .option('--json', 'print one JSON object')
-    .action(async (opts: { genesis: string; count: number; to: number; concurrency: number; json?: boolean }) => {
+    .action(async (opts: { genesis: string; count: number; to: number; concurrency: number; proofs?: string; json?: boolean }) => {
       let genesis: Awaited<ReturnType<typeof loadGenesis>>;
       try {
         genesis = await loadGenesis(opts.genesis);
@@ -38,9 +44,31 @@ export function registerClientCommands(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const s = await submitCommands(genesis, { count: opts.count, target: opts.to, concurrency: Math.max(1, opts.concurrency) });
-      if (opts.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-      else process.stdout.write(`${s.committed} committed of ${s.submitted} (p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, ${s.seconds} s)\n`);
-      process.exitCode = s.committed === s.submitted ? 0 : 1;
+      const dir = opts.proofs;
+      if (dir !== undefined) await mkdir(dir, { recursive: true });
+      const commits: { command: number; height: number; position: number; result: number; resultName: string; proof: string }[] = [];
+      const s = await submitCommands(genesis, {
+        count: opts.count,
+        target: opts.to,
+        concurrency: Math.max(1, opts.concurrency),
+        ...(dir === undefined
+          ? {}
+          : {
+              verify: {
+                onVerified: async (v) => {
+                  const path = join(dir, `command-${v.index}.json`);
+                  await writeFile(path, bundleToJson(v.bundle));
+                  const c = { command: v.index, height: v.receipt.height, position: v.receipt.position, result: v.receipt.result, resultName: v.receipt.resultName, proof: path };
+                  commits.push(c);
+                  if (!opts.json) process.stdout.write(`command ${c.command}: position ${c.position} result ${c.result} ${c.resultName} proof ${c.proof}\n`);
+                },
+                onFailed: (index, err) => process.stderr.write(`command ${index}: not verified: ${err.message}\n`),
+              },
+            }),
+      });
+      commits.sort((a, b) => a.command - b.command);
+      if (opts.json) process.stdout.write(`${JSON.stringify(dir === undefined ? s : { ...s, commits })}\n`);
+      else process.stdout.write(`${s.committed} committed of ${s.submitted}${dir === undefined ? '' : `, ${s.verified} verified`} (p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, ${s.seconds} s)\n`);
+      process.exitCode = s.committed === s.submitted && (dir === undefined || s.verified === s.committed) ? 0 : 1;
     });
 }

@@ -62,6 +62,8 @@ interface Root {
   readonly height: number;
   /** Others learn of this commit only from the next proposal, which carries the QC that did it. */
   readonly hasPayload: boolean;
+  /** The executed state its header carries. */
+  readonly executed: ExecutedState;
 }
 
 const hex = (b: Uint8Array): string => bytesToHex(b);
@@ -112,8 +114,8 @@ export class Replica {
     this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
-    this.root = { id: g.blockId, round: 0, height: 0, hasPayload: false };
     this.lastExecuted = genesisExecutedState(cfg.chainId);
+    this.root = { id: g.blockId, round: 0, height: 0, hasPayload: false, executed: this.lastExecuted };
     this.executedStates.set(0, this.lastExecuted);
   }
 
@@ -380,7 +382,7 @@ export class Replica {
     // Missing blocks: a later QC commits them transitively once sync has filled the gap.
     if (!chain || chain.length === 0) return;
     const last = chain[chain.length - 1]!;
-    this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0 };
+    this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0, executed: last.executed };
     for (const b of chain) {
       for (const cmd of b.payload) {
         const key = commandKey(cmd);
@@ -526,6 +528,17 @@ export class Replica {
     }
   }
 
+  /**
+   * Whether the latest executed roots still need a header that a proposal has certified: with
+   * `ancestors` the chain from the root up to the highest-QC block, the newest header whose QC
+   * has travelled in a proposal is the second-to-last block of [root, ...ancestors].
+   */
+  private executedNotYetCertified(ancestors: readonly Block[]): boolean {
+    const disseminated = ancestors.length >= 2 ? ancestors[ancestors.length - 2]!.executed : ancestors.length === 1 ? this.root.executed : undefined;
+    if (disseminated === undefined) return false;
+    return needsCertifiedRoots(this.lastExecuted, disseminated);
+  }
+
   /** Proposes if this replica leads the current round and has a reason to; true if it did. */
   private maybePropose(): boolean {
     const round = this.round;
@@ -547,7 +560,8 @@ export class Replica {
     // Idle: an empty block is worth proposing only to push earlier commands through the
     // two-chain rule, or to carry the QC that committed the root (when it just did) to the
     // others; otherwise wait for commands (or the pacemaker) instead of spinning.
-    const needsPush = ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload);
+    const needsPush =
+      ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload) || this.executedNotYetCertified(ancestors);
     if (payload.length === 0 && !needsPush) return false;
     const block = makeBlock(this.cfg.chainId, {
       round,
@@ -564,6 +578,20 @@ export class Replica {
     this.onProposal(this.index, block, tc);
     return true;
   }
+}
+
+/**
+ * Light clients prove state and log entries against the roots of a certified header (a header
+ * whose block has a QC that every replica has seen). Headers carry the proposer's latest executed
+ * state, which lags commits by a block or two, so when the chain goes idle the last executed
+ * roots would never reach such a header and no replica could serve a proof of the current state.
+ * The leader therefore keeps proposing (empty) blocks while its executed roots differ from those
+ * of the newest header already certified in a proposal: the header certified by the parent QC of
+ * the highest-QC block. Empty blocks change no roots, so this stops after about three blocks.
+ */
+function needsCertifiedRoots(lastExecuted: ExecutedState, disseminated: ExecutedState): boolean {
+  if (lastExecuted.height === 0 || lastExecuted.height <= disseminated.height) return false;
+  return !bytesEqual(lastExecuted.stateRoot, disseminated.stateRoot) || !bytesEqual(lastExecuted.logRoot, disseminated.logRoot);
 }
 
 function latestExecuted(mine: ExecutedState, parent: ExecutedState | undefined): ExecutedState {

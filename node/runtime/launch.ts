@@ -12,6 +12,8 @@ import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
 import type { SubmitReply } from '../../protocol/submit-reply.js';
 import { ValidatorNode } from './validator-node.js';
+import { QueryService } from './query-service.js';
+import { checkCertificateMessage } from '../../client/light.js';
 
 const SUBMIT_WAIT_MS = 30_000;
 
@@ -103,6 +105,11 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     return new TextEncoder().encode(JSON.stringify(reply));
   });
 
+  // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
+  const queries = new QueryService({ chainId, node, store, host, logger });
+  host.handle('query', async (_from, bytes) => queries.handle(bytes));
+  host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis).ok ? 'accept' : 'reject'), () => undefined);
+
   const server: ObservabilityServer = await startObservabilityServer({
     port: config.metricsPort,
     registry: metrics.registry,
@@ -130,6 +137,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     stop() {
       stopping ??= (async () => {
         clearInterval(sampler);
+        queries.stop();
         node.stop();
         await host.stop();
         await server.close();

@@ -6,7 +6,7 @@ import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState } from '../../protocol/types.js';
+import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
@@ -58,6 +58,7 @@ export class ValidatorNode {
   private lastRound = 0;
   private lastQcRound = 0;
   private lastTcRound = 0;
+  private readonly progressListeners = new Set<() => void>();
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -155,6 +156,17 @@ export class ValidatorNode {
     return verdicts;
   }
 
+  /** The certified blocks above the committed root and the highest QC (light-client queries). */
+  certifiedTip(): { blocks: Block[]; highQc: QuorumCert } {
+    return this.replica.syncChain();
+  }
+
+  /** Calls `listener` after every consensus step (commits, new QCs); returns the unsubscribe. */
+  onProgress(listener: () => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
   status(peers = 0): NodeStatus {
     const round = this.replica.currentRound;
     return {
@@ -172,6 +184,7 @@ export class ValidatorNode {
   private step(event: ConsensusEvent): void {
     if (this.stopped) return;
     this.carryOut(this.replica.step(event));
+    for (const listener of this.progressListeners) listener();
   }
 
   private carryOut(actions: readonly ConsensusAction[]): void {

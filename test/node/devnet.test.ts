@@ -16,6 +16,9 @@ describe('vsmr devnet (the main job)', function () {
     assert.equal(summary['replicas'], 4);
     assert.equal(summary['agreed'], true);
     assert.ok((summary['committed'] as number) > 0);
+    // The load generator verified commit certificates and inclusion proofs for what it submitted.
+    assert.ok((summary['verified'] as number) > 0, 'some commits verified');
+    assert.ok((summary['verified'] as number) <= (summary['committed'] as number));
     assert.ok((summary['height'] as number) > 0);
     assert.ok((summary['p99Ms'] as number) >= (summary['p50Ms'] as number));
   });

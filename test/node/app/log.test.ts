@@ -92,3 +92,20 @@ describe('app/log', () => {
     assert.throws(() => log.append(new Uint8Array(32), 99 as ResultCode), TypeError);
   });
 });
+
+describe('CommandLog proofs against an earlier size', () => {
+  it('proves every position against every earlier root, and refuses sizes that do not hold it', () => {
+    const log = new CommandLog('vsmr-test');
+    const roots: Uint8Array[] = [];
+    for (let i = 0; i < 13; i++) {
+      log.append(new Uint8Array(32).fill(i), 0);
+      roots.push(log.root());
+    }
+    for (let size = 1; size <= 13; size++) {
+      assert.deepEqual(log.rootAt(size), roots[size - 1]);
+      for (let p = 0; p < size; p++) verifyLogEntry('vsmr-test', roots[size - 1]!, log.entry(p), log.prove(p, size));
+    }
+    assert.throws(() => log.prove(5, 5), RangeError);
+    assert.throws(() => log.prove(0, 14), RangeError);
+  });
+});

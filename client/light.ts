@@ -1,0 +1,152 @@
+/**
+ * The light client's network side: ask ONE replica for a proof bundle over the `query` protocol,
+ * and follow the certificates validators gossip. Nothing a replica returns is used before
+ * verifyBundle has checked it against the genesis.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { createNetworkHost, type NetworkHost } from '../network/host.js';
+import { BundleFormatError, parseBundle, type ProofBundle } from '../protocol/bundle.js';
+import type { Genesis } from '../protocol/genesis.js';
+import { decodeQueryResponse, encodeQueryRequest, type QueryRequest } from '../protocol/query.js';
+import { BundleVerifyError, type TrustAnchor, type VerifiedBundle, verifyBundle } from './verify.js';
+
+/** A replica to talk to: its libp2p peer id and dial address. */
+export interface ReplicaAddress {
+  readonly peerId: string;
+  readonly multiaddr: string;
+}
+
+/** The replica could not or would not answer (as opposed to answering with a lie). */
+export class QueryFailedError extends Error {
+  constructor(
+    readonly status: string,
+    detail: string,
+  ) {
+    super(`query failed: ${status}: ${detail}`);
+    this.name = 'QueryFailedError';
+  }
+}
+
+/** Parses a /p2p/-terminated multiaddr into a replica address. */
+export function replicaFromMultiaddr(addr: string): ReplicaAddress {
+  const at = addr.lastIndexOf('/p2p/');
+  if (at < 0) throw new Error(`${addr}: the address must end in /p2p/<peer id>`);
+  return { peerId: addr.slice(at + 5), multiaddr: addr.slice(0, at) };
+}
+
+/** A non-validator libp2p host connected to `peers`; resolves once at least one is connected. */
+export async function connectLightHost(chainId: string, peers: readonly ReplicaAddress[], allowed: ReadonlySet<string>, timeoutMs = 15_000): Promise<NetworkHost> {
+  const host = await createNetworkHost({
+    chainId,
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    peers,
+    allowedPeers: allowed,
+  });
+  const by = performance.now() + timeoutMs;
+  while (!peers.some((p) => host.peers().includes(p.peerId))) {
+    if (performance.now() > by) {
+      await host.stop();
+      throw new QueryFailedError('unreachable', `could not connect to ${peers.map((p) => p.multiaddr).join(', ')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return host;
+}
+
+/** Asks `replica` over an open host; returns the parsed (not yet verified) bundle. */
+export async function requestBundle(host: NetworkHost, replica: ReplicaAddress, query: QueryRequest, timeoutMs = 15_000): Promise<ProofBundle> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await host.request(replica.peerId, 'query', encodeQueryRequest(query), timeoutMs);
+  } catch (err) {
+    throw new QueryFailedError('unreachable', err instanceof Error ? err.message : String(err));
+  }
+  const response = decodeQueryResponse(bytes);
+  if (response.status !== 'ok') throw new QueryFailedError(response.status, response.reason);
+  return parseBundle(response.bundleJson);
+}
+
+/** One query to one replica, verified: the bundle and what it proves, or a typed error. */
+export async function fetchVerified(
+  genesis: Genesis,
+  replica: ReplicaAddress,
+  query: QueryRequest,
+): Promise<{ bundle: ProofBundle; verified: VerifiedBundle }> {
+  const host = await connectLightHost(genesis.chainId, [replica], new Set(genesis.validators.map((v) => v.peerId)));
+  try {
+    const bundle = await requestBundle(host, replica, query);
+    return { bundle, verified: verifyBundle(bundle, genesis) };
+  } finally {
+    await host.stop();
+  }
+}
+
+/** Largest certificate message accepted from the topic: a header and a QC, no proofs. */
+export const MAX_CERTIFICATE_MESSAGE_BYTES = 16 * 1024;
+
+/**
+ * The `certificate` topic's rule, for validators and light clients alike: a message is a proof
+ * bundle without proofs; it is forwarded only if it verifies under the genesis.
+ */
+export function checkCertificateMessage(bytes: Uint8Array, anchor: TrustAnchor): { ok: true; verified: VerifiedBundle } | { ok: false; reason: string } {
+  if (bytes.length > MAX_CERTIFICATE_MESSAGE_BYTES) return { ok: false, reason: `${bytes.length} bytes` };
+  try {
+    const bundle = parseBundle(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    if (bundle.log || bundle.state) return { ok: false, reason: 'a certificate message carries no proofs' };
+    return { ok: true, verified: verifyBundle(bundle, anchor) };
+  } catch (err) {
+    if (err instanceof BundleFormatError || err instanceof BundleVerifyError || err instanceof TypeError) return { ok: false, reason: err.message };
+    throw err;
+  }
+}
+
+export interface FollowOptions {
+  readonly count?: number;
+  readonly durationMs?: number;
+  readonly onCertificate: (v: VerifiedBundle) => void;
+  readonly onRejected?: (reason: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Joins the mesh as a non-validator peer (dialling every genesis validator), verifies every
+ * certificate on the topic and reports each new one (executed height strictly increasing; a
+ * stale one is dropped). Stops after `count` certificates, `durationMs`, or on `signal`.
+ * Resolves to the number reported.
+ */
+export async function followCertificates(genesis: Genesis, opts: FollowOptions): Promise<number> {
+  const peers = genesis.validators.map((v) => ({ peerId: v.peerId, multiaddr: v.address }));
+  const host = await connectLightHost(genesis.chainId, peers, new Set(peers.map((p) => p.peerId)));
+  let seen = 0;
+  let highest = -1;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  host.onGossip(
+    'certificate',
+    (_from, bytes) => {
+      const r = checkCertificateMessage(bytes, genesis);
+      if (!r.ok) opts.onRejected?.(r.reason);
+      return r.ok ? 'accept' : 'reject';
+    },
+    (_from, bytes) => {
+      const r = checkCertificateMessage(bytes, genesis);
+      if (!r.ok || r.verified.executedHeight <= highest) return;
+      highest = r.verified.executedHeight;
+      seen++;
+      opts.onCertificate(r.verified);
+      if (opts.count !== undefined && seen >= opts.count) finish();
+    },
+  );
+  const timer = opts.durationMs === undefined ? undefined : setTimeout(finish, opts.durationMs);
+  opts.signal?.addEventListener('abort', finish, { once: true });
+  try {
+    await done;
+  } finally {
+    if (timer) clearTimeout(timer);
+    await host.stop();
+  }
+  return seen;
+}

@@ -1,0 +1,208 @@
+/**
+ * Serves light clients (protocol/query.ts) and publishes certificates on the `certificate` topic.
+ *
+ * A proof is only worth something against roots that a QC certifies, so every answer is built
+ * around a CERTIFIED HEADER: a block this replica holds together with a QC on it. Those are the
+ * committed blocks in the ledger (block k's QC is block k+1's parent QC) and the certified chain
+ * above the committed root (Replica.syncChain: each block's QC is the next one's parent QC, the
+ * last one's is the highest QC).
+ *
+ * The state subtlety: the application holds only its CURRENT state, but a header carries the
+ * executed state of an earlier block, so a state proof is possible only once some certified
+ * header carries the current roots. Design:
+ *  - the consensus core keeps proposing empty blocks while the leader's latest executed roots
+ *    are not yet in a certified header (replica.ts, needsCertifiedRoots), so an idle chain always
+ *    ends with one; empty blocks change no roots, so the current state stays provable;
+ *  - under load the state moves every block; a state query takes the proof against the current
+ *    state and waits (bounded, QUERY_WAIT_MS) for a certified header with exactly those roots,
+ *    re-proving if the state moved on meanwhile, and answers `unavailable` at the deadline.
+ * Log entries have no such problem: the log only grows, and CommandLog proves a position against
+ * the root of any earlier size, so any certified header whose executed log covers it will do.
+ */
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import type { NetworkHost } from '../../network/host.js';
+import { bundleToJson, makeBundle, type ProofBundle } from '../../protocol/bundle.js';
+import { decodeQueryRequest, encodeQueryResponse, QueryDecodeError, type QueryRequest, type QueryResponse } from '../../protocol/query.js';
+import type { Block, QuorumCert } from '../../protocol/types.js';
+import type { Logger } from '../observability/log.js';
+import type { LedgerStore } from './ports.js';
+import type { ValidatorNode } from './validator-node.js';
+
+/** How long a query waits for a header that certifies what it asks about. */
+export const QUERY_WAIT_MS = 5_000;
+/**
+ * Committed blocks searched below the top for a certified header. The newest one covers every
+ * height and log position below it, so a few suffice (a state query may need an older one
+ * whose roots match while the newest is being certified).
+ */
+const LEDGER_WINDOW = 8;
+/** Queries in flight at once; more are answered `busy`. */
+const MAX_IN_FLIGHT = 64;
+
+export interface CertifiedHeader {
+  readonly block: Block;
+  readonly qc: QuorumCert;
+}
+
+export interface QueryServiceOptions {
+  readonly chainId: string;
+  readonly node: ValidatorNode;
+  readonly store: LedgerStore;
+  readonly host?: NetworkHost;
+  readonly logger?: Logger;
+  readonly waitMs?: number;
+  /** Publish certificates on the gossip topic when blocks commit (default true with a host). */
+  readonly publish?: boolean;
+}
+
+export class QueryService {
+  private readonly logSizes: number[] = [0];
+  private readonly waiters = new Set<() => void>();
+  private inFlight = 0;
+  private lastPublished = -1;
+  private lastPublishedId = '';
+  private lastCommitted = 0;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: QueryServiceOptions) {
+    this.unsubscribe = opts.node.onProgress(() => this.onProgress());
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    for (const w of this.waiters) w();
+    this.waiters.clear();
+  }
+
+  /** Decodes, answers and encodes one request; never throws. */
+  async handle(bytes: Uint8Array): Promise<Uint8Array> {
+    let request: QueryRequest;
+    try {
+      request = decodeQueryRequest(bytes);
+    } catch (err) {
+      if (err instanceof QueryDecodeError) return encodeQueryResponse({ status: 'bad-request', reason: err.message });
+      throw err;
+    }
+    if (this.inFlight >= MAX_IN_FLIGHT) return encodeQueryResponse({ status: 'busy', reason: `${this.inFlight} queries in flight` });
+    this.inFlight++;
+    try {
+      return encodeQueryResponse(await this.answer(request));
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  async answer(q: QueryRequest): Promise<QueryResponse> {
+    const deadline = performance.now() + (this.opts.waitMs ?? QUERY_WAIT_MS);
+    for (;;) {
+      const out = this.tryAnswer(q);
+      if (typeof out !== 'string') return { status: 'ok', bundleJson: bundleToJson(out) };
+      const left = deadline - performance.now();
+      if (left <= 0) return { status: 'unavailable', reason: out };
+      await this.nextProgress(Math.min(left, 500));
+    }
+  }
+
+  /** A bundle, or the reason there is none yet. */
+  tryAnswer(q: QueryRequest): ProofBundle | string {
+    const { chainId, node } = this.opts;
+    const app = node.app;
+    const headers = this.certifiedHeaders();
+    if (q.kind === 'certificate') {
+      const h = headers.find((c) => c.block.executed.height >= q.height);
+      return h ? makeBundle(chainId, h.block, h.qc, { height: q.height }) : `no certified header covers height ${q.height} yet`;
+    }
+    if (q.kind === 'log') {
+      if (q.position >= app.logSize) return `log position ${q.position} is not committed here (log size ${app.logSize})`;
+      for (const h of headers) {
+        const size = this.logSizeAt(h.block.executed.height);
+        if (!Number.isFinite(size) || size <= q.position) continue;
+        if (!bytesEqual(app.logRootAt(size), h.block.executed.logRoot)) continue; // not our history: never hand it out
+        const proof = app.proveLogEntryAt(q.position, size);
+        return makeBundle(chainId, h.block, h.qc, { height: h.block.executed.height, log: proof });
+      }
+      return `no certified header covers log position ${q.position} yet`;
+    }
+    const stateRoot = app.stateRoot();
+    const logRoot = app.logRoot();
+    const h = headers.find((c) => bytesEqual(c.block.executed.stateRoot, stateRoot) && bytesEqual(c.block.executed.logRoot, logRoot));
+    if (!h) return `no certified header carries the current state root ${toHex(stateRoot)} yet`;
+    const proof = app.proveStateKey(q.key);
+    const value = proof.kind === 'member' ? proof.leaf.value : null;
+    return makeBundle(chainId, h.block, h.qc, { height: h.block.executed.height, state: { key: q.key, value, proof } });
+  }
+
+  /** Certified headers this replica holds, newest first, whose executed state it has executed too. */
+  certifiedHeaders(window = LEDGER_WINDOW): CertifiedHeader[] {
+    const { node, store } = this.opts;
+    const top = store.committedHeight();
+    const tip = node.certifiedTip();
+    const chain: Block[] = [];
+    for (let h = Math.max(1, top - window); h <= top; h++) {
+      const b = store.block(h);
+      if (b) chain.push(b);
+    }
+    chain.push(...tip.blocks);
+    const out: CertifiedHeader[] = [];
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const block = chain[i]!;
+      const qc = i + 1 < chain.length ? chain[i + 1]!.parentQc : tip.highQc;
+      if (!bytesEqual(qc.vote.blockId, block.id) || qc.certificate.length === 0) continue;
+      if (block.executed.height > top || block.executed.height === 0) continue;
+      out.push({ block, qc });
+    }
+    return out;
+  }
+
+  /** Log size after executing block `height`, from the ledger (cached); NaN if unknown here. */
+  private logSizeAt(height: number): number {
+    const store = this.opts.store;
+    if (height > store.committedHeight()) return Number.NaN;
+    while (this.logSizes.length <= height) {
+      const h = this.logSizes.length;
+      const b = store.block(h);
+      if (!b) return Number.NaN;
+      this.logSizes.push(this.logSizes[h - 1]! + b.payload.length);
+    }
+    return this.logSizes[height]!;
+  }
+
+  private nextProgress(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  private onProgress(): void {
+    for (const w of [...this.waiters]) w();
+    try {
+      this.maybePublish();
+    } catch (err) {
+      this.opts.logger?.warn({ err: String(err) }, 'certificate publication failed');
+    }
+  }
+
+  /** Publishes the newest certified header when its executed height moved on. */
+  private maybePublish(): void {
+    const { host, chainId, store } = this.opts;
+    if (!host || this.opts.publish === false) return;
+    // Only when something committed: certified headers change no faster than that matters here.
+    const top = store.committedHeight();
+    if (top === this.lastCommitted) return;
+    this.lastCommitted = top;
+    const newest = this.certifiedHeaders(1)[0];
+    if (!newest || newest.block.executed.height <= this.lastPublished) return;
+    const id = toHex(newest.block.id);
+    if (id === this.lastPublishedId) return;
+    this.lastPublished = newest.block.executed.height;
+    this.lastPublishedId = id;
+    const bytes = new TextEncoder().encode(bundleToJson(makeBundle(chainId, newest.block, newest.qc)));
+    host.publish('certificate', bytes).catch((err: unknown) => this.opts.logger?.debug({ err: String(err) }, 'certificate gossip failed'));
+  }
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+/**
+ * The light client against real processes on loopback: four `vsmr start` validators, then
+ * `client submit --proofs`, `client cert`, `client get`, `client verify` (valid and tampered)
+ * and `client follow --count`. Every process started here is stopped by its PID.
+ */
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
+const CLI = join(ROOT, 'bin', 'vsmr.js');
+const N = 4;
+
+describe('light client CLI against a 4-validator cluster', function () {
+  this.timeout(180_000);
+  let dir: string;
+  let genesis: string;
+  const procs: ChildProcess[] = [];
+  const metricsPorts: number[] = [];
+
+  const peers = async (i: number): Promise<number> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${metricsPorts[i]}/status`, { signal: AbortSignal.timeout(2000) });
+      return ((await res.json()) as { peers: number }).peers;
+    } catch {
+      return -1;
+    }
+  };
+  const vsmr = (...args: string[]) => run(process.execPath, [CLI, ...args], { timeout: 60_000 });
+  const fails = async (args: string[]): Promise<{ code: number; stderr: string }> => {
+    try {
+      await vsmr(...args);
+    } catch (err) {
+      const e = err as { code: number; stderr: string };
+      return { code: e.code, stderr: e.stderr };
+    }
+    return assert.fail(`expected ${args.join(' ')} to fail`);
+  };
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'vsmr-light-'));
+    genesis = join(dir, 'genesis.json');
+    const basePort = 20_000 + Math.floor(Math.random() * 12_000);
+    await vsmr('genesis', '--validators', String(N), '--out', dir, '--base-port', String(basePort));
+    for (let i = 0; i < N; i++) {
+      const config = JSON.parse(await readFile(join(dir, `node-${i}`, 'config.json'), 'utf8')) as { metricsPort: number };
+      metricsPorts.push(config.metricsPort);
+      procs.push(spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'ignore'] }));
+    }
+    const deadline = Date.now() + 60_000;
+    while (!(await Promise.all(metricsPorts.map((_, i) => peers(i)))).every((p) => p === N - 1)) {
+      if (Date.now() > deadline) assert.fail('validators did not connect');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  after(async () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('submit --proofs writes a verified bundle per command; verify accepts it and refuses a tampered copy with the reason', async () => {
+    const proofs = join(dir, 'proofs');
+    const { stdout } = await vsmr('client', 'submit', '--genesis', genesis, '--count', '3', '--to', '1', '--proofs', proofs, '--json');
+    const out = JSON.parse(stdout) as { committed: number; verified: number; commits: { command: number; position: number; result: number; proof: string }[] };
+    assert.equal(out.committed, 3);
+    assert.equal(out.verified, 3);
+    assert.deepEqual(out.commits.map((c) => c.command), [0, 1, 2]);
+    assert.deepEqual(new Set(out.commits.map((c) => c.position)).size, 3);
+    for (const c of out.commits) {
+      assert.equal(c.result, 0);
+      const ok = await vsmr('client', 'verify', c.proof, '--genesis', genesis);
+      assert.match(ok.stdout, new RegExp(`^valid: .*log position ${c.position} result OK`));
+    }
+    const bundle = JSON.parse(await readFile(out.commits[0]!.proof, 'utf8')) as { log: { result: number } };
+    bundle.log.result = 3;
+    await writeFile(join(dir, 'tampered.json'), JSON.stringify(bundle));
+    const bad = await fails(['client', 'verify', join(dir, 'tampered.json'), '--genesis', genesis]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /log-inclusion/);
+  });
+
+  it('cert fetches a certificate from one replica (--home) that verify accepts; a flipped signature byte is refused', async () => {
+    const file = join(dir, 'cert.json');
+    await vsmr('client', 'cert', '--genesis', genesis, '--height', '1', '--home', join(dir, 'node-2'), '--out', file);
+    const ok = await vsmr('client', 'verify', file, '--genesis', genesis);
+    assert.match(ok.stdout, /^valid: chain /);
+    const cert = JSON.parse(await readFile(file, 'utf8')) as { qc: string; height: number };
+    assert.equal(cert.height, 1);
+    const qc = cert.qc;
+    const at = 2 + 2 * (4 + 32 + 40);
+    cert.qc = `${qc.slice(0, at)}${((Number.parseInt(qc.slice(at, at + 2), 16) ^ 0x10) & 0xff).toString(16).padStart(2, '0')}${qc.slice(at + 2)}`;
+    await writeFile(join(dir, 'cert-bad.json'), JSON.stringify(cert));
+    const bad = await fails(['client', 'verify', join(dir, 'cert-bad.json'), '--genesis', genesis]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /qc-(signature-encoding|bad-signature)/);
+  });
+
+  it('get reads a key (and proves an absent one) from one replica (--peer), verified', async () => {
+    const g = JSON.parse(await readFile(genesis, 'utf8')) as { validators: { peerId: string; address: string }[] };
+    const peer = `${g.validators[3]!.address}/p2p/${g.validators[3]!.peerId}`;
+    const present = JSON.parse((await vsmr('client', 'get', '--genesis', genesis, '--key', 'client-0', '--peer', peer, '--json')).stdout) as { present: boolean; value: string; verified: boolean };
+    assert.equal(present.present, true);
+    assert.equal(present.verified, true);
+    assert.match(present.value, /^0x[0-9a-f]{128}$/);
+    const absent = JSON.parse((await vsmr('client', 'get', '--genesis', genesis, '--key', 'never-written', '--home', join(dir, 'node-0'), '--json')).stdout) as { present: boolean };
+    assert.equal(absent.present, false);
+  });
+
+  it('follow verifies certificates from the gossip topic as a light peer and stops after --count', async () => {
+    const follower = spawn(process.execPath, [CLI, 'client', 'follow', '--genesis', genesis, '--count', '2', '--duration', '60', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    follower.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => follower.once('exit', (code) => r(code)));
+    try {
+      // Keep committing until the follower has what it waits for (bounded by count and time).
+      for (let k = 0; k < 10 && follower.exitCode === null; k++) await vsmr('client', 'submit', '--genesis', genesis, '--count', '5', '--to', String(k % N));
+      assert.equal(await exited, 0);
+    } finally {
+      if (follower.exitCode === null && follower.signalCode === null) follower.kill('SIGTERM');
+    }
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as { height: number; signers: number });
+    assert.equal(lines.length, 2);
+    assert.ok(lines[1]!.height > lines[0]!.height);
+    for (const l of lines) assert.ok(l.signers >= 3);
+  });
+});
