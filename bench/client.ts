@@ -4,14 +4,14 @@
  * multi-signature and threshold QC forms. Writes bench/results/client.json.
  */
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { blsBackend } from '../crypto/bls/index.js';
 import { encodedQcSize } from '../crypto/qc/codec.js';
 import { ValidatorSet } from '../crypto/qc/validator-set.js';
 import { verifyBundle } from '../client/verify.js';
 import { bundleToJson, parseBundle } from '../protocol/bundle.js';
 import { buildCertificateExample } from '../node/cli/cert-example.js';
-import { measure, record, table, writeJson, type BenchRecord } from './harness.js';
+import { measure, record, table, writeJson, type BenchRecord, benchPath } from './harness.js';
 
 const quick = process.argv.includes('--quick');
 const opts = quick ? { minMs: 200, minIterations: 3 } : { minMs: 2000, minIterations: 20 };
@@ -49,7 +49,7 @@ console.table(sizes);
 const proofBytes = { logProofHashes: ex.bundle.log?.path.length ?? 0, stateProofBytes: ex.bundle.state?.proof.length ?? 0, fullBundleJsonBytes: json.length };
 console.log(proofBytes);
 
-const out = resolve(import.meta.dirname, '..', '..', 'bench', 'results', 'client.json');
+const out = benchPath('results', 'client.json');
 await writeJson(out, {
   date: new Date().toISOString(),
   node: process.version,

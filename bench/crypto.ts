@@ -9,12 +9,12 @@ import { BLS_BACKEND_NAMES, type BlsBackend, blsBackend, generateBlsKeyPair, pop
 import { type Ed25519BackendName, ed25519Backend, ed25519KeypairFromSeed } from '../crypto/ed25519/backends.js';
 import { sha256, sha256Noble } from '../crypto/hash.js';
 import { combineCheckedPartials, dealThresholdKeys, encodedQcSize, MultisigQcScheme, type QcScheme, ThresholdQcScheme, ValidatorSet } from '../crypto/qc/index.js';
-import { type BenchRecord, type MeasureOptions, measure, record, table, writeJson } from './harness.js';
+import { type BenchRecord, type MeasureOptions, measure, record, table, writeJson, benchPath } from './harness.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const outIndex = args.indexOf('--out');
-const out = resolve(outIndex >= 0 && args[outIndex + 1] ? args[outIndex + 1]! : 'bench/results/crypto.json');
+const out = resolve(outIndex >= 0 && args[outIndex + 1] ? args[outIndex + 1]! : benchPath('results', 'crypto.json'));
 
 const SIZES = quick ? [4, 16] : [4, 16, 64, 100];
 const fast: MeasureOptions = quick ? { minMs: 50, minIterations: 3 } : { minMs: 400, minIterations: 20 };

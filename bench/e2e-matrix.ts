@@ -4,7 +4,7 @@
  * few seconds); the full matrix takes about 6-8 minutes on a 2-core machine, --quick one point
  * in well under a minute (a smoke run: its numbers mean nothing).
  */
-import { writeJson } from './harness.js';
+import { writeJson, benchPath } from './harness.js';
 import { type E2eOptions, type E2eResult, runE2e } from './e2e/run.js';
 
 const quick = process.argv.includes('--quick');
@@ -56,7 +56,7 @@ for (const p of points) {
     process.exitCode = 1;
   }
 }
-await writeJson('bench/results/e2e.json', {
+await writeJson(benchPath('results', 'e2e.json'), {
   benchmark: 'e2e-matrix',
   date: new Date().toISOString(),
   quick,

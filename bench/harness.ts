@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** One measured operation; `n` is the validator / share count where it matters, else 1. */
 export interface BenchRecord {
@@ -53,6 +53,14 @@ export function table(records: readonly BenchRecord[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+/**
+ * Where benchmarks write: bench/ (results, charts, REPORT.md) by default; `npm run bench -- --quick`
+ * points VSMR_BENCH_OUT at a scratch dir so a smoke run never overwrites the measured figures.
+ */
+export function benchPath(...parts: string[]): string {
+  return join(process.env['VSMR_BENCH_OUT'] ?? 'bench', ...parts);
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {

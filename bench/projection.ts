@@ -14,7 +14,7 @@ import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
 import { MultisigQcScheme, ValidatorSet } from '../crypto/qc/index.js';
 import { runSeed } from '../sim/simulation.js';
 import { measureValidationCeiling } from './e2e/floors.js';
-import { measure, writeJson } from './harness.js';
+import { measure, writeJson, benchPath } from './harness.js';
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [4, 16] : [4, 10, 16, 32, 64, 100, 128];
@@ -26,7 +26,7 @@ const r3 = (v: number) => Number(v.toPrecision(3));
 /** Messaging CPU per byte sent, from the last e2e matrix's messaging floor (n=4, batch 100). */
 async function messagingUsPerByte(): Promise<{ usPerByte: number; source: string }> {
   try {
-    const e2e = JSON.parse(await readFile('bench/results/e2e.json', 'utf8')) as {
+    const e2e = JSON.parse(await readFile(benchPath('results', 'e2e.json'), 'utf8')) as {
       points: { replicas: number; messagingFloor: { gossipBlocksPerSec: number; blockBytes: number } | null }[];
     };
     const p = e2e.points.find((x) => x.messagingFloor !== null);
@@ -90,7 +90,7 @@ for (const n of SIZES) {
   });
   process.stderr.write(`projection n=${n}: ${perBatch.map((b) => `batch ${b.batch}: ${b.projectedCommandsPerSec}/s`).join(', ')}\n`);
 }
-await writeJson('bench/results/projection.json', {
+await writeJson(benchPath('results', 'projection.json'), {
   benchmark: 'projection',
   date: new Date().toISOString(),
   quick,

@@ -1,4 +1,4 @@
-import { writeJson } from './harness.js';
+import { writeJson, benchPath } from './harness.js';
 import { runSeed } from '../sim/simulation.js';
 
 /**
@@ -43,7 +43,7 @@ const rows = records.map((r) => [r.n, r.rounds, r.wallMs, r.committedBlocks, r.c
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
 process.stdout.write(`${[line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')}\n`);
-await writeJson('bench/results/sim.json', {
+await writeJson(benchPath('results', 'sim.json'), {
   note: 'fake crypto, no faults, seed 1; bytes are estimated from message contents (sim/message-size.ts) until the wire codec lands',
   node: process.version,
   records,

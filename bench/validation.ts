@@ -13,7 +13,7 @@ import { encodeCommand } from '../protocol/command.js';
 import { type BlsSetBytes, verifyBlsSets } from '../validation/bls-job.js';
 import { ValidationPool } from '../validation/pool.js';
 import { signRequest } from '../protocol/request.js';
-import { writeJson } from './harness.js';
+import { writeJson, benchPath } from './harness.js';
 
 const CHAIN = 'vsmr-bench';
 const COMMAND_BYTES = 128;
@@ -262,7 +262,7 @@ async function main(): Promise<void> {
   };
   console.log(table(records));
   console.log(summary);
-  await writeJson('bench/results/validation.json', {
+  await writeJson(benchPath('results', 'validation.json'), {
     machine: { cpus: cpus().length, availableParallelism: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version },
     commandBytes: COMMAND_BYTES,
     summary,
