@@ -75,8 +75,13 @@ export async function startValidator(home: string): Promise<RunningValidator> {
   host.handle('vote', inbound);
   host.handle('sync', async (_from, bytes) => {
     const msg = decodeMessage(bytes);
+    if (msg.type === 'snapshot-request') {
+      const chunk = node.serveSnapshot(msg.height, msg.offset);
+      return encodeMessage(chunk ? { type: 'snapshot-chunk', ...chunk } : { type: 'snapshot-none' });
+    }
     if (msg.type !== 'sync-request') return undefined;
     const answer = node.serveSync(msg.fromHeight);
+    if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
     return encodeMessage({ type: 'sync-response', blocks: answer.blocks, highQc: answer.highQc });
   });
   // Client requests spread over gossip, so whoever leads the round can propose them at once.
