@@ -50,7 +50,8 @@ export type ConsensusAction =
   | { readonly type: 'broadcast'; readonly message: ConsensusMessage }
   | { readonly type: 'send'; readonly to: number; readonly message: ConsensusMessage }
   | { readonly type: 'set-timer'; readonly round: number; readonly delayMs: number }
-  | { readonly type: 'commit'; readonly blocks: readonly Block[] }
+  /** `qc`, when the core holds it, certifies the last block: stored so a restart can resume from it. */
+  | { readonly type: 'commit'; readonly blocks: readonly Block[]; readonly qc?: QuorumCert }
   | { readonly type: 'reject'; readonly from: number; readonly reason: string }
   /**
    * Ask peer `to` for blocks from `fromHeight` up: emitted when a verified QC certifies a block

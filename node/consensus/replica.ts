@@ -396,7 +396,9 @@ export class Replica {
     }
     // Anything at or below the root, or from an older round, can no longer be on the chain.
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
-    this.out.push({ type: 'commit', blocks: chain });
+    // The QC on the committing child certifies its parent, `last`.
+    const lastQc = this.blocks.get(hex(v.blockId))?.parentQc;
+    this.out.push(lastQc && bytesEqual(lastQc.vote.blockId, last.id) ? { type: 'commit', blocks: chain, qc: lastQc } : { type: 'commit', blocks: chain });
   }
 
   /**

@@ -40,8 +40,11 @@ export interface ConsensusTransport {
 export interface LedgerStore {
   safetyStorage(): SafetyStorage;
   committedHeight(): number;
-  /** Height must be exactly committedHeight() + 1. Durable when it returns. */
-  appendCommitted(block: Block, executed: ExecutedState): void;
+  /**
+   * Height must be exactly committedHeight() + 1. Durable when it returns. `commitQc`, when
+   * given, certifies this block and is kept (for the top block only) for restarts.
+   */
+  appendCommitted(block: Block, executed: ExecutedState, commitQc?: QuorumCert): void;
   block(height: number): Block | undefined;
   /** Inclusive range, clipped to what exists. */
   blocks(from: number, to: number): Block[];

@@ -283,7 +283,7 @@ export class ValidatorNode {
           break;
         case 'commit':
           for (const b of a.blocks) {
-            const state = this.commit(b);
+            const state = this.commit(b, b === a.blocks[a.blocks.length - 1] ? a.qc : undefined);
             if (!state) return;
             executed.push(state);
           }
@@ -354,7 +354,7 @@ export class ValidatorNode {
   }
 
   /** Returns the executed state, or undefined after stopping the node on divergence. */
-  private commit(block: Block): ExecutedState | undefined {
+  private commit(block: Block, qc: QuorumCert | undefined): ExecutedState | undefined {
     const store = this.opts.store;
     if (block.height <= store.committedHeight()) {
       // A re-commit while re-syncing after a restart: it must be the block we already have.
@@ -364,7 +364,7 @@ export class ValidatorNode {
     }
     const state = this.execute(block);
     try {
-      store.appendCommitted(block, state);
+      store.appendCommitted(block, state, qc && bytesEqual(qc.vote.blockId, block.id) ? qc : undefined);
     } catch (err) {
       return this.halt(err instanceof Error ? err : new Error(String(err)));
     }

@@ -29,11 +29,11 @@ export class FakeLedgerStore implements LedgerStore {
   lowestBlockHeight(): number {
     return this.lowest;
   }
-  appendCommitted(block: Block, executed: ExecutedState): void {
+  appendCommitted(block: Block, executed: ExecutedState, commitQc?: QuorumCert): void {
     if (block.height !== this.top + 1) throw new Error(`append of height ${block.height} after ${this.top}`);
     this.ledger.set(block.height, { block, executed });
     this.top = block.height;
-    this.qc = undefined;
+    this.qc = commitQc;
   }
   block(height: number): Block | undefined {
     return height >= this.lowest ? this.ledger.get(height)?.block : undefined;
