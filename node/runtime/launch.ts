@@ -10,6 +10,7 @@ import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
 import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 
 const SUBMIT_WAIT_MS = 30_000;
@@ -50,7 +51,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     index,
     n: genesis.validators.length,
     signer: blsSigner(backend, index, keys.blsSecretKey),
-    certs: new BlsCertificateOps(chainId, genesis.validatorSet),
+    certs: timedCertificateOps(new BlsCertificateOps(chainId, genesis.validatorSet), metrics),
     store,
     transport: p2pTransport({ host, self: index, peerIds, metrics, logger }),
     validator: pool,
@@ -58,6 +59,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     app: { allowMint: genesis.app.allowMint, initialBalances: genesis.app.initialBalances },
     metrics,
     logger,
+    snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
   });
 
   const inbound = async (from: string, bytes: Uint8Array) => {
@@ -104,15 +106,15 @@ export async function startValidator(home: string): Promise<RunningValidator> {
     return new TextEncoder().encode(JSON.stringify(reply));
   });
 
-  const server: ObservabilityServer = await startObservabilityServer({
-    port: config.metricsPort,
-    registry: metrics.registry,
-    status: () => {
-      metrics.peers.set(host.peers().length);
-      return node.status(host.peers().length);
-    },
-    health: () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true }),
-  });
+  const status = () => {
+    metrics.peers.set(host.peers().length);
+    return node.status(host.peers().length);
+  };
+  const health = () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true });
+  const server: ObservabilityServer = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
+  // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
+  // status to tooling without exposing every metric; /status stays on metricsPort as well.
+  const statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   const sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
@@ -134,6 +136,7 @@ export async function startValidator(home: string): Promise<RunningValidator> {
         node.stop();
         await host.stop();
         await server.close();
+        await statusServer?.close();
         await pool.close({ drain: false }).catch(() => undefined);
         await store.close();
         logger.info('validator stopped');
