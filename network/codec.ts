@@ -35,10 +35,29 @@ export const MAX_SIGNATURE_BYTES = 256;
 /** Bitmap bytes and per-signer entries in a timeout certificate: bounds the validator set. */
 export const MAX_VALIDATORS = 4096;
 export const MAX_BITMAP_BYTES = MAX_VALIDATORS / 8;
+/**
+ * State sync ships an application snapshot in chunks of exactly this size (the last one may be
+ * shorter), so a peer cannot stretch a transfer into millions of tiny requests, and each chunk
+ * stays far below the response cap next to its proof.
+ */
+export const MAX_SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Largest snapshot a node will assemble: 1 GiB, i.e. at most 1024 chunk requests. */
+export const MAX_SNAPSHOT_BYTES = 1024 * MAX_SNAPSHOT_CHUNK_BYTES;
+/** Blocks in a snapshot's certificate (the blocks above it up to a certified header). */
+export const MAX_SNAPSHOT_PROOF_BLOCKS = 64;
 
 const ID_BYTES = 32;
 
-export type WireKind = 'proposal' | 'vote' | 'timeout' | 'sync-request' | 'sync-response';
+export type WireKind =
+  | 'proposal'
+  | 'vote'
+  | 'timeout'
+  | 'sync-request'
+  | 'sync-response'
+  | 'sync-pruned'
+  | 'snapshot-request'
+  | 'snapshot-chunk'
+  | 'snapshot-none';
 
 const KIND_CODES: Readonly<Record<WireKind, number>> = {
   proposal: 1,
@@ -46,6 +65,10 @@ const KIND_CODES: Readonly<Record<WireKind, number>> = {
   timeout: 3,
   'sync-request': 4,
   'sync-response': 5,
+  'sync-pruned': 6,
+  'snapshot-request': 7,
+  'snapshot-chunk': 8,
+  'snapshot-none': 9,
 };
 const CODE_KINDS: ReadonlyMap<number, WireKind> = new Map(
   (Object.entries(KIND_CODES) as [WireKind, number][]).map(([k, c]) => [c, k]),
@@ -53,7 +76,30 @@ const CODE_KINDS: ReadonlyMap<number, WireKind> = new Map(
 
 export type SyncRequest = { readonly type: 'sync-request'; readonly fromHeight: number };
 export type SyncResponse = { readonly type: 'sync-response'; readonly blocks: readonly Block[]; readonly highQc: QuorumCert };
-export type WireMessage = ConsensusMessage | SyncRequest | SyncResponse;
+/** Answer to a sync-request reaching below what the responder still holds: fetch a snapshot. */
+export type SyncPruned = { readonly type: 'sync-pruned'; readonly lowestHeight: number };
+/** `height` 0 asks for the responder's latest snapshot; chunks of it then name its height. */
+export type SnapshotRequest = { readonly type: 'snapshot-request'; readonly height: number; readonly offset: number };
+/**
+ * The blocks above a snapshot at `height` up to one whose header carries an executed state at
+ * or above it, and the QC certifying that last block: what makes the snapshot checkable.
+ */
+export interface SnapshotProof {
+  readonly blocks: readonly Block[];
+  readonly qc: QuorumCert;
+}
+/** Bytes `offset..offset+data.length` of a `total`-byte snapshot; the first chunk carries the proof. */
+export type SnapshotChunk = {
+  readonly type: 'snapshot-chunk';
+  readonly height: number;
+  readonly total: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+  readonly proof?: SnapshotProof;
+};
+/** No snapshot (or not the one asked for, or not certified yet) at the responder. */
+export type SnapshotNone = { readonly type: 'snapshot-none' };
+export type WireMessage = ConsensusMessage | SyncRequest | SyncResponse | SyncPruned | SnapshotRequest | SnapshotChunk | SnapshotNone;
 
 export interface Envelope {
   readonly version: number;
@@ -340,7 +386,7 @@ function readSignedTimeout(r: Reader): SignedTimeout {
 // ---------------------------------------------------------------- envelope
 
 function limitFor(kind: WireKind): number {
-  return kind === 'sync-response' ? MAX_SYNC_RESPONSE_BYTES : MAX_MESSAGE_BYTES;
+  return kind === 'sync-response' || kind === 'snapshot-chunk' ? MAX_SYNC_RESPONSE_BYTES : MAX_MESSAGE_BYTES;
 }
 
 export function encodeEnvelope(env: Envelope): Uint8Array {
@@ -393,6 +439,27 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       for (const b of msg.blocks) writeBlock(w, b);
       writeQc(w, msg.highQc);
       break;
+    case 'sync-pruned':
+      w.u64(msg.lowestHeight, 'lowestHeight');
+      break;
+    case 'snapshot-request':
+      w.u64(msg.height, 'snapshot.height');
+      w.u64(msg.offset, 'snapshot.offset');
+      break;
+    case 'snapshot-chunk':
+      w.u64(msg.height, 'snapshot.height');
+      w.u64(msg.total, 'snapshot.total');
+      w.u64(msg.offset, 'snapshot.offset');
+      w.bytes(msg.data, MAX_SNAPSHOT_CHUNK_BYTES, 'snapshot.data');
+      w.u8(msg.proof === undefined ? 0 : 1);
+      if (msg.proof !== undefined) {
+        w.count(msg.proof.blocks.length, MAX_SNAPSHOT_PROOF_BLOCKS, 'snapshot.proof.blocks');
+        for (const b of msg.proof.blocks) writeBlock(w, b);
+        writeQc(w, msg.proof.qc);
+      }
+      break;
+    case 'snapshot-none':
+      break;
     default:
       throw new WireEncodeError(`unknown message type ${String((msg as { type: unknown }).type)}`);
   }
@@ -434,6 +501,30 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
       msg = { type: 'sync-response', blocks, highQc: readQc(r) };
       break;
     }
+    case 'sync-pruned':
+      msg = { type: 'sync-pruned', lowestHeight: r.u64('lowestHeight') };
+      break;
+    case 'snapshot-request':
+      msg = { type: 'snapshot-request', height: r.u64('snapshot.height'), offset: r.u64('snapshot.offset') };
+      break;
+    case 'snapshot-chunk': {
+      const height = r.u64('snapshot.height');
+      const total = r.u64('snapshot.total');
+      const offset = r.u64('snapshot.offset');
+      const data = r.bytes(MAX_SNAPSHOT_CHUNK_BYTES, 'snapshot.data');
+      let proof: SnapshotProof | undefined;
+      if (r.flag('snapshot.proof present')) {
+        const n = r.count(MAX_SNAPSHOT_PROOF_BLOCKS, BLOCK_MIN_BYTES, 'snapshot.proof.blocks');
+        const blocks: Block[] = [];
+        for (let i = 0; i < n; i++) blocks.push(readBlock(r));
+        proof = { blocks, qc: readQc(r) };
+      }
+      msg = proof === undefined ? { type: 'snapshot-chunk', height, total, offset, data } : { type: 'snapshot-chunk', height, total, offset, data, proof };
+      break;
+    }
+    case 'snapshot-none':
+      msg = { type: 'snapshot-none' };
+      break;
   }
   r.end();
   return msg;

@@ -171,7 +171,9 @@ export class KvApplication {
    */
   static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions): KvApplication {
     const decoded = decodeSnapshot(bytes, options.chainId);
-    const app = new KvApplication(options);
+    // The snapshot holds the whole state, genesis balances included as they stand now: seeding
+    // them again would resurrect an account emptied since.
+    const app = new KvApplication({ ...options, initialBalances: [] });
     for (const [key, value] of decoded.entries) app.#state.set(key, value);
     for (const e of decoded.log) app.#log.append(e.commandHash, e.result);
     app.#height = decoded.height;

@@ -40,7 +40,8 @@ export function registerNodeCommands(program: Command): void {
     .action(async (opts: { home: string; json?: boolean }) => {
       let port: number;
       try {
-        port = (await readNodeConfig(opts.home)).metricsPort;
+        const config = await readNodeConfig(opts.home);
+        port = config.statusPort ?? config.metricsPort;
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`vsmr status: ${err.message}\n`);

@@ -7,7 +7,9 @@
  *   "index": 0,                              // this validator's index in the genesis
  *   "listen": "/ip4/0.0.0.0/tcp/26600",      // libp2p listen multiaddr (TCP)
  *   "metricsPort": 26700,                    // Prometheus /metrics and /health
- *   "statusPort": 26800,                     // optional: status API for `vsmr status`
+ *   "statusPort": 26800,                     // optional: /status and /health only, for `vsmr status`
+ *   "snapshotInterval": 1000,                // optional: snapshot every N committed heights, 0 never
+ *   "retainBlocks": 1000,                    // optional: blocks kept below the latest snapshot
  *   "dataDir": "data",                       // optional, default <home>/data
  *   "genesis": "../genesis.json",            // optional, default <home>/../genesis.json
  *   "blsBackend": "blst",                    // optional: "blst" (default) or "noble"
@@ -42,6 +44,10 @@ export interface NodeConfig {
   readonly listen: string;
   readonly metricsPort: number;
   readonly statusPort?: number;
+  /** Application snapshot every this many committed heights (0: never, and never prune). */
+  readonly snapshotInterval: number;
+  /** Blocks kept below the latest snapshot; older ones are pruned. */
+  readonly retainBlocks: number;
   /** Absolute. */
   readonly dataDir: string;
   /** Absolute path of the genesis file. */
@@ -60,6 +66,8 @@ export interface NodeConfigInput {
   readonly listen: string;
   readonly metricsPort: number;
   readonly statusPort?: number;
+  readonly snapshotInterval?: number;
+  readonly retainBlocks?: number;
   readonly dataDir?: string;
   readonly genesis?: string;
   readonly blsBackend?: BlsBackendName;
@@ -76,7 +84,9 @@ export interface LoadedNode {
   readonly validator: GenesisValidator;
 }
 
-const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'unsafeUnsignedRequests'];
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'unsafeUnsignedRequests'];
+export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
+export const DEFAULT_RETAIN_BLOCKS = 1000;
 
 /** Parses config.json's content (string = JSON text) for the node at `home`. Field paths start with `config`. */
 export function parseNodeConfig(input: unknown, home: string): NodeConfig {
@@ -89,6 +99,8 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
   const metricsPort = f.port(f.required(o, 'metricsPort', 'config'), 'config.metricsPort');
   const statusPort = o['statusPort'] === undefined ? undefined : f.port(o['statusPort'], 'config.statusPort');
   if (statusPort === metricsPort) throw new ConfigError('config.statusPort', `same port as metricsPort (${metricsPort})`);
+  const snapshotInterval = o['snapshotInterval'] === undefined ? DEFAULT_SNAPSHOT_INTERVAL : f.integer(o['snapshotInterval'], 'config.snapshotInterval', 0, 1_000_000_000);
+  const retainBlocks = o['retainBlocks'] === undefined ? DEFAULT_RETAIN_BLOCKS : f.integer(o['retainBlocks'], 'config.retainBlocks', 0, 1_000_000_000);
   const absolute = home === '' ? resolve('.') : resolve(home);
   const dataDir = o['dataDir'] === undefined ? join(absolute, 'data') : resolve(absolute, nonEmpty(o['dataDir'], 'config.dataDir'));
   const genesis = o['genesis'] === undefined ? resolve(absolute, '..', 'genesis.json') : resolve(absolute, nonEmpty(o['genesis'], 'config.genesis'));
@@ -102,6 +114,8 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     listen,
     metricsPort,
     ...(statusPort === undefined ? {} : { statusPort }),
+    snapshotInterval,
+    retainBlocks,
     dataDir,
     genesis,
     blsBackend: backend,
@@ -154,6 +168,8 @@ export async function loadNodeConfig(home: string): Promise<LoadedNode> {
 export function nodeConfigToJson(input: NodeConfigInput): string {
   const doc: Record<string, unknown> = { version: NODE_CONFIG_VERSION, index: input.index, listen: input.listen, metricsPort: input.metricsPort };
   if (input.statusPort !== undefined) doc['statusPort'] = input.statusPort;
+  if (input.snapshotInterval !== undefined) doc['snapshotInterval'] = input.snapshotInterval;
+  if (input.retainBlocks !== undefined) doc['retainBlocks'] = input.retainBlocks;
   if (input.dataDir !== undefined) doc['dataDir'] = input.dataDir;
   if (input.genesis !== undefined) doc['genesis'] = input.genesis;
   if (input.blsBackend !== undefined) doc['blsBackend'] = input.blsBackend;

@@ -25,7 +25,22 @@ export type ConsensusEvent =
    * blocks) and `Replica.syncChain()` (the certified, uncommitted rest): blocks from the
    * requested height upwards, in height order, and the QC certifying the last one.
    */
-  | { readonly type: 'sync-response'; readonly from: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert };
+  | { readonly type: 'sync-response'; readonly from: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
+  /**
+   * The runtime's committed state jumped to `executed` without the core committing the blocks
+   * below it: on restart (the ledger's top, possibly above pruned blocks) or after installing a
+   * certified snapshot from a peer. `round` is the round of the block at `executed.height`;
+   * `highQc` (verified again here) is a QC the runtime holds, such as the one certifying that
+   * block; `syncFrom` is a peer to ask at once for the blocks above it. Ignored unless above
+   * the current root.
+   */
+  | {
+      readonly type: 'state-installed';
+      readonly executed: ExecutedState;
+      readonly round: number;
+      readonly highQc?: QuorumCert;
+      readonly syncFrom?: number;
+    };
 
 /**
  * Outputs of Replica.step, to be carried out in order. `broadcast` means every OTHER replica:
@@ -35,7 +50,8 @@ export type ConsensusAction =
   | { readonly type: 'broadcast'; readonly message: ConsensusMessage }
   | { readonly type: 'send'; readonly to: number; readonly message: ConsensusMessage }
   | { readonly type: 'set-timer'; readonly round: number; readonly delayMs: number }
-  | { readonly type: 'commit'; readonly blocks: readonly Block[] }
+  /** `qc`, when the core holds it, certifies the last block: stored so a restart can resume from it. */
+  | { readonly type: 'commit'; readonly blocks: readonly Block[]; readonly qc?: QuorumCert }
   | { readonly type: 'reject'; readonly from: number; readonly reason: string }
   /**
    * Ask peer `to` for blocks from `fromHeight` up: emitted when a verified QC certifies a block

@@ -201,6 +201,9 @@ export class Replica {
       case 'payload-validated':
         this.onPayloadValidated(event.blockId, event.valid);
         break;
+      case 'state-installed':
+        this.onStateInstalled(event.executed, event.round, event.highQc, event.syncFrom);
+        break;
     }
   }
 
@@ -395,7 +398,9 @@ export class Replica {
     }
     // Anything at or below the root, or from an older round, can no longer be on the chain.
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
-    this.out.push({ type: 'commit', blocks: chain });
+    // The QC on the committing child certifies its parent, `last`.
+    const lastQc = this.blocks.get(hex(v.blockId))?.parentQc;
+    this.out.push(lastQc && bytesEqual(lastQc.vote.blockId, last.id) ? { type: 'commit', blocks: chain, qc: lastQc } : { type: 'commit', blocks: chain });
   }
 
   /**
@@ -439,6 +444,34 @@ export class Replica {
     this.lastExecuted = state;
     this.executedStates.set(state.height, state);
     for (const h of this.executedStates.keys()) if (h < state.height - EXECUTED_WINDOW) this.executedStates.delete(h);
+    this.retryOrphan();
+  }
+
+  /**
+   * Moves the committed root to a state the runtime already holds (its own ledger top after a
+   * restart, or a certified snapshot): the blocks below are never committed here, so sync and
+   * commits continue from just above it. Safety is untouched: votes and timeouts still go
+   * through SafetyRules and its persisted state.
+   */
+  private onStateInstalled(executed: ExecutedState, round: Round, highQc: QuorumCert | undefined, syncFrom: number | undefined): void {
+    if (!isRound(round) || !isRound(executed.height) || !(executed.blockId instanceof Uint8Array)) throw new Rejection('malformed installed state');
+    if (executed.height <= this.root.height) return;
+    if (highQc && !this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC with the installed state');
+    // Its own header is not at hand; the installed state was certified (snapshot proof or our own
+    // ledger), so it counts as already carried and no empty block is proposed for it.
+    this.root = { id: executed.blockId, round, height: executed.height, hasPayload: false, executed };
+    for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
+    this.lastExecuted = executed;
+    this.executedStates.clear();
+    this.executedStates.set(executed.height, executed);
+    this.syncTargetHeight = 0;
+    this.syncAsked.clear();
+    if (this.orphan && this.orphan.block.height <= this.root.height) this.orphan = undefined;
+    if (highQc) this.processQc(highQc);
+    if (syncFrom !== undefined && syncFrom !== this.index && Number.isInteger(syncFrom) && syncFrom >= 0 && syncFrom < this.cfg.n) {
+      this.syncAsked.add(syncFrom);
+      this.out.push({ type: 'sync-request', to: syncFrom, fromHeight: this.root.height + 1 });
+    }
     this.retryOrphan();
   }
 

@@ -27,7 +27,8 @@ export interface ObservabilityServer {
 export async function startObservabilityServer(opts: {
   port: number;
   host?: string;
-  registry: Registry;
+  /** Without a registry, /metrics answers 404 (a status-only server). */
+  registry?: Registry;
   status: () => NodeStatus;
   health?: () => { ok: boolean; reason?: string };
 }): Promise<ObservabilityServer> {
@@ -39,9 +40,10 @@ export async function startObservabilityServer(opts: {
     };
     if (req.method !== 'GET') return reply(405, 'text/plain', 'method not allowed\n');
     try {
-      if (path === '/metrics') {
-        opts.registry.metrics().then(
-          (text) => reply(200, opts.registry.contentType, text),
+      const registry = opts.registry;
+      if (path === '/metrics' && registry) {
+        registry.metrics().then(
+          (text) => reply(200, registry.contentType, text),
           (err: unknown) => reply(500, 'text/plain', `metrics failed: ${String(err)}\n`),
         );
         return;

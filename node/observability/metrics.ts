@@ -21,6 +21,10 @@ export interface NodeMetrics {
   readonly blsVerifySeconds: Histogram<'kind'>;
   readonly rejectedMessages: Counter<'reason'>;
   readonly peers: Gauge;
+  readonly snapshotsTaken: Counter;
+  readonly snapshotsInstalled: Counter;
+  readonly snapshotSyncFailures: Counter<'reason'>;
+  readonly blocksPruned: Counter;
 }
 
 /** Sub-millisecond to tens of seconds: consensus steps on loopback up to slow-path timeouts. */
@@ -65,5 +69,14 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     rejectedMessages: new Counter({ name: 'vsmr_rejected_messages_total', help: 'Messages refused, by reason', labelNames: ['reason'], registers }),
     peers: new Gauge({ name: 'vsmr_peers', help: 'Connected peers', registers }),
+    snapshotsTaken: new Counter({ name: 'vsmr_snapshots_taken_total', help: 'Application snapshots written to the store', registers }),
+    snapshotsInstalled: new Counter({ name: 'vsmr_snapshots_installed_total', help: 'Certified snapshots fetched from a peer and installed', registers }),
+    snapshotSyncFailures: new Counter({
+      name: 'vsmr_snapshot_sync_failures_total',
+      help: 'Snapshots from peers refused or unavailable, by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    blocksPruned: new Counter({ name: 'vsmr_blocks_pruned_total', help: 'Committed blocks dropped below a snapshot', registers }),
   };
 }

@@ -11,6 +11,7 @@ import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
 import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
@@ -56,7 +57,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     index,
     n: genesis.validators.length,
     signer: blsSigner(backend, index, keys.blsSecretKey),
-    certs: new BlsCertificateOps(chainId, genesis.validatorSet),
+    certs: timedCertificateOps(new BlsCertificateOps(chainId, genesis.validatorSet), metrics),
     store,
     transport: p2pTransport({ host, self: index, peerIds, metrics, logger }),
     validator: pool,
@@ -64,6 +65,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     app: { allowMint: genesis.app.allowMint, initialBalances: genesis.app.initialBalances },
     metrics,
     logger,
+    snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
   });
 
   const inbound = async (from: string, bytes: Uint8Array) => {
@@ -81,8 +83,13 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
   host.handle('vote', inbound);
   host.handle('sync', async (_from, bytes) => {
     const msg = decodeMessage(bytes);
+    if (msg.type === 'snapshot-request') {
+      const chunk = node.serveSnapshot(msg.height, msg.offset);
+      return encodeMessage(chunk ? { type: 'snapshot-chunk', ...chunk } : { type: 'snapshot-none' });
+    }
     if (msg.type !== 'sync-request') return undefined;
     const answer = node.serveSync(msg.fromHeight);
+    if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
     return encodeMessage({ type: 'sync-response', blocks: answer.blocks, highQc: answer.highQc });
   });
   // Client requests spread over gossip, so whoever leads the round can propose them at once.
@@ -110,15 +117,16 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
   host.handle('query', async (_from, bytes) => queries.handle(bytes));
   host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis).ok ? 'accept' : 'reject'), () => undefined);
 
-  const server: ObservabilityServer = await startObservabilityServer({
-    port: config.metricsPort,
-    registry: metrics.registry,
-    status: () => {
-      metrics.peers.set(host.peers().length);
-      return node.status(host.peers().length);
-    },
-    health: () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true }),
-  });
+
+  const status = () => {
+    metrics.peers.set(host.peers().length);
+    return node.status(host.peers().length);
+  };
+  const health = () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true });
+  const server: ObservabilityServer = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
+  // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
+  // status to tooling without exposing every metric; /status stays on metricsPort as well.
+  const statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   const sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
@@ -141,6 +149,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
         node.stop();
         await host.stop();
         await server.close();
+        await statusServer?.close();
         await pool.close({ drain: false }).catch(() => undefined);
         await store.close();
         logger.info('validator stopped');

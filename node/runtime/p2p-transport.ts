@@ -3,7 +3,7 @@ import { decodeMessage, encodeMessage, WireDecodeError } from '../../network/cod
 import type { NetworkHost } from '../../network/host.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/log.js';
-import type { ConsensusTransport, SyncAnswer } from './ports.js';
+import type { ConsensusTransport, SnapshotChunkAnswer, SyncAnswer } from './ports.js';
 
 const SYNC_TIMEOUT_MS = 10_000;
 
@@ -40,9 +40,23 @@ export function p2pTransport(opts: {
         const reply = await host.request(peerIds[to]!, 'sync', encodeMessage({ type: 'sync-request', fromHeight }), SYNC_TIMEOUT_MS);
         opts.metrics?.bytesIn.inc({ topic: 'sync' }, reply.length);
         const msg = decodeMessage(reply);
+        if (msg.type === 'sync-pruned') return { pruned: msg.lowestHeight } satisfies SyncAnswer;
         return msg.type === 'sync-response' ? ({ blocks: msg.blocks, highQc: msg.highQc } satisfies SyncAnswer) : undefined;
       } catch (err) {
         opts.logger?.debug({ to, err: String(err) }, 'sync request failed');
+        return undefined;
+      }
+    },
+    async requestSnapshotChunk(to, height, offset) {
+      try {
+        const reply = await host.request(peerIds[to]!, 'sync', encodeMessage({ type: 'snapshot-request', height, offset }), SYNC_TIMEOUT_MS);
+        opts.metrics?.bytesIn.inc({ topic: 'snapshot' }, reply.length);
+        const msg = decodeMessage(reply);
+        if (msg.type !== 'snapshot-chunk') return undefined;
+        const { type: _type, ...chunk } = msg;
+        return chunk satisfies SnapshotChunkAnswer;
+      } catch (err) {
+        opts.logger?.debug({ to, err: String(err) }, 'snapshot request failed');
         return undefined;
       }
     },

@@ -1,5 +1,6 @@
 import type { ConsensusMessage } from '../consensus/messages.js';
 import type { SafetyStorage } from '../consensus/safety-rules.js';
+import type { SnapshotProof } from '../../network/codec.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 
 /**
@@ -8,9 +9,18 @@ import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
  * in-process fakes. Keeps the runtime testable without sockets or disks.
  */
 
-export interface SyncAnswer {
-  readonly blocks: readonly Block[];
-  readonly highQc: QuorumCert;
+export type SyncAnswer =
+  | { readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
+  /** The responder no longer holds the blocks asked for (lowest held: `pruned`): use a snapshot. */
+  | { readonly pruned: number };
+
+/** One chunk of a peer's snapshot (network/codec.ts SnapshotChunk without its wire tag). */
+export interface SnapshotChunkAnswer {
+  readonly height: number;
+  readonly total: number;
+  readonly offset: number;
+  readonly data: Uint8Array;
+  readonly proof?: SnapshotProof;
 }
 
 export interface ConsensusTransport {
@@ -19,18 +29,37 @@ export interface ConsensusTransport {
   send(to: number, message: ConsensusMessage): void;
   /** Asks validator `to` for blocks from `fromHeight`; undefined when it does not answer in time. */
   requestSync(to: number, fromHeight: number): Promise<SyncAnswer | undefined>;
+  /**
+   * Asks validator `to` for bytes from `offset` of its snapshot at `height` (0: its latest);
+   * undefined when it has none to give or does not answer in time.
+   */
+  requestSnapshotChunk(to: number, height: number, offset: number): Promise<SnapshotChunkAnswer | undefined>;
 }
 
 /** The durable ledger: committed blocks with their execution results, and the safety state. */
 export interface LedgerStore {
   safetyStorage(): SafetyStorage;
   committedHeight(): number;
-  /** Height must be exactly committedHeight() + 1. Durable when it returns. */
-  appendCommitted(block: Block, executed: ExecutedState): void;
+  /**
+   * Height must be exactly committedHeight() + 1. Durable when it returns. `commitQc`, when
+   * given, certifies this block and is kept (for the top block only) for restarts.
+   */
+  appendCommitted(block: Block, executed: ExecutedState, commitQc?: QuorumCert): void;
   block(height: number): Block | undefined;
   /** Inclusive range, clipped to what exists. */
   blocks(from: number, to: number): Block[];
   executed(height: number): ExecutedState | undefined;
+  /** Lowest height whose block is still held (committedHeight() + 1 when none is). */
+  lowestBlockHeight(): number;
+  /** The QC of the top committed block, when one was stored with it (after a snapshot install). */
+  commitQc(): QuorumCert | undefined;
+  /** Keeps `bytes` as the latest application snapshot, taken after block `height`. Durable. */
+  saveSnapshot(height: number, bytes: Uint8Array): void;
+  latestSnapshot(): { readonly height: number; readonly bytes: Uint8Array } | undefined;
+  /** Drops blocks below `height` (at most the latest snapshot's height); returns how many. */
+  pruneBelow(height: number): number;
+  /** Adopts a verified snapshot above everything held as the committed state. Durable. */
+  installSnapshot(executed: ExecutedState, bytes: Uint8Array, commitQc?: QuorumCert): void;
 }
 
 /** Timers the runtime arms for the pacemaker; injectable so tests can control time. */

@@ -56,7 +56,6 @@ export interface QueryServiceOptions {
 }
 
 export class QueryService {
-  private readonly logSizes: number[] = [0];
   private readonly waiters = new Set<() => void>();
   private inFlight = 0;
   private lastPublished = -1;
@@ -154,17 +153,22 @@ export class QueryService {
     return out;
   }
 
-  /** Log size after executing block `height`, from the ledger (cached); NaN if unknown here. */
+  /**
+   * Log size after executing block `height`: the current size minus the commands of the blocks
+   * above it. Counting down from the top rather than up from genesis keeps working once blocks
+   * below a snapshot are pruned. NaN if a block in between is not held here.
+   */
   private logSizeAt(height: number): number {
-    const store = this.opts.store;
-    if (height > store.committedHeight()) return Number.NaN;
-    while (this.logSizes.length <= height) {
-      const h = this.logSizes.length;
+    const { node, store } = this.opts;
+    const top = store.committedHeight();
+    if (height > top) return Number.NaN;
+    let size = node.app.logSize;
+    for (let h = top; h > height; h--) {
       const b = store.block(h);
       if (!b) return Number.NaN;
-      this.logSizes.push(this.logSizes[h - 1]! + b.payload.length);
+      size -= b.payload.length;
     }
-    return this.logSizes[height]!;
+    return size;
   }
 
   private nextProgress(ms: number): Promise<void> {

@@ -1,7 +1,7 @@
 import { bytesEqual, bytesToHex, toHex } from '../../crypto/bytes.js';
 import { resultName } from '../../protocol/result.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
-import { KvApplication } from '../app/kv-app.js';
+import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
@@ -10,10 +10,13 @@ import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
-import { decodeRequest, requestId } from '../../protocol/request.js';
+import { requestId } from '../../protocol/request.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import type { Verdict } from '../../validation/verdict.js';
-import { type Clock, type ConsensusTransport, type LedgerStore, type SyncAnswer, systemClock } from './ports.js';
+import type { SnapshotProof } from '../../network/codec.js';
+import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
+import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
+import { commandsOf, downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
 
 export interface ValidatorNodeOptions {
   readonly chainId: string;
@@ -29,6 +32,25 @@ export interface ValidatorNodeOptions {
   readonly clock?: Clock;
   readonly metrics?: NodeMetrics;
   readonly logger?: Logger;
+  /** Periodic snapshots and pruning; see DEFAULT_SNAPSHOTS. */
+  readonly snapshots?: SnapshotPolicy;
+}
+
+export interface SnapshotPolicy {
+  /** Take an application snapshot every this many committed heights; 0 never (and never prune). */
+  readonly interval: number;
+  /** Blocks kept below the latest snapshot, so peers a little behind can still replay blocks. */
+  readonly retainBlocks: number;
+}
+
+export const DEFAULT_SNAPSHOTS: SnapshotPolicy = Object.freeze({ interval: 1000, retainBlocks: 1000 });
+
+/** The ledger's own data disagrees with itself (snapshot vs executed state): stop, never serve it. */
+export class LedgerRecoveryError extends Error {
+  constructor(detail: string) {
+    super(`cannot recover the application from the ledger: ${detail}`);
+    this.name = 'LedgerRecoveryError';
+  }
 }
 
 /** A committed block that disagrees with the ledger: the node must stop, never carry on. */
@@ -46,8 +68,14 @@ export class LedgerDivergenceError extends Error {
  * ports (transport, store, clock), so the same code runs over libp2p + LMDB or in-process.
  */
 export class ValidatorNode {
-  readonly app: KvApplication;
+  #app: KvApplication;
   private replica: Replica;
+  private readonly snapshots: SnapshotPolicy;
+  /** Where the core's root starts after recovery from a non-empty ledger (see start()). */
+  private recovered: { executed: ExecutedState; round: number; qc: QuorumCert | undefined } | undefined;
+  /** The snapshot served to peers, with its proof once one exists: read from disk once. */
+  private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
+  private snapshotSyncing = false;
   private timer: unknown;
   private stopped = false;
   private readonly clock: Clock;
@@ -62,20 +90,54 @@ export class ValidatorNode {
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
-    this.app = new KvApplication({
-      chainId: opts.chainId,
-      allowMint: opts.app?.allowMint ?? true,
-      initialBalances: opts.app?.initialBalances ?? [],
-    });
-    // Recovery: rebuild the application from the ledger; the core starts fresh over the
-    // persisted safety state and re-syncs, and its re-commits are checked against the ledger.
-    const height = opts.store.committedHeight();
-    for (let h = 1; h <= height; h++) {
-      const block = opts.store.block(h);
-      if (!block) throw new Error(`ledger is missing block ${h} of ${height}`);
+    this.snapshots = opts.snapshots ?? DEFAULT_SNAPSHOTS;
+    if (!Number.isSafeInteger(this.snapshots.interval) || this.snapshots.interval < 0 || !Number.isSafeInteger(this.snapshots.retainBlocks) || this.snapshots.retainBlocks < 0) {
+      throw new RangeError('snapshot interval and retained blocks must be non-negative integers');
+    }
+    // Recovery: the application from the latest local snapshot (if any) plus the blocks above
+    // it; the core then starts at the ledger's top (start()), over the persisted safety state.
+    const store = opts.store;
+    const height = store.committedHeight();
+    const snap = store.latestSnapshot();
+    let from = 1;
+    if (snap !== undefined && snap.height <= height) {
+      this.#app = KvApplication.fromSnapshot(snap.bytes, this.appOptions());
+      const e = store.executed(snap.height);
+      if (this.#app.height !== snap.height || !e || !bytesEqual(e.stateRoot, this.#app.stateRoot()) || !bytesEqual(e.logRoot, this.#app.logRoot())) {
+        throw new LedgerRecoveryError(`the snapshot at height ${snap.height} does not match the executed state stored for it`);
+      }
+      from = snap.height + 1;
+    } else {
+      this.#app = new KvApplication(this.appOptions());
+      if (store.lowestBlockHeight() > 1 && height > 0) throw new LedgerRecoveryError(`blocks below ${store.lowestBlockHeight()} are pruned and there is no snapshot`);
+    }
+    for (let h = from; h <= height; h++) {
+      const block = store.block(h);
+      if (!block) throw new LedgerRecoveryError(`the ledger is missing block ${h} of ${height}`);
       this.execute(block);
     }
+    if (height > 0) {
+      const executed = store.executed(height);
+      const top = store.block(height);
+      const qc = store.commitQc();
+      const round = top?.round ?? (qc && qc.vote.height === height ? qc.vote.round : undefined);
+      if (!executed || round === undefined) throw new LedgerRecoveryError(`no block or certificate for the top height ${height}`);
+      if (!bytesEqual(executed.stateRoot, this.#app.stateRoot()) || !bytesEqual(executed.logRoot, this.#app.logRoot())) {
+        throw new LedgerRecoveryError(`replayed state at height ${height} differs from the stored executed state`);
+      }
+      this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined };
+    }
     this.replica = this.newReplica();
+  }
+
+  /** The replicated application (replaced wholesale when a snapshot is installed). */
+  get app(): KvApplication {
+    return this.#app;
+  }
+
+  private appOptions(): KvApplicationOptions {
+    const o = this.opts;
+    return { chainId: o.chainId, allowMint: o.app?.allowMint ?? true, initialBalances: o.app?.initialBalances ?? [] };
   }
 
   private newReplica(): Replica {
@@ -95,6 +157,11 @@ export class ValidatorNode {
   }
 
   start(): void {
+    // A restarted core begins at the ledger's top rather than re-syncing from genesis: blocks
+    // below a snapshot are pruned here and at peers, so replaying them may be impossible.
+    const r = this.recovered;
+    this.recovered = undefined;
+    if (r) this.step({ type: 'state-installed', executed: r.executed, round: r.round, ...(r.qc ? { highQc: r.qc } : {}) });
     this.step({ type: 'start' });
   }
 
@@ -116,14 +183,41 @@ export class ValidatorNode {
     this.opts.metrics?.messageLatencySeconds.observe({ type: message.type }, (this.clock.now() - started) / 1000);
   }
 
-  /** Answers a peer's sync request from the ledger and the certified, uncommitted tip. */
+  /**
+   * Answers a peer's sync request from the ledger and the certified, uncommitted tip; a request
+   * reaching below the blocks still held is told so, and the peer turns to a snapshot.
+   */
   serveSync(fromHeight: number): SyncAnswer {
     const chain = this.replica.syncChain();
     const top = this.opts.store.committedHeight();
     const room = Math.max(0, MAX_SYNC_BLOCKS - chain.blocks.length);
     const from = Math.max(1, fromHeight);
+    const lowest = this.opts.store.lowestBlockHeight();
+    if (from < lowest && from <= top) return { pruned: lowest };
     const committed = from <= top ? this.opts.store.blocks(from, Math.min(top, from + room - 1)) : [];
     return { blocks: [...committed, ...chain.blocks], highQc: chain.highQc };
+  }
+
+  /**
+   * A chunk of this node's latest snapshot for a peer: `height` 0 asks for the latest, whose
+   * first chunk carries the proof that certifies it. Undefined when there is no snapshot, not
+   * the one asked for (replaced since), or none that a certified header covers yet.
+   */
+  serveSnapshot(height: number, offset: number): SnapshotChunkAnswer | undefined {
+    if (!this.served) {
+      const snap = this.opts.store.latestSnapshot();
+      if (!snap) return undefined;
+      this.served = { height: snap.height, bytes: snap.bytes, proof: undefined };
+    }
+    const s = this.served;
+    if ((height !== 0 && height !== s.height) || !Number.isSafeInteger(offset) || offset < 0 || offset >= s.bytes.length) return undefined;
+    // Served chunks start at multiples of the chunk size: the fetcher asks for nothing else.
+    if (offset % MAX_SNAPSHOT_CHUNK_BYTES !== 0) return undefined;
+    const data = s.bytes.subarray(offset, offset + MAX_SNAPSHOT_CHUNK_BYTES);
+    if (offset > 0) return { height: s.height, total: s.bytes.length, offset, data };
+    s.proof ??= snapshotProof(this.opts.store, s.height, this.replica.syncChain());
+    if (!s.proof) return undefined;
+    return { height: s.height, total: s.bytes.length, offset, data, proof: s.proof };
   }
 
   /**
@@ -175,8 +269,8 @@ export class ValidatorNode {
       height: this.opts.store.committedHeight(),
       round,
       leader: round % this.opts.n,
-      logRoot: toHex(this.app.logRoot()),
-      stateRoot: toHex(this.app.stateRoot()),
+      logRoot: toHex(this.#app.logRoot()),
+      stateRoot: toHex(this.#app.stateRoot()),
       peers,
     };
   }
@@ -202,7 +296,7 @@ export class ValidatorNode {
           break;
         case 'commit':
           for (const b of a.blocks) {
-            const state = this.commit(b);
+            const state = this.commit(b, b === a.blocks[a.blocks.length - 1] ? a.qc : undefined);
             if (!state) return;
             executed.push(state);
           }
@@ -210,7 +304,9 @@ export class ValidatorNode {
         case 'sync-request':
           this.opts.transport.requestSync(a.to, a.fromHeight).then(
             (answer) => {
-              if (answer) this.step({ type: 'sync-response', from: a.to, blocks: answer.blocks, highQc: answer.highQc });
+              if (!answer) return;
+              if ('pruned' in answer) this.syncSnapshot(a.to);
+              else this.step({ type: 'sync-response', from: a.to, blocks: answer.blocks, highQc: answer.highQc });
             },
             (err: unknown) => this.opts.logger?.warn({ err: String(err), peer: a.to }, 'sync request failed'),
           );
@@ -271,7 +367,7 @@ export class ValidatorNode {
   }
 
   /** Returns the executed state, or undefined after stopping the node on divergence. */
-  private commit(block: Block): ExecutedState | undefined {
+  private commit(block: Block, qc: QuorumCert | undefined): ExecutedState | undefined {
     const store = this.opts.store;
     if (block.height <= store.committedHeight()) {
       // A re-commit while re-syncing after a restart: it must be the block we already have.
@@ -281,27 +377,86 @@ export class ValidatorNode {
     }
     const state = this.execute(block);
     try {
-      store.appendCommitted(block, state);
+      store.appendCommitted(block, state, qc && bytesEqual(qc.vote.blockId, block.id) ? qc : undefined);
     } catch (err) {
       return this.halt(err instanceof Error ? err : new Error(String(err)));
     }
     this.opts.metrics?.commits.inc();
     this.opts.metrics?.committedHeight.set(block.height);
     this.opts.metrics?.committedCommands.inc(block.payload.length);
+    const every = this.snapshots.interval;
+    if (every > 0 && block.height % every === 0 && !this.takeSnapshot(block.height)) return undefined;
     return state;
+  }
+
+  /**
+   * Writes the application snapshot at `height` (the block at `height` is already durable, so
+   * a kill -9 anywhere here loses nothing: the snapshot is derived data) and then drops blocks
+   * more than retainBlocks below it. False after stopping the node on a storage failure.
+   */
+  private takeSnapshot(height: number): boolean {
+    const store = this.opts.store;
+    try {
+      const bytes = this.#app.snapshot();
+      store.saveSnapshot(height, bytes);
+      this.served = { height, bytes, proof: undefined };
+      this.opts.metrics?.snapshotsTaken.inc();
+      const below = height - this.snapshots.retainBlocks;
+      if (below > store.lowestBlockHeight()) this.opts.metrics?.blocksPruned.inc(store.pruneBelow(below));
+      this.opts.logger?.info({ height, bytes: bytes.length, lowestBlock: store.lowestBlockHeight() }, 'snapshot taken');
+      return true;
+    } catch (err) {
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+      return false;
+    }
+  }
+
+  /**
+   * Catches up by snapshot after `first` said the blocks we need are pruned: fetch its latest
+   * snapshot, verify it against a certified header, install it, then sync blocks from above it.
+   * A peer that lies (bad bytes, bad proof, bad QC, wrong roots) is logged and skipped, and the
+   * next peer is tried; one fetch runs at a time.
+   */
+  private syncSnapshot(first: number): void {
+    if (this.snapshotSyncing || this.stopped) return;
+    this.snapshotSyncing = true;
+    const peers = Array.from({ length: this.opts.n - 1 }, (_, k) => (first + k) % this.opts.n).filter((p) => p !== this.opts.index);
+    if (!peers.includes(first) && first !== this.opts.index) peers.unshift(first);
+    const attempt = async (): Promise<void> => {
+      for (const peer of peers) {
+        if (this.stopped) return;
+        try {
+          const got = await downloadSnapshot((h, off) => this.opts.transport.requestSnapshotChunk(peer, h, off), this.opts.store.committedHeight());
+          const v = verifySnapshot(this.opts.chainId, got.height, got.bytes, got.proof, this.opts.certs, this.appOptions());
+          if (this.stopped || v.executed.height <= this.opts.store.committedHeight()) return;
+          this.opts.store.installSnapshot(v.executed, v.bytes, v.rootQc);
+          this.#app = v.app;
+          this.served = undefined;
+          this.opts.metrics?.snapshotsInstalled.inc();
+          this.opts.metrics?.committedHeight.set(v.executed.height);
+          this.opts.logger?.info({ peer, height: v.executed.height, bytes: v.bytes.length }, 'installed a certified snapshot');
+          this.step({ type: 'state-installed', executed: v.executed, round: v.round, highQc: v.rootQc, syncFrom: peer });
+          return;
+        } catch (err) {
+          if (!(err instanceof SnapshotSyncError)) {
+            // Our own failure (storage): the ledger cannot be trusted to continue.
+            this.halt(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+          this.opts.metrics?.snapshotSyncFailures.inc({ reason: err.reason });
+          const log = err.peerFault ? this.opts.logger?.warn.bind(this.opts.logger) : this.opts.logger?.debug.bind(this.opts.logger);
+          log?.({ peer, reason: err.reason, err: err.message }, 'snapshot from peer not used');
+        }
+      }
+    };
+    attempt().finally(() => {
+      this.snapshotSyncing = false;
+    });
   }
 
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
-    const commands = block.payload.map((bytes) => {
-      try {
-        return decodeRequest(bytes).command;
-      } catch {
-        // Committed but not a request: it commits as MALFORMED in the app, never skipped.
-        return bytes;
-      }
-    });
-    const outcome = this.app.applyBlock(commands);
+    const outcome = this.#app.applyBlock(commandsOf(block));
     block.payload.forEach((bytes, k) => {
       const key = bytesToHex(requestId(bytes));
       const waiter = this.waiting.get(key);

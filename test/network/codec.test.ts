@@ -9,6 +9,8 @@ import {
   encodeEnvelope,
   encodeMessage,
   MAX_PAYLOAD_COMMANDS,
+  MAX_SNAPSHOT_CHUNK_BYTES,
+  MAX_SNAPSHOT_PROOF_BLOCKS,
   MAX_SYNC_BLOCKS,
   WireDecodeError,
   WireEncodeError,
@@ -51,6 +53,16 @@ const message: fc.Arbitrary<WireMessage> = fc.oneof(
     ),
   u64.map((fromHeight): WireMessage => ({ type: 'sync-request', fromHeight })),
   fc.tuple(fc.array(block, { maxLength: 3 }), qc).map(([blocks, highQc]): WireMessage => ({ type: 'sync-response', blocks, highQc })),
+  u64.map((lowestHeight): WireMessage => ({ type: 'sync-pruned', lowestHeight })),
+  fc.tuple(u64, u64).map(([height, offset]): WireMessage => ({ type: 'snapshot-request', height, offset })),
+  fc
+    .tuple(u64, u64, u64, fc.uint8Array({ maxLength: 64 }), fc.option(fc.tuple(fc.array(block, { maxLength: 2 }), qc), { nil: undefined }))
+    .map(([height, total, offset, data, p]): WireMessage =>
+      p === undefined
+        ? { type: 'snapshot-chunk', height, total, offset, data }
+        : { type: 'snapshot-chunk', height, total, offset, data, proof: { blocks: p[0], qc: p[1] } },
+    ),
+  fc.constant<WireMessage>({ type: 'snapshot-none' }),
 );
 
 /** Decoding peer bytes either succeeds canonically or throws WireDecodeError, nothing else. */
@@ -140,9 +152,24 @@ describe('network/codec', () => {
     unsafe.fill(0xff, 2);
     assert.throws(() => decodeMessage(unsafe), /out of range/);
     assert.throws(() => decodeMessage(Uint8Array.of(2, 1)), /version/);
-    assert.throws(() => decodeMessage(Uint8Array.of(1, 9)), /kind/);
+    assert.throws(() => decodeMessage(Uint8Array.of(1, 99)), /kind/);
     assert.throws(() => encodeMessage({ type: 'sync-request', fromHeight: -1 }), WireEncodeError);
     assert.throws(() => encodeMessage({ type: 'sync-request', fromHeight: 2 ** 53 }), WireEncodeError);
+  });
+
+  it('enforces the snapshot chunk and proof limits on both sides', () => {
+    const chunk = (data: Uint8Array): WireMessage => ({ type: 'snapshot-chunk', height: 5, total: data.length, offset: 0, data });
+    const full = encodeMessage(chunk(new Uint8Array(MAX_SNAPSHOT_CHUNK_BYTES)));
+    assert.equal((decodeMessage(full) as { data: Uint8Array }).data.length, MAX_SNAPSHOT_CHUNK_BYTES);
+    assert.throws(() => encodeMessage(chunk(new Uint8Array(MAX_SNAPSHOT_CHUNK_BYTES + 1))), WireEncodeError);
+    // A forged length one past the chunk limit is refused before anything is sliced.
+    const forged = full.slice();
+    new DataView(forged.buffer).setUint32(2 + 24, MAX_SNAPSHOT_CHUNK_BYTES + 1);
+    assert.throws(() => decodeMessage(forged), /snapshot\.data longer than/);
+    const base = fc.sample(block, { numRuns: 1, seed: 2 })[0]!;
+    const qc0 = base.parentQc;
+    const tooMany: WireMessage = { type: 'snapshot-chunk', height: 1, total: 1, offset: 0, data: new Uint8Array(1), proof: { blocks: new Array<Block>(MAX_SNAPSHOT_PROOF_BLOCKS + 1).fill(base), qc: qc0 } };
+    assert.throws(() => encodeMessage(tooMany), WireEncodeError);
   });
 
   it('enforces the payload and sync-block limits on both sides', () => {

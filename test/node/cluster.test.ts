@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +29,7 @@ describe('validator processes on loopback', function () {
   let dir: string;
   const procs: (ChildProcess | undefined)[] = [];
   const metricsPorts: number[] = [];
+  const statusPorts: number[] = [];
 
   const start = (i: number) => {
     const child = spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -61,8 +62,13 @@ describe('validator processes on loopback', function () {
     const basePort = 20_000 + Math.floor(Math.random() * 12_000);
     await run(process.execPath, [CLI, 'genesis', '--validators', String(N), '--out', dir, '--base-port', String(basePort)]);
     for (let i = 0; i < N; i++) {
-      const config = JSON.parse(await readFile(join(dir, `node-${i}`, 'config.json'), 'utf8')) as { metricsPort: number };
+      const file = join(dir, `node-${i}`, 'config.json');
+      const config = JSON.parse(await readFile(file, 'utf8')) as { metricsPort: number; statusPort: number };
       metricsPorts.push(config.metricsPort);
+      statusPorts.push(config.statusPort);
+      // Snapshots every few heights and little retained history: by the time a validator is
+      // wiped below, its peers have pruned the blocks it lacks, so it must sync by snapshot.
+      await writeFile(file, JSON.stringify({ ...config, snapshotInterval: 5, retainBlocks: 3 }));
       start(i);
     }
     await until('every validator to see its 3 peers', async () => (await Promise.all(live().map(status))).every((s) => s !== undefined && s.peers === N - 1));
@@ -107,7 +113,12 @@ describe('validator processes on loopback', function () {
     await until('agreement after both restarts', agree, 90_000);
   });
 
-  it('a validator whose data dir was wiped catches up from its peers by sync', async () => {
+  const metric = async (i: number, name: string): Promise<number> => {
+    const text = await (await fetch(`http://127.0.0.1:${metricsPorts[i]}/metrics`)).text();
+    return Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  };
+
+  it('a validator whose data dir was wiped catches up from its peers by a certified snapshot', async () => {
     const wiped = 2;
     procs[wiped]!.kill('SIGTERM');
     await new Promise((r) => procs[wiped]!.once('exit', r));
@@ -116,6 +127,10 @@ describe('validator processes on loopback', function () {
     await until('the wiped validator to come back', async () => (await status(wiped)) !== undefined);
     assert.equal((await submit(20, 0)).committed, 20);
     await until('the wiped validator to reach the others', agree, 90_000);
+    // Its peers had pruned below their snapshots, so block replay from genesis was impossible.
+    const pruned = await Promise.all([0, 1, 3].map((i) => metric(i, 'vsmr_blocks_pruned_total')));
+    assert.ok(pruned.some((p) => p > 0), `peers pruned (${pruned})`);
+    assert.equal(await metric(wiped, 'vsmr_snapshots_installed_total'), 1);
   });
 
   it('exports metrics and health for each validator', async () => {
@@ -125,5 +140,10 @@ describe('validator processes on loopback', function () {
     assert.match(text, /^vsmr_commits_total\{/m);
     assert.match(text, /^vsmr_qc_formation_seconds_count\{[^}]*\} [1-9]/m);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPorts[0]}/health`)).status, 200);
+    assert.ok((await metric(0, 'vsmr_bls_verify_seconds_count')) > 0, 'certificate verification is timed');
+    // statusPort serves /status (what `vsmr status` reads) but not the metrics.
+    const s = (await (await fetch(`http://127.0.0.1:${statusPorts[0]}/status`)).json()) as Status;
+    assert.ok(s.height > 0);
+    assert.equal((await fetch(`http://127.0.0.1:${statusPorts[0]}/metrics`)).status, 404);
   });
 });

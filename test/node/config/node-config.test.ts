@@ -39,6 +39,14 @@ describe('node config', () => {
     assert.equal(c.blsBackend, 'blst');
     assert.equal(c.logLevel, 'info');
     assert.equal(c.statusPort, undefined);
+    assert.equal(c.snapshotInterval, 1000);
+    assert.equal(c.retainBlocks, 1000);
+  });
+
+  it('takes the snapshot interval and retained blocks, 0 meaning never snapshot', () => {
+    const c = parseNodeConfig({ ...base, snapshotInterval: 0, retainBlocks: 5 }, '/home');
+    assert.equal(c.snapshotInterval, 0);
+    assert.equal(c.retainBlocks, 5);
   });
 
   it('takes paths as written, relative to home or absolute', () => {
@@ -60,6 +68,8 @@ describe('node config', () => {
     ['metrics port as a string', { ...base, metricsPort: '26701' }, 'config.metricsPort'],
     ['status port equal to metrics port', { ...base, statusPort: 26701 }, 'config.statusPort'],
     ['empty data dir', { ...base, dataDir: '' }, 'config.dataDir'],
+    ['negative snapshot interval', { ...base, snapshotInterval: -1 }, 'config.snapshotInterval'],
+    ['fractional retained blocks', { ...base, retainBlocks: 1.5 }, 'config.retainBlocks'],
     ['genesis path of the wrong type', { ...base, genesis: 5 }, 'config.genesis'],
     ['unknown BLS backend', { ...base, blsBackend: 'openssl' }, 'config.blsBackend'],
     ['unknown log level', { ...base, logLevel: 'loud' }, 'config.logLevel'],

@@ -1,13 +1,20 @@
 import type { ConsensusMessage } from '../../../node/consensus/messages.js';
 import type { SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
-import type { Block, ExecutedState } from '../../../protocol/types.js';
-import type { ConsensusTransport, LedgerStore, SyncAnswer } from '../../../node/runtime/ports.js';
+import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
+import type { ConsensusTransport, LedgerStore, SnapshotChunkAnswer, SyncAnswer } from '../../../node/runtime/ports.js';
 import type { ValidatorNode } from '../../../node/runtime/validator-node.js';
 
-/** Fake: the ledger in memory; it survives a node "restart" because the test keeps it. */
+/**
+ * Fake: the ledger in memory, with the NodeStore's snapshot and pruning rules (simplified); it
+ * survives a node "restart" because the test keeps it.
+ */
 export class FakeLedgerStore implements LedgerStore {
   private saved: SafetyState | null = null;
-  private readonly ledger: { block: Block; executed: ExecutedState }[] = [];
+  private readonly ledger = new Map<number, { block?: Block; executed: ExecutedState }>();
+  private top = 0;
+  private lowest = 1;
+  private snapshot: { height: number; bytes: Uint8Array } | undefined;
+  private qc: QuorumCert | undefined;
   safetyStorage(): SafetyStorage {
     return {
       load: () => this.saved,
@@ -17,20 +24,54 @@ export class FakeLedgerStore implements LedgerStore {
     };
   }
   committedHeight(): number {
-    return this.ledger.length;
+    return this.top;
   }
-  appendCommitted(block: Block, executed: ExecutedState): void {
-    if (block.height !== this.ledger.length + 1) throw new Error(`append of height ${block.height} after ${this.ledger.length}`);
-    this.ledger.push({ block, executed });
+  lowestBlockHeight(): number {
+    return this.lowest;
+  }
+  appendCommitted(block: Block, executed: ExecutedState, commitQc?: QuorumCert): void {
+    if (block.height !== this.top + 1) throw new Error(`append of height ${block.height} after ${this.top}`);
+    this.ledger.set(block.height, { block, executed });
+    this.top = block.height;
+    this.qc = commitQc;
   }
   block(height: number): Block | undefined {
-    return this.ledger[height - 1]?.block;
+    return height >= this.lowest ? this.ledger.get(height)?.block : undefined;
   }
   blocks(from: number, to: number): Block[] {
-    return this.ledger.slice(Math.max(0, from - 1), Math.max(0, to)).map((e) => e.block);
+    if (from < this.lowest) throw new Error(`pruned below ${this.lowest}`);
+    const out: Block[] = [];
+    for (let h = from; h <= Math.min(to, this.top); h++) out.push(this.ledger.get(h)!.block!);
+    return out;
   }
   executed(height: number): ExecutedState | undefined {
-    return this.ledger[height - 1]?.executed;
+    return this.ledger.get(height)?.executed;
+  }
+  commitQc(): QuorumCert | undefined {
+    return this.qc;
+  }
+  saveSnapshot(height: number, bytes: Uint8Array): void {
+    if (height > this.top || (this.snapshot && height < this.snapshot.height)) throw new Error(`snapshot at ${height}`);
+    this.snapshot = { height, bytes };
+  }
+  latestSnapshot(): { height: number; bytes: Uint8Array } | undefined {
+    return this.snapshot;
+  }
+  pruneBelow(height: number): number {
+    if (!this.snapshot || height > this.snapshot.height) throw new Error(`prune below ${height}`);
+    let removed = 0;
+    for (let h = this.lowest; h < height; h++) if (this.ledger.delete(h)) removed++;
+    this.lowest = Math.max(this.lowest, height);
+    return removed;
+  }
+  installSnapshot(executed: ExecutedState, bytes: Uint8Array, commitQc?: QuorumCert): void {
+    if (executed.height <= this.top) throw new Error(`install at ${executed.height}`);
+    this.ledger.clear();
+    this.ledger.set(executed.height, { executed });
+    this.top = executed.height;
+    this.lowest = executed.height + 1;
+    this.snapshot = { height: executed.height, bytes };
+    this.qc = commitQc;
   }
 }
 
@@ -41,6 +82,8 @@ export class FakeLedgerStore implements LedgerStore {
 export class FakeNetwork {
   readonly nodes: (ValidatorNode | undefined)[] = [];
   readonly down = new Set<number>();
+  /** Per node: rewrites the snapshot chunks it serves, to play a lying peer. */
+  readonly tamper: ((chunk: SnapshotChunkAnswer) => SnapshotChunkAnswer | undefined)[] = [];
   messages = 0;
 
   transport(self: number): ConsensusTransport {
@@ -54,6 +97,16 @@ export class FakeNetwork {
           setImmediate(() => {
             const peer = this.nodes[to];
             resolve(peer && !this.down.has(to) && !this.down.has(self) ? peer.serveSync(fromHeight) : undefined);
+          }),
+        ),
+      requestSnapshotChunk: (to, height, offset) =>
+        new Promise<SnapshotChunkAnswer | undefined>((resolve) =>
+          setImmediate(() => {
+            const peer = this.nodes[to];
+            const up = peer && !this.down.has(to) && !this.down.has(self);
+            if (!up) return resolve(undefined);
+            const chunk = peer.serveSnapshot(height, offset);
+            resolve(chunk && this.tamper[to] ? this.tamper[to](chunk) : chunk);
           }),
         ),
     };

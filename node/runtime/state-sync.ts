@@ -1,0 +1,206 @@
+/**
+ * State sync by snapshot: what a replica does when its peers no longer hold the blocks it needs
+ * (they pruned them below their snapshots), and what a peer sends it.
+ *
+ * What certifies a snapshot. A block header carries the executed state (height, block id, state
+ * root, log root) of an EARLIER committed block, and honest voters vote only for a header that
+ * matches their own execution. So a QC on a block B whose header says "executed state at T is
+ * (id, stateRoot, logRoot)" proves, under the genesis validator set, that at least one honest
+ * validator committed block T and reached exactly those roots. Heights skipped by headers exist
+ * (several blocks commit at once after a view change), so a snapshot at S is proved by:
+ *
+ *   the blocks S+1 .. H, linked by their parent QCs and ids (block ids hash their contents,
+ *   parent vote included), the last one (B, at H) carrying executed state T with S <= T < H,
+ *   and a QC on B.
+ *
+ * The receiver verifies every QC, rebuilds the application from the snapshot (height S, and S
+ * must be the height the first block's parent QC names), applies blocks S+1..T, and compares
+ * both roots and the block id with B's header. If they match, the state at T is certified; the
+ * block T+1 (in the proof, since T < H) carries the QC certifying block T, which gives the
+ * round the consensus core needs for its new root. Nothing is taken on the peer's word.
+ */
+import { bytesEqual } from '../../crypto/bytes.js';
+import { MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_CHUNK_BYTES, MAX_SNAPSHOT_PROOF_BLOCKS, type SnapshotProof } from '../../network/codec.js';
+import { blockId } from '../../protocol/block.js';
+import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
+import { decodeRequest } from '../../protocol/request.js';
+import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
+import { SnapshotDecodeError } from '../app/snapshot.js';
+import type { CertificateOps } from '../consensus/certs.js';
+import type { LedgerStore, SnapshotChunkAnswer } from './ports.js';
+
+export type SnapshotSyncFailure =
+  /** The peer sent chunks that do not fit together (sizes, offsets, heights). */
+  | 'bad-chunk'
+  /** The assembled bytes are not a valid application snapshot. */
+  | 'bad-snapshot'
+  /** The proof's blocks do not chain, or do not reach a header covering the snapshot. */
+  | 'bad-proof'
+  /** A QC in the proof does not verify under the genesis validator set. */
+  | 'bad-qc'
+  /** The rebuilt state or log root differs from the certified header. */
+  | 'root-mismatch'
+  /** The peer has no snapshot for us, or one no newer than what we hold (not a lie). */
+  | 'unavailable';
+
+/** A snapshot from a peer that must not be used; `peerFault` says whether the peer lied. */
+export class SnapshotSyncError extends Error {
+  readonly peerFault: boolean;
+  constructor(
+    readonly reason: SnapshotSyncFailure,
+    detail: string,
+  ) {
+    super(`snapshot sync: ${reason}: ${detail}`);
+    this.name = 'SnapshotSyncError';
+    this.peerFault = reason !== 'unavailable';
+  }
+}
+
+/** A snapshot whose state is certified, ready to install. */
+export interface VerifiedSnapshot {
+  /** The application at `executed.height` (the snapshot with blocks S+1..T applied). */
+  readonly app: KvApplication;
+  /** The certified executed state at T. */
+  readonly executed: ExecutedState;
+  /** Round of block T: the consensus core's new root is (executed.blockId, round, T). */
+  readonly round: number;
+  /** The verified QC certifying block T (parent QC of block T+1). */
+  readonly rootQc: QuorumCert;
+  /** Canonical snapshot bytes at T, to store. */
+  readonly bytes: Uint8Array;
+}
+
+/** Commands as the runtime applies them: a committed request's command, or the raw bytes. */
+export function commandsOf(block: Block): Uint8Array[] {
+  return block.payload.map((bytes) => {
+    try {
+      return decodeRequest(bytes).command;
+    } catch {
+      // Committed but not a request: it commits as MALFORMED in the app, never skipped.
+      return bytes;
+    }
+  });
+}
+
+/**
+ * Checks `bytes` (a snapshot a peer says is at `height`) against `proof` and returns the
+ * certified application state. Throws SnapshotSyncError naming what was wrong.
+ */
+export function verifySnapshot(
+  chainId: string,
+  height: number,
+  bytes: Uint8Array,
+  proof: SnapshotProof,
+  certs: CertificateOps,
+  appOptions: KvApplicationOptions,
+): VerifiedSnapshot {
+  const { blocks, qc } = proof;
+  if (!Array.isArray(blocks) || blocks.length === 0 || blocks.length > MAX_SNAPSHOT_PROOF_BLOCKS) {
+    throw new SnapshotSyncError('bad-proof', `proof carries ${Array.isArray(blocks) ? blocks.length : 'no'} blocks`);
+  }
+  let prev: Block | undefined;
+  for (const b of blocks) {
+    const expected = prev === undefined ? height + 1 : prev.height + 1;
+    if (b.height !== expected || b.parentQc.vote.height !== expected - 1) throw new SnapshotSyncError('bad-proof', `block at height ${b.height}, expected ${expected}`);
+    if (prev !== undefined && (!bytesEqual(b.parentQc.vote.blockId, prev.id) || b.parentQc.vote.round !== prev.round)) {
+      throw new SnapshotSyncError('bad-proof', `block ${b.height} does not extend block ${prev.height}`);
+    }
+    if (!bytesEqual(b.id, blockId(chainId, b))) throw new SnapshotSyncError('bad-proof', `block ${b.height} id does not match its contents`);
+    if (!certs.verifyQc(b.parentQc)) throw new SnapshotSyncError('bad-qc', `parent QC of block ${b.height}`);
+    prev = b;
+  }
+  const last = blocks[blocks.length - 1]!;
+  if (!bytesEqual(qc.vote.blockId, last.id) || qc.vote.height !== last.height || qc.vote.round !== last.round) {
+    throw new SnapshotSyncError('bad-proof', `the QC does not certify block ${last.height}`);
+  }
+  if (!certs.verifyQc(qc)) throw new SnapshotSyncError('bad-qc', `QC on block ${last.height}`);
+  const certified = last.executed;
+  const t = certified.height;
+  if (!Number.isSafeInteger(t) || t < height || t >= last.height) {
+    throw new SnapshotSyncError('bad-proof', `the certified header executed height ${t} is outside ${height}..${last.height - 1}`);
+  }
+
+  let app: KvApplication;
+  try {
+    app = KvApplication.fromSnapshot(bytes, appOptions);
+  } catch (err) {
+    if (err instanceof SnapshotDecodeError) throw new SnapshotSyncError('bad-snapshot', err.message);
+    throw err;
+  }
+  if (app.height !== height) throw new SnapshotSyncError('bad-snapshot', `snapshot says height ${app.height}, offered as ${height}`);
+  for (const b of blocks) {
+    if (b.height > t) break;
+    app.applyBlock(commandsOf(b));
+  }
+  // Block T's id: the parent vote of block T+1, which the proof holds because T < H.
+  const child = blocks[t - height]!;
+  const rootQc = child.parentQc;
+  if (!bytesEqual(certified.blockId, rootQc.vote.blockId)) throw new SnapshotSyncError('bad-proof', `the header's executed block is not block ${t} of the chain`);
+  if (!bytesEqual(app.stateRoot(), certified.stateRoot) || !bytesEqual(app.logRoot(), certified.logRoot)) {
+    throw new SnapshotSyncError('root-mismatch', `state at height ${t} differs from the certified header`);
+  }
+  return { app, executed: certified, round: rootQc.vote.round, rootQc, bytes: t === height ? bytes : app.snapshot() };
+}
+
+/**
+ * The proof for a snapshot at `height` from what this node holds: its committed blocks above
+ * the snapshot, then `tip` (certified but uncommitted blocks, then the highest QC). Undefined
+ * when no certified header covers the snapshot yet (it was taken moments ago) or the proof would
+ * exceed MAX_SNAPSHOT_PROOF_BLOCKS.
+ */
+export function snapshotProof(store: LedgerStore, height: number, tip: { blocks: readonly Block[]; highQc: QuorumCert }): SnapshotProof | undefined {
+  const top = store.committedHeight();
+  const blocks: Block[] = [];
+  const next = (h: number): Block | undefined => (h <= top ? store.block(h) : tip.blocks.find((b) => b.height === h));
+  for (let h = height + 1; blocks.length < MAX_SNAPSHOT_PROOF_BLOCKS; h++) {
+    const b = next(h);
+    if (!b) return undefined;
+    blocks.push(b);
+    if (b.executed.height >= height) {
+      const child = next(h + 1);
+      if (child && bytesEqual(child.parentQc.vote.blockId, b.id)) return { blocks, qc: child.parentQc };
+      if (bytesEqual(tip.highQc.vote.blockId, b.id)) return { blocks, qc: tip.highQc };
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Downloads a whole snapshot from one peer: the first chunk names its height, size and proof;
+ * every later chunk must continue it exactly. Throws SnapshotSyncError.
+ */
+export async function downloadSnapshot(
+  fetchChunk: (height: number, offset: number) => Promise<SnapshotChunkAnswer | undefined>,
+  above: number,
+): Promise<{ height: number; bytes: Uint8Array; proof: SnapshotProof }> {
+  const first = await fetchChunk(0, 0);
+  if (!first) throw new SnapshotSyncError('unavailable', 'the peer has no snapshot to give');
+  const { height, total, proof } = first;
+  if (height <= above) throw new SnapshotSyncError('unavailable', `the peer's snapshot at ${height} is not above our height ${above}`);
+  if (!proof) throw new SnapshotSyncError('bad-chunk', 'the first chunk carries no proof');
+  if (total < 1 || total > MAX_SNAPSHOT_BYTES) throw new SnapshotSyncError('bad-chunk', `snapshot size ${total} is outside 1..${MAX_SNAPSHOT_BYTES}`);
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  let chunk: SnapshotChunkAnswer | undefined = first;
+  for (;;) {
+    // Fixed chunk sizes bound the number of requests by the size, whatever the peer does.
+    const want = Math.min(MAX_SNAPSHOT_CHUNK_BYTES, total - offset);
+    if (chunk.height !== height || chunk.total !== total || chunk.offset !== offset || chunk.data.length !== want) {
+      throw new SnapshotSyncError('bad-chunk', `chunk at ${chunk.offset} (${chunk.data.length} bytes) does not continue ${height}/${total} at ${offset}`);
+    }
+    parts.push(chunk.data);
+    offset += want;
+    if (offset === total) break;
+    chunk = await fetchChunk(height, offset);
+    // Gone mid-transfer: the peer took a newer snapshot; the caller starts again.
+    if (!chunk) throw new SnapshotSyncError('unavailable', `the peer's snapshot at ${height} went away at offset ${offset}`);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    bytes.set(p, at);
+    at += p.length;
+  }
+  return { height, bytes, proof };
+}

@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
+import { Replica } from '../../../node/consensus/replica.js';
+import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
+import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
+
+/** A chain of committed blocks (with executed states and the QCs certifying them) from a 4-replica run. */
+function donorChain(): { blocks: Block[]; executed: ExecutedState[]; qcOf: (h: number) => QuorumCert; highQc: QuorumCert; tip: Block[] } {
+  const c = new Cluster({ n: 4, certs: new FakeCertificateOps(CHAIN, 4), signer: fakeSigner, maxBatchCommands: 2 });
+  c.start();
+  for (let w = 0; w < 6; w++) {
+    c.submit([cmd(`w${w}-a`), cmd(`w${w}-b`)]);
+    c.runUntil(() => c.committed[0]!.length >= w + 2);
+  }
+  const blocks = c.committed[0]!;
+  const chain = c.replicas[0]!.syncChain();
+  const all = [...blocks, ...chain.blocks];
+  // The QC certifying block h is the parent QC of block h + 1.
+  const qcOf = (h: number) => all[h]!.parentQc;
+  return { blocks, executed: c.executed[0]!, qcOf, highQc: chain.highQc, tip: chain.blocks };
+}
+
+function freshReplica(index = 3): Replica {
+  return new Replica({
+    chainId: CHAIN,
+    index,
+    n: 4,
+    signer: fakeSigner(index),
+    safetyStorage: new MemorySafetyStorage(),
+    certs: new FakeCertificateOps(CHAIN, 4),
+    baseTimeoutMs: 100,
+    maxBatchCommands: 2,
+    maxBatchBytes: 1 << 20,
+  });
+}
+
+const of = <T extends ConsensusAction['type']>(actions: readonly ConsensusAction[], type: T) =>
+  actions.filter((a): a is Extract<ConsensusAction, { type: T }> => a.type === type);
+
+describe('Replica: state-installed (root jump after a snapshot or a restart)', () => {
+  const d = donorChain();
+  const h = 4;
+  const install = (over: Partial<Extract<ConsensusEvent, { type: 'state-installed' }>> = {}): ConsensusEvent => ({
+    type: 'state-installed',
+    executed: d.executed[h - 1]!,
+    round: d.blocks[h - 1]!.round,
+    highQc: d.qcOf(h),
+    syncFrom: 1,
+    ...over,
+  });
+  const tampered = (qc: QuorumCert): QuorumCert => ({ ...qc, certificate: Uint8Array.from(qc.certificate, (b, i) => (i === qc.certificate.length - 1 ? b ^ 1 : b)) });
+
+  const table: {
+    name: string;
+    before?: ConsensusEvent[];
+    event: ConsensusEvent;
+    height: number;
+    syncTo?: { to: number; fromHeight: number };
+    rejected: boolean;
+  }[] = [
+    { name: 'moves the root up and asks the peer for the blocks above it', event: install(), height: h, syncTo: { to: 1, fromHeight: h + 1 }, rejected: false },
+    { name: 'works without a QC (restart from a ledger holding none)', event: install({ highQc: undefined, syncFrom: undefined }), height: h, rejected: false },
+    { name: 'never asks itself', event: install({ syncFrom: 3 }), height: h, rejected: false },
+    { name: 'ignores an out-of-range peer index', event: install({ syncFrom: 9 }), height: h, rejected: false },
+    { name: 'ignores a state at or below the root', before: [install()], event: install({ executed: d.executed[h - 2]!, round: d.blocks[h - 2]!.round, highQc: d.qcOf(h - 1) }), height: h, rejected: false },
+    { name: 'refuses a QC that does not verify, staying where it was', event: install({ highQc: tampered(d.qcOf(h)) }), height: 0, rejected: true },
+    { name: 'refuses a malformed round', event: install({ round: -1 }), height: 0, rejected: true },
+  ];
+
+  for (const row of table) {
+    it(row.name, () => {
+      const r = freshReplica();
+      for (const e of row.before ?? []) r.step(e);
+      const actions = r.step(row.event);
+      assert.equal(r.committedHeight, row.height);
+      assert.equal(of(actions, 'reject').length > 0, row.rejected, JSON.stringify(of(actions, 'reject')));
+      const syncs = of(actions, 'sync-request');
+      assert.deepEqual(syncs.map((s) => ({ to: s.to, fromHeight: s.fromHeight })), row.syncTo ? [row.syncTo] : []);
+    });
+  }
+
+  it('takes the installed QC as its highest and enters the round after it', () => {
+    const r = freshReplica();
+    r.step(install());
+    assert.equal(r.highestQc.vote.round, d.qcOf(h).vote.round);
+    assert.equal(r.currentRound, d.qcOf(h).vote.round + 1);
+  });
+
+  it('then commits the blocks above the installed root from an ordinary sync response', () => {
+    const r = freshReplica();
+    r.step(install());
+    const above = [...d.blocks.slice(h), ...d.tip];
+    const actions = r.step({ type: 'sync-response', from: 1, blocks: above, highQc: d.highQc });
+    assert.deepEqual(of(actions, 'reject'), []);
+    const committed = of(actions, 'commit').flatMap((a) => a.blocks);
+    assert.ok(committed.length > 0);
+    assert.equal(committed[0]!.height, h + 1);
+    assert.deepEqual(
+      committed.map((b) => b.id),
+      d.blocks.slice(h, h + committed.length).map((b) => b.id),
+    );
+  });
+
+  it('refuses a sync response that does not chain from the installed root', () => {
+    const r = freshReplica();
+    r.step(install());
+    const actions = r.step({ type: 'sync-response', from: 1, blocks: d.blocks.slice(h + 1), highQc: d.highQc });
+    assert.equal(of(actions, 'commit').length, 0);
+    assert.equal(of(actions, 'reject').length, 1);
+  });
+});

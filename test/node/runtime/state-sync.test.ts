@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeSnapshot, encodeSnapshot } from '../../../node/app/snapshot.js';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
+import type { LedgerStore, SnapshotChunkAnswer } from '../../../node/runtime/ports.js';
+import { downloadSnapshot, SnapshotSyncError, type SnapshotSyncFailure, verifySnapshot } from '../../../node/runtime/state-sync.js';
+import { type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { NodeStore } from '../../../node/storage/lmdb-store.js';
+import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
+import { bytesEqual, toHex } from '../../../crypto/bytes.js';
+import { encodeCommand } from '../../../protocol/command.js';
+import { signRequest } from '../../../protocol/request.js';
+import type { SnapshotProof } from '../../../network/codec.js';
+import { MainThreadValidator } from '../../../validation/stateless.js';
+import { FakeLedgerStore, FakeNetwork } from './fakes.js';
+
+const CHAIN = 'vsmr-state-sync-test';
+const client = ed25519KeypairFromSeed(new Uint8Array(32).fill(7));
+const enc = new TextEncoder();
+let sequence = 0;
+
+function put(key: string, value: string): Uint8Array {
+  const command = encodeCommand({ type: 'put', key: enc.encode(key), value: enc.encode(value) });
+  return signRequest({ chainId: CHAIN, sequence: BigInt(++sequence), expiry: 1_000_000n, command }, client.secretKey);
+}
+
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function counter(m: NodeMetrics, name: string): Promise<Map<string, number>> {
+  return m.registry.getSingleMetric(name)!.get().then((v) => new Map(v.values.map((x) => [String(x.labels['reason'] ?? ''), x.value])));
+}
+
+function syncError(fn: () => unknown, reason: SnapshotSyncFailure): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof SnapshotSyncError, `expected SnapshotSyncError, got ${String(err)}`);
+    assert.equal(err.reason, reason, err.message);
+    return true;
+  });
+}
+
+/** Fake network and in-memory ledgers; real runtime, core, application and snapshot codec. */
+function makeCluster(n: number, stores: LedgerStore[], policy: SnapshotPolicy, metrics: NodeMetrics[]) {
+  const net = new FakeNetwork();
+  const certs = new FakeCertificateOps(CHAIN, n);
+  const make = (i: number) =>
+    new ValidatorNode({
+      chainId: CHAIN,
+      index: i,
+      n,
+      signer: fakeSigner(i),
+      certs,
+      store: stores[i]!,
+      transport: net.transport(i),
+      validator: new MainThreadValidator(CHAIN),
+      consensus: { baseTimeoutMs: 150, maxBatchCommands: 4, maxBatchBytes: 1 << 20 },
+      metrics: metrics[i]!,
+      snapshots: policy,
+    });
+  return { net, certs, make };
+}
+
+/** Submits `count` requests one block at a time, so the chain grows by at least `count` heights. */
+async function grow(node: ValidatorNode, count: number, tag: string): Promise<void> {
+  for (let k = 0; k < count; k++) {
+    const [a] = await node.submit([put(`${tag}-${k}`, `v${k}`)]);
+    await a!.committed;
+  }
+}
+
+describe('state sync by certified snapshot (in-process runtime, fake network)', function () {
+  this.timeout(60_000);
+  const N = 4;
+  const policy: SnapshotPolicy = { interval: 4, retainBlocks: 2 };
+  const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+  const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
+  const { net, certs, make } = makeCluster(N, stores, policy, metrics);
+  const appOptions = { chainId: CHAIN };
+
+  before(async () => {
+    // Validator 3 is cut off from the start: it will need what the others pruned.
+    net.down.add(3);
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+    for (const node of net.nodes) node!.start();
+    await grow(net.nodes[0]!, 14, 'a');
+    await until(() => [0, 1, 2].every((i) => stores[i]!.lowestBlockHeight() > 2), 'the others to prune');
+  });
+  after(() => {
+    for (const node of net.nodes) node?.stop();
+  });
+
+  /** An honest snapshot of validator 0, fetched through its serving path. */
+  const honest = () => downloadSnapshot(async (h, off) => net.nodes[0]!.serveSnapshot(h, off), 0);
+
+  it('takes snapshots every interval and prunes below them minus the retained blocks', async () => {
+    const s = stores[0]!;
+    const snap = s.latestSnapshot()!;
+    assert.equal(snap.height % policy.interval, 0);
+    assert.equal(s.lowestBlockHeight(), snap.height - policy.retainBlocks);
+    assert.equal(s.block(s.lowestBlockHeight() - 1), undefined);
+    assert.deepEqual(net.nodes[0]!.serveSync(1), { pruned: s.lowestBlockHeight() });
+    assert.ok((await metrics[0]!.snapshotsTaken.get()).values[0]!.value >= 2);
+  });
+
+  it('accepts an honest snapshot whose roots match a certified header', async () => {
+    const got = await honest();
+    const v = verifySnapshot(CHAIN, got.height, got.bytes, got.proof, certs, appOptions);
+    const mine = stores[0]!.executed(v.executed.height)!;
+    assert.ok(v.executed.height >= got.height);
+    assert.ok(bytesEqual(v.executed.blockId, mine.blockId) && bytesEqual(v.executed.stateRoot, mine.stateRoot) && bytesEqual(v.executed.logRoot, mine.logRoot));
+    assert.ok(bytesEqual(v.app.stateRoot(), mine.stateRoot));
+    assert.ok(bytesEqual(v.rootQc.vote.blockId, mine.blockId));
+  });
+
+  it('refuses each kind of lie with a typed reason', async () => {
+    const { height, bytes, proof } = await honest();
+    const verify = (b: Uint8Array, p: SnapshotProof, h = height) => () => verifySnapshot(CHAIN, h, b, p, certs, appOptions);
+    // Bytes that are no snapshot at all.
+    syncError(verify(bytes.subarray(0, bytes.length - 1), proof), 'bad-snapshot');
+    // A well-formed snapshot of another state: one value changed.
+    const decoded = decodeSnapshot(bytes, CHAIN);
+    const [k0, v0] = decoded.entries[0]!;
+    const forged = encodeSnapshot({ ...decoded, entries: [[k0, Uint8Array.from([...v0, 0x21])], ...decoded.entries.slice(1)] });
+    syncError(verify(forged, proof), 'root-mismatch');
+    // A log entry's result changed: the state root may match, the log root cannot.
+    const badLog = encodeSnapshot({ ...decoded, log: decoded.log.map((e, i) => (i === 0 ? { ...e, result: e.result === 0 ? 1 : 0 } : e)) } as never);
+    syncError(verify(badLog, proof), 'root-mismatch');
+    // A QC whose aggregate does not verify.
+    const cert = Uint8Array.from(proof.qc.certificate);
+    cert[cert.length - 1]! ^= 1;
+    syncError(verify(bytes, { ...proof, qc: { ...proof.qc, certificate: cert } }), 'bad-qc');
+    // A proof block altered: its id no longer matches its contents.
+    const [b0, ...rest] = proof.blocks;
+    syncError(verify(bytes, { ...proof, blocks: [{ ...b0!, payload: [enc.encode('smuggled')] }, ...rest] }), 'bad-proof');
+    // The right proof offered for another height.
+    syncError(verify(bytes, proof, height - 1), 'bad-proof');
+    syncError(verify(bytes, { ...proof, blocks: [] }), 'bad-proof');
+  });
+
+  it('refuses chunks that do not continue the transfer', async () => {
+    const honestFetch = async (h: number, off: number) => net.nodes[0]!.serveSnapshot(h, off);
+    const shrink = async (h: number, off: number): Promise<SnapshotChunkAnswer | undefined> => {
+      const c = await honestFetch(h, off);
+      return c && { ...c, data: c.data.subarray(0, c.data.length - 1) };
+    };
+    await assert.rejects(downloadSnapshot(shrink, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-chunk');
+    await assert.rejects(downloadSnapshot(async () => undefined, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'unavailable' && !e.peerFault);
+    const noProof = async (h: number, off: number) => {
+      const c = await honestFetch(h, off);
+      return c && { height: c.height, total: c.total, offset: c.offset, data: c.data };
+    };
+    await assert.rejects(downloadSnapshot(noProof, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-chunk');
+  });
+
+  it('a validator far behind skips lying peers and catches up from a certified snapshot', async () => {
+    // Each peer lies the first time it is asked, each in its own way; the second round is honest.
+    const lied = new Set<number>();
+    const lie = (i: number, how: (c: SnapshotChunkAnswer) => SnapshotChunkAnswer) => (c: SnapshotChunkAnswer) => {
+      if (c.offset !== 0 || lied.has(i)) return c;
+      lied.add(i);
+      return how(c);
+    };
+    net.tamper[0] = lie(0, (c) => ({ ...c, data: Uint8Array.from(c.data, (x, k) => (k === c.data.length - 1 ? x ^ 1 : x)) }));
+    net.tamper[1] = lie(1, (c) => ({ ...c, proof: { ...c.proof!, qc: { ...c.proof!.qc, certificate: new Uint8Array(c.proof!.qc.certificate.length) } } }));
+    net.tamper[2] = lie(2, (c) => ({ ...c, proof: { ...c.proof!, blocks: c.proof!.blocks.slice(1) } }));
+    net.down.delete(3);
+    const target = stores[0]!.committedHeight();
+    // Traffic keeps proposals coming, so the lagging validator asks for blocks and learns they are pruned.
+    const traffic = (async () => {
+      for (let k = 0; k < 40 && stores[3]!.committedHeight() < target + 2; k++) await grow(net.nodes[1]!, 1, `b${k}`);
+    })();
+    await until(() => stores[3]!.committedHeight() >= target, 'validator 3 to catch up');
+    await traffic;
+    assert.equal(net.nodes[3]!.failure, undefined);
+    assert.equal((await metrics[3]!.snapshotsInstalled.get()).values[0]!.value, 1);
+    // A peer whose newest snapshot has no certified header yet answers nothing and tells no
+    // lie; every lie that was told must have been caught, with its own reason.
+    const failures = await counter(metrics[3]!, 'vsmr_snapshot_sync_failures_total');
+    assert.ok(lied.size >= 1, 'at least one peer lied');
+    if (lied.has(0)) assert.equal((failures.get('root-mismatch') ?? 0) + (failures.get('bad-snapshot') ?? 0), 1, `failures ${[...failures]}`);
+    assert.equal(failures.get('bad-qc') ?? 0, lied.has(1) ? 1 : 0);
+    assert.equal(failures.get('bad-proof') ?? 0, lied.has(2) ? 1 : 0);
+    // It never replayed the pruned blocks: its ledger starts at the installed snapshot.
+    assert.ok(stores[3]!.lowestBlockHeight() > 2);
+    const h = Math.min(...stores.map((s) => s.committedHeight()));
+    for (const s of stores) assert.equal(toHex(s.executed(h)!.stateRoot), toHex(stores[0]!.executed(h)!.stateRoot));
+    assert.deepEqual(net.nodes[3]!.app.query(enc.encode('a-3')), enc.encode('v3'));
+  });
+
+  it('a restarted validator recovers from its snapshot and the blocks above it, not from genesis', async () => {
+    const node = net.nodes[2]!;
+    node.stop();
+    net.down.add(2);
+    const root = node.status().stateRoot;
+    assert.ok(stores[2]!.lowestBlockHeight() > 1, 'its ledger is pruned');
+    net.nodes[2] = make(2);
+    assert.equal(net.nodes[2]!.status().stateRoot, root);
+    net.down.delete(2);
+    net.nodes[2]!.start();
+    const before = stores[2]!.committedHeight();
+    await grow(net.nodes[0]!, 3, 'c');
+    await until(() => stores[2]!.committedHeight() > before + 1, 'the restarted validator to commit again');
+    assert.equal(net.nodes[2]!.failure, undefined);
+  });
+});
+
+describe('restart over a pruned LMDB ledger', function () {
+  this.timeout(60_000);
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vsmr-snapshot-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a single validator snapshots, prunes, reopens from snapshot + blocks and keeps committing', async () => {
+    const policy: SnapshotPolicy = { interval: 3, retainBlocks: 1 };
+    let store = NodeStore.open(dir, { chainId: CHAIN });
+    const metrics = [createNodeMetrics({ chainId: CHAIN, validator: 0 }, false)];
+    let cluster = makeCluster(1, [store], policy, metrics);
+    let node = cluster.make(0);
+    cluster.net.nodes[0] = node;
+    node.start();
+    await grow(node, 10, 'solo');
+    node.stop();
+    const height = store.committedHeight();
+    const snap = store.latestSnapshot()!;
+    const root = node.status().stateRoot;
+    assert.ok(snap.height >= 9 && snap.height % 3 === 0);
+    assert.equal(store.lowestBlockHeight(), snap.height - 1);
+    await store.close();
+
+    store = NodeStore.open(dir, { chainId: CHAIN });
+    cluster = makeCluster(1, [store], policy, [createNodeMetrics({ chainId: CHAIN, validator: 0 }, false)]);
+    node = cluster.make(0);
+    cluster.net.nodes[0] = node;
+    assert.equal(node.status().stateRoot, root, 'rebuilt from the snapshot and the blocks above it');
+    assert.equal(store.committedHeight(), height);
+    node.start();
+    await grow(node, 4, 'again');
+    assert.ok(store.committedHeight() >= height + 4);
+    assert.deepEqual(node.app.query(enc.encode('solo-0')), enc.encode('v0'));
+    node.stop();
+    await store.close();
+  });
+});
