@@ -333,7 +333,7 @@ function conflictingTwin(ctx: ByzantineContext, b: Block, known: readonly Uint8A
 
 const equivocate: BehaviorInfo = {
   name: 'equivocate',
-  description: 'as leader, sends conflicting proposals to two halves of the replicas and signs votes for both',
+  description: 'as leader, sends conflicting proposals to two halves of the replicas (then the other one to each), and signs votes for both',
   create: (ctx) => {
     const memory = commandMemory();
     return behavior('equivocate', {
@@ -359,6 +359,9 @@ const equivocate: BehaviorInfo = {
           const msg = (b: Block): ConsensusMessage => (tc ? { type: 'proposal', block: b, tc } : { type: 'proposal', block: b });
           for (const to of peers.slice(0, mid)) out.push({ type: 'send', to, message: msg(block) });
           for (const to of peers.slice(mid)) out.push({ type: 'send', to, message: msg(twin) });
+          // Then each half sees the other block too: an honest replica must refuse the second.
+          const cross: ConsensusAction[] = [...peers.slice(0, mid).map((to) => ({ type: 'send', to, message: msg(twin) }) as const), ...peers.slice(mid).map((to) => ({ type: 'send', to, message: msg(block) }) as const)];
+          ctx.later(ctx.baseTimeoutMs / 10, () => ctx.emit(cross));
           // Two signed votes in one round: provable equivocation for whoever collects them.
           const leader = nextLeader(ctx, block.round);
           if (leader !== ctx.index) out.push({ type: 'send', to: leader, message: { type: 'vote', vote: signVote(ctx, voteDataOf(twin)) } });
