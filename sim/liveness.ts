@@ -9,6 +9,7 @@ export class LivenessTracker {
   /** Command -> honest round at submission, while some honest live replica lacks it. */
   private readonly outstanding = new Map<string, number>();
   private gst: number | undefined;
+  private maxAfterGst: number | undefined;
 
   constructor(private readonly boundRounds: number) {}
 
@@ -28,9 +29,18 @@ export class LivenessTracker {
     this.outstanding.set(command, round);
   }
 
-  /** Forgets commands every replica in `live` has committed. */
-  prune(live: readonly number[], hasCommitted: (replica: number, command: string) => boolean): void {
-    for (const cmd of this.outstanding.keys()) if (live.every((i) => hasCommitted(i, cmd))) this.outstanding.delete(cmd);
+  /** Forgets commands every replica in `live` has committed, noting how long they took after GST. */
+  prune(live: readonly number[], hasCommitted: (replica: number, command: string) => boolean, round?: number): void {
+    for (const [cmd, at] of this.outstanding) {
+      if (!live.every((i) => hasCommitted(i, cmd))) continue;
+      this.outstanding.delete(cmd);
+      if (round !== undefined && this.gst !== undefined) this.maxAfterGst = Math.max(this.maxAfterGst ?? 0, round - Math.max(at, this.gst));
+    }
+  }
+
+  /** Most rounds a command took to commit everywhere, from max(submission, GST); undefined before any. */
+  get maxRoundsAfterGst(): number | undefined {
+    return this.maxAfterGst;
   }
 
   /** The first overdue command at honest round `round`, if any. */

@@ -20,6 +20,11 @@ export interface SimSummary {
   readonly bytesAreEstimates: true;
   /** Present for a single seed: same seed, same hash. */
   readonly traceHash?: string;
+  /** Totals over seeds: honest rejections of Byzantine messages, and equivocation evidence. */
+  readonly rejectedFromByzantine: number;
+  readonly evidence: number;
+  /** Worst over seeds: rounds a command took to commit everywhere after max(submission, GST). */
+  readonly roundsToCommitAfterGst: number | undefined;
   readonly violations: readonly { seed: number; invariant: string; detail: string; atMs: number; trace: readonly string[] }[];
   readonly results: readonly SeedResult[];
 }
@@ -45,6 +50,9 @@ export function runSeeds(base: Omit<SimConfig, 'seed'>, firstSeed: number, seeds
     messagesPerBlock: per(messages),
     bytesPerBlock: per(bytes),
     bytesAreEstimates: true,
+    rejectedFromByzantine: results.reduce((a, r) => a + r.rejectedFromByzantine, 0),
+    evidence: results.reduce((a, r) => a + r.evidence, 0),
+    roundsToCommitAfterGst: results.reduce<number | undefined>((a, r) => (r.roundsToCommitAfterGst === undefined ? a : Math.max(a ?? 0, r.roundsToCommitAfterGst)), undefined),
     violations: results.flatMap((r) =>
       r.violation ? [{ seed: r.seed, invariant: r.violation.invariant, detail: r.violation.detail, atMs: Math.round(r.violation.atMs), trace: r.violation.trace }] : [],
     ),

@@ -4,7 +4,9 @@ import { MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
-import { BEHAVIORS, type ByzantineBehavior, type ByzantineContext } from './byzantine.js';
+import { EquivocationDetector } from '../node/consensus/evidence.js';
+import type { ByzantineBehavior, ByzantineContext } from './byzantine.js';
+import { composedInfo } from './behaviors/registry.js';
 import { blsCrypto, fakeCrypto, type SimCrypto } from './crypto.js';
 import { EventQueue } from './event-queue.js';
 import { type CrashSpec, FaultSchedule, type FaultTransition, type PartitionSpec } from './faults.js';
@@ -51,6 +53,11 @@ export interface SimConfig {
    * empty safety state, as if its disk had lost the last votes.
    */
   readonly unsafeAmnesiaOnRestart?: boolean;
+  /**
+   * DELIBERATELY UNSAFE, for tests of the checker only: honest replicas run the weakened voting
+   * rule of SafetyRules (they sign a second, different vote in a round they already voted in).
+   */
+  readonly unsafeWeakVotingForTests?: boolean;
 }
 
 export interface SeedResult {
@@ -79,13 +86,20 @@ export interface SeedResult {
   readonly events: number;
   readonly endReason: 'rounds' | 'virtual-time-cap' | 'event-cap' | 'violation';
   readonly byzantineExceedsF: boolean;
+  /** Messages from Byzantine replicas that honest cores rejected: misbehaviour seen. */
+  readonly rejectedFromByzantine: number;
+  /** Equivocation evidence (two conflicting signed votes) honest replicas gathered. */
+  readonly evidence: number;
+  /** Most honest rounds any command took to commit everywhere, counted from max(submission, GST). */
+  readonly roundsToCommitAfterGst: number | undefined;
 }
 
 type SimEvent =
-  | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage }
+  | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage; readonly inst: number }
   | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number }
   | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
-  | { readonly kind: 'timer'; readonly replica: number; readonly round: number; readonly token: number };
+  | { readonly kind: 'timer'; readonly replica: number; readonly round: number; readonly token: number }
+  | { readonly kind: 'callback'; readonly replica: number; readonly fn: () => void };
 
 /** Fake disk: the safety state survives a crash; every write is shown to the vote checker. */
 class ObservedSafetyStorage implements SafetyStorage {
@@ -114,6 +128,8 @@ interface Node {
   timerToken: number;
   readonly timerSkew: number;
   byz: { behavior: ByzantineBehavior; ctx: ByzantineContext } | undefined;
+  /** Honest replicas look for equivocation in the votes they receive. */
+  readonly detector: EquivocationDetector | undefined;
 }
 
 const ROUND_OF: Record<ConsensusMessage['type'], (m: ConsensusMessage) => number> = {
@@ -154,6 +170,14 @@ export class Simulation {
   private latestViolation: (Violation & { atMs: number }) | undefined;
   private lastCanonicalHeight = 0;
   private blocksWhileFaulty = 0;
+  private readonly leaderOf: ((round: number) => number) | undefined;
+  private readonly linkFilters: ByzantineBehavior[] = [];
+  /** Network faults of Byzantine behaviours (twins, ByzzFuzz partitions) end here; GST no earlier. */
+  private readonly byzFaultsUntilMs: number;
+  /** --rounds, or a scenario behaviour's own length if shorter. */
+  private readonly mainRounds: number;
+  private rejectedFromByzantine = 0;
+  private evidence = 0;
 
   constructor(cfg: SimConfig) {
     this.cfg = cfg;
@@ -181,8 +205,10 @@ export class Simulation {
     );
     this.network = new Network({ delayMs, jitterMs, drop, dup: cfg.dup ?? (drop > 0 ? 0.01 : 0) }, netRng, (a, b) => this.faults.isCut(a, b));
     const byzantine = cfg.byzantine ?? 0;
-    const info = byzantine > 0 ? BEHAVIORS.get(cfg.behavior ?? 'silent') : undefined;
-    if (byzantine > 0 && !info) throw new Error(`unknown Byzantine behaviour ${JSON.stringify(cfg.behavior)}`);
+    const info = byzantine > 0 ? composedInfo(cfg.behavior ?? 'silent') : undefined;
+    this.leaderOf = info?.leaderSchedule?.(cfg.seed, cfg.n, byzantine);
+    this.byzFaultsUntilMs = info?.faultWindowMs?.(this.baseTimeoutMs) ?? 0;
+    this.mainRounds = Math.min(cfg.rounds, info?.scenarioRounds ?? cfg.rounds);
     this.nodes = Array.from({ length: cfg.n }, (_, i) => {
       const honest = i < cfg.n - byzantine;
       const node: Node = {
@@ -197,6 +223,7 @@ export class Simulation {
         timerToken: 0,
         timerSkew: 0.9 + 0.2 * skewRng.float(),
         byz: undefined,
+        detector: honest ? new EquivocationDetector(this.crypto.certs) : undefined,
       };
       return node;
     });
@@ -216,23 +243,34 @@ export class Simulation {
             return this.crypto.signer(j);
           },
           certs: this.crypto.certs,
+          seed: cfg.seed,
+          baseTimeoutMs: this.baseTimeoutMs,
           shared,
           emit: (actions) => {
             if (node.replica) this.apply(node, actions);
           },
+          emitAs: (instance, actions) => {
+            if (node.replica) this.apply(node, actions, instance);
+          },
+          later: (delayMs, fn) => this.queue.push(this.now + delayMs, { kind: 'callback', replica: i, fn }),
+          newCore: () => this.newReplica(i, { load: () => null, store: () => {} }),
         };
         node.byz = { behavior: info.create(ctx), ctx };
+        if (node.byz.behavior.dropsLink) this.linkFilters.push(node.byz.behavior);
       }
     }
   }
 
-  private newReplica(i: number): Replica {
+  private newReplica(i: number, storage?: SafetyStorage): Replica {
+    const node = this.nodes[i]!;
     return new Replica({
       chainId: SIM_CHAIN_ID,
       index: i,
       n: this.n,
       signer: this.crypto.signer(i),
-      safetyStorage: this.nodes[i]!.storage,
+      safetyStorage: storage ?? node.storage,
+      ...(this.leaderOf ? { leaderOf: this.leaderOf } : {}),
+      ...(this.cfg.unsafeWeakVotingForTests && node.honest ? { unsafeWeakVotingForTests: true } : {}),
       certs: this.crypto.certs,
       baseTimeoutMs: this.baseTimeoutMs,
       maxBatchCommands: this.cfg.maxBatchCommands ?? 10,
@@ -243,7 +281,7 @@ export class Simulation {
   run(): SeedResult {
     const maxEvents = this.cfg.maxEvents ?? 3_000_000;
     // Virtual time is cheap: allow each round a quarter of the maximal backoff on average.
-    const mainCapMs = this.cfg.maxVirtualMs ?? (this.cfg.rounds * 64 * this.baseTimeoutMs) / 4 + 60_000;
+    const mainCapMs = this.cfg.maxVirtualMs ?? (this.mainRounds * 64 * this.baseTimeoutMs) / 4 + 60_000;
     // Long enough for maximal backoff to expire a few times after the last fault.
     const stallMs = 3 * 64 * this.baseTimeoutMs;
     let endReason: SeedResult['endReason'] = 'rounds';
@@ -259,7 +297,7 @@ export class Simulation {
         endReason = 'violation';
         break;
       }
-      if (!this.draining && (this.honestRound >= this.cfg.rounds || this.now >= mainCapMs)) {
+      if (!this.draining && (this.honestRound >= this.mainRounds || this.now >= mainCapMs)) {
         if (this.now >= mainCapMs) endReason = 'virtual-time-cap';
         drainUntilMs = this.now + this.startDrain();
       }
@@ -298,11 +336,15 @@ export class Simulation {
 
   /** GST is the first moment with no fault left and reliable links; it never moves later. */
   private updateGst(): void {
-    if (this.liveness.gstRound === undefined && this.faults.allDone && !this.network.isLossy) this.liveness.setGst(this.honestRound);
+    if (this.liveness.gstRound === undefined && this.faults.allDone && !this.network.isLossy && this.now >= this.byzFaultsUntilMs) {
+      this.liveness.setGst(this.honestRound);
+      if (this.byzFaultsUntilMs > 0) this.trace.note(`${this.now.toFixed(3)} GST: Byzantine network faults over`);
+    }
   }
 
   private afterEvent(stallMs: number): void {
     if (this.latestViolation) return;
+    if (this.liveness.gstRound === undefined && this.now >= this.byzFaultsUntilMs) this.updateGst();
     const height = this.checker.canonicalHeight;
     if (height > this.lastCanonicalHeight) {
       if (this.faults.anyActive) this.blocksWhileFaulty += height - this.lastCanonicalHeight;
@@ -338,7 +380,7 @@ export class Simulation {
 
   private pruneLiveness(): void {
     const live = this.nodes.filter((nd) => nd.honest && !this.crashed.has(nd.index)).map((nd) => nd.index);
-    this.liveness.prune(live, (i, cmd) => this.nodes[i]!.committedCommands.has(cmd));
+    this.liveness.prune(live, (i, cmd) => this.nodes[i]!.committedCommands.has(cmd), this.honestRound);
   }
 
   private applyTransitions(transitions: readonly FaultTransition[]): void {
@@ -375,7 +417,7 @@ export class Simulation {
     switch (ev.kind) {
       case 'msg':
         this.trace.delivered(this.now, ev.from, ev.to, ev.message.type, ROUND_OF[ev.message.type](ev.message));
-        this.step(ev.to, { ...ev.message, from: ev.from } as ConsensusEvent);
+        this.step(ev.to, { ...ev.message, from: ev.from } as ConsensusEvent, ev.inst);
         break;
       case 'sync-req':
         this.trace.delivered(this.now, ev.from, ev.to, 'sync-request', ev.fromHeight);
@@ -392,13 +434,16 @@ export class Simulation {
         this.step(ev.replica, { type: 'timer', round: ev.round });
         break;
       }
+      case 'callback':
+        if (this.nodes[ev.replica]!.replica) ev.fn();
+        break;
     }
   }
 
   /** Steady load: a few new commands each time the honest round advances, up to the bound. */
   private clientTick(): void {
     if (this.clientsDone) return;
-    const max = this.cfg.maxCommands ?? this.cfg.rounds * (this.cfg.commandsPerRound ?? 2);
+    const max = this.cfg.maxCommands ?? this.mainRounds * (this.cfg.commandsPerRound ?? 2);
     const perRound = this.cfg.commandsPerRound ?? 2;
     const commands: Uint8Array[] = [];
     for (let k = 0; k < perRound && this.submitted < max; k++, this.submitted++) {
@@ -419,9 +464,13 @@ export class Simulation {
   private serveSync(peer: number, requester: number, fromHeight: number): void {
     const node = this.nodes[peer]!;
     if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
-    const chain = node.replica.syncChain();
+    let chain: { blocks: readonly Block[]; highQc: QuorumCert } = node.replica.syncChain();
     const start = Math.max(0, fromHeight - 1);
-    const blocks = [...node.ledger.slice(start, start + MAX_SYNC_BLOCKS - chain.blocks.length), ...chain.blocks];
+    let blocks: readonly Block[] = [...node.ledger.slice(start, start + MAX_SYNC_BLOCKS - chain.blocks.length), ...chain.blocks];
+    if (node.byz?.behavior.syncResponse) {
+      chain = node.byz.behavior.syncResponse(blocks, chain.highQc, node.byz.ctx);
+      blocks = chain.blocks;
+    }
     if (node.honest) {
       this.checker.onQc(peer, chain.highQc, 'sync response');
       for (const b of blocks) this.checker.onQc(peer, b.parentQc, 'sync response block');
@@ -429,19 +478,28 @@ export class Simulation {
     this.transmit(peer, requester, syncResponseSize(blocks, chain.highQc), (from, to) => ({ kind: 'sync-resp', from, to, blocks, highQc: chain.highQc }));
   }
 
-  private step(i: number, event: ConsensusEvent): void {
+  private step(i: number, event: ConsensusEvent, fromInstance = 0): void {
     const node = this.nodes[i]!;
     const replica = node.replica;
     if (!replica) return;
     let ev: ConsensusEvent | undefined = event;
-    if (node.byz) ev = node.byz.behavior.incoming(event, node.byz.ctx);
+    if (node.byz) ev = node.byz.behavior.incoming(event, node.byz.ctx, { fromInstance });
     if (!ev) return;
+    if (node.detector && ev.type === 'vote') {
+      const evidence = node.detector.observe(ev);
+      if (evidence) {
+        this.evidence++;
+        this.trace.note(`${this.now.toFixed(3)} evidence at ${i}: ${evidence.offender} double-voted in round ${evidence.round}`);
+        if (this.nodes[evidence.offender]?.honest) this.checker.violation ??= { invariant: 'vote-safety', detail: `evidence of a double vote by honest replica ${evidence.offender} in round ${evidence.round}` };
+      }
+    }
     let actions = replica.step(ev);
     if (node.byz) actions = node.byz.behavior.outgoing(actions, node.byz.ctx);
+    if (node.honest) for (const a of actions) if (a.type === 'reject' && !this.nodes[a.from]?.honest) this.rejectedFromByzantine++;
     this.apply(node, actions);
   }
 
-  private apply(node: Node, actions: readonly ConsensusAction[]): void {
+  private apply(node: Node, actions: readonly ConsensusAction[], instance = 0): void {
     const i = node.index;
     const executed: ExecutedState[] = [];
     for (const a of actions) {
@@ -449,12 +507,12 @@ export class Simulation {
         case 'broadcast': {
           if (node.honest) this.observeMessage(i, a.message);
           const size = messageSize(a.message);
-          for (let j = 0; j < this.n; j++) if (j !== i) this.sendMessage(i, j, a.message, size);
+          for (let j = 0; j < this.n; j++) if (j !== i) this.sendMessage(i, j, a.message, size, instance);
           break;
         }
         case 'send':
           if (node.honest) this.observeMessage(i, a.message);
-          this.sendMessage(i, a.to, a.message, messageSize(a.message));
+          this.sendMessage(i, a.to, a.message, messageSize(a.message), instance);
           break;
         case 'set-timer': {
           const token = ++node.timerToken;
@@ -495,8 +553,10 @@ export class Simulation {
     return state;
   }
 
-  private sendMessage(from: number, to: number, message: ConsensusMessage, size: number): void {
-    this.transmit(from, to, size, (f, t) => ({ kind: 'msg', from: f, to: t, message }));
+  private sendMessage(from: number, to: number, message: ConsensusMessage, size: number, instance = 0): void {
+    // A network adversary (twins, ByzzFuzz) may cut this link for this message's round.
+    if (this.now < this.byzFaultsUntilMs) for (const b of this.linkFilters) if (b.dropsLink!(from, instance, to, message)) return;
+    this.transmit(from, to, size, (f, t) => ({ kind: 'msg', from: f, to: t, message, inst: instance }));
   }
 
   private transmit(from: number, to: number, size: number, make: (from: number, to: number) => SimEvent): void {
@@ -558,6 +618,9 @@ export class Simulation {
       events: this.events,
       endReason: v ? 'violation' : endReason,
       byzantineExceedsF: (this.cfg.byzantine ?? 0) > this.f,
+      rejectedFromByzantine: this.rejectedFromByzantine,
+      evidence: this.evidence,
+      roundsToCommitAfterGst: this.liveness.maxRoundsAfterGst,
     };
   }
 }

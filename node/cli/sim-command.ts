@@ -1,6 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { maxFaulty } from '../../crypto/qc/quorum.js';
-import { BEHAVIORS, behaviorNames } from '../../sim/byzantine.js';
+import { BEHAVIORS, parseBehaviors } from '../../sim/behaviors/registry.js';
+import { twinsDescription } from '../../sim/behaviors/twins.js';
 import { type CrashSpec, type PartitionSpec, parseCrashSpec, parseRoundRange } from '../../sim/faults.js';
 import { runSeeds } from '../../sim/run-seeds.js';
 
@@ -69,7 +70,7 @@ export function registerSimCommand(program: Command): void {
         .default([]),
     )
     .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
-    .addOption(new Option('--behavior <name>', 'Byzantine behaviour (see --list-behaviors)'))
+    .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))
     .addOption(new Option('--json', 'print one JSON object'))
     .addOption(new Option('--list-behaviors', 'list the Byzantine behaviours and exit'))
@@ -88,9 +89,13 @@ export function registerSimCommand(program: Command): void {
         usageError(this, `option '--crash <spec>' argument invalid: ${(err as Error).message}`);
       }
       if (opts.byzantine >= n) usageError(this, `option '--byzantine <b>' must be below --replicas (${n})`);
-      if (opts.byzantine > 0 && opts.behavior === undefined) usageError(this, "option '--byzantine <b>' needs '--behavior <name>'");
-      if (opts.behavior !== undefined && !BEHAVIORS.has(opts.behavior)) {
-        usageError(this, `option '--behavior <name>' must be one of: ${behaviorNames().join(', ')}`);
+      if (opts.byzantine > 0 && opts.behavior === undefined) usageError(this, "option '--byzantine <b>' needs '--behavior <names>'");
+      if (opts.behavior !== undefined) {
+        try {
+          parseBehaviors(opts.behavior);
+        } catch (err) {
+          usageError(this, `option '--behavior <names>' argument invalid: ${(err as Error).message}`);
+        }
       }
       const summary = runSeeds(
         {
@@ -108,9 +113,27 @@ export function registerSimCommand(program: Command): void {
         opts.seed,
         opts.seeds,
       );
+      // Everything that shapes a run except the seed: a failing seed replays with exactly these.
+      const replayArgs = [
+        `--replicas ${n}`,
+        `--rounds ${opts.rounds}`,
+        opts.drop > 0 ? `--drop ${opts.drop}` : '',
+        opts.delay !== 10 ? `--delay ${opts.delay}` : '',
+        opts.jitter !== 5 ? `--jitter ${opts.jitter}` : '',
+        opts.partition ? `--partition ${opts.partition.fromRound}-${opts.partition.toRound}` : '',
+        ...opts.crash.map((c) => `--crash ${c}`),
+        opts.byzantine > 0 ? `--byzantine ${opts.byzantine} --behavior ${opts.behavior}` : '',
+        opts.realCrypto ? '--real-crypto' : '',
+      ]
+        .filter((a) => a !== '')
+        .join(' ');
+      const replay = (seed: number): string => `npx vsmr sim ${replayArgs} --seed ${seed}`;
+      const schedule = (seed: number): string | undefined =>
+        opts.byzantine > 0 && opts.behavior?.split(',').includes('twins') ? twinsDescription(seed, n, opts.byzantine) : undefined;
+      const violations = summary.violations.map((v) => ({ ...v, replay: replay(v.seed), ...(schedule(v.seed) ? { schedule: schedule(v.seed) } : {}) }));
       if (opts.json) {
         const { results, ...rest } = summary;
-        process.stdout.write(`${JSON.stringify({ ...rest, f: maxFaulty(n), perSeed: results.map(({ violation: _v, ...r }) => r) })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...rest, violations, f: maxFaulty(n), perSeed: results.map(({ violation: _v, ...r }) => r) })}\n`);
       } else {
         const s = summary;
         process.stdout.write(
@@ -119,10 +142,13 @@ export function registerSimCommand(program: Command): void {
             `  committed: ${s.committedBlocks} blocks, >= ${s.committedCommands} commands per seed at every honest replica\n` +
             `  traffic: ${s.messagesPerBlock} messages/block, ~${s.bytesPerBlock} bytes/block (estimated)\n` +
             (s.traceHash ? `  trace hash: ${s.traceHash}\n` : '') +
+            (s.byzantine > 0 ? `  detection: ${s.rejectedFromByzantine} Byzantine messages rejected, ${s.evidence} equivocation evidence\n` : '') +
             `  violations: ${s.safetyViolations} safety, ${s.livenessViolations} liveness\n`,
         );
-        for (const v of s.violations) {
-          process.stdout.write(`\nseed ${v.seed}: ${v.invariant} violated at ${v.atMs} ms: ${v.detail}\n  last events:\n`);
+        for (const v of violations) {
+          process.stdout.write(`\nseed ${v.seed}: ${v.invariant} violated at ${v.atMs} ms: ${v.detail}\n  replay: ${v.replay}\n`);
+          if (v.schedule) process.stdout.write(`  ${v.schedule}\n`);
+          process.stdout.write('  last events:\n');
           for (const line of v.trace) process.stdout.write(`    ${line}\n`);
         }
       }

@@ -33,6 +33,8 @@ export interface ReplicaConfig {
    * it answers (`payload-validated`). Off for the simulator, whose commands are opaque.
    */
   readonly validatePayloads?: boolean;
+  /** DELIBERATELY UNSAFE, for tests of the checkers only; see SafetyRulesOptions. The product never sets it. */
+  readonly unsafeWeakVotingForTests?: boolean;
 }
 
 /** Backoff stops doubling after 2^6 = 64x the base, so a long outage still retries often enough. */
@@ -110,7 +112,7 @@ export class Replica {
   constructor(cfg: ReplicaConfig) {
     this.cfg = cfg;
     this.index = cfg.index;
-    this.safety = new SafetyRules(cfg.chainId, cfg.signer, cfg.safetyStorage);
+    this.safety = new SafetyRules(cfg.chainId, cfg.signer, cfg.safetyStorage, cfg.unsafeWeakVotingForTests ? { unsafeWeakVotingForTests: true } : {});
     this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;

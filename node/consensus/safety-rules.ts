@@ -79,6 +79,15 @@ export class SafetyViolation extends Error {
   }
 }
 
+export interface SafetyRulesOptions {
+  /**
+   * DELIBERATELY UNSAFE, for tests of the invariant checkers only (the product never sets it):
+   * drops the equivocation and round-monotonicity checks, so the replica signs a second,
+   * different vote in a round it already voted in. A checker that misses this proves nothing.
+   */
+  readonly unsafeWeakVotingForTests?: boolean;
+}
+
 export class SafetyRules {
   private current: SafetyState;
 
@@ -86,6 +95,7 @@ export class SafetyRules {
     private readonly chainId: string,
     private readonly signer: ConsensusSigner,
     private readonly storage: SafetyStorage,
+    private readonly options: SafetyRulesOptions = {},
   ) {
     this.current = storage.load() ?? INITIAL_SAFETY_STATE;
   }
@@ -101,6 +111,9 @@ export class SafetyRules {
       throw new SafetyViolation('malformed-proposal', { round: block.round, qcRound: qc.round, height: block.height, qcHeight: qc.height });
     }
     const state = this.current;
+    if (this.options.unsafeWeakVotingForTests && state.lastVote?.vote.round === block.round && !bytesEqual(state.lastVote.vote.blockId, block.id)) {
+      return this.signVote(state, block, qc);
+    }
     if (state.lastVote && state.lastVote.vote.round === block.round) {
       if (bytesEqual(state.lastVote.vote.blockId, block.id) && sameVoteData(state.lastVote.vote, voteDataOf(block))) return state.lastVote;
       throw new SafetyViolation('equivocation', { round: block.round, lastVotedRound: state.lastVotedRound });
@@ -118,6 +131,10 @@ export class SafetyRules {
         tcHighestQcRound: tc?.highestQcRound ?? -1,
       });
     }
+    return this.signVote(state, block, qc);
+  }
+
+  private signVote(state: SafetyState, block: BlockInfo, qc: VoteData): SignedVote {
     const vote = voteDataOf(block);
     const signed: SignedVote = { vote, signer: this.signer.index, signature: this.signer.sign(voteDigest(this.chainId, vote)) };
     this.commit({

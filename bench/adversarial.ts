@@ -1,0 +1,122 @@
+import { availableParallelism } from 'node:os';
+import { maxFaulty } from '../crypto/qc/quorum.js';
+import { BEHAVIORS, NEEDS_MORE_THAN_F } from '../sim/behaviors/registry.js';
+import { runSeeds } from '../sim/run-seeds.js';
+import type { SimConfig } from '../sim/simulation.js';
+import { benchPath, writeJson } from './harness.js';
+
+/**
+ * `npm run adversarial`: every Byzantine behaviour of the simulator against honest replicas,
+ * at (n = 4, 1 Byzantine) and (n = 7, 2 Byzantine), i.e. at most f, plus the runs that must
+ * fail (more than f colluders). Per row: safety and liveness violations, the worst number of
+ * rounds a command took to commit everywhere after GST, and detection (Byzantine messages the
+ * honest cores rejected, and equivocation evidence gathered). Writes
+ * bench/results/adversarial.json and prints a Markdown table for the README.
+ *
+ * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
+ * 2000) at n = 4 with one Byzantine replica, and exits 1 on any violation with its replay.
+ */
+
+interface Row {
+  behavior: string;
+  n: number;
+  byzantine: number;
+  seeds: number;
+  rounds: number;
+  extra: string;
+  safetyViolations: number;
+  livenessViolations: number;
+  roundsToCommitAfterGst: number | undefined;
+  rejectedFromByzantine: number;
+  evidence: number;
+  firstViolation: { seed: number; invariant: string; replay: string } | undefined;
+  wallMs: number;
+}
+
+function replayOf(cfg: Omit<SimConfig, 'seed'>, seed: number): string {
+  const crash = (cfg.crashes ?? []).map((c) => ` --crash ${c.replica}@${c.fromRound}-${c.toRound}`).join('');
+  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds} --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}${crash} --seed ${seed}`;
+}
+
+function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
+  const start = performance.now();
+  const s = runSeeds(cfg, firstSeed, seeds);
+  const v = s.violations[0];
+  return {
+    behavior: cfg.behavior ?? '',
+    n: cfg.n,
+    byzantine: cfg.byzantine ?? 0,
+    seeds,
+    rounds: cfg.rounds,
+    extra: (cfg.crashes ?? []).map((c) => `crash ${c.replica}@${c.fromRound}-${c.toRound}`).join(' '),
+    safetyViolations: s.safetyViolations,
+    livenessViolations: s.livenessViolations,
+    roundsToCommitAfterGst: s.roundsToCommitAfterGst,
+    rejectedFromByzantine: s.rejectedFromByzantine,
+    evidence: s.evidence,
+    firstViolation: v ? { seed: v.seed, invariant: v.invariant, replay: replayOf(cfg, v.seed) } : undefined,
+    wallMs: Math.round(performance.now() - start),
+  };
+}
+
+/** Lying sync answers matter only when someone syncs: an honest replica crashes and catches up. */
+function extras(name: string): Partial<SimConfig> {
+  return name === 'lying-sync' ? { crashes: [{ replica: 0, fromRound: 5, toRound: 12 }] } : {};
+}
+
+function table(rows: readonly Row[]): string {
+  const head = ['behaviour', 'n', 'Byzantine (f)', 'seeds', 'safety viol.', 'liveness viol.', 'rounds to commit after GST (max)', 'rejected Byzantine msgs', 'evidence', 'note'];
+  const lines = rows.map((r) =>
+    [
+      r.behavior,
+      r.n,
+      `${r.byzantine} (${maxFaulty(r.n)})`,
+      r.seeds,
+      r.safetyViolations,
+      r.livenessViolations,
+      r.roundsToCommitAfterGst ?? '-',
+      r.rejectedFromByzantine,
+      r.evidence,
+      [r.extra, r.firstViolation ? `first: seed ${r.firstViolation.seed} ${r.firstViolation.invariant}` : ''].filter((x) => x).join('; '),
+    ].join(' | '),
+  );
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l} |`)].join('\n');
+}
+
+const mode = process.argv[2] === 'soak' ? 'soak' : 'report';
+const names = [...BEHAVIORS.keys()].filter((b) => !NEEDS_MORE_THAN_F.has(b));
+const rows: Row[] = [];
+
+if (mode === 'soak') {
+  const seeds = Number(process.env['SOAK_SEEDS'] ?? 2000);
+  const rounds = Number(process.env['SOAK_ROUNDS'] ?? 30);
+  const only = process.env['SOAK_BEHAVIORS']?.split(' ');
+  for (const name of only ?? names) {
+    const row = run({ n: 4, rounds, byzantine: 1, behavior: name, ...extras(name) }, seeds);
+    rows.push(row);
+    process.stdout.write(`${name}: ${seeds} seeds, ${row.safetyViolations} safety / ${row.livenessViolations} liveness violations, ${row.wallMs} ms${row.firstViolation ? `; replay: ${row.firstViolation.replay}` : ''}\n`);
+  }
+  await writeJson(benchPath('results', 'soak.json'), { seedsPerBehavior: seeds, rounds, cpus: availableParallelism(), rows });
+  process.exitCode = rows.some((r) => r.safetyViolations + r.livenessViolations > 0) ? 1 : 0;
+} else {
+  const seeds = Number(process.env['ADVERSARIAL_SEEDS'] ?? 20);
+  for (const name of names) {
+    for (const [n, b] of [
+      [4, 1],
+      [7, 2],
+    ] as const) {
+      rows.push(run({ n, rounds: 30, byzantine: b, behavior: name, ...extras(name) }, seeds));
+    }
+  }
+  // The checker must fail with more than f colluders.
+  rows.push(run({ n: 4, rounds: 100, byzantine: 2, behavior: 'twins' }, 100));
+  rows.push(run({ n: 7, rounds: 20, byzantine: 3, behavior: 'equivocate-unsafe' }, 10));
+  rows.push(run({ n: 4, rounds: 20, byzantine: 2, behavior: 'silent' }, 10));
+  const md = table(rows);
+  process.stdout.write(`${md}\n`);
+  await writeJson(benchPath('results', 'adversarial.json'), { seedsPerRow: seeds, generated: 'npm run adversarial', rows, markdown: md });
+  const withinF = rows.filter((r) => r.byzantine <= maxFaulty(r.n));
+  const beyondF = rows.filter((r) => r.byzantine > maxFaulty(r.n));
+  const ok = withinF.every((r) => r.safetyViolations + r.livenessViolations === 0) && beyondF.every((r) => r.firstViolation !== undefined);
+  process.exitCode = ok ? 0 : 1;
+}

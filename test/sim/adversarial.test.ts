@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EquivocationDetector } from '../../node/consensus/evidence.js';
+import { FakeCertificateOps, fakeSigner } from '../../node/consensus/fake-certs.js';
+import { voteDigest, type VoteData } from '../../protocol/types.js';
+import { BEHAVIORS, NEEDS_MORE_THAN_F, parseBehaviors } from '../../sim/behaviors/registry.js';
+import { twinsConnected, twinsScenario } from '../../sim/behaviors/twins.js';
+import { runSeed, SIM_CHAIN_ID, type SeedResult } from '../../sim/simulation.js';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const BIN = resolve(ROOT, 'bin', 'vsmr.js');
+
+function sim(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, 'sim', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 110_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function clean(r: SeedResult, label: string): void {
+  assert.equal(r.violation, undefined, `${label} seed ${r.seed}: ${JSON.stringify(r.violation?.detail)}`);
+}
+
+/** Behaviours whose misbehaviour honest cores reject outright (so detection must be non-zero). */
+const REJECTED = ['flood', 'bad-signatures', 'bad-bitmap', 'mutate', 'wrong-state', 'replay', 'equivocate'];
+/** Behaviours that leave signed proof of equivocation. */
+const EVIDENCED = ['equivocate', 'double-vote', 'vote-invalid'];
+
+describe('adversarial sim: every behaviour with at most f Byzantine replicas', function () {
+  this.timeout(120_000);
+
+  it('n = 4, one Byzantine replica: no violation for any behaviour, and the detectable ones are detected', () => {
+    for (const name of BEHAVIORS.keys()) {
+      if (NEEDS_MORE_THAN_F.has(name)) continue;
+      let rejected = 0;
+      let evidence = 0;
+      for (const seed of [1, 2]) {
+        const r = runSeed({ n: 4, seed, rounds: 16, byzantine: 1, behavior: name });
+        clean(r, name);
+        assert.ok(r.committedCommands > 0, `${name}: honest replicas keep committing`);
+        rejected += r.rejectedFromByzantine;
+        evidence += r.evidence;
+      }
+      if (REJECTED.includes(name)) assert.ok(rejected > 0, `${name}: honest replicas rejected none of its messages`);
+      if (EVIDENCED.includes(name)) assert.ok(evidence > 0, `${name}: no equivocation evidence was gathered`);
+    }
+  });
+
+  it('n = 7, two Byzantine replicas with composed behaviours: safe and live', () => {
+    for (const behavior of ['flood,double-vote', 'equivocate,bad-signatures', 'twins', 'byzzfuzz,mutate']) {
+      const r = runSeed({ n: 7, seed: 3, rounds: 14, byzantine: 2, behavior });
+      clean(r, behavior);
+      assert.ok(r.committedCommands > 0, behavior);
+    }
+  });
+
+  it('composition applies every part: flood,double-vote is both rejected and evidenced', () => {
+    const r = runSeed({ n: 4, seed: 5, rounds: 16, byzantine: 1, behavior: 'flood,double-vote' });
+    clean(r, 'flood,double-vote');
+    assert.ok(r.rejectedFromByzantine > 0);
+    assert.ok(r.evidence > 0);
+    assert.throws(() => parseBehaviors('flood,nope'), /nope/);
+  });
+
+  it('a run replays exactly from its seed, behaviours included', () => {
+    const a = runSeed({ n: 4, seed: 9, rounds: 12, byzantine: 1, behavior: 'byzzfuzz,replay' });
+    const b = runSeed({ n: 4, seed: 9, rounds: 12, byzantine: 1, behavior: 'byzzfuzz,replay' });
+    assert.equal(a.traceHash, b.traceHash);
+    assert.notEqual(runSeed({ n: 4, seed: 10, rounds: 12, byzantine: 1, behavior: 'byzzfuzz,replay' }).traceHash, a.traceHash);
+  });
+});
+
+describe('adversarial sim: the checker can fail', function () {
+  this.timeout(120_000);
+
+  it('twins with f + 1 = 2 Byzantine replicas of 4: the CLI finds the fork, prints seed and replay command, exits 1', () => {
+    const r = sim('--replicas', '4', '--byzantine', '2', '--behavior', 'twins', '--seed', '88', '--seeds', '6', '--json');
+    assert.equal(r.status, 1, r.stderr);
+    const out = JSON.parse(r.stdout) as { safetyViolations: number; violations: { seed: number; invariant: string; replay: string; schedule: string }[] };
+    assert.ok(out.safetyViolations >= 1);
+    const v = out.violations.find((x) => x.invariant === 'agreement');
+    assert.ok(v, JSON.stringify(out.violations));
+    assert.match(v.replay, new RegExp(`--behavior twins --seed ${v.seed}$`));
+    assert.match(v.schedule, /^schedule \d+ of \d+: r1:L\d/);
+    // The printed command replays the same violation.
+    const again = sim(...v.replay.split(' ').slice(3), '--json');
+    assert.equal(again.status, 1);
+    assert.equal((JSON.parse(again.stdout) as { violations: { invariant: string }[] }).violations[0]!.invariant, 'agreement');
+  });
+
+  it('the same twins schedules with one Byzantine replica (f = 1) are safe', () => {
+    for (let seed = 88; seed < 94; seed++) clean(runSeed({ n: 4, seed, rounds: 100, byzantine: 1, behavior: 'twins' }), 'twins f=1');
+  });
+
+  it('a deliberately weakened voting rule (test-only flag) is caught as a vote-safety violation; the real rule is not', () => {
+    for (const seed of [1, 2, 3]) {
+      const weak = runSeed({ n: 4, seed, rounds: 16, byzantine: 1, behavior: 'equivocate', unsafeWeakVotingForTests: true });
+      assert.equal(weak.violation?.invariant, 'vote-safety', `seed ${seed}: ${JSON.stringify(weak.violation)}`);
+      assert.equal(weak.safetyViolation, true);
+      const real = runSeed({ n: 4, seed, rounds: 16, byzantine: 1, behavior: 'equivocate' });
+      clean(real, 'equivocate');
+      assert.ok(real.rejectedFromByzantine > 0, 'honest replicas refuse the second proposal');
+    }
+  });
+});
+
+describe('adversarial sim: twins schedules and evidence', () => {
+  it('seeds enumerate the schedule space one to one', () => {
+    const count = Number(twinsScenario(0, 4, 1, 2).count);
+    assert.equal(count, (4 * 9) ** 2);
+    const seen = new Set<string>();
+    for (let s = 0; s < count; s++) {
+      const sc = twinsScenario(s, 4, 1, 2);
+      seen.add(`${sc.leaders.join(',')}/${sc.sides.map((p) => (p ? p.join('') : 'all')).join(',')}`);
+    }
+    assert.equal(seen.size, count);
+  });
+
+  it('partitions keep twin instances apart and end after the scheduled rounds', () => {
+    const sc = twinsScenario(0, 4, 1, 1);
+    const split = { ...sc, sides: [[0, 0, 1]] };
+    assert.equal(twinsConnected(split, 3, 1, 0, 0, 3, 0), true);
+    assert.equal(twinsConnected(split, 3, 1, 0, 0, 3, 1), false);
+    assert.equal(twinsConnected(split, 3, 1, 2, 0, 3, 1), true);
+    assert.equal(twinsConnected(split, 3, 1, 0, 0, 2, 0), false);
+    assert.equal(twinsConnected(split, 3, 2, 0, 0, 2, 0), true);
+    assert.equal(twinsConnected({ ...sc, sides: [null] }, 3, 1, 0, 0, 3, 1), true);
+  });
+
+  it('the detector reports two verified, conflicting votes of one signer once, and nothing forged', () => {
+    const certs = new FakeCertificateOps(SIM_CHAIN_ID, 4);
+    const signer = fakeSigner(2);
+    const data = (id: number): VoteData => ({ blockId: new Uint8Array(32).fill(id), round: 5, height: 3, parentId: new Uint8Array(32), parentRound: 4 });
+    const vote = (id: number) => ({ type: 'vote' as const, vote: { vote: data(id), signer: 2, signature: signer.sign(voteDigest(SIM_CHAIN_ID, data(id))) } });
+    const d = new EquivocationDetector(certs);
+    assert.equal(d.observe(vote(1)), undefined);
+    assert.equal(d.observe(vote(1)), undefined, 'the same vote again is no evidence');
+    const forged = vote(2);
+    assert.equal(d.observe({ type: 'vote', vote: { ...forged.vote, signature: new Uint8Array(32) } }), undefined, 'a forged second vote proves nothing');
+    const e = d.observe(vote(2));
+    assert.equal(e?.offender, 2);
+    assert.equal(e?.round, 5);
+    assert.equal(d.observe(vote(3)), undefined, 'reported once per signer and round');
+    const fresh = new EquivocationDetector(certs);
+    assert.equal(fresh.observe({ type: 'vote', vote: { ...vote(1).vote, signature: new Uint8Array(32) } }), undefined);
+    assert.equal(fresh.observe(vote(2)), undefined, 'a forged first vote cannot frame the signer');
+  });
+});
