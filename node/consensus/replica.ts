@@ -310,7 +310,12 @@ export class Replica {
 
   private onTimer(round: Round): void {
     if (round !== this.round) return;
-    this.consecutiveTimeouts++;
+    // Backoff is for rounds that failed to make progress on work. A round with nothing to do
+    // (no pending command here, nothing certified above the committed root) times out at the
+    // base: otherwise a quiet spell grows the timer to its cap, and load arriving after it meets
+    // a 64x wait whenever the next leader happens to be down.
+    if (this.hasWork()) this.consecutiveTimeouts++;
+    else this.consecutiveTimeouts = 0;
     // A sync answer may have been lost: ask again, once per timer, whoever led the QC's round.
     if (!this.uncommittedChain(this.highQc.vote.blockId)) this.retrySync();
     const tc = this.highTc && this.highTc.round + 1 === round ? this.highTc : undefined;
@@ -321,6 +326,10 @@ export class Replica {
     const message: ConsensusMessage = tc ? { type: 'timeout', timeout, highQc: this.highQc, tc } : { type: 'timeout', timeout, highQc: this.highQc };
     this.out.push({ type: 'broadcast', message });
     this.collectTimeout(timeout, this.highQc);
+  }
+
+  private hasWork(): boolean {
+    return this.pending.size > 0 || this.highQc.vote.height > this.root.height;
   }
 
   private onTimeout(from: number, timeout: SignedTimeout, highQc: QuorumCert, tc: TimeoutCert | undefined): void {

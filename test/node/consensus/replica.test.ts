@@ -317,6 +317,7 @@ describe('Replica: timeouts and the pacemaker', () => {
     const r = replica(0);
     const delays = (actions: readonly ConsensusAction[]) => timersIn(actions).map((t) => t.delayMs);
     assert.deepEqual(delays(r.step({ type: 'start' })), [BASE]);
+    r.step({ type: 'commands', commands: [new TextEncoder().encode('waiting')] });
     const seen: number[] = [];
     for (let k = 0; k < 9; k++) seen.push(...delays(r.step({ type: 'timer', round: 1 })));
     const expected = Array.from({ length: 9 }, (_, k) => BASE * 2 ** Math.min(k + 1, MAX_BACKOFF_EXPONENT));
@@ -332,6 +333,18 @@ describe('Replica: timeouts and the pacemaker', () => {
     const progress = r.step({ type: 'proposal', from: 3, block: block(3, qcOf(c2), ['c3']), tc: undefined } as ConsensusEvent);
     assert.equal(r.currentRound, 3);
     assert.deepEqual(delays(progress), [BASE]);
+  });
+
+  it('an idle replica times out at the base timeout, and backs off once work is waiting', () => {
+    const r = replica(0);
+    const delays = (actions: readonly ConsensusAction[]) => timersIn(actions).map((t) => t.delayMs);
+    r.step({ type: 'start' });
+    const idle: number[] = [];
+    for (let k = 0; k < 5; k++) idle.push(...delays(r.step({ type: 'timer', round: 1 })));
+    assert.deepEqual(idle, Array(5).fill(BASE));
+    r.step({ type: 'commands', commands: [new TextEncoder().encode('waiting')] });
+    assert.deepEqual(delays(r.step({ type: 'timer', round: 1 })), [BASE * 2]);
+    assert.deepEqual(delays(r.step({ type: 'timer', round: 1 })), [BASE * 4]);
   });
 
   it('duplicate timeouts do not double count', () => {
