@@ -108,7 +108,11 @@ export interface NetworkHost {
   /** One-way message on a direct protocol (a vote to the next leader). */
   send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
   /** Serves a direct protocol; a returned Uint8Array is sent back as the response. */
-  handle(protocol: DirectProtocolName, handler: DirectHandler): void;
+  /**
+   * Serves a direct protocol. `timeoutMs` bounds one exchange on a served stream (default: the
+   * host's stream timeout); a handler that waits for a commit needs longer than a sync answer.
+   */
+  handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number }): void;
   request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Connected peer ids. */
   peers(): string[];
@@ -330,7 +334,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   // ------------------------------------------------------------ direct protocols
   const protocolNames = new Map<string, DirectProtocolName>(ALL_PROTOCOLS.map((p) => [protocolId(chainId, p), p]));
 
-  function handle(name: DirectProtocolName, handler: DirectHandler): void {
+  function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: { timeoutMs?: number }): void {
+    const exchangeTimeoutMs = handleOpts?.timeoutMs ?? streamTimeoutMs;
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
     const channel = CHANNEL_PROTOCOLS.has(name);
@@ -344,7 +349,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         return;
       }
       if (channel) return serveChannel(stream, from);
-      const signal = AbortSignal.timeout(streamTimeoutMs);
+      const signal = AbortSignal.timeout(exchangeTimeoutMs);
       const release = abortOn(stream, signal);
       try {
         let request: Uint8Array;

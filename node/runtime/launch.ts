@@ -16,9 +16,8 @@ import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
 
-// Below the host's 10 s limit on a served stream, so a slow commit gets its `timeout` answer
-// rather than an aborted stream.
-const SUBMIT_WAIT_MS = 8_000;
+/** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
+const SUBMIT_WAIT_MS = 30_000;
 
 export interface RunningValidator {
   readonly node: ValidatorNode;
@@ -112,7 +111,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     }
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
-  });
+  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger });
