@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { runDevnet } from '../devnet/devnet.js';
+import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
 function intIn(flag: string, min: number, max: number) {
   return (v: string) => {
@@ -16,9 +17,27 @@ export function registerDevnetCommand(program: Command): void {
     .option('--replicas <n>', 'validators', intIn('--replicas', 1, 16), 4)
     .option('--duration <s>', 'seconds of client load', intIn('--duration', 1, 3600), 20)
     .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
+    .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
+    .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')
-    .action(async (opts: { replicas: number; duration: number; concurrency: number; keep?: boolean; json?: boolean }) => {
+    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; keep?: boolean; json?: boolean }) => {
+      const refuse = (msg: string) => {
+        process.stderr.write(`vsmr devnet: ${msg}\n`);
+        process.exitCode = 2;
+      };
+      // --behavior alone means one Byzantine validator.
+      const byzantine = opts.behavior !== undefined && opts.byzantine === 0 ? 1 : opts.byzantine;
+      const f = Math.floor((opts.replicas - 1) / 3);
+      if (byzantine > 0 && opts.behavior === undefined) return refuse(`--byzantine needs --behavior (one of: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
+      if (opts.behavior !== undefined) {
+        const names = opts.behavior.split(',').map((s) => s.trim());
+        const bad = names.find((n) => !REAL_BYZANTINE_BEHAVIORS.includes(n));
+        if (bad !== undefined) return refuse(`unknown --behavior ${JSON.stringify(bad)} (valid: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
+      }
+      // Refused rather than run: with more than f Byzantine validators the protocol promises no
+      // agreement, so "honestAgree: false" would say nothing about the implementation.
+      if (byzantine > f) return refuse(`--byzantine ${byzantine} exceeds f = ${f} for ${opts.replicas} replicas; honest agreement is only guaranteed with at most f (use vsmr sim for f + 1)`);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
@@ -29,6 +48,8 @@ export function registerDevnetCommand(program: Command): void {
           durationS: opts.duration,
           concurrency: opts.concurrency,
           keep: opts.keep ?? false,
+          byzantine,
+          ...(opts.behavior === undefined ? {} : { behavior: opts.behavior }),
           signal: abort.signal,
           ...(opts.json ? {} : { onStatus: (line: string) => process.stderr.write(`${line}\n`) }),
         });
@@ -37,10 +58,12 @@ export function registerDevnetCommand(program: Command): void {
           process.stdout.write(
             `devnet: ${summary.replicas} validators, ${summary.committed} commands committed in ${summary.durationS} s ` +
               `(${summary.throughput}/s, p50 ${summary.p50Ms} ms, p99 ${summary.p99Ms} ms), height ${summary.height}, ` +
-              `${summary.agreed ? 'all validators agree' : 'VALIDATORS DISAGREE'}${summary.dir ? `; files in ${summary.dir}` : ''}\n`,
+              `${summary.agreed ? (summary.byzantine > 0 ? 'honest validators agree' : 'all validators agree') : 'VALIDATORS DISAGREE'}` +
+              (summary.byzantine > 0 ? `; ${summary.byzantine} Byzantine (${summary.behavior}): evidence ${summary.evidence}, lowest peer score ${summary.minByzantineScore}` : '') +
+              `${summary.dir ? `; files in ${summary.dir}` : ''}\n`,
           );
         }
-        process.exitCode = summary.agreed && summary.committed > 0 ? 0 : 1;
+        process.exitCode = summary.agreed && summary.honestAgree && summary.committed > 0 ? 0 : 1;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);

@@ -10,10 +10,14 @@ export function registerNodeCommands(program: Command): void {
     .description('run one validator in the foreground (SIGTERM / SIGINT stop it cleanly)')
     .requiredOption('--home <dir>', 'validator home directory (config.json, keys.json)')
     .option('--unsafe-unsigned', 'allow config.unsafeUnsignedRequests (benchmarks only: client signatures go unchecked)')
-    .action(async (opts: { home: string; unsafeUnsigned?: boolean }) => {
+    .option('--unsafe-byzantine <behavior>', 'UNSAFE, adversarial testing only: run as a Byzantine validator with this behaviour (equivocate, double-vote, flood, ...)')
+    .action(async (opts: { home: string; unsafeUnsigned?: boolean; unsafeByzantine?: string }) => {
       let running: Awaited<ReturnType<typeof startValidator>>;
       try {
-        running = await startValidator(opts.home, { allowUnsafeUnsigned: opts.unsafeUnsigned === true });
+        running = await startValidator(opts.home, {
+          allowUnsafeUnsigned: opts.unsafeUnsigned === true,
+          ...(opts.unsafeByzantine === undefined ? {} : { unsafeByzantine: opts.unsafeByzantine }),
+        });
       } catch (err) {
         if (err instanceof ConfigError) {
           process.stderr.write(`vsmr start: ${err.message}\n`);

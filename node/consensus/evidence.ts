@@ -1,5 +1,6 @@
 import { bytesToHex } from '../../crypto/bytes.js';
-import { encodeVoteData, type SignedVote } from '../../protocol/types.js';
+import { blockId } from '../../protocol/block.js';
+import { type Block, encodeVoteData, type SignedVote } from '../../protocol/types.js';
 import type { CertificateOps } from './certs.js';
 import type { ConsensusMessage } from './messages.js';
 
@@ -8,17 +9,32 @@ import type { ConsensusMessage } from './messages.js';
  * different data. Either signature alone is ordinary; together they prove the signer broke
  * the voting rule, whoever relays them, so the pair is what gets logged and counted (and
  * could be used for slashing). Proposals carry no signature of their own in this protocol,
- * so a leader's equivocation becomes evidence through its (and its accomplices') votes.
+ * so a leader's equivocation becomes transferable evidence through its (and its accomplices')
+ * votes; two different proposals received straight from their author are recorded too.
  *
  * Pure and bounded: the runtime and the simulator feed it the votes they receive.
  */
-export interface EquivocationEvidence {
-  readonly kind: 'double-vote';
-  readonly offender: number;
-  readonly round: number;
-  readonly first: SignedVote;
-  readonly second: SignedVote;
-}
+export type EquivocationEvidence =
+  | {
+      readonly kind: 'double-vote';
+      readonly offender: number;
+      readonly round: number;
+      readonly first: SignedVote;
+      readonly second: SignedVote;
+    }
+  /**
+   * Two well-formed blocks (ids that recompute from their contents) for one round, both
+   * authored by and received straight from `offender` on its noise-authenticated stream.
+   * Proposals carry no signature of their own here, so this convinces the node that saw it but
+   * cannot be shown to a third party the way a double vote can.
+   */
+  | {
+      readonly kind: 'conflicting-proposals';
+      readonly offender: number;
+      readonly round: number;
+      readonly first: Block;
+      readonly second: Block;
+    };
 
 /** Rounds of votes remembered behind the highest seen: older conflicts are no longer looked for. */
 const WINDOW_ROUNDS = 64;
@@ -27,15 +43,27 @@ export class EquivocationDetector {
   /** `${signer}:${round}` -> the first verified vote seen. */
   private readonly firstVotes = new Map<string, SignedVote>();
   private readonly reported = new Set<string>();
+  /** `${author}:${round}` -> the first proposal received straight from its author (id not yet checked). */
+  private readonly firstProposals = new Map<string, Block>();
+  private readonly reportedProposals = new Set<string>();
   private highestRound = 0;
+  private highestProposalRound = 0;
 
-  constructor(private readonly certs: CertificateOps) {}
+  /** `chainId` is needed only to check proposals' block ids; without it proposals are ignored. */
+  constructor(
+    private readonly certs: CertificateOps,
+    private readonly chainId?: string,
+  ) {}
 
-  /** Evidence if `message` conflicts with an earlier vote of its signer; never throws. */
-  observe(message: ConsensusMessage): EquivocationEvidence | undefined {
-    if (message.type !== 'vote') return undefined;
+  /**
+   * Evidence if `message` conflicts with an earlier vote of its signer, or (given `from`, the
+   * authenticated sender) an earlier proposal of its author; never throws.
+   */
+  observe(message: ConsensusMessage, from?: number): EquivocationEvidence | undefined {
     try {
-      return this.observeVote(message.vote);
+      if (message.type === 'vote') return this.observeVote(message.vote);
+      if (message.type === 'proposal' && from !== undefined) return this.observeProposal(from, message.block);
+      return undefined;
     } catch {
       // A malformed vote is the decoder's or the core's business; it proves nothing here.
       return undefined;
@@ -58,6 +86,40 @@ export class EquivocationDetector {
     if (!this.certs.verifyVote(vote)) return undefined;
     this.reported.add(key);
     return { kind: 'double-vote', offender: vote.signer, round, first, second: vote };
+  }
+
+  /**
+   * Ids are recomputed only on a conflict, so the honest path costs one map lookup: a garbage
+   * first proposal (an id that does not recompute) is replaced by the well-formed second one,
+   * and a garbage second one proves nothing.
+   */
+  private observeProposal(from: number, block: Block): EquivocationEvidence | undefined {
+    const round = block.round;
+    if (this.chainId === undefined || block.author !== from || !Number.isSafeInteger(from) || from < 0 || from >= this.certs.n) return undefined;
+    if (!Number.isSafeInteger(round) || round < 1 || round + WINDOW_ROUNDS < this.highestProposalRound) return undefined;
+    // Far-future rounds are not remembered: a spammer must not grow the map without bound.
+    if (this.highestProposalRound > 0 && round > this.highestProposalRound + WINDOW_ROUNDS) return undefined;
+    const key = `${from}:${round}`;
+    const first = this.firstProposals.get(key);
+    if (first === undefined) {
+      this.firstProposals.set(key, block);
+      if (round > this.highestProposalRound) {
+        this.highestProposalRound = round;
+        const floor = round - WINDOW_ROUNDS;
+        for (const [k, b] of this.firstProposals) if (b.round < floor) this.firstProposals.delete(k);
+        for (const k of this.reportedProposals) if (Number(k.slice(k.indexOf(':') + 1)) < floor) this.reportedProposals.delete(k);
+      }
+      return undefined;
+    }
+    if (this.reportedProposals.has(key) || bytesToHex(first.id) === bytesToHex(block.id)) return undefined;
+    const wellFormed = (b: Block) => bytesToHex(blockId(this.chainId!, b)) === bytesToHex(b.id);
+    if (!wellFormed(block)) return undefined;
+    if (!wellFormed(first)) {
+      this.firstProposals.set(key, block);
+      return undefined;
+    }
+    this.reportedProposals.add(key);
+    return { kind: 'conflicting-proposals', offender: from, round, first, second: block };
   }
 
   private advance(round: number): void {

@@ -14,6 +14,13 @@ export interface DevnetOptions {
   readonly durationS: number;
   readonly concurrency: number;
   readonly keep: boolean;
+  /**
+   * Byzantine validators (indices 1..byzantine, so validator 1 leads round 1 and every n-th
+   * round after it), each a real process started with `--unsafe-byzantine behavior`. At most
+   * f = floor((n - 1) / 3): beyond that honest agreement is not guaranteed (the CLI refuses).
+   */
+  readonly byzantine?: number;
+  readonly behavior?: string;
   /** Called about once a second with a one-line status; omitted for --json. */
   readonly onStatus?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -30,7 +37,19 @@ export interface DevnetSummary {
   readonly p99Ms: number;
   readonly height: number;
   readonly rounds: number;
+  /** Every honest validator at one height with one state root (and, without Byzantine ones, every validator). */
   readonly agreed: boolean;
+  readonly byzantine: number;
+  readonly behavior: string | null;
+  /**
+   * Honest validators agree on height, state root and log root at a common height, and that
+   * height grew during the run (they kept committing).
+   */
+  readonly honestAgree: boolean;
+  /** Equivocation evidence the honest validators recorded, summed over them (their metrics). */
+  readonly evidence: number;
+  /** The lowest gossipsub score any honest validator gives any Byzantine one; null without them. */
+  readonly minByzantineScore: number | null;
   readonly dir: string | null;
 }
 
@@ -39,7 +58,29 @@ interface Status {
   round: number;
   leader: number;
   stateRoot: string;
+  logRoot: string;
   peers: number;
+}
+
+async function metricsText(port: number): Promise<string> {
+  try {
+    return await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  } catch {
+    return '';
+  }
+}
+
+/** Values of `name` in Prometheus text whose labels include every `want` pair. */
+export function metricValues(text: string, name: string, want: Readonly<Record<string, string>> = {}): number[] {
+  const out: number[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    const m = /^[^{\s]+(?:\{([^}]*)\})?\s+(\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = new Map([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!]));
+    if (Object.entries(want).every(([k, v]) => labels.get(k) === v)) out.push(Number(m[2]));
+  }
+  return out;
 }
 
 async function status(port: number): Promise<Status | undefined> {
@@ -56,6 +97,10 @@ async function status(port: number): Promise<Status | undefined> {
  * and a summary. No child outlives it: they are stopped on every exit path.
  */
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
+  const byzantine = opts.byzantine ?? 0;
+  const byzIndices = Array.from({ length: byzantine }, (_, k) => k + 1);
+  const honestIdx = Array.from({ length: opts.replicas }, (_, i) => i).filter((i) => !byzIndices.includes(i));
+  if (byzantine > 0 && !opts.behavior) throw new Error('a Byzantine devnet needs a behaviour');
   const dir = await mkdtemp(join(tmpdir(), 'vsmr-devnet-'));
   const children: ChildProcess[] = [];
   const ports: number[] = [];
@@ -71,7 +116,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       const home = join(dir, `node-${i}`);
       ports.push((JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { metricsPort: number }).metricsPort);
       const log = await open(join(dir, `node-${i}.log`), 'w');
-      children.push(spawn(process.execPath, [CLI, 'start', '--home', home], { stdio: ['ignore', log.fd, log.fd] }));
+      const args = [CLI, 'start', '--home', home, ...(byzIndices.includes(i) ? ['--unsafe-byzantine', opts.behavior!] : [])];
+      children.push(spawn(process.execPath, args, { stdio: ['ignore', log.fd, log.fd] }));
       await log.close();
     }
     const deadline = Date.now() + 60_000;
@@ -85,6 +131,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
 
     const genesis = await loadGenesis(join(dir, 'genesis.json'));
     const first = (await status(ports[0]!))!;
+    const honestPorts = honestIdx.map((i) => ports[i]!);
+    const startHeight = Math.max(...(await Promise.all(honestPorts.map(status))).map((s) => s?.height ?? 0));
     const latencies: number[] = [];
     const started = performance.now();
     const until = started + opts.durationS * 1000;
@@ -99,10 +147,11 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       );
       lastCount = now;
     }, 1000);
-    // One closed-loop client per validator, so no single ingress is the bottleneck.
-    const per = Math.max(1, Math.floor(opts.concurrency / opts.replicas));
+    // One closed-loop client per honest validator, so no single ingress is the bottleneck (a
+    // Byzantine one may never answer, or answer with lies the client would rightly refuse).
+    const per = Math.max(1, Math.floor(opts.concurrency / honestIdx.length));
     const loads = await Promise.all(
-      ports.map((_, i) =>
+      honestIdx.map((i) =>
         submitCommands(genesis, {
           count: Number.MAX_SAFE_INTEGER,
           target: i,
@@ -117,17 +166,21 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     );
     clearInterval(ticker);
     const elapsed = (performance.now() - started) / 1000;
-    const finals = await Promise.all(ports.map(status));
+    const finals = await Promise.all(honestPorts.map(status));
     const heights = finals.map((s) => s?.height ?? -1);
     const settled = async () => {
       for (let k = 0; k < 50; k++) {
-        const all = await Promise.all(ports.map(status));
-        if (all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot)) return all[0]!;
+        const all = await Promise.all(honestPorts.map(status));
+        if (all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot && s.logRoot === all[0]!.logRoot)) return all[0]!;
         await new Promise((r) => setTimeout(r, 200));
       }
       return undefined;
     };
     const agreedAt = await settled();
+    // What the honest validators saw of the Byzantine ones, read from their own metrics.
+    const texts = await Promise.all(honestPorts.map(metricsText));
+    const evidence = texts.reduce((a, t) => a + metricValues(t, 'vsmr_equivocation_evidence_total').reduce((x, y) => x + y, 0), 0);
+    const scores = texts.flatMap((t) => byzIndices.flatMap((b) => metricValues(t, 'vsmr_peer_score', { peer: String(b) })));
     latencies.sort((a, b) => a - b);
     const committed = loads.reduce((a, l) => a + l.committed, 0);
     const summary: DevnetSummary = {
@@ -141,6 +194,11 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       height: agreedAt?.height ?? Math.max(...heights),
       rounds: agreedAt?.round ?? 0,
       agreed: agreedAt !== undefined,
+      byzantine,
+      behavior: byzantine > 0 ? opts.behavior! : null,
+      honestAgree: agreedAt !== undefined && agreedAt.height > startHeight,
+      evidence,
+      minByzantineScore: scores.length > 0 ? Number(Math.min(...scores).toFixed(2)) : null,
       dir: opts.keep ? dir : null,
     };
     await stopAll();

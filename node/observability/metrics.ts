@@ -25,6 +25,8 @@ export interface NodeMetrics {
   readonly snapshotsInstalled: Counter;
   readonly snapshotSyncFailures: Counter<'reason'>;
   readonly blocksPruned: Counter;
+  readonly equivocationEvidence: Counter<'kind'>;
+  readonly peerScore: Gauge<'peer'>;
 }
 
 /** Sub-millisecond to tens of seconds: consensus steps on loopback up to slow-path timeouts. */
@@ -78,5 +80,12 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     blocksPruned: new Counter({ name: 'vsmr_blocks_pruned_total', help: 'Committed blocks dropped below a snapshot', registers }),
+    equivocationEvidence: new Counter({
+      name: 'vsmr_equivocation_evidence_total',
+      help: 'Equivocation evidence recorded, by kind (double-vote: two signed votes; conflicting-proposals: two blocks straight from their author)',
+      labelNames: ['kind'],
+      registers,
+    }),
+    peerScore: new Gauge({ name: 'vsmr_peer_score', help: 'Gossipsub score this node gives each genesis validator, by validator index', labelNames: ['peer'], registers }),
   };
 }

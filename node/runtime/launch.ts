@@ -15,6 +15,9 @@ import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
+import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
+import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
+import { EvidenceRecorder, memoizedVoteChecks } from './evidence-recorder.js';
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
@@ -32,7 +35,15 @@ export interface RunningValidator {
  * other), the LMDB store, the libp2p host, the validation pool, metrics, then the node. Any
  * configuration problem surfaces as a ConfigError with a one-line message naming the field.
  */
-export async function startValidator(home: string, opts: { allowUnsafeUnsigned?: boolean } = {}): Promise<RunningValidator> {
+export async function startValidator(
+  home: string,
+  opts: {
+    allowUnsafeUnsigned?: boolean;
+    /** UNSAFE, adversarial testing only: run this Byzantine behaviour (byzantine-transport.ts). */
+    unsafeByzantine?: string;
+  } = {},
+): Promise<RunningValidator> {
+  if (opts.unsafeByzantine !== undefined) checkByzantineName(opts.unsafeByzantine);
   const { config, genesis, keys } = await loadNodeConfig(home);
   if (config.unsafeUnsignedRequests && opts.allowUnsafeUnsigned !== true) {
     throw new ConfigError('config.unsafeUnsignedRequests', 'is true, which skips client signature checks (benchmarks only); refusing to start without --unsafe-unsigned');
@@ -53,14 +64,39 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     allowedPeers: new Set(peerIds),
   });
   const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
+  const signer = blsSigner(backend, index, keys.blsSecretKey);
+  // One BLS check per incoming vote serves both the evidence watch and the core.
+  const certs = memoizedVoteChecks(timedCertificateOps(new BlsCertificateOps(chainId, genesis.validatorSet), metrics));
+  const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
+  const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger });
+  let byz: ByzantineRuntime | undefined;
+  if (opts.unsafeByzantine !== undefined) {
+    byz = byzantineRuntime({
+      spec: opts.unsafeByzantine,
+      inner: honestTransport,
+      index,
+      n: genesis.validators.length,
+      chainId,
+      signer,
+      certs,
+      baseTimeoutMs: genesis.consensus.baseTimeoutMs,
+      logger,
+      raw: {
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        publish: (topic, bytes) => host.publish(topic, bytes),
+        send: (to, protocol, bytes) => host.send(peerIds[to]!, protocol, bytes),
+      },
+    });
+    logger.warn({ behavior: byz.name }, 'UNSAFE: running as a Byzantine validator (--unsafe-byzantine); for adversarial testing only');
+  }
   const node = new ValidatorNode({
     chainId,
     index,
     n: genesis.validators.length,
-    signer: blsSigner(backend, index, keys.blsSecretKey),
-    certs: timedCertificateOps(new BlsCertificateOps(chainId, genesis.validatorSet), metrics),
+    signer,
+    certs,
     store,
-    transport: p2pTransport({ host, self: index, peerIds, metrics, logger }),
+    transport: byz?.transport ?? honestTransport,
     validator: pool,
     consensus: genesis.consensus,
     app: { allowMint: genesis.app.allowMint, initialBalances: genesis.app.initialBalances },
@@ -77,12 +113,15 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
       metrics.rejectedMessages.inc({ reason: 'undecodable' });
       return undefined;
     }
-    node.deliver(sender, msg);
+    evidence.observe(sender, msg);
+    const delivered = byz ? byz.incoming(sender, msg) : msg;
+    if (delivered) node.deliver(sender, delivered);
     return undefined;
   };
   host.handle('consensus', inbound);
   host.handle('vote', inbound);
   host.handle('sync', async (_from, bytes) => {
+    if (byz && !byz.servesSync) return undefined;
     const msg = decodeMessage(bytes);
     if (msg.type === 'snapshot-request') {
       const chunk = node.serveSnapshot(msg.height, msg.offset);
@@ -91,13 +130,15 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     if (msg.type !== 'sync-request') return undefined;
     const answer = node.serveSync(msg.fromHeight);
     if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
-    return encodeMessage({ type: 'sync-response', blocks: answer.blocks, highQc: answer.highQc });
+    const served = byz ? byz.syncAnswer(answer) : answer;
+    return encodeMessage({ type: 'sync-response', blocks: served.blocks, highQc: served.highQc });
   });
   // Client requests spread over gossip, so whoever leads the round can propose them at once.
   host.onGossip(
     'request',
     async (_from, bytes) => {
       const [verdict] = await node.admit([bytes]);
+      if (verdict!.kind === 'accept') byz?.commands([bytes]);
       return verdict!.kind === 'accept' ? 'accept' : verdict!.kind === 'reject' ? 'reject' : 'ignore';
     },
     () => undefined,
@@ -107,6 +148,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     if (!pool.canAcceptWork()) return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
+      byz?.commands([bytes]);
       host.publish('request', bytes).catch((err: unknown) => logger.debug({ err: String(err) }, 'request gossip failed'));
     }
     const reply = await submitReply(answer!);
@@ -132,6 +174,10 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
   const sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
     metrics.peers.set(host.peers().length);
+    // The gossipsub score this node gives each validator: where a misbehaving peer shows up.
+    peerIds.forEach((p, i) => {
+      if (i !== index) metrics.peerScore.set({ peer: String(i) }, host.peerScore(p));
+    });
   }, 1000);
   sampler.unref();
   node.start();
@@ -146,6 +192,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     stop() {
       stopping ??= (async () => {
         clearInterval(sampler);
+        byz?.stop();
         queries.stop();
         node.stop();
         await host.stop();
