@@ -10,7 +10,9 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
-import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
+import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
+import { RequestGossipBatcher, requestBatchVerdict } from './request-gossip.js';
 import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
@@ -94,24 +96,41 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
     return encodeMessage({ type: 'sync-response', blocks: answer.blocks, highQc: answer.highQc });
   });
-  // Client requests spread over gossip, so whoever leads the round can propose them at once.
+  // Client requests spread over gossip, so whoever leads the round can propose them at once;
+  // in batches (request-gossip.ts): one gossip message and one pool call per batch.
+  const gossipBatcher = new RequestGossipBatcher({
+    publish: (batch) => host.publish('request', batch),
+    onError: (err) => logger.debug({ err: String(err) }, 'request gossip failed'),
+  });
   host.onGossip(
     'request',
-    async (_from, bytes) => {
-      const [verdict] = await node.admit([bytes]);
-      return verdict!.kind === 'accept' ? 'accept' : verdict!.kind === 'reject' ? 'reject' : 'ignore';
-    },
+    // A full validation queue drops gossip unpenalised; the requests reach us again in a proposal.
+    async (_from, bytes) => (pool.canAcceptWork() ? requestBatchVerdict(bytes, (requests) => node.admit(requests)) : 'ignore'),
     () => undefined,
   );
   host.handle('submit', async (_from, bytes) => {
     // Back-pressure: a full validation queue answers busy, which a client retries later.
     if (!pool.canAcceptWork()) return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
     const [answer] = await node.submit([bytes]);
-    if (answer!.verdict.kind === 'accept') {
-      host.publish('request', bytes).catch((err: unknown) => logger.debug({ err: String(err) }, 'request gossip failed'));
-    }
+    if (answer!.verdict.kind === 'accept') gossipBatcher.add(bytes);
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
+  });
+  host.handle('submit-batch', async (_from, bytes) => {
+    let requests: Uint8Array[];
+    try {
+      requests = decodeRequestBatch(bytes);
+    } catch (err) {
+      // No replies at all: the client's decoder reports the frame as refused.
+      if (err instanceof RequestBatchDecodeError) return encodeSubmitReplies([]);
+      throw err;
+    }
+    if (!pool.canAcceptWork()) return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
+    const answers = await node.submit(requests);
+    answers.forEach((a, i) => {
+      if (a.verdict.kind === 'accept') gossipBatcher.add(requests[i]!);
+    });
+    return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));
   });
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
@@ -147,6 +166,7 @@ export async function startValidator(home: string, opts: { allowUnsafeUnsigned?:
     stop() {
       stopping ??= (async () => {
         clearInterval(sampler);
+        gossipBatcher.stop();
         queries.stop();
         node.stop();
         await host.stop();
