@@ -22,14 +22,15 @@ import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
 
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
 /** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
-export type DirectProtocolName = 'vote' | 'consensus' | 'sync' | 'submit' | 'query';
+/** `submit-batch` carries many client requests in one frame and answers per request (protocol/request-batch.ts). */
+export type DirectProtocolName = 'vote' | 'consensus' | 'sync' | 'submit' | 'submit-batch' | 'query';
 export type ValidationResult = 'accept' | 'reject' | 'ignore';
 
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
 const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'sync']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit', 'query'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit', 'submit-batch', 'query'];
 /**
  * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
  * stream (and a multistream-select negotiation) per vote or proposal. Request/response

@@ -1,7 +1,8 @@
 /**
  * The benchmark's closed-loop load generator: C clients, each with its own ed25519 key and K
  * commands outstanding, spread round-robin over the validators; a client sends its next command
- * the moment one commits. Every loop is bounded by a command count and a deadline. Commands are
+ * the moment one commits. With K > 1 a client sends its commands as `submit-batch` frames
+ * (a few batches in flight, K commands across them) and sends the next batch when one is answered. Every loop is bounded by a command count and a deadline. Commands are
  * `put`s padded to exactly `commandBytes` bytes; in unsigned mode the signature is zero bytes
  * (the replicas were started with the unsafe switch and do not check it), so the load generator
  * spends nothing on signing either.
@@ -13,7 +14,8 @@ import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { encodeCommand } from '../../protocol/command.js';
 import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
-import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { encodeRequestBatch } from '../../protocol/request-batch.js';
+import { decodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
 
 export interface LoadOptions {
   readonly clients: number;
@@ -48,6 +50,8 @@ export interface LoadResult {
 
 /** Streams per libp2p connection are capped (maxInboundStreams 256): stay below it per host. */
 const MAX_OUTSTANDING_PER_HOST = 200;
+/** Batches a client keeps in flight when it has more than one command outstanding. */
+const BATCH_LANES = 4;
 /** Smallest put: tag, key length, 8-byte key, value length. */
 const PUT_OVERHEAD = 1 + 2 + 8 + 2;
 
@@ -117,42 +121,76 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       const key = ed25519KeypairFromSeed(randomBytes(32));
       const peerId = genesis.validators[target]!.peerId;
       let seq = 0;
-      const lane = async (k: number) => {
-        // Each outstanding slot of a client keeps to one host, so slots spread over the connections.
+      const nextRequest = (): Uint8Array => {
+        const s = seq++;
+        submitted++;
+        const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, c, s) };
+        return opts.unsigned ? encodeRequest({ ...fields, clientKey: key.publicKey, signature: zeroSig }) : signRequest(fields, key.secretKey);
+      };
+      /** One reply, at t1 for a request sent at t0; true when the lane should back off. */
+      const count = (reply: SubmitReply, t0: number, t1: number): boolean => {
+        if (reply.status === 'committed') {
+          if (t1 >= open && t1 <= close) {
+            committed++;
+            latencies.push(t1 - t0);
+            commitTimes.push(t1);
+          }
+        } else if (reply.status === 'timeout') timedOut++;
+        else {
+          rejected++;
+          return true;
+        }
+        return false;
+      };
+      const failedWith = async (err: unknown, requests: number) => {
+        failed += requests;
+        const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
+        failures[why] = (failures[why] ?? 0) + requests;
+        await new Promise((r) => setTimeout(r, 100));
+      };
+      // Busy or refused: back off a little instead of hammering the validator.
+      const backOff = () => new Promise((r) => setTimeout(r, 20));
+      const timeoutMs = opts.requestTimeoutMs ?? 30_000;
+      const lane = async (k: number, size: number) => {
+        // Each lane of a client keeps to one host, so lanes spread over the connections.
         const slot = Math.floor(c / n) * opts.outstanding + k;
         const host = hosts[target]![Math.floor(slot / MAX_OUTSTANDING_PER_HOST) % hosts[target]!.length]!;
         while (!windowClosed && submitted < opts.maxCommands) {
-          const s = seq++;
-          submitted++;
-          const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, c, s) };
-          const request = opts.unsigned
-            ? encodeRequest({ ...fields, clientKey: key.publicKey, signature: zeroSig })
-            : signRequest(fields, key.secretKey);
+          if (size === 1) {
+            const request = nextRequest();
+            const t0 = performance.now();
+            try {
+              const reply = JSON.parse(new TextDecoder().decode(await host.request(peerId, 'submit', request, timeoutMs))) as SubmitReply;
+              if (count(reply, t0, performance.now())) await backOff();
+            } catch (err) {
+              await failedWith(err, 1);
+            }
+            continue;
+          }
+          // Several in flight: one submit-batch frame, binary per-request replies.
+          const batch = Array.from({ length: Math.min(size, opts.maxCommands - submitted) }, nextRequest);
           const t0 = performance.now();
           try {
-            const reply = JSON.parse(new TextDecoder().decode(await host.request(peerId, 'submit', request, opts.requestTimeoutMs ?? 30_000))) as SubmitReply;
+            const replies = decodeSubmitReplies(await host.request(peerId, 'submit-batch', encodeRequestBatch(batch), timeoutMs));
+            if (replies.length !== batch.length) throw new Error(`validator answered ${replies.length} of ${batch.length} requests`);
             const t1 = performance.now();
-            if (reply.status === 'committed') {
-              if (t1 >= open && t1 <= close) {
-                committed++;
-                latencies.push(t1 - t0);
-                commitTimes.push(t1);
-              }
-            } else if (reply.status === 'timeout') timedOut++;
-            else {
-              rejected++;
-              // Busy or refused: back off a little instead of hammering the validator.
-              await new Promise((r) => setTimeout(r, 20));
-            }
+            let busy = false;
+            for (const reply of replies) busy = count(reply, t0, t1) || busy;
+            if (busy) await backOff();
           } catch (err) {
-            failed++;
-            const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
-            failures[why] = (failures[why] ?? 0) + 1;
-            await new Promise((r) => setTimeout(r, 100));
+            await failedWith(err, batch.length);
           }
         }
       };
-      await Promise.all(Array.from({ length: opts.outstanding }, (_, k) => lane(k)));
+      // K outstanding: K single-request lanes when K is 1, else up to BATCH_LANES lanes of
+      // batches (pipelined, so one block's wait does not idle the client) sharing the K.
+      const lanes = opts.outstanding === 1 ? 1 : Math.min(BATCH_LANES, opts.outstanding);
+      await Promise.all(
+        Array.from({ length: lanes }, (_, k) => {
+          const size = Math.floor(opts.outstanding / lanes) + (k < opts.outstanding % lanes ? 1 : 0);
+          return lane(k, size);
+        }),
+      );
     };
     await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
     latencies.sort((a, b) => a - b);

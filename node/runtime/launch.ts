@@ -10,7 +10,9 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
-import type { SubmitReply } from '../../protocol/submit-reply.js';
+import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
+import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
+import { RequestGossipBatcher, requestBatchVerdict } from './request-gossip.js';
 import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
@@ -133,14 +135,23 @@ export async function startValidator(
     const served = byz ? byz.syncAnswer(answer) : answer;
     return encodeMessage({ type: 'sync-response', blocks: served.blocks, highQc: served.highQc });
   });
-  // Client requests spread over gossip, so whoever leads the round can propose them at once.
+  // Client requests spread over gossip, so whoever leads the round can propose them at once;
+  // in batches (request-gossip.ts): one gossip message and one pool call per batch.
+  const gossipBatcher = new RequestGossipBatcher({
+    publish: (batch) => host.publish('request', batch),
+    onError: (err) => logger.debug({ err: String(err) }, 'request gossip failed'),
+  });
   host.onGossip(
     'request',
-    async (_from, bytes) => {
-      const [verdict] = await node.admit([bytes]);
-      if (verdict!.kind === 'accept') byz?.commands([bytes]);
-      return verdict!.kind === 'accept' ? 'accept' : verdict!.kind === 'reject' ? 'reject' : 'ignore';
-    },
+    // A full validation queue drops gossip unpenalised; the requests reach us again in a proposal.
+    async (_from, bytes) =>
+      pool.canAcceptWork()
+        ? requestBatchVerdict(bytes, async (requests) => {
+            const verdicts = await node.admit(requests);
+            if (byz) byz.commands(requests.filter((_, i) => verdicts[i]!.kind === 'accept'));
+            return verdicts;
+          })
+        : 'ignore',
     () => undefined,
   );
   host.handle('submit', async (_from, bytes) => {
@@ -149,10 +160,28 @@ export async function startValidator(
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
-      host.publish('request', bytes).catch((err: unknown) => logger.debug({ err: String(err) }, 'request gossip failed'));
+      gossipBatcher.add(bytes);
     }
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
+  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
+  host.handle('submit-batch', async (_from, bytes) => {
+    let requests: Uint8Array[];
+    try {
+      requests = decodeRequestBatch(bytes);
+    } catch (err) {
+      // No replies at all: the client's decoder reports the frame as refused.
+      if (err instanceof RequestBatchDecodeError) return encodeSubmitReplies([]);
+      throw err;
+    }
+    if (!pool.canAcceptWork()) return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
+    const answers = await node.submit(requests);
+    answers.forEach((a, i) => {
+      if (a.verdict.kind !== 'accept') return;
+      byz?.commands([requests[i]!]);
+      gossipBatcher.add(requests[i]!);
+    });
+    return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));
   }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
@@ -193,6 +222,7 @@ export async function startValidator(
       stopping ??= (async () => {
         clearInterval(sampler);
         byz?.stop();
+        gossipBatcher.stop();
         queries.stop();
         node.stop();
         await host.stop();

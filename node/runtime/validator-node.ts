@@ -230,7 +230,8 @@ export class ValidatorNode {
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
       const bytes = requests[i]!;
-      const key = bytesToHex(requestId(bytes));
+      // The verdict carries the request id the pool already hashed: no second sha256 here.
+      const key = bytesToHex(verdict.id);
       const committed = new Promise<CommitReceipt>((resolve) => this.waiting.set(key, { resolve }));
       admitted.push(bytes);
       return { verdict, committed };
@@ -240,11 +241,14 @@ export class ValidatorNode {
   }
 
   /**
-   * Admits requests that reached this node by gossip: validated and queued like local ones,
-   * but nobody here waits for their receipt. Returns the verdicts for peer scoring.
+   * Admits requests that reached this node by gossip: validated (one pool call) and queued like
+   * local ones, but nobody here waits for their receipt. Returns the verdicts for peer scoring.
+   * All or nothing: if any request is rejected, the batch came from a peer that forwarded a
+   * forgery, and none of it is queued (honest copies arrive again from honest peers).
    */
   async admit(requests: readonly Uint8Array[]): Promise<Verdict[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
+    if (verdicts.some((v) => v.kind === 'reject')) return verdicts;
     const admitted = requests.filter((_, i) => verdicts[i]!.kind === 'accept');
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return verdicts;
@@ -457,7 +461,8 @@ export class ValidatorNode {
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
     const outcome = this.#app.applyBlock(commandsOf(block));
-    block.payload.forEach((bytes, k) => {
+    // Only a validator with clients waiting needs the request ids of what it committed.
+    if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = bytesToHex(requestId(bytes));
       const waiter = this.waiting.get(key);
       if (!waiter) return;

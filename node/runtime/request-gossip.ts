@@ -1,0 +1,116 @@
+/**
+ * Client requests on the `request` gossip topic travel in batches (protocol/request-batch.ts):
+ * a validator collects the requests it admitted from its own clients for a few milliseconds and
+ * publishes them as ONE gossip message, so the per-message costs of gossipsub (framing, message
+ * id hash, IDONTWANT, the topic validator, one validation-pool call) are paid per batch, not per
+ * request. Measured in README "Benchmarks" (end to end).
+ */
+import type { ValidationResult } from '../../network/host.js';
+import { BATCH_ENTRY_OVERHEAD, BATCH_HEADER_BYTES, decodeRequestBatch, encodeRequestBatch, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, RequestBatchDecodeError } from '../../protocol/request-batch.js';
+import type { Verdict } from '../../validation/verdict.js';
+
+export interface RequestBatcherOptions {
+  /** Publishes one encoded batch; a failure is reported to onError and the batch dropped (clients retry). */
+  readonly publish: (batch: Uint8Array) => Promise<unknown>;
+  /** Longest a request waits for company before its batch goes out. Default 3 ms. */
+  readonly windowMs?: number;
+  /** A batch goes out at once when it holds this many requests. Default 512. */
+  readonly maxRequests?: number;
+  /** ... or when its frame would exceed this many bytes. Default 256 KiB. */
+  readonly maxBytes?: number;
+  readonly onError?: (err: unknown) => void;
+}
+
+/**
+ * Accumulates requests and publishes them in batches: whichever of the window, the count or
+ * the byte limit comes first. The buffer is bounded by the limits (it is flushed before it
+ * would pass them), so it can never grow without bound.
+ */
+export class RequestGossipBatcher {
+  readonly #publish: (batch: Uint8Array) => Promise<unknown>;
+  readonly #windowMs: number;
+  readonly #maxRequests: number;
+  readonly #maxBytes: number;
+  readonly #onError: (err: unknown) => void;
+  #pending: Uint8Array[] = [];
+  #bytes = BATCH_HEADER_BYTES;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  /** Batches published so far (tests and metrics). */
+  batches = 0;
+
+  constructor(opts: RequestBatcherOptions) {
+    this.#publish = opts.publish;
+    this.#windowMs = opts.windowMs ?? 3;
+    this.#maxRequests = Math.min(MAX_BATCH_REQUESTS, opts.maxRequests ?? 512);
+    this.#maxBytes = Math.min(MAX_BATCH_BYTES, opts.maxBytes ?? 256 * 1024);
+    this.#onError = opts.onError ?? (() => undefined);
+    if (!(this.#windowMs >= 0) || !Number.isSafeInteger(this.#maxRequests) || this.#maxRequests < 1 || !Number.isSafeInteger(this.#maxBytes)) {
+      throw new RangeError('batcher window must be >= 0 ms and its limits positive integers');
+    }
+  }
+
+  /** Number of requests waiting for the next batch. */
+  get pending(): number {
+    return this.#pending.length;
+  }
+
+  add(request: Uint8Array): void {
+    if (this.#stopped) return;
+    const size = BATCH_ENTRY_OVERHEAD + request.length;
+    if (this.#pending.length > 0 && this.#bytes + size > this.#maxBytes) this.flush();
+    this.#pending.push(request);
+    this.#bytes += size;
+    if (this.#pending.length >= this.#maxRequests || this.#bytes >= this.#maxBytes) {
+      this.flush();
+      return;
+    }
+    if (this.#timer === undefined) this.#timer = setTimeout(() => this.flush(), this.#windowMs);
+  }
+
+  flush(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.length === 0) return;
+    const requests = this.#pending;
+    this.#pending = [];
+    this.#bytes = BATCH_HEADER_BYTES;
+    let batch: Uint8Array;
+    try {
+      batch = encodeRequestBatch(requests);
+    } catch (err) {
+      this.#onError(err);
+      return;
+    }
+    this.batches++;
+    this.#publish(batch).catch(this.#onError);
+  }
+
+  /** Drops what waits (its clients time out and retry elsewhere) and refuses further requests. */
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = [];
+  }
+}
+
+/**
+ * The topic validator's verdict on a gossiped batch. `admit` validates all its requests in one
+ * pool call and queues the accepted ones only if none was rejected (ValidatorNode.admit).
+ * REJECT (the peer is penalised) for a malformed frame or any request a sender could not
+ * honestly have forwarded (bad signature, wrong chain, bad command); IGNORE when nothing in it
+ * is new or admissible (duplicates, expired, busy); ACCEPT otherwise, so it is forwarded.
+ */
+export async function requestBatchVerdict(bytes: Uint8Array, admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>): Promise<ValidationResult> {
+  let requests: Uint8Array[];
+  try {
+    requests = decodeRequestBatch(bytes);
+  } catch (err) {
+    if (err instanceof RequestBatchDecodeError) return 'reject';
+    throw err;
+  }
+  const verdicts = await admit(requests);
+  if (verdicts.some((v) => v.kind === 'reject')) return 'reject';
+  return verdicts.some((v) => v.kind === 'accept') ? 'accept' : 'ignore';
+}

@@ -1,0 +1,144 @@
+import assert from 'node:assert/strict';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { createNodeMetrics } from '../../../node/observability/metrics.js';
+import { RequestGossipBatcher, requestBatchVerdict } from '../../../node/runtime/request-gossip.js';
+import { ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { createNetworkHost, type NetworkHost } from '../../../network/host.js';
+import { decodeRequestBatch, encodeRequestBatch, MAX_BATCH_BYTES } from '../../../protocol/request-batch.js';
+import { MainThreadValidator } from '../../../validation/stateless.js';
+import { accept, ignore, reject } from '../../../validation/verdict.js';
+import { CHAIN, client, request } from '../../validation/fixtures.js';
+import { FakeLedgerStore, FakeNetwork } from './fakes.js';
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A request with one signature byte flipped: well-formed, but not signed by its client. */
+function forged(seq: bigint): Uint8Array {
+  const bytes = request({ client: client(3), sequence: seq });
+  bytes[bytes.length - 1]! ^= 0x01;
+  return bytes;
+}
+
+describe('request gossip in batches', () => {
+  describe('RequestGossipBatcher', () => {
+    it('publishes one batch per window, holding every request in order', async () => {
+      const published: Uint8Array[] = [];
+      const b = new RequestGossipBatcher({ windowMs: 5, publish: async (x) => published.push(x) });
+      const reqs = Array.from({ length: 10 }, (_, k) => request({ sequence: BigInt(k) }));
+      for (const r of reqs) b.add(r);
+      assert.equal(published.length, 0, 'nothing before the window closes');
+      await waitFor(() => published.length === 1, 'the window to close');
+      assert.deepEqual(decodeRequestBatch(published[0]!).map((r) => [...r]), reqs.map((r) => [...r]));
+      assert.equal(b.pending, 0);
+    });
+
+    it('flushes at the count and byte limits, so its buffer never passes them', () => {
+      const published: Uint8Array[] = [];
+      const b = new RequestGossipBatcher({ windowMs: 60_000, maxRequests: 4, maxBytes: 1000, publish: async (x) => published.push(x) });
+      const reqs = Array.from({ length: 30 }, (_, k) => request({ sequence: BigInt(k) }));
+      for (const r of reqs) {
+        b.add(r);
+        assert.ok(b.pending < 4);
+      }
+      b.flush();
+      const batches = published.map(decodeRequestBatch);
+      assert.ok(batches.every((x) => x.length <= 4));
+      assert.ok(published.every((x) => x.length <= 1000 && x.length <= MAX_BATCH_BYTES));
+      assert.deepEqual(batches.flat().map((r) => [...r]), reqs.map((r) => [...r]));
+      b.stop();
+      b.add(reqs[0]!);
+      assert.equal(b.pending, 0, 'a stopped batcher takes nothing');
+    });
+  });
+
+  describe('requestBatchVerdict', () => {
+    const id = new Uint8Array(32);
+    it('REJECTs malformed frames and batches with any rejected request; IGNOREs batches with nothing admissible', async () => {
+      const one = encodeRequestBatch([Uint8Array.of(1), Uint8Array.of(2)]);
+      let calls = 0;
+      const admit = (verdicts: ReturnType<typeof accept>[]) => async () => {
+        calls++;
+        return verdicts;
+      };
+      assert.equal(await requestBatchVerdict(Uint8Array.of(9, 9, 9), admit([])), 'reject');
+      assert.equal(calls, 0, 'a malformed frame costs no validation');
+      assert.equal(await requestBatchVerdict(one, admit([accept(id), reject('bad-signature')])), 'reject');
+      assert.equal(await requestBatchVerdict(one, admit([ignore('expired'), ignore('duplicate')])), 'ignore');
+      assert.equal(await requestBatchVerdict(one, admit([ignore('expired'), accept(id)])), 'accept');
+      assert.equal(calls, 3, 'one admission call per batch');
+    });
+  });
+
+  describe('over real gossipsub, into a validator node', function () {
+    this.timeout(60_000);
+    let a: NetworkHost;
+    let b: NetworkHost;
+    let node: ValidatorNode;
+    const metrics = createNodeMetrics({ chainId: CHAIN, validator: 1 }, false);
+    const delivered: Uint8Array[] = [];
+    const pending = async () => (await metrics.mempoolSize.get()).values[0]?.value ?? 0;
+
+    before(async () => {
+      const net = new FakeNetwork();
+      // Never started: its core only queues what admit() hands it, which is what we observe.
+      node = new ValidatorNode({
+        chainId: CHAIN,
+        index: 1,
+        n: 4,
+        signer: fakeSigner(1),
+        certs: new FakeCertificateOps(CHAIN, 4),
+        store: new FakeLedgerStore(),
+        transport: net.transport(1),
+        validator: new MainThreadValidator(CHAIN),
+        consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 100, maxBatchBytes: 1 << 20 },
+        metrics,
+      });
+      const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+      const allowedPeers = new Set(keys.map((k) => peerIdFromPrivateKey(k).toString()));
+      const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, gossip: { heartbeatIntervalMs: 200 }, redialBaseMs: 100 };
+      b = await createNetworkHost({ ...common, privateKey: keys[1]! });
+      a = await createNetworkHost({ ...common, privateKey: keys[0]!, peers: [{ peerId: b.peerId, multiaddr: b.multiaddrs()[0]! }] });
+      a.onGossip('request', () => 'accept', () => undefined);
+      b.onGossip('request', (_from, bytes) => requestBatchVerdict(bytes, (requests) => node.admit(requests)), (_from, bytes) => {
+        delivered.push(bytes);
+      });
+      await waitFor(() => a.topicPeers('request').includes(b.peerId) && b.topicPeers('request').includes(a.peerId), 'both subscribed');
+    });
+
+    after(async () => {
+      node.stop();
+      await Promise.all([a?.stop(), b?.stop()]);
+    });
+
+    it('admits a good batch in one step, and rejects a batch with one forged request as a whole, lowering the sender score', async () => {
+      const good = encodeRequestBatch([0n, 1n, 2n].map((s) => request({ client: client(1), sequence: s })));
+      await a.publish('request', good);
+      await waitFor(() => delivered.length === 1, 'the good batch delivered');
+      assert.equal(await pending(), 3, 'all three requests queued');
+
+      const scoreBefore = b.peerScore(a.peerId);
+      const rejectedBefore = b.stats().gossipRejected;
+      // Two honest requests and one forgery: none of the three may enter consensus.
+      const bad = encodeRequestBatch([request({ client: client(2), sequence: 0n }), forged(0n), request({ client: client(2), sequence: 1n })]);
+      await a.publish('request', bad);
+      await waitFor(() => b.stats().gossipRejected > rejectedBefore, 'the forged batch rejected');
+      await waitFor(() => b.peerScore(a.peerId) <= scoreBefore - 5, 'the sender penalised in its gossipsub score');
+      assert.equal(delivered.length, 1, 'the forged batch is not delivered');
+
+      // A later good batch is still admitted, and the queue holds exactly the good requests:
+      // the forged batch's honest requests were not queued.
+      const later = encodeRequestBatch([request({ client: client(1), sequence: 3n })]);
+      await a.publish('request', later);
+      await waitFor(() => delivered.length === 2, 'the later batch delivered');
+      assert.equal(await pending(), 4);
+    });
+  });
+});
