@@ -108,6 +108,15 @@ function hashLeavesFlat(leaves: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+function packHashes(hashes: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(hashes.length * SHA256_LENGTH);
+  for (let i = 0; i < hashes.length; i++) out.set(hashes[i]!, i * SHA256_LENGTH);
+  return out;
+}
+
+/** Marks MerkleTree's constructor input as leaf hashes; module-private, see fromLeafHashes. */
+const PREHASHED: unique symbol = Symbol('prehashed leaves');
+
 /** One level up: pairs neighbours, promotes a lone last node as is. */
 function parentLevel(level: Uint8Array, count: number, out: Uint8Array): number {
   const pairs = Math.floor(count / 2);
@@ -173,15 +182,20 @@ export class MerkleTree {
   readonly #levels: Uint8Array[];
   readonly #root: Uint8Array;
 
-  constructor(leaves: readonly Uint8Array[]) {
+  constructor(leaves: readonly Uint8Array[], prehashed?: typeof PREHASHED) {
     assertLeafList(leaves);
+    if (prehashed === PREHASHED) {
+      for (let i = 0; i < leaves.length; i++) {
+        if (leaves[i]!.length !== SHA256_LENGTH) throw new HashInputError('data', `leaf hash ${i} is not ${SHA256_LENGTH} bytes`);
+      }
+    }
     this.size = leaves.length;
     this.#levels = [];
     if (leaves.length === 0) {
       this.#root = EMPTY_ROOT.slice();
       return;
     }
-    let level = hashLeavesFlat(leaves);
+    let level = prehashed === PREHASHED ? packHashes(leaves) : hashLeavesFlat(leaves);
     let count = leaves.length;
     this.#levels.push(level);
     while (count > 1) {
@@ -191,6 +205,14 @@ export class MerkleTree {
       level = next;
     }
     this.#root = level.slice(0, SHA256_LENGTH);
+  }
+
+  /**
+   * The same tree from leaf hashes (merkleLeafHash of each leaf's data) a caller kept: a state
+   * that changes a few leaves per block rehashes only those, not every leaf.
+   */
+  static fromLeafHashes(leafHashes: readonly Uint8Array[]): MerkleTree {
+    return new MerkleTree(leafHashes, PREHASHED);
   }
 
   /** MTH of the leaves; a copy, so callers cannot corrupt the tree. */

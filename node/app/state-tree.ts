@@ -15,15 +15,15 @@
  */
 import { bytesToHex } from '../../crypto/bytes.js';
 import { DOMAIN_TAGS, domainPrefix } from '../../crypto/hash.js';
-import { MerkleTree } from '../../crypto/merkle.js';
+import { MerkleTree, merkleLeafHash } from '../../crypto/merkle.js';
 import type { LeafWitness, StateProof } from '../../protocol/state-proof.js';
 import { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, stateLeafData, stateRootOf } from '../../protocol/state-proof.js';
 
 interface Entry {
   readonly key: Uint8Array;
   readonly value: Uint8Array;
-  /** stateLeafData of (key, value); null until the next rebuild needs it. */
-  leaf: Uint8Array | null;
+  /** merkleLeafHash(stateLeafData(key, value)); null until the next rebuild needs it. */
+  leafHash: Uint8Array | null;
 }
 
 interface Built {
@@ -45,8 +45,10 @@ export class StateTree {
   // Keyed by lowercase hex: fixed two characters per byte, so comparing the hex strings orders
   // them exactly as comparing the bytes (prefixes first), which is the tree's leaf order.
   readonly #entries = new Map<string, Entry>();
-  /** Sorted map keys; null when the key set changed since the last sort. */
+  /** Sorted map keys; null when a key was deleted since the last sort. */
   #order: string[] | null = [];
+  /** Keys added since the last sort: merged into #order (O(n + k log k)), not re-sorted with it. */
+  #added: string[] = [];
   #built: Built | null = null;
 
   constructor(chainId: string) {
@@ -73,8 +75,8 @@ export class StateTree {
   set(key: Uint8Array, value: Uint8Array): void {
     checkEntry(key, value);
     const id = bytesToHex(key);
-    if (!this.#entries.has(id)) this.#order = null;
-    this.#entries.set(id, { key: key.slice(), value: value.slice(), leaf: null });
+    if (!this.#entries.has(id)) this.#added.push(id);
+    this.#entries.set(id, { key: key.slice(), value: value.slice(), leafHash: null });
     this.#built = null;
   }
 
@@ -83,6 +85,7 @@ export class StateTree {
     checkEntry(key);
     if (!this.#entries.delete(bytesToHex(key))) return false;
     this.#order = null;
+    this.#added = [];
     this.#built = null;
     return true;
   }
@@ -134,19 +137,38 @@ export class StateTree {
   #sorted(): string[] {
     // Default sort compares UTF-16 code units; all ids are ASCII hex, so this is byte order and
     // does not depend on locale or on the map's insertion order.
-    this.#order ??= [...this.#entries.keys()].sort();
+    if (this.#order === null) {
+      this.#order = [...this.#entries.keys()].sort();
+      this.#added = [];
+    } else if (this.#added.length > 0) {
+      // A key added then deleted is gone from the map; a deletion resets #order anyway.
+      this.#order = mergeSorted(this.#order, this.#added.sort());
+      this.#added = [];
+    }
     return this.#order;
   }
 
   #build(): Built {
     if (this.#built !== null) return this.#built;
-    const leaves = this.#sorted().map((id) => {
+    const leafHashes = this.#sorted().map((id) => {
       const e = this.#entries.get(id)!;
-      e.leaf ??= stateLeafData(this.chainId, e.key, e.value);
-      return e.leaf;
+      e.leafHash ??= merkleLeafHash(stateLeafData(this.chainId, e.key, e.value));
+      return e.leafHash;
     });
-    const tree = new MerkleTree(leaves);
+    const tree = MerkleTree.fromLeafHashes(leafHashes);
     this.#built = { tree, root: stateRootOf(this.chainId, tree.size, tree.root) };
     return this.#built;
   }
+}
+
+/** Merges two ascending, disjoint lists of ids. */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out = new Array<string>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
+  while (i < a.length) out[k++] = a[i++]!;
+  while (j < b.length) out[k++] = b[j++]!;
+  return out;
 }

@@ -139,6 +139,19 @@ const structuralProofArb = fc.record({
 });
 
 describe('crypto/merkle', () => {
+  it('a tree built from kept leaf hashes is the tree of the leaves (root and every proof)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 40 }), (leaves) => {
+        const direct = new MerkleTree(leaves);
+        const kept = MerkleTree.fromLeafHashes(leaves.map(merkleLeafHash));
+        assert.deepEqual(kept.root, direct.root);
+        for (let i = 0; i < leaves.length; i++) assert.deepEqual(kept.proveInclusion(i), direct.proveInclusion(i));
+      }),
+      { numRuns: 100 },
+    );
+    assert.throws(() => MerkleTree.fromLeafHashes([new Uint8Array(31)]), CryptoError);
+  });
+
   describe('RFC 6962 known answers', () => {
     it('empty tree root is SHA-256 of the empty string', () => {
       assert.equal(bytesToHex(merkleRoot([])), REF_ROOTS[0]);

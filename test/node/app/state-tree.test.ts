@@ -77,9 +77,14 @@ describe('app/state-tree', () => {
           // undo the noise keys that are not part of the set.
           const b = new StateTree(CHAIN);
           for (const [k, v] of noise) b.set(k, v);
+          // Roots taken along the way exercise the incremental key order (new keys merged in).
+          b.root();
           const rotated = [...pairs].reverse();
           rotated.push(...rotated.splice(0, pairs.length === 0 ? 0 : seed % pairs.length));
-          for (const [k, v] of rotated) b.set(k, v);
+          rotated.forEach(([k, v], i) => {
+            b.set(k, v);
+            if (i % 3 === seed % 3) b.root();
+          });
           const wanted = new Set(pairs.map(([k]) => hex(k)));
           for (const [k] of noise) if (!wanted.has(hex(k))) b.delete(k);
           assert.equal(toHex(b.root()), toHex(a.root()));
