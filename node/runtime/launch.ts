@@ -139,6 +139,7 @@ export async function startValidator(
   // in batches (request-gossip.ts): one gossip message and one pool call per batch.
   const gossipBatcher = new RequestGossipBatcher({
     publish: (batch) => host.publish('request', batch),
+    ready: () => genesis.validators.length === 1 || host.topicPeers('request').length > 0,
     onError: (err) => logger.debug({ err: String(err) }, 'request gossip failed'),
   });
   host.onGossip(

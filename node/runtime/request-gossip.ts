@@ -19,6 +19,14 @@ export interface RequestBatcherOptions {
   /** ... or when its frame would exceed this many bytes. Default 256 KiB. */
   readonly maxBytes?: number;
   readonly onError?: (err: unknown) => void;
+  /**
+   * Whether anyone would receive a publish now (peers subscribed to the topic). A batch is held
+   * while this is false, up to `holdMs`: a validator that just restarted has clients before it
+   * has a gossip mesh, and a batch published to nobody is lost for every other leader.
+   */
+  readonly ready?: () => boolean;
+  /** Longest a batch is held for `ready`. Default 5 s. */
+  readonly holdMs?: number;
 }
 
 /**
@@ -32,6 +40,10 @@ export class RequestGossipBatcher {
   readonly #maxRequests: number;
   readonly #maxBytes: number;
   readonly #onError: (err: unknown) => void;
+  readonly #ready: () => boolean;
+  readonly #holdMs: number;
+  /** When the oldest pending request was first held back for want of peers. */
+  #heldSince: number | undefined;
   #pending: Uint8Array[] = [];
   #bytes = BATCH_HEADER_BYTES;
   #timer: NodeJS.Timeout | undefined;
@@ -45,6 +57,8 @@ export class RequestGossipBatcher {
     this.#maxRequests = Math.min(MAX_BATCH_REQUESTS, opts.maxRequests ?? 512);
     this.#maxBytes = Math.min(MAX_BATCH_BYTES, opts.maxBytes ?? 256 * 1024);
     this.#onError = opts.onError ?? (() => undefined);
+    this.#ready = opts.ready ?? (() => true);
+    this.#holdMs = opts.holdMs ?? 5_000;
     if (!(this.#windowMs >= 0) || !Number.isSafeInteger(this.#maxRequests) || this.#maxRequests < 1 || !Number.isSafeInteger(this.#maxBytes)) {
       throw new RangeError('batcher window must be >= 0 ms and its limits positive integers');
     }
@@ -58,20 +72,30 @@ export class RequestGossipBatcher {
   add(request: Uint8Array): void {
     if (this.#stopped) return;
     const size = BATCH_ENTRY_OVERHEAD + request.length;
-    if (this.#pending.length > 0 && this.#bytes + size > this.#maxBytes) this.flush();
+    if (this.#pending.length > 0 && this.#bytes + size > this.#maxBytes) this.flush(true);
     this.#pending.push(request);
     this.#bytes += size;
     if (this.#pending.length >= this.#maxRequests || this.#bytes >= this.#maxBytes) {
-      this.flush();
+      this.flush(true);
       return;
     }
     if (this.#timer === undefined) this.#timer = setTimeout(() => this.flush(), this.#windowMs);
   }
 
-  flush(): void {
+  /** Publishes what waits; unless `force`, holds it while nobody would receive it (see `ready`). */
+  flush(force = false): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     if (this.#pending.length === 0) return;
+    if (!force && !this.#ready()) {
+      const now = performance.now();
+      this.#heldSince ??= now;
+      if (now - this.#heldSince < this.#holdMs) {
+        this.#timer = setTimeout(() => this.flush(), Math.max(this.#windowMs, 100));
+        return;
+      }
+    }
+    this.#heldSince = undefined;
     const requests = this.#pending;
     this.#pending = [];
     this.#bytes = BATCH_HEADER_BYTES;

@@ -40,6 +40,31 @@ describe('request gossip in batches', () => {
       assert.equal(b.pending, 0);
     });
 
+    it('holds a batch while nobody would receive it, publishes once someone would, and gives up holding after holdMs', async () => {
+      const published: Uint8Array[] = [];
+      let ready = false;
+      let asked = 0;
+      const readiness = () => {
+        asked++;
+        return ready;
+      };
+      const b = new RequestGossipBatcher({ windowMs: 1, ready: readiness, holdMs: 60_000, publish: async (x) => published.push(x) });
+      b.add(request({ sequence: 1n }));
+      await waitFor(() => asked >= 2, 'a flush, then a retry of the held batch');
+      assert.equal(published.length, 0, 'held while no peer is subscribed');
+      assert.equal(b.pending, 1);
+      ready = true;
+      await waitFor(() => published.length === 1, 'the held batch once a peer is there');
+      assert.equal(b.pending, 0);
+      b.stop();
+
+      const late: Uint8Array[] = [];
+      const never = new RequestGossipBatcher({ windowMs: 1, ready: () => false, holdMs: 50, publish: async (x) => late.push(x) });
+      never.add(request({ sequence: 2n }));
+      await waitFor(() => late.length === 1, 'publishing anyway after holdMs');
+      never.stop();
+    });
+
     it('flushes at the count and byte limits, so its buffer never passes them', () => {
       const published: Uint8Array[] = [];
       const b = new RequestGossipBatcher({ windowMs: 60_000, maxRequests: 4, maxBytes: 1000, publish: async (x) => published.push(x) });
