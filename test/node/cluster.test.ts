@@ -130,7 +130,10 @@ describe('validator processes on loopback', function () {
     // Its peers had pruned below their snapshots, so block replay from genesis was impossible.
     const pruned = await Promise.all([0, 1, 3].map((i) => metric(i, 'vsmr_blocks_pruned_total')));
     assert.ok(pruned.some((p) => p > 0), `peers pruned (${pruned})`);
-    assert.equal(await metric(wiped, 'vsmr_snapshots_installed_total'), 1);
+    // At least one: with peers pruning every few heights, a second, newer snapshot can be
+    // needed while it syncs the blocks after the first.
+    const installed = await metric(wiped, 'vsmr_snapshots_installed_total');
+    assert.ok(installed >= 1, `snapshots installed: ${installed}`);
   });
 
   it('exports metrics and health for each validator', async () => {
