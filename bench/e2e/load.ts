@@ -48,8 +48,11 @@ export interface LoadResult {
   readonly failures: Readonly<Record<string, number>>;
 }
 
-/** Streams per libp2p connection are capped (maxInboundStreams 256): stay below it per host. */
-const MAX_OUTSTANDING_PER_HOST = 200;
+/**
+ * libp2p caps a connection at 64 outbound streams per protocol (and the validator at 256 inbound):
+ * every lane holds one stream open while it waits, so a load host carries at most this many.
+ */
+const MAX_STREAMS_PER_HOST = 48;
 /** Batches a client keeps in flight when it has more than one command outstanding. */
 const BATCH_LANES = 4;
 /** Smallest put: tag, key length, 8-byte key, value length. */
@@ -68,13 +71,14 @@ export const MIN_COMMAND_BYTES = PUT_OVERHEAD;
 
 export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promise<LoadResult> {
   const n = genesis.validators.length;
-  const perTarget = Array.from({ length: n }, (_, t) => Math.ceil((opts.clients - t) / n) * opts.outstanding).map((o) => Math.max(0, o));
+  const lanesPerClient = opts.outstanding === 1 ? 1 : Math.min(BATCH_LANES, opts.outstanding);
+  const perTarget = Array.from({ length: n }, (_, t) => Math.ceil((opts.clients - t) / n) * lanesPerClient).map((o) => Math.max(0, o));
   const hosts: NetworkHost[][] = [];
   try {
     for (let t = 0; t < n; t++) {
       const v = genesis.validators[t]!;
       const list: NetworkHost[] = [];
-      for (let h = 0; h < Math.ceil(perTarget[t]! / MAX_OUTSTANDING_PER_HOST); h++) {
+      for (let h = 0; h < Math.ceil(perTarget[t]! / MAX_STREAMS_PER_HOST); h++) {
         list.push(
           await createNetworkHost({
             chainId: genesis.chainId,
@@ -153,8 +157,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       const timeoutMs = opts.requestTimeoutMs ?? 30_000;
       const lane = async (k: number, size: number) => {
         // Each lane of a client keeps to one host, so lanes spread over the connections.
-        const slot = Math.floor(c / n) * opts.outstanding + k;
-        const host = hosts[target]![Math.floor(slot / MAX_OUTSTANDING_PER_HOST) % hosts[target]!.length]!;
+        const slot = Math.floor(c / n) * lanesPerClient + k;
+        const host = hosts[target]![Math.floor(slot / MAX_STREAMS_PER_HOST) % hosts[target]!.length]!;
         while (!windowClosed && submitted < opts.maxCommands) {
           if (size === 1) {
             const request = nextRequest();
