@@ -30,15 +30,7 @@ export interface BlockFields {
  * sha256(parent cert) || payload hash || executed state).
  */
 export function blockId(chainId: string, b: BlockFields): Uint8Array {
-  return headerBlockId(chainId, {
-    round: b.round,
-    height: b.height,
-    author: b.author,
-    parent: b.parentQc.vote,
-    parentCertificateHash: sha256(b.parentQc.certificate),
-    payloadHash: payloadHash(b.payload),
-    executed: b.executed ?? genesisExecutedState(chainId),
-  });
+  return headerBlockId(chainId, blockHeader(chainId, b));
 }
 
 /**
