@@ -8,7 +8,7 @@ import { createNetworkHost, type NetworkHost } from '../network/host.js';
 import { BundleFormatError, parseBundle, type ProofBundle } from '../protocol/bundle.js';
 import type { Genesis } from '../protocol/genesis.js';
 import { decodeQueryResponse, encodeQueryRequest, type QueryRequest } from '../protocol/query.js';
-import { BundleVerifyError, type TrustAnchor, type VerifiedBundle, verifyBundle } from './verify.js';
+import { BundleVerifyError, type TrustAnchor, type VerifiedBundle, type VerifyOptions, verifyBundle } from './verify.js';
 
 /** A replica to talk to: its libp2p peer id and dial address. */
 export interface ReplicaAddress {
@@ -89,12 +89,16 @@ export const MAX_CERTIFICATE_MESSAGE_BYTES = 16 * 1024;
  * The `certificate` topic's rule, for validators and light clients alike: a message is a proof
  * bundle without proofs; it is forwarded only if it verifies under the genesis.
  */
-export function checkCertificateMessage(bytes: Uint8Array, anchor: TrustAnchor): { ok: true; verified: VerifiedBundle } | { ok: false; reason: string } {
+export function checkCertificateMessage(
+  bytes: Uint8Array,
+  anchor: TrustAnchor,
+  options: VerifyOptions = {},
+): { ok: true; verified: VerifiedBundle } | { ok: false; reason: string } {
   if (bytes.length > MAX_CERTIFICATE_MESSAGE_BYTES) return { ok: false, reason: `${bytes.length} bytes` };
   try {
     const bundle = parseBundle(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
     if (bundle.log || bundle.state) return { ok: false, reason: 'a certificate message carries no proofs' };
-    return { ok: true, verified: verifyBundle(bundle, anchor) };
+    return { ok: true, verified: verifyBundle(bundle, anchor, options) };
   } catch (err) {
     if (err instanceof BundleFormatError || err instanceof BundleVerifyError || err instanceof TypeError) return { ok: false, reason: err.message };
     throw err;

@@ -52,7 +52,7 @@ export interface ClientRequest extends RequestFields {
 export interface DecodedRequest extends ClientRequest {
   /** The exact wire bytes (a copy, never a view into the caller's buffer). */
   readonly bytes: Uint8Array;
-  /** sha256(bytes). */
+  /** sha256(bytes), computed on first read: execution decodes every command and never needs it. */
   readonly id: Uint8Array;
   /** Length of the signed body, i.e. offset of the signature. */
   readonly bodyLength: number;
@@ -188,6 +188,7 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   const sigAt = need(REQUEST_SIGNATURE_BYTES, 'signature');
   if (at !== bytes.length) throw malformed(`${bytes.length - at} trailing bytes`);
   const own = bytes.slice();
+  let id: Uint8Array | undefined;
   return {
     chainId,
     clientKey: own.subarray(keyAt, keyAt + CLIENT_KEY_BYTES),
@@ -196,7 +197,10 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
     command: own.subarray(cmdAt, cmdAt + cmdLen),
     signature: own.subarray(sigAt, sigAt + REQUEST_SIGNATURE_BYTES),
     bytes: own,
-    id: sha256(own),
+    get id(): Uint8Array {
+      id ??= sha256(own);
+      return id;
+    },
     bodyLength,
   };
 }

@@ -164,7 +164,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       for (const c of CATEGORIES) breakdown[c] += b.cpu[c];
       sampled += b.sampledBusySeconds;
     }
-    await rm(profileDir, { recursive: true, force: true });
+    if (!process.env.VSMR_KEEP_PROFILES) await rm(profileDir, { recursive: true, force: true });
+    else process.stderr.write(`profiles kept in ${profileDir}\n`);
   } else breakdown.unattributed = cpuSeconds;
   for (const c of CATEGORIES) breakdown[c] = r3(breakdown[c]);
   const lat = load.latencies;

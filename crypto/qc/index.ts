@@ -5,3 +5,4 @@ export * from './quorum.js';
 export * from './threshold.js';
 export * from './types.js';
 export * from './validator-set.js';
+export * from './verified-cache.js';

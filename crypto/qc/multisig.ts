@@ -2,7 +2,7 @@ import type { BlsBackend, BlsPublicKey, BlsSecretKey, BlsSignature } from '../bl
 import { bytesEqual } from '../bytes.js';
 import { CryptoError, QcVerifyError } from '../errors.js';
 import { bitmapBytes, bitmapFromIndices, bitmapIndices, firstBitPast } from './bitmap.js';
-import type { QcAggregator, QcScheme, QuorumCertificate, ShareOutcome } from './types.js';
+import type { AggregatorOptions, QcAggregator, QcScheme, QuorumCertificate, ShareOutcome } from './types.js';
 import type { ValidatorSet } from './validator-set.js';
 
 const DIGEST_BYTES = 32;
@@ -45,9 +45,9 @@ export class MultisigQcScheme implements QcScheme {
     }
   }
 
-  newAggregator(digest: Uint8Array): QcAggregator {
+  newAggregator(digest: Uint8Array, options: AggregatorOptions = {}): QcAggregator {
     checkDigest(digest);
-    return new MultisigAggregator(this, digest);
+    return new MultisigAggregator(this, digest, options.sharesVerified === true);
   }
 
   verify(qc: QuorumCertificate, expectedDigest?: Uint8Array): void {
@@ -100,6 +100,7 @@ class MultisigAggregator implements QcAggregator {
   constructor(
     private readonly scheme: MultisigQcScheme,
     readonly digest: Uint8Array,
+    private readonly sharesVerified: boolean,
   ) {}
 
   get faulty(): ReadonlySet<number> {
@@ -135,6 +136,8 @@ class MultisigAggregator implements QcAggregator {
     const backend = this.scheme.blsBackend;
     const aggregate = (ids: readonly number[]) => backend.aggregateSignatures(ids.map((i) => this.shares.get(i)!));
     const all = aggregate(signers);
+    // Aggregates of valid signatures on one message are valid: nothing left to check.
+    if (this.sharesVerified) return this.certify(signers, all);
     if (this.scheme.verifySubset(signers, this.digest, all)) return this.certify(signers, all);
 
     const bad = this.findBad(signers);

@@ -31,6 +31,15 @@ export interface QcAggregator {
   add(signer: number, share: Uint8Array): ShareOutcome;
 }
 
+export interface AggregatorOptions {
+  /**
+   * Every share offered has already passed verifyShare (the consensus core checks each vote on
+   * arrival, to attribute bad ones): the combined certificate is then valid by construction and
+   * is not checked again. Default false: optimistic aggregation, one check of the combination.
+   */
+  readonly sharesVerified?: boolean;
+}
+
 /**
  * The two certificate forms behind one interface, so the node and the benchmarks can swap
  * them. `signShare` takes the key that the form signs with: a validator's BLS key for the
@@ -42,7 +51,7 @@ export interface QcScheme {
   readonly quorum: number;
   signShare(secretKey: BlsSecretKey, digest: Uint8Array): Uint8Array;
   verifyShare(signer: number, digest: Uint8Array, share: Uint8Array): boolean;
-  newAggregator(digest: Uint8Array): QcAggregator;
+  newAggregator(digest: Uint8Array, options?: AggregatorOptions): QcAggregator;
   /** Throws QcVerifyError with the specific reason; returns normally when valid. */
   verify(qc: QuorumCertificate, expectedDigest?: Uint8Array): void;
 }

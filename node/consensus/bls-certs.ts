@@ -1,6 +1,7 @@
 import type { BlsBackend, BlsSecretKey } from '../../crypto/bls/types.js';
 import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
+import { VerifiedQcCache } from '../../crypto/qc/verified-cache.js';
 import type { ValidatorSet } from '../../crypto/qc/validator-set.js';
 import { isGenesisQc } from '../../protocol/block.js';
 import { type CertificateOps, TimeoutCollector, tcSigners, type TimeoutAggregator, type VoteAggregator } from './certs.js';
@@ -25,14 +26,18 @@ import {
 export class BlsCertificateOps implements CertificateOps {
   readonly n: number;
   readonly quorum: number;
-  private readonly scheme: MultisigQcScheme;
+  /**
+   * The QC scheme, remembering what verified: share it with anything else in the process that
+   * checks the same certificates (the client-certificate gossip), so each costs one pairing.
+   */
+  readonly scheme: VerifiedQcCache;
   private readonly backend: BlsBackend;
 
   constructor(
     private readonly chainId: string,
     private readonly validators: ValidatorSet,
   ) {
-    this.scheme = new MultisigQcScheme(validators);
+    this.scheme = new VerifiedQcCache(new MultisigQcScheme(validators));
     this.backend = validators.backend;
     this.n = validators.n;
     this.quorum = validators.quorum;
@@ -47,7 +52,8 @@ export class BlsCertificateOps implements CertificateOps {
   }
 
   newVoteAggregator(vote: VoteData): VoteAggregator {
-    const agg = this.scheme.newAggregator(voteDigest(this.chainId, vote));
+    // The core adds only votes that passed verifyVote, so the QC needs no check of its own.
+    const agg = this.scheme.newAggregator(voteDigest(this.chainId, vote), { sharesVerified: true });
     let qc: QuorumCert | undefined;
     return {
       add: (signer, signature) => {

@@ -69,7 +69,41 @@ interface Root {
 }
 
 const hex = (b: Uint8Array): string => bytesToHex(b);
-const commandKey = (cmd: Uint8Array): string => hex(sha256(cmd));
+/**
+ * A command's identity (hex sha256 of its bytes: the request id). A command is looked up many
+ * times on its way through the core (queued, proposed, checked against ancestors on every retry
+ * of a proposal, committed), so each byte array is hashed once and remembered for as long as it
+ * is alive. Weakly held: the memo never keeps a command alive, and holds no state of the protocol.
+ */
+class CommandKeys {
+  readonly #memo = new WeakMap<Uint8Array, string>();
+  readonly #blocks = new WeakMap<Block, readonly string[]>();
+
+  of(cmd: Uint8Array): string {
+    let key = this.#memo.get(cmd);
+    if (key === undefined) {
+      key = hex(sha256(cmd));
+      this.#memo.set(cmd, key);
+    }
+    return key;
+  }
+
+  /** The keys of a block's payload, in order. */
+  ofBlock(block: Block): readonly string[] {
+    let keys = this.#blocks.get(block);
+    if (keys === undefined) {
+      keys = block.payload.map((c) => this.of(c));
+      this.#blocks.set(block, keys);
+    }
+    return keys;
+  }
+
+  in(blocks: readonly Block[]): Set<string> {
+    const s = new Set<string>();
+    for (const b of blocks) for (const k of this.ofBlock(b)) s.add(k);
+    return s;
+  }
+}
 
 /** Thrown inside step() for bad input and turned into a `reject` action at its boundary. */
 class Rejection extends Error {}
@@ -94,6 +128,7 @@ export class Replica {
   private readonly timeouts = new Map<Round, RoundTimeouts>();
   /** Insertion-ordered, so batches are proposed first come, first served. */
   private readonly pending = new Map<string, Uint8Array>();
+  private readonly keys = new CommandKeys();
   private readonly recentlyCommitted = new Set<string>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
@@ -133,6 +168,11 @@ export class Replica {
   get committedHeight(): number {
     return this.root.height;
   }
+  /** A command's key (hex request id), from the core's memo: the runtime's receipts use it too. */
+  commandKey(cmd: Uint8Array): string {
+    return this.keys.of(cmd);
+  }
+
   get pendingCommands(): number {
     return this.pending.size;
   }
@@ -241,9 +281,8 @@ export class Replica {
     }
     const parentRound = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.round : this.root.round;
     if (parentRound !== qc.vote.round) throw new Rejection('parent QC does not match the parent block');
-    const seen = commandsIn(ancestors);
-    for (const cmd of block.payload) {
-      const key = commandKey(cmd);
+    const seen = this.keys.in(ancestors);
+    for (const key of this.keys.ofBlock(block)) {
       if (seen.has(key) || this.recentlyCommitted.has(key)) throw new Rejection('proposal repeats a command');
       seen.add(key);
     }
@@ -398,8 +437,7 @@ export class Replica {
     const last = chain[chain.length - 1]!;
     this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0, executed: last.executed };
     for (const b of chain) {
-      for (const cmd of b.payload) {
-        const key = commandKey(cmd);
+      for (const key of this.keys.ofBlock(b)) {
         this.pending.delete(key);
         this.recentlyCommitted.add(key);
       }
@@ -567,7 +605,7 @@ export class Replica {
   private onCommands(commands: readonly Uint8Array[]): void {
     for (const cmd of commands) {
       if (!(cmd instanceof Uint8Array) || cmd.length === 0 || cmd.length > this.cfg.maxBatchBytes) continue;
-      const key = commandKey(cmd);
+      const key = this.keys.of(cmd);
       if (!this.recentlyCommitted.has(key)) this.pending.set(key, cmd);
     }
   }
@@ -592,7 +630,7 @@ export class Replica {
     if (qc.vote.round + 1 !== round && !tc) return false;
     const ancestors = this.uncommittedChain(qc.vote.blockId);
     if (!ancestors) return false;
-    const inFlight = commandsIn(ancestors);
+    const inFlight = this.keys.in(ancestors);
     const payload: Uint8Array[] = [];
     let bytes = 0;
     for (const [key, cmd] of this.pending) {
@@ -652,8 +690,3 @@ function payloadBytes(payload: readonly Uint8Array[]): number {
   return n;
 }
 
-function commandsIn(blocks: readonly Block[]): Set<string> {
-  const s = new Set<string>();
-  for (const b of blocks) for (const c of b.payload) s.add(commandKey(c));
-  return s;
-}

@@ -68,7 +68,8 @@ export async function startValidator(
   const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
   const signer = blsSigner(backend, index, keys.blsSecretKey);
   // One BLS check per incoming vote serves both the evidence watch and the core.
-  const certs = memoizedVoteChecks(timedCertificateOps(new BlsCertificateOps(chainId, genesis.validatorSet), metrics));
+  const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet);
+  const certs = memoizedVoteChecks(timedCertificateOps(blsCerts, metrics));
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger });
   let byz: ByzantineRuntime | undefined;
@@ -188,7 +189,9 @@ export async function startValidator(
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger });
   host.handle('query', async (_from, bytes) => queries.handle(bytes));
-  host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis).ok ? 'accept' : 'reject'), () => undefined);
+  // The certificate in a gossiped bundle is normally a QC this node already verified in a
+  // proposal: the shared cache answers it without a pairing.
+  host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis, { scheme: blsCerts.scheme }).ok ? 'accept' : 'reject'), () => undefined);
 
 
   const status = () => {

@@ -10,7 +10,6 @@ import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
-import { requestId } from '../../protocol/request.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import type { Verdict } from '../../validation/verdict.js';
 import type { SnapshotProof } from '../../network/codec.js';
@@ -463,7 +462,7 @@ export class ValidatorNode {
     const outcome = this.#app.applyBlock(commandsOf(block));
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
-      const key = bytesToHex(requestId(bytes));
+      const key = this.replica.commandKey(bytes);
       const waiter = this.waiting.get(key);
       if (!waiter) return;
       this.waiting.delete(key);
