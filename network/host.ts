@@ -23,20 +23,20 @@ import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
 /** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
 /** `submit-batch` carries many client requests in one frame and answers per request (protocol/request-batch.ts). */
-export type DirectProtocolName = 'vote' | 'consensus' | 'sync' | 'submit' | 'submit-batch' | 'query';
+export type DirectProtocolName = 'vote' | 'consensus' | 'requests' | 'sync' | 'submit' | 'submit-batch' | 'query';
 export type ValidationResult = 'accept' | 'reject' | 'ignore';
 
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
-const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'sync']);
+const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests', 'sync']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', 'submit', 'submit-batch', 'query'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'submit', 'submit-batch', 'query'];
 /**
  * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
  * stream (and a multistream-select negotiation) per vote or proposal. Request/response
  * protocols keep a stream per exchange, which is what ties an answer to its question.
  */
-const CHANNEL_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus']);
+const CHANNEL_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests']);
 /** Length-prefix errors: the peer sent bytes that are not a frame (a reset or EOF is not its fault). */
 const FRAMING_ERRORS: ReadonlySet<string> = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError']);
 
@@ -121,6 +121,12 @@ export interface NetworkHost {
   topicPeers(topic: GossipTopicName): string[];
   /** Gossipsub score of a peer (0 when unknown). */
   peerScore(peerId: string): number;
+  /**
+   * Lowers a peer's score for a direct-protocol message the application found invalid (a forged
+   * request in a batch): the same penalty as a bad frame, so misbehaviour on a direct stream
+   * counts like misbehaviour in gossip.
+   */
+  penalise(peerId: string): void;
   stats(): Readonly<NetworkStats>;
   dial(addr: string): Promise<void>;
   /** Closes every connection to a peer (a genesis peer is then redialled with backoff). */
@@ -543,6 +549,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     peers: () => node.getPeers().map((p) => p.toString()),
     topicPeers: (topic) => pubsub.getSubscribers(topicId(chainId, topic)).map((p) => p.toString()),
     peerScore: (peerId) => (pubsub as unknown as { getScore?: (p: string) => number }).getScore?.(peerId) ?? 0,
+    penalise,
     stats: () => ({ ...stats }),
     dial: async (addr) => {
       await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(streamTimeoutMs) });

@@ -81,7 +81,7 @@ function tryCertify(c: Coalition, ctx: ByzantineContext, twinId: string): void {
   if (!t || t.qc || t.votes.size < ctx.certs.quorum) return;
   const agg = ctx.certs.newVoteAggregator(voteData(t.block));
   let qc: QuorumCert | undefined;
-  for (const [signer, sig] of t.votes) qc = agg.add(signer, sig) ?? qc;
+  for (const [signer, sig] of t.votes) qc = agg.add(signer, sig).qc ?? qc;
   if (!qc) return;
   t.qc = qc;
   for (const p of c.pending.filter((x) => x.waitFor === twinId)) {

@@ -52,15 +52,18 @@ export class BlsCertificateOps implements CertificateOps {
   }
 
   newVoteAggregator(vote: VoteData): VoteAggregator {
-    // The core adds only votes that passed verifyVote, so the QC needs no check of its own.
-    const agg = this.scheme.newAggregator(voteDigest(this.chainId, vote), { sharesVerified: true });
+    // Optimistic: shares are checked together once q are in; the cache then knows the QC.
+    const agg = this.scheme.newAggregator(voteDigest(this.chainId, vote));
+    const named = new Set<number>();
     let qc: QuorumCert | undefined;
     return {
       add: (signer, signature) => {
-        if (qc) return qc;
+        if (qc) return { qc, faulty: [] };
         const out = agg.add(signer, signature);
         if (out.status === 'certified') qc = { vote, certificate: encodeQc(out.certificate) };
-        return qc;
+        const faulty = [...agg.faulty].filter((i) => !named.has(i));
+        for (const i of faulty) named.add(i);
+        return qc ? { qc, faulty } : { faulty };
       },
     };
   }

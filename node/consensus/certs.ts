@@ -11,7 +11,11 @@ export interface CertificateOps {
   readonly quorum: number;
   /** Checks the vote's signature under its signer's key (signer range included). */
   verifyVote(vote: SignedVote): boolean;
-  /** Collects votes on one VoteData; the caller adds only votes that passed verifyVote. */
+  /**
+   * Collects votes on one VoteData without checking each on arrival: once q are in, the
+   * combination is checked once (one pairing per QC rather than one per vote), and only if that
+   * fails are the bad shares hunted down and named.
+   */
   newVoteAggregator(vote: VoteData): VoteAggregator;
   /** Includes the genesis QC, which verifies without signatures. */
   verifyQc(qc: QuorumCert): boolean;
@@ -21,9 +25,15 @@ export interface CertificateOps {
   verifyTc(tc: TimeoutCert): boolean;
 }
 
+export interface VoteOutcome {
+  /** The QC once q valid shares from distinct signers are in (and on every later call). */
+  readonly qc?: QuorumCert;
+  /** Signers whose shares this call found invalid (possibly added earlier); each named once. */
+  readonly faulty: readonly number[];
+}
+
 export interface VoteAggregator {
-  /** The QC once q distinct signers are in (and on every later call), else undefined. */
-  add(signer: number, signature: Uint8Array): QuorumCert | undefined;
+  add(signer: number, signature: Uint8Array): VoteOutcome;
 }
 
 export interface TimeoutAggregator {

@@ -76,14 +76,20 @@ export class EquivocationDetector {
     const key = `${vote.signer}:${round}`;
     const first = this.firstVotes.get(key);
     if (first === undefined) {
-      // Only a verified vote may later accuse its signer: a forger must not frame anyone.
-      if (!this.certs.verifyVote(vote)) return undefined;
+      // Kept unchecked: signatures are verified only when a conflict makes them matter, so the
+      // honest path costs no pairing here (the core checks votes together, per QC).
       this.firstVotes.set(key, vote);
       if (round > this.highestRound) this.advance(round);
       return undefined;
     }
     if (this.reported.has(key) || bytesToHex(encodeVoteData(first.vote)) === bytesToHex(encodeVoteData(vote.vote))) return undefined;
+    // Only verified votes may accuse their signer: a forger must not frame anyone.
     if (!this.certs.verifyVote(vote)) return undefined;
+    if (!this.certs.verifyVote(first)) {
+      // The remembered one was a forgery: the valid vote takes its place as the signer's first.
+      this.firstVotes.set(key, vote);
+      return undefined;
+    }
     this.reported.add(key);
     return { kind: 'double-vote', offender: vote.signer, round, first, second: vote };
   }

@@ -61,16 +61,20 @@ export class FakeCertificateOps implements CertificateOps {
     const digest = voteDigest(this.chainId, vote);
     const sigs = new Map<number, Uint8Array>();
     let qc: QuorumCert | undefined;
+    const none: readonly number[] = [];
     return {
       add: (signer, signature) => {
-        if (qc || !this.validSigner(signer) || sigs.has(signer)) return qc;
-        if (!bytesEqual(signature, fakeSignature(signer, digest))) return undefined;
+        if (qc) return { qc, faulty: none };
+        if (!this.validSigner(signer)) return { faulty: none };
+        if (sigs.has(signer)) return { faulty: none };
+        // Fake signatures cost nothing to check, so a bad share is named at once.
+        if (!bytesEqual(signature, fakeSignature(signer, digest))) return { faulty: [signer] };
         sigs.set(signer, signature);
-        if (sigs.size < this.quorum) return undefined;
+        if (sigs.size < this.quorum) return { faulty: none };
         const signers = [...sigs.keys()].sort((a, b) => a - b);
         const certificate = concatBytes(bitmapFromIndices(this.n, signers), fakeAggregate(signers.map((i) => sigs.get(i)!)));
         qc = { vote, certificate };
-        return qc;
+        return { qc, faulty: none };
       },
     };
   }

@@ -329,7 +329,9 @@ export class Replica {
     if (r <= this.highQc.vote.round || r > this.round + 1) return;
     let rv = this.votes.get(r);
     if (rv?.signers.has(from)) return;
-    if (!this.cfg.certs.verifyVote(signed)) throw new Rejection('invalid vote signature');
+    // No check of this one vote: the aggregator checks the shares together once q are in (one
+    // pairing per QC, not one per vote) and names any signer whose share fails. The sender is the
+    // authenticated signer, so a bad share only spends its own slot in this round.
     if (!rv) {
       rv = { signers: new Set(), aggregators: new Map() };
       this.votes.set(r, rv);
@@ -341,8 +343,9 @@ export class Replica {
       agg = this.cfg.certs.newVoteAggregator(signed.vote);
       rv.aggregators.set(key, agg);
     }
-    const qc = agg.add(from, signed.signature);
-    if (qc) this.processQc(qc);
+    const out = agg.add(from, signed.signature);
+    for (const bad of out.faulty) this.out.push({ type: 'reject', from: bad, reason: `invalid vote signature in round ${r}` });
+    if (out.qc) this.processQc(out.qc);
   }
 
   // ---- timeouts --------------------------------------------------------------------------

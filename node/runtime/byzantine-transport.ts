@@ -34,8 +34,8 @@ export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = CATALOG.map((b) => b.
 
 /** Where raw bytes can go: the libp2p host, addressed by validator index. */
 export interface RawSink {
-  publish(topic: 'request' | 'certificate', bytes: Uint8Array): Promise<unknown>;
-  send(to: number, protocol: 'consensus' | 'vote', bytes: Uint8Array): Promise<unknown>;
+  publish(topic: 'certificate', bytes: Uint8Array): Promise<unknown>;
+  send(to: number, protocol: 'consensus' | 'vote' | 'requests', bytes: Uint8Array): Promise<unknown>;
   /** Bytes above this are refused by every honest receiver's frame decoder. */
   readonly maxMessageBytes: number;
 }
@@ -115,13 +115,13 @@ export function byzantineRuntime(opts: {
     return true;
   };
 
-  /** Raw-byte flood: garbage frames, an oversized frame now and then, garbage gossip. */
+  /** Raw-byte flood: garbage frames (consensus, votes, request batches), an oversized frame now and then, garbage gossip. */
   const floodRaw = (): void => {
     const raw = opts.raw;
     if (!flood || !raw || stopped) return;
     const to = peers[rng.int(0, peers.length - 1)]!;
     if (allowRaw()) raw.send(to, rng.chance(0.5) ? 'consensus' : 'vote', garbageBytes(rng.int(1, 200))).catch(fail('garbage frame'));
-    if (allowRaw()) raw.publish('request', garbageBytes(rng.int(1, 300))).catch(fail('garbage request gossip'));
+    if (allowRaw()) raw.send(to, 'requests', garbageBytes(rng.int(1, 300))).catch(fail('garbage request batch'));
     if (allowRaw()) raw.publish('certificate', garbageBytes(rng.int(1, 300))).catch(fail('garbage certificate gossip'));
     if (now() - lastOversized >= OVERSIZED_EVERY_MS && allowRaw()) {
       lastOversized = now();

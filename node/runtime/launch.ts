@@ -1,3 +1,4 @@
+import { maxFaulty } from '../../crypto/qc/quorum.js';
 import { blsBackend } from '../../crypto/bls/index.js';
 import { decodeMessage, encodeMessage } from '../../network/codec.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
@@ -12,7 +13,7 @@ import { NodeStore } from '../storage/lmdb-store.js';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
 import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
 import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
-import { RequestGossipBatcher, requestBatchVerdict } from './request-gossip.js';
+import { RequestBatcher, serveRequestBatches } from './request-relay.js';
 import { timedCertificateOps } from './timed-certs.js';
 import { ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
@@ -136,33 +137,32 @@ export async function startValidator(
     const served = byz ? byz.syncAnswer(answer) : answer;
     return encodeMessage({ type: 'sync-response', blocks: served.blocks, highQc: served.highQc });
   });
-  // Client requests spread over gossip, so whoever leads the round can propose them at once;
-  // in batches (request-gossip.ts): one gossip message and one pool call per batch.
-  const gossipBatcher = new RequestGossipBatcher({
-    publish: (batch) => host.publish('request', batch),
-    ready: () => genesis.validators.length === 1 || host.topicPeers('request').length > 0,
-    onError: (err) => logger.debug({ err: String(err) }, 'request gossip failed'),
+  // Client requests go to every other validator, so whoever leads the round can propose them at
+  // once; in batches (request-relay.ts): one frame per peer and one pool call per batch.
+  const otherValidators = peerIds.filter((_, i) => i !== index);
+  const requestRelay = new RequestBatcher({
+    publish: (batch) => Promise.all(otherValidators.map((p) => host.send(p, 'requests', batch))),
+    ready: () => otherValidators.length === 0 || host.peers().some((p) => otherValidators.includes(p)),
+    onError: (err) => logger.debug({ err: String(err) }, 'request relay failed'),
   });
-  host.onGossip(
-    'request',
-    // A full validation queue drops gossip unpenalised; the requests reach us again in a proposal.
-    async (_from, bytes) =>
-      pool.canAcceptWork()
-        ? requestBatchVerdict(bytes, async (requests) => {
-            const verdicts = await node.admit(requests);
-            if (byz) byz.commands(requests.filter((_, i) => verdicts[i]!.kind === 'accept'));
-            return verdicts;
-          })
-        : 'ignore',
-    () => undefined,
-  );
+  serveRequestBatches(host, {
+    canAcceptWork: () => pool.canAcceptWork(),
+    admit: async (requests) => {
+      const verdicts = await node.admit(requests);
+      if (byz) byz.commands(requests.filter((_, i) => verdicts[i]!.kind === 'accept'));
+      return verdicts;
+    },
+    onVerdict: (verdict) => {
+      if (verdict === 'reject') metrics.rejectedMessages.inc({ reason: 'request-batch' });
+    },
+  });
   host.handle('submit', async (_from, bytes) => {
     // Back-pressure: a full validation queue answers busy, which a client retries later.
     if (!pool.canAcceptWork()) return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
-      gossipBatcher.add(bytes);
+      requestRelay.add(bytes);
     }
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
@@ -181,13 +181,13 @@ export async function startValidator(
     answers.forEach((a, i) => {
       if (a.verdict.kind !== 'accept') return;
       byz?.commands([requests[i]!]);
-      gossipBatcher.add(requests[i]!);
+      requestRelay.add(requests[i]!);
     });
     return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));
   }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
-  const queries = new QueryService({ chainId, node, store, host, logger });
+  const queries = new QueryService({ chainId, node, store, host, logger, publisher: { index, n: genesis.validators.length, copies: maxFaulty(genesis.validators.length) + 1 } });
   host.handle('query', async (_from, bytes) => queries.handle(bytes));
   // The certificate in a gossiped bundle is normally a QC this node already verified in a
   // proposal: the shared cache answers it without a pairing.
@@ -226,7 +226,7 @@ export async function startValidator(
       stopping ??= (async () => {
         clearInterval(sampler);
         byz?.stop();
-        gossipBatcher.stop();
+        requestRelay.stop();
         queries.stop();
         node.stop();
         await host.stop();

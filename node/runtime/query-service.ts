@@ -53,6 +53,19 @@ export interface QueryServiceOptions {
   readonly waitMs?: number;
   /** Publish certificates on the gossip topic when blocks commit (default true with a host). */
   readonly publish?: boolean;
+  /**
+   * Share the publishing among the validators: the header at height h is published by the
+   * `copies` validators h, h+1, ... (mod n). Every validator sees the same certified header at
+   * about the same moment, so without this each header went out n times, each copy received and
+   * checked by everyone. With copies = f + 1, some honest validator that is up publishes every
+   * header, the idle chain's last one (its final roots) included. Default: publish every header.
+   */
+  readonly publisher?: { readonly index: number; readonly n: number; readonly copies: number };
+}
+
+/** Whether the validator `share.index` is one of the `copies` publishers of the header at `height`. */
+export function publishesHeader(share: { readonly index: number; readonly n: number; readonly copies: number }, height: number): boolean {
+  return (((share.index - height) % share.n) + share.n) % share.n < share.copies;
 }
 
 export class QueryService {
@@ -202,6 +215,8 @@ export class QueryService {
     this.lastCommitted = top;
     const newest = this.certifiedHeaders(1)[0];
     if (!newest || newest.block.executed.height <= this.lastPublished) return;
+    const share = this.opts.publisher;
+    if (share && !publishesHeader(share, newest.block.height)) return;
     const id = toHex(newest.block.id);
     if (id === this.lastPublishedId) return;
     this.lastPublished = newest.block.executed.height;

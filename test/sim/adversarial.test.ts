@@ -144,5 +144,8 @@ describe('adversarial sim: twins schedules and evidence', () => {
     const fresh = new EquivocationDetector(certs);
     assert.equal(fresh.observe({ type: 'vote', vote: { ...vote(1).vote, signature: new Uint8Array(32) } }), undefined);
     assert.equal(fresh.observe(vote(2)), undefined, 'a forged first vote cannot frame the signer');
+    const e3 = fresh.observe(vote(3));
+    assert.equal(e3?.kind, 'double-vote', 'the valid vote replaced the forgery as the first one');
+    assert.deepEqual(e3?.kind === 'double-vote' ? e3.first.vote : undefined, data(2));
   });
 });

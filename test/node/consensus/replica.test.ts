@@ -51,7 +51,7 @@ function signedVote(b: Block, signer: number): SignedVote {
 function qcOf(b: Block, signers: readonly number[] = [0, 1, 2]): QuorumCert {
   const agg = certs.newVoteAggregator(voteData(b));
   let qc: QuorumCert | undefined;
-  for (const s of signers) qc = agg.add(s, signedVote(b, s).signature);
+  for (const s of signers) qc = agg.add(s, signedVote(b, s).signature).qc;
   assert.ok(qc, 'quorum reached');
   return qc;
 }
@@ -177,7 +177,7 @@ function certs2of(b: Block): Uint8Array {
   const small = new FakeCertificateOps(CHAIN, 2); // quorum 2
   const agg = small.newVoteAggregator(voteData(b));
   agg.add(0, signedVote(b, 0).signature);
-  const qc = agg.add(1, signedVote(b, 1).signature)!;
+  const qc = agg.add(1, signedVote(b, 1).signature).qc!;
   return qc.certificate;
 }
 
@@ -210,7 +210,10 @@ describe('Replica: vote aggregation and rounds', () => {
     const bad = { ...signedVote(b1, 1), signature: new Uint8Array(32) };
     assert.match(rejectsIn(feed(1, bad))[0]!, /invalid vote signature/);
     assert.equal(leader.currentRound, 1, 'a forged vote does not count');
-    const actions = feed(1);
+    // The sender is the authenticated signer: after a bad share it has spent its slot this round.
+    assert.deepEqual(feed(1), []);
+    assert.equal(leader.currentRound, 1, 'a signer that sent a bad share is not counted in that round');
+    const actions = feed(3);
     assert.equal(leader.currentRound, 2);
     const [p] = proposalsIn(actions);
     assert.ok(p, 'proposes as soon as the QC forms');

@@ -35,10 +35,10 @@ class FakeRaw implements RawSink {
   readonly maxMessageBytes = 1000;
   readonly published: { topic: string; bytes: Uint8Array }[] = [];
   readonly frames: { to: number; protocol: string; bytes: Uint8Array }[] = [];
-  async publish(topic: 'request' | 'certificate', bytes: Uint8Array) {
+  async publish(topic: 'certificate', bytes: Uint8Array) {
     this.published.push({ topic, bytes });
   }
-  async send(to: number, protocol: 'consensus' | 'vote', bytes: Uint8Array) {
+  async send(to: number, protocol: 'consensus' | 'vote' | 'requests', bytes: Uint8Array) {
     this.frames.push({ to, protocol, bytes });
   }
 }
@@ -161,7 +161,7 @@ describe('byzantine transport (vsmr start --unsafe-byzantine)', () => {
     assert.equal(certs.verifyVote((sent as { vote: typeof good }).vote), false);
   });
 
-  it('flood: garbage frames, an oversized frame and garbage gossip, rate-limited', () => {
+  it('flood: garbage frames and request batches, an oversized frame and garbage gossip, rate-limited', () => {
     let t = 10_000;
     const { inner, raw, byz } = setup('flood', { encode: true, now: () => t });
     const block = proposal(2, []);
@@ -169,7 +169,7 @@ describe('byzantine transport (vsmr start --unsafe-byzantine)', () => {
     for (let k = 0; k < 50; k++) byz.transport.send(0, vote);
     const perSecond = raw.frames.length + raw.published.length;
     assert.ok(perSecond > 0 && perSecond <= 12, `bounded raw traffic per second, got ${perSecond}`);
-    assert.ok(raw.published.some((p) => p.topic === 'request'));
+    assert.ok(raw.frames.some((f) => f.protocol === 'requests'), 'garbage request batches');
     assert.ok(raw.published.some((p) => p.topic === 'certificate'));
     assert.ok(raw.frames.some((f) => f.bytes.length > raw.maxMessageBytes), 'one oversized frame');
     assert.equal(inner.sent.filter((s) => s.message.type === 'vote' && s.to === 0).length >= 50, true, 'the real votes still go out');

@@ -1,16 +1,22 @@
 /**
- * Client requests on the `request` gossip topic travel in batches (protocol/request-batch.ts):
- * a validator collects the requests it admitted from its own clients for a few milliseconds and
- * publishes them as ONE gossip message, so the per-message costs of gossipsub (framing, message
- * id hash, IDONTWANT, the topic validator, one validation-pool call) are paid per batch, not per
- * request. Measured in README "Benchmarks" (end to end).
+ * Client requests reach the other validators (so whoever leads the round can propose them) in
+ * batches (protocol/request-batch.ts): a validator collects the requests it admitted from its own
+ * clients for a few milliseconds and sends them as ONE frame to each other validator on the
+ * `requests` channel, so per-message costs (framing, noise, one validation-pool call) are paid
+ * per batch, not per request.
+ *
+ * Sent directly rather than gossiped: validators are fully connected, and gossipsub's forwarding
+ * delivered each batch to each validator up to n-1 times (once from the origin, then from every
+ * mesh peer that forwarded it before the IDONTWANT arrived), for the largest per-command bytes
+ * of the protocol. A validator cut off from the origin still gets the requests in the proposal
+ * of a leader that has them, and the origin proposes them itself when it leads.
  */
-import type { ValidationResult } from '../../network/host.js';
+import type { NetworkHost, ValidationResult } from '../../network/host.js';
 import { BATCH_ENTRY_OVERHEAD, BATCH_HEADER_BYTES, decodeRequestBatch, encodeRequestBatch, MAX_BATCH_BYTES, MAX_BATCH_REQUESTS, RequestBatchDecodeError } from '../../protocol/request-batch.js';
 import type { Verdict } from '../../validation/verdict.js';
 
 export interface RequestBatcherOptions {
-  /** Publishes one encoded batch; a failure is reported to onError and the batch dropped (clients retry). */
+  /** Sends one encoded batch; a failure is reported to onError and the batch dropped (clients retry). */
   readonly publish: (batch: Uint8Array) => Promise<unknown>;
   /** Longest a request waits for company before its batch goes out. Default 3 ms. */
   readonly windowMs?: number;
@@ -20,9 +26,9 @@ export interface RequestBatcherOptions {
   readonly maxBytes?: number;
   readonly onError?: (err: unknown) => void;
   /**
-   * Whether anyone would receive a publish now (peers subscribed to the topic). A batch is held
+   * Whether anyone would receive a batch now (another validator connected). A batch is held
    * while this is false, up to `holdMs`: a validator that just restarted has clients before it
-   * has a gossip mesh, and a batch published to nobody is lost for every other leader.
+   * has its peers back, and a batch sent to nobody is lost for every other leader.
    */
   readonly ready?: () => boolean;
   /** Longest a batch is held for `ready`. Default 5 s. */
@@ -34,7 +40,7 @@ export interface RequestBatcherOptions {
  * the byte limit comes first. The buffer is bounded by the limits (it is flushed before it
  * would pass them), so it can never grow without bound.
  */
-export class RequestGossipBatcher {
+export class RequestBatcher {
   readonly #publish: (batch: Uint8Array) => Promise<unknown>;
   readonly #windowMs: number;
   readonly #maxRequests: number;
@@ -120,11 +126,11 @@ export class RequestGossipBatcher {
 }
 
 /**
- * The topic validator's verdict on a gossiped batch. `admit` validates all its requests in one
- * pool call and queues the accepted ones only if none was rejected (ValidatorNode.admit).
- * REJECT (the peer is penalised) for a malformed frame or any request a sender could not
- * honestly have forwarded (bad signature, wrong chain, bad command); IGNORE when nothing in it
- * is new or admissible (duplicates, expired, busy); ACCEPT otherwise, so it is forwarded.
+ * The verdict on a batch from a peer. `admit` validates all its requests in one pool call and
+ * queues the accepted ones only if none was rejected (ValidatorNode.admit). REJECT (the peer is
+ * penalised) for a malformed frame or any request a sender could not honestly have relayed (bad
+ * signature, wrong chain, bad command); IGNORE when nothing in it is new or admissible
+ * (duplicates, expired, busy); ACCEPT otherwise.
  */
 export async function requestBatchVerdict(bytes: Uint8Array, admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>): Promise<ValidationResult> {
   let requests: Uint8Array[];
@@ -137,4 +143,27 @@ export async function requestBatchVerdict(bytes: Uint8Array, admit: (requests: r
   const verdicts = await admit(requests);
   if (verdicts.some((v) => v.kind === 'reject')) return 'reject';
   return verdicts.some((v) => v.kind === 'accept') ? 'accept' : 'ignore';
+}
+
+/**
+ * Serves the `requests` channel: each batch from another validator is admitted through
+ * requestBatchVerdict, and a sender of a rejected batch is penalised. While the validation pool
+ * is full a batch is dropped unpenalised (`canAcceptWork`): its requests reach us again in a
+ * proposal. Returns a counter of the verdicts, for tests and metrics.
+ */
+export function serveRequestBatches(
+  host: Pick<NetworkHost, 'handle' | 'penalise'>,
+  opts: {
+    readonly admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>;
+    readonly canAcceptWork?: () => boolean;
+    readonly onVerdict?: (verdict: ValidationResult, from: string) => void;
+  },
+): void {
+  host.handle('requests', async (from, bytes) => {
+    let verdict: ValidationResult = 'ignore';
+    if (opts.canAcceptWork?.() ?? true) verdict = await requestBatchVerdict(bytes, opts.admit);
+    if (verdict === 'reject') host.penalise(from);
+    opts.onVerdict?.(verdict, from);
+    return undefined;
+  });
 }

@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { createNodeMetrics } from '../../../node/observability/metrics.js';
-import { RequestGossipBatcher, requestBatchVerdict } from '../../../node/runtime/request-gossip.js';
+import { RequestBatcher, requestBatchVerdict, serveRequestBatches } from '../../../node/runtime/request-relay.js';
 import { ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { createNetworkHost, type NetworkHost } from '../../../network/host.js';
 import { decodeRequestBatch, encodeRequestBatch, MAX_BATCH_BYTES } from '../../../protocol/request-batch.js';
@@ -27,11 +27,11 @@ function forged(seq: bigint): Uint8Array {
   return bytes;
 }
 
-describe('request gossip in batches', () => {
-  describe('RequestGossipBatcher', () => {
+describe('request relay in batches', () => {
+  describe('RequestBatcher', () => {
     it('publishes one batch per window, holding every request in order', async () => {
       const published: Uint8Array[] = [];
-      const b = new RequestGossipBatcher({ windowMs: 5, publish: async (x) => published.push(x) });
+      const b = new RequestBatcher({ windowMs: 5, publish: async (x) => published.push(x) });
       const reqs = Array.from({ length: 10 }, (_, k) => request({ sequence: BigInt(k) }));
       for (const r of reqs) b.add(r);
       assert.equal(published.length, 0, 'nothing before the window closes');
@@ -48,7 +48,7 @@ describe('request gossip in batches', () => {
         asked++;
         return ready;
       };
-      const b = new RequestGossipBatcher({ windowMs: 1, ready: readiness, holdMs: 60_000, publish: async (x) => published.push(x) });
+      const b = new RequestBatcher({ windowMs: 1, ready: readiness, holdMs: 60_000, publish: async (x) => published.push(x) });
       b.add(request({ sequence: 1n }));
       await waitFor(() => asked >= 2, 'a flush, then a retry of the held batch');
       assert.equal(published.length, 0, 'held while no peer is subscribed');
@@ -59,7 +59,7 @@ describe('request gossip in batches', () => {
       b.stop();
 
       const late: Uint8Array[] = [];
-      const never = new RequestGossipBatcher({ windowMs: 1, ready: () => false, holdMs: 50, publish: async (x) => late.push(x) });
+      const never = new RequestBatcher({ windowMs: 1, ready: () => false, holdMs: 50, publish: async (x) => late.push(x) });
       never.add(request({ sequence: 2n }));
       await waitFor(() => late.length === 1, 'publishing anyway after holdMs');
       never.stop();
@@ -67,7 +67,7 @@ describe('request gossip in batches', () => {
 
     it('flushes at the count and byte limits, so its buffer never passes them', () => {
       const published: Uint8Array[] = [];
-      const b = new RequestGossipBatcher({ windowMs: 60_000, maxRequests: 4, maxBytes: 1000, publish: async (x) => published.push(x) });
+      const b = new RequestBatcher({ windowMs: 60_000, maxRequests: 4, maxBytes: 1000, publish: async (x) => published.push(x) });
       const reqs = Array.from({ length: 30 }, (_, k) => request({ sequence: BigInt(k) }));
       for (const r of reqs) {
         b.add(r);
@@ -102,13 +102,13 @@ describe('request gossip in batches', () => {
     });
   });
 
-  describe('over real gossipsub, into a validator node', function () {
+  describe('over a real `requests` channel, into a validator node', function () {
     this.timeout(60_000);
     let a: NetworkHost;
     let b: NetworkHost;
     let node: ValidatorNode;
     const metrics = createNodeMetrics({ chainId: CHAIN, validator: 1 }, false);
-    const delivered: Uint8Array[] = [];
+    const verdicts: string[] = [];
     const pending = async () => (await metrics.mempoolSize.get()).values[0]?.value ?? 0;
 
     before(async () => {
@@ -131,11 +131,11 @@ describe('request gossip in batches', () => {
       const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, gossip: { heartbeatIntervalMs: 200 }, redialBaseMs: 100 };
       b = await createNetworkHost({ ...common, privateKey: keys[1]! });
       a = await createNetworkHost({ ...common, privateKey: keys[0]!, peers: [{ peerId: b.peerId, multiaddr: b.multiaddrs()[0]! }] });
-      a.onGossip('request', () => 'accept', () => undefined);
-      b.onGossip('request', (_from, bytes) => requestBatchVerdict(bytes, (requests) => node.admit(requests)), (_from, bytes) => {
-        delivered.push(bytes);
-      });
-      await waitFor(() => a.topicPeers('request').includes(b.peerId) && b.topicPeers('request').includes(a.peerId), 'both subscribed');
+      serveRequestBatches(b, { admit: (requests) => node.admit(requests), onVerdict: (v) => verdicts.push(v) });
+      // A gossip subscription on both sides, only so that gossipsub keeps a score for the peer.
+      a.onGossip('certificate', () => 'accept', () => undefined);
+      b.onGossip('certificate', () => 'accept', () => undefined);
+      await waitFor(() => a.peers().includes(b.peerId) && b.topicPeers('certificate').includes(a.peerId), 'connected');
     });
 
     after(async () => {
@@ -145,24 +145,25 @@ describe('request gossip in batches', () => {
 
     it('admits a good batch in one step, and rejects a batch with one forged request as a whole, lowering the sender score', async () => {
       const good = encodeRequestBatch([0n, 1n, 2n].map((s) => request({ client: client(1), sequence: s })));
-      await a.publish('request', good);
-      await waitFor(() => delivered.length === 1, 'the good batch delivered');
+      await a.send(b.peerId, 'requests', good);
+      await waitFor(() => verdicts.length === 1, 'the good batch served');
+      assert.equal(verdicts[0], 'accept');
       assert.equal(await pending(), 3, 'all three requests queued');
 
       const scoreBefore = b.peerScore(a.peerId);
-      const rejectedBefore = b.stats().gossipRejected;
       // Two honest requests and one forgery: none of the three may enter consensus.
       const bad = encodeRequestBatch([request({ client: client(2), sequence: 0n }), forged(0n), request({ client: client(2), sequence: 1n })]);
-      await a.publish('request', bad);
-      await waitFor(() => b.stats().gossipRejected > rejectedBefore, 'the forged batch rejected');
-      await waitFor(() => b.peerScore(a.peerId) <= scoreBefore - 5, 'the sender penalised in its gossipsub score');
-      assert.equal(delivered.length, 1, 'the forged batch is not delivered');
+      await a.send(b.peerId, 'requests', bad);
+      await waitFor(() => verdicts.length === 2, 'the forged batch served');
+      assert.equal(verdicts[1], 'reject');
+      await waitFor(() => b.peerScore(a.peerId) <= scoreBefore - 5, 'the sender penalised in its score');
 
       // A later good batch is still admitted, and the queue holds exactly the good requests:
       // the forged batch's honest requests were not queued.
       const later = encodeRequestBatch([request({ client: client(1), sequence: 3n })]);
-      await a.publish('request', later);
-      await waitFor(() => delivered.length === 2, 'the later batch delivered');
+      await a.send(b.peerId, 'requests', later);
+      await waitFor(() => verdicts.length === 3, 'the later batch served');
+      assert.equal(verdicts[2], 'accept');
       assert.equal(await pending(), 4);
     });
   });
