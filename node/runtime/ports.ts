@@ -39,6 +39,13 @@ export interface ConsensusTransport {
 /** The durable ledger: committed blocks with their execution results, and the safety state. */
 export interface LedgerStore {
   safetyStorage(): SafetyStorage;
+  /**
+   * Runs `fn` so that every write it makes (safety state, appended blocks, snapshots) becomes
+   * durable together, with one flush, when `durably` returns; nested calls join the outer one.
+   * The writes' own "durable when it returns" then means "when the outermost call returns", so
+   * a caller must not let anything depending on them leave the process before that.
+   */
+  durably<T>(fn: () => T): T;
   committedHeight(): number;
   /**
    * Height must be exactly committedHeight() + 1. Durable when it returns. `commitQc`, when

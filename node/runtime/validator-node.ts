@@ -86,6 +86,9 @@ export class ValidatorNode {
   private lastQcRound = 0;
   private lastTcRound = 0;
   private readonly progressListeners = new Set<() => void>();
+  /** Nesting depth of step(); effects wait in the outbox until the outermost one is durable. */
+  private depth = 0;
+  private outbox: (() => void)[] = [];
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -278,22 +281,56 @@ export class ValidatorNode {
     };
   }
 
+  /**
+   * One consensus step, with everything it writes made durable together (LedgerStore.durably:
+   * one flush for the vote's safety state and the blocks it commits). What the step would show
+   * the world (messages to peers, client receipts) waits in the outbox until that flush is done:
+   * a vote must never leave before the state that forbids contradicting it is on disk. Steps
+   * nested in this one (an execution report) join its transaction and its outbox.
+   */
   private step(event: ConsensusEvent): void {
     if (this.stopped) return;
-    this.carryOut(this.replica.step(event));
+    this.depth++;
+    try {
+      this.opts.store.durably(() => this.carryOut(this.replica.step(event)));
+    } catch (err) {
+      // Nothing of this step is durable, so none of it may be sent; and a core that ran ahead
+      // of its own disk cannot be trusted to continue.
+      this.outbox = [];
+      this.halt(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      this.depth--;
+    }
+    if (this.depth > 0) return;
+    const outbox = this.outbox;
+    this.outbox = [];
+    // A node that halted in this step says nothing more.
+    if (this.stopped) return;
+    for (const send of outbox) send();
     for (const listener of this.progressListeners) listener();
+  }
+
+  /** Runs `effect` once the current step's writes are durable (at once outside a step). */
+  private afterFlush(effect: () => void): void {
+    if (this.depth > 0) this.outbox.push(effect);
+    else effect();
   }
 
   private carryOut(actions: readonly ConsensusAction[]): void {
     const executed: ExecutedState[] = [];
     for (const a of actions) {
       switch (a.type) {
-        case 'broadcast':
-          this.opts.transport.broadcast(a.message);
+        case 'broadcast': {
+          const { message } = a;
+          this.afterFlush(() => this.opts.transport.broadcast(message));
           break;
-        case 'send':
-          this.opts.transport.send(a.to, a.message);
+        }
+        case 'send': {
+          const { to, message } = a;
+          this.afterFlush(() => this.opts.transport.send(to, message));
           break;
+        }
         case 'set-timer':
           this.arm(a.round, a.delayMs);
           break;
@@ -467,7 +504,9 @@ export class ValidatorNode {
       if (!waiter) return;
       this.waiting.delete(key);
       const result = outcome.results[k]!;
-      waiter.resolve({ height: block.height, position: outcome.firstPosition + k, result, resultName: resultName(result) });
+      const receipt: CommitReceipt = { height: block.height, position: outcome.firstPosition + k, result, resultName: resultName(result) };
+      // Told once the block is durable here, not merely executed.
+      this.afterFlush(() => waiter.resolve(receipt));
     });
     return { height: block.height, blockId: block.id, stateRoot: outcome.stateRoot, logRoot: outcome.logRoot };
   }

@@ -260,6 +260,24 @@ export class NodeStore {
     if (next !== undefined) this.#ledger = next;
   }
 
+  /**
+   * One LMDB write transaction around `fn`: the writes inside (each a nested transactionSync,
+   * which lmdb-js runs as a child of this one) commit with a single fdatasync pair when it
+   * returns. A consensus step that appends committed blocks and persists the vote's safety state
+   * pays one flush instead of two. If `fn` throws, nothing of it is written, and the cached
+   * ledger bounds (moved by the inner writes as they returned) are read back from disk.
+   */
+  durably<T>(fn: () => T): T {
+    this.#live();
+    try {
+      return this.#root.transactionSync(fn);
+    } catch (err) {
+      const ledger = this.#read(this.#meta, TABLES.meta, KEYS.ledger, 'ledger', ValueKind.ledger, decodeLedgerMeta);
+      if (ledger !== undefined) this.#ledger = ledger;
+      throw err;
+    }
+  }
+
   // ---- safety ------------------------------------------------------------------------------
 
   /** SafetyStorage for SafetyRules: store() returns after the state is fsynced. */

@@ -9,6 +9,14 @@ import type { ValidatorNode } from '../../../node/runtime/validator-node.js';
  * survives a node "restart" because the test keeps it.
  */
 export class FakeLedgerStore implements LedgerStore {
+  /** Calls of durably() (outermost and nested), for tests of the runtime's write grouping. */
+  groups = 0;
+
+  durably<T>(fn: () => T): T {
+    this.groups++;
+    return fn();
+  }
+
   private saved: SafetyState | null = null;
   private readonly ledger = new Map<number, { block?: Block; executed: ExecutedState }>();
   private top = 0;

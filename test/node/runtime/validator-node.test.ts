@@ -103,3 +103,85 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     await until(() => net.nodes[2]!.status().stateRoot === net.nodes[0]!.status().stateRoot, 'equal state after catch-up');
   });
 });
+
+describe('ValidatorNode: nothing leaves a step before its writes are durable', () => {
+  /** A store that knows when a durable group is open, and records writes made outside one. */
+  class GroupWatchingStore extends FakeLedgerStore {
+    open = 0;
+    writesOutside = 0;
+    override durably<T>(fn: () => T): T {
+      this.open++;
+      try {
+        return super.durably(fn);
+      } finally {
+        this.open--;
+      }
+    }
+    override safetyStorage() {
+      const inner = super.safetyStorage();
+      return {
+        load: () => inner.load(),
+        store: (s: Parameters<typeof inner.store>[0]) => {
+          if (this.open === 0) this.writesOutside++;
+          inner.store(s);
+        },
+      };
+    }
+    override appendCommitted(...args: Parameters<FakeLedgerStore['appendCommitted']>): void {
+      if (this.open === 0) this.writesOutside++;
+      super.appendCommitted(...args);
+    }
+  }
+
+  it('sends and receipts wait until the step that made them is flushed; votes and commits are written inside one group', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new GroupWatchingStore());
+    const certs = new FakeCertificateOps(CHAIN, N);
+    let sentInsideGroup = 0;
+    let sent = 0;
+    const watched = (i: number) => {
+      const inner = net.transport(i);
+      const check = () => {
+        sent++;
+        if (stores[i]!.open > 0) sentInsideGroup++;
+      };
+      return {
+        ...inner,
+        broadcast: (m: Parameters<typeof inner.broadcast>[0]) => {
+          check();
+          inner.broadcast(m);
+        },
+        send: (to: number, m: Parameters<typeof inner.send>[1]) => {
+          check();
+          inner.send(to, m);
+        },
+      };
+    };
+    for (let i = 0; i < N; i++) {
+      net.nodes[i] = new ValidatorNode({
+        chainId: CHAIN,
+        index: i,
+        n: N,
+        signer: fakeSigner(i),
+        certs,
+        store: stores[i]!,
+        transport: watched(i),
+        validator: new MainThreadValidator(CHAIN),
+        consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+      });
+    }
+    try {
+      for (const node of net.nodes) node!.start();
+      const answers = await net.nodes[1]!.submit(Array.from({ length: 10 }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
+      const receipts = await Promise.all(answers.map((a) => a.committed!));
+      assert.equal(stores[1]!.open, 0, 'receipts are handed out after the group closed');
+      assert.ok(receipts.length === 10 && receipts.every((r) => r.result === Result.OK));
+      assert.ok(sent > 0);
+      assert.equal(sentInsideGroup, 0, 'no message left while its step was still writing');
+      assert.equal(stores.reduce((a, s) => a + s.writesOutside, 0), 0, 'safety state and blocks are written inside a durable group');
+      assert.ok(stores.every((s) => s.groups > 0));
+    } finally {
+      for (const node of net.nodes) node?.stop();
+    }
+  });
+});

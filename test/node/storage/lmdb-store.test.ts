@@ -112,6 +112,35 @@ describe('storage/lmdb-store', () => {
     assert.equal(store.commitQc(), undefined, 'a stale commit QC must not describe the new top');
   });
 
+  it('durably() makes a safety write and an append one transaction: both or neither', async () => {
+    let store = openStore();
+    const [b1, b2] = chain(CHAIN_ID, 2);
+    const state = (b: typeof b1) => {
+      const rules = new SafetyRules(CHAIN_ID, fakeSigner(1), { load: () => null, store: () => undefined });
+      rules.voteFor(b!);
+      return rules.state;
+    };
+    store.durably(() => {
+      store.appendCommitted(b1!, executedFor(b1!), qcFor(b1!));
+      store.safetyStorage().store(state(b1));
+    });
+    assert.throws(
+      () =>
+        store.durably(() => {
+          store.appendCommitted(b2!, executedFor(b2!), qcFor(b2!));
+          store.safetyStorage().store(state(b2));
+          throw new Error('the step failed after both writes');
+        }),
+      /the step failed/,
+    );
+    assert.equal(store.committedHeight(), 1, 'the bounds are read back after the failed group');
+    await store.close();
+    store = openStore();
+    assert.equal(store.committedHeight(), 1, 'the failed group appended nothing');
+    assert.deepEqual(store.safetyStorage().load(), state(b1), 'and stored no safety state');
+    assert.deepEqual(store.block(1), b1);
+  });
+
   it('refuses appends out of order or off the chain, writing nothing', () => {
     const store = openStore();
     const blocks = chain(CHAIN_ID, 4);
