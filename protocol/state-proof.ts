@@ -39,7 +39,7 @@
 import { hash as nodeHash } from 'node:crypto';
 import { bytesEqual } from '../crypto/bytes.js';
 import { CryptoError } from '../crypto/errors.js';
-import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256, taggedHash } from '../crypto/hash.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
 import { ByteReader, ByteWriter } from './bytes-io.js';
 
 /** Hard limits of the tree and its proofs; the application's own limits are tighter. */
@@ -126,12 +126,12 @@ export class StateHasher {
 
   /** SHA-256(key): where the key lives in the tree. */
   keyHash(key: Uint8Array): Uint8Array {
-    return sha256(key);
+    return plainSha256(key);
   }
 
   /** SHA-256(value) */
   valueHash(value: Uint8Array): Uint8Array {
-    return sha256(value);
+    return plainSha256(value);
   }
 
   /** taggedHash(state, chainId, 0x00 || keyHash || valueHash) */
@@ -151,6 +151,15 @@ export class StateHasher {
     s.set(b, this.#at + 1 + SHA256_LENGTH);
     return new Uint8Array(nodeHash('sha256', s, 'buffer'));
   }
+}
+
+/**
+ * SHA-256 of one byte string, as crypto/hash.ts's sha256 computes it, through the one-shot
+ * node:crypto call (no hash object): the tree hashes a key and a value per touched entry.
+ */
+function plainSha256(data: Uint8Array): Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new StateProofError('malformed', 'hash input is not a Uint8Array');
+  return new Uint8Array(nodeHash('sha256', data, 'buffer'));
 }
 
 export function stateRootOf(chainId: string, treeSize: number, treeRoot: Uint8Array): Uint8Array {
