@@ -31,7 +31,12 @@
  *   other  the leaf of another key, as (keyHash, valueHash), sharing k's path so far: k is absent;
  *   empty  an empty subtree: k is absent.
  * The verifier folds the terminal's hash (leaf / leaf / EMPTY) up with the siblings, taking the
- * bits of keyHash(k) at depths depth-1 .. 0, and compares the result with treeRoot. Absence is
+ * bits of keyHash(k) at depths depth-1 .. 0 (h = node(h, s) for bit 0, node(s, h) for bit 1), and
+ * compares the result with treeRoot. Before that it checks, besides stateRootOf(n, treeRoot):
+ * n = 0 exactly when treeRoot is EMPTY, and then depth 0 with an empty terminal; n = 1 needs
+ * depth 0 and a leaf or other terminal; n >= 2 needs depth >= 1; the deepest sibling is not
+ * EMPTY (its parent would hold one key and be compressed); a leaf terminal holds k itself; an
+ * other terminal's keyHash differs from keyHash(k) and shares its first depth bits. Absence is
  * sound because the certified tree is canonical: were k present, the slot on k's path at any
  * depth would hold an internal node above k's leaf, or k's leaf itself, or a node below it, and
  * neither EMPTY nor another key's leaf hashes like those (barring SHA-256 collisions).

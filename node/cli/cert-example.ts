@@ -21,7 +21,7 @@ import { bundleToJson, makeBundle, type ProofBundle } from '../../protocol/bundl
 import { encodeCommand } from '../../protocol/command.js';
 import { encodeLogEntry, logLeafData } from '../../protocol/log-proof.js';
 import { decodeRequest, signRequest } from '../../protocol/request.js';
-import { encodeStateProof, StateHasher, stateRootOf } from '../../protocol/state-proof.js';
+import { encodeStateProof, pathBit, StateHasher, stateRootOf } from '../../protocol/state-proof.js';
 import { type Block, encodeExecutedState, encodeVoteData, type QuorumCert, type VoteData, voteDigest } from '../../protocol/types.js';
 import { KvApplication } from '../app/kv-app.js';
 import { kvStateKey } from '../app/state-keys.js';
@@ -157,7 +157,7 @@ export function renderCertificateExample(ex: CertificateExample = buildCertifica
   const proof = ex.app.proveKey(new TextEncoder().encode('b'));
   line('state tree root (sparse Merkle tree of 3 leaves)', toHex(proof.treeRoot));
   line('state root = taggedHash(state, 0x02 || u64 3 || tree root)', toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
-  const bits = Array.from({ length: proof.siblings.length }, (_, d) => (keyHash[d >>> 3]! >>> (7 - (d & 7))) & 1).join('');
+  const bits = Array.from({ length: proof.siblings.length }, (_, d) => pathBit(keyHash, d)).join('');
   out.push(`state proof of "b": ${proof.terminal.kind} terminal at depth ${proof.siblings.length}, path bits (depth 0 first) ${bits}`);
   line('state proof of "b" (canonical encoding)', toHex(encodeStateProof(proof)));
   line('SHA-256 of the bundle JSON below', toHex(sha256(new TextEncoder().encode(bundleToJson(ex.bundle)))));
