@@ -186,9 +186,10 @@ export function verifyBundle(bundle: ProofBundle, anchor: TrustAnchor, options: 
       lookup = verifyStateProof(anchor.chainId, executed.stateRoot, s.key, proof);
     } catch (err) {
       if (err instanceof StateProofError) {
-        // An absence "proof" whose neighbours are not adjacent, or do not bracket the key, is
-        // how a replica would hide a key that exists: named as such.
-        const hiding = s.value === null && (err.reason === 'not-adjacent' || err.reason === 'key-order');
+        // An absence "proof" that shows the asked key's own leaf as another key's is how a
+        // replica would hide a key that exists: named as such. (Other hiding attempts, such as
+        // an empty slot where the key's leaf is, fail to fold up to the root: 'state-proof'.)
+        const hiding = s.value === null && err.reason === 'key-present';
         throw new BundleVerifyError(hiding ? 'false-absence' : 'state-proof', err.message);
       }
       throw err;

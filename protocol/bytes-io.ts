@@ -117,7 +117,7 @@ export class ByteWriter {
   }
 }
 
-/** Unsigned lexicographic byte order: the order of leaves in the state tree. */
+/** Unsigned lexicographic byte order: the order of the entries in a snapshot. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {

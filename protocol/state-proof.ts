@@ -2,47 +2,79 @@
  * Commitments to the application state and the proofs a client checks against them. This module
  * imports only crypto/, so a light client can verify state without the replica code.
  *
- * The state is a set of (key, value) byte-string pairs with distinct keys. Its commitment:
+ * The state is a set of (key, value) byte-string pairs with distinct keys, committed by a binary
+ * sparse Merkle tree over key hashes with path compression (the binary form of the design of
+ * Aptos's Jellyfish Merkle tree). With T = "vsmr/state/v1" and taggedHash from crypto/hash.ts:
  *
- *   leafData(k, v) = taggedHash("vsmr/state/v1", chainId, 0x00 || u16 len(k) || k || u32 len(v) || v)
- *   treeRoot       = RFC 6962 MTH over leafData of all pairs, sorted by key (unsigned lexicographic)
- *   stateRoot      = taggedHash("vsmr/state/v1", chainId, 0x01 || u64 n || treeRoot)   (n = number of pairs)
+ *   keyHash(k)    = SHA-256(k)
+ *   valueHash(v)  = SHA-256(v)
+ *   leaf(k, v)    = taggedHash(T, chainId, 0x00 || keyHash(k) || valueHash(v))
+ *   node(l, r)    = taggedHash(T, chainId, 0x01 || l || r)
+ *   EMPTY         = 32 zero bytes (the hash of a subtree that holds no key)
+ *   stateRoot     = taggedHash(T, chainId, 0x02 || u64 n || treeRoot)      (n = number of pairs)
  *
- * The 0x00 / 0x01 byte keeps leaf data and roots apart under the one domain tag. Binding n into
- * the state root matters for proofs: an RFC 6962 inclusion proof authenticates its tree size only
- * through the root, and some (index, size) pairs share a path shape (index 4 verifies the same in
- * trees of 7 and 8), so a proof's size byte would otherwise be malleable. With n bound, every
- * field of an encoded proof is checked and any change to it fails verification.
+ * Key k lives on the path spelled by the bits of keyHash(k): bit i is bit (7 - i mod 8) of byte
+ * i div 8 (most significant bit of byte 0 first), and bit i chooses the child at depth i (0 =
+ * left). The shape is canonical: a subtree holding no key is EMPTY, a subtree holding exactly one
+ * key is that key's leaf itself, placed as high as possible (path compression), and a subtree
+ * holding two or more keys is an internal node over its two halves. treeRoot is the hash of the
+ * whole tree: EMPTY for no key, the single leaf for one key. So treeRoot, and the state root,
+ * are pure functions of the key/value set, whatever the order of insertions and deletions.
  *
- * Absence of k is shown by the leaves on either side of where k would sort: indexes i and i+1
- * with key_i < k < key_{i+1}, or leaf 0 with k < key_0, or leaf n-1 with key_{n-1} < k, or n = 0.
- * Sound because the replicas that certified the root built it from sorted leaves and the
- * inclusion proofs pin each witness to its index.
+ * The 0x00 / 0x01 / 0x02 byte keeps leaves, internal nodes and state roots apart under the one
+ * domain tag. n is bound into the state root so that the size a proof carries is certified too:
+ * every field of an encoded proof is then checked and any change to it fails verification.
+ *
+ * A proof for key k is the path from the root down to the slot where k's search ends, with the
+ * siblings listed bottom-up, and the slot's content (the terminal):
+ *   leaf   k's own leaf (key and value in clear): k is present with that value;
+ *   other  the leaf of another key, as (keyHash, valueHash), sharing k's path so far: k is absent;
+ *   empty  an empty subtree: k is absent.
+ * The verifier folds the terminal's hash (leaf / leaf / EMPTY) up with the siblings, taking the
+ * bits of keyHash(k) at depths depth-1 .. 0 (h = node(h, s) for bit 0, node(s, h) for bit 1), and
+ * compares the result with treeRoot. Before that it checks, besides stateRootOf(n, treeRoot):
+ * n = 0 exactly when treeRoot is EMPTY, and then depth 0 with an empty terminal; n = 1 needs
+ * depth 0 and a leaf or other terminal; n >= 2 needs depth >= 1; the deepest sibling is not
+ * EMPTY (its parent would hold one key and be compressed); a leaf terminal holds k itself; an
+ * other terminal's keyHash differs from keyHash(k) and shares its first depth bits. Absence is
+ * sound because the certified tree is canonical: were k present, the slot on k's path at any
+ * depth would hold an internal node above k's leaf, or k's leaf itself, or a node below it, and
+ * neither EMPTY nor another key's leaf hashes like those (barring SHA-256 collisions).
  */
+import { hash as nodeHash } from 'node:crypto';
 import { bytesEqual } from '../crypto/bytes.js';
 import { CryptoError } from '../crypto/errors.js';
-import { DOMAIN_TAGS, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
-import { MAX_INCLUSION_PATH, MerkleProofError, merkleRoot, verifyInclusion } from '../crypto/merkle.js';
-import { ByteReader, ByteWriter, compareBytes } from './bytes-io.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
+import { ByteReader, ByteWriter } from './bytes-io.js';
 
 /** Hard limits of the tree and its proofs; the application's own limits are tighter. */
 export const MAX_STATE_KEY_BYTES = 1024;
 export const MAX_STATE_VALUE_BYTES = 8192;
-const MAX_TREE_SIZE = Number.MAX_SAFE_INTEGER;
+/** A path has one step per bit of a key hash, so no slot lies deeper than 256. */
+export const MAX_STATE_PROOF_DEPTH = 256;
 
-/** RFC 6962 MTH of no leaves, SHA-256 of the empty string. */
-export const EMPTY_TREE_ROOT: Uint8Array = merkleRoot([]);
+/** Hash of an empty subtree, and so the tree root of the empty state. Never mutate it. */
+export const EMPTY_TREE_ROOT: Uint8Array = new Uint8Array(SHA256_LENGTH);
 
-const LEAF_KIND = Uint8Array.of(0x00);
-const ROOT_KIND = Uint8Array.of(0x01);
+const LEAF_KIND = 0x00;
+const NODE_KIND = 0x01;
+const ROOT_KIND = Uint8Array.of(0x02);
 
 export type StateProofRejectReason =
+  /** Not a proof object / encoding at all, or over a limit. */
   | 'malformed'
+  /** treeSize and treeRoot do not open the certified state root. */
   | 'root-mismatch'
-  | 'invalid-inclusion'
+  /** The path's depth, terminal or siblings describe a shape the canonical tree never has. */
+  | 'non-canonical'
+  /** A membership terminal holds another key. */
   | 'key-mismatch'
-  | 'not-adjacent'
-  | 'key-order';
+  /** An absence terminal is the asked key's own leaf: the proof hides a key that exists. */
+  | 'key-present'
+  /** An absence terminal holds a key that does not share the asked key's path. */
+  | 'not-on-path'
+  /** The terminal folded up with the siblings does not give treeRoot. */
+  | 'invalid-inclusion';
 
 export class StateProofError extends CryptoError {
   constructor(
@@ -53,35 +85,86 @@ export class StateProofError extends CryptoError {
   }
 }
 
-/** A leaf of the sorted tree with its RFC 9162 inclusion path (bottom-up). */
-export interface LeafWitness {
-  index: number;
-  key: Uint8Array;
-  value: Uint8Array;
-  path: Uint8Array[];
-}
+/** What sits in the slot where the asked key's path ends. */
+export type StateProofTerminal =
+  | { kind: 'leaf'; key: Uint8Array; value: Uint8Array }
+  | { kind: 'other'; keyHash: Uint8Array; valueHash: Uint8Array }
+  | { kind: 'empty' };
 
-/** `treeSize` and `treeRoot` open the state root; the witnesses are proven against `treeRoot`. */
-export type StateProof =
-  | { kind: 'member'; treeSize: number; treeRoot: Uint8Array; leaf: LeafWitness }
-  | { kind: 'absent'; treeSize: number; treeRoot: Uint8Array; left: LeafWitness | null; right: LeafWitness | null };
+/**
+ * `treeSize` and `treeRoot` open the state root; `terminal` sits at depth `siblings.length` on
+ * the key's path, and `siblings` are the hashes beside that path, deepest first.
+ */
+export interface StateProof {
+  treeSize: number;
+  treeRoot: Uint8Array;
+  siblings: Uint8Array[];
+  terminal: StateProofTerminal;
+}
 
 export type StateLookup = { present: true; value: Uint8Array } | { present: false };
 
-function u16(n: number): Uint8Array {
-  return Uint8Array.of(n >>> 8, n & 0xff);
+/** Bit `i` of a key hash (the child taken at depth i; 1 = right). */
+export function pathBit(keyHash: Uint8Array, i: number): number {
+  return (keyHash[i >>> 3]! >>> (7 - (i & 7))) & 1;
 }
 
-function u32(n: number): Uint8Array {
-  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-}
+/**
+ * The tree's hash functions for one chain. One-shot SHA-256 over a scratch buffer that already
+ * holds the domain prefix: the same bytes as taggedHash (the state tree hashes thousands of nodes
+ * per block), without an incremental hash object per node. Instances are not shared between
+ * callers, and hashing is synchronous, so the scratch buffer is never used by two calls at once.
+ */
+export class StateHasher {
+  readonly chainId: string;
+  readonly #scratch: Uint8Array;
+  readonly #at: number;
 
-/** The RFC 6962 leaf data of one pair (the tree then hashes it as SHA-256(0x00 || leafData)). */
-export function stateLeafData(chainId: string, key: Uint8Array, value: Uint8Array): Uint8Array {
-  if (key.length > MAX_STATE_KEY_BYTES || value.length > MAX_STATE_VALUE_BYTES) {
-    throw new RangeError(`state entry over limits: key ${key.length} bytes, value ${value.length} bytes`);
+  /** Throws HashInputError for a chain id the hashing layer refuses. */
+  constructor(chainId: string) {
+    const prefix = domainPrefix(DOMAIN_TAGS.state, chainId);
+    this.chainId = chainId;
+    this.#scratch = new Uint8Array(prefix.length + 1 + 2 * SHA256_LENGTH);
+    this.#scratch.set(prefix);
+    this.#at = prefix.length;
   }
-  return taggedHash(DOMAIN_TAGS.state, chainId, LEAF_KIND, u16(key.length), key, u32(value.length), value);
+
+  /** SHA-256(key): where the key lives in the tree. */
+  keyHash(key: Uint8Array): Uint8Array {
+    return plainSha256(key);
+  }
+
+  /** SHA-256(value) */
+  valueHash(value: Uint8Array): Uint8Array {
+    return plainSha256(value);
+  }
+
+  /** taggedHash(state, chainId, 0x00 || keyHash || valueHash) */
+  leaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
+    return this.#pair(LEAF_KIND, keyHash, valueHash);
+  }
+
+  /** taggedHash(state, chainId, 0x01 || left || right) */
+  node(left: Uint8Array, right: Uint8Array): Uint8Array {
+    return this.#pair(NODE_KIND, left, right);
+  }
+
+  #pair(kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
+    const s = this.#scratch;
+    s[this.#at] = kind;
+    s.set(a, this.#at + 1);
+    s.set(b, this.#at + 1 + SHA256_LENGTH);
+    return new Uint8Array(nodeHash('sha256', s, 'buffer'));
+  }
+}
+
+/**
+ * SHA-256 of one byte string, as crypto/hash.ts's sha256 computes it, through the one-shot
+ * node:crypto call (no hash object): the tree hashes a key and a value per touched entry.
+ */
+function plainSha256(data: Uint8Array): Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new StateProofError('malformed', 'hash input is not a Uint8Array');
+  return new Uint8Array(nodeHash('sha256', data, 'buffer'));
 }
 
 export function stateRootOf(chainId: string, treeSize: number, treeRoot: Uint8Array): Uint8Array {
@@ -110,16 +193,23 @@ function checkBytes(v: unknown, what: string, length?: number, max?: number): as
   if (max !== undefined && v.length > max) throw new StateProofError('malformed', `${what} has ${v.length} bytes, limit ${max}`);
 }
 
-function checkWitness(w: unknown, what: string): asserts w is LeafWitness {
-  if (typeof w !== 'object' || w === null) throw new StateProofError('malformed', `${what} is not an object`);
-  const x = w as Partial<Record<keyof LeafWitness, unknown>>;
-  if (!isUint53(x.index)) throw new StateProofError('malformed', `${what}.index is not a non-negative safe integer`);
-  checkBytes(x.key, `${what}.key`, undefined, MAX_STATE_KEY_BYTES);
-  checkBytes(x.value, `${what}.value`, undefined, MAX_STATE_VALUE_BYTES);
-  if (!Array.isArray(x.path) || x.path.length > MAX_INCLUSION_PATH) {
-    throw new StateProofError('malformed', `${what}.path is not an array of at most ${MAX_INCLUSION_PATH} hashes`);
+function checkTerminal(t: unknown): asserts t is StateProofTerminal {
+  if (typeof t !== 'object' || t === null) throw new StateProofError('malformed', 'terminal is not an object');
+  const x = t as Record<string, unknown>;
+  switch (x['kind']) {
+    case 'leaf':
+      checkBytes(x['key'], 'terminal.key', undefined, MAX_STATE_KEY_BYTES);
+      checkBytes(x['value'], 'terminal.value', undefined, MAX_STATE_VALUE_BYTES);
+      return;
+    case 'other':
+      checkBytes(x['keyHash'], 'terminal.keyHash', SHA256_LENGTH);
+      checkBytes(x['valueHash'], 'terminal.valueHash', SHA256_LENGTH);
+      return;
+    case 'empty':
+      return;
+    default:
+      throw new StateProofError('malformed', `unknown terminal kind ${JSON.stringify(String(x['kind']))}`);
   }
-  for (let i = 0; i < x.path.length; i++) checkBytes(x.path[i] as unknown, `${what}.path[${i}]`, SHA256_LENGTH);
 }
 
 function checkProofShape(proof: unknown): asserts proof is StateProof {
@@ -127,24 +217,25 @@ function checkProofShape(proof: unknown): asserts proof is StateProof {
   const p = proof as Record<string, unknown>;
   if (!isUint53(p['treeSize'])) throw new StateProofError('malformed', 'treeSize is not a non-negative safe integer');
   checkBytes(p['treeRoot'], 'treeRoot', SHA256_LENGTH);
-  if (p['kind'] === 'member') {
-    checkWitness(p['leaf'], 'leaf');
-  } else if (p['kind'] === 'absent') {
-    if (p['left'] !== null) checkWitness(p['left'], 'left');
-    if (p['right'] !== null) checkWitness(p['right'], 'right');
-  } else {
-    throw new StateProofError('malformed', `unknown proof kind ${JSON.stringify(String(p['kind']))}`);
+  const siblings = p['siblings'];
+  if (!Array.isArray(siblings) || siblings.length > MAX_STATE_PROOF_DEPTH) {
+    throw new StateProofError('malformed', `siblings is not an array of at most ${MAX_STATE_PROOF_DEPTH} hashes`);
   }
+  for (let i = 0; i < siblings.length; i++) checkBytes(siblings[i] as unknown, `siblings[${i}]`, SHA256_LENGTH);
+  checkTerminal(p['terminal']);
 }
 
-function checkInclusion(chainId: string, treeRoot: Uint8Array, treeSize: number, w: LeafWitness, what: string): void {
-  try {
-    verifyInclusion(treeRoot, stateLeafData(chainId, w.key, w.value), { index: w.index, treeSize, path: w.path });
-  } catch (err) {
-    if (err instanceof MerkleProofError) throw new StateProofError('invalid-inclusion', `${what}: ${err.reason}`);
-    throw err;
-  }
+/** Whether a and b agree on their first `bits` bits. */
+function sharesPrefix(a: Uint8Array, b: Uint8Array, bits: number): boolean {
+  const whole = bits >>> 3;
+  for (let i = 0; i < whole; i++) if (a[i] !== b[i]) return false;
+  const rest = bits & 7;
+  if (rest === 0) return true;
+  const mask = (0xff << (8 - rest)) & 0xff;
+  return (a[whole]! & mask) === (b[whole]! & mask);
 }
+
+const nonCanonical = (detail: string) => new StateProofError('non-canonical', detail);
 
 /**
  * Checks `proof` for `key` against a state root the caller trusts (from a certified block
@@ -156,45 +247,50 @@ export function verifyStateProof(chainId: string, root: Uint8Array, key: Uint8Ar
   checkBytes(root, 'root', SHA256_LENGTH);
   checkBytes(key, 'key');
   checkProofShape(proof);
-  const { treeSize, treeRoot } = proof;
+  const { treeSize, treeRoot, siblings, terminal } = proof;
   if (!bytesEqual(stateRootOf(chainId, treeSize, treeRoot), root)) {
     throw new StateProofError('root-mismatch', 'treeSize and treeRoot do not open the state root');
   }
 
-  if (proof.kind === 'member') {
-    const { leaf } = proof;
-    if (!bytesEqual(leaf.key, key)) throw new StateProofError('key-mismatch', 'the proven leaf holds another key');
-    checkInclusion(chainId, treeRoot, treeSize, leaf, 'leaf');
-    return { present: true, value: leaf.value.slice() };
+  // The shape rules of the canonical tree, each cheap; most are implied by the fold below (the
+  // root check binds n), but stating them keeps the accepted proofs exactly the honest ones.
+  const depth = siblings.length;
+  if ((treeSize === 0) !== bytesEqual(treeRoot, EMPTY_TREE_ROOT)) {
+    throw nonCanonical(`a tree of ${treeSize} keys with ${treeSize === 0 ? 'a non-empty' : 'the empty'} root`);
   }
+  if (treeSize === 0 && (depth !== 0 || terminal.kind !== 'empty')) throw nonCanonical('the empty tree has only an empty slot at the root');
+  if (treeSize === 1 && (depth !== 0 || terminal.kind === 'empty')) throw nonCanonical('a tree of one key is a single leaf at the root');
+  if (treeSize >= 2 && depth === 0) throw nonCanonical(`a tree of ${treeSize} keys has an internal node at the root`);
+  // The deepest sibling is never EMPTY: its parent would hold at most one key and be compressed.
+  if (depth > 0 && bytesEqual(siblings[0]!, EMPTY_TREE_ROOT)) throw nonCanonical('the deepest sibling is an empty subtree');
 
-  const { left, right } = proof;
-  if (treeSize === 0) {
-    if (left !== null || right !== null) throw new StateProofError('not-adjacent', 'an empty tree has no leaves to show');
-    // Implied by the root check (n = 0 binds the empty MTH) unless SHA-256 collides; kept explicit.
-    if (!bytesEqual(treeRoot, EMPTY_TREE_ROOT)) throw new StateProofError('root-mismatch', 'empty tree with a non-empty root');
-    return { present: false };
+  const hasher = new StateHasher(chainId);
+  const keyHash = hasher.keyHash(key);
+  let acc: Uint8Array;
+  switch (terminal.kind) {
+    case 'leaf':
+      if (!bytesEqual(terminal.key, key)) throw new StateProofError('key-mismatch', 'the proven leaf holds another key');
+      acc = hasher.leaf(keyHash, hasher.valueHash(terminal.value));
+      break;
+    case 'other':
+      if (bytesEqual(terminal.keyHash, keyHash)) {
+        throw new StateProofError('key-present', 'the leaf shown as another key is the asked key itself');
+      }
+      if (!sharesPrefix(terminal.keyHash, keyHash, depth)) {
+        throw new StateProofError('not-on-path', `the other key does not share the asked key's first ${depth} path bits`);
+      }
+      acc = hasher.leaf(terminal.keyHash, terminal.valueHash);
+      break;
+    case 'empty':
+      acc = EMPTY_TREE_ROOT;
+      break;
   }
-  if (left === null && right === null) {
-    throw new StateProofError('not-adjacent', 'absence in a non-empty tree needs at least one neighbouring leaf');
+  for (let d = depth - 1; d >= 0; d--) {
+    const sibling = siblings[depth - 1 - d]!;
+    acc = pathBit(keyHash, d) === 1 ? hasher.node(sibling, acc) : hasher.node(acc, sibling);
   }
-  if (left !== null) {
-    if (right === null && left.index !== treeSize - 1) {
-      throw new StateProofError('not-adjacent', `left neighbour ${left.index} without right one must be the last leaf ${treeSize - 1}`);
-    }
-    if (compareBytes(left.key, key) >= 0) throw new StateProofError('key-order', 'left neighbour does not sort before the key');
-  }
-  if (right !== null) {
-    const expected = left === null ? 0 : left.index + 1;
-    if (right.index !== expected) {
-      throw new StateProofError('not-adjacent', `right neighbour is leaf ${right.index}, expected ${expected}`);
-    }
-    if (compareBytes(key, right.key) >= 0) throw new StateProofError('key-order', 'right neighbour does not sort after the key');
-  }
-  // Ordering is checked before hashing: it is cheap and a present key fails it outright.
-  if (left !== null) checkInclusion(chainId, treeRoot, treeSize, left, 'left');
-  if (right !== null) checkInclusion(chainId, treeRoot, treeSize, right, 'right');
-  return { present: false };
+  if (!bytesEqual(acc, treeRoot)) throw new StateProofError('invalid-inclusion', `the ${terminal.kind} terminal does not fold up to treeRoot`);
+  return terminal.kind === 'leaf' ? { present: true, value: terminal.value.slice() } : { present: false };
 }
 
 /** `verifyStateProof` that reports failure as `null`; errors other than StateProofError propagate. */
@@ -215,84 +311,73 @@ export function tryVerifyStateProof(
 // ---------------------------------------------------------------------------------------------
 // Canonical encoding
 //
-//   u8 kind (1 = member, 2 = absent) || u64 treeSize || treeRoot (32)
-//   member: witness
-//   absent: u8 flags (bit 0: left present, bit 1: right present; others 0) || [left] || [right]
-//   witness: u64 index || u16 len(key) || key || u32 len(value) || value || u8 len(path) || path (32 each)
+//   u64 treeSize || treeRoot (32) || u16 depth (<= 256) || depth × sibling (32, deepest first)
+//   || u8 terminal (1 = leaf, 2 = other, 3 = empty) || body
+//   leaf:  u16 len(key) || key || u32 len(value) || value
+//   other: keyHash (32) || valueHash (32)
+//   empty: nothing
 
-const KIND_MEMBER = 1;
-const KIND_ABSENT = 2;
+const TERMINAL_LEAF = 1;
+const TERMINAL_OTHER = 2;
+const TERMINAL_EMPTY = 3;
 
-/** Largest encoding decodeStateProof accepts: an absence proof with two maximal witnesses. */
+/** Largest encoding decodeStateProof accepts: a maximal leaf at the deepest slot. */
 export const MAX_STATE_PROOF_BYTES =
-  1 + 8 + SHA256_LENGTH + 1 + 2 * (8 + 2 + MAX_STATE_KEY_BYTES + 4 + MAX_STATE_VALUE_BYTES + 1 + MAX_INCLUSION_PATH * SHA256_LENGTH);
-
-function writeWitness(w: ByteWriter, x: LeafWitness): void {
-  w.u64(x.index).u16(x.key.length).bytes(x.key).u32(x.value.length).bytes(x.value).u8(x.path.length);
-  for (const h of x.path) w.bytes(h);
-}
+  8 + SHA256_LENGTH + 2 + MAX_STATE_PROOF_DEPTH * SHA256_LENGTH + 1 + 2 + MAX_STATE_KEY_BYTES + 4 + MAX_STATE_VALUE_BYTES;
 
 /** Canonical bytes; throws StateProofError('malformed') for a structurally invalid proof. */
 export function encodeStateProof(proof: StateProof): Uint8Array {
   checkProofShape(proof);
-  const w = new ByteWriter();
-  w.u8(proof.kind === 'member' ? KIND_MEMBER : KIND_ABSENT)
-    .u64(proof.treeSize)
-    .bytes(proof.treeRoot);
-  if (proof.kind === 'member') {
-    writeWitness(w, proof.leaf);
-  } else {
-    w.u8((proof.left === null ? 0 : 1) | (proof.right === null ? 0 : 2));
-    if (proof.left !== null) writeWitness(w, proof.left);
-    if (proof.right !== null) writeWitness(w, proof.right);
+  const w = new ByteWriter().u64(proof.treeSize).bytes(proof.treeRoot).u16(proof.siblings.length);
+  for (const s of proof.siblings) w.bytes(s);
+  const t = proof.terminal;
+  switch (t.kind) {
+    case 'leaf':
+      w.u8(TERMINAL_LEAF).u16(t.key.length).bytes(t.key).u32(t.value.length).bytes(t.value);
+      break;
+    case 'other':
+      w.u8(TERMINAL_OTHER).bytes(t.keyHash).bytes(t.valueHash);
+      break;
+    case 'empty':
+      w.u8(TERMINAL_EMPTY);
+      break;
   }
   return w.finish();
 }
 
 const malformed = (detail: string) => new StateProofError('malformed', detail);
 
-function readWitness(r: ByteReader, what: string): LeafWitness {
-  const index = r.u53(`${what}.index`);
-  if (index >= MAX_TREE_SIZE) throw malformed(`${what}.index out of range`);
-  const keyLength = r.u16(`${what}.key length`);
-  if (keyLength > MAX_STATE_KEY_BYTES) throw malformed(`${what}.key has ${keyLength} bytes, limit ${MAX_STATE_KEY_BYTES}`);
-  const key = r.bytes(keyLength, `${what}.key`);
-  const valueLength = r.u32(`${what}.value length`);
-  if (valueLength > MAX_STATE_VALUE_BYTES) {
-    throw malformed(`${what}.value has ${valueLength} bytes, limit ${MAX_STATE_VALUE_BYTES}`);
-  }
-  const value = r.bytes(valueLength, `${what}.value`);
-  const pathLength = r.u8(`${what}.path length`);
-  if (pathLength > MAX_INCLUSION_PATH) throw malformed(`${what}.path has ${pathLength} hashes, limit ${MAX_INCLUSION_PATH}`);
-  const path: Uint8Array[] = [];
-  for (let i = 0; i < pathLength; i++) path.push(r.bytes(SHA256_LENGTH, `${what}.path[${i}]`));
-  return { index, key, value, path };
-}
-
 /**
  * Inverse of encodeStateProof; throws StateProofError('malformed') for oversized, truncated or
- * trailing bytes and unknown kinds or flags, so each accepted input re-encodes to itself.
+ * trailing bytes and unknown terminal kinds, so each accepted input re-encodes to itself.
  * Decoding checks structure only; verifyStateProof decides whether the proof holds.
  */
 export function decodeStateProof(bytes: Uint8Array): StateProof {
   if (!(bytes instanceof Uint8Array)) throw malformed('encoded proof is not a Uint8Array');
   if (bytes.length > MAX_STATE_PROOF_BYTES) throw malformed(`${bytes.length} bytes, limit ${MAX_STATE_PROOF_BYTES}`);
   const r = new ByteReader(bytes, malformed);
-  const kind = r.u8('kind');
   const treeSize = r.u53('treeSize');
   const treeRoot = r.bytes(SHA256_LENGTH, 'treeRoot');
-  let proof: StateProof;
-  if (kind === KIND_MEMBER) {
-    proof = { kind: 'member', treeSize, treeRoot, leaf: readWitness(r, 'leaf') };
-  } else if (kind === KIND_ABSENT) {
-    const flags = r.u8('flags');
-    if (flags > 3) throw malformed(`unknown flag bits in 0x${flags.toString(16)}`);
-    const left = flags & 1 ? readWitness(r, 'left') : null;
-    const right = flags & 2 ? readWitness(r, 'right') : null;
-    proof = { kind: 'absent', treeSize, treeRoot, left, right };
+  const depth = r.u16('depth');
+  if (depth > MAX_STATE_PROOF_DEPTH) throw malformed(`depth ${depth}, limit ${MAX_STATE_PROOF_DEPTH}`);
+  const siblings: Uint8Array[] = [];
+  for (let i = 0; i < depth; i++) siblings.push(r.bytes(SHA256_LENGTH, `siblings[${i}]`));
+  const kind = r.u8('terminal kind');
+  let terminal: StateProofTerminal;
+  if (kind === TERMINAL_LEAF) {
+    const keyLength = r.u16('key length');
+    if (keyLength > MAX_STATE_KEY_BYTES) throw malformed(`key has ${keyLength} bytes, limit ${MAX_STATE_KEY_BYTES}`);
+    const key = r.bytes(keyLength, 'key');
+    const valueLength = r.u32('value length');
+    if (valueLength > MAX_STATE_VALUE_BYTES) throw malformed(`value has ${valueLength} bytes, limit ${MAX_STATE_VALUE_BYTES}`);
+    terminal = { kind: 'leaf', key, value: r.bytes(valueLength, 'value') };
+  } else if (kind === TERMINAL_OTHER) {
+    terminal = { kind: 'other', keyHash: r.bytes(SHA256_LENGTH, 'keyHash'), valueHash: r.bytes(SHA256_LENGTH, 'valueHash') };
+  } else if (kind === TERMINAL_EMPTY) {
+    terminal = { kind: 'empty' };
   } else {
-    throw malformed(`unknown proof kind ${kind}`);
+    throw malformed(`unknown terminal kind ${kind}`);
   }
   r.end();
-  return proof;
+  return { treeSize, treeRoot, siblings, terminal };
 }

@@ -2,7 +2,7 @@
  * The replicated application: a key-value store with u64 account balances, applied to committed
  * blocks in order on one thread. Every replica that applies the same blocks reaches the same
  * state root, log root and results, so nothing here may depend on time, randomness, the host,
- * or the iteration order of a Map (the state tree sorts, the log is positional).
+ * or the iteration order of a Map (the state tree is keyed by key hashes, the log is positional).
  *
  * Command semantics (a failed command changes no state):
  *   put        always OK

@@ -1,35 +1,56 @@
 /**
- * The authenticated map behind the application state: a sorted-leaf RFC 6962 Merkle tree (see
- * state-proof.ts for the commitment and the proof format).
+ * The authenticated map behind the application state: a binary sparse Merkle tree over key
+ * hashes with path compression (see protocol/state-proof.ts for the commitment and the proofs).
  *
- * Cost model: mutations only touch the in-memory map and mark the tree stale; root() and
- * prove() rebuild it (sort keys if the key set changed, hash changed leaves, rebuild the tree
- * from cached leaf data: about 2n hashes) and cache it until the next mutation. The application
- * asks for the root once per block, so this is O(n) per block, not per command.
+ * Shape. A key's place is fixed by SHA-256(key), not by its rank among the other keys, so adding
+ * or removing a key only changes the nodes on its own path. The tree is kept canonical after
+ * every operation: an empty subtree is absent (null), a subtree with one key is that key's leaf
+ * placed as high as it can go, and an internal node always holds at least two keys. Insertion
+ * splits a leaf by the first bit where the two key hashes differ; deletion collapses every
+ * internal node left with a lone leaf and an empty side (the leaf moves up, repeatedly). Since a
+ * canonical tree is determined by the key set alone, the root does not depend on the history of
+ * sets and deletes that produced the map.
  *
- * An incremental version cannot keep this layout cheaply: inserting a key shifts the index of
- * every later leaf and so reshapes the RFC tree. It would move to a tree whose shape is fixed by
- * the key (a sparse Merkle tree or a Jellyfish-style radix tree over key hashes, as Aptos does),
- * persist nodes by version in storage, and rehash only the O(log n) paths of keys a block touched.
- * The proof format and verifier would change with it; StateTree's interface would not.
+ * Cost model. set and delete walk one path (expected depth about log2 n, at most 256) and mark
+ * its nodes dirty (hash = null) without hashing. root() rehashes only dirty nodes, bottom-up, so
+ * a block that touches k keys costs O(k log n) hashes once per block, upper nodes shared by
+ * several paths being hashed once; for k << n that is a few thousand hashes where the former
+ * sorted-leaf tree rehashed O(n). prove() hashes what is dirty, then copies one path.
+ *
+ * The nodes live in memory only; a persistent version would store them by version and hash.
  */
-import { bytesToHex } from '../../crypto/bytes.js';
-import { DOMAIN_TAGS, domainPrefix } from '../../crypto/hash.js';
-import { MerkleTree, merkleLeafHash } from '../../crypto/merkle.js';
-import type { LeafWitness, StateProof } from '../../protocol/state-proof.js';
-import { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, stateLeafData, stateRootOf } from '../../protocol/state-proof.js';
+import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
+import type { StateProof, StateProofTerminal } from '../../protocol/state-proof.js';
+import {
+  EMPTY_TREE_ROOT,
+  MAX_STATE_KEY_BYTES,
+  MAX_STATE_VALUE_BYTES,
+  pathBit,
+  StateHasher,
+  stateRootOf,
+} from '../../protocol/state-proof.js';
 
-interface Entry {
-  readonly key: Uint8Array;
-  readonly value: Uint8Array;
-  /** merkleLeafHash(stateLeafData(key, value)); null until the next rebuild needs it. */
-  leafHash: Uint8Array | null;
+class Leaf {
+  /** Leaf node hash; null while the value changed since the last root(). */
+  hash: Uint8Array | null = null;
+  constructor(
+    readonly keyHash: Uint8Array,
+    readonly key: Uint8Array,
+    public value: Uint8Array,
+  ) {}
 }
 
-interface Built {
-  tree: MerkleTree;
-  root: Uint8Array;
+class Internal {
+  /** Node hash; null while anything below changed since the last root(). */
+  hash: Uint8Array | null = null;
+  constructor(
+    public left: TreeNode,
+    public right: TreeNode,
+  ) {}
 }
+
+/** null is an empty subtree. */
+type TreeNode = Leaf | Internal | null;
 
 function checkEntry(key: Uint8Array, value?: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length > MAX_STATE_KEY_BYTES) {
@@ -40,135 +61,192 @@ function checkEntry(key: Uint8Array, value?: Uint8Array): void {
   }
 }
 
+/** First bit position at or after `from` where two distinct key hashes differ. */
+function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
+  for (let i = from; i < 256; i++) if (pathBit(a, i) !== pathBit(b, i)) return i;
+  // Two distinct keys with equal SHA-256: nothing sane can continue.
+  throw new Error('SHA-256 collision between two state keys');
+}
+
 export class StateTree {
   readonly chainId: string;
-  // Keyed by lowercase hex: fixed two characters per byte, so comparing the hex strings orders
-  // them exactly as comparing the bytes (prefixes first), which is the tree's leaf order.
-  readonly #entries = new Map<string, Entry>();
-  /** Sorted map keys; null when a key was deleted since the last sort. */
-  #order: string[] | null = [];
-  /** Keys added since the last sort: merged into #order (O(n + k log k)), not re-sorted with it. */
-  #added: string[] = [];
-  #built: Built | null = null;
+  readonly #hasher: StateHasher;
+  /** The leaves by hex(key), for get/has and to find a key's leaf without walking the tree. */
+  readonly #leaves = new Map<string, Leaf>();
+  #root: TreeNode = null;
+  /** stateRootOf(size, tree root), null after any change. */
+  #stateRoot: Uint8Array | null = null;
 
   constructor(chainId: string) {
-    domainPrefix(DOMAIN_TAGS.state, chainId); // refuses a bad chain id now, not at the first root()
+    this.#hasher = new StateHasher(chainId); // refuses a bad chain id now, not at the first root()
     this.chainId = chainId;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#leaves.size;
   }
 
   /** A copy of the value, or undefined when the key is absent. */
   get(key: Uint8Array): Uint8Array | undefined {
     checkEntry(key);
-    return this.#entries.get(bytesToHex(key))?.value.slice();
+    return this.#leaves.get(bytesToHex(key))?.value.slice();
   }
 
   has(key: Uint8Array): boolean {
     checkEntry(key);
-    return this.#entries.has(bytesToHex(key));
+    return this.#leaves.has(bytesToHex(key));
   }
 
   /** Stores copies, so the caller may reuse its buffers. */
   set(key: Uint8Array, value: Uint8Array): void {
     checkEntry(key, value);
     const id = bytesToHex(key);
-    if (!this.#entries.has(id)) this.#added.push(id);
-    this.#entries.set(id, { key: key.slice(), value: value.slice(), leafHash: null });
-    this.#built = null;
+    const existing = this.#leaves.get(id);
+    if (existing !== undefined) {
+      if (bytesEqual(existing.value, value)) return;
+      existing.value = value.slice();
+      existing.hash = null;
+      this.#dirtyPath(existing.keyHash);
+      return;
+    }
+    const leaf = new Leaf(this.#hasher.keyHash(key), key.slice(), value.slice());
+    this.#leaves.set(id, leaf);
+    this.#insert(leaf);
   }
 
   /** True when the key was present. */
   delete(key: Uint8Array): boolean {
     checkEntry(key);
-    if (!this.#entries.delete(bytesToHex(key))) return false;
-    this.#order = null;
-    this.#added = [];
-    this.#built = null;
+    const id = bytesToHex(key);
+    const leaf = this.#leaves.get(id);
+    if (leaf === undefined) return false;
+    this.#leaves.delete(id);
+    this.#remove(leaf);
     return true;
   }
 
   /** The state root (state-proof.ts): a pure function of the key/value set. */
   root(): Uint8Array {
-    return this.#build().root.slice();
+    this.#stateRoot ??= stateRootOf(this.chainId, this.#leaves.size, this.#hashOf(this.#root));
+    return this.#stateRoot.slice();
   }
 
   /** Proof of the key's value, or of its absence, against root(). */
   prove(key: Uint8Array): StateProof {
     checkEntry(key);
-    const { tree } = this.#build();
-    const order = this.#order!;
-    const treeSize = order.length;
-    const treeRoot = tree.root;
-    const id = bytesToHex(key);
-    // Lower bound: first position whose key sorts at or after `key`.
-    let lo = 0;
-    let hi = treeSize;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (order[mid]! < id) lo = mid + 1;
-      else hi = mid;
+    const treeRoot = this.#hashOf(this.#root).slice();
+    const keyHash = this.#hasher.keyHash(key);
+    const siblings: Uint8Array[] = [];
+    let node = this.#root;
+    for (let depth = 0; node instanceof Internal; depth++) {
+      const right = pathBit(keyHash, depth) === 1;
+      siblings.push(this.#hashOf(right ? node.left : node.right).slice());
+      node = right ? node.right : node.left;
     }
-    if (lo < treeSize && order[lo] === id) return { kind: 'member', treeSize, treeRoot, leaf: this.#witness(tree, lo) };
-    return {
-      kind: 'absent',
-      treeSize,
-      treeRoot,
-      left: lo > 0 ? this.#witness(tree, lo - 1) : null,
-      right: lo < treeSize ? this.#witness(tree, lo) : null,
-    };
+    siblings.reverse();
+    let terminal: StateProofTerminal;
+    if (node === null) terminal = { kind: 'empty' };
+    else if (bytesEqual(node.keyHash, keyHash)) terminal = { kind: 'leaf', key: node.key.slice(), value: node.value.slice() };
+    else terminal = { kind: 'other', keyHash: node.keyHash.slice(), valueHash: this.#hasher.valueHash(node.value) };
+    return { treeSize: this.#leaves.size, treeRoot, siblings, terminal };
   }
 
-  /** Copies of all pairs in key order (the order the tree commits to). */
+  /**
+   * Copies of all pairs in ascending key order (unsigned bytewise, a prefix first): the order
+   * snapshots write. Sorted per call; snapshots are rare next to blocks.
+   */
   *entries(): IterableIterator<[Uint8Array, Uint8Array]> {
-    for (const id of this.#sorted()) {
-      const e = this.#entries.get(id)!;
-      yield [e.key.slice(), e.value.slice()];
+    // Lowercase hex has two characters per byte, so the default (UTF-16 code unit) sort of the
+    // ASCII ids is exactly byte order, independent of locale and of the map's insertion order.
+    for (const id of [...this.#leaves.keys()].sort()) {
+      const leaf = this.#leaves.get(id)!;
+      yield [leaf.key.slice(), leaf.value.slice()];
     }
   }
 
-  #witness(tree: MerkleTree, index: number): LeafWitness {
-    const e = this.#entries.get(this.#order![index]!)!;
-    return { index, key: e.key.slice(), value: e.value.slice(), path: tree.proveInclusion(index).path };
+  #changed(): void {
+    this.#stateRoot = null;
   }
 
-  #sorted(): string[] {
-    // Default sort compares UTF-16 code units; all ids are ASCII hex, so this is byte order and
-    // does not depend on locale or on the map's insertion order.
-    if (this.#order === null) {
-      this.#order = [...this.#entries.keys()].sort();
-      this.#added = [];
-    } else if (this.#added.length > 0) {
-      // A key added then deleted is gone from the map; a deletion resets #order anyway.
-      this.#order = mergeSorted(this.#order, this.#added.sort());
-      this.#added = [];
+  /** Marks the internal nodes above an existing leaf dirty. */
+  #dirtyPath(keyHash: Uint8Array): void {
+    this.#changed();
+    let node = this.#root;
+    for (let depth = 0; node instanceof Internal; depth++) {
+      node.hash = null;
+      node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
     }
-    return this.#order;
   }
 
-  #build(): Built {
-    if (this.#built !== null) return this.#built;
-    const leafHashes = this.#sorted().map((id) => {
-      const e = this.#entries.get(id)!;
-      e.leafHash ??= merkleLeafHash(stateLeafData(this.chainId, e.key, e.value));
-      return e.leafHash;
-    });
-    const tree = MerkleTree.fromLeafHashes(leafHashes);
-    this.#built = { tree, root: stateRootOf(this.chainId, tree.size, tree.root) };
-    return this.#built;
+  #insert(leaf: Leaf): void {
+    this.#changed();
+    const keyHash = leaf.keyHash;
+    let parent: Internal | null = null;
+    let node = this.#root;
+    let depth = 0;
+    while (node instanceof Internal) {
+      node.hash = null;
+      parent = node;
+      node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
+      depth++;
+    }
+    let replacement: Leaf | Internal = leaf;
+    if (node !== null) {
+      // The slot holds another key's leaf: both go under a chain of internal nodes down to the
+      // first bit where their hashes differ (one-sided above it, which is canonical: every node
+      // on the chain holds both keys).
+      const split = firstDifferingBit(node.keyHash, keyHash, depth);
+      replacement = pathBit(keyHash, split) === 1 ? new Internal(node, leaf) : new Internal(leaf, node);
+      for (let d = split - 1; d >= depth; d--) {
+        replacement = pathBit(keyHash, d) === 1 ? new Internal(null, replacement) : new Internal(replacement, null);
+      }
+    }
+    this.#attach(parent, depth - 1, keyHash, replacement);
   }
-}
 
-/** Merges two ascending, disjoint lists of ids. */
-function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
-  const out = new Array<string>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length) out[k++] = a[i]! < b[j]! ? a[i++]! : b[j++]!;
-  while (i < a.length) out[k++] = a[i++]!;
-  while (j < b.length) out[k++] = b[j++]!;
-  return out;
+  #remove(leaf: Leaf): void {
+    this.#changed();
+    const keyHash = leaf.keyHash;
+    const path: Internal[] = [];
+    let node = this.#root;
+    while (node instanceof Internal) {
+      node.hash = null;
+      path.push(node);
+      node = pathBit(keyHash, path.length - 1) === 1 ? node.right : node.left;
+    }
+    if (node !== leaf) throw new Error('state tree out of sync with its key map');
+    // Walk up replacing the removed slot: a node left holding at most one key becomes that key's
+    // leaf (or empty) and the question moves to its parent; the first node that still holds two
+    // keys takes the replacement as its child, and nothing above it changes shape.
+    let replacement: TreeNode = null;
+    for (let depth = path.length - 1; depth >= 0; depth--) {
+      const parent = path[depth]!;
+      const sibling = pathBit(keyHash, depth) === 1 ? parent.left : parent.right;
+      const collapses = sibling === null ? !(replacement instanceof Internal) : replacement === null && sibling instanceof Leaf;
+      if (!collapses) {
+        this.#attach(parent, depth, keyHash, replacement);
+        return;
+      }
+      replacement = sibling ?? replacement;
+    }
+    this.#root = replacement;
+  }
+
+  /** Puts `child` under `parent` at the side `keyHash` takes at `depth`, or at the root. */
+  #attach(parent: Internal | null, depth: number, keyHash: Uint8Array, child: TreeNode): void {
+    if (parent === null) this.#root = child;
+    else if (pathBit(keyHash, depth) === 1) parent.right = child;
+    else parent.left = child;
+  }
+
+  /** The node's hash, computing it (and the dirty nodes below) if needed. Shared: do not mutate. */
+  #hashOf(node: TreeNode): Uint8Array {
+    if (node === null) return EMPTY_TREE_ROOT;
+    if (node.hash !== null) return node.hash;
+    node.hash =
+      node instanceof Leaf
+        ? this.#hasher.leaf(node.keyHash, this.#hasher.valueHash(node.value))
+        : this.#hasher.node(this.#hashOf(node.left), this.#hashOf(node.right));
+    return node.hash;
+  }
 }

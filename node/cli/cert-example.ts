@@ -21,7 +21,7 @@ import { bundleToJson, makeBundle, type ProofBundle } from '../../protocol/bundl
 import { encodeCommand } from '../../protocol/command.js';
 import { encodeLogEntry, logLeafData } from '../../protocol/log-proof.js';
 import { decodeRequest, signRequest } from '../../protocol/request.js';
-import { encodeStateProof, stateLeafData, stateRootOf } from '../../protocol/state-proof.js';
+import { encodeStateProof, pathBit, StateHasher, stateRootOf } from '../../protocol/state-proof.js';
 import { type Block, encodeExecutedState, encodeVoteData, type QuorumCert, type VoteData, voteDigest } from '../../protocol/types.js';
 import { KvApplication } from '../app/kv-app.js';
 import { kvStateKey } from '../app/state-keys.js';
@@ -149,10 +149,16 @@ export function renderCertificateExample(ex: CertificateExample = buildCertifica
   line('log root (3 entries)', toHex(ex.app.logRoot()));
   const key = kvStateKey(new TextEncoder().encode('b'));
   line('state key of KV key "b"', toHex(key));
-  line('state leaf data of ("b", "banana")', toHex(stateLeafData(chainId, key, new TextEncoder().encode('banana'))));
+  const hasher = new StateHasher(chainId);
+  const keyHash = hasher.keyHash(key);
+  line('state key hash = SHA-256(state key): its path, most significant bit first', toHex(keyHash));
+  line('value hash = SHA-256("banana")', toHex(hasher.valueHash(new TextEncoder().encode('banana'))));
+  line('leaf hash = taggedHash(state, 0x00 || key hash || value hash)', toHex(hasher.leaf(keyHash, hasher.valueHash(new TextEncoder().encode('banana')))));
   const proof = ex.app.proveKey(new TextEncoder().encode('b'));
-  line('state tree root (MTH over 3 leaves)', toHex(proof.treeRoot));
-  line('state root = taggedHash(state, 0x01 || u64 3 || tree root)', toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
+  line('state tree root (sparse Merkle tree of 3 leaves)', toHex(proof.treeRoot));
+  line('state root = taggedHash(state, 0x02 || u64 3 || tree root)', toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
+  const bits = Array.from({ length: proof.siblings.length }, (_, d) => pathBit(keyHash, d)).join('');
+  out.push(`state proof of "b": ${proof.terminal.kind} terminal at depth ${proof.siblings.length}, path bits (depth 0 first) ${bits}`);
   line('state proof of "b" (canonical encoding)', toHex(encodeStateProof(proof)));
   line('SHA-256 of the bundle JSON below', toHex(sha256(new TextEncoder().encode(bundleToJson(ex.bundle)))));
   out.push(`bundle (vsmr client verify accepts it with the genesis of these four keys):\n${bundleToJson(ex.bundle).trimEnd()}`);

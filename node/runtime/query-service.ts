@@ -140,7 +140,7 @@ export class QueryService {
     const h = headers.find((c) => bytesEqual(c.block.executed.stateRoot, stateRoot) && bytesEqual(c.block.executed.logRoot, logRoot));
     if (!h) return `no certified header carries the current state root ${toHex(stateRoot)} yet`;
     const proof = app.proveStateKey(q.key);
-    const value = proof.kind === 'member' ? proof.leaf.value : null;
+    const value = proof.terminal.kind === 'leaf' ? proof.terminal.value : null;
     return makeBundle(chainId, h.block, h.qc, { height: h.block.executed.height, state: { key: q.key, value, proof } });
   }
 

@@ -9,6 +9,7 @@ import { ValidatorSet } from '../../crypto/qc/validator-set.js';
 import { type BundleRejectReason, BundleVerifyError, verifyBundle } from '../../client/verify.js';
 import { makeBlock } from '../../protocol/block.js';
 import { BundleFormatError, bundleToJson, bundleToJsonValue, makeBundle, parseBundle, type ProofBundle } from '../../protocol/bundle.js';
+import { sha256 } from '../../crypto/hash.js';
 import { encodeStateProof, type StateProof } from '../../protocol/state-proof.js';
 import { buildCertificateExample, type CertificateExample, certify, voteOf } from '../../node/cli/cert-example.js';
 import { kvStateKey } from '../../node/app/state-keys.js';
@@ -91,8 +92,9 @@ describe('light client: proof bundle verification', () => {
       rejects(ex, mutate(ex.bundle, (v) => { v['log']['position'] = 0; }), 'log-inclusion');
       rejects(ex, mutate(ex.bundle, (v) => { v['log']['position'] = 5; }), 'log-position');
       // The leaf value inside the state proof, changed along with the claimed value.
-      const proof = ex.app.proveKey(enc.encode('b')) as Extract<StateProof, { kind: 'member' }>;
-      const forged: StateProof = { ...proof, leaf: { ...proof.leaf, value: enc.encode('durian') } };
+      const proof = ex.app.proveKey(enc.encode('b'));
+      assert.equal(proof.terminal.kind, 'leaf');
+      const forged: StateProof = { ...proof, terminal: { kind: 'leaf', key: kvStateKey(enc.encode('b')), value: enc.encode('durian') } };
       rejects(ex, mutate(ex.bundle, (v) => {
         v['state']['proof'] = toHex(encodeStateProof(forged));
         v['state']['value'] = toHex(enc.encode('durian'));
@@ -157,15 +159,20 @@ describe('light client: proof bundle verification', () => {
     });
 
     it('a non-membership proof for a key that exists', () => {
-      // The replica hides "b" by showing "a" and "c" as neighbours (they are not adjacent).
-      const a = ex.app.proveKey(enc.encode('a')) as Extract<StateProof, { kind: 'member' }>;
-      const c = ex.app.proveKey(enc.encode('c')) as Extract<StateProof, { kind: 'member' }>;
-      const hiding: StateProof = { kind: 'absent', treeSize: a.treeSize, treeRoot: a.treeRoot, left: a.leaf, right: c.leaf };
-      rejects(ex, { ...ex.bundle, state: { key: kvStateKey(enc.encode('b')), value: null, proof: encodeStateProof(hiding) } }, 'false-absence');
-      // Or shows "b" itself as a neighbour.
-      const b = ex.app.proveKey(enc.encode('b')) as Extract<StateProof, { kind: 'member' }>;
-      const selfNeighbour: StateProof = { kind: 'absent', treeSize: a.treeSize, treeRoot: a.treeRoot, left: a.leaf, right: b.leaf };
-      rejects(ex, { ...ex.bundle, state: { key: kvStateKey(enc.encode('b')), value: null, proof: encodeStateProof(selfNeighbour) } }, 'false-absence');
+      // The replica hides "b" by showing its own leaf as if it belonged to another key...
+      const b = ex.app.proveKey(enc.encode('b'));
+      assert.ok(b.terminal.kind === 'leaf');
+      const leafAsOther: StateProof = {
+        ...b,
+        terminal: { kind: 'other', keyHash: sha256(b.terminal.key), valueHash: sha256(b.terminal.value) },
+      };
+      const hide = (proof: StateProof) => ({ ...ex.bundle, state: { key: kvStateKey(enc.encode('b')), value: null, proof: encodeStateProof(proof) } });
+      rejects(ex, hide(leafAsOther), 'false-absence');
+      // ...or an empty slot where its leaf is, or another key's absence proof: neither folds up
+      // to the certified root (or the other key is off b's path).
+      rejects(ex, hide({ ...b, terminal: { kind: 'empty' } }), 'state-proof');
+      rejects(ex, hide(ex.app.proveKey(enc.encode('a'))), 'state-proof');
+      rejects(ex, hide(ex.app.proveKey(enc.encode('zz'))), 'state-proof');
     });
 
     it('the executed state of a block that is not earlier', () => {
@@ -225,6 +232,9 @@ describe('light client: proof bundle verification', () => {
         // Flip one bit pattern in one of the low 7 bytes of the u64 (JSON numbers stop at 2^53).
         const flipped = Number(BigInt(get(v, p)) ^ (BigInt(mask) << BigInt(8 * Math.min(byte, 6))));
         fc.pre(Number.isSafeInteger(flipped));
+        // A lower claimed height is a weaker claim the certificate still supports (executed
+        // height >= claimed height), so it rightly verifies: only raising it must fail.
+        fc.pre(!(p.length === 1 && p[0] === 'height' && flipped < Number(get(v, p))));
         set(v, p, flipped);
         return fails(v);
       }),
