@@ -23,17 +23,18 @@ export function p2pTransport(opts: {
   logger?: Logger;
 }): ConsensusTransport {
   const { host, self, peerIds } = opts;
-  const fire = (to: number, protocol: 'vote' | 'consensus', message: ConsensusMessage) => {
-    const bytes = encodeMessage(message);
+  const fire = (to: number, protocol: 'vote' | 'consensus', bytes: Uint8Array) => {
     opts.metrics?.bytesOut.inc({ topic: protocol }, bytes.length);
     host.send(peerIds[to]!, protocol, bytes).catch((err: unknown) => opts.logger?.debug({ to, protocol, err: String(err) }, 'send failed'));
   };
   return {
     broadcast(message) {
-      for (let to = 0; to < peerIds.length; to++) if (to !== self) fire(to, 'consensus', message);
+      // Encoded once for every peer: a full block is the largest message there is.
+      const bytes = encodeMessage(message);
+      for (let to = 0; to < peerIds.length; to++) if (to !== self) fire(to, 'consensus', bytes);
     },
     send(to, message) {
-      fire(to, message.type === 'vote' ? 'vote' : 'consensus', message);
+      fire(to, message.type === 'vote' ? 'vote' : 'consensus', encodeMessage(message));
     },
     async requestSync(to, fromHeight) {
       try {
