@@ -3,7 +3,7 @@
  * 32-byte values), then rounds of 400 new keys each followed by root(), as in the end-to-end
  * benchmark where every command puts a new key. Prints the median time of the 400 sets and of
  * root(), plus a state proof's size and verification time. Not part of `npm run bench`; run it
- * with `node dist/bench/state-tree.js [--quick]`.
+ * with `npm run bench:state-tree [-- --quick]`.
  */
 import { randomBytes } from 'node:crypto';
 import { encodeStateProof, verifyStateProof } from '../protocol/state-proof.js';

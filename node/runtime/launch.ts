@@ -253,5 +253,7 @@ async function submitReply(answer: Awaited<ReturnType<ValidatorNode['submit']>>[
     return await Promise.race([committed, timeout]);
   } finally {
     clearTimeout(timer);
+    // Committed or not, nobody waits for this receipt any more.
+    answer.cancel?.();
   }
 }

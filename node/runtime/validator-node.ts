@@ -78,7 +78,8 @@ export class ValidatorNode {
   private timer: unknown;
   private stopped = false;
   private readonly clock: Clock;
-  private readonly waiting = new Map<string, { resolve: (r: CommitReceipt) => void }>();
+  /** Receipt callbacks per request id; a client that stops waiting takes its own out (cancel). */
+  private readonly waiting = new Map<string, Set<(r: CommitReceipt) => void>>();
   private fatal: Error | undefined;
   /** For metrics: when the current round began, and the last certificate rounds seen. */
   private roundStartedAt = 0;
@@ -224,9 +225,11 @@ export class ValidatorNode {
 
   /**
    * Admits signed client requests: stateless validation first, then into consensus. Resolves
-   * per request with its verdict and, for accepted ones, a promise of the commit receipt.
+   * per request with its verdict and, for accepted ones, a promise of the commit receipt and
+   * `cancel`, which a caller that gives up waiting (its deadline passed) must call: a request
+   * that never commits (expired, or never proposed) would otherwise hold its callback forever.
    */
-  async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt> }[]> {
+  async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt>; cancel?: () => void }[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
     const admitted: Uint8Array[] = [];
     const out = verdicts.map((verdict, i) => {
@@ -234,9 +237,23 @@ export class ValidatorNode {
       const bytes = requests[i]!;
       // The verdict carries the request id the pool already hashed: no second sha256 here.
       const key = bytesToHex(verdict.id);
-      const committed = new Promise<CommitReceipt>((resolve) => this.waiting.set(key, { resolve }));
+      let callback: ((r: CommitReceipt) => void) | undefined;
+      const committed = new Promise<CommitReceipt>((resolve) => {
+        callback = resolve;
+      });
+      let set = this.waiting.get(key);
+      if (!set) {
+        set = new Set();
+        this.waiting.set(key, set);
+      }
+      set.add(callback!);
+      const cancel = () => {
+        const mine = this.waiting.get(key);
+        if (!mine?.delete(callback!)) return;
+        if (mine.size === 0) this.waiting.delete(key);
+      };
       admitted.push(bytes);
-      return { verdict, committed };
+      return { verdict, committed, cancel };
     });
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return out;
@@ -265,6 +282,11 @@ export class ValidatorNode {
   onProgress(listener: () => void): () => void {
     this.progressListeners.add(listener);
     return () => this.progressListeners.delete(listener);
+  }
+
+  /** Clients' requests waiting for their commit here (tests and metrics). */
+  get waitingRequests(): number {
+    return this.waiting.size;
   }
 
   status(peers = 0): NodeStatus {
@@ -500,13 +522,15 @@ export class ValidatorNode {
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = this.replica.commandKey(bytes);
-      const waiter = this.waiting.get(key);
-      if (!waiter) return;
+      const waiters = this.waiting.get(key);
+      if (!waiters) return;
       this.waiting.delete(key);
       const result = outcome.results[k]!;
       const receipt: CommitReceipt = { height: block.height, position: outcome.firstPosition + k, result, resultName: resultName(result) };
       // Told once the block is durable here, not merely executed.
-      this.afterFlush(() => waiter.resolve(receipt));
+      this.afterFlush(() => {
+        for (const resolve of waiters) resolve(receipt);
+      });
     });
     return { height: block.height, blockId: block.id, stateRoot: outcome.stateRoot, logRoot: outcome.logRoot };
   }

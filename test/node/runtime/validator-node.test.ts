@@ -69,6 +69,33 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     assert.equal(net.nodes[3]!.app.query(enc.encode('key-7'))?.toString(), enc.encode('value-7').toString());
   });
 
+  it('answers every waiter of a request submitted twice, and holds no waiter once answered or cancelled', async () => {
+    const req = put(900, 'twice', 'v');
+    const [first] = await net.nodes[2]!.submit([req]);
+    const [second] = await net.nodes[2]!.submit([req]);
+    const [a, b] = await Promise.all([first!.committed!, second!.committed!]);
+    assert.deepEqual(a, b);
+    assert.equal(net.nodes[2]!.waitingRequests, 0);
+    // A node that never commits (not started): a client that gives up takes its waiter out.
+    const idle = new ValidatorNode({
+      chainId: CHAIN,
+      index: 0,
+      n: N,
+      signer: fakeSigner(0),
+      certs,
+      store: new FakeLedgerStore(),
+      transport: new FakeNetwork().transport(0),
+      validator: new MainThreadValidator(CHAIN),
+      consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+    });
+    const [pending] = await idle.submit([put(901, 'never', 'v')]);
+    assert.equal(idle.waitingRequests, 1);
+    pending!.cancel!();
+    pending!.cancel!();
+    assert.equal(idle.waitingRequests, 0);
+    idle.stop();
+  });
+
   it('refuses a forged request and one for another chain without committing them', async () => {
     const forged = put(100, 'x', 'y');
     forged[forged.length - 1]! ^= 1;
