@@ -57,7 +57,7 @@ else {
   const m = pts[0]?.machine;
   md.push(`## End to end (${e2e.date}${e2e.quick ? ', QUICK smoke run' : ''})`, '');
   md.push(
-    `Machine: ${m?.cores ?? '?'} cores, Node ${m?.node ?? '?'}; the 1-minute load average at each point is in the table (the cluster's own processes and validation threads count in it, so under load it is above the core count; a point whose load average stands out from its neighbours had competition). Each point is a fresh loopback cluster of N \`vsmr start\` processes under V8's CPU profiler (except the points marked \"no profiler\": the profiler costs a quarter to a third of the throughput), a warm-up, then ${pts[0]?.durationS ?? '?'} s of measured closed-loop load; the matrix took ${e2e.wallS} s. Latency is submit to committed reply (the bench client does not verify the certificate).`,
+    `Machine: ${m?.cores ?? '?'} cores, Node ${m?.node ?? '?'}; the 1-minute load average at each point is in the table (the cluster's own processes and validation threads count in it, so under load it is above the core count; a point whose load average stands out from its neighbours had competition). Each point is a fresh loopback cluster of N \`vsmr start\` processes under V8's CPU profiler (except the points marked "no profiler": the profiler costs a quarter to a third of the throughput), a warm-up, then ${pts[0]?.durationS ?? '?'} s of measured closed-loop load; the matrix took ${e2e.wallS} s. Latency is submit to committed reply (the bench client does not verify the certificate).`,
     '',
   );
   md.push(
