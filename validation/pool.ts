@@ -227,6 +227,22 @@ export class ValidationPool {
     return { ...this.#stats };
   }
 
+  /** StatelessValidator.validateKnown: all from the verified cache, or undefined. */
+  validateKnown(requests: readonly Uint8Array[], height: number): Verdict[] | undefined {
+    if (this.#closed || this.#cache.limit === 0 || !Number.isSafeInteger(height) || height < 0) return undefined;
+    const out = new Array<Verdict>(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const bytes = requests[i]!;
+      if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REQUEST_BYTES) return undefined;
+      const key = hash('sha256', bytes, 'binary');
+      const expiry = this.#cache.getKey(key);
+      if (expiry === undefined) return undefined;
+      out[i] = expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+    }
+    this.#stats.cacheHits += requests.length;
+    return out;
+  }
+
   /** Stateless verdicts for `requests` at `height`, in input order. */
   validate(requests: readonly Uint8Array[], height: number, opts: ValidateOptions = {}): Promise<Verdict[]> {
     if (this.#closed) return Promise.reject(new PoolClosedError());

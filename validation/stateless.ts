@@ -78,6 +78,13 @@ export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): Statele
 /** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */
 export interface StatelessValidator {
   validate(requests: readonly Uint8Array[], height: number): Promise<Verdict[]>;
+  /**
+   * The verdicts at once, when every request already passed the check here and is still
+   * cached (a proposal's requests normally did, at ingress or by relay); undefined otherwise,
+   * and the caller goes through validate(). Lets a replica vote in the step that delivered the
+   * proposal instead of a pool round trip later.
+   */
+  validateKnown?(requests: readonly Uint8Array[], height: number): Verdict[] | undefined;
 }
 
 /** The stateless check on the calling thread (tests, tools, single-core deployments). */

@@ -341,6 +341,7 @@ export class ValidatorNode {
 
   private carryOut(actions: readonly ConsensusAction[]): void {
     const executed: ExecutedState[] = [];
+    const validated: { blockId: Uint8Array; valid: boolean }[] = [];
     for (const a of actions) {
       switch (a.type) {
         case 'broadcast': {
@@ -374,8 +375,14 @@ export class ValidatorNode {
           );
           break;
         case 'validate-payload': {
-          // Requests seen at ingress hit the pool's verified cache; only unknown ones cost a check.
+          // Requests seen at ingress or by relay are in the pool's verified cache: answered in
+          // this step (so the vote joins its flush); only unknown ones cost a pool round trip.
           const { blockId } = a;
+          const known = this.opts.validator.validateKnown?.(a.payload, this.opts.store.committedHeight());
+          if (known) {
+            validated.push({ blockId, valid: known.every((v) => v.kind === 'accept') });
+            break;
+          }
           this.opts.validator.validate(a.payload, this.opts.store.committedHeight()).then(
             (verdicts) => this.step({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
             (err: unknown) => {
@@ -392,6 +399,7 @@ export class ValidatorNode {
     }
     this.observe();
     for (const state of executed) this.step({ type: 'executed', state });
+    for (const v of validated) this.step({ type: 'payload-validated', blockId: v.blockId, valid: v.valid });
   }
 
   /** Derives the consensus metrics from the core's state after each step. */

@@ -115,6 +115,23 @@ describe('validation/pool', () => {
     assert.equal(p.stats().cacheHits, 2);
   });
 
+  it('answers at once only when every request is already verified here (validateKnown)', async () => {
+    const p = pool();
+    const a = request({ expiry: 50n, sequence: 1n });
+    const b = request({ expiry: 50n, sequence: 2n });
+    assert.equal(p.validateKnown([a], 10), undefined, 'nothing verified yet');
+    await p.validate([a], 10);
+    assert.equal(p.validateKnown([a, b], 10), undefined, 'one unknown request sends the whole set to validate()');
+    await p.validate([b], 10);
+    const tasks = p.stats().tasksDispatched;
+    assert.deepEqual(p.validateKnown([a, b], 10), [
+      { kind: 'accept', id: requestId(a) },
+      { kind: 'accept', id: requestId(b) },
+    ]);
+    assert.deepEqual(p.validateKnown([b], 51)!.map(verdictLabel), ['ignore:expired']);
+    assert.equal(p.stats().tasksDispatched, tasks, 'no worker involved');
+  });
+
   it('batch-verifies BLS votes and isolates the bad ones when the batch fails', async () => {
     const good = votes(6);
     const mixed = votes(6, [1, 4]);
