@@ -4,6 +4,8 @@
  * verifyBundle has checked it against the genesis.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { MultisigQcScheme } from '../crypto/qc/multisig.js';
+import { VerifiedQcCache } from '../crypto/qc/verified-cache.js';
 import { createNetworkHost, type NetworkHost } from '../network/host.js';
 import { BundleFormatError, parseBundle, type ProofBundle } from '../protocol/bundle.js';
 import type { Genesis } from '../protocol/genesis.js';
@@ -124,6 +126,9 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
   const host = await connectLightHost(genesis.chainId, peers, new Set(peers.map((p) => p.peerId)));
   let seen = 0;
   let highest = -1;
+  // The topic validator checks each certificate before gossipsub forwards it, and the handler
+  // reads the verified result again: one remembering scheme makes the second check pairing-free.
+  const scheme = new VerifiedQcCache(new MultisigQcScheme(genesis.validatorSet));
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     finish = resolve;
@@ -131,12 +136,12 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
   host.onGossip(
     'certificate',
     (_from, bytes) => {
-      const r = checkCertificateMessage(bytes, genesis);
+      const r = checkCertificateMessage(bytes, genesis, { scheme });
       if (!r.ok) opts.onRejected?.(r.reason);
       return r.ok ? 'accept' : 'reject';
     },
     (_from, bytes) => {
-      const r = checkCertificateMessage(bytes, genesis);
+      const r = checkCertificateMessage(bytes, genesis, { scheme });
       if (!r.ok || r.verified.executedHeight <= highest) return;
       highest = r.verified.executedHeight;
       seen++;
