@@ -6,6 +6,7 @@ import { ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
 import { signRequest } from '../../../protocol/request.js';
+import type { ConsensusTransport, LedgerStore } from '../../../node/runtime/ports.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
 
 const CHAIN = 'vsmr-runtime-test';
@@ -27,22 +28,27 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
   }
 }
 
+const certs = new FakeCertificateOps(CHAIN, N);
+
+/** Validator `i` of the test cluster, over the given fake disk and network. */
+function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport): ValidatorNode {
+  return new ValidatorNode({
+    chainId: CHAIN,
+    index: i,
+    n: N,
+    signer: fakeSigner(i),
+    certs,
+    store,
+    transport,
+    validator: new MainThreadValidator(CHAIN),
+    consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+  });
+}
+
 describe('ValidatorNode runtime (in-process fakes for network and disk)', () => {
   const net = new FakeNetwork();
   const stores = Array.from({ length: N }, () => new FakeLedgerStore());
-  const certs = new FakeCertificateOps(CHAIN, N);
-  const make = (i: number) =>
-    new ValidatorNode({
-      chainId: CHAIN,
-      index: i,
-      n: N,
-      signer: fakeSigner(i),
-      certs,
-      store: stores[i]!,
-      transport: net.transport(i),
-      validator: new MainThreadValidator(CHAIN),
-      consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
-    });
+  const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i));
 
   before(() => {
     for (let i = 0; i < N; i++) net.nodes[i] = make(i);
@@ -77,17 +83,7 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     assert.deepEqual(a, b);
     assert.equal(net.nodes[2]!.waitingRequests, 0);
     // A node that never commits (not started): a client that gives up takes its waiter out.
-    const idle = new ValidatorNode({
-      chainId: CHAIN,
-      index: 0,
-      n: N,
-      signer: fakeSigner(0),
-      certs,
-      store: new FakeLedgerStore(),
-      transport: new FakeNetwork().transport(0),
-      validator: new MainThreadValidator(CHAIN),
-      consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
-    });
+    const idle = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0));
     const [pending] = await idle.submit([put(901, 'never', 'v')]);
     assert.equal(idle.waitingRequests, 1);
     pending!.cancel!();
@@ -163,7 +159,6 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
   it('sends and receipts wait until the step that made them is flushed; votes and commits are written inside one group', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new GroupWatchingStore());
-    const certs = new FakeCertificateOps(CHAIN, N);
     let sentInsideGroup = 0;
     let sent = 0;
     const watched = (i: number) => {
@@ -184,19 +179,7 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
         },
       };
     };
-    for (let i = 0; i < N; i++) {
-      net.nodes[i] = new ValidatorNode({
-        chainId: CHAIN,
-        index: i,
-        n: N,
-        signer: fakeSigner(i),
-        certs,
-        store: stores[i]!,
-        transport: watched(i),
-        validator: new MainThreadValidator(CHAIN),
-        consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
-      });
-    }
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, watched(i));
     try {
       for (const node of net.nodes) node!.start();
       const answers = await net.nodes[1]!.submit(Array.from({ length: 10 }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
