@@ -3,6 +3,7 @@ import { makeBlock } from '../protocol/block.js';
 import type { ConsensusAction, ConsensusEvent } from '../node/consensus/messages.js';
 import { type Block, type QuorumCert, type SignedVote, type TimeoutCert, type VoteData, voteDigest } from '../protocol/types.js';
 import type { BehaviorInfo, ByzantineContext } from './byzantine.js';
+import { rewriteProposalBroadcasts } from './behaviors/proposal-rewrite.js';
 
 /**
  * `equivocate-unsafe`: a coalition that tries to fork the chain, to show the checker reports it
@@ -98,14 +99,8 @@ export const equivocateUnsafe: BehaviorInfo = {
     return {
       name: 'equivocate-unsafe',
       servesSync: true,
-      outgoing: (actions) => {
-        const out: ConsensusAction[] = [];
-        for (const a of actions) {
-          if (a.type !== 'broadcast' || a.message.type !== 'proposal') {
-            out.push(a);
-            continue;
-          }
-          const { block, tc } = a.message;
+      outgoing: (actions) =>
+        rewriteProposalBroadcasts(actions, ({ block, tc, original }) => {
           const parentTwin = c.twinOf.get(hex(block.parentQc.vote.blockId));
           if (!c.attacked && block.round >= 3 && leadsNextThree(ctx, block.round)) {
             c.attacked = true;
@@ -114,18 +109,17 @@ export const equivocateUnsafe: BehaviorInfo = {
             addTwin(c, ctx, block, twin);
             const { a: first, b: second } = halves(ctx);
             const others = ctx.members.filter((m) => m !== ctx.index);
-            out.push(...[...first, ...others].map((to) => proposalTo(to, block, tc)), ...second.map((to) => proposalTo(to, twin, tc)));
-          } else if (parentTwin) {
-            // Rounds r+1, r+2: wait until the twin chain is certified, then extend both sides.
-            const waitFor = hex(parentTwin.id);
-            const p: Pending = { ctx, block, tc, waitFor };
-            const qc = c.twins.get(waitFor)?.qc;
-            if (qc) release(c, p, qc);
-            else c.pending.push(p);
-          } else out.push(a);
-        }
-        return out;
-      },
+            return [...[...first, ...others].map((to) => proposalTo(to, block, tc)), ...second.map((to) => proposalTo(to, twin, tc))];
+          }
+          if (!parentTwin) return [original];
+          // Rounds r+1, r+2: wait until the twin chain is certified, then extend both sides.
+          const waitFor = hex(parentTwin.id);
+          const p: Pending = { ctx, block, tc, waitFor };
+          const qc = c.twins.get(waitFor)?.qc;
+          if (qc) release(c, p, qc);
+          else c.pending.push(p);
+          return [];
+        }),
       incoming: (event: ConsensusEvent) => {
         if (event.type === 'vote') {
           const v: SignedVote = event.vote;

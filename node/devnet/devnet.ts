@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { percentile, submitCommands } from '../../client/submit.js';
 import { loadGenesis } from '../../protocol/genesis.js';
+import type { NodeStatus } from '../observability/http.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
@@ -53,14 +54,8 @@ export interface DevnetSummary {
   readonly dir: string | null;
 }
 
-interface Status {
-  height: number;
-  round: number;
-  leader: number;
-  stateRoot: string;
-  logRoot: string;
-  peers: number;
-}
+/** What a validator serves on /status. */
+type Status = NodeStatus;
 
 async function metricsText(port: number): Promise<string> {
   try {

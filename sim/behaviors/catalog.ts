@@ -12,6 +12,7 @@ import {
   voteDigest,
 } from '../../protocol/types.js';
 import { type BehaviorInfo, type ByzantineContext, behavior, isMessage } from '../byzantine.js';
+import { rewriteProposalBroadcasts } from './proposal-rewrite.js';
 import type { Prng } from '../prng.js';
 
 /**
@@ -341,19 +342,11 @@ const equivocate: BehaviorInfo = {
         if (event.type === 'commands') memory.note(event.commands);
         return event;
       },
-      outgoing: (actions) => {
-        const out: ConsensusAction[] = [];
-        for (const a of actions) {
-          if (a.type !== 'broadcast' || a.message.type !== 'proposal') {
-            out.push(a);
-            continue;
-          }
-          const { block, tc } = a.message;
+      outgoing: (actions) =>
+        rewriteProposalBroadcasts(actions, ({ block, tc, original }) => {
           const twin = conflictingTwin(ctx, block, memory.seen);
-          if (!twin) {
-            out.push(a);
-            continue;
-          }
+          if (!twin) return [original];
+          const out: ConsensusAction[] = [];
           const peers = others(ctx);
           const mid = Math.ceil(peers.length / 2);
           const msg = (b: Block): ConsensusMessage => (tc ? { type: 'proposal', block: b, tc } : { type: 'proposal', block: b });
@@ -365,9 +358,8 @@ const equivocate: BehaviorInfo = {
           // Two signed votes in one round: provable equivocation for whoever collects them.
           const leader = nextLeader(ctx, block.round);
           if (leader !== ctx.index) out.push({ type: 'send', to: leader, message: { type: 'vote', vote: signVote(ctx, voteDataOf(twin)) } });
-        }
-        return out;
-      },
+          return out;
+        }),
     });
   },
 };

@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { NodeStatus } from '../../node/observability/http.js';
 
 /**
  * Real processes, real libp2p, real LMDB, loopback only: four `vsmr start` validators built by
@@ -15,14 +16,8 @@ const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const CLI = join(ROOT, 'bin', 'vsmr.js');
 const N = 4;
 
-interface Status {
-  height: number;
-  round: number;
-  leader: number;
-  stateRoot: string;
-  logRoot: string;
-  peers: number;
-}
+/** What a validator serves on /status. */
+type Status = NodeStatus;
 
 describe('validator processes on loopback', function () {
   this.timeout(180_000);

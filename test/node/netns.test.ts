@@ -6,6 +6,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { NodeStatus } from '../../node/observability/http.js';
 
 /**
  * Four validators on four "hosts": Linux network namespaces that this test creates, each with
@@ -38,14 +39,8 @@ const PROBE = `const r = await fetch('http://127.0.0.1:${METRICS_PORT}/status', 
  */
 const BASE_TIMEOUT_MS = 200;
 
-interface Status {
-  height: number;
-  round: number;
-  leader: number;
-  stateRoot: string;
-  logRoot: string;
-  peers: number;
-}
+/** What a validator serves on /status. */
+type Status = NodeStatus;
 
 interface SubmitSummary {
   submitted: number;
