@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
+import { type NodeStatus, readStatus } from '../../node/observability/http.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
@@ -40,12 +41,7 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-export interface NodeStatus {
-  height: number;
-  round: number;
-  stateRoot: string;
-  peers: number;
-}
+export type { NodeStatus };
 
 export async function procCpuSeconds(pid: number): Promise<number> {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8');
@@ -56,13 +52,7 @@ export async function procCpuSeconds(pid: number): Promise<number> {
   return (utime + stime) / CLOCK_TICKS;
 }
 
-async function fetchStatus(port: number): Promise<NodeStatus | undefined> {
-  try {
-    return (await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) })).json()) as NodeStatus;
-  } catch {
-    return undefined;
-  }
-}
+const fetchStatus = (port: number): Promise<NodeStatus | undefined> => readStatus(port).catch(() => undefined);
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'vsmr-bench-'));

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../protocol/config-error.js';
 import { readNodeConfig } from '../config/node-config.js';
+import { readStatus } from '../observability/http.js';
 import { startValidator } from '../runtime/launch.js';
 
 /** `vsmr start` and `vsmr status`: run one validator, and ask a running one how it is doing. */
@@ -56,8 +57,7 @@ export function registerNodeCommands(program: Command): void {
       }
       let status: Record<string, unknown>;
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(5000) });
-        status = (await res.json()) as Record<string, unknown>;
+        status = { ...(await readStatus(port, 5000)) };
       } catch (err) {
         process.stderr.write(`vsmr status: no validator answers on 127.0.0.1:${port} (${err instanceof Error ? err.message : String(err)})\n`);
         process.exitCode = 1;

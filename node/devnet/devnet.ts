@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { percentile, submitCommands } from '../../client/submit.js';
 import { loadGenesis } from '../../protocol/genesis.js';
-import type { NodeStatus } from '../observability/http.js';
+import { type NodeStatus, readStatus } from '../observability/http.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
@@ -78,13 +78,7 @@ export function metricValues(text: string, name: string, want: Readonly<Record<s
   return out;
 }
 
-async function status(port: number): Promise<Status | undefined> {
-  try {
-    return (await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) })).json()) as Status;
-  } catch {
-    return undefined;
-  }
-}
+const status = (port: number): Promise<Status | undefined> => readStatus(port).catch(() => undefined);
 
 /**
  * The main job: a fresh genesis in a temp dir, N validator processes on loopback, a

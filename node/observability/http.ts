@@ -14,6 +14,15 @@ export interface NodeStatus {
   readonly peers: number;
 }
 
+/**
+ * Reads a validator's `/status` on this host's loopback (`vsmr status`, the devnet, the
+ * benchmarks and the process tests all poll it). Throws when nothing answers in time.
+ */
+export async function readStatus(port: number, timeoutMs = 2000): Promise<NodeStatus> {
+  const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  return (await res.json()) as NodeStatus;
+}
+
 export interface ObservabilityServer {
   readonly port: number;
   close(): Promise<void>;

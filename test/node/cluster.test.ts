@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { NodeStatus } from '../../node/observability/http.js';
+import { type NodeStatus, readStatus } from '../../node/observability/http.js';
 
 /**
  * Real processes, real libp2p, real LMDB, loopback only: four `vsmr start` validators built by
@@ -30,14 +30,7 @@ describe('validator processes on loopback', function () {
     const child = spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
     procs[i] = child;
   };
-  const status = async (i: number): Promise<Status | undefined> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${metricsPorts[i]}/status`, { signal: AbortSignal.timeout(2000) });
-      return (await res.json()) as Status;
-    } catch {
-      return undefined;
-    }
-  };
+  const status = (i: number): Promise<Status | undefined> => readStatus(metricsPorts[i]!).catch(() => undefined);
   const until = async (what: string, cond: () => Promise<boolean>, ms = 60_000) => {
     const deadline = Date.now() + ms;
     while (!(await cond())) {
