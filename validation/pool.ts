@@ -140,6 +140,11 @@ function positiveInt(v: number, what: string): number {
   return v;
 }
 
+/** A request's id as the verified cache keys it: the digest straight into latin1, no Buffer. */
+function cacheKey(bytes: Uint8Array): string {
+  return hash('sha256', bytes, 'binary');
+}
+
 /** The expiry field of well-formed request bytes (only called on accepted requests). */
 function expiryOf(bytes: Uint8Array): bigint {
   const at = 2 + bytes[1]! + 32 + 8;
@@ -227,6 +232,13 @@ export class ValidationPool {
     return { ...this.#stats };
   }
 
+  /** The verdict of a request whose id passed here and is still cached; undefined otherwise. */
+  #cached(key: string, height: number): Verdict | undefined {
+    const expiry = this.#cache.getKey(key);
+    if (expiry === undefined) return undefined;
+    return expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+  }
+
   /** StatelessValidator.validateKnown: all from the verified cache, or undefined. */
   validateKnown(requests: readonly Uint8Array[], height: number): Verdict[] | undefined {
     if (this.#closed || this.#cache.limit === 0 || !Number.isSafeInteger(height) || height < 0) return undefined;
@@ -234,10 +246,9 @@ export class ValidationPool {
     for (let i = 0; i < requests.length; i++) {
       const bytes = requests[i]!;
       if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REQUEST_BYTES) return undefined;
-      const key = hash('sha256', bytes, 'binary');
-      const expiry = this.#cache.getKey(key);
-      if (expiry === undefined) return undefined;
-      out[i] = expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+      const known = this.#cached(cacheKey(bytes), height);
+      if (known === undefined) return undefined;
+      out[i] = known;
     }
     this.#stats.cacheHits += requests.length;
     return out;
@@ -270,12 +281,11 @@ export class ValidationPool {
       }
       let key: string | undefined;
       if (this.#cache.limit > 0) {
-        // The digest straight into the cache's key form ('binary' is latin1): no Buffer, no conversion.
-        key = hash('sha256', bytes, 'binary');
-        const expiry = this.#cache.getKey(key);
-        if (expiry !== undefined) {
+        key = cacheKey(bytes);
+        const known = this.#cached(key, height);
+        if (known !== undefined) {
           this.#stats.cacheHits++;
-          out[i] = expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+          out[i] = known;
           continue;
         }
       }

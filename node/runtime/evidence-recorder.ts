@@ -1,4 +1,4 @@
-import { bytesToHex, toHex } from '../../crypto/bytes.js';
+import { toHex } from '../../crypto/bytes.js';
 import { encodeVoteData, type SignedVote, type Block } from '../../protocol/types.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import { EquivocationDetector, type EquivocationEvidence } from '../consensus/evidence.js';
@@ -54,35 +54,4 @@ export function evidenceFields(e: EquivocationEvidence): Record<string, unknown>
   return e.kind === 'double-vote'
     ? { kind: e.kind, offender: e.offender, round: e.round, first: voteFields(e.first), second: voteFields(e.second) }
     : { kind: e.kind, offender: e.offender, round: e.round, first: blockFields(e.first), second: blockFields(e.second) };
-}
-
-/**
- * CertificateOps whose vote checks are remembered (bounded): the evidence watch and the core
- * both verify an incoming vote, and one BLS verification should serve both.
- */
-export function memoizedVoteChecks(inner: CertificateOps, capacity = 4096): CertificateOps {
-  const seen = new Map<string, boolean>();
-  return {
-    n: inner.n,
-    quorum: inner.quorum,
-    verifyVote: (v) => {
-      let key: string;
-      try {
-        key = `${v.signer}:${bytesToHex(v.signature)}:${bytesToHex(encodeVoteData(v.vote))}`;
-      } catch {
-        return inner.verifyVote(v);
-      }
-      const hit = seen.get(key);
-      if (hit !== undefined) return hit;
-      const ok = inner.verifyVote(v);
-      seen.set(key, ok);
-      if (seen.size > capacity) seen.delete(seen.keys().next().value!);
-      return ok;
-    },
-    verifyQc: (qc) => inner.verifyQc(qc),
-    verifyTimeout: (t) => inner.verifyTimeout(t),
-    verifyTc: (tc) => inner.verifyTc(tc),
-    newVoteAggregator: (vote) => inner.newVoteAggregator(vote),
-    newTimeoutAggregator: (round) => inner.newTimeoutAggregator(round),
-  };
 }

@@ -20,7 +20,7 @@ import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
 import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
-import { EvidenceRecorder, memoizedVoteChecks } from './evidence-recorder.js';
+import { EvidenceRecorder } from './evidence-recorder.js';
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
@@ -68,9 +68,10 @@ export async function startValidator(
   });
   const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
   const signer = blsSigner(backend, index, keys.blsSecretKey);
-  // One BLS check per incoming vote serves both the evidence watch and the core.
+  // Votes are checked per QC by the core and only on a conflict by the evidence watch; a QC is
+  // checked once per process (BlsCertificateOps remembers it).
   const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet);
-  const certs = memoizedVoteChecks(timedCertificateOps(blsCerts, metrics));
+  const certs = timedCertificateOps(blsCerts, metrics);
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger });
   let byz: ByzantineRuntime | undefined;

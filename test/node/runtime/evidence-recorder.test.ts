@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import type { CertificateOps } from '../../../node/consensus/certs.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { createLogger } from '../../../node/observability/log.js';
 import { createNodeMetrics } from '../../../node/observability/metrics.js';
-import { EvidenceRecorder, memoizedVoteChecks } from '../../../node/runtime/evidence-recorder.js';
+import { EvidenceRecorder } from '../../../node/runtime/evidence-recorder.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { type SignedVote, voteDigest, type VoteData } from '../../../protocol/types.js';
 
@@ -67,35 +66,5 @@ describe('equivocation evidence in the honest runtime', () => {
     assert.equal(rec2.observe(1, { type: 'proposal', block: { ...a, id: new Uint8Array(32) } }), undefined);
     assert.equal(rec2.observe(1, { type: 'proposal', block: a }), undefined);
     assert.equal(rec2.observe(1, { type: 'proposal', block: b })?.kind, 'conflicting-proposals');
-  });
-
-  it('memoized vote checks verify each distinct vote once and keep the answers', () => {
-    const inner = new FakeCertificateOps(CHAIN, 4);
-    let calls = 0;
-    const counting: CertificateOps = {
-      n: inner.n,
-      quorum: inner.quorum,
-      verifyVote: (v) => {
-        calls++;
-        return inner.verifyVote(v);
-      },
-      verifyQc: (qc) => inner.verifyQc(qc),
-      verifyTimeout: (t) => inner.verifyTimeout(t),
-      verifyTc: (tc) => inner.verifyTc(tc),
-      newVoteAggregator: (d) => inner.newVoteAggregator(d),
-      newTimeoutAggregator: (r) => inner.newTimeoutAggregator(r),
-    };
-    const memo = memoizedVoteChecks(counting, 2);
-    const v = signed(1, data(1));
-    assert.equal(memo.verifyVote(v), true);
-    assert.equal(memo.verifyVote(v), true);
-    assert.equal(calls, 1);
-    const forged = { ...v, signature: new Uint8Array(8) };
-    assert.equal(memo.verifyVote(forged), false);
-    assert.equal(memo.verifyVote(forged), false);
-    assert.equal(calls, 2);
-    memo.verifyVote(signed(2, data(2)));
-    memo.verifyVote(v);
-    assert.equal(calls, 4, 'bounded: the oldest answer was evicted');
   });
 });
