@@ -104,8 +104,13 @@ export interface NetworkHost {
   multiaddrs(): string[];
   /** Publishes on the chain's topic. Resolves to the number of peers it was sent to. */
   publish(topic: GossipTopicName, bytes: Uint8Array): Promise<number>;
-  /** Subscribes; `validator` decides before gossipsub forwards, `handler` gets accepted messages. */
-  onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler): void;
+  /**
+   * Subscribes; `validator` decides before gossipsub forwards, `handler` gets accepted messages.
+   * With `subscribe: false` the host only guards the topic: it does not join the topic's mesh, so
+   * it neither receives nor forwards what others publish there (a peer that sends anyway is still
+   * checked, and scored), and its own publications go to the peers subscribed to it.
+   */
+  onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler, opts?: { subscribe?: boolean }): void;
   /** One-way message on a direct protocol (a vote to the next leader). */
   send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
   /** Serves a direct protocol; a returned Uint8Array is sent back as the response. */
@@ -298,7 +303,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   };
   pubsub.addEventListener('gossipsub:message', onMessage);
 
-  function onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler): void {
+  function onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler, gossipOpts?: { subscribe?: boolean }): void {
     const id = topicId(chainId, topic);
     const consensus = isConsensusTopic(topic);
     pubsub.topicValidators.set(id, async (peer: PeerId, msg) => {
@@ -330,7 +335,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       }
     });
     gossipHandlers.set(id, handler);
-    pubsub.subscribe(id);
+    if (gossipOpts?.subscribe !== false) pubsub.subscribe(id);
   }
 
   async function publish(topic: GossipTopicName, bytes: Uint8Array): Promise<number> {

@@ -23,8 +23,9 @@ import type { ConsensusTransport } from './ports.js';
  * What the simulator cannot do and this file adds, for `flood`: bytes that are not messages at
  * all. Garbage frames on the `consensus` and `vote` protocols, frames above the wire limit
  * (the receiving host drops them as framing errors and charges the peer's gossipsub score), and
- * garbage on the `request` and `certificate` gossip topics (REJECTed by the honest validators,
- * which is what gossipsub's invalid-delivery penalty counts). The simulator's own flood messages
+ * garbage on the `request` and `certificate` gossip topics (REJECTed by whoever subscribes:
+ * honest validators on `request`, following light clients on `certificate`, which validators
+ * only guard; the REJECT is what gossipsub's invalid-delivery penalty counts). The simulator's own flood messages
  * that the wire codec cannot even encode (rounds of 1.5 or -1) go out as garbage frames instead.
  *
  * Not offered here: `twins` (two instances of one key need a second process), `byzzfuzz` (its

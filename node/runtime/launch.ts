@@ -190,9 +190,13 @@ export async function startValidator(
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger, publisher: { index, n: genesis.validators.length, copies: maxFaulty(genesis.validators.length) + 1 } });
   host.handle('query', async (_from, bytes) => queries.handle(bytes));
-  // The certificate in a gossiped bundle is normally a QC this node already verified in a
-  // proposal: the shared cache answers it without a pairing.
-  host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis, { scheme: blsCerts.scheme }).ok ? 'accept' : 'reject'), () => undefined);
+  // Certificates are for light clients: validators do not join the topic's mesh, so a header
+  // published here reaches the clients subscribed to this validator and is never forwarded
+  // validator to validator (which cost n-1 copies, and IDONTWANTs, per header). A client dials
+  // every validator and f+1 of them publish each header, so one honest publisher suffices.
+  // Whatever a peer sends on the topic anyway is still checked (normally a QC this node already
+  // verified in a proposal, so the shared cache answers without a pairing) and scored.
+  host.onGossip('certificate', (_from, bytes) => (checkCertificateMessage(bytes, genesis, { scheme: blsCerts.scheme }).ok ? 'accept' : 'reject'), () => undefined, { subscribe: false });
 
 
   const status = () => {

@@ -217,6 +217,8 @@ export class QueryService {
     if (!newest || newest.block.executed.height <= this.lastPublished) return;
     const share = this.opts.publisher;
     if (share && !publishesHeader(share, newest.block.height)) return;
+    // Nobody follows through this validator: nothing to build or send.
+    if (host.topicPeers('certificate').length === 0) return;
     const id = toHex(newest.block.id);
     if (id === this.lastPublishedId) return;
     this.lastPublished = newest.block.executed.height;

@@ -4,6 +4,8 @@ import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
+
+type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
@@ -90,6 +92,8 @@ export class ValidatorNode {
   /** Nesting depth of step(); effects wait in the outbox until the outermost one is durable. */
   private depth = 0;
   private outbox: (() => void)[] = [];
+  /** Commits of the current step, executed in a durable group of their own once its messages left. */
+  private commits: CommitAction[] = [];
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -304,21 +308,40 @@ export class ValidatorNode {
   }
 
   /**
-   * One consensus step, with everything it writes made durable together (LedgerStore.durably:
-   * one flush for the vote's safety state and the blocks it commits). What the step would show
-   * the world (messages to peers, client receipts) waits in the outbox until that flush is done:
-   * a vote must never leave before the state that forbids contradicting it is on disk. Steps
-   * nested in this one (an execution report) join its transaction and its outbox.
+   * One consensus step, in two durable groups (LedgerStore.durably), each released only after its
+   * flush:
+   *  1. the core's step: the safety state behind a vote or timeout is written, flushed, and only
+   *     then do the step's messages leave (a vote must never leave before the state that forbids
+   *     contradicting it is on disk);
+   *  2. the blocks the step committed: executed, appended and flushed, and only then are the
+   *     clients' receipts handed out.
+   * Executing a block of a few hundred requests takes milliseconds, and none of it is needed to
+   * vote or to propose (a header carries an earlier executed state), so the messages no longer
+   * wait for it: that wait sat on every round's critical path. The price is a second flush on
+   * steps that commit. Steps nested in one (an execution report, a synchronous payload check)
+   * join the group that is open and its outbox. No other event runs between the two groups.
    */
   private step(event: ConsensusEvent): void {
     if (this.stopped) return;
+    this.group(() => this.carryOut(this.replica.step(event)));
+    // The outermost step executes what it (and the steps nested in it) committed.
+    while (this.depth === 0 && this.commits.length > 0 && !this.stopped) {
+      const commits = this.commits;
+      this.commits = [];
+      this.group(() => this.executeCommits(commits));
+    }
+  }
+
+  /** Runs `body` in one durable group and releases its outbox once the group is flushed. */
+  private group(body: () => void): void {
     this.depth++;
     try {
-      this.opts.store.durably(() => this.carryOut(this.replica.step(event)));
+      this.opts.store.durably(body);
     } catch (err) {
-      // Nothing of this step is durable, so none of it may be sent; and a core that ran ahead
+      // Nothing of this group is durable, so none of it may be sent; and a core that ran ahead
       // of its own disk cannot be trusted to continue.
       this.outbox = [];
+      this.commits = [];
       this.halt(err instanceof Error ? err : new Error(String(err)));
       throw err;
     } finally {
@@ -327,10 +350,24 @@ export class ValidatorNode {
     if (this.depth > 0) return;
     const outbox = this.outbox;
     this.outbox = [];
-    // A node that halted in this step says nothing more.
+    // A node that halted in this group says nothing more.
     if (this.stopped) return;
     for (const send of outbox) send();
     for (const listener of this.progressListeners) listener();
+  }
+
+  /** Executes and appends committed blocks in order, then reports each executed state to the core. */
+  private executeCommits(commits: readonly CommitAction[]): void {
+    const executed: ExecutedState[] = [];
+    for (const a of commits) {
+      for (const b of a.blocks) {
+        const state = this.commit(b, b === a.blocks[a.blocks.length - 1] ? a.qc : undefined);
+        // Undefined: the node halted (storage or divergence); nothing more is executed.
+        if (!state) return;
+        executed.push(state);
+      }
+    }
+    for (const state of executed) this.step({ type: 'executed', state });
   }
 
   /** Runs `effect` once the current step's writes are durable (at once outside a step). */
@@ -340,7 +377,6 @@ export class ValidatorNode {
   }
 
   private carryOut(actions: readonly ConsensusAction[]): void {
-    const executed: ExecutedState[] = [];
     const validated: { blockId: Uint8Array; valid: boolean }[] = [];
     for (const a of actions) {
       switch (a.type) {
@@ -358,11 +394,8 @@ export class ValidatorNode {
           this.arm(a.round, a.delayMs);
           break;
         case 'commit':
-          for (const b of a.blocks) {
-            const state = this.commit(b, b === a.blocks[a.blocks.length - 1] ? a.qc : undefined);
-            if (!state) return;
-            executed.push(state);
-          }
+          // Executed after this group's messages have left (see step()).
+          this.commits.push(a);
           break;
         case 'sync-request':
           this.opts.transport.requestSync(a.to, a.fromHeight).then(
@@ -378,12 +411,14 @@ export class ValidatorNode {
           // Requests seen at ingress or by relay are in the pool's verified cache: answered in
           // this step (so the vote joins its flush); only unknown ones cost a pool round trip.
           const { blockId } = a;
-          const known = this.opts.validator.validateKnown?.(a.payload, this.opts.store.committedHeight());
+          // The core's committed height already counts this step's commits, which execute later.
+          const height = Math.max(this.replica.committedHeight, this.opts.store.committedHeight());
+          const known = this.opts.validator.validateKnown?.(a.payload, height);
           if (known) {
             validated.push({ blockId, valid: known.every((v) => v.kind === 'accept') });
             break;
           }
-          this.opts.validator.validate(a.payload, this.opts.store.committedHeight()).then(
+          this.opts.validator.validate(a.payload, height).then(
             (verdicts) => this.step({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
             (err: unknown) => {
               this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; not voting for the block');
@@ -398,7 +433,6 @@ export class ValidatorNode {
       }
     }
     this.observe();
-    for (const state of executed) this.step({ type: 'executed', state });
     for (const v of validated) this.step({ type: 'payload-validated', blockId: v.blockId, valid: v.valid });
   }
 

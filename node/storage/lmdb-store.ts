@@ -263,8 +263,8 @@ export class NodeStore {
   /**
    * One LMDB write transaction around `fn`: the writes inside (each a nested transactionSync,
    * which lmdb-js runs as a child of this one) commit with a single fdatasync pair when it
-   * returns. A consensus step that appends committed blocks and persists the vote's safety state
-   * pays one flush instead of two. If `fn` throws, nothing of it is written, and the cached
+   * returns: what a consensus step (or the execution of what it committed) writes is flushed
+   * once, however many records it touches. If `fn` throws, nothing of it is written, and the cached
    * ledger bounds (moved by the inner writes as they returned) are read back from disk.
    */
   durably<T>(fn: () => T): T {

@@ -286,3 +286,46 @@ describe('network/host', function () {
     await waitFor(() => a.host.peerScore(byzId) < 0, 'byzantine peer penalised');
   });
 });
+
+describe('network/host: a topic guarded without subscribing', function () {
+  this.timeout(60_000);
+  const hosts: NetworkHost[] = [];
+  after(async () => {
+    await Promise.allSettled(hosts.map((h) => h.stop()));
+  });
+
+  it('publishes to subscribed peers only, and neither receives nor forwards what others publish', async () => {
+    const keys = await Promise.all([0, 1, 2].map(() => generateKeyPair('Ed25519')));
+    const ids = keys.map((k) => peerIdFromPrivateKey(k).toString());
+    const allowedPeers = new Set(ids.slice(0, 2));
+    const peers: { peerId: string; multiaddr: string }[] = [];
+    const seen: Uint8Array[][] = [[], [], []];
+    for (let i = 0; i < 3; i++) {
+      const host = await createNetworkHost({ chainId: CHAIN, privateKey: keys[i]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [...peers], allowedPeers, gossip: { heartbeatIntervalMs: 200 } });
+      hosts.push(host);
+      // Hosts 0 and 1 are validators guarding the topic; host 2 is a client that follows it.
+      host.onGossip('certificate', () => 'accept', (_from, bytes) => void seen[i]!.push(bytes), i < 2 ? { subscribe: false } : undefined);
+      if (i < 2) peers.push({ peerId: host.peerId, multiaddr: host.multiaddrs()[0]! });
+    }
+    const [v0, v1, client] = hosts as [NetworkHost, NetworkHost, NetworkHost];
+    await waitFor(() => v0.peers().includes(v1.peerId) && client.peers().length >= 2, 'connected');
+    await waitFor(() => v0.topicPeers('certificate').includes(client.peerId) && v1.topicPeers('certificate').includes(client.peerId), 'the client subscribed');
+    assert.deepEqual(client.topicPeers('certificate'), [], 'validators are not in the topic');
+    assert.ok(!v0.topicPeers('certificate').includes(v1.peerId));
+
+    // A publication reaches the subscriber once the validator's outbound gossip stream to it is
+    // open: publish until one is sent, a bounded number of times.
+    const publishedBy = async (v: NetworkHost): Promise<number> => {
+      for (let k = 0; k < 100; k++) {
+        const recipients = await v.publish('certificate', randomBytes(40));
+        if (recipients > 0) return recipients;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('no publication reached the subscriber');
+    };
+    assert.equal(await publishedBy(v0), 1, 'sent to the one subscriber, not to the other validator');
+    assert.equal(await publishedBy(v1), 1);
+    await waitFor(() => seen[2]!.length >= 2, 'the client got both');
+    assert.equal(seen[0]!.length + seen[1]!.length, 0, "no validator received the other one's publication");
+  });
+});

@@ -156,7 +156,7 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
     }
   }
 
-  it('sends and receipts wait until the step that made them is flushed; votes and commits are written inside one group', async () => {
+  it('sends and receipts wait until the group that made them is flushed; safety state and blocks are written only inside durable groups', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new GroupWatchingStore());
     let sentInsideGroup = 0;
