@@ -14,10 +14,10 @@
  * unchanged to the next level. That yields the same tree as the recursive split rule (the
  * left subtree of every split is complete), in O(n) hashes with no recursion.
  */
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { bytesEqual } from './bytes.js';
 import { CryptoError } from './errors.js';
-import { HashInputError, SHA256_LENGTH } from './hash.js';
+import { HashInputError, SHA256_LENGTH, sha256Bytes } from './hash.js';
 
 /** Why an inclusion proof was refused; `reason` is stable for tests and metrics. */
 export type MerkleProofRejectReason = 'index-out-of-range' | 'path-length' | 'root-mismatch' | 'malformed';
@@ -50,10 +50,9 @@ const PROOF_HEADER_BYTES = 17;
 const LEAF_PREFIX = Uint8Array.of(0x00);
 const EMPTY_ROOT: Uint8Array = new Uint8Array(createHash('sha256').digest());
 
-// Hot path. One-shot crypto.hash over a reused scratch buffer costs about half of a
-// createHash object with three updates for these 33..65-byte inputs (measured on Node 24);
-// it is safe because hashing is synchronous and never re-enters. Results are node:crypto
-// Buffers, not copied: callers that hand a hash out copy it.
+// Hot path: these 33..65-byte inputs are joined in reused scratch buffers and hashed in one
+// small-input call (sha256Bytes: libsodium here); safe because hashing is synchronous and never
+// re-enters. Results are fresh arrays.
 const LEAF_SCRATCH_MAX = 1024;
 const leafScratch = new Uint8Array(1 + LEAF_SCRATCH_MAX); // [0] stays 0x00
 const nodeScratch = new Uint8Array(1 + 2 * SHA256_LENGTH);
@@ -62,13 +61,13 @@ nodeScratch[0] = 0x01;
 function leafDigest(data: Uint8Array): Uint8Array {
   if (data.length > LEAF_SCRATCH_MAX) return createHash('sha256').update(LEAF_PREFIX).update(data).digest();
   leafScratch.set(data, 1);
-  return hash('sha256', leafScratch.subarray(0, 1 + data.length), 'buffer');
+  return sha256Bytes(leafScratch.subarray(0, 1 + data.length));
 }
 
 function nodeDigest(left: Uint8Array, right: Uint8Array): Uint8Array {
   nodeScratch.set(left, 1);
   nodeScratch.set(right, 1 + SHA256_LENGTH);
-  return hash('sha256', nodeScratch, 'buffer');
+  return sha256Bytes(nodeScratch);
 }
 
 function assertLeaf(data: unknown, what: string): asserts data is Uint8Array {

@@ -41,10 +41,9 @@
  * depth would hold an internal node above k's leaf, or k's leaf itself, or a node below it, and
  * neither EMPTY nor another key's leaf hashes like those (barring SHA-256 collisions).
  */
-import { hash as nodeHash } from 'node:crypto';
 import { bytesEqual } from '../crypto/bytes.js';
 import { CryptoError } from '../crypto/errors.js';
-import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256Bytes, taggedHash } from '../crypto/hash.js';
 import { ByteReader, ByteWriter } from './bytes-io.js';
 
 /** Hard limits of the tree and its proofs; the application's own limits are tighter. */
@@ -154,17 +153,17 @@ export class StateHasher {
     s[this.#at] = kind;
     s.set(a, this.#at + 1);
     s.set(b, this.#at + 1 + SHA256_LENGTH);
-    return new Uint8Array(nodeHash('sha256', s, 'buffer'));
+    return sha256Bytes(s);
   }
 }
 
 /**
- * SHA-256 of one byte string, as crypto/hash.ts's sha256 computes it, through the one-shot
- * node:crypto call (no hash object): the tree hashes a key and a value per touched entry.
+ * SHA-256 of one byte string, as crypto/hash.ts's sha256 computes it, without its argument
+ * check repeated: the tree hashes a key and a value per touched entry.
  */
 function plainSha256(data: Uint8Array): Uint8Array {
   if (!(data instanceof Uint8Array)) throw new StateProofError('malformed', 'hash input is not a Uint8Array');
-  return new Uint8Array(nodeHash('sha256', data, 'buffer'));
+  return sha256Bytes(data);
 }
 
 export function stateRootOf(chainId: string, treeSize: number, treeRoot: Uint8Array): Uint8Array {

@@ -1,4 +1,4 @@
-// sodium-native ships no typings. Only what crypto/ed25519 (and its tests) call is declared, with
+// sodium-native ships no typings. Only what crypto/ (and its tests) call is declared, with
 // the semantics of sodium-native 5.x: functions take any ArrayBufferView, validate sizes with
 // `assert` (throwing on mismatch) and throw on a non-zero libsodium status, except the verify
 // functions, which return a boolean.
@@ -14,6 +14,8 @@ declare module 'sodium-native' {
     crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
     /** Reads only the first 64 bytes of sig (a longer sig is accepted); pk must be 32 bytes. */
     crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
+    /** out: 32 bytes; hashes exactly the bytes of the view `input`. */
+    crypto_hash_sha256(out: Uint8Array, input: Uint8Array): void;
   }
   const sodium: SodiumNative;
   export default sodium;
