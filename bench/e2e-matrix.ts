@@ -1,7 +1,7 @@
 /**
  * `npm run bench:e2e [-- --quick]`: the end-to-end matrix, one fresh cluster per point, written
  * to bench/results/e2e.json. Every point is bounded (warm-up + DURATION_S of load, floors of a
- * few seconds); the full matrix takes about 6-8 minutes on a 2-core machine, --quick one point
+ * few seconds); the full matrix takes about 8-10 minutes on a 2-core machine, --quick one point
  * in well under a minute (a smoke run: its numbers mean nothing).
  */
 import { writeJson, benchPath } from './harness.js';
@@ -50,6 +50,13 @@ const points: Point[] = quick
       // (tag, key length, 8-byte key, value length), so the sweep starts at 16 bytes.
       ...[16, 1024].map((b) => ({ ...signed(4, 400), clients: 8, outstanding: 64, commandBytes: b, label: `n=4 block=400 signed, ${b} B commands, 8 clients x64` })),
       { ...signed(4, 400), clients: 8, outstanding: 64, commandBytes: 16, unsigned: true, label: 'n=4 block=400 unsigned, 16 B commands, 8 clients x64' },
+      // Without the profiler: ordering only at saturation (the 71k/s target), and the points
+      // that oversubscribe the 2 cores most (n = 7 and 10 run 3 threads per validator; noble's
+      // pairings take ~40 ms), where the profiler's own cost turns slow rounds into timeouts.
+      { ...signed(4, 400), clients: 8, outstanding: 64, unsigned: true, noProfile: true, label: 'n=4 block=400 unsigned, 8 clients x64, no profiler' },
+      { ...signed(7, 100), noProfile: true, label: 'n=7 batch=100 signed, no profiler' },
+      { ...signed(10, 100), noProfile: true, label: 'n=10 batch=100 signed, no profiler' },
+      { ...signed(4, 100, { bls: 'noble' }), noProfile: true, label: 'n=4 batch=100 signed, noble, no profiler' },
     ];
 
 const results: (E2eResult & { label: string })[] = [];

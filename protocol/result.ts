@@ -19,6 +19,11 @@ export const Result = Object.freeze({
   MALFORMED: 6,
   /** mint on an application configured without minting. */
   UNAUTHORIZED: 7,
+  /**
+   * a request whose client and sequence already committed (or fell out of the client's replay
+   * window): a replayed copy of a signed request, committed as failed so it cannot act twice.
+   */
+  REPLAYED: 8,
 } as const);
 
 export type Result = (typeof Result)[keyof typeof Result];

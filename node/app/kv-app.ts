@@ -12,6 +12,8 @@
  *              a self-transfer passes the same checks and changes nothing
  *   mint       UNAUTHORIZED when minting is off, INVALID_AMOUNT for 0, OVERFLOW
  *   bytes that do not decode: MALFORMED, still logged at their position
+ *   a command from a client request whose (client key, sequence) already committed: REPLAYED
+ *              (replay-window.ts); any other result, failures included, consumes the sequence
  *
  * Who may spend from an account is not decided here: a command carries no signer. The
  * validation layer must refuse a transfer whose `from` is not the request's signing key.
@@ -25,7 +27,9 @@ import type { LogEntry } from '../../protocol/log-proof.js';
 import { CommandLog } from './log.js';
 import { Result } from '../../protocol/result.js';
 import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
-import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey } from './state-keys.js';
+import { CLIENT_KEY_BYTES, MAX_U64 } from '../../protocol/request.js';
+import { admitSequence, decodeReplayRecord, encodeReplayRecord, type ReplayRecord } from './replay-window.js';
+import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey, replayStateKey } from './state-keys.js';
 import type { StateProof } from '../../protocol/state-proof.js';
 import { StateTree } from './state-tree.js';
 
@@ -38,6 +42,16 @@ export interface KvApplicationOptions {
   allowMint?: boolean;
   /** Genesis balances: part of the state at height 0, not commands in the log. */
   initialBalances?: readonly { readonly account: Uint8Array; readonly amount: bigint }[];
+}
+
+/**
+ * Who sent a command: the signing key and sequence of the client request that carried it. The
+ * application keeps, per client key, which sequences committed, so a replayed request commits
+ * as REPLAYED instead of acting twice.
+ */
+export interface RequestOrigin {
+  readonly clientKey: Uint8Array;
+  readonly sequence: bigint;
 }
 
 /** What applying one block produced; the roots go into a later block's executed-state header. */
@@ -95,15 +109,23 @@ export class KvApplication {
    * an array of Uint8Array, which is a bug in the caller, not input from a peer. Any other
    * exception is a bug that may leave the block half applied: the replica must stop and
    * recover from its last durable snapshot, never carry on.
+   *
+   * `origins[i]`, when present, is the client request that carried `commands[i]` (a committed
+   * payload entry that is not a well-formed request has none, and commits as MALFORMED).
    */
-  applyBlock(commands: readonly Uint8Array[]): BlockOutcome {
+  applyBlock(commands: readonly Uint8Array[], origins?: readonly (RequestOrigin | undefined)[]): BlockOutcome {
     if (!Array.isArray(commands) || !commands.every((c) => c instanceof Uint8Array)) {
       throw new TypeError('applyBlock takes an array of encoded commands (Uint8Array)');
     }
+    if (origins !== undefined && (!Array.isArray(origins) || origins.length !== commands.length || !origins.every(isOrigin))) {
+      throw new TypeError('applyBlock origins must be one RequestOrigin (or undefined) per command');
+    }
     const firstPosition = this.#log.size;
     const results: Result[] = [];
-    for (const bytes of commands) {
-      const result = this.#applyBytes(bytes);
+    for (let i = 0; i < commands.length; i++) {
+      const bytes = commands[i]!;
+      const origin = origins?.[i];
+      const result = origin !== undefined && !this.#admit(origin) ? Result.REPLAYED : this.#applyBytes(bytes);
       this.#log.append(sha256(bytes), result);
       results.push(result);
     }
@@ -229,6 +251,23 @@ export class KvApplication {
     }
   }
 
+  /** Records the origin's sequence as committed; false if it is a replay. */
+  #admit(origin: RequestOrigin): boolean {
+    const key = replayStateKey(origin.clientKey);
+    const stored = this.#state.get(key);
+    const next = admitSequence(stored === undefined ? undefined : (decodeReplayRecord(stored) ?? undefined), origin.sequence);
+    if (next === null) return false;
+    this.#state.set(key, encodeReplayRecord(next));
+    return true;
+  }
+
+  /** The replay record of a client key (which of its sequences committed), or undefined. */
+  replayRecord(clientKey: Uint8Array): ReplayRecord | undefined {
+    if (!(clientKey instanceof Uint8Array) || clientKey.length !== CLIENT_KEY_BYTES) return undefined;
+    const stored = this.#state.get(replayStateKey(clientKey));
+    return stored === undefined ? undefined : (decodeReplayRecord(stored) ?? undefined);
+  }
+
   #balance(account: Uint8Array): bigint {
     const stored = this.#state.get(balanceStateKey(account));
     return stored === undefined ? 0n : (decodeBalance(stored) ?? 0n);
@@ -238,4 +277,12 @@ export class KvApplication {
     if (amount === 0n) this.#state.delete(balanceStateKey(account));
     else this.#state.set(balanceStateKey(account), encodeBalance(amount));
   }
+}
+
+function isOrigin(o: unknown): boolean {
+  if (o === undefined) return true;
+  const r = o as Partial<RequestOrigin> | null;
+  return (
+    typeof r === 'object' && r !== null && r.clientKey instanceof Uint8Array && r.clientKey.length === CLIENT_KEY_BYTES && typeof r.sequence === 'bigint' && r.sequence >= 0n && r.sequence <= MAX_U64
+  );
 }

@@ -1,17 +1,22 @@
 /**
  * How the application lays its data out in the one authenticated map: a namespace byte, then
- * the user's bytes. KV key k lives at 0x00 || k, the balance of account a at 0x01 || a, so no
- * choice of KV key can overwrite or forge a balance. A balance is a u64 big-endian value; zero
+ * the user's bytes. KV key k lives at 0x00 || k, the balance of account a at 0x01 || a, and the
+ * replay record of client key c at 0x02 || c, so no choice of KV key can overwrite or forge a
+ * balance or a replay record. A balance is a u64 big-endian value; zero
  * balances are deleted rather than stored, so "never funded" and "spent to zero" are the same
  * state and give the same root.
  */
 import { concatBytes } from '../../crypto/bytes.js';
 import { MAX_ACCOUNT_BYTES, MAX_AMOUNT, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../protocol/command.js';
+import { CLIENT_KEY_BYTES } from '../../protocol/request.js';
 import type { StateProof } from '../../protocol/state-proof.js';
 import { StateProofError, verifyStateProof } from '../../protocol/state-proof.js';
+import { decodeReplayRecord } from './replay-window.js';
 
 export const KV_NAMESPACE = 0x00;
 export const BALANCE_NAMESPACE = 0x01;
+/** A client's replay record (replay-window.ts) at 0x02 || its 32-byte ed25519 key. */
+export const REPLAY_NAMESPACE = 0x02;
 export const BALANCE_BYTES = 8;
 
 export function kvStateKey(key: Uint8Array): Uint8Array {
@@ -20,6 +25,10 @@ export function kvStateKey(key: Uint8Array): Uint8Array {
 
 export function balanceStateKey(account: Uint8Array): Uint8Array {
   return concatBytes(Uint8Array.of(BALANCE_NAMESPACE), account);
+}
+
+export function replayStateKey(clientKey: Uint8Array): Uint8Array {
+  return concatBytes(Uint8Array.of(REPLAY_NAMESPACE), clientKey);
 }
 
 export function encodeBalance(amount: bigint): Uint8Array {
@@ -48,6 +57,8 @@ export function isValidStateEntry(stateKey: Uint8Array, value: Uint8Array): bool
       return body >= 1 && body <= MAX_KEY_BYTES && value.length <= MAX_VALUE_BYTES;
     case BALANCE_NAMESPACE:
       return body >= 1 && body <= MAX_ACCOUNT_BYTES && decodeBalance(value) !== null;
+    case REPLAY_NAMESPACE:
+      return body === CLIENT_KEY_BYTES && decodeReplayRecord(value) !== null;
     default:
       return false;
   }

@@ -23,6 +23,7 @@ import { encodeLogEntry, logLeafData } from '../../protocol/log-proof.js';
 import { decodeRequest, signRequest } from '../../protocol/request.js';
 import { encodeStateProof, pathBit, StateHasher, stateRootOf } from '../../protocol/state-proof.js';
 import { type Block, encodeExecutedState, encodeVoteData, type QuorumCert, type VoteData, voteDigest } from '../../protocol/types.js';
+import { applicationInputs } from '../app/block-inputs.js';
 import { KvApplication } from '../app/kv-app.js';
 import { kvStateKey } from '../app/state-keys.js';
 
@@ -87,7 +88,8 @@ export function buildCertificateExample(backend: BlsBackend = blsBackend('blst')
   const app = new KvApplication({ chainId });
   const block1 = makeBlock(chainId, { round: 1, height: 1, parentQc: genesisQc(chainId), author: 1, payload: requests });
   const qc1 = certify(chainId, scheme, secretKeys, [0, 1, 2], voteOf(block1));
-  const outcome = app.applyBlock(block1.payload.map((r) => decodeRequest(r).command));
+  const { commands: applied, origins } = applicationInputs(block1.payload);
+  const outcome = app.applyBlock(applied, origins);
   const executed = { height: 1, blockId: block1.id, stateRoot: outcome.stateRoot, logRoot: outcome.logRoot };
   const block2 = makeBlock(chainId, { round: 2, height: 2, parentQc: qc1, author: 2, payload: [], executed });
   const qc2 = certify(chainId, scheme, secretKeys, [0, 1, 2], voteOf(block2));
@@ -155,8 +157,8 @@ export function renderCertificateExample(ex: CertificateExample = buildCertifica
   line('value hash = SHA-256("banana")', toHex(hasher.valueHash(new TextEncoder().encode('banana'))));
   line('leaf hash = taggedHash(state, 0x00 || key hash || value hash)', toHex(hasher.leaf(keyHash, hasher.valueHash(new TextEncoder().encode('banana')))));
   const proof = ex.app.proveKey(new TextEncoder().encode('b'));
-  line('state tree root (sparse Merkle tree of 3 leaves)', toHex(proof.treeRoot));
-  line('state root = taggedHash(state, 0x02 || u64 3 || tree root)', toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
+  line(`state tree root (sparse Merkle tree of ${proof.treeSize} leaves: three keys and the client's replay record)`, toHex(proof.treeRoot));
+  line(`state root = taggedHash(state, 0x02 || u64 ${proof.treeSize} || tree root)`, toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
   const bits = Array.from({ length: proof.siblings.length }, (_, d) => pathBit(keyHash, d)).join('');
   out.push(`state proof of "b": ${proof.terminal.kind} terminal at depth ${proof.siblings.length}, path bits (depth 0 first) ${bits}`);
   line('state proof of "b" (canonical encoding)', toHex(encodeStateProof(proof)));

@@ -23,7 +23,7 @@ import { bytesEqual } from '../../crypto/bytes.js';
 import { MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_CHUNK_BYTES, MAX_SNAPSHOT_PROOF_BLOCKS, type SnapshotProof } from '../../network/codec.js';
 import { blockId } from '../../protocol/block.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
-import { decodeRequest } from '../../protocol/request.js';
+import { applicationInputs } from '../app/block-inputs.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { SnapshotDecodeError } from '../app/snapshot.js';
 import type { CertificateOps } from '../consensus/certs.js';
@@ -68,18 +68,6 @@ export interface VerifiedSnapshot {
   readonly rootQc: QuorumCert;
   /** Canonical snapshot bytes at T, to store. */
   readonly bytes: Uint8Array;
-}
-
-/** Commands as the runtime applies them: a committed request's command, or the raw bytes. */
-export function commandsOf(block: Block): Uint8Array[] {
-  return block.payload.map((bytes) => {
-    try {
-      return decodeRequest(bytes).command;
-    } catch {
-      // Committed but not a request: it commits as MALFORMED in the app, never skipped.
-      return bytes;
-    }
-  });
 }
 
 /**
@@ -130,7 +118,8 @@ export function verifySnapshot(
   if (app.height !== height) throw new SnapshotSyncError('bad-snapshot', `snapshot says height ${app.height}, offered as ${height}`);
   for (const b of blocks) {
     if (b.height > t) break;
-    app.applyBlock(commandsOf(b));
+    const { commands, origins } = applicationInputs(b.payload);
+    app.applyBlock(commands, origins);
   }
   // Block T's id: the parent vote of block T+1, which the proof holds because T < H.
   const child = blocks[t - height]!;

@@ -1,6 +1,7 @@
 import { bytesEqual, bytesToHex, toHex } from '../../crypto/bytes.js';
 import { resultName } from '../../protocol/result.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
+import { applicationInputs } from '../app/block-inputs.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
@@ -17,7 +18,7 @@ import type { Verdict } from '../../validation/verdict.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
-import { commandsOf, downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
+import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
 
 export interface ValidatorNodeOptions {
   readonly chainId: string;
@@ -560,7 +561,8 @@ export class ValidatorNode {
 
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
-    const outcome = this.#app.applyBlock(commandsOf(block));
+    const { commands, origins } = applicationInputs(block.payload);
+    const outcome = this.#app.applyBlock(commands, origins);
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = this.replica.commandKey(bytes);

@@ -462,3 +462,61 @@ describe('KvApplication genesis balances', () => {
     assert.throws(() => new KvApplication({ chainId: 'vsmr-test', initialBalances: [{ account: alice, amount: -1n }] }), RangeError);
   });
 });
+
+describe('KvApplication replay protection', () => {
+  const client = new Uint8Array(32).fill(7);
+  const other = new Uint8Array(32).fill(8);
+  const origin = (sequence: bigint, clientKey = client) => ({ clientKey, sequence });
+
+  it('commits a replayed request as REPLAYED: a signed transfer moves the funds once', () => {
+    const app = newApp();
+    app.applyBlock([encodeCommand(mint(client, 100n))], [origin(0n)]);
+    const pay = encodeCommand(transfer(client, B, 30n));
+    assert.deepEqual(app.applyBlock([pay], [origin(1n)]).results, [Result.OK]);
+    const rootBefore = app.stateRoot();
+    // The same request again, in a later block and within one block.
+    assert.deepEqual(app.applyBlock([pay, pay], [origin(1n), origin(1n)]).results, [Result.REPLAYED, Result.REPLAYED]);
+    assert.equal(app.balance(client), 70n);
+    assert.equal(app.balance(B), 30n);
+    assert.deepEqual(app.stateRoot(), rootBefore, 'a replay changes no state');
+    assert.equal(app.logSize, 4, 'replays are still logged at their positions');
+    assert.equal(resultName(Result.REPLAYED), 'REPLAYED');
+  });
+
+  it('a failed command consumes its sequence; sequences are per client; commands without an origin are not tracked', () => {
+    const app = newApp();
+    const pay = encodeCommand(transfer(client, B, 10n));
+    assert.deepEqual(app.applyBlock([pay], [origin(3n)]).results, [Result.INSUFFICIENT_BALANCE]);
+    app.applyBlock([encodeCommand(mint(client, 50n))], [origin(4n)]);
+    assert.deepEqual(app.applyBlock([pay], [origin(3n)]).results, [Result.REPLAYED], 'funded later, the old request still cannot act');
+    assert.deepEqual(app.applyBlock([encodeCommand(put('k', 'v'))], [origin(3n, other)]).results, [Result.OK]);
+    const unsigned = encodeCommand(put('k', 'w'));
+    assert.deepEqual(app.applyBlock([unsigned, unsigned]).results, [Result.OK, Result.OK]);
+    assert.equal(app.replayRecord(client)?.high, 4n);
+    assert.equal(app.replayRecord(new Uint8Array(32)), undefined);
+  });
+
+  it('keeps the record in the state: it changes the root and survives a snapshot', () => {
+    const plain = newApp();
+    const tracked = newApp();
+    const cmd = encodeCommand(put('k', 'v'));
+    plain.applyBlock([cmd]);
+    tracked.applyBlock([cmd], [origin(9n)]);
+    assert.notDeepEqual(tracked.stateRoot(), plain.stateRoot());
+    const restored = KvApplication.fromSnapshot(tracked.snapshot(), { chainId: CHAIN });
+    assert.deepEqual(restored.stateRoot(), tracked.stateRoot());
+    assert.deepEqual(restored.applyBlock([cmd], [origin(9n)]).results, [Result.REPLAYED]);
+  });
+
+  it('refuses origins that do not match the commands with TypeError, before changing anything', () => {
+    const app = newApp();
+    const root = app.stateRoot();
+    const cmd = encodeCommand(put('k', 'v'));
+    assert.throws(() => app.applyBlock([cmd], []), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ clientKey: new Uint8Array(31), sequence: 1n }]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ clientKey: client, sequence: -1n }]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ clientKey: client, sequence: 1 as unknown as bigint }]), TypeError);
+    assert.deepEqual(app.stateRoot(), root);
+    assert.equal(app.height, 0);
+  });
+});

@@ -73,6 +73,8 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     const roots = net.nodes.map((n) => n!.status().stateRoot);
     await until(() => new Set(net.nodes.map((n) => n!.status().stateRoot)).size === 1, `equal state roots (${roots})`);
     assert.equal(net.nodes[3]!.app.query(enc.encode('key-7'))?.toString(), enc.encode('value-7').toString());
+    // Execution passes each request's client and sequence to the application: its replay record.
+    assert.equal(net.nodes[3]!.app.replayRecord(client.publicKey)?.high, 19n);
   });
 
   it('answers every waiter of a request submitted twice, and holds no waiter once answered or cancelled', async () => {

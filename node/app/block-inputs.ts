@@ -1,0 +1,30 @@
+import { decodeRequest } from '../../protocol/request.js';
+import type { RequestOrigin } from './kv-app.js';
+
+/** A committed payload as the application takes it: one command and its origin per entry. */
+export interface ApplicationInputs {
+  readonly commands: Uint8Array[];
+  readonly origins: (RequestOrigin | undefined)[];
+}
+
+/**
+ * Splits a committed block's payload (encoded client requests) into what the application
+ * applies: each request's command, with its client key and sequence for replay protection. An
+ * entry that is not a well-formed request commits as the raw bytes, with no origin (the
+ * application logs it as MALFORMED), never skipped: every replica logs the same entries.
+ */
+export function applicationInputs(payload: readonly Uint8Array[]): ApplicationInputs {
+  const commands: Uint8Array[] = [];
+  const origins: (RequestOrigin | undefined)[] = [];
+  for (const bytes of payload) {
+    try {
+      const r = decodeRequest(bytes);
+      commands.push(r.command);
+      origins.push({ clientKey: r.clientKey, sequence: r.sequence });
+    } catch {
+      commands.push(bytes);
+      origins.push(undefined);
+    }
+  }
+  return { commands, origins };
+}
