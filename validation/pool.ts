@@ -239,18 +239,29 @@ export class ValidationPool {
     return expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
   }
 
-  /** StatelessValidator.validateKnown: all from the verified cache, or undefined. */
-  validateKnown(requests: readonly Uint8Array[], height: number): Verdict[] | undefined {
+  /**
+   * StatelessValidator.validateKnown: all from the verified cache, or undefined; with
+   * `checkUncachedUpTo: k`, at most k uncached requests are checked on this thread instead.
+   */
+  validateKnown(requests: readonly Uint8Array[], height: number, opts: { readonly checkUncachedUpTo?: number } = {}): Verdict[] | undefined {
     if (this.#closed || this.#cache.limit === 0 || !Number.isSafeInteger(height) || height < 0) return undefined;
+    const budget = opts.checkUncachedUpTo ?? 0;
     const out = new Array<Verdict>(requests.length);
+    const uncached: { index: number; key: string }[] = [];
     for (let i = 0; i < requests.length; i++) {
       const bytes = requests[i]!;
       if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REQUEST_BYTES) return undefined;
-      const known = this.#cached(cacheKey(bytes), height);
-      if (known === undefined) return undefined;
-      out[i] = known;
+      const key = cacheKey(bytes);
+      const known = this.#cached(key, height);
+      if (known !== undefined) out[i] = known;
+      else if (uncached.push({ index: i, key }) > budget) return undefined;
     }
-    this.#stats.cacheHits += requests.length;
+    this.#stats.cacheHits += requests.length - uncached.length;
+    if (uncached.length > 0) {
+      this.#stats.mainThreadJobs++;
+      const check = { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures };
+      for (const { index, key } of uncached) out[index] = this.#remember(requests[index]!, key, validateRequest(requests[index]!, check));
+    }
     return out;
   }
 

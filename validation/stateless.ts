@@ -77,14 +77,22 @@ export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): Statele
 
 /** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */
 export interface StatelessValidator {
-  validate(requests: readonly Uint8Array[], height: number): Promise<Verdict[]>;
+  /**
+   * `priority`: a consensus step waits on the answer (a proposal's requests, before the vote),
+   * so it goes ahead of client and relay traffic where the validator queues work.
+   */
+  validate(requests: readonly Uint8Array[], height: number, opts?: { readonly priority?: boolean }): Promise<Verdict[]>;
   /**
    * The verdicts at once, when every request already passed the check here and is still
    * cached (a proposal's requests normally did, at ingress or by relay); undefined otherwise,
    * and the caller goes through validate(). Lets a replica vote in the step that delivered the
-   * proposal instead of a pool round trip later.
+   * proposal instead of a pool round trip later. With `checkUncachedUpTo: k`, up to k requests
+   * that are not cached are checked on the calling thread (and cached) instead of giving up:
+   * a proposal often carries a few requests whose relayed copy has not arrived yet, and
+   * checking them here costs a fraction of a millisecond each, where a round trip through
+   * busy workers cost this replica's vote tens of milliseconds.
    */
-  validateKnown?(requests: readonly Uint8Array[], height: number): Verdict[] | undefined;
+  validateKnown?(requests: readonly Uint8Array[], height: number, opts?: { readonly checkUncachedUpTo?: number }): Verdict[] | undefined;
 }
 
 /** The stateless check on the calling thread (tests, tools, single-core deployments). */

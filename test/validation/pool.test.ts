@@ -132,6 +132,22 @@ describe('validation/pool', () => {
     assert.equal(p.stats().tasksDispatched, tasks, 'no worker involved');
   });
 
+  it('checks up to checkUncachedUpTo unknown requests on the calling thread, and caches what passed', async () => {
+    const p = pool();
+    const known = request({ expiry: 50n, sequence: 10n });
+    await p.validate([known], 10);
+    const fresh = request({ expiry: 50n, sequence: 11n });
+    const forged = request({ expiry: 50n, sequence: 12n });
+    forged[forged.length - 1]! ^= 1;
+    const tasks = p.stats().tasksDispatched;
+    assert.equal(p.validateKnown([known, fresh, forged], 10, { checkUncachedUpTo: 1 }), undefined, 'two unknown, budget one');
+    assert.equal(p.validateKnown([fresh], 10), undefined, 'giving up checked and cached nothing');
+    assert.deepEqual(p.validateKnown([known, fresh, forged], 10, { checkUncachedUpTo: 2 })!.map(verdictLabel), ['accept', 'accept', 'reject:bad-signature']);
+    assert.deepEqual(p.validateKnown([fresh], 10), [{ kind: 'accept', id: requestId(fresh) }], 'the one that passed is cached now');
+    assert.equal(p.validateKnown([forged], 10), undefined, 'the forged one is not');
+    assert.equal(p.stats().tasksDispatched, tasks, 'no worker involved');
+  });
+
   it('batch-verifies BLS votes and isolates the bad ones when the batch fails', async () => {
     const good = votes(6);
     const mixed = votes(6, [1, 4]);
