@@ -80,3 +80,8 @@ function shifted(bitmap: Uint8Array, by: number): Uint8Array {
   }
   return out;
 }
+
+/** Whether a request with `sequence` would commit as a replay now (already committed, or too old). */
+export function isReplay(record: ReplayRecord | undefined, sequence: bigint): boolean {
+  return admitSequence(record, sequence) === null;
+}

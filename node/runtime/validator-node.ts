@@ -2,6 +2,7 @@ import { bytesEqual, bytesToHex, toHex } from '../../crypto/bytes.js';
 import { resultName } from '../../protocol/result.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { applicationInputs } from '../app/block-inputs.js';
+import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
@@ -14,7 +15,8 @@ import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
-import type { Verdict } from '../../validation/verdict.js';
+import { ignore, type Verdict } from '../../validation/verdict.js';
+import { decodeRequest } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
@@ -249,6 +251,9 @@ export class ValidatorNode {
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
       const bytes = requests[i]!;
+      // Its sequence already committed here: it would only commit as REPLAYED (or, while the
+      // core remembers it, never be proposed and leave the client waiting): say so now.
+      if (this.isCommittedRequest(bytes)) return { verdict: ignore('replayed') };
       // The verdict carries the request id the pool already hashed: no second sha256 here.
       const key = bytesToHex(verdict.id);
       let callback: ((r: CommitReceipt) => void) | undefined;
@@ -271,6 +276,12 @@ export class ValidatorNode {
     });
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return out;
+  }
+
+  /** Whether the client's sequence of this (valid) request has committed: the application's replay record. */
+  private isCommittedRequest(bytes: Uint8Array): boolean {
+    const { clientKey, sequence } = decodeRequest(bytes);
+    return isReplay(this.#app.replayRecord(clientKey), sequence);
   }
 
   /**

@@ -75,6 +75,10 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     assert.equal(net.nodes[3]!.app.query(enc.encode('key-7'))?.toString(), enc.encode('value-7').toString());
     // Execution passes each request's client and sequence to the application: its replay record.
     assert.equal(net.nodes[3]!.app.replayRecord(client.publicKey)?.high, 19n);
+    // A committed request submitted again is refused at once, not left waiting for a commit.
+    const [again] = await net.nodes[3]!.submit([requests[7]!]);
+    assert.deepEqual(again!.verdict, { kind: 'ignore', reason: 'replayed' });
+    assert.equal(again!.committed, undefined);
   });
 
   it('answers every waiter of a request submitted twice, and holds no waiter once answered or cancelled', async () => {
