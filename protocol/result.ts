@@ -24,6 +24,8 @@ export const Result = Object.freeze({
    * window): a replayed copy of a signed request, committed as failed so it cannot act twice.
    */
   REPLAYED: 8,
+  /** a request committed in a block above its expiry (the last height at which it may commit). */
+  EXPIRED: 9,
 } as const);
 
 export type Result = (typeof Result)[keyof typeof Result];

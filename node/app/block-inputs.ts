@@ -9,7 +9,8 @@ export interface ApplicationInputs {
 
 /**
  * Splits a committed block's payload (encoded client requests) into what the application
- * applies: each request's command, with its client key and sequence for replay protection. An
+ * applies: each request's command, with its client key, sequence and expiry (replay protection
+ * and the expiry rule). An
  * entry that is not a well-formed request commits as the raw bytes, with no origin (the
  * application logs it as MALFORMED), never skipped: every replica logs the same entries.
  */
@@ -20,7 +21,7 @@ export function applicationInputs(payload: readonly Uint8Array[]): ApplicationIn
     try {
       const r = decodeRequest(bytes);
       commands.push(r.command);
-      origins.push({ clientKey: r.clientKey, sequence: r.sequence });
+      origins.push({ clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
     } catch {
       commands.push(bytes);
       origins.push(undefined);

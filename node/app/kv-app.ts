@@ -12,6 +12,8 @@
  *              a self-transfer passes the same checks and changes nothing
  *   mint       UNAUTHORIZED when minting is off, INVALID_AMOUNT for 0, OVERFLOW
  *   bytes that do not decode: MALFORMED, still logged at their position
+ *   a command from a client request committed in a block above the request's expiry: EXPIRED
+ *              (its sequence stays unused)
  *   a command from a client request whose (client key, sequence) already committed: REPLAYED
  *              (replay-window.ts); any other result, failures included, consumes the sequence
  *
@@ -52,6 +54,8 @@ export interface KvApplicationOptions {
 export interface RequestOrigin {
   readonly clientKey: Uint8Array;
   readonly sequence: bigint;
+  /** The last block height at which the request may commit. */
+  readonly expiry: bigint;
 }
 
 /** What applying one block produced; the roots go into a later block's executed-state header. */
@@ -122,10 +126,14 @@ export class KvApplication {
     }
     const firstPosition = this.#log.size;
     const results: Result[] = [];
+    // Validation refuses expired requests at each validator's own height; this is the rule every
+    // replica applies identically, at the height of the block being applied.
+    const height = BigInt(this.#height + 1);
     for (let i = 0; i < commands.length; i++) {
       const bytes = commands[i]!;
       const origin = origins?.[i];
-      const result = origin !== undefined && !this.#admit(origin) ? Result.REPLAYED : this.#applyBytes(bytes);
+      const result =
+        origin === undefined ? this.#applyBytes(bytes) : origin.expiry < height ? Result.EXPIRED : !this.#admit(origin) ? Result.REPLAYED : this.#applyBytes(bytes);
       this.#log.append(sha256(bytes), result);
       results.push(result);
     }
@@ -283,6 +291,15 @@ function isOrigin(o: unknown): boolean {
   if (o === undefined) return true;
   const r = o as Partial<RequestOrigin> | null;
   return (
-    typeof r === 'object' && r !== null && r.clientKey instanceof Uint8Array && r.clientKey.length === CLIENT_KEY_BYTES && typeof r.sequence === 'bigint' && r.sequence >= 0n && r.sequence <= MAX_U64
+    typeof r === 'object' &&
+    r !== null &&
+    r.clientKey instanceof Uint8Array &&
+    r.clientKey.length === CLIENT_KEY_BYTES &&
+    isU64(r.sequence) &&
+    isU64(r.expiry)
   );
+}
+
+function isU64(v: unknown): boolean {
+  return typeof v === 'bigint' && v >= 0n && v <= MAX_U64;
 }

@@ -466,7 +466,7 @@ describe('KvApplication genesis balances', () => {
 describe('KvApplication replay protection', () => {
   const client = new Uint8Array(32).fill(7);
   const other = new Uint8Array(32).fill(8);
-  const origin = (sequence: bigint, clientKey = client) => ({ clientKey, sequence });
+  const origin = (sequence: bigint, clientKey = client, expiry = 1n << 40n) => ({ clientKey, sequence, expiry });
 
   it('commits a replayed request as REPLAYED: a signed transfer moves the funds once', () => {
     const app = newApp();
@@ -508,14 +508,28 @@ describe('KvApplication replay protection', () => {
     assert.deepEqual(restored.applyBlock([cmd], [origin(9n)]).results, [Result.REPLAYED]);
   });
 
+  it('commits a request in a block above its expiry as EXPIRED, without using its sequence', () => {
+    const app = newApp();
+    const cmd = encodeCommand(put('k', 'v'));
+    // Blocks 1 and 2: a request may commit at its expiry height, not after it.
+    assert.deepEqual(app.applyBlock([cmd], [origin(0n, client, 1n)]).results, [Result.OK]);
+    const root = app.stateRoot();
+    assert.deepEqual(app.applyBlock([encodeCommand(put('k', 'w'))], [origin(1n, client, 1n)]).results, [Result.EXPIRED]);
+    assert.deepEqual(app.stateRoot(), root, 'an expired request changes nothing, its sequence included');
+    assert.equal(app.replayRecord(client)?.high, 0n);
+    assert.deepEqual(app.applyBlock([cmd], [origin(1n, client, 3n)]).results, [Result.OK], 'the sequence is still free');
+    assert.equal(resultName(Result.EXPIRED), 'EXPIRED');
+  });
+
   it('refuses origins that do not match the commands with TypeError, before changing anything', () => {
     const app = newApp();
     const root = app.stateRoot();
     const cmd = encodeCommand(put('k', 'v'));
     assert.throws(() => app.applyBlock([cmd], []), TypeError);
-    assert.throws(() => app.applyBlock([cmd], [{ clientKey: new Uint8Array(31), sequence: 1n }]), TypeError);
-    assert.throws(() => app.applyBlock([cmd], [{ clientKey: client, sequence: -1n }]), TypeError);
-    assert.throws(() => app.applyBlock([cmd], [{ clientKey: client, sequence: 1 as unknown as bigint }]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [origin(1n, new Uint8Array(31))]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [origin(-1n)]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), sequence: 1 as unknown as bigint }]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), expiry: 1n << 64n }]), TypeError);
     assert.deepEqual(app.stateRoot(), root);
     assert.equal(app.height, 0);
   });
