@@ -67,8 +67,8 @@ function digestBytes(buf: Uint8Array): Uint8Array {
 
 /**
  * Inputs up to this many bytes go to libsodium, longer ones to OpenSSL. Most of what a replica
- * hashes is small (Merkle nodes, state-tree pairs, keys, 250-byte requests), and there the cost
- * is the call, not the compression: libsodium's one call took 1.1 us at 65 bytes and 1.5 us at
+ * hashes is small (Merkle nodes, state-tree pairs, keys and values, log leaves), and there the
+ * cost is the call, not the compression: libsodium's one call took 1.1 us at 65 bytes and 1.5 us at
  * 128 where node:crypto's one-shot `hash` took 1.9 us (a createHash object 2.4-2.8 us). From
  * about 250 bytes OpenSSL's SHA-NI code wins, and by far on bulk data (47 vs 379 us at 64 KiB).
  * Measured on the 2-core bench machine with Node 24.

@@ -9,10 +9,10 @@ export interface ApplicationInputs {
 
 /**
  * Splits a committed block's payload (encoded client requests) into what the application
- * applies: each request's command, with its client key, sequence and expiry (replay protection
- * and the expiry rule). An
- * entry that is not a well-formed request commits as the raw bytes, with no origin (the
- * application logs it as MALFORMED), never skipped: every replica logs the same entries.
+ * applies: each request's command, with its client key, sequence and expiry (for replay
+ * protection and the expiry rule). An entry that is not a well-formed request commits as the
+ * raw bytes, with no origin (the application logs it as MALFORMED), never skipped: every
+ * replica logs the same entries.
  */
 export function applicationInputs(payload: readonly Uint8Array[]): ApplicationInputs {
   const commands: Uint8Array[] = [];

@@ -126,14 +126,10 @@ export class KvApplication {
     }
     const firstPosition = this.#log.size;
     const results: Result[] = [];
-    // Validation refuses expired requests at each validator's own height; this is the rule every
-    // replica applies identically, at the height of the block being applied.
     const height = BigInt(this.#height + 1);
     for (let i = 0; i < commands.length; i++) {
       const bytes = commands[i]!;
-      const origin = origins?.[i];
-      const result =
-        origin === undefined ? this.#applyBytes(bytes) : origin.expiry < height ? Result.EXPIRED : !this.#admit(origin) ? Result.REPLAYED : this.#applyBytes(bytes);
+      const result = this.#applyFrom(bytes, origins?.[i], height);
       this.#log.append(sha256(bytes), result);
       results.push(result);
     }
@@ -257,6 +253,18 @@ export class KvApplication {
         return Result.OK;
       }
     }
+  }
+
+  /**
+   * A client request's command, at block `height`: expired, replayed, or applied. Validation
+   * refuses expired requests at each validator's own height; this is the rule every replica
+   * applies identically. An expired request leaves its sequence unused.
+   */
+  #applyFrom(bytes: Uint8Array, origin: RequestOrigin | undefined, height: bigint): Result {
+    if (origin === undefined) return this.#applyBytes(bytes);
+    if (origin.expiry < height) return Result.EXPIRED;
+    if (!this.#admit(origin)) return Result.REPLAYED;
+    return this.#applyBytes(bytes);
   }
 
   /** Records the origin's sequence as committed; false if it is a replay. */

@@ -6,8 +6,6 @@ import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
-
-type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
@@ -21,6 +19,8 @@ import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
 import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
+
+type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 
 export interface ValidatorNodeOptions {
   readonly chainId: string;
@@ -429,8 +429,9 @@ export class ValidatorNode {
           );
           break;
         case 'validate-payload': {
-          // Requests seen at ingress or by relay are in the pool's verified cache: answered in
-          // this step (so the vote joins its flush); only unknown ones cost a pool round trip.
+          // Requests seen at ingress or by relay are in the pool's verified cache, and a few
+          // unseen ones are checked here: answered in this step, so the vote joins its flush.
+          // Only a proposal with many unseen requests costs a pool round trip.
           const { blockId } = a;
           // The core's committed height already counts this step's commits, which execute later.
           const height = Math.max(this.replica.committedHeight, this.opts.store.committedHeight());
