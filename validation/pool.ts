@@ -259,8 +259,7 @@ export class ValidationPool {
     this.#stats.cacheHits += requests.length - uncached.length;
     if (uncached.length > 0) {
       this.#stats.mainThreadJobs++;
-      const check = { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures };
-      for (const { index, key } of uncached) out[index] = this.#remember(requests[index]!, key, validateRequest(requests[index]!, check));
+      for (const { index, key } of uncached) out[index] = this.#checkHere(requests[index]!, key, height);
     }
     return out;
   }
@@ -301,7 +300,7 @@ export class ValidationPool {
         }
       }
       if (viaMain) {
-        out[i] = this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures }));
+        out[i] = this.#checkHere(bytes, key, height);
         continue;
       }
       queued.push({ kind: 'request', bytes, key, height, priority, call: call!, index: i, attempts: 0, settled: false });
@@ -361,6 +360,11 @@ export class ValidationPool {
   #mainBls(): BlsBackend {
     this.#blsMain ??= blsBackend(this.#blsName);
     return this.#blsMain;
+  }
+
+  /** The stateless check on the calling thread, its verdict remembered like a worker's. */
+  #checkHere(bytes: Uint8Array, key: string | undefined, height: number): Verdict {
+    return this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures }));
   }
 
   #remember(bytes: Uint8Array, key: string | undefined, v: Verdict): Verdict {

@@ -269,18 +269,20 @@ export class KvApplication {
 
   /** Records the origin's sequence as committed; false if it is a replay. */
   #admit(origin: RequestOrigin): boolean {
-    const key = replayStateKey(origin.clientKey);
-    const stored = this.#state.get(key);
-    const next = admitSequence(stored === undefined ? undefined : (decodeReplayRecord(stored) ?? undefined), origin.sequence);
+    const next = admitSequence(this.#replayRecordAt(replayStateKey(origin.clientKey)), origin.sequence);
     if (next === null) return false;
-    this.#state.set(key, encodeReplayRecord(next));
+    this.#state.set(replayStateKey(origin.clientKey), encodeReplayRecord(next));
     return true;
   }
 
   /** The replay record of a client key (which of its sequences committed), or undefined. */
   replayRecord(clientKey: Uint8Array): ReplayRecord | undefined {
     if (!(clientKey instanceof Uint8Array) || clientKey.length !== CLIENT_KEY_BYTES) return undefined;
-    const stored = this.#state.get(replayStateKey(clientKey));
+    return this.#replayRecordAt(replayStateKey(clientKey));
+  }
+
+  #replayRecordAt(stateKey: Uint8Array): ReplayRecord | undefined {
+    const stored = this.#state.get(stateKey);
     return stored === undefined ? undefined : (decodeReplayRecord(stored) ?? undefined);
   }
 
