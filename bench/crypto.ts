@@ -90,7 +90,7 @@ for (const name of BLS_BACKEND_NAMES) {
     const ids = Array.from({ length: threshold.quorum }, (_, i) => i);
     const decoded = ids.map((i) => bls.signatureFromBytes(partials[i]!));
     push(
-      record('threshold-combine', name, n, measure(() => combineCheckedPartials(bls, ids, decoded), o), `Lagrange MSM (noble) over q = ${threshold.quorum} decoded partials`),
+      record('threshold-combine', name, n, measure(() => combineCheckedPartials(bls, ids, decoded), o), `Lagrange combination (noble, short integer weights) over q = ${threshold.quorum} decoded partials`),
     );
   }
 }

@@ -57,6 +57,12 @@ const points: Point[] = quick
       { ...signed(7, 100), noProfile: true, label: 'n=7 batch=100 signed, no profiler' },
       { ...signed(10, 100), noProfile: true, label: 'n=10 batch=100 signed, no profiler' },
       { ...signed(4, 100, { bls: 'noble' }), noProfile: true, label: 'n=4 batch=100 signed, noble, no profiler' },
+      // Multi-signature vs threshold QCs end to end: the report pairs each threshold point with
+      // the point of the same label without ", threshold QCs".
+      { ...signed(4, 100), noProfile: true, label: 'n=4 batch=100 signed, no profiler' },
+      { ...signed(4, 100, { qc: 'threshold' }), label: 'n=4 batch=100 signed, threshold QCs' },
+      { ...signed(4, 100, { qc: 'threshold' }), noProfile: true, label: 'n=4 batch=100 signed, threshold QCs, no profiler' },
+      { ...signed(4, 1), clients: 1, outstanding: 1, qc: 'threshold', noProfile: true, label: 'n=4 block=1 signed, threshold QCs, 1 client (latency), no profiler' },
     ];
 
 const results: (E2eResult & { label: string })[] = [];

@@ -4,7 +4,6 @@
  * verifyBundle has checked it against the genesis.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { MultisigQcScheme } from '../crypto/qc/multisig.js';
 import { VerifiedQcCache } from '../crypto/qc/verified-cache.js';
 import { createNetworkHost, type NetworkHost } from '../network/host.js';
 import { BundleFormatError, parseBundle, type ProofBundle } from '../protocol/bundle.js';
@@ -128,7 +127,7 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
   let highest = -1;
   // The topic validator checks each certificate before gossipsub forwards it, and the handler
   // reads the verified result again: one remembering scheme makes the second check pairing-free.
-  const scheme = new VerifiedQcCache(new MultisigQcScheme(genesis.validatorSet));
+  const scheme = new VerifiedQcCache(genesis.quorumScheme);
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
     finish = resolve;

@@ -64,13 +64,15 @@ export class BundleVerifyError extends CryptoError {
 export interface TrustAnchor {
   readonly chainId: string;
   readonly validatorSet: ValidatorSet;
+  /** The genesis's QC scheme (a parsed Genesis has it); without it, multi-signatures over the set. */
+  readonly quorumScheme?: QcScheme;
 }
 
 export interface VerifyOptions {
   /**
-   * The QC form to check against. Default: the multi-signature form over the anchor's validator
-   * set, which is what validators produce. A threshold scheme (crypto/qc/threshold.ts) plugs in
-   * here for chains that certify with a group key.
+   * The QC form to check against, overriding the anchor's (for instance one that remembers
+   * what it verified). Default: the anchor's scheme, else the multi-signature form over the
+   * anchor's validator set.
    */
   readonly scheme?: QcScheme;
 }
@@ -99,7 +101,7 @@ const QC_REASONS: Readonly<Record<string, BundleRejectReason>> = {
 };
 
 function schemeFor(anchor: TrustAnchor, options: VerifyOptions): QcScheme {
-  return options.scheme ?? new MultisigQcScheme(anchor.validatorSet);
+  return options.scheme ?? anchor.quorumScheme ?? new MultisigQcScheme(anchor.validatorSet);
 }
 
 /** Checks the QC against the header; returns the decoded QC. */

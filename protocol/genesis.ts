@@ -14,8 +14,13 @@
  *   "validators": [{ "index": 0, "blsPublicKey": "0x<48 bytes>", "proofOfPossession": "0x<96 bytes>",
  *                    "peerId": "12D3KooW...", "address": "/ip4/127.0.0.1/tcp/26600" }, ...],
  *   "consensus": { "baseTimeoutMs": 1000, "maxBatchCommands": 1000, "maxBatchBytes": 1048576 },
- *   "app": { "allowMint": true, "initialBalances": [{ "account": "0x...", "amount": "1000" }] }
+ *   "app": { "allowMint": true, "initialBalances": [{ "account": "0x...", "amount": "1000" }] },
+ *   "quorumCertificates": { "scheme": "threshold", "threshold": 3, "commitments": ["0x<48 bytes>", ...] }
  * }
+ * `quorumCertificates` is optional: without it the chain certifies with multi-signatures
+ * (a signer bitmap and an aggregate of the validators' own keys). With the threshold scheme,
+ * QCs are one signature under a group key dealt by Shamir sharing; the Feldman commitments
+ * are public (commitments[0] is the group key) and each validator's share sits in its key file.
  */
 import { readFile } from 'node:fs/promises';
 import { peerIdFromString } from '@libp2p/peer-id';
@@ -23,6 +28,10 @@ import { type BlsBackend, type BlsBackendName, blsBackend } from '../crypto/bls/
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from '../crypto/bls/types.js';
 import { bytesToHex, toHex } from '../crypto/bytes.js';
 import { ValidatorSetError } from '../crypto/errors.js';
+import { MultisigQcScheme } from '../crypto/qc/multisig.js';
+import { quorumSize } from '../crypto/qc/quorum.js';
+import { ThresholdQcScheme } from '../crypto/qc/threshold.js';
+import type { QcScheme } from '../crypto/qc/types.js';
 import { ValidatorSet } from '../crypto/qc/validator-set.js';
 import { ConfigError } from './config-error.js';
 import * as f from './fields.js';
@@ -82,6 +91,15 @@ export interface AppParams {
   readonly initialBalances: readonly InitialBalance[];
 }
 
+/**
+ * How the chain's QCs are formed. A threshold chain needs a dealer (or a DKG, not built) that
+ * hands each validator its share; `threshold` must be the quorum size, since the consensus
+ * core's safety argument counts quorums of q = 2f + 1.
+ */
+export type QuorumCertParams =
+  | { readonly scheme: 'multisig' }
+  | { readonly scheme: 'threshold'; readonly threshold: number; readonly commitments: readonly Uint8Array[] };
+
 /** Everything in the file. */
 export interface GenesisData {
   readonly version: typeof GENESIS_VERSION;
@@ -89,11 +107,18 @@ export interface GenesisData {
   readonly validators: readonly GenesisValidator[];
   readonly consensus: ConsensusParams;
   readonly app: AppParams;
+  /** Absent in the file means multisig. */
+  readonly quorumCertificates?: QuorumCertParams;
 }
 
-/** A parsed genesis: the file's data plus the validator set, whose proofs of possession were checked. */
+/**
+ * A parsed genesis: the file's data plus the validator set, whose proofs of possession were
+ * checked, and the QC scheme that validators certify with and clients verify against.
+ */
 export interface Genesis extends GenesisData {
+  readonly quorumCertificates: QuorumCertParams;
   readonly validatorSet: ValidatorSet;
+  readonly quorumScheme: QcScheme;
 }
 
 export interface ParseGenesisOptions {
@@ -107,15 +132,17 @@ export interface ParseGenesisOptions {
  */
 export function parseGenesis(input: unknown, options: ParseGenesisOptions = {}): Genesis {
   const value = typeof input === 'string' ? parseJsonText(input, 'genesis') : input;
-  const root = f.object(value, 'genesis', ['version', 'chainId', 'validators', 'consensus', 'app']);
+  const root = f.object(value, 'genesis', ['version', 'chainId', 'validators', 'consensus', 'app', 'quorumCertificates']);
   const version = f.required(root, 'version', 'genesis');
   if (version !== GENESIS_VERSION) throw new ConfigError('genesis.version', `unsupported version ${JSON.stringify(version)} (this build reads ${GENESIS_VERSION})`);
   const chainId = parseChainId(f.required(root, 'chainId', 'genesis'), 'genesis.chainId');
   const validators = parseValidators(f.required(root, 'validators', 'genesis'));
   const consensus = parseConsensus(f.required(root, 'consensus', 'genesis'));
   const app = parseApp(f.required(root, 'app', 'genesis'));
+  const quorumCertificates = parseQuorumCertificates(root['quorumCertificates'], validators.length);
   const validatorSet = loadValidatorSet(validators, options.backend);
-  return { version: GENESIS_VERSION, chainId, validators, consensus, app, validatorSet };
+  const quorumScheme = loadQuorumScheme(quorumCertificates, validatorSet);
+  return { version: GENESIS_VERSION, chainId, validators, consensus, app, quorumCertificates, validatorSet, quorumScheme };
 }
 
 /** Reads and parses a genesis file; every failure is a ConfigError naming `path`. */
@@ -151,6 +178,16 @@ export function genesisToJson(genesis: GenesisData): string {
         ? { initialBalances: genesis.app.initialBalances.map((b) => ({ account: toHex(b.account), amount: b.amount.toString() })) }
         : {}),
     },
+    // Written only when it is not the default, so multisig genesis files stay as they were.
+    ...(genesis.quorumCertificates?.scheme === 'threshold'
+      ? {
+          quorumCertificates: {
+            scheme: 'threshold',
+            threshold: genesis.quorumCertificates.threshold,
+            commitments: genesis.quorumCertificates.commitments.map((c) => toHex(c)),
+          },
+        }
+      : {}),
   };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
@@ -249,6 +286,35 @@ function parseApp(value: unknown): AppParams {
     return { account, amount };
   });
   return { allowMint, initialBalances };
+}
+
+function parseQuorumCertificates(value: unknown, n: number): QuorumCertParams {
+  const path = 'genesis.quorumCertificates';
+  if (value === undefined) return { scheme: 'multisig' };
+  const o = f.object(value, path, ['scheme', 'threshold', 'commitments']);
+  const scheme = f.string(f.required(o, 'scheme', path), `${path}.scheme`);
+  if (scheme === 'multisig') {
+    if (o['threshold'] !== undefined || o['commitments'] !== undefined) throw new ConfigError(path, 'threshold and commitments belong to the threshold scheme only');
+    return { scheme };
+  }
+  if (scheme !== 'threshold') throw new ConfigError(`${path}.scheme`, `expected "multisig" or "threshold", got ${JSON.stringify(scheme.slice(0, 40))}`);
+  const q = quorumSize(n);
+  const threshold = f.integer(f.required(o, 'threshold', path), `${path}.threshold`, 1, GENESIS_LIMITS.maxValidators);
+  if (threshold !== q) throw new ConfigError(`${path}.threshold`, `must be the quorum size ${q} for ${n} validators, got ${threshold}`);
+  const list = f.array(f.required(o, 'commitments', path), `${path}.commitments`, threshold, threshold);
+  const commitments = list.map((c, j) => f.hexBytes(c, `${path}.commitments[${j}]`, BLS_PUBLIC_KEY_BYTES));
+  return { scheme, threshold, commitments };
+}
+
+/** The scheme's own checks (points on the curve, not the identity) as ConfigErrors on the field. */
+function loadQuorumScheme(params: QuorumCertParams, validatorSet: ValidatorSet): QcScheme {
+  if (params.scheme === 'multisig') return new MultisigQcScheme(validatorSet);
+  try {
+    return new ThresholdQcScheme(validatorSet.backend, { n: validatorSet.n, threshold: params.threshold, commitments: params.commitments });
+  } catch (err) {
+    if (err instanceof ValidatorSetError) throw new ConfigError('genesis.quorumCertificates.commitments', err.message);
+    throw err;
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
+import type { QcKind } from '../../crypto/qc/types.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
 import { type NodeStatus, readStatus } from '../../node/observability/http.js';
 
@@ -22,6 +23,7 @@ export interface ClusterOptions {
   readonly replicas: number;
   readonly maxBatchCommands: number;
   readonly bls: BlsBackendName;
+  readonly qc: QcKind;
   readonly unsigned: boolean;
   /** Directory for .cpuprofile files; no profiling when undefined. */
   readonly profileDir?: string;
@@ -91,6 +93,8 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       '--max-batch-bytes',
       String(2 * 1024 * 1024),
       ...(opts.baseTimeoutMs ? ['--base-timeout-ms', String(opts.baseTimeoutMs)] : []),
+      '--qc',
+      opts.qc,
     ]);
     if (opts.profileDir) await mkdir(opts.profileDir, { recursive: true });
     for (let i = 0; i < opts.replicas; i++) {

@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
+import type { QcKind } from '../../crypto/qc/types.js';
 import { startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { runClosedLoop } from './load.js';
@@ -22,6 +23,8 @@ export interface E2eOptions {
   readonly commandBytes: number;
   readonly unsigned: boolean;
   readonly bls: BlsBackendName;
+  /** How the cluster's QCs are formed (genesis --qc); default multisig. */
+  readonly qc?: QcKind;
   /** Skip the CPU profiler (and so the breakdown); default false. */
   readonly noProfile?: boolean;
   /** Skip the floors (matrix points that share another point's floors); default false. */
@@ -40,6 +43,7 @@ export interface E2eResult {
   readonly commandBytes: number;
   readonly unsigned: boolean;
   readonly bls: BlsBackendName;
+  readonly qc: QcKind;
   readonly durationS: number;
   /** Committed commands/s in the measured window. */
   readonly throughput: number;
@@ -95,7 +99,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let cryptoFloor: CryptoFloor | null = null;
   let messagingFloor: MessagingFloor | null = null;
   if (!opts.noFloors) {
-    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick);
+    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick, opts.qc ?? 'multisig');
     messagingFloor = await measureMessagingFloor(opts.replicas, opts.batch, opts.commandBytes, quick ? 1000 : 2000);
   }
   const profileDir = opts.noProfile ? undefined : join(tmpdir(), `vsmr-bench-prof-${process.pid}-${Date.now()}`);
@@ -103,6 +107,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     replicas: opts.replicas,
     maxBatchCommands: opts.batch,
     bls: opts.bls,
+    qc: opts.qc ?? 'multisig',
     unsigned: opts.unsigned,
     ...(profileDir ? { profileDir } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -184,6 +189,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     commandBytes: opts.commandBytes,
     unsigned: opts.unsigned,
     bls: opts.bls,
+    qc: opts.qc ?? 'multisig',
     durationS: opts.durationS,
     throughput: r3(throughput),
     committed: load.committed,

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { pippenger } from '@noble/curves/abstract/curve.js';
 import { bls12_381 } from '@noble/curves/bls12-381.js';
 import { BLS_CURVE_ORDER } from '../bls/encoding.js';
 import { type G1Point, type G2Point, NobleSignature } from '../bls/noble-backend.js';
@@ -106,16 +105,77 @@ export function lagrangeAtZero(indices: readonly number[]): bigint[] {
 }
 
 /**
- * sigma = sum_i lambda_i * sigma_i, one multi-scalar multiplication in G2. The blst binding
- * has no scalar multiplication, so this runs on noble whichever backend signs and verifies;
- * bench/results/crypto.json has the cost ("threshold combine").
+ * The Lagrange weights at x = 0 as small integers over one common denominator:
+ * lambda_i = weights[i] / denominator (mod r). For share points 1..n the exact rational
+ * lambda_i = prod_{j != i} x_j / (x_j - x_i) has a numerator and denominator far below r for
+ * the quorums of small and medium chains (for consecutive signers the weights are integers,
+ * denominator 1), so sum_i weights[i] * sigma_i costs a few short scalar multiplications and
+ * the division one full one, where weights reduced mod r cost a full one each.
  */
+export function lagrangeWeights(indices: readonly number[]): { weights: bigint[]; denominator: bigint } {
+  const xs = indices.map((i) => BigInt(i + 1));
+  const fractions = xs.map((xi, a) => {
+    let num = 1n;
+    let den = 1n;
+    xs.forEach((xj, b) => {
+      if (a === b) return;
+      num *= xj;
+      den *= xj - xi;
+    });
+    if (den < 0n) {
+      num = -num;
+      den = -den;
+    }
+    const g = gcd(num < 0n ? -num : num, den);
+    return { num: num / g, den: den / g };
+  });
+  const denominator = fractions.reduce((acc, f) => (acc / gcd(acc, f.den)) * f.den, 1n);
+  return { weights: fractions.map((f) => f.num * (denominator / f.den)), denominator };
+}
+
+function gcd(a: bigint, b: bigint): bigint {
+  while (b !== 0n) [a, b] = [b, a % b];
+  return a;
+}
+
+/** Weights past this size gain nothing over reduced ones (a full multiplication each). */
+const SHORT_WEIGHT_BITS = 128;
+
+/**
+ * sigma = sum_i lambda_i * sigma_i in G2, on noble (the blst binding has no scalar
+ * multiplication; bench/results/crypto.json has the cost, "threshold combine"). Everything here
+ * is public (partials and coefficients), so the variable-time multiplication is safe to use.
+ * With short integer weights it is sum_i w_i * sigma_i, then one multiplication by the inverse
+ * of the common denominator; otherwise each lambda_i is reduced mod r first. A generic
+ * multi-scalar multiplication was 4x slower than either for the handful of points of a quorum.
+ */
+function lagrangeCombine(indices: readonly number[], points: readonly G2Point[]): G2Point {
+  const { weights, denominator } = lagrangeWeights(indices);
+  const short = weights.every((w) => (w < 0n ? -w : w) < 1n << BigInt(SHORT_WEIGHT_BITS)) && denominator < 1n << BigInt(SHORT_WEIGHT_BITS);
+  if (!short) return points.reduce((acc, p, i) => acc.add(mulSigned(p, Fr.div(Fr.create(weights[i]!), Fr.create(denominator)))), G2.ZERO);
+  const sum = points.reduce((acc, p, i) => acc.add(mulSigned(p, weights[i]!)), G2.ZERO);
+  return denominator === 1n ? sum : mulSigned(sum, Fr.inv(Fr.create(denominator)));
+}
+
+/** k * p for any integer k, using -(r - k) for scalars in the upper half of Fr (fewer bits). */
+function mulSigned(p: G2Point, k: bigint): G2Point {
+  let m = ((k % BLS_CURVE_ORDER) + BLS_CURVE_ORDER) % BLS_CURVE_ORDER;
+  if (m === 0n) return G2.ZERO;
+  let negate = false;
+  if (m > BLS_CURVE_ORDER >> 1n) {
+    m = BLS_CURVE_ORDER - m;
+    negate = true;
+  }
+  const out = p.multiplyUnsafe(m);
+  return negate ? out.negate() : out;
+}
+
+/** Combines partial signatures given as bytes (each decoded and checked by noble). */
 export function combinePartialSignatures(indices: readonly number[], partials: readonly Uint8Array[]): Uint8Array {
   if (indices.length === 0 || indices.length !== partials.length) throw new CryptoArgumentError('need one partial signature per index');
   if (new Set(indices).size !== indices.length) throw new CryptoArgumentError('duplicate share index');
   const points = partials.map((p) => G2.fromBytes(p) as G2Point);
-  const combined = pippenger(G2, points, lagrangeAtZero(indices));
-  return combined.toBytes(true);
+  return lagrangeCombine(indices, points).toBytes(true);
 }
 
 /**
@@ -137,7 +197,7 @@ export function combineCheckedPartials(backend: BlsBackend, indices: readonly nu
   if (indices.length === 0 || indices.length !== partials.length) throw new CryptoArgumentError('need one partial signature per index');
   if (new Set(indices).size !== indices.length) throw new CryptoArgumentError('duplicate share index');
   const points = partials.map((p) => checkedG2Point(backend, p));
-  return pippenger(G2, points, lagrangeAtZero(indices)).toBytes(true);
+  return lagrangeCombine(indices, points).toBytes(true);
 }
 
 /**

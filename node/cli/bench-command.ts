@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
+import type { QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
 
@@ -20,6 +21,7 @@ interface E2eFlags {
   commandBytes: number;
   unsigned?: boolean;
   bls: BlsBackendName;
+  qc: QcKind;
   profile: boolean;
   floors: boolean;
   quick?: boolean;
@@ -40,6 +42,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--command-bytes <b>', 'bytes per command (a padded put)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
     .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
+    .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices(['multisig', 'threshold']).default('multisig'))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -60,6 +63,7 @@ export function registerBenchCommand(program: Command): void {
           commandBytes: opts.commandBytes,
           unsigned: opts.unsigned === true,
           bls: opts.bls,
+          qc: opts.qc,
           noProfile: !opts.profile,
           noFloors: !opts.floors,
           quick: opts.quick === true,
@@ -72,7 +76,7 @@ export function registerBenchCommand(program: Command): void {
             .map(([k, v]) => `${k} ${v}s`)
             .join(', ');
           process.stdout.write(
-            `e2e: n=${r.replicas} batch=${r.batch} ${r.unsigned ? 'unsigned' : 'signed'} ${r.commandBytes} B, ${r.clients}x${r.outstanding} in flight, ${r.bls}: ` +
+            `e2e: n=${r.replicas} batch=${r.batch} ${r.unsigned ? 'unsigned' : 'signed'} ${r.commandBytes} B, ${r.clients}x${r.outstanding} in flight, ${r.bls}, ${r.qc} QCs: ` +
               `${r.throughput} commands/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.commandsPerBlock} commands/block\n` +
               `  CPU ${r.cpuSeconds} s (${r.cpuMsPerCommand} ms/command; named categories ${(r.breakdownCoverage * 100).toFixed(0)}%): ${top}\n` +
               `  validation ceiling ${r.validationCeiling}/s (${(r.fractionOfValidationCeiling * 100).toFixed(1)}%)` +

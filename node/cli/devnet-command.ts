@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
@@ -19,9 +19,10 @@ export function registerDevnetCommand(program: Command): void {
     .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
     .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
     .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
+    .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices(['multisig', 'threshold']).default('multisig'))
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')
-    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; keep?: boolean; json?: boolean }) => {
+    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: 'multisig' | 'threshold'; keep?: boolean; json?: boolean }) => {
       const refuse = (msg: string) => {
         process.stderr.write(`vsmr devnet: ${msg}\n`);
         process.exitCode = 2;
@@ -48,6 +49,7 @@ export function registerDevnetCommand(program: Command): void {
           durationS: opts.duration,
           concurrency: opts.concurrency,
           keep: opts.keep ?? false,
+          qc: opts.qc,
           byzantine,
           ...(opts.behavior === undefined ? {} : { behavior: opts.behavior }),
           signal: abort.signal,

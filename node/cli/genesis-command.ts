@@ -2,12 +2,14 @@ import { mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
+import { dealThresholdKeys } from '../../crypto/qc/threshold.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import {
   DEFAULT_CONSENSUS_PARAMS,
   type GenesisData,
   type GenesisValidator,
   genesisToJson,
+  type QuorumCertParams,
   parseChainId,
   parseGenesis,
 } from '../../protocol/genesis.js';
@@ -41,6 +43,7 @@ interface GenesisOptions {
   maxBatchCommands?: number;
   maxBatchBytes?: number;
   fund: string[];
+  qc: 'multisig' | 'threshold';
 }
 
 /** Chain-wide parameters from the flags; parseGenesis checks their ranges before anything is written. */
@@ -112,14 +115,23 @@ export function registerGenesisCommand(program: Command): void {
     .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integer(1, 1_000_000)))
     .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integer(1, 1 << 30)))
     .addOption(new Option('--fund <account=amount...>', 'genesis balance (account as text or 0x-hex)').default([]))
+    .addOption(
+      new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a group key this command deals (--validators only)')
+        .choices(['multisig', 'threshold'])
+        .default('multisig'),
+    )
     .action(async (opts: GenesisOptions) => {
       try {
         if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
         const chainId = chainIdFlag(opts.chainId);
         const out = opts.out!;
         const params = chainParams(opts);
-        if (opts.from !== undefined) await genesisFromPublicFiles(opts.from, out, chainId, params);
-        else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, params);
+        if (opts.from !== undefined) {
+          // A threshold key needs someone to hand out the shares: here that is the dealer below,
+          // which exists only where this command also writes every validator's key file.
+          if (opts.qc === 'threshold') throw new UsageError('--qc threshold needs a dealer that writes each validator\'s share, so it works with --validators only (no DKG is built)');
+          await genesisFromPublicFiles(opts.from, out, chainId, params);
+        } else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, params, opts.qc);
         process.exitCode = 0;
       } catch (err) {
         if (!(err instanceof UsageError || err instanceof ConfigError || err instanceof FileExistsError)) throw err;
@@ -129,8 +141,15 @@ export function registerGenesisCommand(program: Command): void {
     });
 }
 
-function genesisData(chainId: string, validators: readonly GenesisValidator[], params: ChainParams): GenesisData {
-  return { version: 1, chainId, validators, consensus: params.consensus, app: { allowMint: params.allowMint, initialBalances: params.initialBalances } };
+function genesisData(chainId: string, validators: readonly GenesisValidator[], params: ChainParams, quorumCertificates?: QuorumCertParams): GenesisData {
+  return {
+    version: 1,
+    chainId,
+    validators,
+    consensus: params.consensus,
+    app: { allowMint: params.allowMint, initialBalances: params.initialBalances },
+    ...(quorumCertificates === undefined ? {} : { quorumCertificates }),
+  };
 }
 
 /**
@@ -161,7 +180,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
 }
 
 /** A local devnet: every validator on 127.0.0.1, keys generated here, one home per validator. */
-async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, params: ChainParams): Promise<void> {
+async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, params: ChainParams, qc: 'multisig' | 'threshold'): Promise<void> {
   if (basePort + 2 * PORT_STRIDE + n - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves no room for ${n} validators (status ports reach ${basePort + 2 * PORT_STRIDE + n - 1})`);
   const dirStat = await stat(dir).catch(() => undefined);
   if (dirStat !== undefined && !dirStat.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`);
@@ -171,8 +190,13 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
     if (await pathExists(path)) throw new UsageError(`${path} already exists; refusing to overwrite it`);
   }
   const backend = blsBackend('blst');
+  // The trusted dealer: shares go into the key files written below and nowhere else.
+  const deal = qc === 'threshold' ? dealThresholdKeys(n) : undefined;
   const keys: NodeKeys[] = [];
-  for (let i = 0; i < n; i++) keys.push(await generateNodeKeys(backend));
+  for (let i = 0; i < n; i++) {
+    const k = await generateNodeKeys(backend);
+    keys.push(deal ? { ...k, thresholdShare: backend.secretKeyFromBytes(deal.shares[i]!) } : k);
+  }
   const validators = keys.map((k, index) => ({
     index,
     blsPublicKey: k.blsPublicKey.bytes,
@@ -180,7 +204,8 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
     peerId: k.peerId,
     address: `/ip4/127.0.0.1/tcp/${basePort + index}`,
   }));
-  const text = genesisToJson(genesisData(chainId, validators, params));
+  const quorumCertificates: QuorumCertParams | undefined = deal && { scheme: 'threshold', threshold: deal.setup.threshold, commitments: deal.setup.commitments };
+  const text = genesisToJson(genesisData(chainId, validators, params, quorumCertificates));
   parseGenesis(text, { backend });
   await mkdir(dir, { recursive: true });
   await writeNewFile(genesisFile, text, PUBLIC_FILE_MODE);
@@ -200,6 +225,6 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
     await writeNewFile(join(home, CONFIG_FILE), config, PUBLIC_FILE_MODE);
     await writeNewFile(join(home, KEYS_FILE), nodeKeysToJson(keys[i]!), KEY_FILE_MODE);
   }
-  process.stdout.write(`wrote ${genesisFile} (chain ${chainId}, ${n} validators) and ${homes[0]}${n > 1 ? ` .. ${homes[n - 1]}` : ''}\n`);
+  process.stdout.write(`wrote ${genesisFile} (chain ${chainId}, ${n} validators${deal ? `, threshold QCs (${deal.setup.threshold} of ${n})` : ''}) and ${homes[0]}${n > 1 ? ` .. ${homes[n - 1]}` : ''}\n`);
   process.stdout.write(`start each with: npx vsmr start --home ${join(dir, 'node-<i>')}\n`);
 }

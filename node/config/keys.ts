@@ -38,6 +38,11 @@ export interface NodeKeys {
   readonly libp2pPrivateKey: Libp2pPrivateKey;
   /** Peer id derived from `libp2pPrivateKey`. */
   readonly peerId: string;
+  /**
+   * This validator's Shamir share of the group key, on a chain with threshold QCs
+   * (genesis.quorumCertificates): it signs votes, while `blsSecretKey` signs timeouts.
+   */
+  readonly thresholdShare?: BlsSecretKey;
 }
 
 /** What a validator publishes about itself; the genesis assembler collects these. */
@@ -56,24 +61,23 @@ export async function generateNodeKeys(backend: BlsBackend): Promise<NodeKeys> {
 }
 
 export function nodeKeysToJson(keys: NodeKeys): string {
-  const doc = { version: KEY_FILE_VERSION, blsSecretKey: toHex(keys.blsSecretKey.toBytes()), libp2pPrivateKey: toHex(privateKeyToProtobuf(keys.libp2pPrivateKey)) };
+  const doc = {
+    version: KEY_FILE_VERSION,
+    blsSecretKey: toHex(keys.blsSecretKey.toBytes()),
+    libp2pPrivateKey: toHex(privateKeyToProtobuf(keys.libp2pPrivateKey)),
+    ...(keys.thresholdShare === undefined ? {} : { thresholdShare: toHex(keys.thresholdShare.toBytes()) }),
+  };
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
 /** Parses a private key file's content (string = JSON text). Field paths start with `keys`. */
 export function parseNodeKeys(input: unknown, backend: BlsBackend): NodeKeys {
   const value = typeof input === 'string' ? parseJsonText(input, 'keys') : input;
-  const o = f.object(value, 'keys', ['version', 'blsSecretKey', 'libp2pPrivateKey']);
+  const o = f.object(value, 'keys', ['version', 'blsSecretKey', 'libp2pPrivateKey', 'thresholdShare']);
   const version = f.required(o, 'version', 'keys');
   if (version !== KEY_FILE_VERSION) throw new ConfigError('keys.version', `unsupported version ${JSON.stringify(version)} (this build reads ${KEY_FILE_VERSION})`);
-  const skBytes = f.hexBytes(f.required(o, 'blsSecretKey', 'keys'), 'keys.blsSecretKey', BLS_SECRET_KEY_BYTES);
-  let blsSecretKey: BlsSecretKey;
-  try {
-    blsSecretKey = backend.secretKeyFromBytes(skBytes);
-  } catch (err) {
-    if (err instanceof CryptoError) throw new ConfigError('keys.blsSecretKey', err.message);
-    throw err;
-  }
+  const blsSecretKey = secretKeyField(f.required(o, 'blsSecretKey', 'keys'), 'keys.blsSecretKey', backend);
+  const thresholdShare = o['thresholdShare'] === undefined ? undefined : secretKeyField(o['thresholdShare'], 'keys.thresholdShare', backend);
   const p2pBytes = f.hexBytes(f.required(o, 'libp2pPrivateKey', 'keys'), 'keys.libp2pPrivateKey', 1, MAX_LIBP2P_KEY_BYTES);
   let libp2pPrivateKey: Libp2pPrivateKey;
   try {
@@ -87,7 +91,18 @@ export function parseNodeKeys(input: unknown, backend: BlsBackend): NodeKeys {
     blsPublicKey: backend.publicKeyFromSecretKey(blsSecretKey),
     libp2pPrivateKey,
     peerId: peerIdFromPrivateKey(libp2pPrivateKey).toString(),
+    ...(thresholdShare === undefined ? {} : { thresholdShare }),
   };
+}
+
+function secretKeyField(value: unknown, path: string, backend: BlsBackend): BlsSecretKey {
+  const bytes = f.hexBytes(value, path, BLS_SECRET_KEY_BYTES);
+  try {
+    return backend.secretKeyFromBytes(bytes);
+  } catch (err) {
+    if (err instanceof CryptoError) throw new ConfigError(path, err.message);
+    throw err;
+  }
 }
 
 /**

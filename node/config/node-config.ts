@@ -21,8 +21,9 @@
  */
 import { join, resolve } from 'node:path';
 import { blsBackend } from '../../crypto/bls/index.js';
-import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
+import { BLS_BACKEND_NAMES, type BlsBackend, type BlsBackendName } from '../../crypto/bls/types.js';
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { ThresholdQcScheme } from '../../crypto/qc/threshold.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import * as f from '../../protocol/fields.js';
 import { type Genesis, type GenesisValidator, loadGenesis, parseJsonText, readConfigFile } from '../../protocol/genesis.js';
@@ -161,7 +162,29 @@ export async function loadNodeConfig(home: string): Promise<LoadedNode> {
   if (keys.peerId !== validator.peerId) {
     throw new ConfigError('keys.libp2pPrivateKey', `its peer id ${keys.peerId} is not genesis.validators[${config.index}].peerId ${validator.peerId}`, config.keysFile);
   }
+  checkThresholdShare(genesis, config.index, keys, backend, config.keysFile);
   return { config, genesis, keys, validator };
+}
+
+/**
+ * On a threshold chain the key file must hold this validator's share, and the share must be the
+ * one the genesis commitments promise for its index (the Feldman check, done on the share's
+ * public key): a wrong share would sign votes that never combine into a QC. On a multisig chain
+ * a share is refused rather than ignored, since it means the file belongs to another chain.
+ */
+function checkThresholdShare(genesis: Genesis, index: number, keys: NodeKeys, backend: BlsBackend, keysFile: string): void {
+  const scheme = genesis.quorumScheme;
+  if (!(scheme instanceof ThresholdQcScheme)) {
+    if (keys.thresholdShare !== undefined) throw new ConfigError('keys.thresholdShare', 'present, but the genesis certifies with multi-signatures (no quorumCertificates section)', keysFile);
+    return;
+  }
+  if (keys.thresholdShare === undefined) {
+    throw new ConfigError('keys.thresholdShare', 'missing: the genesis certifies with threshold QCs, and each validator signs votes with the share the dealer gave it', keysFile);
+  }
+  const expected = scheme.sharePublicKey(index).bytes;
+  if (!bytesEqual(backend.publicKeyFromSecretKey(keys.thresholdShare).bytes, expected)) {
+    throw new ConfigError('keys.thresholdShare', `is not validator ${index}'s share of the group key in genesis.quorumCertificates.commitments`, keysFile);
+  }
 }
 
 /** config.json text for `input` (defaults left out so they stay defaults). */

@@ -1,6 +1,7 @@
 import type { BlsBackend, BlsSecretKey } from '../../crypto/bls/types.js';
 import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
+import type { QcScheme } from '../../crypto/qc/types.js';
 import { VerifiedQcCache } from '../../crypto/qc/verified-cache.js';
 import type { ValidatorSet } from '../../crypto/qc/validator-set.js';
 import { isGenesisQc } from '../../protocol/block.js';
@@ -18,10 +19,12 @@ import {
 } from '../../protocol/types.js';
 
 /**
- * Real certificates: QCs are crypto/qc multi-signatures (one message, aggregate key, one
- * pairing); TCs aggregate signatures over distinct messages (each signer's own high QC round),
- * checked with aggregateVerify. The validator set's proofs of possession make both safe
- * against rogue keys.
+ * Real certificates. QCs are whichever crypto/qc scheme the genesis names: multi-signatures by
+ * default (one message, aggregate key, one pairing), or threshold signatures under a group key
+ * (votes are partials under Shamir shares, combined by Lagrange interpolation). TCs aggregate
+ * each validator's own signatures over distinct messages (each signer's high QC round), checked
+ * with aggregateVerify, in both cases. The validator set's proofs of possession make the
+ * aggregates safe against rogue keys.
  */
 export class BlsCertificateOps implements CertificateOps {
   readonly n: number;
@@ -36,8 +39,12 @@ export class BlsCertificateOps implements CertificateOps {
   constructor(
     private readonly chainId: string,
     private readonly validators: ValidatorSet,
+    quorumScheme: QcScheme = new MultisigQcScheme(validators),
   ) {
-    this.scheme = new VerifiedQcCache(new MultisigQcScheme(validators));
+    if (quorumScheme.n !== validators.n || quorumScheme.quorum !== validators.quorum) {
+      throw new RangeError(`QC scheme is for n = ${quorumScheme.n}, q = ${quorumScheme.quorum}; the validator set has n = ${validators.n}, q = ${validators.quorum}`);
+    }
+    this.scheme = new VerifiedQcCache(quorumScheme);
     this.backend = validators.backend;
     this.n = validators.n;
     this.quorum = validators.quorum;
@@ -107,6 +114,12 @@ export class BlsCertificateOps implements CertificateOps {
   }
 }
 
-export function blsSigner(backend: BlsBackend, index: number, secretKey: BlsSecretKey): ConsensusSigner {
-  return { index, sign: (digest) => backend.sign(secretKey, digest).bytes };
+/**
+ * Signs with the validator's BLS key; on a threshold chain, votes are signed with its Shamir
+ * share instead (`voteKey`), so that q of them combine into a signature under the group key.
+ */
+export function blsSigner(backend: BlsBackend, index: number, secretKey: BlsSecretKey, voteKey?: BlsSecretKey): ConsensusSigner {
+  const sign = (digest: Uint8Array): Uint8Array => backend.sign(secretKey, digest).bytes;
+  if (voteKey === undefined) return { index, sign };
+  return { index, sign, signVote: (digest) => backend.sign(voteKey, digest).bytes };
 }

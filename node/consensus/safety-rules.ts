@@ -51,10 +51,17 @@ export interface SafetyStorage {
   store(state: SafetyState): void;
 }
 
-/** Signs 32-byte digests with this replica's consensus key (or threshold share). */
+/** Signs 32-byte digests with this replica's consensus key. */
 export interface ConsensusSigner {
   readonly index: number;
+  /** Timeouts, and votes unless `signVote` is given. */
   sign(digest: Uint8Array): Uint8Array;
+  /**
+   * Votes, when the QC scheme signs them with another key than timeouts: a threshold chain's
+   * votes are partial signatures under the validator's Shamir share, while a TC still
+   * aggregates signatures over distinct messages and so needs each validator's own key.
+   */
+  signVote?(digest: Uint8Array): Uint8Array;
 }
 
 export type SafetyRuleName =
@@ -100,6 +107,10 @@ export class SafetyRules {
     this.current = storage.load() ?? INITIAL_SAFETY_STATE;
   }
 
+  private signVoteDigest(digest: Uint8Array): Uint8Array {
+    return this.signer.signVote ? this.signer.signVote(digest) : this.signer.sign(digest);
+  }
+
   get state(): SafetyState {
     return this.current;
   }
@@ -136,7 +147,7 @@ export class SafetyRules {
 
   private signVote(state: SafetyState, block: BlockInfo, qc: VoteData): SignedVote {
     const vote = voteDataOf(block);
-    const signed: SignedVote = { vote, signer: this.signer.index, signature: this.signer.sign(voteDigest(this.chainId, vote)) };
+    const signed: SignedVote = { vote, signer: this.signer.index, signature: this.signVoteDigest(voteDigest(this.chainId, vote)) };
     this.commit({
       ...state,
       lastVotedRound: block.round,

@@ -22,6 +22,8 @@ export interface DevnetOptions {
    */
   readonly byzantine?: number;
   readonly behavior?: string;
+  /** How the chain's QCs are formed (vsmr genesis --qc); default multisig. */
+  readonly qc?: 'multisig' | 'threshold';
   /** Called about once a second with a one-line status; omitted for --json. */
   readonly onStatus?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -100,7 +102,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
   try {
     // Below the kernel's ephemeral range (32768+), so no outgoing connection can hold our ports.
     const basePort = 20_000 + Math.floor(Math.random() * 12_000);
-    await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort)]);
+    await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort), '--qc', opts.qc ?? 'multisig']);
     for (let i = 0; i < opts.replicas; i++) {
       const home = join(dir, `node-${i}`);
       ports.push((JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { metricsPort: number }).metricsPort);

@@ -67,10 +67,11 @@ export async function startValidator(
     allowedPeers: new Set(peerIds),
   });
   const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
-  const signer = blsSigner(backend, index, keys.blsSecretKey);
+  // On a threshold chain votes are signed with the share (loadNodeConfig checked it).
+  const signer = blsSigner(backend, index, keys.blsSecretKey, keys.thresholdShare);
   // Votes are checked per QC by the core and only on a conflict by the evidence watch; a QC is
   // checked once per process (BlsCertificateOps remembers it).
-  const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet);
+  const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet, genesis.quorumScheme);
   const certs = timedCertificateOps(blsCerts, metrics);
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger });

@@ -1,67 +1,30 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI, LocalCluster, vsmr, vsmrFails as fails } from './local-cluster.js';
 
 /**
  * The light client against real processes on loopback: four `vsmr start` validators, then
  * `client submit --proofs`, `client cert`, `client get`, `client verify` (valid and tampered)
  * and `client follow --count`. Every process started here is stopped by its PID.
  */
-const run = promisify(execFile);
-const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-const CLI = join(ROOT, 'bin', 'vsmr.js');
 const N = 4;
 
 describe('light client CLI against a 4-validator cluster', function () {
   this.timeout(180_000);
+  let cluster: LocalCluster;
   let dir: string;
   let genesis: string;
-  const procs: ChildProcess[] = [];
-  const metricsPorts: number[] = [];
-
-  const peers = async (i: number): Promise<number> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${metricsPorts[i]}/status`, { signal: AbortSignal.timeout(2000) });
-      return ((await res.json()) as { peers: number }).peers;
-    } catch {
-      return -1;
-    }
-  };
-  const vsmr = (...args: string[]) => run(process.execPath, [CLI, ...args], { timeout: 60_000 });
-  const fails = async (args: string[]): Promise<{ code: number; stderr: string }> => {
-    try {
-      await vsmr(...args);
-    } catch (err) {
-      const e = err as { code: number; stderr: string };
-      return { code: e.code, stderr: e.stderr };
-    }
-    return assert.fail(`expected ${args.join(' ')} to fail`);
-  };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'vsmr-light-'));
-    genesis = join(dir, 'genesis.json');
-    const basePort = 20_000 + Math.floor(Math.random() * 12_000);
-    await vsmr('genesis', '--validators', String(N), '--out', dir, '--base-port', String(basePort));
-    for (let i = 0; i < N; i++) {
-      const config = JSON.parse(await readFile(join(dir, `node-${i}`, 'config.json'), 'utf8')) as { metricsPort: number };
-      metricsPorts.push(config.metricsPort);
-      procs.push(spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'ignore'] }));
-    }
-    const deadline = Date.now() + 60_000;
-    while (!(await Promise.all(metricsPorts.map((_, i) => peers(i)))).every((p) => p === N - 1)) {
-      if (Date.now() > deadline) assert.fail('validators did not connect');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    cluster = await LocalCluster.start(N);
+    dir = cluster.dir;
+    genesis = cluster.genesis;
   });
 
   after(async () => {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
-    await rm(dir, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   it('submit --proofs writes a verified bundle per command; verify accepts it and refuses a tampered copy with the reason', async () => {

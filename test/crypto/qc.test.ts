@@ -10,6 +10,8 @@ import {
   combinePartialSignatures,
   dealThresholdKeys,
   decodeQc,
+  lagrangeAtZero,
+  lagrangeWeights,
   encodedQcSize,
   encodeQc,
   MultisigQcScheme,
@@ -301,3 +303,45 @@ for (const name of BLS_BACKEND_NAMES) {
     });
   });
 }
+
+describe('Lagrange weights over a common denominator', () => {
+  const Fr = bls12_381.fields.Fr;
+
+  it('equal the coefficients reduced mod r, for any set of distinct signers', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0, max: 1023 }), { minLength: 1, maxLength: 80 }), (indices) => {
+        const { weights, denominator } = lagrangeWeights(indices);
+        const reduced = lagrangeAtZero(indices);
+        assert.ok(denominator > 0n);
+        weights.forEach((w, i) => {
+          assert.equal(Fr.div(Fr.create(w), Fr.create(denominator)), reduced[i]);
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('are small integers with denominator 1 for consecutive signers', () => {
+    assert.deepEqual(lagrangeWeights([0, 1, 2]), { weights: [3n, -3n, 1n], denominator: 1n });
+    assert.deepEqual(lagrangeWeights([0, 1, 3]), { weights: [8n, -6n, 1n], denominator: 3n });
+  });
+
+  it('combine to the group signature both for short weights and for a quorum whose weights need reducing', () => {
+    const bls = blsBackend('blst');
+    const n = 100;
+    const q = quorumSize(n);
+    const deal = dealThresholdKeys(n);
+    const scheme = new ThresholdQcScheme(bls, deal.setup);
+    const digest = digestOf('w');
+    const partial = (i: number) => bls.signatureFromBytes(scheme.signShare(bls.secretKeyFromBytes(deal.shares[i]!), digest));
+    // Consecutive signers: integer weights. Every third signer, then the rest: weights past the
+    // 128-bit bound of the short path, so each is reduced mod r.
+    const consecutive = Array.from({ length: q }, (_, i) => i);
+    const spread = [...Array.from({ length: 34 }, (_, i) => 3 * i), ...Array.from({ length: 100 }, (_, i) => i).filter((i) => i % 3 !== 0)].slice(0, q);
+    assert.ok(lagrangeWeights(spread).weights.some((w) => w > 1n << 128n || w < -(1n << 128n)), 'the spread quorum must exercise the reduced path');
+    const a = combineCheckedPartials(bls, consecutive, consecutive.map(partial));
+    const b = combineCheckedPartials(bls, spread, spread.map(partial));
+    assert.deepEqual(a, b);
+    assert.ok(bls.verify(scheme.groupPublicKey, digest, bls.signatureFromBytes(a)));
+  });
+});

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { toHex } from '../../crypto/bytes.js';
+import { dealThresholdKeys, ThresholdQcScheme } from '../../crypto/qc/threshold.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { genesisToJson, loadGenesis, parseGenesis } from '../../protocol/genesis.js';
 import { validGenesisJson, withTempDir } from '../node/config/fixtures.js';
@@ -24,6 +25,11 @@ function expectConfigError(fn: () => unknown, field: string | undefined, reason?
   if (field !== undefined) assert.ok(caught.message.includes(`${field}: `), `message names the field: ${caught.message}`);
   if (reason) assert.match(caught.reason, reason);
   return caught;
+}
+
+/** A threshold section for n = 4 with `threshold` fresh commitments. */
+function thresholdSection(threshold: number): { scheme: string; threshold: number; commitments: string[] } {
+  return { scheme: 'threshold', threshold, commitments: dealThresholdKeys(4, threshold).setup.commitments.map((c) => toHex(c)) };
 }
 
 describe('genesis file', () => {
@@ -54,6 +60,24 @@ describe('genesis file', () => {
     const again = parseGenesis(genesisToJson(g));
     assert.equal(genesisToJson(again), genesisToJson(g));
     assert.deepEqual(JSON.parse(genesisToJson(g)), valid);
+  });
+
+  it('certifies with multi-signatures when the file names no QC scheme', () => {
+    const g = parseGenesis(fresh());
+    assert.deepEqual(g.quorumCertificates, { scheme: 'multisig' });
+    assert.equal(g.quorumScheme.kind, 'multisig');
+    assert.equal(parseGenesis({ ...fresh(), quorumCertificates: { scheme: 'multisig' } }).quorumScheme.kind, 'multisig');
+  });
+
+  it('reads a threshold QC setup: the group key is commitments[0], and it round-trips', () => {
+    const deal = dealThresholdKeys(4);
+    const d = { ...fresh(), quorumCertificates: { scheme: 'threshold', threshold: 3, commitments: deal.setup.commitments.map((c) => toHex(c)) } };
+    const g = parseGenesis(d);
+    assert.equal(g.quorumScheme.kind, 'threshold');
+    assert.ok(g.quorumScheme instanceof ThresholdQcScheme);
+    assert.deepEqual(g.quorumScheme.groupPublicKey.bytes, deal.setup.commitments[0]);
+    assert.deepEqual(JSON.parse(genesisToJson(g)), d);
+    assert.equal(genesisToJson(parseGenesis(genesisToJson(g))), genesisToJson(g));
   });
 
   it('accepts the noble backend and a genesis without initial balances', () => {
@@ -129,6 +153,13 @@ describe('genesis file', () => {
     { name: 'amount above u64', field: 'genesis.app.initialBalances[0].amount', reason: /2\^64/, mutate: (d) => { d.app['initialBalances'] = [{ account: '0x01', amount: '18446744073709551616' }]; } },
     { name: 'empty account', field: 'genesis.app.initialBalances[0].account', mutate: (d) => { d.app['initialBalances'] = [{ account: '0x', amount: '1' }]; } },
     { name: 'account too long', field: 'genesis.app.initialBalances[0].account', mutate: (d) => { d.app['initialBalances'] = [{ account: `0x${'01'.repeat(65)}`, amount: '1' }]; } },
+    { name: 'an unknown QC scheme', field: 'genesis.quorumCertificates.scheme', mutate: (d) => { d['quorumCertificates'] = { scheme: 'bls-magic' }; } },
+    { name: 'commitments on a multisig chain', field: 'genesis.quorumCertificates', mutate: (d) => { d['quorumCertificates'] = { scheme: 'multisig', commitments: [] }; } },
+    { name: 'a threshold other than the quorum', field: 'genesis.quorumCertificates.threshold', reason: /quorum size 3/, mutate: (d) => { d['quorumCertificates'] = thresholdSection(2); } },
+    { name: 'too few commitments', field: 'genesis.quorumCertificates.commitments', mutate: (d) => { d['quorumCertificates'] = { ...thresholdSection(3), commitments: thresholdSection(3).commitments.slice(1) }; } },
+    { name: 'a commitment of 47 bytes', field: 'genesis.quorumCertificates.commitments[1]', reason: /48 bytes/, mutate: (d) => { const t = thresholdSection(3); t.commitments[1] = t.commitments[1]!.slice(0, -2); d['quorumCertificates'] = t; } },
+    { name: 'a commitment off the curve', field: 'genesis.quorumCertificates.commitments', reason: /commitment 2/, mutate: (d) => { const t = thresholdSection(3); t.commitments[2] = `0x${'ff'.repeat(48)}`; d['quorumCertificates'] = t; } },
+    { name: 'a threshold setup without commitments', field: 'genesis.quorumCertificates.commitments', reason: /missing/, mutate: (d) => { d['quorumCertificates'] = { scheme: 'threshold', threshold: 3 }; } },
     {
       name: 'duplicate account',
       field: 'genesis.app.initialBalances[1].account',

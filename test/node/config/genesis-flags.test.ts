@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { toHex } from '../../../crypto/bytes.js';
+import { loadNodeConfig } from '../../../node/config/node-config.js';
 import { loadGenesis } from '../../../protocol/genesis.js';
 
 const run = promisify(execFile);
@@ -30,6 +32,28 @@ describe('vsmr genesis chain parameters', () => {
         ['bob', 7n],
       ],
     );
+  });
+
+  it('--qc threshold deals a share into each key file that the node loads against the commitments', async () => {
+    const out = join(dir, 'threshold');
+    await run(process.execPath, [CLI, 'genesis', '--validators', '4', '--out', out, '--qc', 'threshold']);
+    const g = await loadGenesis(join(out, 'genesis.json'));
+    assert.equal(g.quorumScheme.kind, 'threshold');
+    const shares = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const node = await loadNodeConfig(join(out, `node-${i}`));
+      assert.ok(node.keys.thresholdShare);
+      shares.add(toHex(node.keys.thresholdShare.toBytes()));
+    }
+    assert.equal(shares.size, 4);
+  });
+
+  it('refuses --qc threshold with --from: only the devnet dealer can hand out shares', async () => {
+    await assert.rejects(run(process.execPath, [CLI, 'genesis', '--from', join(dir, 'x.pub.json'), '--out', join(dir, 'g.json'), '--qc', 'threshold']), (err: { code?: number; stderr?: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr!, /^vsmr genesis: --qc threshold needs a dealer .*--validators only/);
+      return true;
+    });
   });
 
   for (const [flags, field] of [

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { toHex } from '../../../crypto/bytes.js';
+import { dealThresholdKeys } from '../../../crypto/qc/threshold.js';
 import { ConfigError } from '../../../protocol/config-error.js';
 import { genesisToJson, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeKeys, nodeKeysToJson, parseNodeKeys, publicFilePath } from '../../../node/config/keys.js';
@@ -19,11 +21,13 @@ function rejectsField(fn: () => unknown, field: string): void {
 }
 
 /** A home `<dir>/node-<index>` beside `<dir>/genesis.json`, holding validator `keyIndex`'s keys. */
-async function writeHome(dir: string, index: number, keyIndex = index, keyMode = 0o600): Promise<string> {
+async function writeHome(dir: string, index: number, keyIndex = index, keyMode = 0o600, thresholdShare?: Uint8Array): Promise<string> {
   const home = join(dir, `node-${index}`);
   await mkdir(home, { recursive: true });
   await writeFile(join(home, 'config.json'), nodeConfigToJson({ index, listen: `/ip4/127.0.0.1/tcp/${26600 + index}`, metricsPort: 26700 + index }));
-  await writeFile(join(home, 'keys.json'), nodeKeysToJson(await testKeys(keyIndex)), { mode: keyMode });
+  const keys = await testKeys(keyIndex);
+  const withShare = thresholdShare === undefined ? keys : { ...keys, thresholdShare: backend.secretKeyFromBytes(thresholdShare) };
+  await writeFile(join(home, 'keys.json'), nodeKeysToJson(withShare), { mode: keyMode });
   await chmod(join(home, 'keys.json'), keyMode);
   return home;
 }
@@ -85,6 +89,7 @@ describe('node config', () => {
     rejectsField(() => parseNodeKeys({ ...good, blsSecretKey: '0x1234' }, backend), 'keys.blsSecretKey');
     rejectsField(() => parseNodeKeys({ ...good, libp2pPrivateKey: '0x0801' }, backend), 'keys.libp2pPrivateKey');
     rejectsField(() => parseNodeKeys({ ...good, blsPublicKey: '0x00' }, backend), 'keys.blsPublicKey');
+    rejectsField(() => parseNodeKeys({ ...good, thresholdShare: `0x${'ff'.repeat(32)}` }, backend), 'keys.thresholdShare');
     assert.equal(parseNodeKeys(good, backend).peerId, (await testKeys(0)).peerId);
   });
 
@@ -130,6 +135,22 @@ describe('node config', () => {
           assert.match(err.message, /is not genesis\.validators\[2\]\.blsPublicKey/);
           return true;
         });
+      });
+    });
+
+    it('on a threshold chain, loads the share that matches the commitments and refuses a missing or wrong one', async () => {
+      await withTempDir(async (dir) => {
+        const deal = dealThresholdKeys(4);
+        const doc = { ...(await validGenesisJson(4)), quorumCertificates: { scheme: 'threshold', threshold: 3, commitments: deal.setup.commitments.map((c) => toHex(c)) } };
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(doc));
+        const node = await loadNodeConfig(await writeHome(dir, 1, 1, 0o600, deal.shares[1]));
+        assert.deepEqual(node.keys.thresholdShare?.toBytes(), deal.shares[1]);
+        const field = (err: unknown, f: string, reason: RegExp) => err instanceof ConfigError && err.field === f && reason.test(err.reason);
+        await assert.rejects(loadNodeConfig(await writeHome(dir, 2)), (err) => field(err, 'keys.thresholdShare', /missing/));
+        await assert.rejects(loadNodeConfig(await writeHome(dir, 3, 3, 0o600, deal.shares[2])), (err) => field(err, 'keys.thresholdShare', /not validator 3's share/));
+        // A share in the key file of a multisig chain means the file is from another chain.
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(await validGenesisJson(4)));
+        await assert.rejects(loadNodeConfig(await writeHome(dir, 1, 1, 0o600, deal.shares[1])), (err) => field(err, 'keys.thresholdShare', /multi-signatures/));
       });
     });
 
