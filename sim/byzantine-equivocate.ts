@@ -1,6 +1,7 @@
 import { bytesToHex } from '../crypto/bytes.js';
 import { makeBlock } from '../protocol/block.js';
 import type { ConsensusAction, ConsensusEvent } from '../node/consensus/messages.js';
+import { signVoteDigest } from '../node/consensus/safety-rules.js';
 import { type Block, type QuorumCert, type SignedVote, type TimeoutCert, type VoteData, voteDigest } from '../protocol/types.js';
 import type { BehaviorInfo, ByzantineContext } from './byzantine.js';
 import { rewriteProposalBroadcasts } from './behaviors/proposal-rewrite.js';
@@ -65,7 +66,7 @@ function addTwin(c: Coalition, ctx: ByzantineContext, original: Block, twin: Blo
   c.twinOf.set(hex(original.id), twin);
   const votes = new Map<number, Uint8Array>();
   const digest = voteDigest(ctx.chainId, voteData(twin));
-  for (const m of ctx.members) votes.set(m, ctx.memberSigner(m).sign(digest));
+  for (const m of ctx.members) votes.set(m, signVoteDigest(ctx.memberSigner(m), digest));
   c.twins.set(hex(twin.id), { block: twin, votes, qc: undefined });
 }
 

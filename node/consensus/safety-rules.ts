@@ -64,6 +64,11 @@ export interface ConsensusSigner {
   signVote?(digest: Uint8Array): Uint8Array;
 }
 
+/** A vote signature with the key votes take: the share on a threshold chain, else the validator's key. */
+export function signVoteDigest(signer: ConsensusSigner, digest: Uint8Array): Uint8Array {
+  return signer.signVote ? signer.signVote(digest) : signer.sign(digest);
+}
+
 export type SafetyRuleName =
   | 'malformed-proposal'
   | 'equivocation'
@@ -107,10 +112,6 @@ export class SafetyRules {
     this.current = storage.load() ?? INITIAL_SAFETY_STATE;
   }
 
-  private signVoteDigest(digest: Uint8Array): Uint8Array {
-    return this.signer.signVote ? this.signer.signVote(digest) : this.signer.sign(digest);
-  }
-
   get state(): SafetyState {
     return this.current;
   }
@@ -147,7 +148,7 @@ export class SafetyRules {
 
   private signVote(state: SafetyState, block: BlockInfo, qc: VoteData): SignedVote {
     const vote = voteDataOf(block);
-    const signed: SignedVote = { vote, signer: this.signer.index, signature: this.signVoteDigest(voteDigest(this.chainId, vote)) };
+    const signed: SignedVote = { vote, signer: this.signer.index, signature: signVoteDigest(this.signer, voteDigest(this.chainId, vote)) };
     this.commit({
       ...state,
       lastVotedRound: block.round,

@@ -1,6 +1,7 @@
 import { bytesEqual } from '../../crypto/bytes.js';
 import { makeBlock } from '../../protocol/block.js';
 import type { ConsensusAction, ConsensusMessage } from '../../node/consensus/messages.js';
+import { signVoteDigest } from '../../node/consensus/safety-rules.js';
 import {
   type Block,
   type QuorumCert,
@@ -42,7 +43,7 @@ function flipByte(b: Uint8Array, at: number): Uint8Array {
 }
 
 function signVote(ctx: ByzantineContext, vote: VoteData): SignedVote {
-  return { vote, signer: ctx.index, signature: ctx.memberSigner(ctx.index).sign(voteDigest(ctx.chainId, vote)) };
+  return { vote, signer: ctx.index, signature: signVoteDigest(ctx.memberSigner(ctx.index), voteDigest(ctx.chainId, vote)) };
 }
 
 function signTimeout(ctx: ByzantineContext, round: number, highQcRound: number): SignedTimeout {

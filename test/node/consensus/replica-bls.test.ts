@@ -7,15 +7,22 @@ import { voteDigest } from '../../../protocol/types.js';
 import { BlsCertificateOps, blsSigner } from '../../../node/consensus/bls-certs.js';
 import { CHAIN, Cluster, cmd } from './replica-harness.js';
 
+const backend = blsBackend('blst');
+
+/** n deterministic validator keys (seed bytes from `seed`) and their set, proofs of possession checked. */
+function blsValidators(n: number, seed: number) {
+  const keys = Array.from({ length: n }, (_, i) => generateBlsKeyPair(backend, new Uint8Array(32).fill(i + seed)));
+  const validators = ValidatorSet.load(
+    backend,
+    keys.map((k) => ({ publicKey: k.publicKey.bytes, proofOfPossession: popProve(backend, k.secretKey).bytes })),
+  );
+  return { keys, validators };
+}
+
 describe('Replica cluster with real BLS certificates', () => {
   it('n = 4 commits through a crashed leader, with BLS QCs and an aggregate-signature TC', function () {
     this.timeout(60_000);
-    const backend = blsBackend('blst');
-    const keys = Array.from({ length: 4 }, (_, i) => generateBlsKeyPair(backend, new Uint8Array(32).fill(i + 1)));
-    const validators = ValidatorSet.load(
-      backend,
-      keys.map((k) => ({ publicKey: k.publicKey.bytes, proofOfPossession: popProve(backend, k.secretKey).bytes })),
-    );
+    const { keys, validators } = blsValidators(4, 1);
     const certs = new BlsCertificateOps(CHAIN, validators);
     const c = new Cluster({ n: 4, certs, signer: (i) => blsSigner(backend, i, keys[i]!.secretKey), maxBatchCommands: 2 });
     c.crashed.add(2);
@@ -41,12 +48,7 @@ describe('Replica cluster with real BLS certificates', () => {
 
   it('n = 4 commits with threshold QCs: votes are partials under the shares, a QC is one group signature', function () {
     this.timeout(60_000);
-    const backend = blsBackend('blst');
-    const keys = Array.from({ length: 4 }, (_, i) => generateBlsKeyPair(backend, new Uint8Array(32).fill(i + 11)));
-    const validators = ValidatorSet.load(
-      backend,
-      keys.map((k) => ({ publicKey: k.publicKey.bytes, proofOfPossession: popProve(backend, k.secretKey).bytes })),
-    );
+    const { keys, validators } = blsValidators(4, 11);
     const deal = dealThresholdKeys(4);
     const shares = deal.shares.map((s) => backend.secretKeyFromBytes(s));
     const scheme = new ThresholdQcScheme(backend, deal.setup);
