@@ -250,7 +250,13 @@ export class ThresholdQcScheme implements QcScheme {
   readonly n: number;
   readonly quorum: number;
   readonly groupPublicKey: BlsPublicKey;
-  private readonly shareKeys: readonly BlsPublicKey[];
+  readonly #commitments: readonly G1Point[];
+  /**
+   * Share keys, derived on first use: each costs q G1 multiplications, so deriving all n up
+   * front grew as n * q (seconds at a few hundred validators) for every genesis parse, while a
+   * client needs none of them and a validator only those of signers it must check one by one.
+   */
+  readonly #shareKeys: (BlsPublicKey | undefined)[];
 
   constructor(
     readonly backend: BlsBackend,
@@ -259,21 +265,29 @@ export class ThresholdQcScheme implements QcScheme {
     const commitments = decodeCommitments(setup);
     this.n = setup.n;
     this.quorum = setup.threshold;
+    this.#commitments = commitments;
+    this.#shareKeys = new Array(setup.n);
     try {
       this.groupPublicKey = backend.publicKeyFromBytes(setup.commitments[0]!);
-      this.shareKeys = Array.from({ length: setup.n }, (_, i) =>
-        backend.publicKeyFromBytes(commitmentAt(commitments, BigInt(i + 1)).toBytes(true)),
-      );
     } catch (err) {
       if (err instanceof CryptoError) throw new ValidatorSetError(`threshold setup: ${err.message}`);
       throw err;
     }
   }
 
+  /** Validator `index`'s share key, sum_j C_j * (index + 1)^j; ValidatorSetError if it is not a valid key. */
   sharePublicKey(index: number): BlsPublicKey {
-    const k = this.shareKeys[index];
-    if (!k) throw new CryptoArgumentError(`no share ${index} (n = ${this.n})`);
-    return k;
+    if (!Number.isInteger(index) || index < 0 || index >= this.n) throw new CryptoArgumentError(`no share ${index} (n = ${this.n})`);
+    const known = this.#shareKeys[index];
+    if (known) return known;
+    try {
+      const key = this.backend.publicKeyFromBytes(commitmentAt(this.#commitments, BigInt(index + 1)).toBytes(true));
+      this.#shareKeys[index] = key;
+      return key;
+    } catch (err) {
+      if (err instanceof CryptoError) throw new ValidatorSetError(`threshold setup: share ${index}: ${err.message}`);
+      throw err;
+    }
   }
 
   signShare(shareKey: BlsSecretKey, digest: Uint8Array): Uint8Array {
@@ -284,7 +298,7 @@ export class ThresholdQcScheme implements QcScheme {
   verifyShare(signer: number, digest: Uint8Array, share: Uint8Array): boolean {
     if (!Number.isInteger(signer) || signer < 0 || signer >= this.n) return false;
     try {
-      return this.backend.verify(this.shareKeys[signer]!, digest, this.backend.signatureFromBytes(share));
+      return this.backend.verify(this.sharePublicKey(signer), digest, this.backend.signatureFromBytes(share));
     } catch (err) {
       if (err instanceof CryptoError) return false;
       throw err;

@@ -200,7 +200,7 @@ export function registerLightClientCommands(client: Command): void {
             onCertificate: (v) => {
               const line = opts.json
                 ? JSON.stringify({ height: v.executedHeight, blockHeight: v.blockHeight, block: toHex(v.blockId), stateRoot: toHex(v.stateRoot), logRoot: toHex(v.logRoot), signers: v.signers })
-                : `height ${v.executedHeight} block ${v.blockHeight} ${toHex(v.blockId)} state ${toHex(v.stateRoot)} (verified, ${v.signers} signers)`;
+                : `height ${v.executedHeight} block ${v.blockHeight} ${toHex(v.blockId)} state ${toHex(v.stateRoot)} (verified, ${v.signers === null ? 'threshold' : `${v.signers} signers`})`;
               process.stdout.write(`${line}\n`);
             },
             onRejected: (reason) => process.stderr.write(`rejected certificate: ${reason}\n`),

@@ -3,7 +3,8 @@
  * handed to whoever assembles the genesis.
  *
  * Private key file:
- *   { "version": 1, "blsSecretKey": "0x<32 bytes>", "libp2pPrivateKey": "0x<libp2p PrivateKey protobuf>" }
+ *   { "version": 1, "blsSecretKey": "0x<32 bytes>", "libp2pPrivateKey": "0x<libp2p PrivateKey protobuf>",
+ *     "thresholdShare": "0x<32 bytes>" }   (thresholdShare only on a chain with threshold QCs)
  * Public file (never contains a private key):
  *   { "version": 1, "blsPublicKey": "0x<48 bytes>", "proofOfPossession": "0x<96 bytes>",
  *     "peerId": "12D3KooW...", "address": "/ip4/203.0.113.7/tcp/26600" }   (address optional)
@@ -96,7 +97,14 @@ export function parseNodeKeys(input: unknown, backend: BlsBackend): NodeKeys {
 }
 
 function secretKeyField(value: unknown, path: string, backend: BlsBackend): BlsSecretKey {
-  const bytes = f.hexBytes(value, path, BLS_SECRET_KEY_BYTES);
+  let bytes: Uint8Array;
+  try {
+    bytes = f.hexBytes(value, path, BLS_SECRET_KEY_BYTES);
+  } catch (err) {
+    // The parser quotes what it could not read: not for a secret.
+    if (err instanceof ConfigError) throw new ConfigError(path, `expected 0x-prefixed hex of ${BLS_SECRET_KEY_BYTES} bytes`);
+    throw err;
+  }
   try {
     return backend.secretKeyFromBytes(bytes);
   } catch (err) {

@@ -162,7 +162,7 @@ export async function loadNodeConfig(home: string): Promise<LoadedNode> {
   if (keys.peerId !== validator.peerId) {
     throw new ConfigError('keys.libp2pPrivateKey', `its peer id ${keys.peerId} is not genesis.validators[${config.index}].peerId ${validator.peerId}`, config.keysFile);
   }
-  checkThresholdShare(genesis, config.index, keys, backend, config.keysFile);
+  checkThresholdShare(genesis, config.genesis, config.index, keys, backend, config.keysFile);
   return { config, genesis, keys, validator };
 }
 
@@ -172,7 +172,7 @@ export async function loadNodeConfig(home: string): Promise<LoadedNode> {
  * public key): a wrong share would sign votes that never combine into a QC. On a multisig chain
  * a share is refused rather than ignored, since it means the file belongs to another chain.
  */
-function checkThresholdShare(genesis: Genesis, index: number, keys: NodeKeys, backend: BlsBackend, keysFile: string): void {
+function checkThresholdShare(genesis: Genesis, genesisFile: string, index: number, keys: NodeKeys, backend: BlsBackend, keysFile: string): void {
   const scheme = genesis.quorumScheme;
   if (!(scheme instanceof ThresholdQcScheme)) {
     if (keys.thresholdShare !== undefined) throw new ConfigError('keys.thresholdShare', 'present, but the genesis certifies with multi-signatures (no quorumCertificates section)', keysFile);
@@ -181,7 +181,12 @@ function checkThresholdShare(genesis: Genesis, index: number, keys: NodeKeys, ba
   if (keys.thresholdShare === undefined) {
     throw new ConfigError('keys.thresholdShare', 'missing: the genesis certifies with threshold QCs, and each validator signs votes with the share the dealer gave it', keysFile);
   }
-  const expected = scheme.sharePublicKey(index).bytes;
+  let expected: Uint8Array;
+  try {
+    expected = scheme.sharePublicKey(index).bytes;
+  } catch (err) {
+    throw new ConfigError('genesis.quorumCertificates.commitments', err instanceof Error ? err.message : String(err), genesisFile);
+  }
   if (!bytesEqual(backend.publicKeyFromSecretKey(keys.thresholdShare).bytes, expected)) {
     throw new ConfigError('keys.thresholdShare', `is not validator ${index}'s share of the group key in genesis.quorumCertificates.commitments`, keysFile);
   }

@@ -90,6 +90,13 @@ describe('node config', () => {
     rejectsField(() => parseNodeKeys({ ...good, libp2pPrivateKey: '0x0801' }, backend), 'keys.libp2pPrivateKey');
     rejectsField(() => parseNodeKeys({ ...good, blsPublicKey: '0x00' }, backend), 'keys.blsPublicKey');
     rejectsField(() => parseNodeKeys({ ...good, thresholdShare: `0x${'ff'.repeat(32)}` }, backend), 'keys.thresholdShare');
+    // A malformed secret is not quoted back into the error (and so into logs).
+    for (const field of ['blsSecretKey', 'thresholdShare']) {
+      assert.throws(
+        () => parseNodeKeys({ ...good, [field]: '0xsecret-bytes-here' }, backend),
+        (err: unknown) => err instanceof ConfigError && err.field === `keys.${field}` && !err.message.includes('secret-bytes'),
+      );
+    }
     assert.equal(parseNodeKeys(good, backend).peerId, (await testKeys(0)).peerId);
   });
 
