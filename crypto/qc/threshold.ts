@@ -169,9 +169,8 @@ const BUCKET_METHOD_FROM = 8;
 function weightedSum(points: readonly G2Point[], scalars: readonly bigint[]): G2Point {
   if (points.length < BUCKET_METHOD_FROM) return points.reduce((acc, p, i) => acc.add(mulSigned(p, scalars[i]!)), G2.ZERO);
   const signed = points.map((p, i) => {
-    const m = ((scalars[i]! % BLS_CURVE_ORDER) + BLS_CURVE_ORDER) % BLS_CURVE_ORDER;
-    if (m > BLS_CURVE_ORDER >> 1n) return { p: p.negate(), m: BLS_CURVE_ORDER - m };
-    return { p, m };
+    const { m, negate } = signedResidue(scalars[i]!);
+    return { p: negate ? p.negate() : p, m };
   });
   const bits = signed.reduce((b, { m }) => Math.max(b, m.toString(2).length), 1);
   const c = Math.max(2, Math.floor(Math.log2(points.length)) - 1);
@@ -197,15 +196,16 @@ function weightedSum(points: readonly G2Point[], scalars: readonly bigint[]): G2
   return acc;
 }
 
-/** k * p for any integer k, using -(r - k) for scalars in the upper half of Fr (fewer bits). */
+/** k mod r as a magnitude m <= r / 2 and a sign: k = -m (mod r) when `negate` (fewer bits). */
+function signedResidue(k: bigint): { m: bigint; negate: boolean } {
+  const m = ((k % BLS_CURVE_ORDER) + BLS_CURVE_ORDER) % BLS_CURVE_ORDER;
+  return m > BLS_CURVE_ORDER >> 1n ? { m: BLS_CURVE_ORDER - m, negate: true } : { m, negate: false };
+}
+
+/** k * p for any integer k. */
 function mulSigned(p: G2Point, k: bigint): G2Point {
-  let m = ((k % BLS_CURVE_ORDER) + BLS_CURVE_ORDER) % BLS_CURVE_ORDER;
+  const { m, negate } = signedResidue(k);
   if (m === 0n) return G2.ZERO;
-  let negate = false;
-  if (m > BLS_CURVE_ORDER >> 1n) {
-    m = BLS_CURVE_ORDER - m;
-    negate = true;
-  }
   const out = p.multiplyUnsafe(m);
   return negate ? out.negate() : out;
 }

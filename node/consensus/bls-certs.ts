@@ -1,4 +1,5 @@
 import type { BlsBackend, BlsSecretKey } from '../../crypto/bls/types.js';
+import { CryptoError } from '../../crypto/errors.js';
 import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
 import type { QcScheme } from '../../crypto/qc/types.js';
@@ -69,10 +70,11 @@ export class BlsCertificateOps implements CertificateOps {
         let out: ReturnType<typeof agg.add>;
         try {
           out = agg.add(signer, signature);
-        } catch {
+        } catch (err) {
           // Only a genesis whose threshold setup is inconsistent gets here (valid partials that
           // do not combine): no QC can form, and the round ends by timeout, not by a crash.
-          return { faulty: [] };
+          if (err instanceof CryptoError) return { faulty: [] };
+          throw err;
         }
         if (out.status === 'certified') qc = { vote, certificate: encodeQc(out.certificate) };
         const faulty = [...agg.faulty].filter((i) => !named.has(i));
