@@ -196,14 +196,16 @@ else {
     'End to end: the same point on a chain whose genesis certifies with threshold QCs (`vsmr genesis --qc threshold`, `vsmr bench e2e --qc threshold`): votes are partial signatures under Shamir shares, and the leader combines q of them by Lagrange interpolation into one signature under the group key (on noble: the blst binding has no scalar multiplication). Timeouts stay aggregate signatures of the validators\' own keys.',
     '',
   );
+  // The matrix names a threshold point after its multisig twin plus this suffix.
+  const baseLabel = (t: Point) => t.label.replace(', threshold QCs', '');
   const pairs = pts.filter(isThreshold).flatMap((t) => {
-    const base = pts.find((p) => !isThreshold(p) && p.label === t.label.replace(', threshold QCs', ''));
+    const base = pts.find((p) => !isThreshold(p) && p.label === baseLabel(t));
     return base ? [[base, t] as const] : [];
   });
   md.push(
     table(
       ['point', 'multisig /s', 'threshold /s', 'multisig p50 ms', 'threshold p50 ms', 'multisig CPU ms/cmd', 'threshold CPU ms/cmd', 'multisig BLS share', 'threshold BLS share'],
-      pairs.map(([m, t]) => [t.label.replace(', threshold QCs', ''), m.throughput, t.throughput, m.p50Ms, t.p50Ms, m.cpuMsPerCommand, t.cpuMsPerCommand, m.profiled ? pct(m.breakdown.bls / m.cpuSeconds) : 'no profiler', t.profiled ? pct(t.breakdown.bls / t.cpuSeconds) : 'no profiler']),
+      pairs.map(([m, t]) => [baseLabel(t), m.throughput, t.throughput, m.p50Ms, t.p50Ms, m.cpuMsPerCommand, t.cpuMsPerCommand, m.profiled ? pct(m.breakdown.bls / m.cpuSeconds) : 'no profiler', t.profiled ? pct(t.breakdown.bls / t.cpuSeconds) : 'no profiler']),
     ),
     '',
   );

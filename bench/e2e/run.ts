@@ -94,12 +94,13 @@ const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 :
 
 export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const quick = opts.quick === true;
+  const qc = opts.qc ?? 'multisig';
   const cores = availableParallelism();
   const ceiling = measureValidationCeiling(opts.replicas, quick);
   let cryptoFloor: CryptoFloor | null = null;
   let messagingFloor: MessagingFloor | null = null;
   if (!opts.noFloors) {
-    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick, opts.qc ?? 'multisig');
+    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick, qc);
     messagingFloor = await measureMessagingFloor(opts.replicas, opts.batch, opts.commandBytes, quick ? 1000 : 2000);
   }
   const profileDir = opts.noProfile ? undefined : join(tmpdir(), `vsmr-bench-prof-${process.pid}-${Date.now()}`);
@@ -107,7 +108,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     replicas: opts.replicas,
     maxBatchCommands: opts.batch,
     bls: opts.bls,
-    qc: opts.qc ?? 'multisig',
+    qc,
     unsigned: opts.unsigned,
     ...(profileDir ? { profileDir } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -189,7 +190,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     commandBytes: opts.commandBytes,
     unsigned: opts.unsigned,
     bls: opts.bls,
-    qc: opts.qc ?? 'multisig',
+    qc,
     durationS: opts.durationS,
     throughput: r3(throughput),
     committed: load.committed,

@@ -1,6 +1,8 @@
 import type { BlsSecretKey } from '../bls/types.js';
 
-export type QcKind = 'multisig' | 'threshold';
+/** The QC forms, in the order the CLI lists them (multisig, the default, first). */
+export const QC_KINDS = ['multisig', 'threshold'] as const;
+export type QcKind = (typeof QC_KINDS)[number];
 
 /**
  * A quorum certificate over a 32-byte digest (the caller's domain-tagged hash of what was

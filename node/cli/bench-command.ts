@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
-import type { QcKind } from '../../crypto/qc/types.js';
+import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
 
@@ -42,7 +42,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--command-bytes <b>', 'bytes per command (a padded put)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
     .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
-    .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices(['multisig', 'threshold']).default('multisig'))
+    .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')

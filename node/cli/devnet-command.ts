@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
@@ -19,10 +20,10 @@ export function registerDevnetCommand(program: Command): void {
     .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
     .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
     .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
-    .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices(['multisig', 'threshold']).default('multisig'))
+    .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices([...QC_KINDS]).default('multisig'))
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')
-    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: 'multisig' | 'threshold'; keep?: boolean; json?: boolean }) => {
+    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: QcKind; keep?: boolean; json?: boolean }) => {
       const refuse = (msg: string) => {
         process.stderr.write(`vsmr devnet: ${msg}\n`);
         process.exitCode = 2;

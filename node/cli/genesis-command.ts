@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
 import { dealThresholdKeys } from '../../crypto/qc/threshold.js';
+import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import {
   DEFAULT_CONSENSUS_PARAMS,
@@ -43,7 +44,7 @@ interface GenesisOptions {
   maxBatchCommands?: number;
   maxBatchBytes?: number;
   fund: string[];
-  qc: 'multisig' | 'threshold';
+  qc: QcKind;
 }
 
 /** Chain-wide parameters from the flags; parseGenesis checks their ranges before anything is written. */
@@ -117,7 +118,7 @@ export function registerGenesisCommand(program: Command): void {
     .addOption(new Option('--fund <account=amount...>', 'genesis balance (account as text or 0x-hex)').default([]))
     .addOption(
       new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a group key this command deals (--validators only)')
-        .choices(['multisig', 'threshold'])
+        .choices([...QC_KINDS])
         .default('multisig'),
     )
     .action(async (opts: GenesisOptions) => {
@@ -180,7 +181,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
 }
 
 /** A local devnet: every validator on 127.0.0.1, keys generated here, one home per validator. */
-async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, params: ChainParams, qc: 'multisig' | 'threshold'): Promise<void> {
+async function devnetGenesis(n: number, dir: string, chainId: string, basePort: number, params: ChainParams, qc: QcKind): Promise<void> {
   if (basePort + 2 * PORT_STRIDE + n - 1 > 65_535) throw new UsageError(`--base-port ${basePort} leaves no room for ${n} validators (status ports reach ${basePort + 2 * PORT_STRIDE + n - 1})`);
   const dirStat = await stat(dir).catch(() => undefined);
   if (dirStat !== undefined && !dirStat.isDirectory()) throw new UsageError(`--out ${dir} exists and is not a directory`);

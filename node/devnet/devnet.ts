@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { percentile, submitCommands } from '../../client/submit.js';
+import type { QcKind } from '../../crypto/qc/types.js';
 import { loadGenesis } from '../../protocol/genesis.js';
 import { type NodeStatus, readStatus } from '../observability/http.js';
 
@@ -23,7 +24,7 @@ export interface DevnetOptions {
   readonly byzantine?: number;
   readonly behavior?: string;
   /** How the chain's QCs are formed (vsmr genesis --qc); default multisig. */
-  readonly qc?: 'multisig' | 'threshold';
+  readonly qc?: QcKind;
   /** Called about once a second with a one-line status; omitted for --json. */
   readonly onStatus?: (line: string) => void;
   readonly signal?: AbortSignal;
