@@ -8,7 +8,8 @@ import { CATEGORIES, CATEGORY_NOTES } from './e2e/profile.js';
 import type { E2eResult } from './e2e/run.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
 
-type Point = E2eResult & { label: string };
+// Results written before view changes were recorded lack the field.
+type Point = Omit<E2eResult, 'viewChanges'> & { label: string; viewChanges?: number };
 interface Matrix {
   date: string;
   quick: boolean;
@@ -64,7 +65,7 @@ else {
   );
   md.push(
     table(
-      ['point', 'commands/s', 'p50 ms', 'p99 ms', 'cmds/block', 'CPU ms/cmd', 'named CPU', '% of validation ceiling', '% of crypto floor', '% of messaging floor', 'longest gap ms', 'load avg'],
+      ['point', 'commands/s', 'p50 ms', 'p99 ms', 'cmds/block', 'CPU ms/cmd', 'named CPU', '% of validation ceiling', '% of crypto floor', '% of messaging floor', 'longest gap ms', 'view changes', 'load avg'],
       pts.map((p) => [
         p.label,
         p.throughput,
@@ -77,6 +78,8 @@ else {
         pct(p.fractionOfCryptoFloor),
         pct(p.fractionOfMessagingFloor),
         p.maxGapMs,
+        // Recorded from 2026-11-26 on; older results have none.
+        p.viewChanges ?? '-',
         p.machine.loadavg1,
       ]),
     ),
@@ -106,7 +109,7 @@ else {
         ],
         ['ordering-only 128 B, block 400+: >= 71k/s at p50 < 30 ms', unsignedBig ? `${unsignedBig.throughput}/s, p50 ${unsignedBig.p50Ms} ms (${unsignedBig.label})` : 'not run', unsignedBig ? (unsignedBig.throughput >= 71_000 && unsignedBig.p50Ms < 30 ? 'yes' : 'no') : '-'],
         ['block 1: p50 < 4 ms', block1 ? `p50 ${block1.p50Ms} ms (${block1.label})` : 'not run', block1 ? (block1.p50Ms < 4 ? 'yes' : 'no') : '-'],
-        ['no stall under any load (no 2 s without a commit)', `${pts.length - stalls.length}/${pts.length} points without one${stalls.length ? `; stalls: ${stalls.map((s) => `${s.label} (${s.maxGapMs} ms)`).join(', ')}` : ''}`, stalls.length === 0 ? 'yes' : 'no'],
+        ['no stall under any load (no 2 s without a commit)', `${pts.length - stalls.length}/${pts.length} points without one${stalls.length ? `; stalls: ${stalls.map((s) => `${s.label} (${s.maxGapMs} ms${s.viewChanges === undefined ? '' : `, ${s.viewChanges} view changes`})`).join(', ')}` : ''}`, stalls.length === 0 ? 'yes' : 'no'],
       ],
     ),
     '',

@@ -39,6 +39,8 @@ export interface Cluster {
   /** user+system CPU seconds of every validator process (all its threads) so far, from /proc. */
   cpuSeconds(): Promise<number[]>;
   status(i: number): Promise<NodeStatus | undefined>;
+  /** A counter or gauge (summed over its label sets) from validator i's /metrics; undefined if unreadable. */
+  metric(i: number, name: string): Promise<number | undefined>;
   /** SIGTERM, wait for a clean exit (so the profiles are written), SIGKILL after 20 s. */
   stop(): Promise<void>;
 }
@@ -55,6 +57,26 @@ export async function procCpuSeconds(pid: number): Promise<number> {
 }
 
 const fetchStatus = (port: number): Promise<NodeStatus | undefined> => readStatus(port).catch(() => undefined);
+
+/** Sums the samples of one metric in Prometheus text (every label set of it). */
+export function metricValue(text: string, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum = (sum ?? 0) + v;
+  }
+  return sum;
+}
+
+async function fetchMetric(port: number, name: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
+    return res.ok ? metricValue(await res.text(), name) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'vsmr-bench-'));
@@ -133,6 +155,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       pids: children.map((c) => c.pid!),
       cpuSeconds: () => Promise.all(children.map((c) => procCpuSeconds(c.pid!))),
       status: (i) => fetchStatus(ports[i]!),
+      metric: (i, name) => fetchMetric(ports[i]!, name),
       stop: async () => {
         await stop();
       },

@@ -49,12 +49,16 @@ export const CATEGORY_NOTES: Readonly<Record<Category, string>> = {
 
 interface Rule {
   readonly test: RegExp;
+  /** When present, the frame's function name must match too. */
+  readonly fn?: RegExp;
   readonly category: Category;
 }
 
 // Order matters only among rules that could match the same URL (more specific first).
 const RULES: readonly Rule[] = [
   { test: /validation\/bls-job\.js|crypto\/bls\/|crypto\/qc\/|node\/consensus\/bls-certs\.js|@chainsafe\/blst|@noble\/curves/, category: 'bls' },
+  // libsodium also does the project's small-input SHA-256 (crypto/hash.ts): hashing, not ed25519.
+  { test: /sodium-native/, fn: /crypto_hash/, category: 'hashing-merkle' },
   { test: /crypto\/ed25519\/|sodium-native|\/validation\/|node_modules\/piscina/, category: 'ed25519-validation' },
   { test: /crypto\/hash\.js|crypto\/merkle\.js|node\/app\/state-tree\.js|node\/app\/log\.js|@noble\/hashes/, category: 'hashing-merkle' },
   { test: /network\/codec\.js|\/protocol\/|node\/storage\/codec\.js/, category: 'encode-decode' },
@@ -104,7 +108,7 @@ function classify(stack: readonly ProfileNode[]): Category | 'idle' {
       sawNodeInternal = true;
       continue;
     }
-    for (const r of RULES) if (r.test.test(url)) return r.category;
+    for (const r of RULES) if (r.test.test(url) && (r.fn === undefined || r.fn.test(functionName))) return r.category;
   }
   return sawNodeInternal ? 'node-runtime' : 'unattributed';
 }

@@ -61,6 +61,11 @@ export interface E2eResult {
   /** [latency ms, fraction of commits at or below it], 21 points. */
   readonly latencyCdf: readonly (readonly [number, number])[];
   readonly maxGapMs: number;
+  /**
+   * Rounds left through a timeout certificate in the window, the most any validator saw: a
+   * stall (maxGapMs) with view changes is a round that outlived its timer.
+   */
+  readonly viewChanges: number;
   readonly blocks: number;
   readonly commandsPerBlock: number;
   /** CPU seconds (user + system, all threads) of all validator processes in the window. */
@@ -121,6 +126,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let self1 = self0;
   let h0 = 0;
   let h1 = 0;
+  let vc0: (number | undefined)[] = [];
+  let vc1: (number | undefined)[] = [];
+  const viewChanges = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metric(i, 'vsmr_view_changes_total')));
   let load: Awaited<ReturnType<typeof runClosedLoop>>;
   let agreed = false;
   try {
@@ -138,7 +146,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
         const us = Number(process.hrtime.bigint() / 1000n);
         const cpu = await cluster.cpuSeconds();
         const h = (await cluster.status(0))?.height ?? 0;
+        const vc = await viewChanges();
         if (edge === 'open') {
+          vc0 = vc;
           cpu0 = cpu;
           us0 = us;
           self0 = process.cpuUsage();
@@ -148,6 +158,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           us1 = us;
           self1 = process.cpuUsage(self0);
           h1 = h;
+          vc1 = vc;
         }
       },
     });
@@ -204,6 +215,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
     latencyCdf: cdf,
     maxGapMs: load.maxGapMs,
+    viewChanges: Math.max(0, ...vc1.map((v, i) => (v ?? 0) - (vc0[i] ?? 0))),
     blocks,
     commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
     cpuSeconds: r3(cpuSeconds),

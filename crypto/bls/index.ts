@@ -7,7 +7,8 @@ export * from './keys.js';
 export * from './types.js';
 
 /**
- * Returns a backend by name. Backends are stateless, so a fresh object per call is fine; the
+ * Returns a backend by name. A fresh object per call is fine (noble's keeps a small memo of
+ * hashed messages, so a process that signs and verifies the same messages should share one); the
  * native one is the default because it is 20-40x faster (see bench/results/crypto.json).
  */
 export function blsBackend(name: BlsBackendName | string = 'blst'): BlsBackend {

@@ -1,5 +1,4 @@
 import { maxFaulty } from '../../crypto/qc/quorum.js';
-import { blsBackend } from '../../crypto/bls/index.js';
 import { decodeMessage, encodeMessage } from '../../network/codec.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { ValidationPool } from '../../validation/pool.js';
@@ -56,7 +55,9 @@ export async function startValidator(
   const logger = createLogger({ level: config.logLevel, chainId, validator: index });
   const metrics = createNodeMetrics({ chainId, validator: index });
   const store = NodeStore.open(config.dataDir, { chainId });
-  const backend = blsBackend(config.blsBackend);
+  // The genesis's own backend instance: the signer and the certificate checks then share noble's
+  // memo of hashed messages (a vote's digest is hashed once, for signing and for its QC).
+  const backend = genesis.validatorSet.backend;
   const peerIds = genesis.validators.map((v) => v.peerId);
   const indexOf = new Map(peerIds.map((p, i) => [p, i]));
   const host = await createNetworkHost({

@@ -32,6 +32,7 @@ describe('vsmr bench e2e', () => {
     const sum = Object.values(breakdown).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(sum - (r['cpuSeconds'] as number)) <= 0.02 * (r['cpuSeconds'] as number) + 0.01, `sum ${sum} vs cpu ${r['cpuSeconds']}`);
     assert.ok((r['validationCeiling'] as number) > 0);
+    assert.ok(Number.isInteger(r['viewChanges']) && (r['viewChanges'] as number) >= 0, `viewChanges = ${r['viewChanges']}`);
     assert.equal(r['agreed'], true);
   });
 });

@@ -76,6 +76,20 @@ for (const name of BLS_BACKEND_NAMES) {
       assert.ok(!bls.verify(bob.publicKey, msg, sig));
     });
 
+    it('keeps messages apart when the same backend signs and verifies many (noble memoises hashes)', () => {
+      // Views into one buffer at different offsets, more of them than any memo holds, then the
+      // first again: each signature verifies under its own message only.
+      const buffer = new Uint8Array(96).map((_, i) => i);
+      const messages = Array.from({ length: 40 }, (_, i) => buffer.subarray(i, i + 32));
+      messages.push(new Uint8Array(300).fill(9));
+      const sigs = messages.map((m) => bls.sign(alice.secretKey, m));
+      for (let i = 0; i < messages.length; i++) {
+        assert.ok(bls.verify(alice.publicKey, messages[i]!, sigs[i]!), `message ${i}`);
+        assert.ok(!bls.verify(alice.publicKey, messages[(i + 1) % messages.length]!, sigs[i]!), `message ${i} against the next one`);
+      }
+      assert.ok(bls.verify(alice.publicKey, messages[0]!, sigs[0]!));
+    });
+
     it('round-trips keys and signatures through bytes', () => {
       const sig = bls.sign(alice.secretKey, msg);
       const pk2 = bls.publicKeyFromBytes(alice.publicKey.bytes);

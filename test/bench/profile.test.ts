@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { metricValue } from '../../bench/e2e/cluster.js';
+import { profileBusy } from '../../bench/e2e/profile.js';
+
+/** A profile of one stack per sample: each entry is [leaf function, leaf url, caller url], 1 ms each. */
+function profileOf(stacks: readonly (readonly [string, string, string])[]) {
+  const nodes: { id: number; callFrame: { functionName: string; url: string }; children: number[] }[] = [{ id: 1, callFrame: { functionName: '(root)', url: '' }, children: [] }];
+  const samples: number[] = [];
+  for (const [fn, url, callerUrl] of stacks) {
+    const caller = nodes.length + 1;
+    const leaf = caller + 1;
+    nodes[0]!.children.push(caller);
+    nodes.push({ id: caller, callFrame: { functionName: 'caller', url: callerUrl }, children: [leaf] });
+    nodes.push({ id: leaf, callFrame: { functionName: fn, url }, children: [] });
+    samples.push(leaf);
+  }
+  samples.push(1); // the last sample only closes the interval of the one before
+  return { nodes, startTime: 0, endTime: samples.length * 1000, samples, timeDeltas: samples.map(() => 1000) };
+}
+
+describe('bench profile categories', () => {
+  it('puts libsodium hashing under hashing and libsodium signature checks under ed25519', () => {
+    const sodium = 'file:///x/node_modules/sodium-native/index.js';
+    const p = profileOf([
+      ['exports.crypto_hash_sha256', sodium, 'file:///x/dist/crypto/hash.js'],
+      ['exports.crypto_hash_sha256', sodium, 'file:///x/dist/crypto/hash.js'],
+      ['exports.crypto_sign_verify_detached', sodium, 'file:///x/dist/crypto/ed25519/backends.js'],
+      ['encodeMessage', 'file:///x/dist/network/codec.js', 'file:///x/dist/node/runtime/p2p-transport.js'],
+    ]);
+    const { busy } = profileBusy(p, 0, p.endTime);
+    assert.equal(busy['hashing-merkle'], 2000);
+    assert.equal(busy['ed25519-validation'], 1000);
+    assert.equal(busy['encode-decode'], 1000);
+  });
+});
+
+describe('bench cluster metrics', () => {
+  const text = [
+    '# HELP vsmr_view_changes_total Rounds left through a timeout certificate',
+    '# TYPE vsmr_view_changes_total counter',
+    'vsmr_view_changes_total{chain_id="c",validator="0"} 3',
+    'vsmr_view_changes_totally_different 100',
+    'vsmr_bytes_out_total{topic="vote"} 10',
+    'vsmr_bytes_out_total{topic="consensus"} 32',
+  ].join('\n');
+
+  it('reads one metric, summed over its label sets, and nothing with a longer name', () => {
+    assert.equal(metricValue(text, 'vsmr_view_changes_total'), 3);
+    assert.equal(metricValue(text, 'vsmr_bytes_out_total'), 42);
+    assert.equal(metricValue(text, 'vsmr_absent'), undefined);
+  });
+});
