@@ -18,7 +18,10 @@ import type { Verdict } from '../../validation/verdict.js';
 export interface RequestBatcherOptions {
   /** Sends one encoded batch; a failure is reported to onError and the batch dropped (clients retry). */
   readonly publish: (batch: Uint8Array) => Promise<unknown>;
-  /** Longest a request waits for company before its batch goes out. Default 3 ms. */
+  /**
+   * Longest a request waits for company before its batch goes out. Default 3 ms. A request that
+   * finds no batch sent within the last window goes out at the end of its tick instead.
+   */
   readonly windowMs?: number;
   /** A batch goes out at once when it holds this many requests. Default 512. */
   readonly maxRequests?: number;
@@ -53,6 +56,10 @@ export class RequestBatcher {
   #pending: Uint8Array[] = [];
   #bytes = BATCH_HEADER_BYTES;
   #timer: NodeJS.Timeout | undefined;
+  /** A flush is queued for the end of this tick (the leading edge, see add()). */
+  #flushQueued = false;
+  /** When the last batch went out (performance.now()). */
+  #lastPublishedAt = Number.NEGATIVE_INFINITY;
   #stopped = false;
   /** Batches published so far (tests and metrics). */
   batches = 0;
@@ -85,7 +92,19 @@ export class RequestBatcher {
       this.flush(true);
       return;
     }
-    if (this.#timer === undefined) this.#timer = setTimeout(() => this.flush(), this.#windowMs);
+    if (this.#timer !== undefined || this.#flushQueued) return;
+    if (performance.now() - this.#lastPublishedAt >= this.#windowMs) {
+      // Nothing went out for a whole window, so waiting one would only delay this request (under
+      // load batches leave every window and requests do wait for company). It leaves at the end
+      // of this tick, with whatever else this tick adds: one client batch stays one frame.
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.flush();
+      });
+      return;
+    }
+    this.#timer = setTimeout(() => this.flush(), this.#windowMs);
   }
 
   /** Publishes what waits; unless `force`, holds it while nobody would receive it (see `ready`). */
@@ -113,6 +132,7 @@ export class RequestBatcher {
       return;
     }
     this.batches++;
+    this.#lastPublishedAt = performance.now();
     this.#publish(batch).catch(this.#onError);
   }
 

@@ -40,6 +40,25 @@ describe('request relay in batches', () => {
       assert.equal(b.pending, 0);
     });
 
+    it('sends at once after a quiet window, one frame per tick, and batches by the window again while busy', async () => {
+      const published: Uint8Array[] = [];
+      const b = new RequestBatcher({ windowMs: 60_000, publish: async (x) => published.push(x) });
+      const first = [request({ sequence: 1n }), request({ sequence: 2n })];
+      for (const r of first) b.add(r);
+      assert.equal(published.length, 0, 'not inside add(): the rest of the tick may add more');
+      await Promise.resolve();
+      assert.equal(published.length, 1, 'the first requests after a quiet window leave at the end of their tick');
+      assert.deepEqual(decodeRequestBatch(published[0]!).map((r) => [...r]), first.map((r) => [...r]));
+      // A batch just went out: the next request waits for the window (60 s here), not the tick.
+      b.add(request({ sequence: 3n }));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(published.length, 1);
+      assert.equal(b.pending, 1);
+      b.flush();
+      assert.equal(published.length, 2);
+      b.stop();
+    });
+
     it('holds a batch while nobody would receive it, publishes once someone would, and gives up holding after holdMs', async () => {
       const published: Uint8Array[] = [];
       let ready = false;

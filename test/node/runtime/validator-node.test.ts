@@ -31,7 +31,7 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 const certs = new FakeCertificateOps(CHAIN, N);
 
 /** Validator `i` of the test cluster, over the given fake disk and network. */
-function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport): ValidatorNode {
+function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8): ValidatorNode {
   return new ValidatorNode({
     chainId: CHAIN,
     index: i,
@@ -41,7 +41,7 @@ function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransp
     store,
     transport,
     validator: new MainThreadValidator(CHAIN),
-    consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+    consensus: { baseTimeoutMs: 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
   });
 }
 
@@ -162,42 +162,46 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
     }
   }
 
-  it('sends and receipts wait until the group that made them is flushed; safety state and blocks are written only inside durable groups', async () => {
-    const net = new FakeNetwork();
-    const stores = Array.from({ length: N }, () => new GroupWatchingStore());
-    let sentInsideGroup = 0;
-    let sent = 0;
-    const watched = (i: number) => {
-      const inner = net.transport(i);
-      const check = () => {
-        sent++;
-        if (stores[i]!.open > 0) sentInsideGroup++;
+  // 10 commands commit inside their step's group (small commits); 40 in a group of their own.
+  for (const count of [10, 40]) {
+    it(`sends and receipts wait until the group that made them is flushed; safety state and blocks are written only inside durable groups (${count} commands)`, async () => {
+      const net = new FakeNetwork();
+      const stores = Array.from({ length: N }, () => new GroupWatchingStore());
+      let sentInsideGroup = 0;
+      let sent = 0;
+      const watched = (i: number) => {
+        const inner = net.transport(i);
+        const check = () => {
+          sent++;
+          if (stores[i]!.open > 0) sentInsideGroup++;
+        };
+        return {
+          ...inner,
+          broadcast: (m: Parameters<typeof inner.broadcast>[0]) => {
+            check();
+            inner.broadcast(m);
+          },
+          send: (to: number, m: Parameters<typeof inner.send>[1]) => {
+            check();
+            inner.send(to, m);
+          },
+        };
       };
-      return {
-        ...inner,
-        broadcast: (m: Parameters<typeof inner.broadcast>[0]) => {
-          check();
-          inner.broadcast(m);
-        },
-        send: (to: number, m: Parameters<typeof inner.send>[1]) => {
-          check();
-          inner.send(to, m);
-        },
-      };
-    };
-    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, watched(i));
-    try {
-      for (const node of net.nodes) node!.start();
-      const answers = await net.nodes[1]!.submit(Array.from({ length: 10 }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
-      const receipts = await Promise.all(answers.map((a) => a.committed!));
-      assert.equal(stores[1]!.open, 0, 'receipts are handed out after the group closed');
-      assert.ok(receipts.length === 10 && receipts.every((r) => r.result === Result.OK));
-      assert.ok(sent > 0);
-      assert.equal(sentInsideGroup, 0, 'no message left while its step was still writing');
-      assert.equal(stores.reduce((a, s) => a + s.writesOutside, 0), 0, 'safety state and blocks are written inside a durable group');
-      assert.ok(stores.every((s) => s.groups > 0));
-    } finally {
-      for (const node of net.nodes) node?.stop();
-    }
-  });
+      // Blocks big enough that the 40 commands commit past SMALL_COMMIT_COMMANDS, in a group of their own.
+      for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, watched(i), 64);
+      try {
+        for (const node of net.nodes) node!.start();
+        const answers = await net.nodes[1]!.submit(Array.from({ length: count }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
+        const receipts = await Promise.all(answers.map((a) => a.committed!));
+        assert.equal(stores[1]!.open, 0, 'receipts are handed out after the group closed');
+        assert.ok(receipts.length === count && receipts.every((r) => r.result === Result.OK));
+        assert.ok(sent > 0);
+        assert.equal(sentInsideGroup, 0, 'no message left while its step was still writing');
+        assert.equal(stores.reduce((a, s) => a + s.writesOutside, 0), 0, 'safety state and blocks are written inside a durable group');
+        assert.ok(stores.every((s) => s.groups > 0));
+      } finally {
+        for (const node of net.nodes) node?.stop();
+      }
+    });
+  }
 });
