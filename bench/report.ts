@@ -9,7 +9,7 @@ import type { E2eResult } from './e2e/run.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
 
 // Results written before view changes were recorded lack the field.
-type Point = Omit<E2eResult, 'viewChanges'> & { label: string; viewChanges?: number };
+type Point = Omit<E2eResult, 'viewChanges'> & { label: string; viewChanges?: number | null };
 interface Matrix {
   date: string;
   quick: boolean;
@@ -109,7 +109,7 @@ else {
         ],
         ['ordering-only 128 B, block 400+: >= 71k/s at p50 < 30 ms', unsignedBig ? `${unsignedBig.throughput}/s, p50 ${unsignedBig.p50Ms} ms (${unsignedBig.label})` : 'not run', unsignedBig ? (unsignedBig.throughput >= 71_000 && unsignedBig.p50Ms < 30 ? 'yes' : 'no') : '-'],
         ['block 1: p50 < 4 ms', block1 ? `p50 ${block1.p50Ms} ms (${block1.label})` : 'not run', block1 ? (block1.p50Ms < 4 ? 'yes' : 'no') : '-'],
-        ['no stall under any load (no 2 s without a commit)', `${pts.length - stalls.length}/${pts.length} points without one${stalls.length ? `; stalls: ${stalls.map((s) => `${s.label} (${s.maxGapMs} ms${s.viewChanges === undefined ? '' : `, ${s.viewChanges} view changes`})`).join(', ')}` : ''}`, stalls.length === 0 ? 'yes' : 'no'],
+        ['no stall under any load (no 2 s without a commit)', `${pts.length - stalls.length}/${pts.length} points without one${stalls.length ? `; stalls: ${stalls.map((s) => `${s.label} (${s.maxGapMs} ms${s.viewChanges === undefined || s.viewChanges === null ? '' : `, ${s.viewChanges} view changes`})`).join(', ')}` : ''}`, stalls.length === 0 ? 'yes' : 'no'],
       ],
     ),
     '',

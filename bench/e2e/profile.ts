@@ -34,8 +34,8 @@ export type Category = (typeof CATEGORIES)[number];
 /** What each category holds, for the report. */
 export const CATEGORY_NOTES: Readonly<Record<Category, string>> = {
   bls: 'BLS sign / verify / aggregate: crypto/bls, crypto/qc, bls-certs, validation/bls-job, @chainsafe/blst, @noble/curves',
-  'ed25519-validation': 'client request checks: validation/ (stateless check, pool dispatch, mempool), crypto/ed25519, sodium-native, piscina',
-  'hashing-merkle': 'crypto/hash, crypto/merkle, node/app/state-tree, node/app/log, @noble/hashes',
+  'ed25519-validation': 'client request checks: validation/ (stateless check, pool dispatch, mempool), crypto/ed25519, sodium-native signatures, piscina',
+  'hashing-merkle': 'crypto/hash (with libsodium crypto_hash*, counted under ed25519 before 2026-11-26), crypto/merkle, node/app/state-tree, node/app/log, @noble/hashes',
   'encode-decode': 'network/codec, protocol/ encoders and decoders, node/storage/codec',
   messaging: 'network/host, p2p-transport, libp2p, gossipsub, noise, yamux, it-*, uint8arraylist, protons, multiformats, wasm (noise cipher)',
   storage: 'node/storage (LMDB store), lmdb',

@@ -63,9 +63,10 @@ export interface E2eResult {
   readonly maxGapMs: number;
   /**
    * Rounds left through a timeout certificate in the window, the most any validator saw: a
-   * stall (maxGapMs) with view changes is a round that outlived its timer.
+   * stall (maxGapMs) with view changes is a round that outlived its timer. Null when no
+   * validator's metrics could be read at both edges of the window.
    */
-  readonly viewChanges: number;
+  readonly viewChanges: number | null;
   readonly blocks: number;
   readonly commandsPerBlock: number;
   /** CPU seconds (user + system, all threads) of all validator processes in the window. */
@@ -95,6 +96,17 @@ export interface E2eResult {
 }
 
 const r3 = (v: number) => Number(v.toPrecision(3));
+
+/** The largest per-validator increase of a counter read at both edges; null if none was read twice. */
+export function windowDelta(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
+  let most: number | null = null;
+  for (let i = 0; i < close.length; i++) {
+    const after = close[i];
+    const before = open[i];
+    if (after !== undefined && before !== undefined) most = Math.max(most ?? 0, after - before);
+  }
+  return most;
+}
 const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
 export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
@@ -142,13 +154,13 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       maxCommands: 5_000_000,
       requestTimeoutMs: 15_000,
       onWindow: async (edge) => {
+        // The metrics scrapes stay outside the window: before it opens, after it closes.
+        if (edge === 'open') vc0 = await viewChanges();
         // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
         const us = Number(process.hrtime.bigint() / 1000n);
         const cpu = await cluster.cpuSeconds();
         const h = (await cluster.status(0))?.height ?? 0;
-        const vc = await viewChanges();
         if (edge === 'open') {
-          vc0 = vc;
           cpu0 = cpu;
           us0 = us;
           self0 = process.cpuUsage();
@@ -158,7 +170,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           us1 = us;
           self1 = process.cpuUsage(self0);
           h1 = h;
-          vc1 = vc;
+          vc1 = await viewChanges();
         }
       },
     });
@@ -215,7 +227,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
     latencyCdf: cdf,
     maxGapMs: load.maxGapMs,
-    viewChanges: Math.max(0, ...vc1.map((v, i) => (v ?? 0) - (vc0[i] ?? 0))),
+    viewChanges: windowDelta(vc0, vc1),
     blocks,
     commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
     cpuSeconds: r3(cpuSeconds),

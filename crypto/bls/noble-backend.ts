@@ -57,9 +57,9 @@ export function hashToG2(message: Uint8Array): G2Point {
 /**
  * noble 2.x's Point.fromBytes ends in assertValidity(), which checks the curve equation and
  * prime-order subgroup membership (a scalar multiplication: 2.3 ms of a 3.6 ms G2 decode here).
- * Checking isTorsionFree() again after it doubled that cost; the conformance vectors
- * (deserialization_G1/G2, points off the subgroup) keep the decoder honest if a later noble
- * stops checking.
+ * Checking isTorsionFree() again after it doubled that cost. test/crypto/bls.test.ts decodes
+ * on-curve points outside the subgroup in G1 and G2 and requires `not-in-subgroup`, so a later
+ * noble that stopped checking would fail there.
  */
 function decodeFailure(err: unknown): 'not-in-subgroup' | 'not-on-curve' {
   return err instanceof Error && /subgroup|torsion/i.test(err.message) ? 'not-in-subgroup' : 'not-on-curve';
@@ -76,7 +76,9 @@ const MEMO_ENTRIES = 32;
  * a replica signs its vote on a block's digest and then verifies the QC on that same digest
  * when the next proposal carries it, and the leader checks the votes on the digest it signed
  * itself. Points are immutable, so one hashed point serves every later use. Bounded FIFO, per
- * backend instance (no state shared between backends).
+ * backend instance (no state shared between backends): a flood of distinct messages (a TC of many
+ * timeout digests) only evicts, costing time, never correctness. Keyed by the message alone:
+ * hashToG2 has one DST (proofs of possession use the signing DST by design, see keys.ts).
  */
 class HashToG2Memo {
   readonly #points = new Map<string, G2Point>();
@@ -140,7 +142,7 @@ export function createNobleBackend(): BlsBackend {
       if (checkPointFlags(bytes, 'public key')) throw new BlsDecodeError('public key', 'infinity');
       let point: G1Point;
       try {
-        // fromBytes runs assertValidity: the curve equation and the subgroup check (see SUBGROUP).
+        // fromBytes runs assertValidity: the curve equation and the subgroup check (decodeFailure).
         point = G1.fromBytes(bytes);
       } catch (err) {
         throw new BlsDecodeError('public key', decodeFailure(err));

@@ -3,7 +3,8 @@
  * batches (protocol/request-batch.ts): a validator collects the requests it admitted from its own
  * clients for a few milliseconds and sends them as ONE frame to each other validator on the
  * `requests` channel, so per-message costs (framing, noise, one validation-pool call) are paid
- * per batch, not per request.
+ * per batch, not per request. On a quiet chain (no batch sent within the last window) a request
+ * leaves at the end of its tick instead of waiting for company.
  *
  * Sent directly rather than gossiped: validators are fully connected, and gossipsub's forwarding
  * delivered each batch to each validator up to n-1 times (once from the origin, then from every
@@ -40,7 +41,7 @@ export interface RequestBatcherOptions {
 
 /**
  * Accumulates requests and publishes them in batches: whichever of the window, the count or
- * the byte limit comes first. The buffer is bounded by the limits (it is flushed before it
+ * the byte limit comes first, or the end of the tick after a quiet window (add()). The buffer is bounded by the limits (it is flushed before it
  * would pass them), so it can never grow without bound.
  */
 export class RequestBatcher {

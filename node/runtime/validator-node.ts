@@ -57,16 +57,10 @@ export interface SnapshotPolicy {
 const UNCACHED_CHECKED_IN_STEP = 32;
 
 /**
- * Commits up to this many commands run in their step's own durable group (see step()): executing
- * a command costs tens of microseconds, a flush about a millisecond here.
+ * Commits within these bounds run in their step's own durable group (see step()): executing a
+ * command costs tens of microseconds, a flush about a millisecond here.
  */
-const SMALL_COMMIT_COMMANDS = 16;
-
-function commandsIn(commits: readonly CommitAction[]): number {
-  let n = 0;
-  for (const c of commits) for (const b of c.blocks) n += b.payload.length;
-  return n;
-}
+const SMALL_COMMIT = Object.freeze({ blocks: 3, commands: 16, bytes: 16 * 1024 });
 
 export const DEFAULT_SNAPSHOTS: SnapshotPolicy = Object.freeze({ interval: 1000, retainBlocks: 1000 });
 
@@ -116,7 +110,10 @@ export class ValidatorNode {
   /** Nesting depth of step(); effects wait in the outbox until the outermost one is durable. */
   private depth = 0;
   private outbox: (() => void)[] = [];
-  /** Commits of the current step, executed in a durable group of their own once its messages left. */
+  /**
+   * Commits of the current step: executed in a durable group of their own once its messages left,
+   * or inside the step's own group when they are small (step()).
+   */
   private commits: CommitAction[] = [];
 
   constructor(private readonly opts: ValidatorNodeOptions) {
@@ -341,8 +338,8 @@ export class ValidatorNode {
   }
 
   /**
-   * One consensus step, in two durable groups (LedgerStore.durably), each released only after its
-   * flush:
+   * One consensus step, in one or two durable groups (LedgerStore.durably), each released only
+   * after its flush:
    *  1. the core's step: the safety state behind a vote or timeout is written, flushed, and only
    *     then do the step's messages leave (a vote must never leave before the state that forbids
    *     contradicting it is on disk);
@@ -353,15 +350,15 @@ export class ValidatorNode {
    * wait for it: that wait sat on every round's critical path. The price is a second flush on
    * steps that commit. Steps nested in one (an execution report, a synchronous payload check)
    * join the group that is open and its outbox. No other event runs between the two groups.
-   * Commits of at most SMALL_COMMIT_COMMANDS commands (the empty blocks that carry the two-chain
-   * rule forward, block-1 traffic) are executed inside group 1 instead: their execution costs
-   * less than the flush it saves, on every round of a lightly loaded chain.
+   * Small commits (isSmallCommit: the empty blocks that carry the two-chain rule forward,
+   * block-1 traffic) are executed inside group 1 instead: their execution costs less than the
+   * flush it saves, on every round of a lightly loaded chain.
    */
   private step(event: ConsensusEvent): void {
     if (this.stopped) return;
     this.group(() => {
       this.carryOut(this.replica.step(event));
-      if (this.depth === 1 && this.commits.length > 0 && commandsIn(this.commits) <= SMALL_COMMIT_COMMANDS) {
+      if (this.depth === 1 && this.commits.length > 0 && this.isSmallCommit(this.commits)) {
         const commits = this.commits;
         this.commits = [];
         this.executeCommits(commits);
@@ -373,6 +370,27 @@ export class ValidatorNode {
       this.commits = [];
       this.group(() => this.executeCommits(commits));
     }
+  }
+
+  /**
+   * Whether committed blocks are cheap enough to execute before the step's messages leave: a few
+   * blocks (not a catch-up of hundreds of empty ones), few commands, few bytes, and no snapshot
+   * height among them (a snapshot serialises the whole state).
+   */
+  private isSmallCommit(commits: readonly CommitAction[]): boolean {
+    let blocks = 0;
+    let commands = 0;
+    let bytes = 0;
+    const every = this.snapshots.interval;
+    for (const c of commits) {
+      for (const b of c.blocks) {
+        blocks++;
+        commands += b.payload.length;
+        for (const p of b.payload) bytes += p.length;
+        if (every > 0 && b.height % every === 0) return false;
+      }
+    }
+    return blocks <= SMALL_COMMIT.blocks && commands <= SMALL_COMMIT.commands && bytes <= SMALL_COMMIT.bytes;
   }
 
   /** Runs `body` in one durable group and releases its outbox once the group is flushed. */
@@ -437,7 +455,8 @@ export class ValidatorNode {
           this.arm(a.round, a.delayMs);
           break;
         case 'commit':
-          // Executed after this group's messages have left (see step()).
+          // Executed at the end of this step: after its messages left, or before its one flush
+          // when the commit is small (see step()).
           this.commits.push(a);
           break;
         case 'sync-request':

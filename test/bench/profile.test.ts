@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { metricValue } from '../../bench/e2e/cluster.js';
+import { metricValue, profileIntervalUs } from '../../bench/e2e/cluster.js';
 import { profileBusy } from '../../bench/e2e/profile.js';
+import { windowDelta } from '../../bench/e2e/run.js';
 
 /** A profile of one stack per sample: each entry is [leaf function, leaf url, caller url], 1 ms each. */
 function profileOf(stacks: readonly (readonly [string, string, string])[]) {
@@ -34,6 +35,12 @@ describe('bench profile categories', () => {
   });
 });
 
+describe('bench cluster', () => {
+  it('samples every 1 ms up to 4 validators and proportionally less often above', () => {
+    assert.deepEqual([1, 4, 5, 7, 10, 16].map(profileIntervalUs), [1000, 1000, 2000, 2000, 3000, 4000]);
+  });
+});
+
 describe('bench cluster metrics', () => {
   const text = [
     '# HELP vsmr_view_changes_total Rounds left through a timeout certificate',
@@ -48,5 +55,11 @@ describe('bench cluster metrics', () => {
     assert.equal(metricValue(text, 'vsmr_view_changes_total'), 3);
     assert.equal(metricValue(text, 'vsmr_bytes_out_total'), 42);
     assert.equal(metricValue(text, 'vsmr_absent'), undefined);
+  });
+
+  it('counts a window by the validators read at both of its edges, and says unknown when none was', () => {
+    assert.equal(windowDelta([3, 5, undefined], [4, 9, 100]), 4, 'the third validator was not read at the open');
+    assert.equal(windowDelta([2, undefined], [2, 7]), 0);
+    assert.equal(windowDelta([undefined, 1], [5, undefined]), null);
   });
 });

@@ -29,14 +29,19 @@ function forged(seq: bigint): Uint8Array {
 
 describe('request relay in batches', () => {
   describe('RequestBatcher', () => {
-    it('publishes one batch per window, holding every request in order', async () => {
+    it('while busy, publishes one batch per window, holding every request in order', async () => {
       const published: Uint8Array[] = [];
-      const b = new RequestBatcher({ windowMs: 5, publish: async (x) => published.push(x) });
+      const b = new RequestBatcher({ windowMs: 100, publish: async (x) => published.push(x) });
+      // A batch just went out (the quiet-chain path), so the next requests wait for the window.
+      b.add(request({ sequence: 100n }));
+      await Promise.resolve();
+      assert.equal(published.length, 1);
       const reqs = Array.from({ length: 10 }, (_, k) => request({ sequence: BigInt(k) }));
       for (const r of reqs) b.add(r);
-      assert.equal(published.length, 0, 'nothing before the window closes');
-      await waitFor(() => published.length === 1, 'the window to close');
-      assert.deepEqual(decodeRequestBatch(published[0]!).map((r) => [...r]), reqs.map((r) => [...r]));
+      await new Promise((r) => setImmediate(r));
+      assert.equal(published.length, 1, 'nothing before the window closes');
+      await waitFor(() => published.length === 2, 'the window to close');
+      assert.deepEqual(decodeRequestBatch(published[1]!).map((r) => [...r]), reqs.map((r) => [...r]));
       assert.equal(b.pending, 0);
     });
 
