@@ -8,8 +8,8 @@ import { CATEGORIES, CATEGORY_NOTES } from './e2e/profile.js';
 import type { E2eResult } from './e2e/run.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
 
-// Results written before view changes were recorded lack the field.
-type Point = Omit<E2eResult, 'viewChanges'> & { label: string; viewChanges?: number | null };
+// Results written before view changes and round anatomy were recorded lack those fields.
+type Point = Omit<E2eResult, 'viewChanges' | 'roundAnatomy'> & { label: string; viewChanges?: number | null; roundAnatomy?: E2eResult['roundAnatomy'] };
 interface Matrix {
   date: string;
   quick: boolean;
@@ -114,6 +114,26 @@ else {
     ),
     '',
   );
+
+  // Round anatomy: where a round's wall time goes, from the validators' own metrics.
+  const anatomy = pts.filter((p) => p.roundAnatomy);
+  if (anatomy.length > 0) {
+    md.push('### Where a round goes', '');
+    md.push(
+      "Per round and validator, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`): the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state; small commits included) and its votes (at the next leader: aggregate and check them, form the QC, propose and vote again), and, inside those, the BLS QC checks and the LMDB flushes (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (4 validators and the load generator share 2). Points from before 2026-11-26 have no figures.",
+      '',
+    );
+    md.push(
+      table(
+        ['point', 'rounds / validator', 'QC formation ms', 'proposal ms / round', 'votes ms / round', 'QC checks ms / round', 'flush ms / round', 'durable groups / round'],
+        anatomy.map((p) => {
+          const a = p.roundAnatomy!;
+          return [p.label, a.rounds, a.qcFormationMs, a.proposalMsPerRound, a.voteMsPerRound, a.qcVerifyMsPerRound, a.flushMsPerRound, a.flushesPerRound];
+        }),
+      ),
+      '',
+    );
+  }
 
   // Charts.
   const byBatch = (filter: (p: Point) => boolean) => pts.filter(filter).map((p) => [p.batch, p.throughput] as const);

@@ -39,8 +39,8 @@ export interface Cluster {
   /** user+system CPU seconds of every validator process (all its threads) so far, from /proc. */
   cpuSeconds(): Promise<number[]>;
   status(i: number): Promise<NodeStatus | undefined>;
-  /** A counter or gauge (summed over its label sets) from validator i's /metrics; undefined if unreadable. */
-  metric(i: number, name: string): Promise<number | undefined>;
+  /** Validator i's /metrics text (Prometheus exposition); undefined if unreadable. */
+  metricsText(i: number): Promise<string | undefined>;
   /** SIGTERM, wait for a clean exit (so the profiles are written), SIGKILL after 20 s. */
   stop(): Promise<void>;
 }
@@ -68,21 +68,25 @@ export function profileIntervalUs(replicas: number): number {
   return 1000 * Math.max(1, Math.ceil(replicas / 4));
 }
 
-/** Sums the samples of one metric in Prometheus text (every label set of it). */
-export function metricValue(text: string, name: string): number | undefined {
+/**
+ * Sums the samples of one metric in Prometheus text: every label set of it, or only those that
+ * carry `label` (as written in the exposition, e.g. `type="proposal"`).
+ */
+export function metricValue(text: string, name: string, label?: string): number | undefined {
   let sum: number | undefined;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
+    if (label !== undefined && !line.slice(name.length, line.lastIndexOf(' ')).includes(label)) continue;
     const v = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (Number.isFinite(v)) sum = (sum ?? 0) + v;
   }
   return sum;
 }
 
-async function fetchMetric(port: number, name: string): Promise<number | undefined> {
+async function fetchMetrics(port: number): Promise<string | undefined> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
-    return res.ok ? metricValue(await res.text(), name) : undefined;
+    return res.ok ? await res.text() : undefined;
   } catch {
     return undefined;
   }
@@ -167,7 +171,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       pids: children.map((c) => c.pid!),
       cpuSeconds: () => Promise.all(children.map((c) => procCpuSeconds(c.pid!))),
       status: (i) => fetchStatus(ports[i]!),
-      metric: (i, name) => fetchMetric(ports[i]!, name),
+      metricsText: (i) => fetchMetrics(ports[i]!),
       stop: async () => {
         await stop();
       },

@@ -9,7 +9,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
-import { startCluster } from './cluster.js';
+import { type RoundAnatomy, roundAnatomy } from './anatomy.js';
+import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
@@ -67,6 +68,8 @@ export interface E2eResult {
    * validator's metrics could be read at both edges of the window.
    */
   readonly viewChanges: number | null;
+  /** Where a round's time goes at each validator (bench/e2e/anatomy.ts); null without rounds. */
+  readonly roundAnatomy: RoundAnatomy | null;
   readonly blocks: number;
   readonly commandsPerBlock: number;
   /** CPU seconds (user + system, all threads) of all validator processes in the window. */
@@ -138,9 +141,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let self1 = self0;
   let h0 = 0;
   let h1 = 0;
-  let vc0: (number | undefined)[] = [];
-  let vc1: (number | undefined)[] = [];
-  const viewChanges = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metric(i, 'vsmr_view_changes_total')));
+  let metrics0: (string | undefined)[] = [];
+  let metrics1: (string | undefined)[] = [];
+  const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
   let load: Awaited<ReturnType<typeof runClosedLoop>>;
   let agreed = false;
   try {
@@ -155,7 +158,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       requestTimeoutMs: 15_000,
       onWindow: async (edge) => {
         // The metrics scrapes stay outside the window: before it opens, after it closes.
-        if (edge === 'open') vc0 = await viewChanges();
+        if (edge === 'open') metrics0 = await scrape();
         // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
         const us = Number(process.hrtime.bigint() / 1000n);
         const cpu = await cluster.cpuSeconds();
@@ -170,7 +173,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           us1 = us;
           self1 = process.cpuUsage(self0);
           h1 = h;
-          vc1 = await viewChanges();
+          metrics1 = await scrape();
         }
       },
     });
@@ -227,7 +230,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
     latencyCdf: cdf,
     maxGapMs: load.maxGapMs,
-    viewChanges: windowDelta(vc0, vc1),
+    viewChanges: windowDelta(
+      metrics0.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
+      metrics1.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
+    ),
+    roundAnatomy: roundAnatomy(metrics0, metrics1),
     blocks,
     commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
     cpuSeconds: r3(cpuSeconds),

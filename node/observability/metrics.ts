@@ -19,6 +19,7 @@ export interface NodeMetrics {
   readonly bytesIn: Counter<'topic'>;
   readonly bytesOut: Counter<'topic'>;
   readonly blsVerifySeconds: Histogram<'kind'>;
+  readonly durableFlushSeconds: Histogram;
   readonly rejectedMessages: Counter<'reason'>;
   readonly peers: Gauge;
   readonly snapshotsTaken: Counter;
@@ -67,6 +68,12 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       help: 'BLS verification time, by what was verified',
       labelNames: ['kind'],
       buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    durableFlushSeconds: new Histogram({
+      name: 'vsmr_durable_flush_seconds',
+      help: 'Time a durable group (one LMDB transaction) spent committing and flushing, beyond running its own writes',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
     rejectedMessages: new Counter({ name: 'vsmr_rejected_messages_total', help: 'Messages refused, by reason', labelNames: ['reason'], registers }),

@@ -55,6 +55,8 @@ describe('bench cluster metrics', () => {
     assert.equal(metricValue(text, 'vsmr_view_changes_total'), 3);
     assert.equal(metricValue(text, 'vsmr_bytes_out_total'), 42);
     assert.equal(metricValue(text, 'vsmr_absent'), undefined);
+    assert.equal(metricValue(text, 'vsmr_bytes_out_total', 'topic="vote"'), 10, 'one label set');
+    assert.equal(metricValue(text, 'vsmr_bytes_out_total', 'topic="sync"'), undefined);
   });
 
   it('counts a window by the validators read at both of its edges, and says unknown when none was', () => {

@@ -1,0 +1,79 @@
+/**
+ * What one consensus round costs each validator, from the validators' own Prometheus metrics
+ * read at both edges of the measured window: the durations the runtime already records (QC
+ * formation, handling each message type, BLS QC checks, durable-group flushes), divided by the
+ * rounds certified in the window. It says where a round's wall time goes (block 1 is a string
+ * of rounds), which the CPU profile, a sum over all threads, cannot.
+ */
+import { metricValue } from './cluster.js';
+
+export interface RoundAnatomy {
+  /** Validators whose metrics were read at both edges of the window. */
+  readonly validators: number;
+  /** Rounds each of them saw certified in the window (mean). */
+  readonly rounds: number;
+  /** From entering a round to holding its QC, ms (mean over rounds). */
+  readonly qcFormationMs: number;
+  /** Per round and validator, ms: handling proposals (QC check, payload check, vote, its flush, small commits). */
+  readonly proposalMsPerRound: number;
+  /** Per round and validator, ms: handling votes (at the next leader: aggregation, the QC, its own proposal). */
+  readonly voteMsPerRound: number;
+  /** Per round and validator, ms: BLS QC verification, part of the two above. */
+  readonly qcVerifyMsPerRound: number;
+  /** Per round and validator, ms: committing and flushing durable groups (LMDB), part of the steps above. */
+  readonly flushMsPerRound: number;
+  /** Durable groups per round and validator; one that wrote nothing (a step that only queued requests) costs microseconds. */
+  readonly flushesPerRound: number;
+}
+
+const SERIES = {
+  rounds: ['vsmr_qc_formation_seconds_count'],
+  qcFormation: ['vsmr_qc_formation_seconds_sum'],
+  proposal: ['vsmr_message_handling_seconds_sum', 'type="proposal"'],
+  vote: ['vsmr_message_handling_seconds_sum', 'type="vote"'],
+  qcVerify: ['vsmr_bls_verify_seconds_sum', 'kind="qc"'],
+  flush: ['vsmr_durable_flush_seconds_sum'],
+  flushes: ['vsmr_durable_flush_seconds_count'],
+} as const satisfies Record<string, readonly [string, string?]>;
+
+type Series = keyof typeof SERIES;
+
+/** Per-round figures from /metrics texts at the window's open and close (one per validator); null without rounds. */
+export function roundAnatomy(open: readonly (string | undefined)[], close: readonly (string | undefined)[]): RoundAnatomy | null {
+  const total = Object.fromEntries(Object.keys(SERIES).map((k) => [k, 0])) as Record<Series, number>;
+  let validators = 0;
+  for (let i = 0; i < close.length; i++) {
+    const before = open[i];
+    const after = close[i];
+    if (before === undefined || after === undefined) continue;
+    const delta = {} as Record<Series, number>;
+    let complete = true;
+    for (const key of Object.keys(SERIES) as Series[]) {
+      const [name, label] = SERIES[key];
+      // A series never observed is absent from the text: zero, unless the validator printed nothing.
+      const a = metricValue(after, name, label) ?? 0;
+      const b = metricValue(before, name, label) ?? 0;
+      if (a < b) complete = false;
+      delta[key] = a - b;
+    }
+    if (!complete) continue;
+    validators++;
+    for (const key of Object.keys(SERIES) as Series[]) total[key] += delta[key];
+  }
+  if (validators === 0 || total.rounds === 0) return null;
+  const perRoundMs = (seconds: number) => round3((seconds * 1000) / total.rounds);
+  return {
+    validators,
+    rounds: round3(total.rounds / validators),
+    qcFormationMs: perRoundMs(total.qcFormation),
+    proposalMsPerRound: perRoundMs(total.proposal),
+    voteMsPerRound: perRoundMs(total.vote),
+    qcVerifyMsPerRound: perRoundMs(total.qcVerify),
+    flushMsPerRound: perRoundMs(total.flush),
+    flushesPerRound: round3(total.flushes / total.rounds),
+  };
+}
+
+function round3(v: number): number {
+  return Number(v.toPrecision(3));
+}

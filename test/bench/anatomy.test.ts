@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { roundAnatomy } from '../../bench/e2e/anatomy.js';
+
+/** A validator's /metrics text with the series the anatomy reads. */
+function metrics(v: { rounds: number; formation: number; proposal: number; vote: number; qc: number; flush: number; flushes: number }): string {
+  const l = 'chain_id="c",validator="0"';
+  return [
+    `vsmr_qc_formation_seconds_sum{${l}} ${v.formation}`,
+    `vsmr_qc_formation_seconds_count{${l}} ${v.rounds}`,
+    `vsmr_message_handling_seconds_sum{${l},type="proposal"} ${v.proposal}`,
+    `vsmr_message_handling_seconds_sum{${l},type="vote"} ${v.vote}`,
+    `vsmr_message_handling_seconds_sum{${l},type="timeout"} 99`,
+    `vsmr_bls_verify_seconds_sum{${l},kind="qc"} ${v.qc}`,
+    `vsmr_bls_verify_seconds_sum{${l},kind="tc"} 77`,
+    `vsmr_durable_flush_seconds_sum{${l}} ${v.flush}`,
+    `vsmr_durable_flush_seconds_count{${l}} ${v.flushes}`,
+  ].join('\n');
+}
+
+describe('bench round anatomy', () => {
+  const zero = { rounds: 0, formation: 0, proposal: 0, vote: 0, qc: 0, flush: 0, flushes: 0 };
+
+  it('divides what the window added by the rounds certified in it, over the validators read twice', () => {
+    const open = [metrics({ ...zero, rounds: 10, formation: 1 }), metrics(zero), undefined];
+    const close = [
+      metrics({ rounds: 110, formation: 3, proposal: 0.8, vote: 0.4, qc: 0.2, flush: 0.1, flushes: 200 }),
+      metrics({ rounds: 100, formation: 2, proposal: 0.8, vote: 0.4, qc: 0.2, flush: 0.1, flushes: 200 }),
+      metrics({ rounds: 5000, formation: 9, proposal: 9, vote: 9, qc: 9, flush: 9, flushes: 9 }),
+    ];
+    // Two validators, 200 rounds between them: 4 s of QC formation, 1.6 s of proposals, ...
+    assert.deepEqual(roundAnatomy(open, close), {
+      validators: 2,
+      rounds: 100,
+      qcFormationMs: 20,
+      proposalMsPerRound: 8,
+      voteMsPerRound: 4,
+      qcVerifyMsPerRound: 2,
+      flushMsPerRound: 1,
+      flushesPerRound: 2,
+    });
+  });
+
+  it('is null without rounds or without a validator read at both edges, and skips a validator whose counters went back', () => {
+    assert.equal(roundAnatomy([metrics(zero)], [metrics(zero)]), null);
+    assert.equal(roundAnatomy([undefined], [metrics({ ...zero, rounds: 5 })]), null);
+    // A restarted validator's counters start again from zero: not a negative round count.
+    assert.equal(roundAnatomy([metrics({ ...zero, rounds: 50 })], [metrics({ ...zero, rounds: 10 })]), null);
+  });
+});
