@@ -120,7 +120,7 @@ else {
   if (anatomy.length > 0) {
     md.push('### Where a round goes', '');
     md.push(
-      "Per round and validator, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`): the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state; small commits included) and its votes (at the next leader: aggregate and check them, form the QC, propose and vote again), and, inside those, the BLS QC checks and the LMDB flushes (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (4 validators and the load generator share 2). Points from before 2026-11-26 have no figures.",
+      "Per round, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`), averaged over the validators: the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state, execute what it commits) and its votes (only the next leader gets them, so there it is about n times the column: aggregate and check them, form the QC, propose and vote again), the BLS QC checks, and the LMDB flushes of every step (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). These are wall times, fsync waits and waiting for a core included. A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (the validators and the load generator share 2). Matrices recorded before this table existed have no figures.",
       '',
     );
     md.push(

@@ -2,8 +2,14 @@
  * What one consensus round costs each validator, from the validators' own Prometheus metrics
  * read at both edges of the measured window: the durations the runtime already records (QC
  * formation, handling each message type, BLS QC checks, durable-group flushes), divided by the
- * rounds certified in the window. It says where a round's wall time goes (block 1 is a string
- * of rounds), which the CPU profile, a sum over all threads, cannot.
+ * rounds certified in the window and averaged over the validators. It says where a round's wall
+ * time goes (block 1 is a string of rounds), which the CPU profile, a sum over all threads,
+ * cannot. These are wall times: they include fsync waits and waiting for a core.
+ *
+ * Averages over validators: only the next leader handles a round's votes (about n times the
+ * column there), and the leader handles its own proposal inline, not as a message. Flushes are
+ * those of every step (proposals, votes, queued requests, timers, asynchronous payload checks),
+ * and the leader's check of the aggregated votes is not timed as a QC check.
  */
 import { metricValue } from './cluster.js';
 
@@ -14,13 +20,13 @@ export interface RoundAnatomy {
   readonly rounds: number;
   /** From entering a round to holding its QC, ms (mean over rounds). */
   readonly qcFormationMs: number;
-  /** Per round and validator, ms: handling proposals (QC check, payload check, vote, its flush, small commits). */
+  /** Per round and validator, ms: handling proposals (QC check, payload check, vote, its flush, executing what it commits). */
   readonly proposalMsPerRound: number;
   /** Per round and validator, ms: handling votes (at the next leader: aggregation, the QC, its own proposal). */
   readonly voteMsPerRound: number;
-  /** Per round and validator, ms: BLS QC verification, part of the two above. */
+  /** Per round and validator, ms: BLS QC verification (of proposals' and timeouts' QCs), mostly inside the two above. */
   readonly qcVerifyMsPerRound: number;
-  /** Per round and validator, ms: committing and flushing durable groups (LMDB), part of the steps above. */
+  /** Per round and validator, ms: committing and flushing durable groups (LMDB) of every step. */
   readonly flushMsPerRound: number;
   /** Durable groups per round and validator; one that wrote nothing (a step that only queued requests) costs microseconds. */
   readonly flushesPerRound: number;
@@ -46,11 +52,13 @@ export function roundAnatomy(open: readonly (string | undefined)[], close: reado
     const before = open[i];
     const after = close[i];
     if (before === undefined || after === undefined) continue;
+    // A validator that answered without the round counter (an empty or cut reply) is not read.
+    if (metricValue(before, SERIES.rounds[0]) === undefined || metricValue(after, SERIES.rounds[0]) === undefined) continue;
     const delta = {} as Record<Series, number>;
     let complete = true;
     for (const key of Object.keys(SERIES) as Series[]) {
       const [name, label] = SERIES[key];
-      // A series never observed is absent from the text: zero, unless the validator printed nothing.
+      // A labelled series never observed is absent from the text: zero.
       const a = metricValue(after, name, label) ?? 0;
       const b = metricValue(before, name, label) ?? 0;
       if (a < b) complete = false;

@@ -76,7 +76,11 @@ export function metricValue(text: string, name: string, label?: string): number 
   let sum: number | undefined;
   for (const line of text.split('\n')) {
     if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue;
-    if (label !== undefined && !line.slice(name.length, line.lastIndexOf(' ')).includes(label)) continue;
+    if (label !== undefined) {
+      const labels = line.slice(name.length, line.lastIndexOf(' '));
+      // A whole label, not the tail of another one (`type=` inside `subtype=`).
+      if (!labels.includes(`{${label}`) && !labels.includes(`,${label}`)) continue;
+    }
     const v = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (Number.isFinite(v)) sum = (sum ?? 0) + v;
   }

@@ -157,7 +157,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       maxCommands: 5_000_000,
       requestTimeoutMs: 15_000,
       onWindow: async (edge) => {
-        // The metrics scrapes stay outside the window: before it opens, after it closes.
+        // The metrics scrapes stay outside the CPU window: before its first reading, after its last.
         if (edge === 'open') metrics0 = await scrape();
         // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
         const us = Number(process.hrtime.bigint() / 1000n);

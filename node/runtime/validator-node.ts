@@ -413,7 +413,6 @@ export class ValidatorNode {
             }
           : body,
       );
-      if (metrics) metrics.durableFlushSeconds.observe(Math.max(0, this.clock.now() - started - bodyMs) / 1000);
     } catch (err) {
       // Nothing of this group is durable, so none of it may be sent; and a core that ran ahead
       // of its own disk cannot be trusted to continue.
@@ -424,6 +423,8 @@ export class ValidatorNode {
     } finally {
       this.depth--;
     }
+    // Outside the try: the group is durable by now, and nothing here may count as its failure.
+    metrics?.durableFlushSeconds.observe(Math.max(0, this.clock.now() - started - bodyMs) / 1000);
     if (this.depth > 0) return;
     const outbox = this.outbox;
     this.outbox = [];

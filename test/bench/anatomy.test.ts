@@ -43,6 +43,7 @@ describe('bench round anatomy', () => {
   it('is null without rounds or without a validator read at both edges, and skips a validator whose counters went back', () => {
     assert.equal(roundAnatomy([metrics(zero)], [metrics(zero)]), null);
     assert.equal(roundAnatomy([undefined], [metrics({ ...zero, rounds: 5 })]), null);
+    assert.equal(roundAnatomy([''], [metrics({ ...zero, rounds: 5 })]), null, 'an empty reply is not a validator with no rounds');
     // A restarted validator's counters start again from zero: not a negative round count.
     assert.equal(roundAnatomy([metrics({ ...zero, rounds: 50 })], [metrics({ ...zero, rounds: 10 })]), null);
   });

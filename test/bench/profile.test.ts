@@ -57,6 +57,7 @@ describe('bench cluster metrics', () => {
     assert.equal(metricValue(text, 'vsmr_absent'), undefined);
     assert.equal(metricValue(text, 'vsmr_bytes_out_total', 'topic="vote"'), 10, 'one label set');
     assert.equal(metricValue(text, 'vsmr_bytes_out_total', 'topic="sync"'), undefined);
+    assert.equal(metricValue('m{subtype="vote"} 5\nm{a="b",type="vote"} 2', 'm', 'type="vote"'), 2, 'not the tail of another label');
   });
 
   it('counts a window by the validators read at both of its edges, and says unknown when none was', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import { encodeCommand } from '../../../protocol/command.js';
 import { Result } from '../../../protocol/result.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
@@ -31,7 +32,7 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 const certs = new FakeCertificateOps(CHAIN, N);
 
 /** Validator `i` of the test cluster, over the given fake disk and network. */
-function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8): ValidatorNode {
+function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8, metrics?: NodeMetrics): ValidatorNode {
   return new ValidatorNode({
     chainId: CHAIN,
     index: i,
@@ -42,6 +43,7 @@ function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransp
     transport,
     validator: new MainThreadValidator(CHAIN),
     consensus: { baseTimeoutMs: 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
+    ...(metrics ? { metrics } : {}),
   });
 }
 
@@ -138,7 +140,10 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
   class GroupWatchingStore extends FakeLedgerStore {
     open = 0;
     writesOutside = 0;
+    /** Durable groups not nested in another: what vsmr_durable_flush_seconds observes. */
+    outermost = 0;
     override durably<T>(fn: () => T): T {
+      if (this.open === 0) this.outermost++;
       this.open++;
       try {
         return super.durably(fn);
@@ -188,7 +193,8 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
         };
       };
       // Blocks big enough that the 40 commands commit past SMALL_COMMIT_COMMANDS, in a group of their own.
-      for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, watched(i), 64);
+      const metrics = createNodeMetrics({ chainId: CHAIN, validator: 1 }, false);
+      for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, watched(i), 64, i === 1 ? metrics : undefined);
       try {
         for (const node of net.nodes) node!.start();
         const answers = await net.nodes[1]!.submit(Array.from({ length: count }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
@@ -202,6 +208,10 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
         assert.equal(sentInsideGroup, 0, 'no message left while its step was still writing');
         assert.equal(stores.reduce((a, s) => a + s.writesOutside, 0), 0, 'safety state and blocks are written inside a durable group');
         assert.ok(stores.every((s) => s.groups > 0));
+        // One flush observed per outermost group; nested steps join their group's flush.
+        const flushes = (await metrics.durableFlushSeconds.get()).values.find((v) => v.metricName === 'vsmr_durable_flush_seconds_count')?.value;
+        assert.equal(flushes, stores[1]!.outermost);
+        assert.ok(stores[1]!.outermost < stores[1]!.groups, 'some steps nested in others');
       } finally {
         for (const node of net.nodes) node?.stop();
       }
