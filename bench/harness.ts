@@ -38,13 +38,14 @@ export function measure(fn: () => unknown, opts: MeasureOptions): { msPerOp: num
 }
 
 export function record(op: string, backend: string, n: number, m: { msPerOp: number; iterations: number }, note?: string): BenchRecord {
-  const r: BenchRecord = { op, backend, n, msPerOp: round(m.msPerOp), opsPerSec: round(1000 / m.msPerOp), iterations: m.iterations };
+  const r: BenchRecord = { op, backend, n, msPerOp: significant(m.msPerOp, 4), opsPerSec: significant(1000 / m.msPerOp, 4), iterations: m.iterations };
   if (note) r.note = note;
   return r;
 }
 
-function round(v: number): number {
-  return Number(v.toPrecision(4));
+/** `v` to `digits` significant digits: how every benchmark figure is written. */
+export function significant(v: number, digits = 3): number {
+  return Number(v.toPrecision(digits));
 }
 
 export function table(records: readonly BenchRecord[]): string {

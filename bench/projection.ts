@@ -14,14 +14,14 @@ import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
 import { MultisigQcScheme, ValidatorSet } from '../crypto/qc/index.js';
 import { runSeed } from '../sim/simulation.js';
 import { measureValidationCeiling } from './e2e/floors.js';
-import { measure, writeJson, benchPath } from './harness.js';
+import { benchPath, measure, significant, writeJson } from './harness.js';
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [4, 16] : [4, 10, 16, 32, 64, 100, 128];
 const BATCHES = [100, 1000];
 const REQUEST_BYTES = 128 + 136;
 const o = { minMs: quick ? 20 : 100, minIterations: 3 };
-const r3 = (v: number) => Number(v.toPrecision(3));
+const r3 = (v: number) => significant(v);
 
 /** Messaging CPU per byte sent, from the last e2e matrix's messaging floor (n=4, batch 100). */
 async function messagingUsPerByte(): Promise<{ usPerByte: number; source: string }> {
@@ -96,7 +96,7 @@ await writeJson(benchPath('results', 'projection.json'), {
   quick,
   model:
     'analytic: simulator counts (fake crypto, default link delay) x measured per-operation costs; leader CPU per block with one machine per replica; bandwidth and link latency not limiting',
-  costs: { blsSignUs: r3(signUs), ed25519VerifyUs: r3(edUs), messagingUsPerByte: Number(net.usPerByte.toPrecision(3)), messagingSource: net.source },
+  costs: { blsSignUs: r3(signUs), ed25519VerifyUs: r3(edUs), messagingUsPerByte: significant(net.usPerByte), messagingSource: net.source },
   records,
 });
 process.stderr.write('wrote bench/results/projection.json\n');

@@ -13,7 +13,9 @@ import { encodeCommand } from '../protocol/command.js';
 import { type BlsSetBytes, verifyBlsSets } from '../validation/bls-job.js';
 import { ValidationPool } from '../validation/pool.js';
 import { signRequest } from '../protocol/request.js';
-import { writeJson, benchPath } from './harness.js';
+import { benchPath, significant, writeJson } from './harness.js';
+
+const round = (v: number) => significant(v, 4);
 
 const CHAIN = 'vsmr-bench';
 const COMMAND_BYTES = 128;
@@ -37,9 +39,6 @@ export interface ValidationBenchRecord {
   mainCpuUsPerRequest: number;
 }
 
-function round(v: number): number {
-  return Number(v.toPrecision(4));
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;

@@ -11,6 +11,7 @@
  * those of every step (proposals, votes, queued requests, timers, asynchronous payload checks),
  * and the leader's check of the aggregated votes is not timed as a QC check.
  */
+import { significant } from '../harness.js';
 import { metricValue } from './cluster.js';
 
 export interface RoundAnatomy {
@@ -69,19 +70,15 @@ export function roundAnatomy(open: readonly (string | undefined)[], close: reado
     for (const key of Object.keys(SERIES) as Series[]) total[key] += delta[key];
   }
   if (validators === 0 || total.rounds === 0) return null;
-  const perRoundMs = (seconds: number) => round3((seconds * 1000) / total.rounds);
+  const perRoundMs = (seconds: number) => significant((seconds * 1000) / total.rounds);
   return {
     validators,
-    rounds: round3(total.rounds / validators),
+    rounds: significant(total.rounds / validators),
     qcFormationMs: perRoundMs(total.qcFormation),
     proposalMsPerRound: perRoundMs(total.proposal),
     voteMsPerRound: perRoundMs(total.vote),
     qcVerifyMsPerRound: perRoundMs(total.qcVerify),
     flushMsPerRound: perRoundMs(total.flush),
-    flushesPerRound: round3(total.flushes / total.rounds),
+    flushesPerRound: significant(total.flushes / total.rounds),
   };
-}
-
-function round3(v: number): number {
-  return Number(v.toPrecision(3));
 }

@@ -21,9 +21,9 @@ import { ed25519Backend, ed25519KeypairFromSeed } from '../../crypto/ed25519/bac
 import { dealThresholdKeys, MultisigQcScheme, type QcKind, type QcScheme, ThresholdQcScheme, ValidatorSet } from '../../crypto/qc/index.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { REQUEST_OVERHEAD_BYTES } from '../../protocol/request.js';
-import { measure } from '../harness.js';
+import { measure, significant } from '../harness.js';
 
-const round = (v: number, digits = 4) => Number(v.toPrecision(digits));
+const round = (v: number, digits = 4) => significant(v, digits);
 
 export interface CryptoFloor {
   readonly ed25519VerifyUs: number;

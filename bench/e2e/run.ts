@@ -9,6 +9,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
+import { significant } from '../harness.js';
 import { type RoundAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
@@ -98,7 +99,9 @@ export interface E2eResult {
   readonly machine: { readonly cores: number; readonly loadavg1: number; readonly node: string };
 }
 
-const r3 = (v: number) => Number(v.toPrecision(3));
+const r3 = (v: number) => significant(v);
+
+const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
 /** The largest per-validator increase of a counter read at both edges; null if none was read twice. */
 export function windowDelta(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
@@ -110,7 +113,6 @@ export function windowDelta(open: readonly (number | undefined)[], close: readon
   }
   return most;
 }
-const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
 export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const quick = opts.quick === true;

@@ -41,8 +41,9 @@ export interface RequestBatcherOptions {
 
 /**
  * Accumulates requests and publishes them in batches: whichever of the window, the count or
- * the byte limit comes first, or the end of the tick after a quiet window (add()). The buffer is bounded by the limits (it is flushed before it
- * would pass them), so it can never grow without bound.
+ * the byte limit comes first, or the end of the tick after a quiet window (add()). The buffer
+ * is bounded by the limits (it is flushed before it would pass them), so it can never grow
+ * without bound.
  */
 export class RequestBatcher {
   readonly #publish: (batch: Uint8Array) => Promise<unknown>;
