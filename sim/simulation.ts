@@ -40,9 +40,16 @@ export interface SimConfig {
   readonly referenceCrypto?: SimCrypto;
   /** Commands the client submits each time the honest round advances (default 2). */
   readonly commandsPerRound?: number;
+  /**
+   * Submit only when the honest round is a multiple of this (default 1: every round). Above 3
+   * the chain goes idle between commands, and rounds advance by timeouts until the next.
+   */
+  readonly submitEveryRounds?: number;
   readonly maxCommands?: number;
   readonly baseTimeoutMs?: number;
   readonly maxBatchCommands?: number;
+  /** ReplicaConfig.emptyProposalHoldMs of every replica (default 0: no hold). */
+  readonly emptyProposalHoldMs?: number;
   /** Rounds after max(submission, GST) within which every command must commit everywhere. */
   readonly livenessRounds?: number;
   readonly maxEvents?: number;
@@ -88,6 +95,8 @@ export interface SeedResult {
   readonly byzantineExceedsF: boolean;
   /** Messages from Byzantine replicas that honest cores rejected: misbehaviour seen. */
   readonly rejectedFromByzantine: number;
+  /** Empty roots-only proposals honest leaders held (SimConfig.emptyProposalHoldMs). */
+  readonly proposalHolds: number;
   /** Equivocation evidence (two conflicting signed votes) honest replicas gathered. */
   readonly evidence: number;
   /** Most honest rounds any command took to commit everywhere, counted from max(submission, GST). */
@@ -99,6 +108,7 @@ type SimEvent =
   | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number }
   | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
   | { readonly kind: 'timer'; readonly replica: number; readonly round: number; readonly token: number }
+  | { readonly kind: 'proposal-timer'; readonly replica: number; readonly round: number; readonly token: number }
   | { readonly kind: 'callback'; readonly replica: number; readonly fn: () => void };
 
 /** Fake disk: the safety state survives a crash; every write is shown to the vote checker. */
@@ -126,6 +136,8 @@ interface Node {
   readonly committedCommands: Set<string>;
   /** Bumped on set-timer and on crash: only the latest armed timer of a live core fires. */
   timerToken: number;
+  /** The same for set-proposal-timer. */
+  proposalTimerToken: number;
   readonly timerSkew: number;
   byz: { behavior: ByzantineBehavior; ctx: ByzantineContext } | undefined;
   /** Honest replicas look for equivocation in the votes they receive. */
@@ -177,6 +189,7 @@ export class Simulation {
   /** --rounds, or a scenario behaviour's own length if shorter. */
   private readonly mainRounds: number;
   private rejectedFromByzantine = 0;
+  private proposalHolds = 0;
   private evidence = 0;
 
   constructor(cfg: SimConfig) {
@@ -221,6 +234,7 @@ export class Simulation {
         app: new KvApplication({ chainId: SIM_CHAIN_ID }),
         committedCommands: new Set(),
         timerToken: 0,
+        proposalTimerToken: 0,
         timerSkew: 0.9 + 0.2 * skewRng.float(),
         byz: undefined,
         detector: honest ? new EquivocationDetector(this.crypto.certs) : undefined,
@@ -275,6 +289,7 @@ export class Simulation {
       baseTimeoutMs: this.baseTimeoutMs,
       maxBatchCommands: this.cfg.maxBatchCommands ?? 10,
       maxBatchBytes: 1 << 20,
+      ...(this.cfg.emptyProposalHoldMs ? { emptyProposalHoldMs: this.cfg.emptyProposalHoldMs } : {}),
     });
   }
 
@@ -398,6 +413,7 @@ export class Simulation {
           this.crashed.add(t.replica);
           node.replica = undefined;
           node.timerToken++;
+          node.proposalTimerToken++;
           break;
         }
         case 'restart': {
@@ -434,6 +450,13 @@ export class Simulation {
         this.step(ev.replica, { type: 'timer', round: ev.round });
         break;
       }
+      case 'proposal-timer': {
+        const node = this.nodes[ev.replica]!;
+        if (node.proposalTimerToken !== ev.token || !node.replica) return;
+        this.trace.delivered(this.now, ev.replica, ev.replica, 'proposal-timer', ev.round);
+        this.step(ev.replica, { type: 'proposal-timer', round: ev.round });
+        break;
+      }
       case 'callback':
         if (this.nodes[ev.replica]!.replica) ev.fn();
         break;
@@ -442,7 +465,7 @@ export class Simulation {
 
   /** Steady load: a few new commands each time the honest round advances, up to the bound. */
   private clientTick(): void {
-    if (this.clientsDone) return;
+    if (this.clientsDone || this.honestRound % (this.cfg.submitEveryRounds ?? 1) !== 0) return;
     const max = this.cfg.maxCommands ?? this.mainRounds * (this.cfg.commandsPerRound ?? 2);
     const perRound = this.cfg.commandsPerRound ?? 2;
     const commands: Uint8Array[] = [];
@@ -517,6 +540,12 @@ export class Simulation {
         case 'set-timer': {
           const token = ++node.timerToken;
           this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'timer', replica: i, round: a.round, token });
+          break;
+        }
+        case 'set-proposal-timer': {
+          if (node.honest) this.proposalHolds++;
+          const token = ++node.proposalTimerToken;
+          this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'proposal-timer', replica: i, round: a.round, token });
           break;
         }
         case 'commit':
@@ -619,6 +648,7 @@ export class Simulation {
       endReason: v ? 'violation' : endReason,
       byzantineExceedsF: (this.cfg.byzantine ?? 0) > this.f,
       rejectedFromByzantine: this.rejectedFromByzantine,
+      proposalHolds: this.proposalHolds,
       evidence: this.evidence,
       roundsToCommitAfterGst: this.liveness.maxRoundsAfterGst,
     };

@@ -15,6 +15,8 @@ export type ConsensusEvent =
   | Delivered<Extract<ConsensusMessage, { type: 'vote' }>>
   | Delivered<Extract<ConsensusMessage, { type: 'timeout' }>>
   | { readonly type: 'timer'; readonly round: number }
+  /** The hold on the round's empty proposal ran out (see ReplicaConfig.emptyProposalHoldMs). */
+  | { readonly type: 'proposal-timer'; readonly round: number }
   | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] }
   /** The runtime's verdict on a `validate-payload` request: every command valid or not. */
   | { readonly type: 'payload-validated'; readonly blockId: Uint8Array; readonly valid: boolean }
@@ -50,6 +52,8 @@ export type ConsensusAction =
   | { readonly type: 'broadcast'; readonly message: ConsensusMessage }
   | { readonly type: 'send'; readonly to: number; readonly message: ConsensusMessage }
   | { readonly type: 'set-timer'; readonly round: number; readonly delayMs: number }
+  /** Arm a one-shot timer answered with `proposal-timer`; independent of the pacemaker's. */
+  | { readonly type: 'set-proposal-timer'; readonly round: number; readonly delayMs: number }
   /** `qc`, when the core holds it, certifies the last block: stored so a restart can resume from it. */
   | { readonly type: 'commit'; readonly blocks: readonly Block[]; readonly qc?: QuorumCert }
   | { readonly type: 'reject'; readonly from: number; readonly reason: string }

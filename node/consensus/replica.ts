@@ -29,6 +29,15 @@ export interface ReplicaConfig {
   readonly maxBatchCommands: number;
   readonly maxBatchBytes: number;
   /**
+   * How long a leader holds an empty block whose only purpose is to certify the latest executed
+   * roots (see needsCertifiedRoots), so that a command arriving meanwhile rides in it instead of
+   * waiting a round for the next one: with a client that submits on each commit, the next
+   * command reaches the leader a few milliseconds after the votes that let it propose. A command
+   * ends the hold at once; blocks that carry a commit or a TC are never held. 0 (the default)
+   * proposes at once. Liveness only: the pacemaker's timer runs on regardless.
+   */
+  readonly emptyProposalHoldMs?: number;
+  /**
    * Ask the runtime to validate a proposal's commands (`validate-payload`) and vote only after
    * it answers (`payload-validated`). Off for the simulator, whose commands are opaque.
    */
@@ -132,6 +141,9 @@ export class Replica {
   private readonly recentlyCommitted = new Set<string>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
+  /** The round whose empty proposal is held (its proposal timer is armed), and the one whose hold ran out. */
+  private heldRound: Round = 0;
+  private holdOverRound: Round = 0;
   /** The QC height being synced to and the peers already asked for it: each is asked once. */
   private syncTargetHeight = 0;
   private readonly syncAsked = new Set<number>();
@@ -230,6 +242,10 @@ export class Replica {
         break;
       case 'timer':
         this.onTimer(event.round);
+        break;
+      case 'proposal-timer':
+        // Ends the hold; step() then proposes, if this replica still leads the round.
+        if (event.round === this.round) this.holdOverRound = event.round;
         break;
       case 'commands':
         this.onCommands(event.commands);
@@ -624,6 +640,17 @@ export class Replica {
     return needsCertifiedRoots(this.lastExecuted, disseminated);
   }
 
+  /** Whether an empty roots-only proposal for `round` waits (arming its timer once) for commands. */
+  private holdEmptyProposal(round: Round): boolean {
+    const holdMs = this.cfg.emptyProposalHoldMs ?? 0;
+    if (!(holdMs > 0) || this.holdOverRound === round) return false;
+    if (this.heldRound !== round) {
+      this.heldRound = round;
+      this.out.push({ type: 'set-proposal-timer', round, delayMs: holdMs });
+    }
+    return true;
+  }
+
   /** Proposes if this replica leads the current round and has a reason to; true if it did. */
   private maybePropose(): boolean {
     const round = this.round;
@@ -643,11 +670,18 @@ export class Replica {
       bytes += cmd.length;
     }
     // Idle: an empty block is worth proposing only to push earlier commands through the
-    // two-chain rule, or to carry the QC that committed the root (when it just did) to the
-    // others; otherwise wait for commands (or the pacemaker) instead of spinning.
-    const needsPush =
-      ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload) || this.executedNotYetCertified(ancestors);
-    if (payload.length === 0 && !needsPush) return false;
+    // two-chain rule, to carry the QC that committed the root (when it just did) to the
+    // others, or to certify the latest executed roots (that one after a short hold);
+    // otherwise wait for commands (or the pacemaker) instead of spinning.
+    const carriesCommit = ancestors.some((b) => b.payload.length > 0) || (ancestors.length <= 1 && this.root.hasPayload);
+    if (payload.length === 0 && !carriesCommit) {
+      if (!this.executedNotYetCertified(ancestors)) return false;
+      // Held only while no header of the chain carries the latest roots yet: a command arriving
+      // during the hold can carry them as well. A block that merely brings such a header's QC to
+      // the others goes at once, since proofs of the latest state wait on it.
+      const newest = ancestors[ancestors.length - 1]?.executed ?? this.root.executed;
+      if (!tc && !sameRoots(newest, this.lastExecuted) && this.holdEmptyProposal(round)) return false;
+    }
     const block = makeBlock(this.cfg.chainId, {
       round,
       height: qc.vote.height + 1,
@@ -676,7 +710,11 @@ export class Replica {
  */
 function needsCertifiedRoots(lastExecuted: ExecutedState, disseminated: ExecutedState): boolean {
   if (lastExecuted.height === 0 || lastExecuted.height <= disseminated.height) return false;
-  return !bytesEqual(lastExecuted.stateRoot, disseminated.stateRoot) || !bytesEqual(lastExecuted.logRoot, disseminated.logRoot);
+  return !sameRoots(lastExecuted, disseminated);
+}
+
+function sameRoots(a: ExecutedState, b: ExecutedState): boolean {
+  return bytesEqual(a.stateRoot, b.stateRoot) && bytesEqual(a.logRoot, b.logRoot);
 }
 
 function latestExecuted(mine: ExecutedState, parent: ExecutedState | undefined): ExecutedState {

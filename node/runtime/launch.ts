@@ -110,6 +110,7 @@ export async function startValidator(
     metrics,
     logger,
     snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
+    emptyProposalHoldMs: config.emptyProposalHoldMs,
   });
 
   const inbound = async (from: string, bytes: Uint8Array) => {

@@ -4,6 +4,7 @@ import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { applicationInputs } from '../app/block-inputs.js';
 import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
+import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
@@ -38,6 +39,8 @@ export interface ValidatorNodeOptions {
   readonly logger?: Logger;
   /** Periodic snapshots and pruning; see DEFAULT_SNAPSHOTS. */
   readonly snapshots?: SnapshotPolicy;
+  /** ReplicaConfig.emptyProposalHoldMs; the operators' default (node config) when absent. */
+  readonly emptyProposalHoldMs?: number;
 }
 
 export interface SnapshotPolicy {
@@ -96,6 +99,7 @@ export class ValidatorNode {
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
   private timer: unknown;
+  private proposalTimer: unknown;
   private stopped = false;
   private readonly clock: Clock;
   /** Receipt callbacks per request id; a client that stops waiting takes its own out (cancel). */
@@ -180,6 +184,7 @@ export class ValidatorNode {
       baseTimeoutMs: o.consensus.baseTimeoutMs,
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
+      emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
       validatePayloads: true,
     });
   }
@@ -197,6 +202,8 @@ export class ValidatorNode {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.proposalTimer !== undefined) this.clock.clearTimeout(this.proposalTimer);
+    this.proposalTimer = undefined;
   }
 
   /** The error that stopped the node, if any (ledger divergence, storage failure). */
@@ -472,6 +479,15 @@ export class ValidatorNode {
         case 'set-timer':
           this.arm(a.round, a.delayMs);
           break;
+        case 'set-proposal-timer': {
+          const { round } = a;
+          if (this.proposalTimer !== undefined) this.clock.clearTimeout(this.proposalTimer);
+          this.proposalTimer = this.clock.setTimeout(() => {
+            this.proposalTimer = undefined;
+            this.step({ type: 'proposal-timer', round });
+          }, a.delayMs);
+          break;
+        }
         case 'commit':
           // Executed at the end of this step: after its messages left, or before its one flush
           // when the commit is small (see step()).

@@ -75,6 +75,7 @@ class TwinInstance {
   private readonly app: KvApplication;
   private height = 0;
   private timerToken = 0;
+  private proposalTimerToken = 0;
 
   constructor(private readonly ctx: ByzantineContext) {
     this.core = ctx.newCore();
@@ -98,6 +99,13 @@ class TwinInstance {
           const token = ++this.timerToken;
           this.ctx.later(a.delayMs, () => {
             if (token === this.timerToken) this.step({ type: 'timer', round: a.round });
+          });
+          break;
+        }
+        case 'set-proposal-timer': {
+          const token = ++this.proposalTimerToken;
+          this.ctx.later(a.delayMs, () => {
+            if (token === this.proposalTimerToken) this.step({ type: 'proposal-timer', round: a.round });
           });
           break;
         }

@@ -97,7 +97,7 @@ describe('sim: determinism and metrics', () => {
   });
 });
 
-/** Fault mixes for n = 4 (f = 1), each run over many seeds: 330 seeds in total. */
+/** Fault mixes for n = 4 (f = 1), each run over many seeds: 390 seeds in total. */
 const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; check?: (r: SeedResult) => void }[] = [
   {
     name: 'leader crash: progress after a TC while it is down',
@@ -135,6 +135,31 @@ const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; ch
     seeds: 55,
     cfg: { n: 4, rounds: 40, byzantine: 1, behavior: 'silent' },
     check: (r) => assert.equal(r.committedCommands, r.submittedCommands),
+  },
+  {
+    // A command every fourth round leaves the chain idle between commits, so leaders hold their
+    // roots-only blocks; a crashed holder's timer must not fire into its restarted core.
+    name: 'held empty proposals (emptyProposalHoldMs) with jitter and a crash-restart',
+    seeds: 30,
+    cfg: {
+      n: 4,
+      rounds: 40,
+      commandsPerRound: 1,
+      submitEveryRounds: 4,
+      emptyProposalHoldMs: 40,
+      jitterMs: 20,
+      crashes: [{ replica: 2, fromRound: 10, toRound: 20 }],
+    },
+    check: (r) => {
+      assert.ok(r.proposalHolds > 0, 'leaders held blocks');
+      assert.equal(r.committedCommands, r.submittedCommands);
+    },
+  },
+  {
+    name: 'held empty proposals with a twins Byzantine replica',
+    seeds: 30,
+    cfg: { n: 4, rounds: 40, commandsPerRound: 1, submitEveryRounds: 4, emptyProposalHoldMs: 40, byzantine: 1, behavior: 'twins' },
+    check: (r) => assert.ok(r.proposalHolds > 0, 'leaders held blocks'),
   },
   {
     name: 'mixed: drops, then a partition, then a crash-restart',

@@ -6,7 +6,7 @@ import { dealThresholdKeys } from '../../../crypto/qc/threshold.js';
 import { ConfigError } from '../../../protocol/config-error.js';
 import { genesisToJson, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeKeys, nodeKeysToJson, parseNodeKeys, publicFilePath } from '../../../node/config/keys.js';
-import { loadNodeConfig, nodeConfigToJson, parseNodeConfig } from '../../../node/config/node-config.js';
+import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS, loadNodeConfig, nodeConfigToJson, parseNodeConfig } from '../../../node/config/node-config.js';
 import { backend, testKeys, validGenesisJson, withTempDir } from './fixtures.js';
 
 const base = { version: 1, index: 1, listen: '/ip4/0.0.0.0/tcp/26601', metricsPort: 26701 };
@@ -45,12 +45,21 @@ describe('node config', () => {
     assert.equal(c.statusPort, undefined);
     assert.equal(c.snapshotInterval, 1000);
     assert.equal(c.retainBlocks, 1000);
+    assert.equal(c.emptyProposalHoldMs, DEFAULT_EMPTY_PROPOSAL_HOLD_MS);
   });
 
   it('takes the snapshot interval and retained blocks, 0 meaning never snapshot', () => {
     const c = parseNodeConfig({ ...base, snapshotInterval: 0, retainBlocks: 5 }, '/home');
     assert.equal(c.snapshotInterval, 0);
     assert.equal(c.retainBlocks, 5);
+  });
+
+  it('takes the empty-proposal hold, 0 meaning none, and writes it back', () => {
+    for (const hold of [0, 25]) {
+      const c = parseNodeConfig({ ...base, emptyProposalHoldMs: hold }, '/home');
+      assert.equal(c.emptyProposalHoldMs, hold);
+      assert.equal(parseNodeConfig(nodeConfigToJson({ ...base, emptyProposalHoldMs: hold }), '/home').emptyProposalHoldMs, hold);
+    }
   });
 
   it('takes paths as written, relative to home or absolute', () => {
@@ -74,6 +83,8 @@ describe('node config', () => {
     ['empty data dir', { ...base, dataDir: '' }, 'config.dataDir'],
     ['negative snapshot interval', { ...base, snapshotInterval: -1 }, 'config.snapshotInterval'],
     ['fractional retained blocks', { ...base, retainBlocks: 1.5 }, 'config.retainBlocks'],
+    ['negative empty-proposal hold', { ...base, emptyProposalHoldMs: -1 }, 'config.emptyProposalHoldMs'],
+    ['an empty-proposal hold of more than a second', { ...base, emptyProposalHoldMs: 1001 }, 'config.emptyProposalHoldMs'],
     ['genesis path of the wrong type', { ...base, genesis: 5 }, 'config.genesis'],
     ['unknown BLS backend', { ...base, blsBackend: 'openssl' }, 'config.blsBackend'],
     ['unknown log level', { ...base, logLevel: 'loud' }, 'config.logLevel'],

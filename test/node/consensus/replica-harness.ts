@@ -26,6 +26,7 @@ export interface ClusterOptions {
   readonly maxBatchCommands?: number;
   readonly maxBatchBytes?: number;
   readonly baseTimeoutMs?: number;
+  readonly emptyProposalHoldMs?: number;
   /** When set, replicas hold votes until this fake validator has checked the proposal's payload. */
   readonly payloadValidator?: (payload: readonly Uint8Array[]) => boolean;
 }
@@ -52,6 +53,8 @@ export class Cluster {
   private readonly queue: Envelope[] = [];
   private readonly armed: ({ round: number; delayMs: number } | undefined)[];
   readonly timerDelays: number[][];
+  /** Per replica, the rounds of the proposal timers it armed, in order (a held empty proposal each). */
+  readonly proposalTimers: number[][];
 
   /** Survives restarts, as a disk would. */
   readonly storages: MemorySafetyStorage[];
@@ -72,6 +75,7 @@ export class Cluster {
     this.committed = Array.from({ length: n }, () => []);
     this.armed = Array.from({ length: n }, () => undefined);
     this.timerDelays = Array.from({ length: n }, () => []);
+    this.proposalTimers = Array.from({ length: n }, () => []);
   }
 
   private newReplica(i: number): Replica {
@@ -87,6 +91,7 @@ export class Cluster {
       maxBatchCommands: opts.maxBatchCommands ?? 10,
       maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
       validatePayloads: opts.payloadValidator !== undefined,
+      ...(opts.emptyProposalHoldMs !== undefined ? { emptyProposalHoldMs: opts.emptyProposalHoldMs } : {}),
     });
   }
 
@@ -125,6 +130,9 @@ export class Cluster {
         case 'set-timer':
           this.armed[i] = { round: a.round, delayMs: a.delayMs };
           this.timerDelays[i]!.push(a.delayMs);
+          break;
+        case 'set-proposal-timer':
+          this.proposalTimers[i]!.push(a.round);
           break;
         case 'commit':
           for (const b of a.blocks) {
@@ -192,6 +200,14 @@ export class Cluster {
     for (const i of this.live()) {
       const t = this.armed[i];
       if (t) this.step(i, { type: 'timer', round: t.round });
+    }
+  }
+
+  /** Fires the latest proposal timer each live replica armed (a stale one is the core's to ignore). */
+  fireProposalTimers(): void {
+    for (const i of this.live()) {
+      const round = this.proposalTimers[i]!.at(-1);
+      if (round !== undefined) this.step(i, { type: 'proposal-timer', round });
     }
   }
 
