@@ -111,14 +111,10 @@ export function genesisQc(chainId: string): QuorumCert {
 }
 
 export function isGenesisQc(chainId: string, qc: QuorumCert): boolean {
-  const g = genesisQc(chainId).vote;
   const v = qc.vote;
-  return (
-    v.round === 0 &&
-    v.height === 0 &&
-    v.parentRound === 0 &&
-    bytesEqual(v.blockId, g.blockId) &&
-    bytesEqual(v.parentId, g.parentId) &&
-    qc.certificate.length === 0
-  );
+  // The cheap fields first: every QC a replica checks passes through here, and only a round-0
+  // one is worth hashing the genesis id for.
+  if (v.round !== 0 || v.height !== 0 || v.parentRound !== 0 || qc.certificate.length !== 0) return false;
+  const g = genesisQc(chainId).vote;
+  return bytesEqual(v.blockId, g.blockId) && bytesEqual(v.parentId, g.parentId);
 }

@@ -20,6 +20,7 @@ export interface NodeMetrics {
   readonly bytesOut: Counter<'topic'>;
   readonly blsVerifySeconds: Histogram<'kind'>;
   readonly durableFlushSeconds: Histogram;
+  readonly proposalHoldSeconds: Histogram<'ended_by'>;
   readonly rejectedMessages: Counter<'reason'>;
   readonly peers: Gauge;
   readonly snapshotsTaken: Counter;
@@ -74,6 +75,13 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       name: 'vsmr_durable_flush_seconds',
       help: 'Time a durable group (one LMDB transaction) spent committing and flushing, beyond running its own writes',
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    proposalHoldSeconds: new Histogram({
+      name: 'vsmr_proposal_hold_seconds',
+      help: 'How long this leader held an empty roots-only proposal (emptyProposalHoldMs), by what ended the hold: a command or the timer',
+      labelNames: ['ended_by'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
       registers,
     }),
     rejectedMessages: new Counter({ name: 'vsmr_rejected_messages_total', help: 'Messages refused, by reason', labelNames: ['reason'], registers }),

@@ -100,6 +100,8 @@ export class ValidatorNode {
   private snapshotSyncing = false;
   private timer: unknown;
   private proposalTimer: unknown;
+  /** The round whose empty proposal the core holds, since when, and whether its timer fired. */
+  private hold: { round: number; since: number; timerFired: boolean } | undefined;
   private stopped = false;
   private readonly clock: Clock;
   /** Receipt callbacks per request id; a client that stops waiting takes its own out (cancel). */
@@ -325,6 +327,11 @@ export class ValidatorNode {
     return () => this.progressListeners.delete(listener);
   }
 
+  /** The round whose empty roots-only proposal this leader is holding now, if any (tests and status). */
+  get heldProposalRound(): number | undefined {
+    return this.hold?.round;
+  }
+
   /** Clients' requests waiting for their commit here (tests and metrics). */
   get waitingRequests(): number {
     return this.waiting.size;
@@ -468,6 +475,7 @@ export class ValidatorNode {
       switch (a.type) {
         case 'broadcast': {
           const { message } = a;
+          if (message.type === 'proposal' && this.hold?.round === message.block.round) this.endHold();
           this.afterFlush(() => this.opts.transport.broadcast(message));
           break;
         }
@@ -482,8 +490,10 @@ export class ValidatorNode {
         case 'set-proposal-timer': {
           const { round } = a;
           if (this.proposalTimer !== undefined) this.clock.clearTimeout(this.proposalTimer);
+          this.hold = { round, since: this.clock.now(), timerFired: false };
           this.proposalTimer = this.clock.setTimeout(() => {
             this.proposalTimer = undefined;
+            if (this.hold?.round === round) this.hold.timerFired = true;
             this.step({ type: 'proposal-timer', round });
           }, a.delayMs);
           break;
@@ -558,6 +568,17 @@ export class ValidatorNode {
     m.round.set(r.currentRound);
     m.mempoolSize.set(r.pendingCommands);
     m.replicationLag.set(Math.max(0, r.highestQc.vote.height - this.opts.store.committedHeight()));
+  }
+
+  /** The held proposal went out: a command ended the hold, or its timer did. */
+  private endHold(): void {
+    const hold = this.hold!;
+    this.hold = undefined;
+    if (!hold.timerFired && this.proposalTimer !== undefined) {
+      this.clock.clearTimeout(this.proposalTimer);
+      this.proposalTimer = undefined;
+    }
+    this.opts.metrics?.proposalHoldSeconds.observe({ ended_by: hold.timerFired ? 'timer' : 'command' }, (this.clock.now() - hold.since) / 1000);
   }
 
   private arm(round: number, delayMs: number): void {

@@ -32,8 +32,9 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 const certs = new FakeCertificateOps(CHAIN, N);
 
 /** Validator `i` of the test cluster, over the given fake disk and network. */
-function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8, metrics?: NodeMetrics): ValidatorNode {
+function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8, metrics?: NodeMetrics, holdMs?: number): ValidatorNode {
   return new ValidatorNode({
+    ...(holdMs !== undefined ? { emptyProposalHoldMs: holdMs } : {}),
     chainId: CHAIN,
     index: i,
     n: N,
@@ -217,4 +218,47 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
       }
     });
   }
+});
+
+describe('ValidatorNode: a held empty proposal ends on a command or on its timer', () => {
+  it('a command admitted during the hold rides in the held block; with none the timer sends it; the metric names which', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, metrics[i], 300);
+    const holds = async (endedBy: 'command' | 'timer') => {
+      let total = 0;
+      for (const m of metrics) {
+        const v = (await m.proposalHoldSeconds.get()).values.find((x) => x.metricName === 'vsmr_proposal_hold_seconds_count' && x.labels['ended_by'] === endedBy);
+        total += v?.value ?? 0;
+      }
+      return total;
+    };
+    const holder = () => net.nodes.find((n) => n!.heldProposalRound !== undefined);
+    try {
+      for (const node of net.nodes) node!.start();
+      const [first] = await net.nodes[0]!.submit([put(700, 'held-1', 'v')]);
+      await first!.committed;
+      await until(() => holder() !== undefined, 'a leader holding the roots-only block');
+      const round = holder()!.heldProposalRound!;
+      const heightBefore = stores[0]!.committedHeight();
+      // As the relay would: every validator admits the next request while the leader holds.
+      const next = put(701, 'held-2', 'v');
+      const [second] = await net.nodes[0]!.submit([next]);
+      for (let i = 1; i < N; i++) await net.nodes[i]!.admit([next]);
+      const receipt = await second!.committed!;
+      assert.equal(await holds('command'), 1, 'the command ended the hold');
+      assert.ok(receipt.height > heightBefore);
+      assert.equal(stores[0]!.block(receipt.height)?.round, round, 'the command rode in the held round');
+      // Idle afterwards: the next hold runs out and its timer sends the empty block.
+      await until(() => holder() !== undefined, 'the next hold');
+      const held = stores.map((s) => s.committedHeight());
+      await until(() => holder() === undefined, 'the hold to run out');
+      await until(() => stores.every((s, i) => s.committedHeight() > held[i]!), 'the held block to commit');
+      assert.equal(await holds('timer'), 1);
+      assert.equal(await holds('command'), 1);
+    } finally {
+      for (const node of net.nodes) node?.stop();
+    }
+  });
 });
