@@ -20,7 +20,7 @@
  * Who may spend from an account is not decided here: a command carries no signer. The
  * validation layer must refuse a transfer whose `from` is not the request's signing key.
  */
-import { bytesEqual } from '../../crypto/bytes.js';
+import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { sha256 } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
 import type { Command } from '../../protocol/command.js';
@@ -127,12 +127,17 @@ export class KvApplication {
     const firstPosition = this.#log.size;
     const results: Result[] = [];
     const height = BigInt(this.#height + 1);
+    const replay: BlockReplayRecords = new Map();
     for (let i = 0; i < commands.length; i++) {
       const bytes = commands[i]!;
-      const result = this.#applyFrom(bytes, origins?.[i], height);
+      const result = this.#applyFrom(bytes, origins?.[i], height, replay);
       this.#log.append(sha256(bytes), result);
       results.push(result);
     }
+    // Each client's record is written once per block, however many of its requests the block
+    // carries: the tree's root depends on the final values only, and nothing in a block reads
+    // a replay record but #admit, which reads the block's copy.
+    for (const r of replay.values()) if (r.record !== undefined && r.changed) this.#state.set(r.stateKey, encodeReplayRecord(r.record));
     this.#height++;
     return { results, firstPosition, stateRoot: this.#state.root(), logRoot: this.#log.root(), height: this.#height };
   }
@@ -260,18 +265,26 @@ export class KvApplication {
    * refuses expired requests at each validator's own height; this is the rule every replica
    * applies identically. An expired request leaves its sequence unused.
    */
-  #applyFrom(bytes: Uint8Array, origin: RequestOrigin | undefined, height: bigint): Result {
+  #applyFrom(bytes: Uint8Array, origin: RequestOrigin | undefined, height: bigint, replay: BlockReplayRecords): Result {
     if (origin === undefined) return this.#applyBytes(bytes);
     if (origin.expiry < height) return Result.EXPIRED;
-    if (!this.#admit(origin)) return Result.REPLAYED;
+    if (!this.#admit(origin, replay)) return Result.REPLAYED;
     return this.#applyBytes(bytes);
   }
 
-  /** Records the origin's sequence as committed; false if it is a replay. */
-  #admit(origin: RequestOrigin): boolean {
-    const next = admitSequence(this.#replayRecordAt(replayStateKey(origin.clientKey)), origin.sequence);
+  /** Records the origin's sequence as committed in the block's copy of its record; false if it is a replay. */
+  #admit(origin: RequestOrigin, replay: BlockReplayRecords): boolean {
+    const id = bytesToHex(origin.clientKey);
+    let entry = replay.get(id);
+    if (entry === undefined) {
+      const stateKey = replayStateKey(origin.clientKey);
+      entry = { stateKey, record: this.#replayRecordAt(stateKey), changed: false };
+      replay.set(id, entry);
+    }
+    const next = admitSequence(entry.record, origin.sequence);
     if (next === null) return false;
-    this.#state.set(replayStateKey(origin.clientKey), encodeReplayRecord(next));
+    entry.record = next;
+    entry.changed = true;
     return true;
   }
 
@@ -296,6 +309,9 @@ export class KvApplication {
     else this.#state.set(balanceStateKey(account), encodeBalance(amount));
   }
 }
+
+/** The replay records a block touched, by hex client key: read once, written once at its end. */
+type BlockReplayRecords = Map<string, { readonly stateKey: Uint8Array; record: ReplayRecord | undefined; changed: boolean }>;
 
 function isOrigin(o: unknown): boolean {
   if (o === undefined) return true;

@@ -12,6 +12,7 @@ import { Result, resultName } from '../../../protocol/result.js';
 import { SnapshotDecodeError } from '../../../node/app/snapshot.js';
 import { balanceStateKey, encodeBalance, kvStateKey, verifyBalanceProof, verifyKvProof } from '../../../node/app/state-keys.js';
 import { StateTree } from '../../../node/app/state-tree.js';
+import { admitSequence } from '../../../node/app/replay-window.js';
 import { CHAIN, interactingCommand } from './arbitraries.js';
 
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -519,6 +520,45 @@ describe('KvApplication replay protection', () => {
     assert.equal(app.replayRecord(client)?.high, 0n);
     assert.deepEqual(app.applyBlock([cmd], [origin(1n, client, 3n)]).results, [Result.OK], 'the sequence is still free');
     assert.equal(resultName(Result.EXPIRED), 'EXPIRED');
+  });
+
+  it('any split of requests into blocks gives the results, roots and records of the sequential window rule', () => {
+    // Few clients and sequences, so blocks carry duplicates and one client many times; some far
+    // jumps, so windows slide past what a block already admitted.
+    const request = fc.record({
+      client: fc.nat({ max: 2 }),
+      sequence: fc.oneof(fc.bigInt({ min: 0n, max: 24n }), fc.bigInt({ min: 1000n, max: 1040n }), fc.bigInt({ min: 2000n, max: 4000n })),
+      key: fc.nat({ max: 5 }),
+    });
+    const clients = [client, other, new Uint8Array(32).fill(9)];
+    fc.assert(
+      fc.property(fc.array(request, { maxLength: 60 }), fc.array(fc.nat(), { maxLength: 8 }), (reqs, cuts) => {
+        const items = reqs.map((r) => ({ bytes: encodeCommand(put(`k${r.key}`, `v${r.sequence}`)), origin: origin(r.sequence, clients[r.client]!) }));
+        // The rule itself, one request at a time.
+        const records = new Map<number, ReturnType<typeof admitSequence> | undefined>();
+        const expected = reqs.map((r) => {
+          const next = admitSequence(records.get(r.client) ?? undefined, r.sequence);
+          if (next === null) return Result.REPLAYED;
+          records.set(r.client, next);
+          return Result.OK;
+        });
+        const run = (blocks: (typeof items)[]) => {
+          const app = newApp();
+          const results = blocks.flatMap((b) => app.applyBlock(b.map((i) => i.bytes), b.map((i) => i.origin)).results);
+          return { app, results };
+        };
+        const one = run(items.map((i) => [i]));
+        const split_ = run(split(items, cuts));
+        const whole = run([items]);
+        for (const r of [one, split_, whole]) {
+          assert.deepEqual(r.results.map(resultName), expected.map(resultName));
+          assert.equal(toHex(r.app.stateRoot()), toHex(one.app.stateRoot()));
+          assert.equal(toHex(r.app.logRoot()), toHex(one.app.logRoot()));
+          clients.forEach((key, c) => assert.deepEqual(r.app.replayRecord(key), records.get(c) ?? undefined));
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('refuses origins that do not match the commands with TypeError, before changing anything', () => {
