@@ -54,6 +54,9 @@ const points: Point[] = quick
       // that oversubscribe the 2 cores most (n = 7 and 10 run 3 threads per validator; noble's
       // pairings take ~40 ms), where the profiler's own cost turns slow rounds into timeouts.
       { ...signed(4, 400), clients: 8, outstanding: 64, unsigned: true, noProfile: true, label: 'n=4 block=400 unsigned, 8 clients x64, no profiler' },
+      // x64 leaves blocks at about 120 commands (a closed loop of 512 over 4-5 rounds); the
+      // target's "block 400+" needs about 2,000 in flight to fill them.
+      { ...signed(4, 400), clients: 8, outstanding: 256, unsigned: true, noProfile: true, label: 'n=4 block=400 unsigned, 8 clients x256 (full blocks), no profiler' },
       { ...signed(7, 100), noProfile: true, label: 'n=7 batch=100 signed, no profiler' },
       { ...signed(10, 100), noProfile: true, label: 'n=10 batch=100 signed, no profiler' },
       { ...signed(4, 100, { bls: 'noble' }), noProfile: true, label: 'n=4 batch=100 signed, noble, no profiler' },

@@ -3,7 +3,7 @@
  * Reads whatever results exist; a missing file leaves its section out with a note.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { benchPath } from './harness.js';
+import { benchPath, significant } from './harness.js';
 import { CATEGORIES, CATEGORY_NOTES } from './e2e/profile.js';
 import type { E2eResult } from './e2e/run.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
@@ -120,15 +120,15 @@ else {
   if (anatomy.length > 0) {
     md.push('### Where a round goes', '');
     md.push(
-      "Per round, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`), averaged over the validators: the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state, execute what it commits) and its votes (only the next leader gets them, so there it is about n times the column: aggregate and check them, form the QC, propose and vote again), the BLS QC checks, and the LMDB flushes of every step (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). These are wall times, fsync waits and waiting for a core included. A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (the validators and the load generator share 2). Matrices recorded before this table existed have no figures.",
+      "Per round, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`), averaged over the validators: the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state, execute what it commits) and its votes (only the next leader gets them, so there it is about n times the column: aggregate and check them, form the QC, propose and vote again), the BLS QC checks, and the LMDB flushes of every step (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). These are wall times, fsync waits and waiting for a core included. A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (the validators and the load generator share 2). \"p50 in rounds\" is the point's p50 latency over its QC formation time: how many rounds a command's submit-to-commit takes, which separates the protocol's depth (two rounds to commit, plus waiting for the next proposal) from the length of a round. Matrices recorded before this table existed have no figures.",
       '',
     );
     md.push(
       table(
-        ['point', 'rounds / validator', 'QC formation ms', 'proposal ms / round', 'votes ms / round', 'QC checks ms / round', 'flush ms / round', 'durable groups / round'],
+        ['point', 'rounds / validator', 'QC formation ms', 'p50 in rounds', 'proposal ms / round', 'votes ms / round', 'QC checks ms / round', 'flush ms / round', 'durable groups / round'],
         anatomy.map((p) => {
           const a = p.roundAnatomy!;
-          return [p.label, a.rounds, a.qcFormationMs, a.proposalMsPerRound, a.voteMsPerRound, a.qcVerifyMsPerRound, a.flushMsPerRound, a.flushesPerRound];
+          return [p.label, a.rounds, a.qcFormationMs, a.qcFormationMs > 0 ? significant(p.p50Ms / a.qcFormationMs, 2) : '-', a.proposalMsPerRound, a.voteMsPerRound, a.qcVerifyMsPerRound, a.flushMsPerRound, a.flushesPerRound];
         }),
       ),
       '',
