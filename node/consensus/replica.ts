@@ -34,7 +34,8 @@ export interface ReplicaConfig {
    * waiting a round for the next one: with a client that submits on each commit, the next
    * command reaches the leader a few milliseconds after the votes that let it propose. A command
    * ends the hold at once; blocks that carry a commit or a TC are never held. 0 (the default)
-   * proposes at once. Liveness only: the pacemaker's timer runs on regardless.
+   * proposes at once. Liveness only: the pacemaker's timer runs on regardless, and the hold is
+   * capped at a quarter of `baseTimeoutMs`, so a held leader never times out its own round.
    */
   readonly emptyProposalHoldMs?: number;
   /**
@@ -642,7 +643,7 @@ export class Replica {
 
   /** Whether an empty roots-only proposal for `round` waits (arming its timer once) for commands. */
   private holdEmptyProposal(round: Round): boolean {
-    const holdMs = this.cfg.emptyProposalHoldMs ?? 0;
+    const holdMs = Math.min(this.cfg.emptyProposalHoldMs ?? 0, Math.floor(this.cfg.baseTimeoutMs / 4));
     if (!(holdMs > 0) || this.holdOverRound === round) return false;
     if (this.heldRound !== round) {
       this.heldRound = round;

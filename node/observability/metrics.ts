@@ -79,7 +79,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     proposalHoldSeconds: new Histogram({
       name: 'vsmr_proposal_hold_seconds',
-      help: 'How long this leader held an empty roots-only proposal (emptyProposalHoldMs), by what ended the hold: a command or the timer',
+      help: 'How long this leader held an empty roots-only proposal (emptyProposalHoldMs), by what ended the hold: command, timer, other, or round (moved on without it)',
       labelNames: ['ended_by'],
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
       registers,

@@ -475,7 +475,10 @@ export class ValidatorNode {
       switch (a.type) {
         case 'broadcast': {
           const { message } = a;
-          if (message.type === 'proposal' && this.hold?.round === message.block.round) this.endHold();
+          if (message.type === 'proposal' && this.hold?.round === message.block.round) {
+            // A proposal that went out during its hold carries the commands that ended it.
+            this.endHold(message.block.payload.length > 0 ? 'command' : this.hold.timerFired ? 'timer' : 'other');
+          }
           this.afterFlush(() => this.opts.transport.broadcast(message));
           break;
         }
@@ -546,6 +549,8 @@ export class ValidatorNode {
 
   /** Derives the consensus metrics from the core's state after each step. */
   private observe(): void {
+    // A TC or a QC took the core to another round while it held a proposal it never sent.
+    if (this.hold !== undefined && this.replica.currentRound !== this.hold.round) this.endHold('round');
     const m = this.opts.metrics;
     if (!m) return;
     const r = this.replica;
@@ -570,15 +575,19 @@ export class ValidatorNode {
     m.replicationLag.set(Math.max(0, r.highestQc.vote.height - this.opts.store.committedHeight()));
   }
 
-  /** The held proposal went out: a command ended the hold, or its timer did. */
-  private endHold(): void {
+  /**
+   * The hold is over: its proposal went out (`command`: it carries commands; `timer`: it went out
+   * empty when the hold ran out; `other`: it went out empty for another reason), or the round
+   * moved on without it (`round`).
+   */
+  private endHold(endedBy: 'command' | 'timer' | 'other' | 'round'): void {
     const hold = this.hold!;
     this.hold = undefined;
-    if (!hold.timerFired && this.proposalTimer !== undefined) {
+    if (this.proposalTimer !== undefined) {
       this.clock.clearTimeout(this.proposalTimer);
       this.proposalTimer = undefined;
     }
-    this.opts.metrics?.proposalHoldSeconds.observe({ ended_by: hold.timerFired ? 'timer' : 'command' }, (this.clock.now() - hold.since) / 1000);
+    this.opts.metrics?.proposalHoldSeconds.observe({ ended_by: endedBy }, (this.clock.now() - hold.since) / 1000);
   }
 
   private arm(round: number, delayMs: number): void {

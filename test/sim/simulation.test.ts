@@ -138,7 +138,7 @@ const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; ch
   },
   {
     // A command every fourth round leaves the chain idle between commits, so leaders hold their
-    // roots-only blocks; a crashed holder's timer must not fire into its restarted core.
+    // roots-only blocks, with a crash and restart of one of them among the holds.
     name: 'held empty proposals (emptyProposalHoldMs) with jitter and a crash-restart',
     seeds: 30,
     cfg: {

@@ -99,6 +99,19 @@ describe('Replica: a leader holds an empty roots-only block for commands (emptyP
     assert.equal(c.messages, sent + c.n, 'the held block is broadcast');
   });
 
+  it('holds for the configured time, but never more than a quarter of the base timeout', () => {
+    for (const [hold, base, armed] of [
+      [HOLD, 100, HOLD],
+      [1000, 100, 25],
+    ] as const) {
+      const c = new Cluster({ n: 4, certs: new FakeCertificateOps(CHAIN, 4), signer: fakeSigner, maxBatchCommands: 2, emptyProposalHoldMs: hold, baseTimeoutMs: base });
+      c.start();
+      c.submit([cmd('a'), cmd('b')]);
+      c.deliverAll();
+      assert.deepEqual(c.proposalTimerDelays.flat(), [armed], `hold ${hold} ms, base timeout ${base} ms`);
+    }
+  });
+
   it('without a hold the same chain proposes its roots-only blocks at once', () => {
     const c = new Cluster({ n: 4, certs: new FakeCertificateOps(CHAIN, 4), signer: fakeSigner, maxBatchCommands: 2 });
     c.start();

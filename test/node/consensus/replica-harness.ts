@@ -55,6 +55,8 @@ export class Cluster {
   readonly timerDelays: number[][];
   /** Per replica, the rounds of the proposal timers it armed, in order (a held empty proposal each). */
   readonly proposalTimers: number[][];
+  /** Their delays, in the same order. */
+  readonly proposalTimerDelays: number[][];
 
   /** Survives restarts, as a disk would. */
   readonly storages: MemorySafetyStorage[];
@@ -76,6 +78,7 @@ export class Cluster {
     this.armed = Array.from({ length: n }, () => undefined);
     this.timerDelays = Array.from({ length: n }, () => []);
     this.proposalTimers = Array.from({ length: n }, () => []);
+    this.proposalTimerDelays = Array.from({ length: n }, () => []);
   }
 
   private newReplica(i: number): Replica {
@@ -133,6 +136,7 @@ export class Cluster {
           break;
         case 'set-proposal-timer':
           this.proposalTimers[i]!.push(a.round);
+          this.proposalTimerDelays[i]!.push(a.delayMs);
           break;
         case 'commit':
           for (const b of a.blocks) {

@@ -32,9 +32,16 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 const certs = new FakeCertificateOps(CHAIN, N);
 
 /** Validator `i` of the test cluster, over the given fake disk and network. */
-function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransport, maxBatchCommands = 8, metrics?: NodeMetrics, holdMs?: number): ValidatorNode {
+function validatorNode(
+  i: number,
+  store: LedgerStore,
+  transport: ConsensusTransport,
+  maxBatchCommands = 8,
+  metrics?: NodeMetrics,
+  hold?: { readonly holdMs: number; readonly baseTimeoutMs: number },
+): ValidatorNode {
   return new ValidatorNode({
-    ...(holdMs !== undefined ? { emptyProposalHoldMs: holdMs } : {}),
+    ...(hold ? { emptyProposalHoldMs: hold.holdMs } : {}),
     chainId: CHAIN,
     index: i,
     n: N,
@@ -43,7 +50,7 @@ function validatorNode(i: number, store: LedgerStore, transport: ConsensusTransp
     store,
     transport,
     validator: new MainThreadValidator(CHAIN),
-    consensus: { baseTimeoutMs: 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
+    consensus: { baseTimeoutMs: hold?.baseTimeoutMs ?? 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
     ...(metrics ? { metrics } : {}),
   });
 }
@@ -225,8 +232,10 @@ describe('ValidatorNode: a held empty proposal ends on a command or on its timer
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
     const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
-    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, metrics[i], 300);
-    const holds = async (endedBy: 'command' | 'timer') => {
+    // The hold is capped at a quarter of the base timeout: 300 ms needs a base of 1.2 s or more,
+    // and a base well above it keeps pacemaker timeouts out of the test.
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, metrics[i], { holdMs: 300, baseTimeoutMs: 5_000 });
+    const holds = async (endedBy: 'command' | 'timer' | 'other' | 'round') => {
       let total = 0;
       for (const m of metrics) {
         const v = (await m.proposalHoldSeconds.get()).values.find((x) => x.metricName === 'vsmr_proposal_hold_seconds_count' && x.labels['ended_by'] === endedBy);
@@ -237,12 +246,15 @@ describe('ValidatorNode: a held empty proposal ends on a command or on its timer
     const holder = () => net.nodes.find((n) => n!.heldProposalRound !== undefined);
     try {
       for (const node of net.nodes) node!.start();
-      const [first] = await net.nodes[0]!.submit([put(700, 'held-1', 'v')]);
+      // As the relay would, every validator admits each request (no pacemaker timeout needed).
+      const firstRequest = put(700, 'held-1', 'v');
+      const [first] = await net.nodes[0]!.submit([firstRequest]);
+      for (let i = 1; i < N; i++) await net.nodes[i]!.admit([firstRequest]);
       await first!.committed;
       await until(() => holder() !== undefined, 'a leader holding the roots-only block');
       const round = holder()!.heldProposalRound!;
       const heightBefore = stores[0]!.committedHeight();
-      // As the relay would: every validator admits the next request while the leader holds.
+      // The next request reaches every validator while the leader holds.
       const next = put(701, 'held-2', 'v');
       const [second] = await net.nodes[0]!.submit([next]);
       for (let i = 1; i < N; i++) await net.nodes[i]!.admit([next]);
@@ -257,6 +269,7 @@ describe('ValidatorNode: a held empty proposal ends on a command or on its timer
       await until(() => stores.every((s, i) => s.committedHeight() > held[i]!), 'the held block to commit');
       assert.equal(await holds('timer'), 1);
       assert.equal(await holds('command'), 1);
+      assert.equal((await holds('other')) + (await holds('round')), 0);
     } finally {
       for (const node of net.nodes) node?.stop();
     }
