@@ -23,6 +23,8 @@ export interface SimSummary {
   /** Totals over seeds: honest rejections of Byzantine messages, and equivocation evidence. */
   readonly rejectedFromByzantine: number;
   readonly evidence: number;
+  /** Total over seeds: empty roots-only proposals honest leaders held (SimConfig.emptyProposalHoldMs). */
+  readonly proposalHolds: number;
   /** Worst over seeds: rounds a command took to commit everywhere after max(submission, GST). */
   readonly roundsToCommitAfterGst: number | undefined;
   readonly violations: readonly { seed: number; invariant: string; detail: string; atMs: number; trace: readonly string[] }[];
@@ -52,6 +54,7 @@ export function runSeeds(base: Omit<SimConfig, 'seed'>, firstSeed: number, seeds
     bytesAreEstimates: true,
     rejectedFromByzantine: results.reduce((a, r) => a + r.rejectedFromByzantine, 0),
     evidence: results.reduce((a, r) => a + r.evidence, 0),
+    proposalHolds: results.reduce((a, r) => a + r.proposalHolds, 0),
     roundsToCommitAfterGst: results.reduce<number | undefined>((a, r) => (r.roundsToCommitAfterGst === undefined ? a : Math.max(a ?? 0, r.roundsToCommitAfterGst)), undefined),
     violations: results.flatMap((r) =>
       r.violation ? [{ seed: r.seed, invariant: r.violation.invariant, detail: r.violation.detail, atMs: Math.round(r.violation.atMs), trace: r.violation.trace }] : [],

@@ -18,6 +18,8 @@ interface SimOptions {
   byzantine: number;
   behavior?: string;
   realCrypto?: boolean;
+  proposalHoldMs: number;
+  submitEvery: number;
   json?: boolean;
   listBehaviors?: boolean;
 }
@@ -72,6 +74,12 @@ export function registerSimCommand(program: Command): void {
     .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
     .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))
+    .addOption(
+      new Option('--proposal-hold-ms <ms>', "leaders hold an idle chain's empty roots-only block this long for commands (the node's emptyProposalHoldMs)")
+        .argParser(integer(0, 1000))
+        .default(0),
+    )
+    .addOption(new Option('--submit-every <r>', 'the client submits only in every r-th honest round (above 3 the chain idles between commands)').argParser(integer(1, 1000)).default(1))
     .addOption(new Option('--json', 'print one JSON object'))
     .addOption(new Option('--list-behaviors', 'list the Byzantine behaviours and exit'))
     .action(function (this: Command, opts: SimOptions) {
@@ -109,6 +117,8 @@ export function registerSimCommand(program: Command): void {
           byzantine: opts.byzantine,
           ...(opts.behavior !== undefined ? { behavior: opts.behavior } : {}),
           crypto: opts.realCrypto ? 'bls' : 'fake',
+          emptyProposalHoldMs: opts.proposalHoldMs,
+          submitEveryRounds: opts.submitEvery,
         },
         opts.seed,
         opts.seeds,
@@ -124,6 +134,8 @@ export function registerSimCommand(program: Command): void {
         ...opts.crash.map((c) => `--crash ${c}`),
         opts.byzantine > 0 ? `--byzantine ${opts.byzantine} --behavior ${opts.behavior}` : '',
         opts.realCrypto ? '--real-crypto' : '',
+        opts.proposalHoldMs > 0 ? `--proposal-hold-ms ${opts.proposalHoldMs}` : '',
+        opts.submitEvery !== 1 ? `--submit-every ${opts.submitEvery}` : '',
       ]
         .filter((a) => a !== '')
         .join(' ');
@@ -142,6 +154,7 @@ export function registerSimCommand(program: Command): void {
             `  committed: ${s.committedBlocks} blocks, >= ${s.committedCommands} commands per seed at every honest replica\n` +
             `  traffic: ${s.messagesPerBlock} messages/block, ~${s.bytesPerBlock} bytes/block (estimated)\n` +
             (s.traceHash ? `  trace hash: ${s.traceHash}\n` : '') +
+            (s.proposalHolds > 0 ? `  held roots-only proposals: ${s.proposalHolds}\n` : '') +
             (s.byzantine > 0 ? `  detection: ${s.rejectedFromByzantine} Byzantine messages rejected, ${s.evidence} equivocation evidence\n` : '') +
             `  violations: ${s.safetyViolations} safety, ${s.livenessViolations} liveness\n`,
         );

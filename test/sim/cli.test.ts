@@ -82,6 +82,8 @@ describe('sim: CLI contract (vsmr sim)', function () {
       [['--replicas', '4', '--byzantine', '4', '--behavior', 'silent'], /--byzantine/],
       [['--replicas', '4', '--byzantine', '1', '--behavior', 'nope'], /--behavior/],
       [['--replicas', '4', '--seeds', '0'], /--seeds/],
+      [['--replicas', '4', '--proposal-hold-ms', '2000'], /--proposal-hold-ms/],
+      [['--replicas', '4', '--submit-every', '0'], /--submit-every/],
       [['--replicas', '4', '--frobnicate'], /frobnicate/],
     ];
     for (const [args, flag] of cases) {
@@ -89,6 +91,16 @@ describe('sim: CLI contract (vsmr sim)', function () {
       assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr.split('\n')[0]!, flag, args.join(' '));
     }
+  });
+
+  it('--proposal-hold-ms with --submit-every holds roots-only blocks on an idle chain, safely; without them nothing is held', () => {
+    const held = vsmr('--replicas', '4', '--seeds', '2', '--rounds', '30', '--proposal-hold-ms', '40', '--submit-every', '4', '--json');
+    assert.equal(held.status, 0, held.stderr);
+    const out = JSON.parse(held.stdout) as Record<string, unknown>;
+    assert.ok((out['proposalHolds'] as number) > 0, `proposalHolds ${String(out['proposalHolds'])}`);
+    assert.ok((out['committedCommands'] as number) > 0);
+    const plain = JSON.parse(vsmr('--replicas', '4', '--seeds', '2', '--rounds', '30', '--submit-every', '4', '--json').stdout) as Record<string, unknown>;
+    assert.equal(plain['proposalHolds'], 0);
   });
 
   it('--list-behaviors names the shipped behaviours', () => {

@@ -554,7 +554,7 @@ describe('KvApplication replay protection', () => {
           assert.deepEqual(r.results.map(resultName), expected.map(resultName));
           assert.equal(toHex(r.app.stateRoot()), toHex(one.app.stateRoot()));
           assert.equal(toHex(r.app.logRoot()), toHex(one.app.logRoot()));
-          clients.forEach((key, c) => assert.deepEqual(r.app.replayRecord(key), records.get(c) ?? undefined));
+          for (const [c, key] of clients.entries()) assert.deepEqual(r.app.replayRecord(key), records.get(c) ?? undefined);
         }
       }),
       { numRuns: 200 },
