@@ -92,15 +92,16 @@ export interface LoadedNode {
 
 const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'unsafeUnsignedRequests'];
 export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
+export const DEFAULT_RETAIN_BLOCKS = 1000;
 /**
- * It delays only blocks that commit nothing, and the core caps it at a quarter of the genesis
- * base timeout. On the loopback bench a client's next command reached the leader within about
- * this long after the commit that answered its last one; with 5 ms about a third of them missed
- * the held block, with 10 and 15 ms almost none.
+ * A leader's hold on an idle chain's empty roots-only proposal. The hold delays only blocks that
+ * commit nothing, and the core caps it at a quarter of the genesis base timeout. On the loopback
+ * bench a client's next command reached the leader within about this long after the commit that
+ * answered its last one; with 5 ms about a third of them missed the held block, with 10 and 15
+ * ms almost none.
  */
 export const DEFAULT_EMPTY_PROPOSAL_HOLD_MS = 10;
 export const MAX_EMPTY_PROPOSAL_HOLD_MS = 1000;
-export const DEFAULT_RETAIN_BLOCKS = 1000;
 
 /** Parses config.json's content (string = JSON text) for the node at `home`. Field paths start with `config`. */
 export function parseNodeConfig(input: unknown, home: string): NodeConfig {

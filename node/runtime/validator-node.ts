@@ -327,7 +327,7 @@ export class ValidatorNode {
     return () => this.progressListeners.delete(listener);
   }
 
-  /** The round whose empty roots-only proposal this leader is holding now, if any (tests and status). */
+  /** The round whose empty roots-only proposal this leader is holding now, if any (tests). */
   get heldProposalRound(): number | undefined {
     return this.hold?.round;
   }
