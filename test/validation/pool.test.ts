@@ -8,8 +8,9 @@ import { verdictLabel } from '../../validation/verdict.js';
 import { CHAIN, client, request } from './fixtures.js';
 
 const pools: ValidationPool[] = [];
+/** Every check goes to the workers unless a test asks otherwise: most tests here are about them. */
 function pool(opts: Partial<ValidationPoolOptions> = {}): ValidationPool {
-  const p = new ValidationPool({ chainId: CHAIN, workers: 2, ...opts });
+  const p = new ValidationPool({ chainId: CHAIN, workers: 2, inlineUpTo: 0, ...opts });
   pools.push(p);
   return p;
 }
@@ -195,6 +196,30 @@ describe('validation/pool', () => {
     assert.deepEqual((await m.submit(batch)).map(verdictLabel), want);
     assert.deepEqual((await m.submit(batch.slice(0, 2))).map(verdictLabel), ['ignore:duplicate', 'ignore:duplicate']);
     assert.equal(m.size, 4);
+  });
+
+  it('checks calls with at most inlineUpTo unchecked requests on the calling thread, with the verdicts the workers give', async () => {
+    // No cache, so every call has all its requests to check.
+    const inline = pool({ inlineUpTo: 2, cacheSize: 0 });
+    const workers = pool({ cacheSize: 0 });
+    const { batch, want } = mixedBatch(12);
+    for (const size of [1, 2, 3]) {
+      for (let at = 0; at + size <= batch.length; at += size) {
+        const slice = batch.slice(at, at + size);
+        const before = inline.stats();
+        const got = (await inline.validate(slice, 10)).map(verdictLabel);
+        assert.deepEqual(got, want.slice(at, at + size), `inline, ${size} at ${at}`);
+        assert.deepEqual((await workers.validate(slice, 10)).map(verdictLabel), got, `workers, ${size} at ${at}`);
+        const after = inline.stats();
+        if (size <= 2) {
+          assert.equal(after.tasksDispatched, before.tasksDispatched, `${size} checked in place`);
+          assert.equal(after.mainThreadJobs, before.mainThreadJobs + 1);
+        } else {
+          assert.ok(after.tasksDispatched > before.tasksDispatched, `${size} go to a worker`);
+        }
+      }
+    }
+    assert.throws(() => new ValidationPool({ chainId: CHAIN, workers: 1, inlineUpTo: -1 }), RangeError);
   });
 
   it('runs on the calling thread with zero workers', async () => {
