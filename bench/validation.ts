@@ -37,6 +37,8 @@ export interface ValidationBenchRecord {
   callSize: number;
   /** Main-thread CPU time per request (the pool's coordination cost, which bounds its speed-up). */
   mainCpuUsPerRequest: number;
+  /** CPU of the whole process (workers and their wake-ups included) per request, where measured. */
+  processCpuUsPerRequest?: number;
 }
 
 
@@ -111,6 +113,52 @@ async function requestMode(workers: number, salt: number): Promise<ValidationBen
   }
 }
 
+/**
+ * One request per call, one call at a time, as a quiet chain's submits and relayed requests
+ * come: through a worker (inlineUpTo 0) and checked in place (the pool's default inlineUpTo).
+ */
+async function singleRequestModes(salt: number): Promise<ValidationBenchRecord[]> {
+  const out: ValidationBenchRecord[] = [];
+  for (const [mode, inlineUpTo] of [
+    ['pool', 0],
+    ['main', 2],
+  ] as const) {
+    const pool = new ValidationPool({ chainId: CHAIN, workers: 2, inlineUpTo });
+    try {
+      for (const r of requests(64, 5000 + salt)) await pool.validate([r], 1);
+      const reqs = requests(quick ? 200 : 1500, 6000 + salt);
+      const lat: number[] = [];
+      const thread = process.threadCpuUsage();
+      const proc = process.cpuUsage();
+      const t0 = performance.now();
+      for (const r of reqs) {
+        const t = performance.now();
+        if ((await pool.validate([r], 1))[0]!.kind !== 'accept') throw new Error('bench request was not accepted');
+        lat.push(performance.now() - t);
+      }
+      const ms = performance.now() - t0;
+      const usedThread = process.threadCpuUsage(thread);
+      const usedProc = process.cpuUsage(proc);
+      lat.sort((a, b) => a - b);
+      out.push({
+        op: 'requests',
+        mode,
+        workers: 2,
+        requestsPerSec: round((reqs.length * 1000) / ms),
+        p50Ms: round(percentile(lat, 50)),
+        p99Ms: round(percentile(lat, 99)),
+        count: reqs.length,
+        callSize: 1,
+        mainCpuUsPerRequest: round((usedThread.user + usedThread.system) / reqs.length),
+        processCpuUsPerRequest: round((usedProc.user + usedProc.system) / reqs.length),
+      });
+    } finally {
+      await pool.close();
+    }
+  }
+  return out;
+}
+
 function voteSets(n: number): BlsSetBytes[] {
   const be = blsBackend('blst');
   const message = new TextEncoder().encode('vsmr bench vote');
@@ -180,7 +228,7 @@ function blsModes(): ValidationBenchRecord[] {
 }
 
 function table(records: readonly ValidationBenchRecord[]): string {
-  const head = ['op', 'mode', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'main us/req', 'count', 'call'];
+  const head = ['op', 'mode', 'workers', 'req/s', 'p50 ms', 'p99 ms', 'main us/req', 'process us/req', 'count', 'call'];
   const rows = records.map((r) => [
     r.op,
     r.mode,
@@ -189,6 +237,7 @@ function table(records: readonly ValidationBenchRecord[]): string {
     String(r.p50Ms),
     String(r.p99Ms),
     String(r.mainCpuUsPerRequest),
+    r.processCpuUsPerRequest === undefined ? '-' : String(r.processCpuUsPerRequest),
     String(r.count),
     String(r.callSize),
   ]);
@@ -249,6 +298,8 @@ async function main(): Promise<void> {
   });
   records.push(...blsModes());
   records.push(await blsPoolMode(2));
+  const single = await singleRequestModes(salt++);
+  records.push(...single);
   const rate = (w: number) => records.find((r) => r.op === 'requests' && r.workers === w)!.requestsPerSec;
   const bestPool = Math.max(rate(1), rate(2), rate(4));
   const summary = {
@@ -258,6 +309,8 @@ async function main(): Promise<void> {
     twoVsOneWorker: round(rate(2) / rate(1)),
     bestPoolVsMain: round(bestPool / rate(0)),
     blsBatchedVsOneByOne: round(records[5]!.requestsPerSec / records[4]!.requestsPerSec),
+    /** One request per call: process CPU through a worker over checked in place (inlineUpTo). */
+    singleRequestPoolVsInPlaceCpu: round(single[0]!.processCpuUsPerRequest! / single[1]!.processCpuUsPerRequest!),
   };
   console.log(table(records));
   console.log(summary);

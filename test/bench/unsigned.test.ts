@@ -37,16 +37,20 @@ describe('unsafe unsigned mode (benchmarks only)', () => {
     assert.equal(checkRequest(bytes, { chainId: 'other-chain', height: 0, unsafeSkipSignatures: true }).verdict.kind, 'reject');
   });
 
-  it('the worker pool passes the switch to its workers, and is safe by default', async () => {
-    const safe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0 });
-    const unsafe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0, unsafeSkipSignatures: true });
-    try {
-      const reqs = [unsignedRequest(2), unsignedRequest(3)];
-      assert.deepEqual((await safe.validate(reqs, 0)).map((v) => v.kind), ['reject', 'reject']);
-      assert.deepEqual((await unsafe.validate(reqs, 0)).map((v) => v.kind), ['accept', 'accept']);
-    } finally {
-      await safe.close();
-      await unsafe.close();
+  it('the worker pool passes the switch to its workers and to its in-place checks, and is safe by default', async () => {
+    const reqs = [unsignedRequest(2), unsignedRequest(3)];
+    // inlineUpTo 0: both requests go to the worker; 2: both are checked on the calling thread.
+    for (const inlineUpTo of [0, 2]) {
+      const safe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0, inlineUpTo });
+      const unsafe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0, inlineUpTo, unsafeSkipSignatures: true });
+      try {
+        assert.deepEqual((await safe.validate(reqs, 0)).map((v) => v.kind), ['reject', 'reject'], `inlineUpTo ${inlineUpTo}`);
+        assert.deepEqual((await unsafe.validate(reqs, 0)).map((v) => v.kind), ['accept', 'accept'], `inlineUpTo ${inlineUpTo}`);
+        assert.equal(unsafe.stats().tasksDispatched > 0, inlineUpTo === 0, `inlineUpTo ${inlineUpTo}: where the check ran`);
+      } finally {
+        await safe.close();
+        await unsafe.close();
+      }
     }
   });
 
