@@ -103,12 +103,14 @@ export interface SeedResult {
   readonly roundsToCommitAfterGst: number | undefined;
 }
 
+/** The core's two timers: the pacemaker's, and the hold on an empty proposal. */
+type TimerKind = 'timer' | 'proposal-timer';
+
 type SimEvent =
   | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage; readonly inst: number }
   | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number }
   | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
-  | { readonly kind: 'timer'; readonly replica: number; readonly round: number; readonly token: number }
-  | { readonly kind: 'proposal-timer'; readonly replica: number; readonly round: number; readonly token: number }
+  | { readonly kind: 'timer'; readonly timer: TimerKind; readonly replica: number; readonly round: number; readonly token: number }
   | { readonly kind: 'callback'; readonly replica: number; readonly fn: () => void };
 
 /** Fake disk: the safety state survives a crash; every write is shown to the vote checker. */
@@ -134,10 +136,8 @@ interface Node {
   readonly executed: ExecutedState[];
   readonly app: KvApplication;
   readonly committedCommands: Set<string>;
-  /** Bumped on set-timer and on crash: only the latest armed timer of a live core fires. */
-  timerToken: number;
-  /** The same for set-proposal-timer. */
-  proposalTimerToken: number;
+  /** Bumped on arming and on crash: only the latest armed timer of each kind of a live core fires. */
+  readonly timerTokens: Record<TimerKind, number>;
   readonly timerSkew: number;
   byz: { behavior: ByzantineBehavior; ctx: ByzantineContext } | undefined;
   /** Honest replicas look for equivocation in the votes they receive. */
@@ -233,8 +233,7 @@ export class Simulation {
         executed: [],
         app: new KvApplication({ chainId: SIM_CHAIN_ID }),
         committedCommands: new Set(),
-        timerToken: 0,
-        proposalTimerToken: 0,
+        timerTokens: { timer: 0, 'proposal-timer': 0 },
         timerSkew: 0.9 + 0.2 * skewRng.float(),
         byz: undefined,
         detector: honest ? new EquivocationDetector(this.crypto.certs) : undefined,
@@ -412,8 +411,8 @@ export class Simulation {
           const node = this.nodes[t.replica]!;
           this.crashed.add(t.replica);
           node.replica = undefined;
-          node.timerToken++;
-          node.proposalTimerToken++;
+          node.timerTokens.timer++;
+          node.timerTokens['proposal-timer']++;
           break;
         }
         case 'restart': {
@@ -445,16 +444,9 @@ export class Simulation {
         break;
       case 'timer': {
         const node = this.nodes[ev.replica]!;
-        if (node.timerToken !== ev.token || !node.replica) return;
-        this.trace.delivered(this.now, ev.replica, ev.replica, 'timer', ev.round);
-        this.step(ev.replica, { type: 'timer', round: ev.round });
-        break;
-      }
-      case 'proposal-timer': {
-        const node = this.nodes[ev.replica]!;
-        if (node.proposalTimerToken !== ev.token || !node.replica) return;
-        this.trace.delivered(this.now, ev.replica, ev.replica, 'proposal-timer', ev.round);
-        this.step(ev.replica, { type: 'proposal-timer', round: ev.round });
+        if (node.timerTokens[ev.timer] !== ev.token || !node.replica) return;
+        this.trace.delivered(this.now, ev.replica, ev.replica, ev.timer, ev.round);
+        this.step(ev.replica, { type: ev.timer, round: ev.round });
         break;
       }
       case 'callback':
@@ -537,15 +529,12 @@ export class Simulation {
           if (node.honest) this.observeMessage(i, a.message);
           this.sendMessage(i, a.to, a.message, messageSize(a.message), instance);
           break;
-        case 'set-timer': {
-          const token = ++node.timerToken;
-          this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'timer', replica: i, round: a.round, token });
-          break;
-        }
+        case 'set-timer':
         case 'set-proposal-timer': {
-          if (node.honest) this.proposalHolds++;
-          const token = ++node.proposalTimerToken;
-          this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'proposal-timer', replica: i, round: a.round, token });
+          const timer: TimerKind = a.type === 'set-timer' ? 'timer' : 'proposal-timer';
+          if (timer === 'proposal-timer' && node.honest) this.proposalHolds++;
+          const token = ++node.timerTokens[timer];
+          this.queue.push(this.now + a.delayMs * node.timerSkew, { kind: 'timer', timer, replica: i, round: a.round, token });
           break;
         }
         case 'commit':

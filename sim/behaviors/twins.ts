@@ -74,8 +74,8 @@ class TwinInstance {
   private readonly core: Replica;
   private readonly app: KvApplication;
   private height = 0;
-  private timerToken = 0;
-  private proposalTimerToken = 0;
+  /** Only the latest armed timer of each kind fires. */
+  private readonly timerTokens = { timer: 0, 'proposal-timer': 0 };
 
   constructor(private readonly ctx: ByzantineContext) {
     this.core = ctx.newCore();
@@ -95,17 +95,12 @@ class TwinInstance {
         case 'sync-request':
           this.ctx.emitAs(1, [a]);
           break;
-        case 'set-timer': {
-          const token = ++this.timerToken;
-          this.ctx.later(a.delayMs, () => {
-            if (token === this.timerToken) this.step({ type: 'timer', round: a.round });
-          });
-          break;
-        }
+        case 'set-timer':
         case 'set-proposal-timer': {
-          const token = ++this.proposalTimerToken;
+          const timer = a.type === 'set-timer' ? 'timer' : 'proposal-timer';
+          const token = ++this.timerTokens[timer];
           this.ctx.later(a.delayMs, () => {
-            if (token === this.proposalTimerToken) this.step({ type: 'proposal-timer', round: a.round });
+            if (token === this.timerTokens[timer]) this.step({ type: timer, round: a.round });
           });
           break;
         }
