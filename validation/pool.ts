@@ -75,11 +75,11 @@ export interface ValidationPoolOptions {
   readonly mainThreadFallbackAt?: number;
   /**
    * A call that leaves at most this many requests to check (after the cache) checks them on the
-   * calling thread. Measured on the 2-core bench machine, one request through a worker cost 490-520
-   * us of CPU, 220-280 of them on the calling thread (the hand-off and the answer), against
-   * 115-130 us checked in place; two cost 137 us each of the calling thread against 84 in place;
-   * from three on the workers take more off the calling thread than they cost it. A quiet chain's
-   * client submits and relayed requests come one at a time, so this is their whole path.
+   * calling thread while the pool is idle (no task queued or in flight). `npm run bench:validation`
+   * measures calls of 1 to 3 requests both ways: through a worker, a lone request costs the
+   * calling thread about 200 us (the hand-off and the answer) and the process about 470, against
+   * about 130 checked in place. A quiet chain's client submits and relayed requests come one at a
+   * time, so this is their whole path; under load they queue and join worker tasks as before.
    * Default 2; 0 sends every check to the workers.
    */
   readonly inlineUpTo?: number;
@@ -286,13 +286,7 @@ export class ValidationPool {
     const priority = opts.priority === true;
     const viaMain = this.#piscina === undefined || (priority && this.#high.length >= this.#fallbackAt);
     const out = new Array<Verdict>(requests.length);
-    const queued: RequestUnit[] = [];
-    // One promise per call, not per request: the main thread's cost per request is what the
-    // pool's speed-up is bounded by.
-    let call: RequestCall | undefined;
-    const promise = new Promise<Verdict[]>((resolve, rejectP) => {
-      call = { out, remaining: 0, failed: false, resolve, reject: rejectP };
-    });
+    const unchecked: { bytes: Uint8Array; key: string | undefined; index: number }[] = [];
     for (let i = 0; i < requests.length; i++) {
       const bytes = requests[i]!;
       // Never ship an oversized blob to a worker just to hear that it is oversized.
@@ -318,21 +312,31 @@ export class ValidationPool {
         out[i] = this.#checkHere(bytes, key, height);
         continue;
       }
-      queued.push({ kind: 'request', bytes, key, height, priority, call: call!, index: i, attempts: 0, settled: false });
+      unchecked.push({ bytes, key, index: i });
     }
     if (viaMain) this.#stats.mainThreadJobs++;
-    if (queued.length === 0) return Promise.resolve(out);
-    if (queued.length <= this.#inlineUpTo) {
+    if (unchecked.length === 0) return Promise.resolve(out);
+    // A few requests on an idle pool: cheaper here than the hand-off (see inlineUpTo). A busy
+    // pool queues them, so that under load they join worker tasks and count towards back-pressure.
+    if (unchecked.length <= this.#inlineUpTo && this.#idle()) {
       this.#stats.mainThreadJobs++;
-      for (const u of queued) out[u.index] = this.#checkHere(u.bytes, u.key, height);
+      for (const u of unchecked) out[u.index] = this.#checkHere(u.bytes, u.key, height);
       return Promise.resolve(out);
     }
-    call!.remaining = queued.length;
-    const lane = priority ? this.#high : this.#normal;
-    for (const u of queued) lane.push(u);
-    this.#queuedRequests += queued.length;
-    this.#schedulePump();
-    return promise;
+    // One promise per call, not per request: the main thread's cost per request is what the
+    // pool's speed-up is bounded by.
+    return new Promise<Verdict[]>((resolve, rejectP) => {
+      const call: RequestCall = { out, remaining: unchecked.length, failed: false, resolve, reject: rejectP };
+      const lane = priority ? this.#high : this.#normal;
+      for (const u of unchecked) lane.push({ kind: 'request', bytes: u.bytes, key: u.key, height, priority, call, index: u.index, attempts: 0, settled: false });
+      this.#queuedRequests += unchecked.length;
+      this.#schedulePump();
+    });
+  }
+
+  /** No task in flight and none queued. */
+  #idle(): boolean {
+    return this.#inflight === 0 && this.#high.length === 0 && this.#normal.length === 0;
   }
 
   /** Verifies BLS signature sets (votes, timeouts, QCs reduced to one set); results in input order. */

@@ -222,6 +222,28 @@ describe('validation/pool', () => {
     assert.throws(() => new ValidationPool({ chainId: CHAIN, workers: 1, inlineUpTo: -1 }), RangeError);
   });
 
+  it('counts only the requests the cache leaves, and checks in place only while the pool is idle', async () => {
+    const p = pool({ inlineUpTo: 2 });
+    const [a, b, c] = [request({ sequence: 901n }), request({ sequence: 902n }), request({ sequence: 903n })];
+    await p.validate([a], 10);
+    const warm = p.stats();
+    // Three requests, one of them cached: two left to check, in place.
+    assert.deepEqual((await p.validate([a, b, c], 10)).map(verdictLabel), ['accept', 'accept', 'accept']);
+    assert.equal(p.stats().tasksDispatched, warm.tasksDispatched);
+    assert.equal(p.stats().mainThreadJobs, warm.mainThreadJobs + 1);
+    // Busy: with a task queued or in flight, lone requests queue and join the workers' tasks
+    // (and count towards back-pressure) instead of taking the calling thread.
+    const { batch, want } = mixedBatch(40);
+    const fresh = mixedBatch(3).batch.map((_, i) => request({ sequence: 950n + BigInt(i) }));
+    const before = p.stats();
+    const big = p.validate(batch, 10);
+    const lone = fresh.map((r) => p.validate([r], 10));
+    assert.ok(p.queuedRequests > 0 || p.stats().tasksDispatched > before.tasksDispatched);
+    assert.deepEqual((await big).map(verdictLabel), want);
+    for (const v of await Promise.all(lone)) assert.deepEqual(v.map(verdictLabel), ['accept']);
+    assert.equal(p.stats().mainThreadJobs, before.mainThreadJobs, 'none checked in place');
+  });
+
   it('runs on the calling thread with zero workers', async () => {
     const p = pool({ workers: 0 });
     const { batch, want } = mixedBatch(10);
