@@ -99,9 +99,8 @@ export class ValidatorNode {
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
   private timer: unknown;
-  private proposalTimer: unknown;
-  /** The round whose empty proposal the core holds, since when, and whether its timer fired. */
-  private hold: { round: number; since: number; timerFired: boolean } | undefined;
+  /** The round whose empty proposal the core holds, since when, and its timer (undefined once it fired). */
+  private hold: { round: number; since: number; timer: unknown } | undefined;
   private stopped = false;
   private readonly clock: Clock;
   /** Receipt callbacks per request id; a client that stops waiting takes its own out (cancel). */
@@ -204,8 +203,8 @@ export class ValidatorNode {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.proposalTimer !== undefined) this.clock.clearTimeout(this.proposalTimer);
-    this.proposalTimer = undefined;
+    if (this.hold?.timer !== undefined) this.clock.clearTimeout(this.hold.timer);
+    this.hold = undefined;
   }
 
   /** The error that stopped the node, if any (ledger divergence, storage failure). */
@@ -477,7 +476,7 @@ export class ValidatorNode {
           const { message } = a;
           if (message.type === 'proposal' && this.hold?.round === message.block.round) {
             // A proposal that went out during its hold carries the commands that ended it.
-            this.endHold(message.block.payload.length > 0 ? 'command' : this.hold.timerFired ? 'timer' : 'other');
+            this.endHold(message.block.payload.length > 0 ? 'command' : this.hold.timer === undefined ? 'timer' : 'other');
           }
           this.afterFlush(() => this.opts.transport.broadcast(message));
           break;
@@ -492,13 +491,13 @@ export class ValidatorNode {
           break;
         case 'set-proposal-timer': {
           const { round } = a;
-          if (this.proposalTimer !== undefined) this.clock.clearTimeout(this.proposalTimer);
-          this.hold = { round, since: this.clock.now(), timerFired: false };
-          this.proposalTimer = this.clock.setTimeout(() => {
-            this.proposalTimer = undefined;
-            if (this.hold?.round === round) this.hold.timerFired = true;
+          if (this.hold?.timer !== undefined) this.clock.clearTimeout(this.hold.timer);
+          const hold = { round, since: this.clock.now(), timer: undefined as unknown };
+          hold.timer = this.clock.setTimeout(() => {
+            hold.timer = undefined;
             this.step({ type: 'proposal-timer', round });
           }, a.delayMs);
+          this.hold = hold;
           break;
         }
         case 'commit':
@@ -583,10 +582,7 @@ export class ValidatorNode {
   private endHold(endedBy: 'command' | 'timer' | 'other' | 'round'): void {
     const hold = this.hold!;
     this.hold = undefined;
-    if (this.proposalTimer !== undefined) {
-      this.clock.clearTimeout(this.proposalTimer);
-      this.proposalTimer = undefined;
-    }
+    if (hold.timer !== undefined) this.clock.clearTimeout(hold.timer);
     this.opts.metrics?.proposalHoldSeconds.observe({ ended_by: endedBy }, (this.clock.now() - hold.since) / 1000);
   }
 
