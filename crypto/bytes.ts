@@ -1,7 +1,18 @@
-import { bytesToHex, concatBytes, hexToBytes } from '@noble/hashes/utils.js';
+import { concatBytes, hexToBytes } from '@noble/hashes/utils.js';
 import { EncodingError } from './errors.js';
 
-export { bytesToHex, concatBytes };
+export { concatBytes };
+
+/**
+ * Lowercase hex of `bytes`. Through Buffer, so the result is one flat string: the core keys its
+ * maps by hex ids, and noble's bytesToHex builds a rope of two-character pieces that every map
+ * operation must flatten first (a commit's 400 deletes and adds took 1.3 ms with it, 0.4 ms with
+ * flat keys, and the conversion itself 0.85 against 0.42 us).
+ */
+export function bytesToHex(bytes: Uint8Array): string {
+  if (!(bytes instanceof Uint8Array)) throw new EncodingError('bytesToHex expects a Uint8Array');
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+}
 
 /** Parses hex with or without a `0x` prefix; throws EncodingError on anything else. */
 export function fromHex(hex: string): Uint8Array {

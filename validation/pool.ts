@@ -13,10 +13,10 @@
  * settles once, and a task is requeued only from its rejection path, so a retried task cannot
  * also have answered.
  */
-import { hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { BlsBackend, BlsBackendName } from '../crypto/bls/index.js';
+import { DigestMemo } from '../crypto/digest-memo.js';
 import { blsBackend } from '../crypto/bls/index.js';
 import type { Ed25519BackendName } from '../crypto/ed25519/backends.js';
 import { type BlsSetBytes, packBlsSets, verifyBlsSets } from './bls-job.js';
@@ -150,11 +150,6 @@ function positiveInt(v: number, what: string): number {
   return v;
 }
 
-/** A request's id as the verified cache keys it: the digest straight into latin1, no Buffer. */
-function cacheKey(bytes: Uint8Array): string {
-  return hash('sha256', bytes, 'binary');
-}
-
 /** The expiry field of well-formed request bytes (only called on accepted requests). */
 function expiryOf(bytes: Uint8Array): bigint {
   const at = 2 + bytes[1]! + 32 + 8;
@@ -164,6 +159,8 @@ function expiryOf(bytes: Uint8Array): bigint {
 export class ValidationPool {
   readonly chainId: string;
   readonly workers: number;
+  /** Request ids (the verified cache's keys), shared with the consensus core by the runtime. */
+  readonly requestIds = new DigestMemo();
   readonly #ed25519: Ed25519BackendName;
   readonly #skipSignatures: boolean;
   readonly #blsName: BlsBackendName;
@@ -266,7 +263,7 @@ export class ValidationPool {
     for (let i = 0; i < requests.length; i++) {
       const bytes = requests[i]!;
       if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REQUEST_BYTES) return undefined;
-      const key = cacheKey(bytes);
+      const key = this.requestIds.key(bytes);
       const known = this.#cached(key, height);
       if (known !== undefined) out[i] = known;
       else if (uncached.push({ index: i, key }) > budget) return undefined;
@@ -300,7 +297,7 @@ export class ValidationPool {
       }
       let key: string | undefined;
       if (this.#cache.limit > 0) {
-        key = cacheKey(bytes);
+        key = this.requestIds.key(bytes);
         const known = this.#cached(key, height);
         if (known !== undefined) {
           this.#stats.cacheHits++;

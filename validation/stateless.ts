@@ -5,6 +5,7 @@
  * Cheap checks run first (limits, decode, chain, expiry, command) so that junk never costs a
  * signature verification; the signature is last.
  */
+import type { DigestMemo } from '../crypto/digest-memo.js';
 import { bytesEqual } from '../crypto/bytes.js';
 import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
 import { type Command, CommandDecodeError, decodeCommand } from '../protocol/command.js';
@@ -93,6 +94,11 @@ export interface StatelessValidator {
    * busy workers cost this replica's vote tens of milliseconds.
    */
   validateKnown?(requests: readonly Uint8Array[], height: number, opts?: { readonly checkUncachedUpTo?: number }): Verdict[] | undefined;
+  /**
+   * The memo of request ids this validator keeps; the runtime hands the same one to its
+   * consensus core, so a request is hashed once per received copy.
+   */
+  readonly requestIds?: DigestMemo;
 }
 
 /** The stateless check on the calling thread (tests, tools, single-core deployments). */

@@ -1,15 +1,22 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * Request ids that passed the stateless check, so a request validated at ingress is not verified
- * again when it shows up inside a proposal. Bounded LRU (insertion-ordered Map: a hit moves the
- * entry to the back, eviction drops the front), so a flood of distinct valid requests only evicts.
- * The expiry is kept because "accepted" is relative to a height: a cached request that has since
- * expired must be answered as expired, not as accepted.
+ * again when it shows up inside a proposal. Bounded LRU, so a flood of distinct valid requests
+ * only evicts. The expiry is kept because "accepted" is relative to a height: a cached request
+ * that has since expired must be answered as expired, not as accepted.
+ *
+ * lru-cache rather than an insertion-ordered Map: evicting a Map's oldest entry through a fresh
+ * `keys()` iterator rescans the deleted slots at its front each time, so once full, each admitted
+ * request cost 12-16 us instead of 0.3 (65,536 entries).
  */
 export class VerifiedIdCache {
-  readonly #entries = new Map<string, bigint>();
+  /** Undefined when the limit is 0 (caching off). */
+  readonly #entries: LRUCache<string, bigint> | undefined;
 
   constructor(readonly limit: number) {
     if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError('cache limit must be a non-negative integer');
+    this.#entries = limit === 0 ? undefined : new LRUCache<string, bigint>({ max: limit });
   }
 
   static key(id: Uint8Array): string {
@@ -22,13 +29,7 @@ export class VerifiedIdCache {
 
   /** As add(), by key: lets a hot path build the key once (e.g. straight from the digest). */
   addKey(k: string, expiry: bigint): void {
-    if (this.limit === 0) return;
-    this.#entries.delete(k);
-    if (this.#entries.size >= this.limit) {
-      const oldest = this.#entries.keys().next();
-      if (!oldest.done) this.#entries.delete(oldest.value);
-    }
-    this.#entries.set(k, expiry);
+    this.#entries?.set(k, expiry);
   }
 
   /** The cached expiry, refreshing the entry's recency; undefined when unknown. */
@@ -37,19 +38,14 @@ export class VerifiedIdCache {
   }
 
   getKey(k: string): bigint | undefined {
-    const hit = this.#entries.get(k);
-    if (hit !== undefined) {
-      this.#entries.delete(k);
-      this.#entries.set(k, hit);
-    }
-    return hit;
+    return this.#entries?.get(k);
   }
 
   has(id: Uint8Array): boolean {
-    return this.#entries.has(VerifiedIdCache.key(id));
+    return this.#entries?.has(VerifiedIdCache.key(id)) ?? false;
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#entries?.size ?? 0;
   }
 }

@@ -1,5 +1,6 @@
+import { LRUCache } from 'lru-cache';
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
-import { sha256 } from '../../crypto/hash.js';
+import { DigestMemo } from '../../crypto/digest-memo.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
@@ -43,6 +44,17 @@ export interface ReplicaConfig {
    * it answers (`payload-validated`). Off for the simulator, whose commands are opaque.
    */
   readonly validatePayloads?: boolean;
+  /**
+   * How many committed request ids the core remembers, so that a late copy of a committed command
+   * is neither queued nor proposed again (default 100,000; the application's replay window is
+   * what makes a repeat harmless, this only keeps it out of blocks).
+   */
+  readonly recentlyCommittedLimit?: number;
+  /**
+   * Where command ids come from. The runtime passes its validation pool's memo, so a request is
+   * hashed once per received copy, not once by the pool and again here; default, a memo of its own.
+   */
+  readonly commandDigests?: DigestMemo;
   /** DELIBERATELY UNSAFE, for tests of the checkers only; see SafetyRulesOptions. The product never sets it. */
   readonly unsafeWeakVotingForTests?: boolean;
 }
@@ -50,7 +62,7 @@ export interface ReplicaConfig {
 /** Backoff stops doubling after 2^6 = 64x the base, so a long outage still retries often enough. */
 export const MAX_BACKOFF_EXPONENT = 6;
 /** Bounds the memory that stops late copies of committed commands from being proposed again. */
-const RECENTLY_COMMITTED_LIMIT = 100_000;
+export const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
 /** Executed states kept to check proposal headers against; a header older than this is refused. */
@@ -80,22 +92,21 @@ interface Root {
 
 const hex = (b: Uint8Array): string => bytesToHex(b);
 /**
- * A command's identity (hex sha256 of its bytes: the request id). A command is looked up many
- * times on its way through the core (queued, proposed, checked against ancestors on every retry
- * of a proposal, committed), so each byte array is hashed once and remembered for as long as it
- * is alive. Weakly held: the memo never keeps a command alive, and holds no state of the protocol.
+ * A command's identity (its SHA-256: the request id). A command is looked up many times on its
+ * way through the core (queued, proposed, checked against ancestors on every retry of a proposal,
+ * committed), so each byte array is hashed once, through a memo the runtime shares with its
+ * validation pool (which saw the same bytes first), and a block's keys are kept with the block.
  */
 class CommandKeys {
-  readonly #memo = new WeakMap<Uint8Array, string>();
+  readonly #digests: DigestMemo;
   readonly #blocks = new WeakMap<Block, readonly string[]>();
 
+  constructor(digests: DigestMemo) {
+    this.#digests = digests;
+  }
+
   of(cmd: Uint8Array): string {
-    let key = this.#memo.get(cmd);
-    if (key === undefined) {
-      key = hex(sha256(cmd));
-      this.#memo.set(cmd, key);
-    }
-    return key;
+    return this.#digests.key(cmd);
   }
 
   /** The keys of a block's payload, in order. */
@@ -138,8 +149,12 @@ export class Replica {
   private readonly timeouts = new Map<Round, RoundTimeouts>();
   /** Insertion-ordered, so batches are proposed first come, first served. */
   private readonly pending = new Map<string, Uint8Array>();
-  private readonly keys = new CommandKeys();
-  private readonly recentlyCommitted = new Set<string>();
+  private readonly keys: CommandKeys;
+  /**
+   * Oldest out first, in O(1): a Set trimmed through `values().next()` rescans the deleted slots
+   * at its front on every eviction, which cost 8 ms per 400-command commit once it was full.
+   */
+  private readonly recentlyCommitted: LRUCache<string, true>;
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
   /** The round whose empty proposal is held (its proposal timer is armed), and the one whose hold ran out. */
@@ -162,6 +177,10 @@ export class Replica {
     this.index = cfg.index;
     this.safety = new SafetyRules(cfg.chainId, cfg.signer, cfg.safetyStorage, cfg.unsafeWeakVotingForTests ? { unsafeWeakVotingForTests: true } : {});
     this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
+    this.keys = new CommandKeys(cfg.commandDigests ?? new DigestMemo());
+    const limit = cfg.recentlyCommittedLimit ?? DEFAULT_RECENTLY_COMMITTED_LIMIT;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`recentlyCommittedLimit must be a positive integer, got ${limit}`);
+    this.recentlyCommitted = new LRUCache<string, true>({ max: limit });
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
     this.lastExecuted = genesisExecutedState(cfg.chainId);
@@ -181,7 +200,7 @@ export class Replica {
   get committedHeight(): number {
     return this.root.height;
   }
-  /** A command's key (hex request id), from the core's memo: the runtime's receipts use it too. */
+  /** A command's key (its request id, as a latin1 string), from the core's memo: the runtime's receipts use it too. */
   commandKey(cmd: Uint8Array): string {
     return this.keys.of(cmd);
   }
@@ -459,11 +478,8 @@ export class Replica {
     for (const b of chain) {
       for (const key of this.keys.ofBlock(b)) {
         this.pending.delete(key);
-        this.recentlyCommitted.add(key);
+        this.recentlyCommitted.set(key, true);
       }
-    }
-    while (this.recentlyCommitted.size > RECENTLY_COMMITTED_LIMIT) {
-      this.recentlyCommitted.delete(this.recentlyCommitted.values().next().value!);
     }
     // Anything at or below the root, or from an older round, can no longer be on the chain.
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);

@@ -1,4 +1,4 @@
-import { bytesEqual, bytesToHex, toHex } from '../../crypto/bytes.js';
+import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { resultName } from '../../protocol/result.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { applicationInputs } from '../app/block-inputs.js';
@@ -187,6 +187,7 @@ export class ValidatorNode {
       maxBatchBytes: o.consensus.maxBatchBytes,
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
       validatePayloads: true,
+      ...(o.validator.requestIds === undefined ? {} : { commandDigests: o.validator.requestIds }),
     });
   }
 
@@ -271,8 +272,8 @@ export class ValidatorNode {
       // Its sequence already committed here: it would only commit as REPLAYED (or, while the
       // core remembers it, never be proposed and leave the client waiting): say so now.
       if (this.isCommittedRequest(bytes)) return { verdict: ignore('replayed') };
-      // The verdict carries the request id the pool already hashed: no second sha256 here.
-      const key = bytesToHex(verdict.id);
+      // The id the core will commit it under; the pool shares its memo, so no second sha256.
+      const key = this.replica.commandKey(bytes);
       let callback: ((r: CommitReceipt) => void) | undefined;
       const committed = new Promise<CommitReceipt>((resolve) => {
         callback = resolve;

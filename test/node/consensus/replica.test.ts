@@ -1,3 +1,4 @@
+import { DigestMemo } from '../../../crypto/digest-memo.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
@@ -21,7 +22,7 @@ const BASE = 100;
 const certs = new FakeCertificateOps(CHAIN, N);
 const GENESIS = genesisQc(CHAIN);
 
-function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes?: number } = {}): Replica {
+function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes?: number; recentlyCommittedLimit?: number } = {}): Replica {
   return new Replica({
     chainId: CHAIN,
     index,
@@ -32,6 +33,7 @@ function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes
     baseTimeoutMs: BASE,
     maxBatchCommands: opts.maxBatchCommands ?? 10,
     maxBatchBytes: opts.maxBatchBytes ?? 1 << 16,
+    ...(opts.recentlyCommittedLimit === undefined ? {} : { recentlyCommittedLimit: opts.recentlyCommittedLimit }),
   });
 }
 
@@ -382,6 +384,59 @@ describe('Replica: batching', () => {
     assert.ok(p);
     assert.deepEqual(p.block.payload, [cmd('new')]);
     assert.equal(leader2.pendingCommands, 2);
+  });
+});
+
+describe('Replica: memory of committed commands', () => {
+  const qc3 = qcOf(b3);
+  const b4 = block(4, qc3);
+  const b5 = block(5, qcOf(b4));
+
+  /** Commits b1, b2 and b3 (commands p1, p2, p3), then offers p1 and p3 again. */
+  function pendingAfterRepeats(r: Replica): number {
+    for (const b of [b1, b2, b3, b4, b5]) r.step(proposal(b));
+    assert.equal(r.committedHeight, 3);
+    assert.equal(r.pendingCommands, 0);
+    r.step({ type: 'commands', commands: [cmd('p1'), cmd('p3')] });
+    return r.pendingCommands;
+  }
+
+  it('keeps late copies of committed commands out of the queue', () => {
+    assert.equal(pendingAfterRepeats(replica(0)), 0);
+  });
+
+  it('forgets the oldest committed ids beyond its limit, and only those', () => {
+    assert.equal(pendingAfterRepeats(replica(0, { recentlyCommittedLimit: 2 })), 1, 'p1 was forgotten, p3 was not');
+  });
+
+  it('takes command ids from the memo it is given (the runtime shares its validation pool\'s)', () => {
+    const asked: Uint8Array[] = [];
+    const shared = new (class extends DigestMemo {
+      override key(bytes: Uint8Array): string {
+        asked.push(bytes);
+        return super.key(bytes);
+      }
+    })();
+    const r = new Replica({
+      chainId: CHAIN,
+      index: 0,
+      n: N,
+      signer: fakeSigner(0),
+      safetyStorage: new MemorySafetyStorage(),
+      certs,
+      baseTimeoutMs: BASE,
+      maxBatchCommands: 10,
+      maxBatchBytes: 1 << 16,
+      commandDigests: shared,
+    });
+    const c = cmd('x');
+    r.step({ type: 'commands', commands: [c] });
+    assert.ok(asked.includes(c));
+    assert.equal(r.commandKey(c), shared.key(c));
+  });
+
+  it('refuses a limit that is not a positive integer', () => {
+    for (const bad of [0, -1, 1.5]) assert.throws(() => replica(0, { recentlyCommittedLimit: bad }), RangeError);
   });
 });
 

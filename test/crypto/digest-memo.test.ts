@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DigestMemo } from '../../crypto/digest-memo.js';
+import { sha256 } from '../../crypto/hash.js';
+
+const latin1 = (b: Uint8Array): string => Buffer.from(b).toString('latin1');
+
+describe('DigestMemo', () => {
+  it('gives the SHA-256 of exactly the bytes of any array or window, the same each time', () => {
+    const memo = new DigestMemo();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.nat(8), (bytes, skip) => {
+        const view = bytes.subarray(Math.min(skip, bytes.length));
+        const key = memo.key(view);
+        assert.equal(key.length, 32);
+        assert.equal(key, latin1(sha256(view)));
+        assert.equal(memo.key(view), key);
+      }),
+    );
+  });
+
+  it('answers for the bytes an array held when first asked (arrays are keyed by identity)', () => {
+    const memo = new DigestMemo();
+    const bytes = new Uint8Array([1, 2, 3]);
+    const first = memo.key(bytes);
+    assert.equal(new DigestMemo().key(new Uint8Array([1, 2, 3])), first, 'equal bytes, equal key across memos');
+    assert.notEqual(memo.key(new Uint8Array([1, 2, 4])), first);
+  });
+});
