@@ -19,6 +19,7 @@ import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
+import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.js';
 
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
 /** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
@@ -75,6 +76,11 @@ export interface NetworkHostOptions {
   readonly redialMaxMs?: number;
   /** A direct-protocol request must arrive (and a response be read) within this. */
   readonly streamTimeoutMs?: number;
+  /**
+   * When yamux streams grant receive credit back (process-wide, see yamux-window.ts): default
+   * `half-window`; `every-frame` is the library's own rule, for the benchmark that compares them.
+   */
+  readonly yamuxWindowUpdates?: YamuxWindowUpdates;
 }
 
 export type GossipValidator = (from: string, bytes: Uint8Array) => ValidationResult | Promise<ValidationResult>;
@@ -221,6 +227,7 @@ function abortOn(stream: Stream, signal: AbortSignal): () => void {
 
 export async function createNetworkHost(opts: NetworkHostOptions): Promise<NetworkHost> {
   const { chainId, allowedPeers } = opts;
+  setYamuxWindowUpdates(opts.yamuxWindowUpdates ?? 'half-window');
   const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
   const redialBaseMs = opts.redialBaseMs ?? 500;
   const redialMaxMs = opts.redialMaxMs ?? 30_000;
