@@ -4,10 +4,11 @@ import { EncodingError } from './errors.js';
 export { concatBytes };
 
 /**
- * Lowercase hex of `bytes`. Through Buffer, so the result is one flat string: the core keys its
- * maps by hex ids, and noble's bytesToHex builds a rope of two-character pieces that every map
- * operation must flatten first (a commit's 400 deletes and adds took 1.3 ms with it, 0.4 ms with
- * flat keys, and the conversion itself 0.85 against 0.42 us).
+ * Lowercase hex of `bytes`. Through Buffer, so the result is one flat string: hex ids key maps on
+ * hot paths (the core's blocks, the state tree's leaves, 60k+ entries under load), and noble's
+ * bytesToHex builds a rope of two-character pieces that every map operation must flatten first.
+ * Measured with 400 deletes and adds of hex keys into maps: 1.3 ms with ropes, 0.4 ms with flat
+ * strings; the conversion itself 0.85 against 0.42 us.
  */
 export function bytesToHex(bytes: Uint8Array): string {
   if (!(bytes instanceof Uint8Array)) throw new EncodingError('bytesToHex expects a Uint8Array');

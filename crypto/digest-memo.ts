@@ -1,12 +1,16 @@
 import { hash } from 'node:crypto';
 
 /**
- * SHA-256 digests of byte arrays, remembered per array object, as 32-character binary (latin1) strings
- * (compact map keys). A request's id is wanted on one validator by the validation pool (its
- * verified cache), by the consensus core (its queue, proposals and commits) and by the runtime
- * (clients' receipts), all on the same received bytes: one memo shared by them hashes each
- * received copy once instead of once per user. Held weakly, so it never keeps bytes alive, and it
- * holds nothing of the protocol's state: any instance gives the same answers.
+ * SHA-256 digests of byte arrays, remembered per array object, as 32-character binary (latin1)
+ * strings (compact map keys). A request's id is wanted on one validator by the validation pool
+ * (its verified cache), by the consensus core (its queue, proposals and commits) and by the
+ * runtime (clients' receipts), all on the same received bytes: one memo shared by them hashes
+ * each received copy once instead of once per user. Held weakly, so it never keeps bytes alive.
+ *
+ * An array is keyed by identity, so its bytes must not change once it has been asked about: a
+ * changed array keeps the digest of what it held. vsmr's request arrays are decoded from frames
+ * and never written afterwards; StatelessValidator and ValidatorNode.submit state the same rule
+ * for their callers, since a changed request would also inherit a cached verdict.
  */
 export class DigestMemo {
   readonly #memo = new WeakMap<Uint8Array, string>();

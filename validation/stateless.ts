@@ -5,8 +5,8 @@
  * Cheap checks run first (limits, decode, chain, expiry, command) so that junk never costs a
  * signature verification; the signature is last.
  */
-import type { DigestMemo } from '../crypto/digest-memo.js';
 import { bytesEqual } from '../crypto/bytes.js';
+import type { DigestMemo } from '../crypto/digest-memo.js';
 import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
 import { type Command, CommandDecodeError, decodeCommand } from '../protocol/command.js';
 import {
@@ -83,6 +83,8 @@ export interface StatelessValidator {
    * so it goes ahead of client and relay traffic where the validator queues work.
    */
   validate(requests: readonly Uint8Array[], height: number, opts?: { readonly priority?: boolean }): Promise<Verdict[]>;
+  // Request arrays passed here are taken as immutable from then on: a validator may remember its
+  // verdict (and the request's id) by the array, so bytes written afterwards would inherit them.
   /**
    * The verdicts at once, when every request already passed the check here and is still
    * cached (a proposal's requests normally did, at ingress or by relay); undefined otherwise,

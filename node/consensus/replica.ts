@@ -1,4 +1,3 @@
-import { LRUCache } from 'lru-cache';
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { DigestMemo } from '../../crypto/digest-memo.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
@@ -63,6 +62,7 @@ export interface ReplicaConfig {
 export const MAX_BACKOFF_EXPONENT = 6;
 /** Bounds the memory that stops late copies of committed commands from being proposed again. */
 export const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
+const MAX_RECENTLY_COMMITTED_LIMIT = 10_000_000;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
 /** Executed states kept to check proposal headers against; a header older than this is refused. */
@@ -91,6 +91,37 @@ interface Root {
 }
 
 const hex = (b: Uint8Array): string => bytesToHex(b);
+
+/**
+ * The last `limit` ids added, oldest out first, in O(1) per add: a Set answers lookups and a
+ * ring of the same ids says which is oldest. (A Set trimmed through `values().next()` rescans the
+ * deleted slots at its front on every eviction: 8 ms per 400-command commit once it was full.)
+ * The ring grows as ids arrive, so a replica that commits little holds little.
+ */
+class RecentIds {
+  readonly #ids = new Set<string>();
+  readonly #ring: string[] = [];
+  /** Once the ring is full: the slot of the oldest id. */
+  #oldest = 0;
+
+  constructor(readonly limit: number) {}
+
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+
+  add(id: string): void {
+    if (this.#ids.has(id)) return;
+    if (this.#ring.length < this.limit) {
+      this.#ring.push(id);
+    } else {
+      this.#ids.delete(this.#ring[this.#oldest]!);
+      this.#ring[this.#oldest] = id;
+      this.#oldest = (this.#oldest + 1) % this.limit;
+    }
+    this.#ids.add(id);
+  }
+}
 /**
  * A command's identity (its SHA-256: the request id). A command is looked up many times on its
  * way through the core (queued, proposed, checked against ancestors on every retry of a proposal,
@@ -150,11 +181,7 @@ export class Replica {
   /** Insertion-ordered, so batches are proposed first come, first served. */
   private readonly pending = new Map<string, Uint8Array>();
   private readonly keys: CommandKeys;
-  /**
-   * Oldest out first, in O(1): a Set trimmed through `values().next()` rescans the deleted slots
-   * at its front on every eviction, which cost 8 ms per 400-command commit once it was full.
-   */
-  private readonly recentlyCommitted: LRUCache<string, true>;
+  private readonly recentlyCommitted: RecentIds;
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
   /** The round whose empty proposal is held (its proposal timer is armed), and the one whose hold ran out. */
@@ -179,8 +206,10 @@ export class Replica {
     this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
     this.keys = new CommandKeys(cfg.commandDigests ?? new DigestMemo());
     const limit = cfg.recentlyCommittedLimit ?? DEFAULT_RECENTLY_COMMITTED_LIMIT;
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`recentlyCommittedLimit must be a positive integer, got ${limit}`);
-    this.recentlyCommitted = new LRUCache<string, true>({ max: limit });
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RECENTLY_COMMITTED_LIMIT) {
+      throw new RangeError(`recentlyCommittedLimit must be an integer in 1..${MAX_RECENTLY_COMMITTED_LIMIT}, got ${limit}`);
+    }
+    this.recentlyCommitted = new RecentIds(limit);
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
     this.lastExecuted = genesisExecutedState(cfg.chainId);
@@ -478,7 +507,7 @@ export class Replica {
     for (const b of chain) {
       for (const key of this.keys.ofBlock(b)) {
         this.pending.delete(key);
-        this.recentlyCommitted.set(key, true);
+        this.recentlyCommitted.add(key);
       }
     }
     // Anything at or below the root, or from an older round, can no longer be on the chain.

@@ -262,6 +262,8 @@ export class ValidatorNode {
    * per request with its verdict and, for accepted ones, a promise of the commit receipt and
    * `cancel`, which a caller that gives up waiting (its deadline passed) must call: a request
    * that never commits (expired, or never proposed) would otherwise hold its callback forever.
+   * The request arrays are taken as immutable from here on: their ids and verdicts are remembered
+   * by the array (see DigestMemo).
    */
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt>; cancel?: () => void }[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());

@@ -19,7 +19,7 @@ describe('DigestMemo', () => {
     );
   });
 
-  it('answers for the bytes an array held when first asked (arrays are keyed by identity)', () => {
+  it('equal bytes in different arrays or memos give the same key; different bytes a different one', () => {
     const memo = new DigestMemo();
     const bytes = new Uint8Array([1, 2, 3]);
     const first = memo.key(bytes);

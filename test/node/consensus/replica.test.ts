@@ -1,6 +1,6 @@
-import { DigestMemo } from '../../../crypto/digest-memo.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
@@ -431,8 +431,7 @@ describe('Replica: memory of committed commands', () => {
     });
     const c = cmd('x');
     r.step({ type: 'commands', commands: [c] });
-    assert.ok(asked.includes(c));
-    assert.equal(r.commandKey(c), shared.key(c));
+    assert.ok(asked.includes(c), 'the core asked the shared memo for the command it queued');
   });
 
   it('refuses a limit that is not a positive integer', () => {
