@@ -61,7 +61,7 @@ export interface ReplicaConfig {
 /** Backoff stops doubling after 2^6 = 64x the base, so a long outage still retries often enough. */
 export const MAX_BACKOFF_EXPONENT = 6;
 /** Bounds the memory that stops late copies of committed commands from being proposed again. */
-export const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
+const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
 const MAX_RECENTLY_COMMITTED_LIMIT = 10_000_000;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
