@@ -17,6 +17,8 @@ export const REJECT_REASONS = [
   'unauthorized-transfer',
 ] as const;
 
+// 'duplicate', 'sequence-conflict' and 'sequence-too-far' came from a stateful mempool that the
+// node no longer has; they keep their codes (a code is never reused).
 export const IGNORE_REASONS = [
   'expired',
   'replayed',

@@ -28,6 +28,8 @@ export interface ClusterOptions {
   /** Directory for .cpuprofile files; no profiling when undefined. */
   readonly profileDir?: string;
   readonly baseTimeoutMs?: number;
+  /** Written to every node's config.json when set. */
+  readonly maxPendingRequests?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -145,6 +147,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       config['blsBackend'] = opts.bls;
       config['logLevel'] = 'warn';
       if (opts.unsigned) config['unsafeUnsignedRequests'] = true;
+      if (opts.maxPendingRequests !== undefined) config['maxPendingRequests'] = opts.maxPendingRequests;
       await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
       const log = await open(join(dir, `node-${i}.log`), 'w');
       const prof = opts.profileDir

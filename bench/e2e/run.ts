@@ -32,6 +32,8 @@ export interface E2eOptions {
   /** Skip the floors (matrix points that share another point's floors); default false. */
   readonly noFloors?: boolean;
   readonly quick?: boolean;
+  /** Each validator's mempool bound (node config maxPendingRequests); the node's default when absent. */
+  readonly maxPendingRequests?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -47,6 +49,8 @@ export interface E2eResult {
   readonly bls: BlsBackendName;
   readonly qc: QcKind;
   readonly durationS: number;
+  /** The validators' mempool bound, when the run set one (--max-pending). */
+  readonly maxPendingRequests?: number;
   /** Committed commands/s in the measured window. */
   readonly throughput: number;
   readonly committed: number;
@@ -132,6 +136,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     bls: opts.bls,
     qc,
     unsigned: opts.unsigned,
+    ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
     ...(profileDir ? { profileDir } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -220,6 +225,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     bls: opts.bls,
     qc,
     durationS: opts.durationS,
+    ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
     throughput: r3(throughput),
     committed: load.committed,
     submitted: load.submitted,

@@ -26,6 +26,7 @@ interface E2eFlags {
   floors: boolean;
   quick?: boolean;
   json?: boolean;
+  maxPending?: number;
 }
 
 /** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
@@ -43,6 +44,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
+    .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -67,6 +69,7 @@ export function registerBenchCommand(program: Command): void {
           noProfile: !opts.profile,
           noFloors: !opts.floors,
           quick: opts.quick === true,
+          ...(opts.maxPending === undefined ? {} : { maxPendingRequests: opts.maxPending }),
           signal: abort.signal,
         });
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);

@@ -16,6 +16,8 @@
  *   "logLevel": "info",                      // optional: pino level, default "info"
  *   "emptyProposalHoldMs": 10,               // optional: how long a leader holds an empty block that
  *                                            // only certifies the latest roots, waiting for commands
+ *   "maxPendingRequests": 32768,             // optional: validated requests waiting to be proposed
+ *   "maxPendingBytes": 67108864,             // optional: ... and their bytes; past either, clients hear "busy"
  *   "unsafeUnsignedRequests": false          // optional, BENCHMARKS ONLY: skip request signature
  *                                            // checks; `vsmr start` refuses it without --unsafe-unsigned
  * }
@@ -30,6 +32,7 @@ import { ConfigError } from '../../protocol/config-error.js';
 import * as f from '../../protocol/fields.js';
 import { type Genesis, type GenesisValidator, loadGenesis, parseJsonText, readConfigFile } from '../../protocol/genesis.js';
 import { loadNodeKeys, type NodeKeys } from './keys.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_PENDING_BYTES_LIMIT, MAX_PENDING_COMMANDS_LIMIT } from '../consensus/replica.js';
 
 export const NODE_CONFIG_VERSION = 1;
 export const CONFIG_FILE = 'config.json';
@@ -59,6 +62,9 @@ export interface NodeConfig {
   readonly logLevel: LogLevel;
   /** A leader's hold on an empty roots-only proposal (ReplicaConfig.emptyProposalHoldMs); 0 none. */
   readonly emptyProposalHoldMs: number;
+  /** Bounds on the mempool (ReplicaConfig.maxPendingCommands / maxPendingBytes). */
+  readonly maxPendingRequests: number;
+  readonly maxPendingBytes: number;
   /** UNSAFE, benchmarks only: accept client requests without checking their signatures. */
   readonly unsafeUnsignedRequests: boolean;
   /** Absolute path of the private key file (always `<home>/keys.json`). */
@@ -78,6 +84,8 @@ export interface NodeConfigInput {
   readonly blsBackend?: BlsBackendName;
   readonly logLevel?: LogLevel;
   readonly emptyProposalHoldMs?: number;
+  readonly maxPendingRequests?: number;
+  readonly maxPendingBytes?: number;
   readonly unsafeUnsignedRequests?: boolean;
 }
 
@@ -90,7 +98,7 @@ export interface LoadedNode {
   readonly validator: GenesisValidator;
 }
 
-const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'unsafeUnsignedRequests'];
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'unsafeUnsignedRequests'];
 export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
 export const DEFAULT_RETAIN_BLOCKS = 1000;
 /**
@@ -102,6 +110,7 @@ export const DEFAULT_RETAIN_BLOCKS = 1000;
  */
 export const DEFAULT_EMPTY_PROPOSAL_HOLD_MS = 10;
 export const MAX_EMPTY_PROPOSAL_HOLD_MS = 1000;
+const MIN_PENDING_BYTES = 1024 * 1024;
 
 /** Parses config.json's content (string = JSON text) for the node at `home`. Field paths start with `config`. */
 export function parseNodeConfig(input: unknown, home: string): NodeConfig {
@@ -125,6 +134,11 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     o['emptyProposalHoldMs'] === undefined
       ? DEFAULT_EMPTY_PROPOSAL_HOLD_MS
       : f.integer(o['emptyProposalHoldMs'], 'config.emptyProposalHoldMs', 0, MAX_EMPTY_PROPOSAL_HOLD_MS);
+  const maxPendingRequests =
+    o['maxPendingRequests'] === undefined ? DEFAULT_MAX_PENDING_COMMANDS : f.integer(o['maxPendingRequests'], 'config.maxPendingRequests', 1, MAX_PENDING_COMMANDS_LIMIT);
+  // At least 1 MiB, and at least the genesis' maxBatchBytes (loadNodeConfig): the largest command must fit.
+  const maxPendingBytes =
+    o['maxPendingBytes'] === undefined ? DEFAULT_MAX_PENDING_BYTES : f.integer(o['maxPendingBytes'], 'config.maxPendingBytes', MIN_PENDING_BYTES, MAX_PENDING_BYTES_LIMIT);
   const unsafeUnsignedRequests = o['unsafeUnsignedRequests'] === undefined ? false : f.boolean(o['unsafeUnsignedRequests'], 'config.unsafeUnsignedRequests');
   return {
     version: NODE_CONFIG_VERSION,
@@ -140,6 +154,8 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     blsBackend: backend,
     logLevel,
     emptyProposalHoldMs,
+    maxPendingRequests,
+    maxPendingBytes,
     unsafeUnsignedRequests,
     keysFile: join(absolute, KEYS_FILE),
   };
@@ -169,6 +185,10 @@ export async function loadNodeConfig(home: string): Promise<LoadedNode> {
   const validator = genesis.validators[config.index];
   if (validator === undefined) {
     throw new ConfigError('config.index', `no validator ${config.index} in ${config.genesis} (it has ${genesis.validators.length})`, configPath);
+  }
+  if (config.maxPendingBytes < genesis.consensus.maxBatchBytes) {
+    // The mempool must hold the largest command a block may carry.
+    throw new ConfigError('config.maxPendingBytes', `${config.maxPendingBytes} is below the genesis' maxBatchBytes (${genesis.consensus.maxBatchBytes})`, configPath);
   }
   const keys = await loadNodeKeys(config.keysFile, backend);
   if (!bytesEqual(keys.blsPublicKey.bytes, validator.blsPublicKey)) {
@@ -222,6 +242,8 @@ export function nodeConfigToJson(input: NodeConfigInput): string {
   if (input.blsBackend !== undefined) doc['blsBackend'] = input.blsBackend;
   if (input.logLevel !== undefined) doc['logLevel'] = input.logLevel;
   if (input.emptyProposalHoldMs !== undefined) doc['emptyProposalHoldMs'] = input.emptyProposalHoldMs;
+  if (input.maxPendingRequests !== undefined) doc['maxPendingRequests'] = input.maxPendingRequests;
+  if (input.maxPendingBytes !== undefined) doc['maxPendingBytes'] = input.maxPendingBytes;
   if (input.unsafeUnsignedRequests !== undefined) doc['unsafeUnsignedRequests'] = input.unsafeUnsignedRequests;
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

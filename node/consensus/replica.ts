@@ -50,6 +50,15 @@ export interface ReplicaConfig {
    */
   readonly recentlyCommittedLimit?: number;
   /**
+   * Bounds on the commands waiting to be proposed (the mempool; default 32,768 commands and 64
+   * MiB). A `commands` event past either bound drops what does not fit, first come first kept.
+   * The runtime asks `pendingRoom` before it admits a request, so a client hears "busy" and
+   * retries instead; the bound here is what keeps the queue's memory finite whatever the driver
+   * does, since validators admit valid requests faster than a chain on two cores commits them.
+   */
+  readonly maxPendingCommands?: number;
+  readonly maxPendingBytes?: number;
+  /**
    * Where command ids come from. The runtime passes its validation pool's memo, so a request is
    * hashed once per received copy, not once by the pool and again here; default, a memo of its own.
    */
@@ -63,6 +72,11 @@ export const MAX_BACKOFF_EXPONENT = 6;
 /** Bounds the memory that stops late copies of committed commands from being proposed again. */
 const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
 const MAX_RECENTLY_COMMITTED_LIMIT = 10_000_000;
+export const DEFAULT_MAX_PENDING_COMMANDS = 32_768;
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** Up to 10M queued commands and 4 GiB: past that a bound is a typo, not a policy. */
+export const MAX_PENDING_COMMANDS_LIMIT = 10_000_000;
+export const MAX_PENDING_BYTES_LIMIT = 4 * 1024 * 1024 * 1024;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
 /** Executed states kept to check proposal headers against; a header older than this is refused. */
@@ -180,6 +194,9 @@ export class Replica {
   private readonly timeouts = new Map<Round, RoundTimeouts>();
   /** Insertion-ordered, so batches are proposed first come, first served. */
   private readonly pending = new Map<string, Uint8Array>();
+  private pendingBytes = 0;
+  private readonly maxPendingCommands: number;
+  private readonly maxPendingBytes: number;
   private readonly keys: CommandKeys;
   private readonly recentlyCommitted: RecentIds;
   private consecutiveTimeouts = 0;
@@ -205,11 +222,12 @@ export class Replica {
     this.safety = new SafetyRules(cfg.chainId, cfg.signer, cfg.safetyStorage, cfg.unsafeWeakVotingForTests ? { unsafeWeakVotingForTests: true } : {});
     this.leaderOf = cfg.leaderOf ?? ((r) => r % cfg.n);
     this.keys = new CommandKeys(cfg.commandDigests ?? new DigestMemo());
-    const limit = cfg.recentlyCommittedLimit ?? DEFAULT_RECENTLY_COMMITTED_LIMIT;
-    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RECENTLY_COMMITTED_LIMIT) {
-      throw new RangeError(`recentlyCommittedLimit must be an integer in 1..${MAX_RECENTLY_COMMITTED_LIMIT}, got ${limit}`);
-    }
-    this.recentlyCommitted = new RecentIds(limit);
+    this.recentlyCommitted = new RecentIds(
+      boundedInteger(cfg.recentlyCommittedLimit ?? DEFAULT_RECENTLY_COMMITTED_LIMIT, 'recentlyCommittedLimit', 1, MAX_RECENTLY_COMMITTED_LIMIT),
+    );
+    this.maxPendingCommands = boundedInteger(cfg.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS, 'maxPendingCommands', 1, MAX_PENDING_COMMANDS_LIMIT);
+    // Below one largest command the queue could refuse a request that a block may carry.
+    this.maxPendingBytes = boundedInteger(cfg.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES, 'maxPendingBytes', cfg.maxBatchBytes, MAX_PENDING_BYTES_LIMIT);
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
     this.lastExecuted = genesisExecutedState(cfg.chainId);
@@ -236,6 +254,10 @@ export class Replica {
 
   get pendingCommands(): number {
     return this.pending.size;
+  }
+  /** Room left in the pending queue: how many more commands, and bytes, a `commands` event may add. */
+  get pendingRoom(): { commands: number; bytes: number } {
+    return { commands: this.maxPendingCommands - this.pending.size, bytes: this.maxPendingBytes - this.pendingBytes };
   }
   get safetyState(): SafetyState {
     return this.safety.state;
@@ -506,7 +528,7 @@ export class Replica {
     this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0, executed: last.executed };
     for (const b of chain) {
       for (const key of this.keys.ofBlock(b)) {
-        this.pending.delete(key);
+        this.dropPending(key);
         this.recentlyCommitted.add(key);
       }
     }
@@ -671,8 +693,18 @@ export class Replica {
     for (const cmd of commands) {
       if (!(cmd instanceof Uint8Array) || cmd.length === 0 || cmd.length > this.cfg.maxBatchBytes) continue;
       const key = this.keys.of(cmd);
-      if (!this.recentlyCommitted.has(key)) this.pending.set(key, cmd);
+      if (this.pending.has(key) || this.recentlyCommitted.has(key)) continue;
+      if (this.pending.size >= this.maxPendingCommands || this.pendingBytes + cmd.length > this.maxPendingBytes) continue;
+      this.pending.set(key, cmd);
+      this.pendingBytes += cmd.length;
     }
+  }
+
+  private dropPending(key: string): void {
+    const cmd = this.pending.get(key);
+    if (cmd === undefined) return;
+    this.pending.delete(key);
+    this.pendingBytes -= cmd.length;
   }
 
   /**
@@ -765,6 +797,11 @@ function sameRoots(a: ExecutedState, b: ExecutedState): boolean {
 
 function latestExecuted(mine: ExecutedState, parent: ExecutedState | undefined): ExecutedState {
   return parent && parent.height > mine.height ? parent : mine;
+}
+
+function boundedInteger(value: number, name: string, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
+  return value;
 }
 
 function isRound(r: unknown): r is Round {

@@ -15,6 +15,7 @@ export interface NodeMetrics {
   readonly messageLatencySeconds: Histogram<'type'>;
   readonly validationQueueDepth: Gauge;
   readonly mempoolSize: Gauge;
+  readonly busyRequests: Counter;
   readonly replicationLag: Gauge;
   readonly bytesIn: Counter<'topic'>;
   readonly bytesOut: Counter<'topic'>;
@@ -85,6 +86,12 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     rejectedMessages: new Counter({ name: 'vsmr_rejected_messages_total', help: 'Messages refused, by reason', labelNames: ['reason'], registers }),
+    busyRequests: new Counter({
+      name: 'vsmr_busy_requests_total',
+      help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool) or mempool (requests waiting to be proposed)',
+      labelNames: ['queue'],
+      registers,
+    }),
     peers: new Gauge({ name: 'vsmr_peers', help: 'Connected peers', registers }),
     snapshotsTaken: new Counter({ name: 'vsmr_snapshots_taken_total', help: 'Application snapshots written to the store', registers }),
     snapshotsInstalled: new Counter({ name: 'vsmr_snapshots_installed_total', help: 'Certified snapshots fetched from a peer and installed', registers }),

@@ -111,7 +111,10 @@ export async function startValidator(
     logger,
     snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
     emptyProposalHoldMs: config.emptyProposalHoldMs,
+    mempool: { maxCommands: config.maxPendingRequests, maxBytes: config.maxPendingBytes },
   });
+  /** Which queue is full, if one is: checked before a request costs any validation. */
+  const fullQueue = (): 'validation' | 'mempool' | undefined => (!pool.canAcceptWork() ? 'validation' : node.acceptsRequests ? undefined : 'mempool');
 
   const inbound = async (from: string, bytes: Uint8Array) => {
     const sender = indexOf.get(from);
@@ -150,7 +153,7 @@ export async function startValidator(
     onError: (err) => logger.debug({ err: String(err) }, 'request relay failed'),
   });
   serveRequestBatches(host, {
-    canAcceptWork: () => pool.canAcceptWork(),
+    canAcceptWork: () => fullQueue() === undefined,
     admit: async (requests) => {
       const verdicts = await node.admit(requests);
       if (byz) byz.commands(requests.filter((_, i) => verdicts[i]!.kind === 'accept'));
@@ -161,8 +164,12 @@ export async function startValidator(
     },
   });
   host.handle('submit', async (_from, bytes) => {
-    // Back-pressure: a full validation queue answers busy, which a client retries later.
-    if (!pool.canAcceptWork()) return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
+    // Back-pressure: a full validation queue or mempool answers busy, which a client retries later.
+    const full = fullQueue();
+    if (full !== undefined) {
+      metrics.busyRequests.inc({ queue: full });
+      return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
+    }
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
@@ -180,7 +187,11 @@ export async function startValidator(
       if (err instanceof RequestBatchDecodeError) return encodeSubmitReplies([]);
       throw err;
     }
-    if (!pool.canAcceptWork()) return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
+    const full = fullQueue();
+    if (full !== undefined) {
+      metrics.busyRequests.inc({ queue: full }, requests.length);
+      return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
+    }
     const answers = await node.submit(requests);
     answers.forEach((a, i) => {
       if (a.verdict.kind !== 'accept') return;

@@ -41,6 +41,8 @@ export interface ValidatorNodeOptions {
   readonly snapshots?: SnapshotPolicy;
   /** ReplicaConfig.emptyProposalHoldMs; the operators' default (node config) when absent. */
   readonly emptyProposalHoldMs?: number;
+  /** Bounds on the requests waiting to be proposed (ReplicaConfig.maxPendingCommands/Bytes); the core's defaults when absent. */
+  readonly mempool?: { readonly maxCommands?: number; readonly maxBytes?: number };
 }
 
 export interface SnapshotPolicy {
@@ -186,6 +188,8 @@ export class ValidatorNode {
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
+      ...(o.mempool?.maxCommands === undefined ? {} : { maxPendingCommands: o.mempool.maxCommands }),
+      ...(o.mempool?.maxBytes === undefined ? {} : { maxPendingBytes: o.mempool.maxBytes }),
       validatePayloads: true,
       ...(o.validator.requestIds === undefined ? {} : { commandDigests: o.validator.requestIds }),
     });
@@ -268,12 +272,22 @@ export class ValidatorNode {
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt>; cancel?: () => void }[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
     const admitted: Uint8Array[] = [];
+    const room = this.replica.pendingRoom;
+    let busy = 0;
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
       const bytes = requests[i]!;
       // Its sequence already committed here: it would only commit as REPLAYED (or, while the
       // core remembers it, never be proposed and leave the client waiting): say so now.
       if (this.isCommittedRequest(bytes)) return { verdict: ignore('replayed') };
+      // The queue is full: the core would drop it, and the client would wait for nothing.
+      // (A copy already queued takes no room; it is counted here anyway, erring towards busy.)
+      if (room.commands < 1 || room.bytes < bytes.length) {
+        busy++;
+        return { verdict: ignore('busy') };
+      }
+      room.commands--;
+      room.bytes -= bytes.length;
       // The id the core will commit it under; the pool shares its memo, so no second sha256.
       const key = this.replica.commandKey(bytes);
       let callback: ((r: CommitReceipt) => void) | undefined;
@@ -294,6 +308,7 @@ export class ValidatorNode {
       admitted.push(bytes);
       return { verdict, committed, cancel };
     });
+    if (busy > 0) this.opts.metrics?.busyRequests.inc({ queue: 'mempool' }, busy);
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return out;
   }
@@ -313,9 +328,17 @@ export class ValidatorNode {
   async admit(requests: readonly Uint8Array[]): Promise<Verdict[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
     if (verdicts.some((v) => v.kind === 'reject')) return verdicts;
+    // What does not fit in a full queue the core drops: the leader that has it proposes it, and
+    // this node validates it then.
     const admitted = requests.filter((_, i) => verdicts[i]!.kind === 'accept');
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return verdicts;
+  }
+
+  /** Whether the pending queue has room for at least one more request (back-pressure for ingress). */
+  get acceptsRequests(): boolean {
+    const room = this.replica.pendingRoom;
+    return room.commands > 0 && room.bytes > 0;
   }
 
   /** The certified blocks above the committed root and the highest QC (light-client queries). */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { blsBackend, generateBlsKeyPair } from '../../crypto/bls/index.js';
 import { type BlsSetBytes, packBlsSets, unpackBlsSets, verifyBlsSets } from '../../validation/bls-job.js';
-import { Mempool } from '../../validation/mempool.js';
 import { PoolClosedError, ValidationPool, type ValidationPoolOptions, ValidationTaskError } from '../../validation/pool.js';
 import { MAX_REQUEST_BYTES, requestId } from '../../protocol/request.js';
 import { verdictLabel } from '../../validation/verdict.js';
@@ -187,15 +186,6 @@ describe('validation/pool', () => {
     assert.deepEqual((await bulk).map(verdictLabel), want);
     assert.deepEqual(order, ['bls', 'bulk']);
     assert.equal(p.canAcceptWork(), true);
-  });
-
-  it('feeds a mempool: stateless checks in workers, stateful ones on the main thread', async () => {
-    const p = pool();
-    const m = new Mempool({ maxCount: 10, maxBytes: 1 << 16, validator: p, height: 10 });
-    const { batch, want } = mixedBatch(10);
-    assert.deepEqual((await m.submit(batch)).map(verdictLabel), want);
-    assert.deepEqual((await m.submit(batch.slice(0, 2))).map(verdictLabel), ['ignore:duplicate', 'ignore:duplicate']);
-    assert.equal(m.size, 4);
   });
 
   it('checks calls with at most inlineUpTo unchecked requests on the calling thread, with the verdicts the workers give', async () => {

@@ -6,6 +6,7 @@ import { dealThresholdKeys } from '../../../crypto/qc/threshold.js';
 import { ConfigError } from '../../../protocol/config-error.js';
 import { genesisToJson, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeKeys, nodeKeysToJson, parseNodeKeys, publicFilePath } from '../../../node/config/keys.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS } from '../../../node/consensus/replica.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS, loadNodeConfig, nodeConfigToJson, parseNodeConfig } from '../../../node/config/node-config.js';
 import { backend, testKeys, validGenesisJson, withTempDir } from './fixtures.js';
 
@@ -46,6 +47,16 @@ describe('node config', () => {
     assert.equal(c.snapshotInterval, 1000);
     assert.equal(c.retainBlocks, 1000);
     assert.equal(c.emptyProposalHoldMs, DEFAULT_EMPTY_PROPOSAL_HOLD_MS);
+    assert.equal(c.maxPendingRequests, DEFAULT_MAX_PENDING_COMMANDS);
+    assert.equal(c.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES);
+  });
+
+  it('takes the mempool bounds and writes them back', () => {
+    const doc = { ...base, maxPendingRequests: 100, maxPendingBytes: 2 * 1024 * 1024 };
+    for (const c of [parseNodeConfig(doc, '/home'), parseNodeConfig(nodeConfigToJson(doc), '/home')]) {
+      assert.equal(c.maxPendingRequests, 100);
+      assert.equal(c.maxPendingBytes, 2 * 1024 * 1024);
+    }
   });
 
   it('takes the snapshot interval and retained blocks, 0 meaning never snapshot', () => {
@@ -85,6 +96,9 @@ describe('node config', () => {
     ['fractional retained blocks', { ...base, retainBlocks: 1.5 }, 'config.retainBlocks'],
     ['negative empty-proposal hold', { ...base, emptyProposalHoldMs: -1 }, 'config.emptyProposalHoldMs'],
     ['an empty-proposal hold of more than a second', { ...base, emptyProposalHoldMs: 1001 }, 'config.emptyProposalHoldMs'],
+    ['a mempool of no requests', { ...base, maxPendingRequests: 0 }, 'config.maxPendingRequests'],
+    ['a mempool bound as a string', { ...base, maxPendingRequests: '100' }, 'config.maxPendingRequests'],
+    ['a mempool of under 1 MiB', { ...base, maxPendingBytes: 1024 }, 'config.maxPendingBytes'],
     ['genesis path of the wrong type', { ...base, genesis: 5 }, 'config.genesis'],
     ['unknown BLS backend', { ...base, blsBackend: 'openssl' }, 'config.blsBackend'],
     ['unknown log level', { ...base, logLevel: 'loud' }, 'config.logLevel'],
@@ -139,6 +153,20 @@ describe('node config', () => {
         await assert.rejects(loadNodeKeys(keysFile, backend), (err: unknown) => err instanceof ConfigError && err.file === keysFile);
         await chmod(keysFile, 0o600);
         assert.equal((await loadNodeConfig(home)).config.index, 0);
+      });
+    });
+
+    it("refuses a mempool byte bound below the genesis' block byte bound, naming the config file", async () => {
+      await withTempDir(async (dir) => {
+        const genesis = (await validGenesisJson(4)) as { consensus: Record<string, number> };
+        genesis.consensus['maxBatchBytes'] = 2 * 1024 * 1024;
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(genesis));
+        const home = await writeHome(dir, 0);
+        const config = { index: 0, listen: '/ip4/127.0.0.1/tcp/26600', metricsPort: 26700 };
+        await writeFile(join(home, 'config.json'), nodeConfigToJson({ ...config, maxPendingBytes: 1024 * 1024 }));
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.field === 'config.maxPendingBytes' && err.file === join(home, 'config.json'));
+        await writeFile(join(home, 'config.json'), nodeConfigToJson({ ...config, maxPendingBytes: 2 * 1024 * 1024 }));
+        assert.equal((await loadNodeConfig(home)).config.maxPendingBytes, 2 * 1024 * 1024);
       });
     });
 

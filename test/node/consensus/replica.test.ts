@@ -22,7 +22,15 @@ const BASE = 100;
 const certs = new FakeCertificateOps(CHAIN, N);
 const GENESIS = genesisQc(CHAIN);
 
-function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes?: number; recentlyCommittedLimit?: number } = {}): Replica {
+interface ReplicaOpts {
+  maxBatchCommands?: number;
+  maxBatchBytes?: number;
+  recentlyCommittedLimit?: number;
+  maxPendingCommands?: number;
+  maxPendingBytes?: number;
+}
+
+function replica(index: number, opts: ReplicaOpts = {}): Replica {
   return new Replica({
     chainId: CHAIN,
     index,
@@ -34,6 +42,8 @@ function replica(index: number, opts: { maxBatchCommands?: number; maxBatchBytes
     maxBatchCommands: opts.maxBatchCommands ?? 10,
     maxBatchBytes: opts.maxBatchBytes ?? 1 << 16,
     ...(opts.recentlyCommittedLimit === undefined ? {} : { recentlyCommittedLimit: opts.recentlyCommittedLimit }),
+    ...(opts.maxPendingCommands === undefined ? {} : { maxPendingCommands: opts.maxPendingCommands }),
+    ...(opts.maxPendingBytes === undefined ? {} : { maxPendingBytes: opts.maxPendingBytes }),
   });
 }
 
@@ -436,6 +446,66 @@ describe('Replica: memory of committed commands', () => {
 
   it('refuses a limit that is not a positive integer', () => {
     for (const bad of [0, -1, 1.5]) assert.throws(() => replica(0, { recentlyCommittedLimit: bad }), RangeError);
+  });
+});
+
+describe('Replica: bounded pending queue', () => {
+  const qc3 = qcOf(b3);
+  const b4 = block(4, qc3);
+  const b5 = block(5, qcOf(b4));
+
+  it('keeps the first commands that fit its count bound and drops the rest', () => {
+    // Round 1 is led by replica 1, so nothing leaves this queue by being proposed.
+    const r = replica(3, { maxPendingCommands: 3 });
+    r.step({ type: 'commands', commands: ['a', 'b'].map(cmd) });
+    r.step({ type: 'commands', commands: ['b', 'c', 'd', 'e'].map(cmd) });
+    assert.equal(r.pendingCommands, 3, 'a, b, c: the copy of b took no room');
+    assert.equal(r.pendingRoom.commands, 0);
+  });
+
+  it('keeps its bytes within the byte bound', () => {
+    const r = replica(3, { maxBatchBytes: 8, maxPendingBytes: 10 });
+    r.step({ type: 'commands', commands: ['aaaa', 'bbbb', 'cccc', 'dd'].map(cmd) });
+    assert.equal(r.pendingCommands, 3, 'aaaa and bbbb fit, cccc does not, dd does');
+    assert.deepEqual(r.pendingRoom, { commands: 32_768 - 3, bytes: 0 });
+  });
+
+  it('gives room back as the commands it holds commit', () => {
+    const r = replica(0, { maxPendingCommands: 2 });
+    r.step({ type: 'commands', commands: ['p1', 'p2', 'x'].map(cmd) });
+    assert.equal(r.pendingCommands, 2);
+    for (const b of [b1, b2, b3, b4, b5]) r.step(proposal(b));
+    assert.equal(r.committedHeight, 3);
+    assert.deepEqual(r.pendingRoom, { commands: 2, bytes: 64 * 1024 * 1024 }, 'p1 and p2 committed: the queue is empty again');
+    r.step({ type: 'commands', commands: ['x'].map(cmd) });
+    assert.equal(r.pendingCommands, 1);
+  });
+
+  it('property: never holds more than its bounds, whatever arrives', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 8, max: 40 }), fc.array(fc.array(fc.string({ minLength: 1, maxLength: 8 }), { maxLength: 6 }), { maxLength: 8 }), (maxCount, maxBytes, batches) => {
+        const r = replica(3, { maxBatchBytes: 8, maxPendingCommands: maxCount, maxPendingBytes: maxBytes });
+        const kept = new Map<string, number>();
+        for (const batch of batches) {
+          r.step({ type: 'commands', commands: batch.map(cmd) });
+          // The model: first come, first kept, while both bounds allow.
+          for (const c of batch) {
+            const bytes = cmd(c).length;
+            if (kept.has(c) || bytes > 8) continue;
+            const used = [...kept.values()].reduce((x, y) => x + y, 0);
+            if (kept.size < maxCount && used + bytes <= maxBytes) kept.set(c, bytes);
+          }
+          const used = [...kept.values()].reduce((x, y) => x + y, 0);
+          assert.deepEqual(r.pendingRoom, { commands: maxCount - kept.size, bytes: maxBytes - used });
+          assert.ok(kept.size <= maxCount && used <= maxBytes);
+        }
+      }),
+    );
+  });
+
+  it('refuses bounds that are not positive integers, or bytes below one full block', () => {
+    for (const bad of [0, -1, 1.5]) assert.throws(() => replica(0, { maxPendingCommands: bad }), RangeError);
+    assert.throws(() => replica(0, { maxBatchBytes: 1 << 16, maxPendingBytes: (1 << 16) - 1 }), RangeError);
   });
 });
 

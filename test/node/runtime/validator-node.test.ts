@@ -39,9 +39,11 @@ function validatorNode(
   maxBatchCommands = 8,
   metrics?: NodeMetrics,
   hold?: { readonly holdMs: number; readonly baseTimeoutMs: number },
+  mempool?: { readonly maxCommands?: number; readonly maxBytes?: number },
 ): ValidatorNode {
   return new ValidatorNode({
     ...(hold ? { emptyProposalHoldMs: hold.holdMs } : {}),
+    ...(mempool ? { mempool } : {}),
     chainId: CHAIN,
     index: i,
     n: N,
@@ -140,6 +142,39 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
       assert.deepEqual(stores[2]!.block(h)!.id, stores[0]!.block(h)!.id, `height ${h}`);
     }
     await until(() => net.nodes[2]!.status().stateRoot === net.nodes[0]!.status().stateRoot, 'equal state after catch-up');
+  });
+});
+
+describe('ValidatorNode: a full mempool answers busy', () => {
+  const busyCount = async (m: NodeMetrics) => (await m.busyRequests.get()).values.find((v) => v.labels['queue'] === 'mempool')?.value ?? 0;
+
+  it('admits what fits, answers the rest busy with nothing to wait for, and admits again once they commit', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    const metrics = createNodeMetrics({ chainId: CHAIN, validator: 0 }, false);
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, i === 0 ? metrics : undefined, undefined, { maxCommands: 3 });
+    const node = net.nodes[0]!;
+    try {
+      // Not started yet, so nothing leaves the queue: 3 fit, the other 2 hear busy.
+      const first = await node.submit(Array.from({ length: 5 }, (_, k) => put(1_000 + k, `full-${k}`, 'v')));
+      assert.deepEqual(
+        first.map((a) => (a.verdict.kind === 'accept' ? 'accept' : a.verdict.reason)),
+        ['accept', 'accept', 'accept', 'busy', 'busy'],
+      );
+      assert.ok(first.slice(3).every((a) => a.committed === undefined && a.cancel === undefined));
+      assert.equal(node.waitingRequests, 3, 'no receipt is waited for on behalf of a busy answer');
+      assert.equal(node.acceptsRequests, false);
+      assert.equal(await busyCount(metrics), 2);
+      for (const n of net.nodes) n!.start();
+      const receipts = await Promise.all(first.slice(0, 3).map((a) => a.committed!));
+      assert.ok(receipts.every((r) => r.result === Result.OK));
+      await until(() => node.acceptsRequests, 'room in the queue once its commands committed');
+      const [later] = await node.submit([put(1_003, 'full-3', 'v')]);
+      assert.equal(later!.verdict.kind, 'accept', 'a request answered busy is accepted when retried');
+      assert.equal((await later!.committed!).result, Result.OK);
+    } finally {
+      for (const n of net.nodes) n?.stop();
+    }
   });
 });
 
