@@ -46,6 +46,9 @@ const points: Point[] = quick
       // (the same 8 closed-loop clients with more and more in flight, up to saturation).
       { ...signed(4, 1), clients: 1, outstanding: 1, noProfile: true, label: 'n=4 block=1 signed, 1 client (latency), no profiler' },
       ...[2, 8, 16, 32, 64].map((k) => ({ ...signed(4, 400), clients: 8, outstanding: k, noProfile: true, label: `n=4 block=400 signed, load curve 8 clients x${k}, no profiler` })),
+      // Offered more than it commits: 8,192 in flight, a mempool of 1,024 per validator. Clients
+      // hear busy and back off; the point shows the bound holding latency and the chain going on.
+      { ...signed(4, 400), clients: 32, outstanding: 256, maxPendingRequests: 1024, noProfile: true, label: 'n=4 block=400 signed, overload 32 clients x256, mempool 1,024, no profiler' },
       // Command size, at saturation. The smallest command the application has is a 13-byte put
       // (tag, key length, 8-byte key, value length), so the sweep starts at 16 bytes.
       ...[16, 1024].map((b) => ({ ...signed(4, 400), clients: 8, outstanding: 64, commandBytes: b, label: `n=4 block=400 signed, ${b} B commands, 8 clients x64` })),

@@ -16,6 +16,7 @@ import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
 import { encodeRequestBatch } from '../../protocol/request-batch.js';
 import { decodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
+import { longestGapMs } from './gaps.js';
 
 export interface LoadOptions {
   readonly clients: number;
@@ -199,14 +200,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
     latencies.sort((a, b) => a - b);
     commitTimes.sort((a, b) => a - b);
-    let maxGapMs = 0;
-    let prev = open;
-    for (const t of [...commitTimes, close]) {
-      maxGapMs = Math.max(maxGapMs, t - prev);
-      prev = t;
-    }
     return {
-      maxGapMs: Math.round(maxGapMs),
+      maxGapMs: Math.round(longestGapMs(commitTimes, open, close)),
       failures,
       committed,
       submitted,

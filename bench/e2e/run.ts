@@ -13,6 +13,8 @@ import { significant } from '../harness.js';
 import { type RoundAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
+import { longestGapMs } from './gaps.js';
+import { type HeightWatch, watchHeight } from './height-watch.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
 
@@ -66,7 +68,15 @@ export interface E2eResult {
   readonly meanMs: number;
   /** [latency ms, fraction of commits at or below it], 21 points. */
   readonly latencyCdf: readonly (readonly [number, number])[];
+  /** Longest time in the window without a committed reply at any client (ms). */
   readonly maxGapMs: number;
+  /**
+   * Longest time in the window in which validator 0's committed height did not rise (ms,
+   * polled every CHAIN_POLL_MS): a chain that stopped committing. A client gap (maxGapMs) well
+   * above it is latency, commands waiting while blocks committed others. Null when the status
+   * was never read, and in results from before 2026-11-26.
+   */
+  readonly maxChainGapMs?: number | null;
   /**
    * Rounds left through a timeout certificate in the window, the most any validator saw: a
    * stall (maxGapMs) with view changes is a round that outlived its timer. Null when no
@@ -104,6 +114,8 @@ export interface E2eResult {
 }
 
 const r3 = (v: number) => significant(v);
+/** How often the chain's height is read during the window: the resolution of maxChainGapMs. */
+const CHAIN_POLL_MS = 100;
 
 const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
@@ -148,6 +160,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let self1 = self0;
   let h0 = 0;
   let h1 = 0;
+  let heightWatch: HeightWatch | undefined;
+  let windowOpenedAt = 0;
+  let chainGap: number | null = null;
   let metrics0: (string | undefined)[] = [];
   let metrics1: (string | undefined)[] = [];
   const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
@@ -175,7 +190,12 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           us0 = us;
           self0 = process.cpuUsage();
           h0 = h;
+          windowOpenedAt = performance.now();
+          heightWatch = watchHeight(async () => (await cluster.status(0))?.height, CHAIN_POLL_MS, (opts.durationS + 60) * 1000);
         } else {
+          const watched = await heightWatch?.stop();
+          heightWatch = undefined;
+          if (watched !== undefined && watched.answered > 0) chainGap = Math.round(longestGapMs(watched.increases, windowOpenedAt, performance.now()));
           cpu1 = cpu;
           us1 = us;
           self1 = process.cpuUsage(self0);
@@ -190,6 +210,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       if (!agreed) await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
+    await heightWatch?.stop();
     await cluster.stop();
     await rm(cluster.dir, { recursive: true, force: true });
   }
@@ -238,6 +259,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
     latencyCdf: cdf,
     maxGapMs: load.maxGapMs,
+    maxChainGapMs: chainGap,
     viewChanges: windowDelta(
       metrics0.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
       metrics1.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),

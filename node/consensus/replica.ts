@@ -59,6 +59,14 @@ export interface ReplicaConfig {
   readonly maxPendingCommands?: number;
   readonly maxPendingBytes?: number;
   /**
+   * Whether a queued command can no longer commit validly at the given committed height (for
+   * the runtime: a request past its expiry, which voters refuse to see in a block). A leader
+   * drops such commands from its queue when a proposal reaches them instead of proposing them:
+   * at the head of a first-come queue, one would make every leader propose a block nobody
+   * votes for. Pure and deterministic, like the core. Default: nothing goes stale.
+   */
+  readonly isStale?: (command: Uint8Array, committedHeight: number) => boolean;
+  /**
    * Where command ids come from. The runtime passes its validation pool's memo, so a request is
    * hashed once per received copy, not once by the pool and again here; default, a memo of its own.
    */
@@ -255,8 +263,12 @@ export class Replica {
   get pendingCommands(): number {
     return this.pending.size;
   }
+  /** Whether a command with this key (commandKey) waits in the queue. */
+  isPending(key: string): boolean {
+    return this.pending.has(key);
+  }
   /** Room left in the pending queue: how many more commands, and bytes, a `commands` event may add. */
-  get pendingRoom(): { commands: number; bytes: number } {
+  get pendingRoom(): Readonly<{ commands: number; bytes: number }> {
     return { commands: this.maxPendingCommands - this.pending.size, bytes: this.maxPendingBytes - this.pendingBytes };
   }
   get safetyState(): SafetyState {
@@ -597,6 +609,11 @@ export class Replica {
     // ledger), so it counts as already carried and no empty block is proposed for it.
     this.root = { id: executed.blockId, round, height: executed.height, hasPayload: false, executed };
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
+    // The blocks jumped over never pass through here, so which queued commands they committed
+    // is unknown: the queue starts again empty rather than proposing them twice. The others were
+    // relayed to the other validators, whose leaders propose them.
+    this.pending.clear();
+    this.pendingBytes = 0;
     this.lastExecuted = executed;
     this.executedStates.clear();
     this.executedStates.set(executed.height, executed);
@@ -744,6 +761,11 @@ export class Replica {
     for (const [key, cmd] of this.pending) {
       if (payload.length >= this.cfg.maxBatchCommands || bytes + cmd.length > this.cfg.maxBatchBytes) break;
       if (inFlight.has(key)) continue;
+      // Deleting the entry being visited is safe in a Map iteration.
+      if (this.cfg.isStale?.(cmd, this.root.height)) {
+        this.dropPending(key);
+        continue;
+      }
       payload.push(cmd);
       bytes += cmd.length;
     }

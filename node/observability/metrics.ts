@@ -15,7 +15,7 @@ export interface NodeMetrics {
   readonly messageLatencySeconds: Histogram<'type'>;
   readonly validationQueueDepth: Gauge;
   readonly mempoolSize: Gauge;
-  readonly busyRequests: Counter;
+  readonly busyRequests: Counter<'queue'>;
   readonly replicationLag: Gauge;
   readonly bytesIn: Counter<'topic'>;
   readonly bytesOut: Counter<'topic'>;

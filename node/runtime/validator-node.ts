@@ -15,7 +15,7 @@ import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import { ignore, type Verdict } from '../../validation/verdict.js';
-import { decodeRequest } from '../../protocol/request.js';
+import { decodeRequest, MIN_REQUEST_BYTES, requestExpiry } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
@@ -188,6 +188,11 @@ export class ValidatorNode {
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
+      // A request past its expiry at the height voters check it against (see validate-payload).
+      isStale: (cmd, height) => {
+        const expiry = requestExpiry(cmd);
+        return expiry === undefined || expiry < BigInt(Math.max(height, o.store.committedHeight()));
+      },
       ...(o.mempool?.maxCommands === undefined ? {} : { maxPendingCommands: o.mempool.maxCommands }),
       ...(o.mempool?.maxBytes === undefined ? {} : { maxPendingBytes: o.mempool.maxBytes }),
       validatePayloads: true,
@@ -272,7 +277,7 @@ export class ValidatorNode {
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt>; cancel?: () => void }[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
     const admitted: Uint8Array[] = [];
-    const room = this.replica.pendingRoom;
+    let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
     let busy = 0;
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
@@ -280,16 +285,18 @@ export class ValidatorNode {
       // Its sequence already committed here: it would only commit as REPLAYED (or, while the
       // core remembers it, never be proposed and leave the client waiting): say so now.
       if (this.isCommittedRequest(bytes)) return { verdict: ignore('replayed') };
-      // The queue is full: the core would drop it, and the client would wait for nothing.
-      // (A copy already queued takes no room; it is counted here anyway, erring towards busy.)
-      if (room.commands < 1 || room.bytes < bytes.length) {
-        busy++;
-        return { verdict: ignore('busy') };
-      }
-      room.commands--;
-      room.bytes -= bytes.length;
       // The id the core will commit it under; the pool shares its memo, so no second sha256.
       const key = this.replica.commandKey(bytes);
+      // The queue is full: the core would drop it, and the client would wait for nothing. A
+      // copy already queued (a client retrying after a timeout) takes no room and is waited on.
+      if (!this.replica.isPending(key)) {
+        if (roomCommands < 1 || roomBytes < bytes.length) {
+          busy++;
+          return { verdict: ignore('busy') };
+        }
+        roomCommands--;
+        roomBytes -= bytes.length;
+      }
       let callback: ((r: CommitReceipt) => void) | undefined;
       const committed = new Promise<CommitReceipt>((resolve) => {
         callback = resolve;
@@ -338,7 +345,7 @@ export class ValidatorNode {
   /** Whether the pending queue has room for at least one more request (back-pressure for ingress). */
   get acceptsRequests(): boolean {
     const room = this.replica.pendingRoom;
-    return room.commands > 0 && room.bytes > 0;
+    return room.commands > 0 && room.bytes >= MIN_REQUEST_BYTES;
   }
 
   /** The certified blocks above the committed root and the highest QC (light-client queries). */
@@ -355,6 +362,11 @@ export class ValidatorNode {
   /** The round whose empty roots-only proposal this leader is holding now, if any (tests). */
   get heldProposalRound(): number | undefined {
     return this.hold?.round;
+  }
+
+  /** Requests in the core's queue, waiting to be proposed (tests; the metric is vsmr_mempool_size). */
+  get pendingRequests(): number {
+    return this.replica.pendingCommands;
   }
 
   /** Clients' requests waiting for their commit here (tests and metrics). */

@@ -33,6 +33,9 @@ describe('vsmr bench e2e', () => {
     assert.ok(Math.abs(sum - (r['cpuSeconds'] as number)) <= 0.02 * (r['cpuSeconds'] as number) + 0.01, `sum ${sum} vs cpu ${r['cpuSeconds']}`);
     assert.ok((r['validationCeiling'] as number) > 0);
     assert.ok(Number.isInteger(r['viewChanges']) && (r['viewChanges'] as number) >= 0, `viewChanges = ${r['viewChanges']}`);
+    // The chain committed in the window, so its longest gap without a commit is shorter than the window.
+    const chainGap = r['maxChainGapMs'];
+    assert.ok(Number.isInteger(chainGap) && (chainGap as number) >= 0 && (chainGap as number) < 3_000, `maxChainGapMs = ${chainGap}`);
     assert.equal(r['agreed'], true);
   });
 });

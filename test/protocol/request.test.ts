@@ -7,7 +7,9 @@ import {
   decodeRequest,
   encodeRequest,
   MAX_REQUEST_BYTES,
+  MIN_REQUEST_BYTES,
   RequestDecodeError,
+  requestExpiry,
   requestId,
 } from '../../protocol/request.js';
 import { checkRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
@@ -41,6 +43,17 @@ describe('protocol/request codec', () => {
         assert.deepEqual(encodeRequest(d), bytes);
       }),
     );
+  });
+
+  it('reads the expiry of any request without decoding it, and nothing from bytes too short to hold one', () => {
+    fc.assert(
+      fc.property(requestArb, (r) => {
+        const bytes = encodeRequest(r);
+        assert.equal(requestExpiry(bytes), r.expiry);
+        assert.equal(requestExpiry(bytes.subarray(0, MIN_REQUEST_BYTES - 1)), undefined);
+      }),
+    );
+    assert.equal(encodeRequest({ chainId: 'x', clientKey: new Uint8Array(32), sequence: 0n, expiry: 0n, command: new Uint8Array(0), signature: new Uint8Array(64) }).length, MIN_REQUEST_BYTES);
   });
 
   it('refuses garbage with RequestDecodeError only', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
-import { Replica } from '../../../node/consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, Replica } from '../../../node/consensus/replica.js';
 import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
 import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
 
@@ -79,6 +79,15 @@ describe('Replica: state-installed (root jump after a snapshot or a restart)', (
       assert.deepEqual(syncs.map((s) => ({ to: s.to, fromHeight: s.fromHeight })), row.syncTo ? [row.syncTo] : []);
     });
   }
+
+  it('empties its queue of commands: the blocks it jumped over may have committed them', () => {
+    const r = freshReplica();
+    r.step({ type: 'commands', commands: [cmd('w0-a'), cmd('later')] });
+    assert.equal(r.pendingCommands, 2);
+    r.step(install());
+    assert.equal(r.pendingCommands, 0);
+    assert.equal(r.pendingRoom.bytes, DEFAULT_MAX_PENDING_BYTES);
+  });
 
   it('takes the installed QC as its highest and enters the round after it', () => {
     const r = freshReplica();

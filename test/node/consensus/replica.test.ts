@@ -4,7 +4,7 @@ import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
-import { MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
 import {
   type Block,
   type QuorumCert,
@@ -28,6 +28,7 @@ interface ReplicaOpts {
   recentlyCommittedLimit?: number;
   maxPendingCommands?: number;
   maxPendingBytes?: number;
+  isStale?: (command: Uint8Array, committedHeight: number) => boolean;
 }
 
 function replica(index: number, opts: ReplicaOpts = {}): Replica {
@@ -44,6 +45,7 @@ function replica(index: number, opts: ReplicaOpts = {}): Replica {
     ...(opts.recentlyCommittedLimit === undefined ? {} : { recentlyCommittedLimit: opts.recentlyCommittedLimit }),
     ...(opts.maxPendingCommands === undefined ? {} : { maxPendingCommands: opts.maxPendingCommands }),
     ...(opts.maxPendingBytes === undefined ? {} : { maxPendingBytes: opts.maxPendingBytes }),
+    ...(opts.isStale === undefined ? {} : { isStale: opts.isStale }),
   });
 }
 
@@ -467,7 +469,7 @@ describe('Replica: bounded pending queue', () => {
     const r = replica(3, { maxBatchBytes: 8, maxPendingBytes: 10 });
     r.step({ type: 'commands', commands: ['aaaa', 'bbbb', 'cccc', 'dd'].map(cmd) });
     assert.equal(r.pendingCommands, 3, 'aaaa and bbbb fit, cccc does not, dd does');
-    assert.deepEqual(r.pendingRoom, { commands: 32_768 - 3, bytes: 0 });
+    assert.deepEqual(r.pendingRoom, { commands: DEFAULT_MAX_PENDING_COMMANDS - 3, bytes: 0 });
   });
 
   it('gives room back as the commands it holds commit', () => {
@@ -476,7 +478,7 @@ describe('Replica: bounded pending queue', () => {
     assert.equal(r.pendingCommands, 2);
     for (const b of [b1, b2, b3, b4, b5]) r.step(proposal(b));
     assert.equal(r.committedHeight, 3);
-    assert.deepEqual(r.pendingRoom, { commands: 2, bytes: 64 * 1024 * 1024 }, 'p1 and p2 committed: the queue is empty again');
+    assert.deepEqual(r.pendingRoom, { commands: 2, bytes: DEFAULT_MAX_PENDING_BYTES }, 'p1 and p2 committed: the queue is empty again');
     r.step({ type: 'commands', commands: ['x'].map(cmd) });
     assert.equal(r.pendingCommands, 1);
   });
@@ -501,6 +503,17 @@ describe('Replica: bounded pending queue', () => {
         }
       }),
     );
+  });
+
+  it('a leader drops stale commands when its proposal reaches them, and proposes the rest', () => {
+    const stale: [string, number][] = [];
+    const r = replica(1, { isStale: (c, h) => new TextDecoder().decode(c).startsWith('old') && stale.push([new TextDecoder().decode(c), h]) > 0 });
+    const [p] = proposalsIn(r.step({ type: 'commands', commands: ['a', 'old-1', 'b', 'old-2'].map(cmd) }));
+    assert.ok(p, 'replica 1 leads round 1');
+    assert.deepEqual(p.block.payload, [cmd('a'), cmd('b')]);
+    assert.deepEqual(stale, [['old-1', 0], ['old-2', 0]], 'asked at the committed height');
+    assert.equal(r.pendingCommands, 2, 'the stale ones left the queue; a and b wait for their commit');
+    assert.deepEqual(r.pendingRoom, { commands: DEFAULT_MAX_PENDING_COMMANDS - 2, bytes: DEFAULT_MAX_PENDING_BYTES - 2 });
   });
 
   it('refuses bounds that are not positive integers, or bytes below one full block', () => {

@@ -15,9 +15,9 @@ const N = 4;
 const client = ed25519KeypairFromSeed(new Uint8Array(32).fill(42));
 const enc = new TextEncoder();
 
-function put(sequence: number, key: string, value: string): Uint8Array {
+function put(sequence: number, key: string, value: string, expiry = 1_000_000n): Uint8Array {
   const command = encodeCommand({ type: 'put', key: enc.encode(key), value: enc.encode(value) });
-  return signRequest({ chainId: CHAIN, sequence: BigInt(sequence), expiry: 1_000_000n, command }, client.secretKey);
+  return signRequest({ chainId: CHAIN, sequence: BigInt(sequence), expiry, command }, client.secretKey);
 }
 
 /** Polls until `cond` holds; fails with `what` after the deadline instead of hanging. */
@@ -172,6 +172,48 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       const [later] = await node.submit([put(1_003, 'full-3', 'v')]);
       assert.equal(later!.verdict.kind, 'accept', 'a request answered busy is accepted when retried');
       assert.equal((await later!.committed!).result, Result.OK);
+    } finally {
+      for (const n of net.nodes) n?.stop();
+    }
+  });
+
+  it('waits on a copy already queued even when the queue is full (a client retrying after a timeout)', async () => {
+    const node = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0), 8, undefined, undefined, { maxCommands: 1 });
+    try {
+      const req = put(1_100, 'retried', 'v');
+      const [first] = await node.submit([req]);
+      assert.equal(first!.verdict.kind, 'accept');
+      assert.equal(node.acceptsRequests, false);
+      const [again, other] = await node.submit([req, put(1_101, 'other', 'v')]);
+      assert.equal(again!.verdict.kind, 'accept', 'the queued copy is waited on');
+      assert.ok(again!.committed);
+      assert.deepEqual(other!.verdict, { kind: 'ignore', reason: 'busy' });
+      again!.cancel!();
+      first!.cancel!();
+    } finally {
+      node.stop();
+    }
+  });
+
+  it('a request that expires while queued is dropped by the leader that reaches it, and the chain goes on', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
+    try {
+      // Only validator 0 holds it (no relay between fakes); it may commit up to height 0 only.
+      const [doomed] = await net.nodes[0]!.submit([put(1_200, 'doomed', 'v', 0n)]);
+      assert.equal(doomed!.verdict.kind, 'accept');
+      assert.equal(net.nodes[0]!.pendingRequests, 1);
+      for (const n of net.nodes) n!.start();
+      // Commits by validator 1 (leader of round 1) move the height past its expiry first.
+      const [first] = await net.nodes[1]!.submit([put(1_201, 'first', 'v')]);
+      await first!.committed;
+      // Then validator 0 leads a round: it must drop the expired request, not propose it.
+      await until(() => net.nodes[0]!.pendingRequests === 0, 'validator 0 to drop the expired request');
+      const [next] = await net.nodes[0]!.submit([put(1_202, 'next', 'v')]);
+      assert.equal((await next!.committed!).result, Result.OK);
+      assert.ok(net.nodes.every((n) => n!.failure === undefined));
+      doomed!.cancel!();
     } finally {
       for (const n of net.nodes) n?.stop();
     }
