@@ -111,8 +111,12 @@ export async function startValidator(
     logger,
     snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
     emptyProposalHoldMs: config.emptyProposalHoldMs,
-    mempool: { maxCommands: config.maxPendingRequests, maxBytes: config.maxPendingBytes },
+    mempool: { maxRequests: config.maxPendingRequests, maxBytes: config.maxPendingBytes },
   });
+  if (config.maxPendingRequests < genesis.consensus.maxBatchCommands) {
+    // Allowed (an operator may want short queues), but blocks cannot fill from such a queue.
+    logger.warn({ maxPendingRequests: config.maxPendingRequests, maxBatchCommands: genesis.consensus.maxBatchCommands }, 'mempool bound below the block size: blocks will not fill');
+  }
   /** Which queue is full, if one is: checked before a request costs any validation. */
   const fullQueue = (): 'validation' | 'mempool' | undefined => (!pool.canAcceptWork() ? 'validation' : node.acceptsRequests ? undefined : 'mempool');
 

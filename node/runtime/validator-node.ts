@@ -42,7 +42,7 @@ export interface ValidatorNodeOptions {
   /** ReplicaConfig.emptyProposalHoldMs; the operators' default (node config) when absent. */
   readonly emptyProposalHoldMs?: number;
   /** Bounds on the requests waiting to be proposed (ReplicaConfig.maxPendingCommands/Bytes); the core's defaults when absent. */
-  readonly mempool?: { readonly maxCommands?: number; readonly maxBytes?: number };
+  readonly mempool?: { readonly maxRequests?: number; readonly maxBytes?: number };
 }
 
 export interface SnapshotPolicy {
@@ -193,7 +193,7 @@ export class ValidatorNode {
         const expiry = requestExpiry(cmd);
         return expiry === undefined || expiry < BigInt(Math.max(height, o.store.committedHeight()));
       },
-      ...(o.mempool?.maxCommands === undefined ? {} : { maxPendingCommands: o.mempool.maxCommands }),
+      ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
       ...(o.mempool?.maxBytes === undefined ? {} : { maxPendingBytes: o.mempool.maxBytes }),
       validatePayloads: true,
       ...(o.validator.requestIds === undefined ? {} : { commandDigests: o.validator.requestIds }),

@@ -39,7 +39,7 @@ function validatorNode(
   maxBatchCommands = 8,
   metrics?: NodeMetrics,
   hold?: { readonly holdMs: number; readonly baseTimeoutMs: number },
-  mempool?: { readonly maxCommands?: number; readonly maxBytes?: number },
+  mempool?: { readonly maxRequests?: number; readonly maxBytes?: number },
 ): ValidatorNode {
   return new ValidatorNode({
     ...(hold ? { emptyProposalHoldMs: hold.holdMs } : {}),
@@ -152,7 +152,7 @@ describe('ValidatorNode: a full mempool answers busy', () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
     const metrics = createNodeMetrics({ chainId: CHAIN, validator: 0 }, false);
-    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, i === 0 ? metrics : undefined, undefined, { maxCommands: 3 });
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, i === 0 ? metrics : undefined, undefined, { maxRequests: 3 });
     const node = net.nodes[0]!;
     try {
       // Not started yet, so nothing leaves the queue: 3 fit, the other 2 hear busy.
@@ -178,7 +178,7 @@ describe('ValidatorNode: a full mempool answers busy', () => {
   });
 
   it('waits on a copy already queued even when the queue is full (a client retrying after a timeout)', async () => {
-    const node = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0), 8, undefined, undefined, { maxCommands: 1 });
+    const node = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0), 8, undefined, undefined, { maxRequests: 1 });
     try {
       const req = put(1_100, 'retried', 'v');
       const [first] = await node.submit([req]);
