@@ -156,16 +156,26 @@ export function requestId(bytes: Uint8Array): Uint8Array {
 
 const malformed = (d: string) => new RequestDecodeError('malformed', d);
 
+/** The fields before a request's command: who sent it, its place in the client's sequence, and until when it may commit. */
+export interface RequestHeader {
+  /** A view into the request's bytes, not a copy. */
+  readonly clientKey: Uint8Array;
+  readonly sequence: bigint;
+  readonly expiry: bigint;
+}
+
 /**
- * The expiry field of a request, read without decoding the rest; undefined when the bytes are
- * too short or of another version to hold one. For requests already validated (the mempool's),
- * where a full decode per queued request would be waste.
+ * A request's header, read in place without decoding (or copying) the rest; undefined when the
+ * bytes are too short or of another version to hold one. For requests already validated (the
+ * mempool's, a submitted request after its check), where a second full decode would be waste.
  */
-export function requestExpiry(bytes: Uint8Array): bigint | undefined {
+export function requestHeader(bytes: Uint8Array): RequestHeader | undefined {
   if (bytes.length < MIN_REQUEST_BYTES || bytes[0] !== REQUEST_VERSION) return undefined;
-  const at = 2 + bytes[1]! + CLIENT_KEY_BYTES + 8;
-  if (at + 8 > bytes.length) return undefined;
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(at);
+  const keyAt = 2 + bytes[1]!;
+  const seqAt = keyAt + CLIENT_KEY_BYTES;
+  if (seqAt + 16 > bytes.length) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { clientKey: bytes.subarray(keyAt, seqAt), sequence: view.getBigUint64(seqAt), expiry: view.getBigUint64(seqAt + 8) };
 }
 
 /** Inverse of encodeRequest; throws RequestDecodeError (and nothing else) for any other bytes. */

@@ -15,7 +15,7 @@ import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import { ignore, type Verdict } from '../../validation/verdict.js';
-import { decodeRequest, MIN_REQUEST_BYTES, requestExpiry } from '../../protocol/request.js';
+import { MIN_REQUEST_BYTES, requestHeader } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
@@ -190,7 +190,7 @@ export class ValidatorNode {
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
       // A request past its expiry at the height voters check it against (see validate-payload).
       isStale: (cmd, height) => {
-        const expiry = requestExpiry(cmd);
+        const expiry = requestHeader(cmd)?.expiry;
         return expiry === undefined || expiry < BigInt(Math.max(height, o.store.committedHeight()));
       },
       ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
@@ -320,10 +320,13 @@ export class ValidatorNode {
     return out;
   }
 
-  /** Whether the client's sequence of this (valid) request has committed: the application's replay record. */
+  /**
+   * Whether the client's sequence of this (valid) request has committed: the application's replay
+   * record. The pool decoded it already; its header is read in place.
+   */
   private isCommittedRequest(bytes: Uint8Array): boolean {
-    const { clientKey, sequence } = decodeRequest(bytes);
-    return isReplay(this.#app.replayRecord(clientKey), sequence);
+    const header = requestHeader(bytes);
+    return header !== undefined && isReplay(this.#app.replayRecord(header.clientKey), header.sequence);
   }
 
   /**

@@ -9,7 +9,7 @@ import {
   MAX_REQUEST_BYTES,
   MIN_REQUEST_BYTES,
   RequestDecodeError,
-  requestExpiry,
+  requestHeader,
   requestId,
 } from '../../protocol/request.js';
 import { checkRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
@@ -45,12 +45,15 @@ describe('protocol/request codec', () => {
     );
   });
 
-  it('reads the expiry of any request without decoding it, and nothing from bytes too short to hold one', () => {
+  it('reads the header of any request in place, and nothing from bytes too short to hold one', () => {
     fc.assert(
       fc.property(requestArb, (r) => {
         const bytes = encodeRequest(r);
-        assert.equal(requestExpiry(bytes), r.expiry);
-        assert.equal(requestExpiry(bytes.subarray(0, MIN_REQUEST_BYTES - 1)), undefined);
+        const h = requestHeader(bytes);
+        assert.ok(h);
+        assert.deepEqual([[...h.clientKey], h.sequence, h.expiry], [[...r.clientKey], r.sequence, r.expiry]);
+        assert.equal(h.clientKey.buffer, bytes.buffer, 'a view, not a copy');
+        assert.equal(requestHeader(bytes.subarray(0, MIN_REQUEST_BYTES - 1)), undefined);
       }),
     );
     assert.equal(encodeRequest({ chainId: 'x', clientKey: new Uint8Array(32), sequence: 0n, expiry: 0n, command: new Uint8Array(0), signature: new Uint8Array(64) }).length, MIN_REQUEST_BYTES);
