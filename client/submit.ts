@@ -10,6 +10,7 @@ import { bytesEqual } from '../crypto/bytes.js';
 import { sha256 } from '../crypto/hash.js';
 import type { ProofBundle } from '../protocol/bundle.js';
 import type { CommitReceipt } from '../protocol/submit-reply.js';
+import { submitUntilNotBusy } from './busy-retry.js';
 import { requestBundle } from './light.js';
 import { type VerifiedBundle, verifyBundle } from './verify.js';
 
@@ -27,6 +28,8 @@ export interface SubmitSummary {
   readonly seconds: number;
   /** Commits whose log entry the client fetched and verified (certificate + inclusion proof). */
   readonly verified: number;
+  /** Times a command was sent again after a busy answer (the validator's queues were full). */
+  readonly busyRetries: number;
 }
 
 /** A committed command whose commit the client has verified from the genesis alone. */
@@ -97,6 +100,7 @@ export async function submitCommands(
   let failed = 0;
   let next = 0;
   let verified = 0;
+  let busyRetries = 0;
   let loadDone = false;
   let loadEndedAt = Number.POSITIVE_INFINITY;
   const queue: { index: number; receipt: CommitReceipt; commandHash: Uint8Array }[] = [];
@@ -128,8 +132,14 @@ export async function submitCommands(
       const command = encodeCommand({ type: 'put', key: enc.encode(`client-${k}`), value: randomBytes(64) });
       const request = signRequest({ chainId: genesis.chainId, sequence: BigInt(k), expiry: 2n ** 62n, command }, client.secretKey);
       const t0 = performance.now();
+      const timeoutMs = opts.timeoutMs ?? 40_000;
       try {
-        const reply = JSON.parse(new TextDecoder().decode(await host.request(validator.peerId, 'submit', request, opts.timeoutMs ?? 40_000))) as SubmitReply;
+        const sent = await submitUntilNotBusy(
+          async () => JSON.parse(new TextDecoder().decode(await host.request(validator.peerId, 'submit', request, timeoutMs))) as SubmitReply,
+          { deadline: t0 + timeoutMs },
+        );
+        busyRetries += sent.busyRetries;
+        const reply = sent.reply;
         if (reply.status === 'committed') {
           committed++;
           if (opts.verify && queue.length < MAX_VERIFY_QUEUE) queue.push({ index: k, receipt: reply, commandHash: sha256(command) });
@@ -167,5 +177,6 @@ export async function submitCommands(
     p99Ms: percentile(latencies, 99),
     seconds: Number(((performance.now() - started) / 1000).toFixed(2)),
     verified,
+    busyRetries,
   };
 }
