@@ -13,8 +13,7 @@ import { significant } from '../harness.js';
 import { type RoundAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
-import { longestGapMs } from './gaps.js';
-import { type HeightWatch, watchHeight } from './height-watch.js';
+import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
 
@@ -71,12 +70,15 @@ export interface E2eResult {
   /** Longest time in the window without a committed reply at any client (ms). */
   readonly maxGapMs: number;
   /**
-   * Longest time in the window in which validator 0's committed height did not rise (ms,
-   * polled every CHAIN_POLL_MS): a chain that stopped committing. A client gap (maxGapMs) well
-   * above it is latency, commands waiting while blocks committed others. Null when the status
-   * was never read, and in results from before 2026-11-26.
+   * The chain's longest time without a commit in the window, as an upper bound (ms): the
+   * smallest, over the validators, of the histogram bucket that holds their longest interval
+   * between commits (vsmr_commit_interval_seconds; commit-intervals.ts). A client gap
+   * (maxGapMs) well above it is latency: commands waiting while blocks committed others. Null
+   * when no validator's metrics were read, and in results from before 2026-11-26.
    */
   readonly maxChainGapMs?: number | null;
+  /** The same bound per validator (null: unreadable). */
+  readonly commitIntervalBoundsMs?: readonly (number | null)[];
   /**
    * Rounds left through a timeout certificate in the window, the most any validator saw: a
    * stall (maxGapMs) with view changes is a round that outlived its timer. Null when no
@@ -114,8 +116,6 @@ export interface E2eResult {
 }
 
 const r3 = (v: number) => significant(v);
-/** How often the chain's height is read during the window: the resolution of maxChainGapMs. */
-const CHAIN_POLL_MS = 100;
 
 const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
@@ -160,9 +160,6 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let self1 = self0;
   let h0 = 0;
   let h1 = 0;
-  let heightWatch: HeightWatch | undefined;
-  let windowOpenedAt = 0;
-  let chainGap: number | null = null;
   let metrics0: (string | undefined)[] = [];
   let metrics1: (string | undefined)[] = [];
   const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
@@ -190,12 +187,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           us0 = us;
           self0 = process.cpuUsage();
           h0 = h;
-          windowOpenedAt = performance.now();
-          heightWatch = watchHeight(async () => (await cluster.status(0))?.height, CHAIN_POLL_MS, (opts.durationS + 60) * 1000);
         } else {
-          const watched = await heightWatch?.stop();
-          heightWatch = undefined;
-          if (watched !== undefined && watched.answered > 0) chainGap = Math.round(longestGapMs(watched.increases, windowOpenedAt, performance.now()));
           cpu1 = cpu;
           us1 = us;
           self1 = process.cpuUsage(self0);
@@ -210,7 +202,6 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       if (!agreed) await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
-    await heightWatch?.stop();
     await cluster.stop();
     await rm(cluster.dir, { recursive: true, force: true });
   }
@@ -229,6 +220,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   } else breakdown.unattributed = cpuSeconds;
   for (const c of CATEGORIES) breakdown[c] = r3(breakdown[c]);
   const lat = load.latencies;
+  const commitBounds = longestCommitIntervalsMs(metrics0, metrics1, opts.durationS * 1000);
   const throughput = load.windowS > 0 ? load.committed / load.windowS : 0;
   const blocks = Math.max(0, h1 - h0);
   const cdf = Array.from({ length: 21 }, (_, i) => [r3(pct(lat, Math.min(100, i * 5))), i / 20] as const);
@@ -259,7 +251,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
     latencyCdf: cdf,
     maxGapMs: load.maxGapMs,
-    maxChainGapMs: chainGap,
+    maxChainGapMs: chainCommitGapBoundMs(commitBounds) ?? null,
+    commitIntervalBoundsMs: commitBounds.map((b) => b ?? null),
     viewChanges: windowDelta(
       metrics0.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
       metrics1.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),

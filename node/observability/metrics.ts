@@ -16,6 +16,7 @@ export interface NodeMetrics {
   readonly validationQueueDepth: Gauge;
   readonly mempoolSize: Gauge;
   readonly busyRequests: Counter<'queue'>;
+  readonly commitIntervalSeconds: Histogram;
   readonly replicationLag: Gauge;
   readonly bytesIn: Counter<'topic'>;
   readonly bytesOut: Counter<'topic'>;
@@ -34,6 +35,9 @@ export interface NodeMetrics {
 
 /** Sub-millisecond to tens of seconds: consensus steps on loopback up to slow-path timeouts. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Seconds; the bench reads the longest interval of a window off these bounds. */
+export const COMMIT_INTERVAL_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
 
 export function createNodeMetrics(labels: { chainId: string; validator: number }, withProcessMetrics = true): NodeMetrics {
   const registry = new Registry();
@@ -86,6 +90,12 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     rejectedMessages: new Counter({ name: 'vsmr_rejected_messages_total', help: 'Messages refused, by reason', labelNames: ['reason'], registers }),
+    commitIntervalSeconds: new Histogram({
+      name: 'vsmr_commit_interval_seconds',
+      help: 'Time between consecutive block commits at this validator. Under load a stall shows as a long one; an idle chain commits nothing, so read it with the load',
+      buckets: COMMIT_INTERVAL_BUCKETS,
+      registers,
+    }),
     busyRequests: new Counter({
       name: 'vsmr_busy_requests_total',
       help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool) or mempool (requests waiting to be proposed)',

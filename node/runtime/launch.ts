@@ -118,7 +118,8 @@ export async function startValidator(
     logger.warn({ maxPendingRequests: config.maxPendingRequests, maxBatchCommands: genesis.consensus.maxBatchCommands }, 'mempool bound below the block size: blocks will not fill');
   }
   /** Which queue is full, if one is: checked before a request costs any validation. */
-  const fullQueue = (): 'validation' | 'mempool' | undefined => (!pool.canAcceptWork() ? 'validation' : node.acceptsRequests ? undefined : 'mempool');
+  const fullQueue = (): 'validation' | 'mempool' | undefined =>
+    !pool.canAcceptWork() ? 'validation' : node.acceptsRequests(pool.queuedRequests) ? undefined : 'mempool';
 
   const inbound = async (from: string, bytes: Uint8Array) => {
     const sender = indexOf.get(from);

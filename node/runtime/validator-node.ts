@@ -110,6 +110,8 @@ export class ValidatorNode {
   private fatal: Error | undefined;
   /** For metrics: when the current round began, and the last certificate rounds seen. */
   private roundStartedAt = 0;
+  /** For metrics: when the last block committed here (clock ms). */
+  private lastCommitAt: number | undefined;
   private lastRound = 0;
   private lastQcRound = 0;
   private lastTcRound = 0;
@@ -345,10 +347,15 @@ export class ValidatorNode {
     return verdicts;
   }
 
-  /** Whether the pending queue has room for at least one more request (back-pressure for ingress). */
-  get acceptsRequests(): boolean {
+  /**
+   * Whether the pending queue has room for one more request beyond `inValidation` requests
+   * already on their way to it (back-pressure for ingress). Counting those keeps a full queue
+   * from being refilled, behind it, by a validation queue of seconds' worth of requests that
+   * would each be checked only to be answered busy.
+   */
+  acceptsRequests(inValidation = 0): boolean {
     const room = this.replica.pendingRoom;
-    return room.commands > 0 && room.bytes >= MIN_REQUEST_BYTES;
+    return room.commands > inValidation && room.bytes >= MIN_REQUEST_BYTES;
   }
 
   /** The certified blocks above the committed root and the highest QC (light-client queries). */
@@ -651,6 +658,9 @@ export class ValidatorNode {
       return this.halt(err instanceof Error ? err : new Error(String(err)));
     }
     this.opts.metrics?.commits.inc();
+    const now = this.clock.now();
+    if (this.lastCommitAt !== undefined) this.opts.metrics?.commitIntervalSeconds.observe((now - this.lastCommitAt) / 1000);
+    this.lastCommitAt = now;
     this.opts.metrics?.committedHeight.set(block.height);
     this.opts.metrics?.committedCommands.inc(block.payload.length);
     const every = this.snapshots.interval;

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { longestGapMs } from '../../bench/e2e/gaps.js';
-import { watchHeight } from '../../bench/e2e/height-watch.js';
+import { chainCommitGapBoundMs, longestCommitIntervalsMs } from '../../bench/e2e/commit-intervals.js';
+import { createNodeMetrics } from '../../node/observability/metrics.js';
 
 describe('bench: gaps without commits', () => {
   it('property: the longest gap is the largest step from open through every event to close', () => {
@@ -21,47 +22,32 @@ describe('bench: gaps without commits', () => {
   });
 });
 
-describe('bench: watching the committed height', () => {
-  async function until(cond: () => boolean, what: string): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    while (!cond()) {
-      if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  }
+describe('bench: the longest interval between commits, from the validators\' histograms', () => {
+  const metrics = () => createNodeMetrics({ chainId: 'vsmr-test', validator: 0 }, false);
+  const text = (m: ReturnType<typeof metrics>) => m.registry.metrics();
 
-  it('records when the height rises, not when it stays or fails to read, and stops', async () => {
-    // Reads: 5, 5, unreadable, 6, 6, 8, then 8 for ever.
-    const answers: (number | undefined)[] = [5, 5, undefined, 6, 6, 8];
-    let reads = 0;
-    const watch = watchHeight(
-      async () => {
-        const h = reads < answers.length ? answers[reads] : 8;
-        reads++;
-        if (h === undefined) throw new Error('status unavailable');
-        return h;
-      },
-      1,
-      60_000,
-    );
-    await until(() => reads >= answers.length + 3, 'the polls');
-    const { increases, answered } = await watch.stop();
-    assert.equal(increases.length, 2, 'to 6, then to 8');
-    assert.ok(increases[0]! <= increases[1]!);
-    assert.equal(answered, reads - 1, 'every poll but the failed one answered');
-    const after = reads;
-    await new Promise((r) => setImmediate(r));
-    assert.equal(reads, after, 'no poll after stop()');
+  it('bounds the longest interval of the window by its bucket, ignoring intervals before the window', async () => {
+    const m = metrics();
+    m.commitIntervalSeconds.observe(20); // before the window: not counted
+    const before = await text(m);
+    for (const s of [0.02, 0.3, 0.04]) m.commitIntervalSeconds.observe(s);
+    const after = await text(m);
+    assert.deepEqual(longestCommitIntervalsMs([before], [after], 5_000), [500]);
+    m.commitIntervalSeconds.observe(1.5);
+    assert.deepEqual(longestCommitIntervalsMs([before], [await text(m)], 5_000), [2_000]);
   });
 
-  it('stops by itself after its time limit', async () => {
-    let reads = 0;
-    const watch = watchHeight(async () => ++reads, 1, 20);
-    const started = performance.now();
-    await until(() => performance.now() - started > 40 && reads > 0, 'the time limit to pass');
-    const stoppedAt = reads;
-    await until(() => performance.now() - started > 60, 'a little longer');
-    assert.equal(reads, stoppedAt, 'no poll after the limit');
-    assert.ok((await watch.stop()).increases.length >= 1);
+  it('a validator that committed nothing in the window, or past the largest bucket, spans the window; unreadable is undefined', async () => {
+    const idle = metrics();
+    const t = await text(idle);
+    const slow = metrics();
+    const before = await text(slow);
+    slow.commitIntervalSeconds.observe(45);
+    assert.deepEqual(longestCommitIntervalsMs([t, before, undefined], [t, await text(slow), t], 5_000), [5_000, 5_000, undefined]);
+  });
+
+  it('the chain bound is the best validator\'s: one that kept committing shows the chain did', () => {
+    assert.equal(chainCommitGapBoundMs([5_000, 250, undefined, 1_000]), 250);
+    assert.equal(chainCommitGapBoundMs([undefined, undefined]), undefined);
   });
 });

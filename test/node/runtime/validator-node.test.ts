@@ -163,15 +163,20 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       );
       assert.ok(first.slice(3).every((a) => a.committed === undefined && a.cancel === undefined));
       assert.equal(node.waitingRequests, 3, 'no receipt is waited for on behalf of a busy answer');
-      assert.equal(node.acceptsRequests, false);
+      assert.equal(node.acceptsRequests(), false);
       assert.equal(await busyCount(metrics), 2);
       for (const n of net.nodes) n!.start();
       const receipts = await Promise.all(first.slice(0, 3).map((a) => a.committed!));
       assert.ok(receipts.every((r) => r.result === Result.OK));
-      await until(() => node.acceptsRequests, 'room in the queue once its commands committed');
+      await until(() => node.acceptsRequests(), 'room in the queue once its commands committed');
+      assert.equal(node.acceptsRequests(3), false, 'not with three more already on their way');
+      assert.equal(node.acceptsRequests(2), true);
       const [later] = await node.submit([put(1_003, 'full-3', 'v')]);
       assert.equal(later!.verdict.kind, 'accept', 'a request answered busy is accepted when retried');
       assert.equal((await later!.committed!).result, Result.OK);
+      // Two blocks at least committed here, so the commit-interval histogram saw an interval.
+      const intervals = (await metrics.commitIntervalSeconds.get()).values.find((v) => v.metricName === 'vsmr_commit_interval_seconds_count');
+      assert.ok((intervals?.value ?? 0) >= 1, `commit intervals observed: ${intervals?.value}`);
     } finally {
       for (const n of net.nodes) n?.stop();
     }
@@ -183,7 +188,7 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       const req = put(1_100, 'retried', 'v');
       const [first] = await node.submit([req]);
       assert.equal(first!.verdict.kind, 'accept');
-      assert.equal(node.acceptsRequests, false);
+      assert.equal(node.acceptsRequests(), false);
       const [again, other] = await node.submit([req, put(1_101, 'other', 'v')]);
       assert.equal(again!.verdict.kind, 'accept', 'the queued copy is waited on');
       assert.ok(again!.committed);
