@@ -21,7 +21,7 @@ import { blsBackend } from '../crypto/bls/index.js';
 import type { Ed25519BackendName } from '../crypto/ed25519/backends.js';
 import { type BlsSetBytes, packBlsSets, verifyBlsSets } from './bls-job.js';
 import { Deque } from './deque.js';
-import { MAX_REQUEST_BYTES } from '../protocol/request.js';
+import { MAX_REQUEST_BYTES, requestHeader } from '../protocol/request.js';
 import { decodeVerdicts, packRequests, validateRequest } from './stateless.js';
 import { accept, ignore, reject, type Verdict } from './verdict.js';
 import { VerifiedIdCache } from './verified-cache.js';
@@ -148,12 +148,6 @@ type MutableStats = {
 function positiveInt(v: number, what: string): number {
   if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer`);
   return v;
-}
-
-/** The expiry field of well-formed request bytes (only called on accepted requests). */
-function expiryOf(bytes: Uint8Array): bigint {
-  const at = 2 + bytes[1]! + 32 + 8;
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(at);
 }
 
 export class ValidationPool {
@@ -389,7 +383,8 @@ export class ValidationPool {
   }
 
   #remember(bytes: Uint8Array, key: string | undefined, v: Verdict): Verdict {
-    if (v.kind === 'accept' && key !== undefined) this.#cache.addKey(key, expiryOf(bytes));
+    // An accepted request decoded, so its header is there to read.
+    if (v.kind === 'accept' && key !== undefined) this.#cache.addKey(key, requestHeader(bytes)!.expiry);
     return v;
   }
 
