@@ -750,6 +750,9 @@ export class Replica {
   private maybePropose(): boolean {
     const round = this.round;
     if (this.leaderOf(round) !== this.index || this.proposedRound >= round) return false;
+    // A vote of this replica's in the round means it already proposed there before a restart
+    // (proposedRound is not persisted; the vote is): a second proposal would equivocate.
+    if ((this.safety.state.lastVote?.vote.round ?? 0) >= round) return false;
     const qc = this.highQc;
     const tc = qc.vote.round + 1 === round ? undefined : this.highTc?.round === round - 1 ? this.highTc : undefined;
     if (qc.vote.round + 1 !== round && !tc) return false;

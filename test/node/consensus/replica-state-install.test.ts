@@ -3,6 +3,7 @@ import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-cer
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
 import { DEFAULT_MAX_PENDING_BYTES, Replica } from '../../../node/consensus/replica.js';
 import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
+import { INITIAL_SAFETY_STATE } from '../../../node/consensus/safety-rules.js';
 import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
 
 /** A chain of committed blocks (with executed states and the QCs certifying them) from a 4-replica run. */
@@ -21,13 +22,13 @@ function donorChain(): { blocks: Block[]; executed: ExecutedState[]; qcOf: (h: n
   return { blocks, executed: c.executed[0]!, qcOf, highQc: chain.highQc, tip: chain.blocks };
 }
 
-function freshReplica(index = 3): Replica {
+function freshReplica(index = 3, safetyStorage = new MemorySafetyStorage()): Replica {
   return new Replica({
     chainId: CHAIN,
     index,
     n: 4,
     signer: fakeSigner(index),
-    safetyStorage: new MemorySafetyStorage(),
+    safetyStorage,
     certs: new FakeCertificateOps(CHAIN, 4),
     baseTimeoutMs: 100,
     maxBatchCommands: 2,
@@ -87,6 +88,24 @@ describe('Replica: state-installed (root jump after a snapshot or a restart)', (
     r.step(install());
     assert.equal(r.pendingCommands, 0);
     assert.equal(r.pendingRoom.bytes, DEFAULT_MAX_PENDING_BYTES);
+  });
+
+  it('a restarted leader that voted in its round before the crash does not propose there again', () => {
+    // Its proposal of that round went out before the crash (the vote on it is what was saved);
+    // proposing anew would equivocate. Without the saved vote, the same replica proposes.
+    const round = d.qcOf(h).vote.round + 1;
+    const leader = round % 4;
+    const proposalsIn = (storage: MemorySafetyStorage) => {
+      const r = freshReplica(leader, storage);
+      const actions = [...r.step(install({ syncFrom: undefined })), ...r.step({ type: 'commands', commands: [cmd('after-restart')] })];
+      assert.equal(r.currentRound, round);
+      return of(actions, 'broadcast').filter((a) => a.message.type === 'proposal');
+    };
+    assert.equal(proposalsIn(new MemorySafetyStorage()).length, 1, 'a leader with no vote in the round proposes');
+    const voted = new MemorySafetyStorage();
+    const vote = { ...d.qcOf(h).vote, round };
+    voted.saved = { ...INITIAL_SAFETY_STATE, lastVotedRound: round, lastVote: { vote, signer: leader, signature: fakeSigner(leader).sign(vote.blockId) } };
+    assert.deepEqual(proposalsIn(voted), []);
   });
 
   it('takes the installed QC as its highest and enters the round after it', () => {
