@@ -88,6 +88,19 @@ export function sha256Bytes(view: Uint8Array): Uint8Array {
   return digestBytes(nodeOneShot('sha256', view, 'buffer'));
 }
 
+/**
+ * SHA-256 of a small input (at most SMALL_INPUT_MAX bytes) written into `out` (32 bytes): for
+ * structures that keep a digest per node and rehash it in place, so that rehashing allocates
+ * nothing. A Merkle tree of 10^5 nodes rehashing thousands of them per block otherwise makes a
+ * fresh array per node that outlives the young generation, and the collector copies each twice.
+ */
+export function sha256SmallInto(out: Uint8Array, view: Uint8Array): void {
+  if (out.length !== SHA256_LENGTH || view.length > SMALL_INPUT_MAX) {
+    throw new HashInputError('data', `sha256SmallInto takes a ${SHA256_LENGTH}-byte output and at most ${SMALL_INPUT_MAX} bytes of input`);
+  }
+  sodium.crypto_hash_sha256(out, view);
+}
+
 /** SHA-256: libsodium for small inputs, OpenSSL (node:crypto) for bulk data; the same digest. */
 export function sha256(data: Uint8Array): Uint8Array {
   assertBytes(data, 'data');

@@ -43,7 +43,7 @@
  */
 import { bytesEqual } from '../crypto/bytes.js';
 import { CryptoError } from '../crypto/errors.js';
-import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256Bytes, taggedHash } from '../crypto/hash.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256Bytes, sha256SmallInto, taggedHash } from '../crypto/hash.js';
 import { ByteReader, ByteWriter } from './bytes-io.js';
 
 /** Hard limits of the tree and its proofs; the application's own limits are tighter. */
@@ -148,12 +148,26 @@ export class StateHasher {
     return this.#pair(NODE_KIND, left, right);
   }
 
+  /** leaf(), written into `out` (32 bytes) instead of a fresh array. */
+  leafInto(out: Uint8Array, keyHash: Uint8Array, valueHash: Uint8Array): void {
+    sha256SmallInto(out, this.#fill(LEAF_KIND, keyHash, valueHash));
+  }
+
+  /** node(), written into `out` (32 bytes) instead of a fresh array; `out` may be neither child. */
+  nodeInto(out: Uint8Array, left: Uint8Array, right: Uint8Array): void {
+    sha256SmallInto(out, this.#fill(NODE_KIND, left, right));
+  }
+
   #pair(kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
+    return sha256Bytes(this.#fill(kind, a, b));
+  }
+
+  #fill(kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
     const s = this.#scratch;
     s[this.#at] = kind;
     s.set(a, this.#at + 1);
     s.set(b, this.#at + 1 + SHA256_LENGTH);
-    return sha256Bytes(s);
+    return s;
   }
 }
 

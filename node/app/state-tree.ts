@@ -21,6 +21,7 @@
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import type { StateProof, StateProofTerminal } from '../../protocol/state-proof.js';
+import { SHA256_LENGTH } from '../../crypto/hash.js';
 import {
   EMPTY_TREE_ROOT,
   MAX_STATE_KEY_BYTES,
@@ -30,9 +31,12 @@ import {
   stateRootOf,
 } from '../../protocol/state-proof.js';
 
+// Each node owns its hash buffer for life and is rehashed into it (see sha256SmallInto): a root()
+// after a block of a few hundred writes allocates nothing that outlives it.
 class Leaf {
-  /** Leaf node hash; null while the value changed since the last root(). */
-  hash: Uint8Array | null = null;
+  /** Leaf node hash, valid unless `dirty` (the value changed since the last root()). */
+  readonly hash = new Uint8Array(SHA256_LENGTH);
+  dirty = true;
   constructor(
     readonly keyHash: Uint8Array,
     readonly key: Uint8Array,
@@ -41,8 +45,9 @@ class Leaf {
 }
 
 class Internal {
-  /** Node hash; null while anything below changed since the last root(). */
-  hash: Uint8Array | null = null;
+  /** Node hash, valid unless `dirty` (anything below changed since the last root()). */
+  readonly hash = new Uint8Array(SHA256_LENGTH);
+  dirty = true;
   constructor(
     public left: TreeNode,
     public right: TreeNode,
@@ -105,7 +110,7 @@ export class StateTree {
     if (existing !== undefined) {
       if (bytesEqual(existing.value, value)) return;
       existing.value = value.slice();
-      existing.hash = null;
+      existing.dirty = true;
       this.#dirtyPath(existing.keyHash);
       return;
     }
@@ -173,7 +178,7 @@ export class StateTree {
     this.#changed();
     let node = this.#root;
     for (let depth = 0; node instanceof Internal; depth++) {
-      node.hash = null;
+      node.dirty = true;
       node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
     }
   }
@@ -185,7 +190,7 @@ export class StateTree {
     let node = this.#root;
     let depth = 0;
     while (node instanceof Internal) {
-      node.hash = null;
+      node.dirty = true;
       parent = node;
       node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
       depth++;
@@ -210,7 +215,7 @@ export class StateTree {
     const path: Internal[] = [];
     let node = this.#root;
     while (node instanceof Internal) {
-      node.hash = null;
+      node.dirty = true;
       path.push(node);
       node = pathBit(keyHash, path.length - 1) === 1 ? node.right : node.left;
     }
@@ -242,11 +247,10 @@ export class StateTree {
   /** The node's hash, computing it (and the dirty nodes below) if needed. Shared: do not mutate. */
   #hashOf(node: TreeNode): Uint8Array {
     if (node === null) return EMPTY_TREE_ROOT;
-    if (node.hash !== null) return node.hash;
-    node.hash =
-      node instanceof Leaf
-        ? this.#hasher.leaf(node.keyHash, this.#hasher.valueHash(node.value))
-        : this.#hasher.node(this.#hashOf(node.left), this.#hashOf(node.right));
+    if (!node.dirty) return node.hash;
+    if (node instanceof Leaf) this.#hasher.leafInto(node.hash, node.keyHash, this.#hasher.valueHash(node.value));
+    else this.#hasher.nodeInto(node.hash, this.#hashOf(node.left), this.#hashOf(node.right));
+    node.dirty = false;
     return node.hash;
   }
 }

@@ -9,6 +9,7 @@ import {
   sha256,
   sha256Noble,
   sha256Parts,
+  sha256SmallInto,
   taggedHash,
 } from '../../crypto/hash.js';
 
@@ -54,6 +55,18 @@ describe('crypto/hash', () => {
       }
       assert.equal(bytesToHex(sha256Parts([])), vectors[1]![1]);
       assert.equal(bytesToHex(sha256Parts([ascii('a'), new Uint8Array(0), ascii('bc')])), vectors[0]![1]);
+    });
+
+    it('sha256SmallInto writes the same digest into the given buffer, for inputs up to 192 bytes only', () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 192 }), (data) => {
+          const out = new Uint8Array(32).fill(0xaa);
+          sha256SmallInto(out, data);
+          assert.deepEqual(out, sha256Noble(data));
+        }),
+      );
+      assertHashInputError(() => sha256SmallInto(new Uint8Array(32), new Uint8Array(193)), 'data');
+      assertHashInputError(() => sha256SmallInto(new Uint8Array(31), new Uint8Array(1)), 'data');
     });
 
     it('returns plain 32-byte Uint8Arrays, not Buffers', () => {
