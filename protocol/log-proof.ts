@@ -9,7 +9,7 @@
  * without trusting the replica. node/app/log.ts keeps the log itself.
  */
 import { CryptoError } from '../crypto/errors.js';
-import { DOMAIN_TAGS, SHA256_LENGTH, taggedHash } from '../crypto/hash.js';
+import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256Bytes, taggedHash } from '../crypto/hash.js';
 import type { InclusionProof } from '../crypto/merkle.js';
 import { MerkleProofError, verifyInclusion } from '../crypto/merkle.js';
 import type { Result } from './result.js';
@@ -81,3 +81,32 @@ export function verifyLogEntry(chainId: string, logRoot: Uint8Array, entry: LogE
   }
 }
 
+/**
+ * logLeafData for one chain, over a scratch buffer that already holds the domain prefix: the log
+ * appends one leaf per committed command, and taggedHash would look up the prefix and build the
+ * entry and the joined input afresh for each. Not shared between callers; hashing is synchronous,
+ * so the scratch is never used by two calls at once.
+ */
+export class LogLeafHasher {
+  readonly #scratch: Uint8Array;
+  readonly #view: DataView;
+  readonly #at: number;
+
+  /** Throws HashInputError for a chain id the hashing layer refuses. */
+  constructor(chainId: string) {
+    const prefix = domainPrefix(DOMAIN_TAGS.log, chainId);
+    this.#at = prefix.length;
+    this.#scratch = new Uint8Array(prefix.length + 8 + SHA256_LENGTH + 1);
+    this.#scratch.set(prefix);
+    this.#view = new DataView(this.#scratch.buffer);
+  }
+
+  /** logLeafData(chainId, entry); the caller has checked the entry (32-byte hash, a u8 result). */
+  leafData(entry: LogEntry): Uint8Array {
+    const at = this.#at;
+    this.#view.setBigUint64(at, BigInt(entry.position));
+    this.#scratch.set(entry.commandHash, at + 8);
+    this.#scratch[at + 8 + SHA256_LENGTH] = entry.result;
+    return sha256Bytes(this.#scratch);
+  }
+}

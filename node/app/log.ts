@@ -14,10 +14,10 @@
  * the log only grows and a full rebuild per block would make execution quadratic over a
  * chain's life. Proofs rebuild the full tree on demand and cache it until the next append.
  */
-import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH } from '../../crypto/hash.js';
+import { SHA256_LENGTH } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
 import { MerkleTree, merkleLeafHash, merkleNodeHash, merkleRoot } from '../../crypto/merkle.js';
-import { type LogEntry, logLeafData } from '../../protocol/log-proof.js';
+import { type LogEntry, LogLeafHasher } from '../../protocol/log-proof.js';
 import type { Result } from '../../protocol/result.js';
 import { isResult } from '../../protocol/result.js';
 
@@ -37,8 +37,10 @@ export class CommandLog {
   #tree: MerkleTree | null = null;
   #treeSize = 0;
 
+  readonly #leafHasher: LogLeafHasher;
+
   constructor(chainId: string) {
-    domainPrefix(DOMAIN_TAGS.log, chainId);
+    this.#leafHasher = new LogLeafHasher(chainId);
     this.chainId = chainId;
   }
 
@@ -52,7 +54,7 @@ export class CommandLog {
     }
     if (!isResult(result)) throw new TypeError(`unknown result code ${String(result)}`);
     const entry: LogEntry = { position: this.size, commandHash: commandHash.slice(), result };
-    const leaf = logLeafData(this.chainId, entry);
+    const leaf = this.#leafHasher.leafData(entry);
     this.#hashes.push(entry.commandHash);
     this.#results.push(result);
     this.#leaves.push(leaf);

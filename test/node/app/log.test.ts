@@ -5,7 +5,7 @@ import { sha256Noble } from '../../../crypto/hash.js';
 import { merkleRoot } from '../../../crypto/merkle.js';
 import type { LogEntry, LogProofRejectReason } from '../../../protocol/log-proof.js';
 import { CommandLog } from '../../../node/app/log.js';
-import { LogProofError, logLeafData, verifyLogEntry } from '../../../protocol/log-proof.js';
+import { LogLeafHasher, LogProofError, logLeafData, verifyLogEntry } from '../../../protocol/log-proof.js';
 import type { Result as ResultCode } from '../../../protocol/result.js';
 import { Result } from '../../../protocol/result.js';
 import { CHAIN } from './arbitraries.js';
@@ -28,6 +28,19 @@ describe('app/log', () => {
     const prefix = concatBytes(Uint8Array.of(11), ascii('vsmr/log/v1'), Uint8Array.of(CHAIN.length), ascii(CHAIN));
     const expected = sha256Noble(concatBytes(prefix, uintBE(258, 8), hash, Uint8Array.of(Result.CAS_MISMATCH)));
     assert.equal(toHex(logLeafData(CHAIN, { position: 258, commandHash: hash, result: Result.CAS_MISMATCH })), toHex(expected));
+  });
+
+  it("the log's leaf hasher (a reused scratch buffer) computes exactly logLeafData, call after call", () => {
+    const chainIds = [CHAIN, 'x', 'c'.repeat(64)];
+    const hashers = chainIds.map((c) => new LogLeafHasher(c));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: chainIds.length - 1 }), fc.maxSafeNat(), arbEntry), { minLength: 1, maxLength: 8 }), (calls) => {
+        for (const [c, position, [commandHash, result]] of calls) {
+          const entry = { position, commandHash, result };
+          assert.equal(toHex(hashers[c]!.leafData(entry)), toHex(logLeafData(chainIds[c]!, entry)));
+        }
+      }),
+    );
   });
 
   it('keeps the RFC 6962 root incrementally, equal to a full rebuild at every size', () => {
