@@ -119,9 +119,9 @@ export class QueryService {
   tryAnswer(q: QueryRequest): ProofBundle | string {
     const { chainId, node } = this.opts;
     const app = node.app;
-    const headers = this.certifiedHeaders();
+    const headers = this.headersNewestFirst(LEDGER_WINDOW);
     if (q.kind === 'certificate') {
-      const h = headers.find((c) => c.block.executed.height >= q.height);
+      const h = firstWhere(headers, (c) => c.block.executed.height >= q.height);
       return h ? makeBundle(chainId, h.block, h.qc, { height: q.height }) : `no certified header covers height ${q.height} yet`;
     }
     if (q.kind === 'log') {
@@ -137,7 +137,7 @@ export class QueryService {
     }
     const stateRoot = app.stateRoot();
     const logRoot = app.logRoot();
-    const h = headers.find((c) => bytesEqual(c.block.executed.stateRoot, stateRoot) && bytesEqual(c.block.executed.logRoot, logRoot));
+    const h = firstWhere(headers, (c) => bytesEqual(c.block.executed.stateRoot, stateRoot) && bytesEqual(c.block.executed.logRoot, logRoot));
     if (!h) return `no certified header carries the current state root ${toHex(stateRoot)} yet`;
     const proof = app.proveStateKey(q.key);
     const value = proof.terminal.kind === 'leaf' ? proof.terminal.value : null;
@@ -146,24 +146,42 @@ export class QueryService {
 
   /** Certified headers this replica holds, newest first, whose executed state it has executed too. */
   certifiedHeaders(window = LEDGER_WINDOW): CertifiedHeader[] {
+    return [...this.headersNewestFirst(window)];
+  }
+
+  /**
+   * certifiedHeaders, lazily: the core's certified tip first (in memory), then committed blocks
+   * read back from the ledger only while the caller keeps asking. Each read decodes a whole block
+   * (hundreds of requests under load), and the newest header, which publication and most
+   * queries want, is nearly always in the tip.
+   */
+  private *headersNewestFirst(window: number): Generator<CertifiedHeader> {
     const { node, store } = this.opts;
     const top = store.committedHeight();
     const tip = node.certifiedTip();
-    const chain: Block[] = [];
-    for (let h = Math.max(1, top - window); h <= top; h++) {
+    // The QC certifying each block is the parent QC of the block above it (the highest QC for
+    // the topmost): walking down, it is that of the block visited just before.
+    let qc: QuorumCert | undefined = tip.highQc;
+    const visit = (block: Block): CertifiedHeader | undefined => {
+      const certified = qc !== undefined && bytesEqual(qc.vote.blockId, block.id) && qc.certificate.length > 0;
+      const header = certified && block.executed.height <= top && block.executed.height > 0 ? { block, qc: qc! } : undefined;
+      qc = block.parentQc;
+      return header;
+    };
+    for (let i = tip.blocks.length - 1; i >= 0; i--) {
+      const header = visit(tip.blocks[i]!);
+      if (header) yield header;
+    }
+    for (let h = top; h >= Math.max(1, top - window); h--) {
       const b = store.block(h);
-      if (b) chain.push(b);
+      if (!b) {
+        // Not held (pruned below a snapshot): the block beneath has no certifying QC here.
+        qc = undefined;
+        continue;
+      }
+      const header = visit(b);
+      if (header) yield header;
     }
-    chain.push(...tip.blocks);
-    const out: CertifiedHeader[] = [];
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const block = chain[i]!;
-      const qc = i + 1 < chain.length ? chain[i + 1]!.parentQc : tip.highQc;
-      if (!bytesEqual(qc.vote.blockId, block.id) || qc.certificate.length === 0) continue;
-      if (block.executed.height > top || block.executed.height === 0) continue;
-      out.push({ block, qc });
-    }
-    return out;
   }
 
   /**
@@ -213,12 +231,12 @@ export class QueryService {
     const top = store.committedHeight();
     if (top === this.lastCommitted) return;
     this.lastCommitted = top;
-    const newest = this.certifiedHeaders(1)[0];
+    // Nobody follows through this validator: nothing to build or send.
+    if (host.topicPeers('certificate').length === 0) return;
+    const newest = this.headersNewestFirst(1).next().value;
     if (!newest || newest.block.executed.height <= this.lastPublished) return;
     const share = this.opts.publisher;
     if (share && !publishesHeader(share, newest.block.height)) return;
-    // Nobody follows through this validator: nothing to build or send.
-    if (host.topicPeers('certificate').length === 0) return;
     const id = toHex(newest.block.id);
     if (id === this.lastPublishedId) return;
     this.lastPublished = newest.block.executed.height;
@@ -226,4 +244,10 @@ export class QueryService {
     const bytes = new TextEncoder().encode(bundleToJson(makeBundle(chainId, newest.block, newest.qc)));
     host.publish('certificate', bytes).catch((err: unknown) => this.opts.logger?.debug({ err: String(err) }, 'certificate gossip failed'));
   }
+}
+
+/** The first item that passes, reading no further (Iterator.prototype.find, which the TypeScript lib in use lacks). */
+function firstWhere<T>(items: Iterable<T>, pass: (item: T) => boolean): T | undefined {
+  for (const item of items) if (pass(item)) return item;
+  return undefined;
 }
