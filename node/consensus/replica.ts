@@ -750,9 +750,11 @@ export class Replica {
   private maybePropose(): boolean {
     const round = this.round;
     if (this.leaderOf(round) !== this.index || this.proposedRound >= round) return false;
-    // A vote of this replica's in the round means it already proposed there before a restart
-    // (proposedRound is not persisted; the vote is): a second proposal would equivocate.
-    if ((this.safety.state.lastVote?.vote.round ?? 0) >= round) return false;
+    // proposedRound lives in memory; across a restart the safety state says whether this replica
+    // already proposed in the round (or, in a state saved before that record existed, voted in
+    // it, which a leader does on its own proposal): a second proposal would equivocate.
+    const saved = this.safety.state;
+    if (saved.lastProposedRound >= round || (saved.lastVote?.vote.round ?? 0) >= round) return false;
     const qc = this.highQc;
     const tc = qc.vote.round + 1 === round ? undefined : this.highTc?.round === round - 1 ? this.highTc : undefined;
     if (qc.vote.round + 1 !== round && !tc) return false;
@@ -795,6 +797,7 @@ export class Replica {
       // header must never go back, and voters check it against their own execution anyway.
       executed: latestExecuted(this.lastExecuted, ancestors[ancestors.length - 1]?.executed),
     });
+    this.safety.recordProposal(round);
     this.proposedRound = round;
     this.out.push({ type: 'broadcast', message: tc ? { type: 'proposal', block, tc } : { type: 'proposal', block } });
     this.onProposal(this.index, block, tc);

@@ -32,6 +32,12 @@ export interface SafetyState {
   readonly highestTimeoutRound: Round;
   /** Returned again, byte for byte, when asked to vote in the same round for the same block. */
   readonly lastVote: SignedVote | null;
+  /**
+   * Highest round this replica proposed in. A proposal carries no signature of its own, but a
+   * leader that proposed, crashed and came back in the same round must not propose a different
+   * block there: the record is durable before the proposal leaves, as state is before a vote.
+   */
+  readonly lastProposedRound: Round;
 }
 
 export const INITIAL_SAFETY_STATE: SafetyState = Object.freeze({
@@ -40,6 +46,7 @@ export const INITIAL_SAFETY_STATE: SafetyState = Object.freeze({
   preferredRound: 0,
   highestTimeoutRound: 0,
   lastVote: null,
+  lastProposedRound: 0,
 });
 
 /**
@@ -75,7 +82,8 @@ export type SafetyRuleName =
   | 'round-not-increasing'
   | 'not-safe-to-vote'
   | 'not-safe-to-timeout'
-  | 'stale-timeout';
+  | 'stale-timeout'
+  | 'proposal-not-increasing';
 
 /** A refusal to sign, with the values that failed the rule. */
 export class SafetyViolation extends Error {
@@ -180,6 +188,19 @@ export class SafetyRules {
       highestTimeoutRound: Math.max(state.highestTimeoutRound, round),
     });
     return { round, highQcRound: qcRound, signer: this.signer.index, signature: this.signer.sign(timeoutDigest(this.chainId, round, qcRound)) };
+  }
+
+  /**
+   * Records that this replica proposes in `round`, before the proposal leaves (the runtime sends
+   * a step's messages after its writes are durable). Refuses a round at or below one already
+   * proposed in, so no restart can lead to two proposals in one round.
+   */
+  recordProposal(round: Round): void {
+    const state = this.current;
+    if (round <= state.lastProposedRound) {
+      throw new SafetyViolation('proposal-not-increasing', { round, lastProposedRound: state.lastProposedRound });
+    }
+    this.commit({ ...state, lastProposedRound: round });
   }
 
   /** Durable first, then visible: the only way state changes. */

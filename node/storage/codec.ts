@@ -19,6 +19,7 @@
  *   SignedVote    VoteData || u32 signer || u32 len || signature
  *   SafetyState   u64 lastVotedRound || u64 oneChainRound || u64 preferredRound
  *                 || u64 highestTimeoutRound || u8 hasVote (0|1) || [SignedVote]
+ *                 || [u64 lastProposedRound] (absent in states written before it existed: 0)
  *   ExecutedState u64 height || block id[32] || state root[32] || log root[32] (types.ts)
  *   Block         id[32] || u64 round || u64 height || u32 author || QuorumCert || ExecutedState
  *                 || u32 n || n × (u32 len || command)
@@ -202,7 +203,7 @@ export function encodeSafetyState(s: SafetyState): Uint8Array {
     w.u8(1);
     writeSignedVote(w, s.lastVote);
   }
-  return w.finish();
+  return w.u64(s.lastProposedRound).finish();
 }
 
 export function decodeSafetyState(body: Uint8Array): SafetyState {
@@ -214,8 +215,10 @@ export function decodeSafetyState(body: Uint8Array): SafetyState {
   const flag = r.u8('lastVote flag');
   if (flag > 1) throw fail(`lastVote flag ${flag} is not 0 or 1`);
   const lastVote = flag === 1 ? readSignedVote(r) : null;
+  // A trailing field, so that data directories written before it open unchanged.
+  const lastProposedRound = r.remaining > 0 ? r.u53('lastProposedRound') : 0;
   r.end();
-  return { lastVotedRound, oneChainRound, preferredRound, highestTimeoutRound, lastVote };
+  return { lastVotedRound, oneChainRound, preferredRound, highestTimeoutRound, lastVote, lastProposedRound };
 }
 
 export function encodeExecutedStateRecord(e: ExecutedState): Uint8Array {

@@ -90,9 +90,10 @@ describe('Replica: state-installed (root jump after a snapshot or a restart)', (
     assert.equal(r.pendingRoom.bytes, DEFAULT_MAX_PENDING_BYTES);
   });
 
-  it('a restarted leader that voted in its round before the crash does not propose there again', () => {
-    // Its proposal of that round went out before the crash (the vote on it is what was saved);
-    // proposing anew would equivocate. Without the saved vote, the same replica proposes.
+  it('a restarted leader that proposed in its round before the crash does not propose there again', () => {
+    // Its proposal of that round went out before the crash; proposing anew would equivocate.
+    // The saved proposal round says so, or, in a state saved before that record existed, the
+    // saved vote (a leader votes on its own proposal). Without either, the same replica proposes.
     const round = d.qcOf(h).vote.round + 1;
     const leader = round % 4;
     const proposalsIn = (storage: MemorySafetyStorage) => {
@@ -101,7 +102,12 @@ describe('Replica: state-installed (root jump after a snapshot or a restart)', (
       assert.equal(r.currentRound, round);
       return of(actions, 'broadcast').filter((a) => a.message.type === 'proposal');
     };
-    assert.equal(proposalsIn(new MemorySafetyStorage()).length, 1, 'a leader with no vote in the round proposes');
+    const fresh = new MemorySafetyStorage();
+    assert.equal(proposalsIn(fresh).length, 1, 'a leader with nothing saved for the round proposes');
+    assert.equal(fresh.saved?.lastProposedRound, round, 'and records the round before the proposal leaves');
+    const proposed = new MemorySafetyStorage();
+    proposed.saved = { ...INITIAL_SAFETY_STATE, lastProposedRound: round };
+    assert.deepEqual(proposalsIn(proposed), []);
     const voted = new MemorySafetyStorage();
     const vote = { ...d.qcOf(h).vote, round };
     voted.saved = { ...INITIAL_SAFETY_STATE, lastVotedRound: round, lastVote: { vote, signer: leader, signature: fakeSigner(leader).sign(vote.blockId) } };

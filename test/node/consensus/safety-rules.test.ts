@@ -205,6 +205,20 @@ describe('safety rules (behaviour)', () => {
     assert.equal(violation(() => after.voteFor(block(4, qc(3)))).rule, 'round-not-increasing');
   });
 
+  it('records each proposal round durably, refuses one at or below it, also after a restart', () => {
+    const storage = new FakeSafetyStorage();
+    const rules = new SafetyRules(CHAIN, fakeSigner(), storage);
+    rules.recordProposal(3);
+    assert.equal(storage.saved?.lastProposedRound, 3);
+    const after = new SafetyRules(CHAIN, fakeSigner(), storage);
+    for (const round of [3, 2]) assert.equal(violation(() => after.recordProposal(round)).rule, 'proposal-not-increasing');
+    after.recordProposal(4);
+    assert.equal(after.state.lastProposedRound, 4);
+    storage.failNext = true;
+    assert.throws(() => after.recordProposal(5), /disk full/);
+    assert.equal(after.state.lastProposedRound, 4);
+  });
+
   it('releases no signature when the state cannot be stored', () => {
     const storage = new FakeSafetyStorage();
     const rules = new SafetyRules(CHAIN, fakeSigner(), storage);

@@ -99,7 +99,21 @@ describe('storage/codec', () => {
   });
 
   it('encodings are canonical (fixed layout of the safety state)', () => {
-    const s = { ...INITIAL_SAFETY_STATE, lastVotedRound: 1, oneChainRound: 2, preferredRound: 3, highestTimeoutRound: 4 };
-    assert.equal(Buffer.from(encodeSafetyState(s)).toString('hex'), `${'0000000000000001'}${'0000000000000002'}${'0000000000000003'}${'0000000000000004'}00`);
+    const s = { ...INITIAL_SAFETY_STATE, lastVotedRound: 1, oneChainRound: 2, preferredRound: 3, highestTimeoutRound: 4, lastProposedRound: 5 };
+    assert.equal(
+      Buffer.from(encodeSafetyState(s)).toString('hex'),
+      `${'0000000000000001'}${'0000000000000002'}${'0000000000000003'}${'0000000000000004'}00${'0000000000000005'}`,
+    );
+  });
+
+  it('a safety state written before lastProposedRound existed decodes with it 0; other trailing bytes are corruption', () => {
+    const s = votedFor(blocks[2]!);
+    const body = encodeSafetyState(s);
+    const old = body.subarray(0, body.length - 8);
+    assert.deepEqual(decodeSafetyState(old), { ...s, lastProposedRound: 0 });
+    assert.deepEqual(decodeSafetyState(body), s);
+    for (const bad of [body.subarray(0, body.length - 1), Uint8Array.of(...body, 0)]) {
+      corrupt(() => openDecoded('safety', KEY, 'state', ValueKind.safetyState, sealValue('safety', KEY, ValueKind.safetyState, bad), decodeSafetyState), 'safety', 'state');
+    }
   });
 });

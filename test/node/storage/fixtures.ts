@@ -52,5 +52,6 @@ export function votedFor(block: Block): SafetyState {
     preferredRound: block.parentQc.vote.parentRound,
     highestTimeoutRound: Math.max(0, block.round - 1),
     lastVote: { vote: qc.vote, signer: 2, signature: sha256(ascii(`sig-${block.round}`)) },
+    lastProposedRound: Math.max(0, block.round - 3),
   };
 }
