@@ -49,8 +49,10 @@ async function windowUpdatesFor(
   let dataFrames = 0;
   try {
     const delivered: Uint8Array[] = [];
+    let onDelivery: (() => void) | undefined;
     b.handle('requests', async (_from, data) => {
       delivered.push(data);
+      onDelivery?.();
       return undefined;
     });
     await a.send(b.peerId, 'requests', new Uint8Array(8)); // the channel is open before counting
@@ -64,7 +66,16 @@ async function windowUpdatesFor(
       if (frame.header.length > 0) dataFrames++;
       originalData.call(this, frame);
     };
-    for (let i = 0; i < frames; i++) await a.send(b.peerId, 'requests', randomBytes(bytes));
+    // One at a time, each delivered before the next is sent: sends that queue up together leave
+    // as one data frame, and on a loaded machine 200 of them once coalesced into 9.
+    for (let i = 0; i < frames; i++) {
+      const arrived = new Promise<void>((resolve) => {
+        onDelivery = resolve;
+      });
+      await a.send(b.peerId, 'requests', randomBytes(bytes));
+      // Bounded: a frame that never arrives fails the wait below instead of hanging the test.
+      await Promise.race([arrived, until(() => delivered.length > i, `frame ${i + 1} delivered`)]);
+    }
     await until(() => delivered.length === frames, `${frames} frames delivered`);
     return { updates, dataFrames, delivered };
   } finally {
@@ -76,11 +87,12 @@ async function windowUpdatesFor(
 
 describe('yamux receive-window updates (network/yamux-window.ts)', () => {
   it("the library's rule answers every data frame with a WindowUpdate; the half-window rule sends none for 200 x 250 B", async () => {
-    // Sends that queue up together leave as one data frame (92-200 data frames for the 200 sends
-    // on an idle machine, 9 once under load), so the library's rule is judged per data frame
-    // received, each of which it answers unless the stream is paused.
+    // The library answers a data frame with an update unless its window just grew (99-200 updates
+    // for 200 frames seen).
     const stock = await windowUpdatesFor('every-frame', 200, 250);
-    assert.ok(stock.dataFrames > 0 && stock.updates >= stock.dataFrames / 2, `every-frame: ${stock.updates} updates for ${stock.dataFrames} data frames`);
+    // Every stream of both hosts is counted, so a few frames of other protocols join the 200.
+    assert.ok(stock.dataFrames >= 200, `one data frame per send: ${stock.dataFrames} for 200 sends`);
+    assert.ok(stock.updates >= 40, `every-frame: ${stock.updates} updates for ${stock.dataFrames} data frames`);
     const half = await windowUpdatesFor('half-window', 200, 250);
     assert.ok(half.updates <= 2, `half-window: ${half.updates} updates for ${half.dataFrames} data frames (50 KiB, under half a window)`);
   });
