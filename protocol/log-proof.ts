@@ -32,13 +32,20 @@ export class LogProofError extends CryptoError {
   }
 }
 
+const LOG_ENTRY_BYTES = 8 + SHA256_LENGTH + 1;
+
 /** u64 position || commandHash (32) || u8 result: the part of a leaf after the domain prefix. */
 export function encodeLogEntry(entry: LogEntry): Uint8Array {
-  const out = new Uint8Array(8 + SHA256_LENGTH + 1);
-  new DataView(out.buffer).setBigUint64(0, BigInt(entry.position));
-  out.set(entry.commandHash, 8);
-  out[8 + SHA256_LENGTH] = entry.result;
+  const out = new Uint8Array(LOG_ENTRY_BYTES);
+  writeLogEntry(out, new DataView(out.buffer), 0, entry);
   return out;
+}
+
+/** encodeLogEntry's bytes, written into `out` (viewed by `view`) at `at`. */
+function writeLogEntry(out: Uint8Array, view: DataView, at: number, entry: LogEntry): void {
+  view.setBigUint64(at, BigInt(entry.position));
+  out.set(entry.commandHash, at + 8);
+  out[at + 8 + SHA256_LENGTH] = entry.result;
 }
 
 export function logLeafData(chainId: string, entry: LogEntry): Uint8Array {
@@ -96,17 +103,14 @@ export class LogLeafHasher {
   constructor(chainId: string) {
     const prefix = domainPrefix(DOMAIN_TAGS.log, chainId);
     this.#at = prefix.length;
-    this.#scratch = new Uint8Array(prefix.length + 8 + SHA256_LENGTH + 1);
+    this.#scratch = new Uint8Array(prefix.length + LOG_ENTRY_BYTES);
     this.#scratch.set(prefix);
     this.#view = new DataView(this.#scratch.buffer);
   }
 
   /** logLeafData(chainId, entry); the caller has checked the entry (32-byte hash, a u8 result). */
   leafData(entry: LogEntry): Uint8Array {
-    const at = this.#at;
-    this.#view.setBigUint64(at, BigInt(entry.position));
-    this.#scratch.set(entry.commandHash, at + 8);
-    this.#scratch[at + 8 + SHA256_LENGTH] = entry.result;
+    writeLogEntry(this.#scratch, this.#view, this.#at, entry);
     return sha256Bytes(this.#scratch);
   }
 }

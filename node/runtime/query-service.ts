@@ -144,14 +144,10 @@ export class QueryService {
     return makeBundle(chainId, h.block, h.qc, { height: h.block.executed.height, state: { key: q.key, value, proof } });
   }
 
-  /** Certified headers this replica holds, newest first, whose executed state it has executed too. */
-  certifiedHeaders(window = LEDGER_WINDOW): CertifiedHeader[] {
-    return [...this.headersNewestFirst(window)];
-  }
-
   /**
-   * certifiedHeaders, lazily: the core's certified tip first (in memory), then committed blocks
-   * read back from the ledger only while the caller keeps asking. Each read decodes a whole block
+   * Certified headers this replica holds, newest first, whose executed state it has executed
+   * too; lazily: the core's certified tip first (in memory), then committed blocks read back
+   * from the ledger only while the caller keeps asking. Each read decodes a whole block
    * (hundreds of requests under load), and the newest header, which publication and most
    * queries want, is nearly always in the tip.
    */
