@@ -159,10 +159,10 @@ export class QueryService {
     // the topmost): walking down, it is that of the block visited just before.
     let qc: QuorumCert | undefined = tip.highQc;
     const visit = (block: Block): CertifiedHeader | undefined => {
-      const certified = qc !== undefined && bytesEqual(qc.vote.blockId, block.id) && qc.certificate.length > 0;
-      const header = certified && block.executed.height <= top && block.executed.height > 0 ? { block, qc: qc! } : undefined;
+      const certifying = qc;
       qc = block.parentQc;
-      return header;
+      if (certifying === undefined || !bytesEqual(certifying.vote.blockId, block.id) || certifying.certificate.length === 0) return undefined;
+      return block.executed.height <= top && block.executed.height > 0 ? { block, qc: certifying } : undefined;
     };
     for (let i = tip.blocks.length - 1; i >= 0; i--) {
       const header = visit(tip.blocks[i]!);

@@ -6,11 +6,11 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { setYamuxWindowUpdates, type YamuxWindowUpdates } from '../../network/yamux-window.js';
 
-async function until(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+async function until(cond: () => boolean, what: string, timeoutMs = 20_000, pollMs = 10): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
@@ -49,10 +49,8 @@ async function windowUpdatesFor(
   let dataFrames = 0;
   try {
     const delivered: Uint8Array[] = [];
-    let onDelivery: (() => void) | undefined;
     b.handle('requests', async (_from, data) => {
       delivered.push(data);
-      onDelivery?.();
       return undefined;
     });
     await a.send(b.peerId, 'requests', new Uint8Array(8)); // the channel is open before counting
@@ -69,12 +67,8 @@ async function windowUpdatesFor(
     // One at a time, each delivered before the next is sent: sends that queue up together leave
     // as one data frame, and on a loaded machine 200 of them once coalesced into 9.
     for (let i = 0; i < frames; i++) {
-      const arrived = new Promise<void>((resolve) => {
-        onDelivery = resolve;
-      });
       await a.send(b.peerId, 'requests', randomBytes(bytes));
-      // Bounded: a frame that never arrives fails the wait below instead of hanging the test.
-      await Promise.race([arrived, until(() => delivered.length > i, `frame ${i + 1} delivered`)]);
+      await until(() => delivered.length > i, `frame ${i + 1} delivered`, 20_000, 1);
     }
     await until(() => delivered.length === frames, `${frames} frames delivered`);
     return { updates, dataFrames, delivered };
