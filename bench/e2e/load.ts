@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
-import { encodeCommand } from '../../protocol/command.js';
+import { encodeCommand, MAX_COMMAND_BYTES } from '../../protocol/command.js';
 import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
 import { encodeRequestBatch } from '../../protocol/request-batch.js';
@@ -56,19 +56,37 @@ export interface LoadResult {
 const MAX_STREAMS_PER_HOST = 48;
 /** Batches a client keeps in flight when it has more than one command outstanding. */
 const BATCH_LANES = 4;
-/** Smallest put: tag, key length, 8-byte key, value length. */
-const PUT_OVERHEAD = 1 + 2 + 8 + 2;
+/** A put's bytes besides its key and value: tag, key length, value length. */
+const PUT_FRAMING = 1 + 2 + 2;
+/** Widest key a padded put uses; narrower keys only when the command is too small for it. */
+const MAX_PUT_KEY_BYTES = 8;
+/**
+ * The issue's smallest command (the 8-byte commands other BFT systems order in their
+ * benchmarks): a put with a 3-byte key and no value, so up to 2^24 distinct keys.
+ */
+export const MIN_COMMAND_BYTES = 8;
 
-/** A `put` command of exactly `bytes` bytes (at least PUT_OVERHEAD); the key is unique per (client, seq). */
-export function paddedPut(bytes: number, client: number, seq: number): Uint8Array {
-  const key = new Uint8Array(8);
-  const view = new DataView(key.buffer);
-  view.setUint32(0, client);
-  view.setUint32(4, seq);
-  return encodeCommand({ type: 'put', key, value: new Uint8Array(Math.max(0, bytes - PUT_OVERHEAD)).fill(0x61) });
+/**
+ * A `put` command of exactly `bytes` bytes (MIN_COMMAND_BYTES..MAX_COMMAND_BYTES), the `ordinal`-th
+ * of the run. Its key is the ordinal, big-endian, in min(8, bytes - 5) bytes, then the value pads
+ * the rest: distinct ordinals give distinct keys while the ordinal fits the key (2^24 commands
+ * at 8 bytes, far more than any bounded run submits), so the state grows by one key per command
+ * at every size.
+ */
+export function paddedPut(bytes: number, ordinal: number): Uint8Array {
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_COMMAND_BYTES || bytes > MAX_COMMAND_BYTES) {
+    throw new RangeError(`a padded put has ${MIN_COMMAND_BYTES}..${MAX_COMMAND_BYTES} bytes, not ${bytes}`);
+  }
+  if (!Number.isSafeInteger(ordinal) || ordinal < 0) throw new RangeError(`command ordinal must be a non-negative integer, not ${ordinal}`);
+  const keyBytes = Math.min(MAX_PUT_KEY_BYTES, bytes - PUT_FRAMING);
+  const key = new Uint8Array(keyBytes);
+  let rest = ordinal;
+  for (let i = keyBytes - 1; i >= 0; i--) {
+    key[i] = rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  return encodeCommand({ type: 'put', key, value: new Uint8Array(bytes - PUT_FRAMING - keyBytes).fill(0x61) });
 }
-
-export const MIN_COMMAND_BYTES = PUT_OVERHEAD;
 
 export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promise<LoadResult> {
   const n = genesis.validators.length;
@@ -129,7 +147,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       const nextRequest = (): Uint8Array => {
         const s = seq++;
         submitted++;
-        const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, c, s) };
+        const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, s * opts.clients + c) };
         return opts.unsigned ? encodeRequest({ ...fields, clientKey: key.publicKey, signature: zeroSig }) : signRequest(fields, key.secretKey);
       };
       /** One reply, at t1 for a request sent at t0; true when the lane should back off. */

@@ -40,7 +40,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--duration <s>', 'measured seconds of load (after a short warm-up)', intIn('--duration', 1, 600), 10)
     .option('--clients <c>', 'closed-loop clients (default: enough to fill a block, at most 256)', intIn('--clients', 1, 4096))
     .option('--outstanding <k>', 'commands in flight per client', intIn('--outstanding', 1, 256), 4)
-    .option('--command-bytes <b>', 'bytes per command (a padded put)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
+    .option('--command-bytes <b>', 'bytes per command, 8..1024 (a padded put; below 13 bytes its key narrows to fit)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
     .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
