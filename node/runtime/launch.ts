@@ -14,7 +14,7 @@ import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-rep
 import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
 import { RequestBatcher, serveRequestBatches } from './request-relay.js';
 import { timedCertificateOps } from './timed-certs.js';
-import { ValidatorNode } from './validator-node.js';
+import { isReceipt, ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
@@ -272,7 +272,9 @@ async function submitReply(answer: Awaited<ReturnType<ValidatorNode['submit']>>[
   const timeout = new Promise<SubmitReply>((resolve) => {
     timer = setTimeout(() => resolve({ status: 'timeout' }), SUBMIT_WAIT_MS);
   });
-  const committed = answer.committed!.then((r): SubmitReply => ({ status: 'committed', ...r }));
+  // Committed in blocks this validator skipped by snapshot: no receipt to give, but the client
+  // must not wait out its deadline for one; `ignored` as for any other replayed sequence.
+  const committed = answer.committed!.then((r): SubmitReply => (isReceipt(r) ? { status: 'committed', ...r } : { status: 'ignored', reason: r.kind }));
   try {
     return await Promise.race([committed, timeout]);
   } finally {

@@ -69,6 +69,24 @@ const SMALL_COMMIT = Object.freeze({ blocks: 3, commands: 16, bytes: 16 * 1024 }
 
 export const DEFAULT_SNAPSHOTS: SnapshotPolicy = Object.freeze({ interval: 1000, retainBlocks: 1000 });
 
+/**
+ * A waited-on request whose sequence committed in blocks this validator never executed: it
+ * caught up by installing a certified snapshot above them, so it holds no receipt (height, log
+ * position, result) to give. The request did commit, at or below `snapshotHeight`.
+ */
+export interface CommittedBelowSnapshot {
+  readonly kind: 'committed-below-snapshot';
+  readonly snapshotHeight: number;
+}
+
+/** How a waited-on request ends here: its receipt, or that it committed where no receipt exists. */
+export type CommitOutcome = CommitReceipt | CommittedBelowSnapshot;
+
+/** Narrows a CommitOutcome to a receipt. */
+export function isReceipt(outcome: CommitOutcome): outcome is CommitReceipt {
+  return !('kind' in outcome);
+}
+
 /** The ledger's own data disagrees with itself (snapshot vs executed state): stop, never serve it. */
 export class LedgerRecoveryError extends Error {
   constructor(detail: string) {
@@ -105,8 +123,12 @@ export class ValidatorNode {
   private hold: { round: number; since: number; timer: unknown } | undefined;
   private stopped = false;
   private readonly clock: Clock;
-  /** Receipt callbacks per request id; a client that stops waiting takes its own out (cancel). */
-  private readonly waiting = new Map<string, Set<(r: CommitReceipt) => void>>();
+  /**
+   * Per request id: the request, and its clients' callbacks; a client that stops waiting takes
+   * its own out (cancel). The bytes are kept for a snapshot install, which must tell which of
+   * them committed in the blocks it jumped over.
+   */
+  private readonly waiting = new Map<string, { readonly request: Uint8Array; readonly callbacks: Set<(r: CommitOutcome) => void> }>();
   private fatal: Error | undefined;
   /** For metrics: when the current round began, and the last certificate rounds seen. */
   private roundStartedAt = 0;
@@ -276,7 +298,7 @@ export class ValidatorNode {
    * The request arrays are taken as immutable from here on: their ids and verdicts are remembered
    * by the array (see DigestMemo).
    */
-  async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitReceipt>; cancel?: () => void }[]> {
+  async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]> {
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
     const admitted: Uint8Array[] = [];
     let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
@@ -299,20 +321,20 @@ export class ValidatorNode {
         roomCommands--;
         roomBytes -= bytes.length;
       }
-      let callback: ((r: CommitReceipt) => void) | undefined;
-      const committed = new Promise<CommitReceipt>((resolve) => {
+      let callback: ((r: CommitOutcome) => void) | undefined;
+      const committed = new Promise<CommitOutcome>((resolve) => {
         callback = resolve;
       });
-      let set = this.waiting.get(key);
-      if (!set) {
-        set = new Set();
-        this.waiting.set(key, set);
+      let entry = this.waiting.get(key);
+      if (!entry) {
+        entry = { request: bytes, callbacks: new Set() };
+        this.waiting.set(key, entry);
       }
-      set.add(callback!);
+      entry.callbacks.add(callback!);
       const cancel = () => {
         const mine = this.waiting.get(key);
-        if (!mine?.delete(callback!)) return;
-        if (mine.size === 0) this.waiting.delete(key);
+        if (!mine?.callbacks.delete(callback!)) return;
+        if (mine.callbacks.size === 0) this.waiting.delete(key);
       };
       admitted.push(bytes);
       return { verdict, committed, cancel };
@@ -715,6 +737,7 @@ export class ValidatorNode {
           this.opts.metrics?.committedHeight.set(v.executed.height);
           this.opts.logger?.info({ peer, height: v.executed.height, bytes: v.bytes.length }, 'installed a certified snapshot');
           this.step({ type: 'state-installed', executed: v.executed, round: v.round, highQc: v.rootQc, syncFrom: peer });
+          this.resettleWaiting(v.executed.height);
           return;
         } catch (err) {
           if (!(err instanceof SnapshotSyncError)) {
@@ -733,6 +756,26 @@ export class ValidatorNode {
     });
   }
 
+  /**
+   * After a snapshot install, the clients still waiting here: the core emptied its queue (it
+   * cannot tell which queued requests the jumped-over blocks committed), and the blocks that
+   * committed some of them will never execute here, so without this their clients would wait
+   * out their deadline for nothing. A request whose sequence the installed state has committed
+   * is answered at once (committed, no receipt here); the others go back into the queue, to be
+   * proposed when this validator leads or to commit in another leader's block as before.
+   */
+  private resettleWaiting(snapshotHeight: number): void {
+    const requeue: Uint8Array[] = [];
+    for (const [key, { request, callbacks }] of this.waiting) {
+      if (this.isCommittedRequest(request)) {
+        this.waiting.delete(key);
+        const outcome: CommittedBelowSnapshot = { kind: 'committed-below-snapshot', snapshotHeight };
+        for (const resolve of callbacks) resolve(outcome);
+      } else requeue.push(request);
+    }
+    if (requeue.length > 0) this.step({ type: 'commands', commands: requeue });
+  }
+
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
     const { commands, origins } = applicationInputs(block.payload);
@@ -740,7 +783,7 @@ export class ValidatorNode {
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = this.replica.commandKey(bytes);
-      const waiters = this.waiting.get(key);
+      const waiters = this.waiting.get(key)?.callbacks;
       if (!waiters) return;
       this.waiting.delete(key);
       const result = outcome.results[k]!;

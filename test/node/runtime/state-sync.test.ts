@@ -7,7 +7,8 @@ import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-cer
 import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import type { LedgerStore, SnapshotChunkAnswer } from '../../../node/runtime/ports.js';
 import { downloadSnapshot, SnapshotSyncError, type SnapshotSyncFailure, verifySnapshot } from '../../../node/runtime/state-sync.js';
-import { type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { isReceipt, type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { Result } from '../../../protocol/result.js';
 import { NodeStore } from '../../../node/storage/lmdb-store.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { bytesEqual, toHex } from '../../../crypto/bytes.js';
@@ -209,6 +210,55 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     await grow(net.nodes[0]!, 3, 'c');
     await until(() => stores[2]!.committedHeight() > before + 1, 'the restarted validator to commit again');
     assert.equal(net.nodes[2]!.failure, undefined);
+  });
+});
+
+describe('clients waiting on a validator that catches up by snapshot', function () {
+  this.timeout(60_000);
+  const N = 4;
+  const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+  const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
+  const { net, make } = makeCluster(N, stores, { interval: 4, retainBlocks: 2 }, metrics);
+  after(() => {
+    for (const node of net.nodes) node?.stop();
+  });
+
+  it('are answered: a request the skipped blocks committed at once, one they did not commit once it commits', async () => {
+    net.down.add(3);
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+    for (const node of net.nodes) node!.start();
+    // Cut off, validator 3 admits two requests and waits for them. The first also reaches
+    // validator 0 (a client that retried elsewhere) and commits in a block 3 will never execute.
+    const elsewhere = put('retried', 'r');
+    const onlyHere = put('only-here', 'h');
+    const [waitElsewhere, waitOnlyHere] = await net.nodes[3]!.submit([elsewhere, onlyHere]);
+    assert.ok(waitElsewhere!.committed && waitOnlyHere!.committed, 'both admitted');
+    const [there] = await net.nodes[0]!.submit([elsewhere]);
+    const committedThere = await there!.committed;
+    assert.ok(committedThere && isReceipt(committedThere));
+    await grow(net.nodes[0]!, 12, 'w');
+    await until(() => [0, 1, 2].every((i) => stores[i]!.lowestBlockHeight() > 2), 'the others to prune');
+
+    net.down.delete(3);
+    let installed = false;
+    const outcomes = Promise.all([waitElsewhere!.committed, waitOnlyHere!.committed]);
+    void outcomes.then(() => {
+      installed = true;
+    });
+    // Traffic keeps rounds going, so validator 3 learns it is behind and leads rounds again.
+    for (let k = 0; k < 40 && !installed; k++) await grow(net.nodes[1]!, 1, `t${k}`);
+    const [first, second] = await outcomes;
+    assert.equal((await metrics[3]!.snapshotsInstalled.get()).values[0]!.value, 1, 'it caught up by snapshot');
+    assert.ok(first && !isReceipt(first), `no receipt for a request committed in a skipped block, not ${JSON.stringify(first)}`);
+    assert.equal(first.kind, 'committed-below-snapshot');
+    assert.ok(first.snapshotHeight >= committedThere.height && first.snapshotHeight <= stores[3]!.committedHeight(), `installed at ${first.snapshotHeight}`);
+    // The core emptied its queue at the install; the runtime put the live request back.
+    assert.ok(isReceipt(second!), `a receipt for the request only it had, not ${JSON.stringify(second)}`);
+    assert.equal(second.result, Result.OK);
+    assert.ok(second.height > first.snapshotHeight, 'committed above the snapshot');
+    assert.deepEqual(net.nodes[0]!.app.query(enc.encode('only-here')), enc.encode('h'));
+    assert.equal(net.nodes[3]!.waitingRequests, 0);
+    assert.equal(net.nodes[3]!.failure, undefined);
   });
 });
 

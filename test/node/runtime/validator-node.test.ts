@@ -3,7 +3,8 @@ import { createNodeMetrics, type NodeMetrics } from '../../../node/observability
 import { encodeCommand } from '../../../protocol/command.js';
 import { Result } from '../../../protocol/result.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import { ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { type CommitOutcome, isReceipt, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import type { CommitReceipt } from '../../../protocol/submit-reply.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
 import { signRequest } from '../../../protocol/request.js';
@@ -21,6 +22,14 @@ function put(sequence: number, key: string, value: string, expiry = 1_000_000n):
 }
 
 /** Polls until `cond` holds; fails with `what` after the deadline instead of hanging. */
+/** The receipt an admitted request's commit gives; anything else fails the test. */
+async function receipt(committed: Promise<CommitOutcome> | undefined): Promise<CommitReceipt> {
+  assert.ok(committed, 'the request was admitted');
+  const outcome = await committed;
+  assert.ok(isReceipt(outcome), `a receipt, not ${JSON.stringify(outcome)}`);
+  return outcome;
+}
+
 async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -74,7 +83,7 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     const requests = Array.from({ length: 20 }, (_, k) => put(k, `key-${k}`, `value-${k}`));
     const answers = await net.nodes[0]!.submit(requests);
     assert.ok(answers.every((a) => a.verdict.kind === 'accept'));
-    const receipts = await Promise.all(answers.map((a) => a.committed!));
+    const receipts = await Promise.all(answers.map((a) => receipt(a.committed)));
     assert.ok(receipts.every((r) => r.result === Result.OK));
     assert.deepEqual(
       receipts.map((r) => r.position),
@@ -97,7 +106,7 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     const req = put(900, 'twice', 'v');
     const [first] = await net.nodes[2]!.submit([req]);
     const [second] = await net.nodes[2]!.submit([req]);
-    const [a, b] = await Promise.all([first!.committed!, second!.committed!]);
+    const [a, b] = await Promise.all([receipt(first!.committed), receipt(second!.committed)]);
     assert.deepEqual(a, b);
     assert.equal(net.nodes[2]!.waitingRequests, 0);
     // A node that never commits (not started): a client that gives up takes its waiter out.
@@ -127,7 +136,7 @@ describe('ValidatorNode runtime (in-process fakes for network and disk)', () => 
     const before = stores[2]!.committedHeight();
     const stateBefore = net.nodes[2]!.status().stateRoot;
     const more = await net.nodes[0]!.submit(Array.from({ length: 6 }, (_, k) => put(200 + k, `late-${k}`, 'v')));
-    const receipts = await Promise.all(more.map((a) => a.committed!));
+    const receipts = await Promise.all(more.map((a) => receipt(a.committed)));
     net.nodes[2] = make(2);
     assert.equal(net.nodes[2]!.status().stateRoot, stateBefore, 'application rebuilt from the ledger');
     assert.equal(stores[2]!.committedHeight(), before);
@@ -166,14 +175,14 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       assert.equal(node.acceptsRequests(), false);
       assert.equal(await busyCount(metrics), 2);
       for (const n of net.nodes) n!.start();
-      const receipts = await Promise.all(first.slice(0, 3).map((a) => a.committed!));
+      const receipts = await Promise.all(first.slice(0, 3).map((a) => receipt(a.committed)));
       assert.ok(receipts.every((r) => r.result === Result.OK));
       await until(() => node.acceptsRequests(), 'room in the queue once its commands committed');
       assert.equal(node.acceptsRequests(3), false, 'not with three more already on their way');
       assert.equal(node.acceptsRequests(2), true);
       const [later] = await node.submit([put(1_003, 'full-3', 'v')]);
       assert.equal(later!.verdict.kind, 'accept', 'a request answered busy is accepted when retried');
-      assert.equal((await later!.committed!).result, Result.OK);
+      assert.equal((await receipt(later!.committed)).result, Result.OK);
       // Two blocks at least committed here, so the commit-interval histogram saw an interval.
       const intervals = (await metrics.commitIntervalSeconds.get()).values.find((v) => v.metricName === 'vsmr_commit_interval_seconds_count');
       assert.ok((intervals?.value ?? 0) >= 1, `commit intervals observed: ${intervals?.value}`);
@@ -216,7 +225,7 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       // Then validator 0 leads a round: it must drop the expired request, not propose it.
       await until(() => net.nodes[0]!.pendingRequests === 0, 'validator 0 to drop the expired request');
       const [next] = await net.nodes[0]!.submit([put(1_202, 'next', 'v')]);
-      assert.equal((await next!.committed!).result, Result.OK);
+      assert.equal((await receipt(next!.committed)).result, Result.OK);
       assert.ok(net.nodes.every((n) => n!.failure === undefined));
       doomed!.cancel!();
     } finally {
@@ -288,7 +297,7 @@ describe('ValidatorNode: nothing leaves a step before its writes are durable', (
       try {
         for (const node of net.nodes) node!.start();
         const answers = await net.nodes[1]!.submit(Array.from({ length: count }, (_, k) => put(500 + k, `grouped-${k}`, 'v')));
-        const receipts = await Promise.all(answers.map((a) => a.committed!));
+        const receipts = await Promise.all(answers.map((a) => receipt(a.committed)));
         assert.ok(receipts.length === count && receipts.every((r) => r.result === Result.OK));
         // The path under test: blocks past the small-commit bound commit in a group of their own.
         let biggest = 0;
@@ -340,10 +349,10 @@ describe('ValidatorNode: a held empty proposal ends on a command or on its timer
       const next = put(701, 'held-2', 'v');
       const [second] = await net.nodes[0]!.submit([next]);
       for (let i = 1; i < N; i++) await net.nodes[i]!.admit([next]);
-      const receipt = await second!.committed!;
+      const got = await receipt(second!.committed);
       assert.equal(await holds('command'), 1, 'the command ended the hold');
-      assert.ok(receipt.height > heightBefore);
-      assert.equal(stores[0]!.block(receipt.height)?.round, round, 'the command rode in the held round');
+      assert.ok(got.height > heightBefore);
+      assert.equal(stores[0]!.block(got.height)?.round, round, 'the command rode in the held round');
       // Idle afterwards: the next hold runs out and its timer sends the empty block.
       await until(() => holder() !== undefined, 'the next hold');
       const held = stores.map((s) => s.committedHeight());
