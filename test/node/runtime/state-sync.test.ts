@@ -240,13 +240,14 @@ describe('clients waiting on a validator that catches up by snapshot', function 
     await until(() => [0, 1, 2].every((i) => stores[i]!.lowestBlockHeight() > 2), 'the others to prune');
 
     net.down.delete(3);
-    let installed = false;
+    let answered = false;
     const outcomes = Promise.all([waitElsewhere!.committed, waitOnlyHere!.committed]);
     void outcomes.then(() => {
-      installed = true;
+      answered = true;
     });
     // Traffic keeps rounds going, so validator 3 learns it is behind and leads rounds again.
-    for (let k = 0; k < 40 && !installed; k++) await grow(net.nodes[1]!, 1, `t${k}`);
+    for (let k = 0; k < 40 && !answered; k++) await grow(net.nodes[1]!, 1, `t${k}`);
+    await until(() => answered, 'both waiting requests to be answered');
     const [first, second] = await outcomes;
     assert.equal((await metrics[3]!.snapshotsInstalled.get()).values[0]!.value, 1, 'it caught up by snapshot');
     assert.ok(first && !isReceipt(first), `no receipt for a request committed in a skipped block, not ${JSON.stringify(first)}`);
