@@ -37,6 +37,8 @@ const points: Point[] = quick
       signed(10, 100),
       { ...signed(4, 100, { bls: 'noble' }), label: 'n=4 batch=100 signed, noble' },
       { ...signed(4, 100), clients: 50, outstanding: 1, label: 'n=4 batch=100 signed, 50 closed-loop clients x1' },
+      // The reference systems' signed point (50 closed-loop clients, 128-byte signed requests), unprofiled.
+      { ...signed(4, 100), clients: 50, outstanding: 1, noProfile: true, label: 'n=4 batch=100 signed, 50 closed-loop clients x1, no profiler' },
       // Ordering only takes the issue's reference workload: 8-byte commands (the reference
       // systems' 1k/s at 4 ms for block 1, 71k/s for block 400).
       { ...signed(4, 1), clients: 1, outstanding: 1, unsigned: true, commandBytes: 8, label: 'n=4 block=1 unsigned, 8 B commands, 1 client (latency)' },
