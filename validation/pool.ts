@@ -62,7 +62,10 @@ export interface ValidationPoolOptions {
   /** Worker threads; 0 runs everything on the calling thread. Default os.availableParallelism(). */
   readonly workers?: number;
   readonly ed25519?: Ed25519BackendName;
-  /** UNSAFE, benchmarks only: see StatelessOptions.unsafeSkipSignatures. */
+  /**
+   * UNSAFE, benchmarks only: see StatelessOptions.unsafeSkipSignatures. Such a pool checks every
+   * request on the calling thread (a decode, no signature); its workers only verify BLS.
+   */
   readonly unsafeSkipSignatures?: boolean;
   readonly bls?: BlsBackendName;
   /** Most requests per task. Default 128. */
@@ -309,7 +312,9 @@ export class ValidationPool {
     if (unchecked.length === 0) return Promise.resolve(out);
     // A few requests on an idle pool: cheaper here than the hand-off (see inlineUpTo). A busy
     // pool queues them, so that under load they join worker tasks and count towards back-pressure.
-    if (unchecked.length <= this.#inlineUpTo && this.#idle()) {
+    // With signatures skipped (the unsafe ordering-only benchmark mode) a check is a decode of a
+    // few microseconds, cheaper in place at any count than a worker's hand-off and answer.
+    if (this.#skipSignatures || (unchecked.length <= this.#inlineUpTo && this.#idle())) {
       this.#stats.mainThreadJobs++;
       for (const u of unchecked) out[u.index] = this.#checkHere(u.bytes, u.key, height);
       return Promise.resolve(out);
@@ -459,7 +464,6 @@ export class ValidationPool {
       chainId: this.chainId,
       height: batch[0]!.height,
       ed25519: this.#ed25519,
-      unsafeSkipSignatures: this.#skipSignatures,
       ...(this.#fault === undefined ? {} : { fault: this.#fault }),
     };
     this.#run(

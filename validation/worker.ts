@@ -27,7 +27,6 @@ export interface RequestTask {
   readonly chainId: string;
   readonly height: number;
   readonly ed25519: Ed25519BackendName;
-  readonly unsafeSkipSignatures?: boolean;
   readonly fault?: FaultHook;
 }
 
@@ -58,7 +57,8 @@ export default function run(task: WorkerTask): unknown {
     return move(out);
   }
   const requests = unpackRequests(task.packed);
-  const opts = { chainId: task.chainId, height: task.height, ed25519: task.ed25519, unsafeSkipSignatures: task.unsafeSkipSignatures === true };
+  // Workers always check signatures: the unsafe ordering-only mode checks in place (pool.ts).
+  const opts = { chainId: task.chainId, height: task.height, ed25519: task.ed25519 };
   const half = requests.length >> 1;
   const verdicts: Verdict[] = [];
   for (let i = 0; i < requests.length; i++) {

@@ -37,16 +37,17 @@ describe('unsafe unsigned mode (benchmarks only)', () => {
     assert.equal(checkRequest(bytes, { chainId: 'other-chain', height: 0, unsafeSkipSignatures: true }).verdict.kind, 'reject');
   });
 
-  it('the worker pool passes the switch to its workers and to its in-place checks, and is safe by default', async () => {
+  it('the unsafe pool checks every request in place (workers always check signatures); the safe pool rejects a zero signature either way', async () => {
     const reqs = [unsignedRequest(2), unsignedRequest(3)];
-    // inlineUpTo 0: both requests go to the worker; 2: both are checked on the calling thread.
+    // inlineUpTo 0: a safe pool sends both requests to the worker; 2: both are checked in place.
     for (const inlineUpTo of [0, 2]) {
       const safe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0, inlineUpTo });
       const unsafe = new ValidationPool({ chainId: CHAIN, workers: 1, cacheSize: 0, inlineUpTo, unsafeSkipSignatures: true });
       try {
         assert.deepEqual((await safe.validate(reqs, 0)).map((v) => v.kind), ['reject', 'reject'], `inlineUpTo ${inlineUpTo}`);
+        assert.equal(safe.stats().tasksDispatched > 0, inlineUpTo === 0, `inlineUpTo ${inlineUpTo}: where the safe check ran`);
         assert.deepEqual((await unsafe.validate(reqs, 0)).map((v) => v.kind), ['accept', 'accept'], `inlineUpTo ${inlineUpTo}`);
-        assert.equal(unsafe.stats().tasksDispatched > 0, inlineUpTo === 0, `inlineUpTo ${inlineUpTo}: where the check ran`);
+        assert.equal(unsafe.stats().tasksDispatched, 0, `inlineUpTo ${inlineUpTo}: the unsafe check ran in place`);
       } finally {
         await safe.close();
         await unsafe.close();
