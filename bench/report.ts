@@ -96,6 +96,10 @@ else {
   const curve = pts.filter((p) => p.label.includes('load curve'));
   const half = best ? curve.sort((a, b) => Math.abs(a.throughput - best.throughput / 2) - Math.abs(b.throughput - best.throughput / 2))[0] : undefined;
   const block1 = pts.filter((p) => p.batch === 1).sort((a, b) => a.p50Ms - b.p50Ms)[0];
+  // The reference systems' own workload (8-byte unsigned commands), beside the targets: not a target.
+  const reference = (batch: (b: number) => boolean) => pts.filter((p) => p.unsigned && p.commandBytes === 8 && !p.profiled && batch(p.batch))[0];
+  const ref400 = reference((b) => b >= 400);
+  const ref1 = reference((b) => b === 1);
   // A stall is 2 s in which nothing committed. The clients' gap alone overstates one (clients
   // wait while blocks commit others' commands); the chain's, from the validators' own
   // commit-interval histograms, is a bucket bound. A point stalled only if neither saw a commit
@@ -116,6 +120,8 @@ else {
         ],
         ['ordering-only 128 B, block 400+: >= 71k/s at p50 < 30 ms', unsignedBig ? `${unsignedBig.throughput}/s, p50 ${unsignedBig.p50Ms} ms (${unsignedBig.label})` : 'not run', unsignedBig ? (unsignedBig.throughput >= 71_000 && unsignedBig.p50Ms < 30 ? 'yes' : 'no') : '-'],
         ['block 1: p50 < 4 ms', block1 ? `p50 ${block1.p50Ms} ms (${block1.label})` : 'not run', block1 ? (block1.p50Ms < 4 ? 'yes' : 'no') : '-'],
+        ['(reference, not a target) ordering 8 B commands, block 400: others ~71k/s at ~30 ms mean', ref400 ? `${ref400.throughput}/s, p50 ${ref400.p50Ms} ms (${ref400.label})` : 'not run', '-'],
+        ['(reference, not a target) ordering 8 B commands, block 1: others ~1k/s at 4 ms', ref1 ? `${ref1.throughput}/s, p50 ${ref1.p50Ms} ms (${ref1.label})` : 'not run', '-'],
         [
           'no stall under any load (no 2 s without a commit)',
           `${pts.length - stalls.length}/${pts.length} points without one${stalls.length ? `; stalls: ${stalls.map((s) => `${s.label} (chain ${s.maxChainGapMs ?? '-'} ms, clients ${s.maxGapMs} ms${s.viewChanges === undefined || s.viewChanges === null ? '' : `, ${s.viewChanges} view changes`})`).join(', ')}` : ''}${clientOnly.length ? `; clients waited over 2 s for a reply while the validators kept committing at: ${clientOnly.map((s) => `${s.label} (clients ${s.maxGapMs} ms, chain ${s.maxChainGapMs} ms)`).join(', ')}` : ''}`,
@@ -151,6 +157,7 @@ else {
   const tvb: Series[] = [
     { name: 'n=4 signed blst', points: byBatch((p) => p.replicas === 4 && !p.unsigned && p.bls === 'blst' && !isThreshold(p) && p.clients * p.outstanding > 1 && p.commandBytes === 128 && p.profiled && !p.label.includes('load curve')) },
     { name: 'n=4 unsigned', points: byBatch((p) => p.replicas === 4 && p.unsigned && p.commandBytes === 128) },
+    { name: 'n=4 unsigned 8 B, no profiler', points: byBatch((p) => p.replicas === 4 && p.unsigned && p.commandBytes === 8 && !p.profiled) },
   ].filter((s) => s.points.length > 0);
   await writeFile(benchPath('charts', 'throughput-vs-batch.svg'), lineChart('Throughput vs batch size', 'max commands per block (log)', 'committed commands/s', tvb, { logX: true }));
   await writeFile(

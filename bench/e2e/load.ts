@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
-import { encodeCommand, MAX_COMMAND_BYTES } from '../../protocol/command.js';
+import { encodeCommand, MAX_VALUE_BYTES } from '../../protocol/command.js';
 import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
 import { encodeRequestBatch } from '../../protocol/request-batch.js';
@@ -65,20 +65,24 @@ const MAX_PUT_KEY_BYTES = 8;
  * benchmarks): a put with a 3-byte key and no value, so up to 2^24 distinct keys.
  */
 export const MIN_COMMAND_BYTES = 8;
+/** The largest put: the widest key and the largest value the application takes. */
+const MAX_PUT_BYTES = PUT_FRAMING + MAX_PUT_KEY_BYTES + MAX_VALUE_BYTES;
 
 /**
- * A `put` command of exactly `bytes` bytes (MIN_COMMAND_BYTES..MAX_COMMAND_BYTES), the `ordinal`-th
- * of the run. Its key is the ordinal, big-endian, in min(8, bytes - 5) bytes, then the value pads
- * the rest: distinct ordinals give distinct keys while the ordinal fits the key (2^24 commands
- * at 8 bytes, far more than any bounded run submits), so the state grows by one key per command
- * at every size.
+ * A `put` command of exactly `bytes` bytes (MIN_COMMAND_BYTES..4109), the `ordinal`-th of the
+ * run. Its key is the ordinal, big-endian, in min(8, bytes - 5) bytes, then the value pads the
+ * rest: distinct ordinals give distinct keys (an ordinal that does not fit the key is refused:
+ * 2^24 commands at 8 bytes, far more than any bounded run submits), so the state grows by one
+ * key per command at every size.
  */
 export function paddedPut(bytes: number, ordinal: number): Uint8Array {
-  if (!Number.isSafeInteger(bytes) || bytes < MIN_COMMAND_BYTES || bytes > MAX_COMMAND_BYTES) {
-    throw new RangeError(`a padded put has ${MIN_COMMAND_BYTES}..${MAX_COMMAND_BYTES} bytes, not ${bytes}`);
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_COMMAND_BYTES || bytes > MAX_PUT_BYTES) {
+    throw new RangeError(`a padded put has ${MIN_COMMAND_BYTES}..${MAX_PUT_BYTES} bytes, not ${bytes}`);
   }
-  if (!Number.isSafeInteger(ordinal) || ordinal < 0) throw new RangeError(`command ordinal must be a non-negative integer, not ${ordinal}`);
   const keyBytes = Math.min(MAX_PUT_KEY_BYTES, bytes - PUT_FRAMING);
+  if (!Number.isSafeInteger(ordinal) || ordinal < 0 || ordinal >= 256 ** keyBytes) {
+    throw new RangeError(`command ordinal ${ordinal} does not fit a ${keyBytes}-byte key`);
+  }
   const key = new Uint8Array(keyBytes);
   let rest = ordinal;
   for (let i = keyBytes - 1; i >= 0; i--) {

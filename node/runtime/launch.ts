@@ -272,8 +272,8 @@ async function submitReply(answer: Awaited<ReturnType<ValidatorNode['submit']>>[
   const timeout = new Promise<SubmitReply>((resolve) => {
     timer = setTimeout(() => resolve({ status: 'timeout' }), SUBMIT_WAIT_MS);
   });
-  // Committed in blocks this validator skipped by snapshot: no receipt to give, but the client
-  // must not wait out its deadline for one; `ignored` as for any other replayed sequence.
+  // No receipt after a snapshot install (see NoReceipt): the client hears why at once rather
+  // than waiting out its deadline.
   const committed = answer.committed!.then((r): SubmitReply => (isReceipt(r) ? { status: 'committed', ...r } : { status: 'ignored', reason: r.kind }));
   try {
     return await Promise.race([committed, timeout]);

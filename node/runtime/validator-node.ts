@@ -70,17 +70,24 @@ const SMALL_COMMIT = Object.freeze({ blocks: 3, commands: 16, bytes: 16 * 1024 }
 export const DEFAULT_SNAPSHOTS: SnapshotPolicy = Object.freeze({ interval: 1000, retainBlocks: 1000 });
 
 /**
- * A waited-on request whose sequence committed in blocks this validator never executed: it
- * caught up by installing a certified snapshot above them, so it holds no receipt (height, log
- * position, result) to give. The request did commit, at or below `snapshotHeight`.
+ * How a waited-on request ends without a receipt, when this validator caught up by installing a
+ * certified snapshot at `snapshotHeight` and never executed the blocks below it:
+ *   sequence-used-below-snapshot  the installed state shows the client's sequence used (by this
+ *                                 request, most likely; or by another with the same sequence, or
+ *                                 it fell below the replay window): it cannot commit any more,
+ *                                 and what did commit has no receipt here
+ *   expired                       its expiry is below the installed height: it cannot commit any more
+ *   busy                          the queue, emptied by the install, had no room to take it back
+ *                                 (retryable, like any busy answer)
+ * The kinds are the `ignored` reasons the submit protocol answers with.
  */
-export interface CommittedBelowSnapshot {
-  readonly kind: 'committed-below-snapshot';
+export interface NoReceipt {
+  readonly kind: 'sequence-used-below-snapshot' | 'expired' | 'busy';
   readonly snapshotHeight: number;
 }
 
-/** How a waited-on request ends here: its receipt, or that it committed where no receipt exists. */
-export type CommitOutcome = CommitReceipt | CommittedBelowSnapshot;
+/** How a waited-on request ends here: its receipt, or why there is none. */
+export type CommitOutcome = CommitReceipt | NoReceipt;
 
 /** Narrows a CommitOutcome to a receipt. */
 export function isReceipt(outcome: CommitOutcome): outcome is CommitReceipt {
@@ -760,18 +767,30 @@ export class ValidatorNode {
    * After a snapshot install, the clients still waiting here: the core emptied its queue (it
    * cannot tell which queued requests the jumped-over blocks committed), and the blocks that
    * committed some of them will never execute here, so without this their clients would wait
-   * out their deadline for nothing. A request whose sequence the installed state has committed
-   * is answered at once (committed, no receipt here); the others go back into the queue, to be
-   * proposed when this validator leads or to commit in another leader's block as before.
+   * out their deadline for nothing. A request that can no longer commit (its sequence used in
+   * the installed state, or expired) is answered at once; the others go back into the queue as
+   * far as it has room (the rest hear busy and retry), to be proposed when this validator leads
+   * or to commit in another leader's block as before.
    */
   private resettleWaiting(snapshotHeight: number): void {
+    let { commands: room, bytes: roomBytes } = this.replica.pendingRoom;
     const requeue: Uint8Array[] = [];
+    // The rule the core's isStale and validation apply, so nothing requeued here is dropped there.
+    const height = BigInt(this.opts.store.committedHeight());
     for (const [key, { request, callbacks }] of this.waiting) {
-      if (this.isCommittedRequest(request)) {
-        this.waiting.delete(key);
-        const outcome: CommittedBelowSnapshot = { kind: 'committed-below-snapshot', snapshotHeight };
-        for (const resolve of callbacks) resolve(outcome);
-      } else requeue.push(request);
+      let kind: NoReceipt['kind'] | undefined;
+      if (this.isCommittedRequest(request)) kind = 'sequence-used-below-snapshot';
+      else if ((requestHeader(request)?.expiry ?? 0n) < height) kind = 'expired';
+      else if (room < 1 || roomBytes < request.length) kind = 'busy';
+      if (kind === undefined) {
+        room--;
+        roomBytes -= request.length;
+        requeue.push(request);
+        continue;
+      }
+      this.waiting.delete(key);
+      const outcome: NoReceipt = { kind, snapshotHeight };
+      for (const resolve of callbacks) resolve(outcome);
     }
     if (requeue.length > 0) this.step({ type: 'commands', commands: requeue });
   }

@@ -32,7 +32,11 @@ describe('bench load: padded puts', () => {
   });
 
   it('refuse sizes outside the range and bad ordinals', () => {
-    for (const bytes of [0, 7, 8193, 12.5]) assert.throws(() => paddedPut(bytes, 0), RangeError, String(bytes));
+    for (const bytes of [0, 7, 4110, 8192, 12.5]) assert.throws(() => paddedPut(bytes, 0), RangeError, String(bytes));
+    assert.equal(paddedPut(4109, 0).length, 4109, 'the largest value the application takes');
     for (const ordinal of [-1, 0.5, Number.NaN]) assert.throws(() => paddedPut(64, ordinal), RangeError, String(ordinal));
+    // An ordinal past the key's width would collide with a smaller one: refused, not wrapped.
+    assert.throws(() => paddedPut(8, 2 ** 24), RangeError);
+    assert.equal(paddedPut(8, 2 ** 24 - 1).length, 8);
   });
 });

@@ -23,9 +23,9 @@ const client = ed25519KeypairFromSeed(new Uint8Array(32).fill(7));
 const enc = new TextEncoder();
 let sequence = 0;
 
-function put(key: string, value: string): Uint8Array {
+function put(key: string, value: string, expiry = 1_000_000n): Uint8Array {
   const command = encodeCommand({ type: 'put', key: enc.encode(key), value: enc.encode(value) });
-  return signRequest({ chainId: CHAIN, sequence: BigInt(++sequence), expiry: 1_000_000n, command }, client.secretKey);
+  return signRequest({ chainId: CHAIN, sequence: BigInt(++sequence), expiry, command }, client.secretKey);
 }
 
 async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
@@ -227,7 +227,7 @@ describe('clients waiting on a validator that catches up by snapshot', function 
     for (const node of net.nodes) node?.stop();
   });
 
-  it('are answered: a request the skipped blocks committed at once, one they did not commit once it commits', async () => {
+  it('are answered: one whose sequence the skipped blocks used and one that expired at once, a live one once it commits', async () => {
     net.down.add(3);
     for (let i = 0; i < N; i++) net.nodes[i] = make(i);
     for (const node of net.nodes) node!.start();
@@ -235,8 +235,10 @@ describe('clients waiting on a validator that catches up by snapshot', function 
     // validator 0 (a client that retried elsewhere) and commits in a block 3 will never execute.
     const elsewhere = put('retried', 'r');
     const onlyHere = put('only-here', 'h');
-    const [waitElsewhere, waitOnlyHere] = await net.nodes[3]!.submit([elsewhere, onlyHere]);
-    assert.ok(waitElsewhere!.committed && waitOnlyHere!.committed, 'both admitted');
+    // A third expires while it waits.
+    const shortLived = put('short-lived', 's', 3n);
+    const [waitElsewhere, waitOnlyHere, waitShortLived] = await net.nodes[3]!.submit([elsewhere, onlyHere, shortLived]);
+    assert.ok(waitElsewhere!.committed && waitOnlyHere!.committed && waitShortLived!.committed, 'all three admitted');
     const [there] = await net.nodes[0]!.submit([elsewhere]);
     const committedThere = await there!.committed;
     assert.ok(committedThere && isReceipt(committedThere));
@@ -245,23 +247,24 @@ describe('clients waiting on a validator that catches up by snapshot', function 
 
     net.down.delete(3);
     let answered = false;
-    const outcomes = Promise.all([waitElsewhere!.committed, waitOnlyHere!.committed]);
+    const outcomes = Promise.all([waitElsewhere!.committed, waitOnlyHere!.committed, waitShortLived!.committed]);
     void outcomes.then(() => {
       answered = true;
     });
     // Traffic keeps rounds going, so validator 3 learns it is behind and leads rounds again.
     for (let k = 0; k < 40 && !answered; k++) await grow(net.nodes[1]!, 1, `t${k}`);
-    await until(() => answered, 'both waiting requests to be answered');
-    const [first, second] = await outcomes;
+    await until(() => answered, 'the waiting requests to be answered');
+    const [first, second, third] = await outcomes;
     assert.equal((await metrics[3]!.snapshotsInstalled.get()).values[0]!.value, 1, 'it caught up by snapshot');
     assert.ok(first && !isReceipt(first), `no receipt for a request committed in a skipped block, not ${JSON.stringify(first)}`);
-    assert.equal(first.kind, 'committed-below-snapshot');
+    assert.equal(first.kind, 'sequence-used-below-snapshot');
+    assert.deepEqual(third, { kind: 'expired', snapshotHeight: first.snapshotHeight });
     assert.ok(first.snapshotHeight >= committedThere.height && first.snapshotHeight <= stores[3]!.committedHeight(), `installed at ${first.snapshotHeight}`);
     // The core emptied its queue at the install; the runtime put the live request back.
     assert.ok(isReceipt(second!), `a receipt for the request only it had, not ${JSON.stringify(second)}`);
     assert.equal(second.result, Result.OK);
     assert.ok(second.height > first.snapshotHeight, 'committed above the snapshot');
-    assert.deepEqual(net.nodes[0]!.app.query(enc.encode('only-here')), enc.encode('h'));
+    assert.deepEqual(net.nodes[3]!.app.query(enc.encode('only-here')), enc.encode('h'));
     assert.equal(net.nodes[3]!.waitingRequests, 0);
     assert.equal(net.nodes[3]!.failure, undefined);
   });

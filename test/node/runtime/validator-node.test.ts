@@ -21,7 +21,6 @@ function put(sequence: number, key: string, value: string, expiry = 1_000_000n):
   return signRequest({ chainId: CHAIN, sequence: BigInt(sequence), expiry, command }, client.secretKey);
 }
 
-/** Polls until `cond` holds; fails with `what` after the deadline instead of hanging. */
 /** The receipt an admitted request's commit gives; anything else fails the test. */
 async function receipt(committed: Promise<CommitOutcome> | undefined): Promise<CommitReceipt> {
   assert.ok(committed, 'the request was admitted');
@@ -30,6 +29,7 @@ async function receipt(committed: Promise<CommitOutcome> | undefined): Promise<C
   return outcome;
 }
 
+/** Polls until `cond` holds; fails with `what` after the deadline instead of hanging. */
 async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
