@@ -178,11 +178,24 @@ export function requestHeader(bytes: Uint8Array): RequestHeader | undefined {
   return { clientKey: bytes.subarray(keyAt, seqAt), sequence: view.getBigUint64(seqAt), expiry: view.getBigUint64(seqAt + 8) };
 }
 
-/** Inverse of encodeRequest; throws RequestDecodeError (and nothing else) for any other bytes. */
-export function decodeRequest(bytes: Uint8Array): DecodedRequest {
-  if (!(bytes instanceof Uint8Array)) throw malformed('input is not a Uint8Array');
-  // Checked before parsing, so an oversized input costs nothing but its length.
-  if (bytes.length > MAX_REQUEST_BYTES) throw new RequestDecodeError('oversized', `${bytes.length} bytes, limit ${MAX_REQUEST_BYTES}`);
+/** Where a canonical request's fields lie in its bytes: the one reading of the layout. */
+interface RequestLayout {
+  readonly chainAt: number;
+  readonly chainLen: number;
+  readonly keyAt: number;
+  readonly sequence: bigint;
+  readonly expiry: bigint;
+  readonly cmdAt: number;
+  readonly cmdLen: number;
+  /** Length of the signed body, i.e. offset of the signature. */
+  readonly bodyLength: number;
+}
+
+/**
+ * Reads the layout of `bytes` (a Uint8Array within MAX_REQUEST_BYTES, which the caller checked);
+ * throws RequestDecodeError (and nothing else) for bytes that are not a canonical request.
+ */
+function requestLayout(bytes: Uint8Array): RequestLayout {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   const need = (n: number, what: string): number => {
@@ -196,11 +209,9 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   const chainLen = bytes[need(1, 'chain id length')]!;
   if (chainLen < 1 || chainLen > MAX_CHAIN_ID_BYTES) throw malformed(`chain id has ${chainLen} bytes`);
   const chainAt = need(chainLen, 'chain id');
-  let chainId = '';
   for (let i = 0; i < chainLen; i++) {
     const c = bytes[chainAt + i]!;
     if (c < 0x21 || c > 0x7e) throw malformed('chain id is not printable ASCII');
-    chainId += String.fromCharCode(c);
   }
   const keyAt = need(CLIENT_KEY_BYTES, 'client key');
   const sequence = view.getBigUint64(need(8, 'sequence'));
@@ -209,17 +220,27 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   if (cmdLen > MAX_COMMAND_BYTES) throw new RequestDecodeError('oversized', `command has ${cmdLen} bytes, limit ${MAX_COMMAND_BYTES}`);
   const cmdAt = need(cmdLen, 'command');
   const bodyLength = at;
-  const sigAt = need(REQUEST_SIGNATURE_BYTES, 'signature');
+  need(REQUEST_SIGNATURE_BYTES, 'signature');
   if (at !== bytes.length) throw malformed(`${bytes.length - at} trailing bytes`);
+  return { chainAt, chainLen, keyAt, sequence, expiry, cmdAt, cmdLen, bodyLength };
+}
+
+/** Inverse of encodeRequest; throws RequestDecodeError (and nothing else) for any other bytes. */
+export function decodeRequest(bytes: Uint8Array): DecodedRequest {
+  if (!(bytes instanceof Uint8Array)) throw malformed('input is not a Uint8Array');
+  // Checked before parsing, so an oversized input costs nothing but its length.
+  if (bytes.length > MAX_REQUEST_BYTES) throw new RequestDecodeError('oversized', `${bytes.length} bytes, limit ${MAX_REQUEST_BYTES}`);
+  const { chainAt, chainLen, keyAt, sequence, expiry, cmdAt, cmdLen, bodyLength } = requestLayout(bytes);
   const own = bytes.slice();
   let id: Uint8Array | undefined;
   return {
-    chainId,
+    // Printable ASCII (checked): one byte is one UTF-16 unit.
+    chainId: String.fromCharCode(...own.subarray(chainAt, chainAt + chainLen)),
     clientKey: own.subarray(keyAt, keyAt + CLIENT_KEY_BYTES),
     sequence,
     expiry,
     command: own.subarray(cmdAt, cmdAt + cmdLen),
-    signature: own.subarray(sigAt, sigAt + REQUEST_SIGNATURE_BYTES),
+    signature: own.subarray(bodyLength, bodyLength + REQUEST_SIGNATURE_BYTES),
     bytes: own,
     get id(): Uint8Array {
       id ??= sha256(own);
@@ -227,4 +248,31 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
     },
     bodyLength,
   };
+}
+
+/** What execution takes from a committed request: views into its bytes, not copies. */
+export interface RequestView {
+  readonly clientKey: Uint8Array;
+  readonly sequence: bigint;
+  readonly expiry: bigint;
+  readonly command: Uint8Array;
+}
+
+/**
+ * A request's fields as views into `bytes`, with no copy and no chain id string; undefined
+ * exactly where decodeRequest throws (the property tests hold the two to that). For committed
+ * payloads, whose arrays are immutable once received: the views must not outlive a use that
+ * needs its own copy (the application copies what it stores).
+ */
+export function readRequest(bytes: Uint8Array): RequestView | undefined {
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_REQUEST_BYTES) return undefined;
+  let layout: RequestLayout;
+  try {
+    layout = requestLayout(bytes);
+  } catch (e) {
+    if (e instanceof RequestDecodeError) return undefined;
+    throw e;
+  }
+  const { keyAt, sequence, expiry, cmdAt, cmdLen } = layout;
+  return { clientKey: bytes.subarray(keyAt, keyAt + CLIENT_KEY_BYTES), sequence, expiry, command: bytes.subarray(cmdAt, cmdAt + cmdLen) };
 }

@@ -1,4 +1,4 @@
-import { decodeRequest } from '../../protocol/request.js';
+import { readRequest } from '../../protocol/request.js';
 import type { RequestOrigin } from './kv-app.js';
 
 /** A committed payload as the application takes it: one command and its origin per entry. */
@@ -18,11 +18,12 @@ export function applicationInputs(payload: readonly Uint8Array[]): ApplicationIn
   const commands: Uint8Array[] = [];
   const origins: (RequestOrigin | undefined)[] = [];
   for (const bytes of payload) {
-    try {
-      const r = decodeRequest(bytes);
+    // Views into the payload, not copies: the application copies what it keeps.
+    const r = readRequest(bytes);
+    if (r !== undefined) {
       commands.push(r.command);
       origins.push({ clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
-    } catch {
+    } else {
       commands.push(bytes);
       origins.push(undefined);
     }

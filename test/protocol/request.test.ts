@@ -8,6 +8,7 @@ import {
   encodeRequest,
   MAX_REQUEST_BYTES,
   MIN_REQUEST_BYTES,
+  readRequest,
   RequestDecodeError,
   requestHeader,
   requestId,
@@ -82,6 +83,36 @@ describe('protocol/request codec', () => {
         }
       }),
     );
+  });
+
+  it('reads a request in place exactly where it decodes: the same fields, as views, and nothing for what decoding refuses', () => {
+    const agrees = (bytes: Uint8Array) => {
+      let decoded: ReturnType<typeof decodeRequest> | undefined;
+      try {
+        decoded = decodeRequest(bytes);
+      } catch (e) {
+        assert.ok(e instanceof RequestDecodeError, String(e));
+      }
+      const view = readRequest(bytes);
+      if (decoded === undefined) {
+        assert.equal(view, undefined);
+        return;
+      }
+      assert.ok(view, 'a request that decodes reads');
+      assert.deepEqual([[...view.clientKey], view.sequence, view.expiry, [...view.command]], [[...decoded.clientKey], decoded.sequence, decoded.expiry, [...decoded.command]]);
+      assert.equal(view.command.buffer, bytes.buffer, 'a view, not a copy');
+    };
+    fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
+    fc.assert(
+      fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
+        const bytes = encodeRequest(r);
+        bytes[pos % bytes.length] = val;
+        agrees(cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut));
+      }),
+    );
+    agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
+    assert.equal(readRequest('not bytes' as unknown as Uint8Array), undefined);
   });
 
   it('enforces the size limits before parsing', () => {
