@@ -83,7 +83,8 @@ export interface ValidationPoolOptions {
    * calling thread about 200 us (the hand-off and the answer) and the process about 470, against
    * about 130 checked in place. A quiet chain's client submits and relayed requests come one at a
    * time, so this is their whole path; under load they queue and join worker tasks as before.
-   * Default 2; 0 sends every check to the workers.
+   * Default 2; 0 sends every check to the workers. An unsafe pool (unsafeSkipSignatures)
+   * checks every request in place whatever this says.
    */
   readonly inlineUpTo?: number;
   /** A task running longer is aborted (its worker terminated) and retried. Default 30000. */
@@ -311,7 +312,8 @@ export class ValidationPool {
     if (viaMain) this.#stats.mainThreadJobs++;
     if (unchecked.length === 0) return Promise.resolve(out);
     // A few requests on an idle pool: cheaper here than the hand-off (see inlineUpTo). A busy
-    // pool queues them, so that under load they join worker tasks and count towards back-pressure.
+    // pool queues them, so that under load they join worker tasks and count towards back-pressure
+    // (an unsafe pool never queues requests: its back-pressure is the mempool's bound alone).
     // With signatures skipped (the unsafe ordering-only benchmark mode) a check is a decode of a
     // few microseconds, cheaper in place at any count than a worker's hand-off and answer.
     if (this.#skipSignatures || (unchecked.length <= this.#inlineUpTo && this.#idle())) {

@@ -115,6 +115,15 @@ describe('protocol/request codec', () => {
     assert.equal(readRequest('not bytes' as unknown as Uint8Array), undefined);
   });
 
+  it('decodes into its own copy, even from a Buffer (whose slice() is a view)', () => {
+    const wire = Buffer.from(encodeRequest({ chainId: CHAIN, clientKey: new Uint8Array(32).fill(1), sequence: 1n, expiry: 9n, command: Uint8Array.of(1, 2, 3), signature: new Uint8Array(64) }));
+    const d = decodeRequest(wire);
+    assert.notEqual(d.bytes.buffer, wire.buffer);
+    assert.ok(!Buffer.isBuffer(d.bytes), 'a plain Uint8Array');
+    wire.fill(0);
+    assert.deepEqual([...d.command], [1, 2, 3]);
+  });
+
   it('enforces the size limits before parsing', () => {
     assert.throws(() => decodeRequest(new Uint8Array(MAX_REQUEST_BYTES + 1)), (e: unknown) => e instanceof RequestDecodeError && e.failure === 'oversized');
     const max = request({ command: new Uint8Array(MAX_COMMAND_BYTES) });
