@@ -231,7 +231,7 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   // Checked before parsing, so an oversized input costs nothing but its length.
   if (bytes.length > MAX_REQUEST_BYTES) throw new RequestDecodeError('oversized', `${bytes.length} bytes, limit ${MAX_REQUEST_BYTES}`);
   const { chainAt, chainLen, keyAt, sequence, expiry, cmdAt, cmdLen, bodyLength } = requestLayout(bytes);
-  // A plain copy even of a Buffer (a frame from the socket), whose slice() is a view.
+  // A plain copy even when the caller hands a Buffer, whose slice() would be a view.
   const own = new Uint8Array(bytes);
   let id: Uint8Array | undefined;
   return {

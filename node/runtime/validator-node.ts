@@ -355,8 +355,7 @@ export class ValidatorNode {
    * Whether the client's sequence of this (valid) request has committed: the application's replay
    * record. The pool decoded it already; its header is read in place.
    */
-  private isCommittedRequest(bytes: Uint8Array): boolean {
-    const header = requestHeader(bytes);
+  private isCommittedRequest(bytes: Uint8Array, header = requestHeader(bytes)): boolean {
     return header !== undefined && isReplay(this.#app.replayRecord(header.clientKey), header.sequence);
   }
 
@@ -778,9 +777,10 @@ export class ValidatorNode {
     // The rule the core's isStale and validation apply, so nothing requeued here is dropped there.
     const height = BigInt(this.opts.store.committedHeight());
     for (const [key, { request, callbacks }] of this.waiting) {
+      const header = requestHeader(request);
       let kind: NoReceipt['kind'] | undefined;
-      if (this.isCommittedRequest(request)) kind = 'sequence-used-below-snapshot';
-      else if ((requestHeader(request)?.expiry ?? 0n) < height) kind = 'expired';
+      if (this.isCommittedRequest(request, header)) kind = 'sequence-used-below-snapshot';
+      else if ((header?.expiry ?? 0n) < height) kind = 'expired';
       else if (room < 1 || roomBytes < request.length) kind = 'busy';
       if (kind === undefined) {
         room--;
