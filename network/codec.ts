@@ -57,7 +57,10 @@ export type WireKind =
   | 'sync-pruned'
   | 'snapshot-request'
   | 'snapshot-chunk'
-  | 'snapshot-none';
+  | 'snapshot-none'
+  | 'compact-proposal'
+  | 'request-fetch'
+  | 'request-fetch-reply';
 
 const KIND_CODES: Readonly<Record<WireKind, number>> = {
   proposal: 1,
@@ -69,6 +72,9 @@ const KIND_CODES: Readonly<Record<WireKind, number>> = {
   'snapshot-request': 7,
   'snapshot-chunk': 8,
   'snapshot-none': 9,
+  'compact-proposal': 10,
+  'request-fetch': 11,
+  'request-fetch-reply': 12,
 };
 const CODE_KINDS: ReadonlyMap<number, WireKind> = new Map(
   (Object.entries(KIND_CODES) as [WireKind, number][]).map(([k, c]) => [c, k]),
@@ -99,7 +105,32 @@ export type SnapshotChunk = {
 };
 /** No snapshot (or not the one asked for, or not certified yet) at the responder. */
 export type SnapshotNone = { readonly type: 'snapshot-none' };
-export type WireMessage = ConsensusMessage | SyncRequest | SyncResponse | SyncPruned | SnapshotRequest | SnapshotChunk | SnapshotNone;
+/**
+ * One request of a compact proposal's payload: its id (SHA-256 of its bytes), for a request the
+ * receivers are expected to hold already, or its bytes.
+ */
+export type PayloadRef = { readonly id: Uint8Array } | { readonly bytes: Uint8Array };
+/** A block whose payload names requests by id where it can (node/runtime/compact-proposals.ts). */
+export interface CompactBlock extends Omit<Block, 'payload'> {
+  readonly payload: readonly PayloadRef[];
+}
+/** A proposal on the wire with its payload as references: rebuilt into a `proposal` on receipt. */
+export type CompactProposal = { readonly type: 'compact-proposal'; readonly block: CompactBlock; readonly tc?: TimeoutCert };
+/** Asks a proposal's sender for the requests of block `blockId` with these ids. */
+export type RequestFetch = { readonly type: 'request-fetch'; readonly blockId: Uint8Array; readonly ids: readonly Uint8Array[] };
+/** The answer, in the order asked: a request's bytes, or an empty array for one the sender does not hold. */
+export type RequestFetchReply = { readonly type: 'request-fetch-reply'; readonly requests: readonly Uint8Array[] };
+export type WireMessage =
+  | ConsensusMessage
+  | SyncRequest
+  | SyncResponse
+  | SyncPruned
+  | SnapshotRequest
+  | SnapshotChunk
+  | SnapshotNone
+  | CompactProposal
+  | RequestFetch
+  | RequestFetchReply;
 
 export interface Envelope {
   readonly version: number;
@@ -326,6 +357,46 @@ function readBlock(r: Reader): Block {
   return { id, round, height, parentQc, author, payload, executed };
 }
 
+// A payload reference: u8 tag (0 = a 32-byte id, 1 = length-prefixed request bytes).
+const PAYLOAD_REF_MIN_BYTES = 1 + 4;
+
+function writeCompactBlock(w: Writer, b: CompactBlock): void {
+  w.fixed(b.id, ID_BYTES, 'block.id');
+  w.u64(b.round, 'block.round');
+  w.u64(b.height, 'block.height');
+  writeQc(w, b.parentQc);
+  w.u32(b.author, 'block.author');
+  w.count(b.payload.length, MAX_PAYLOAD_COMMANDS, 'block.payload');
+  for (const ref of b.payload) {
+    if ('id' in ref) {
+      w.u8(0);
+      w.fixed(ref.id, ID_BYTES, 'block.payload.id');
+    } else {
+      w.u8(1);
+      w.bytes(ref.bytes, MAX_COMMAND_BYTES, 'block.command');
+    }
+  }
+  writeExecuted(w, b.executed);
+}
+
+function readCompactBlock(r: Reader): CompactBlock {
+  const id = r.fixed(ID_BYTES, 'block.id');
+  const round = r.u64('block.round');
+  const height = r.u64('block.height');
+  const parentQc = readQc(r);
+  const author = r.u32('block.author');
+  const n = r.count(MAX_PAYLOAD_COMMANDS, PAYLOAD_REF_MIN_BYTES, 'block.payload');
+  const payload: PayloadRef[] = [];
+  for (let i = 0; i < n; i++) {
+    const tag = r.u8('block.payload tag');
+    if (tag === 0) payload.push({ id: r.fixed(ID_BYTES, 'block.payload.id') });
+    else if (tag === 1) payload.push({ bytes: r.bytes(MAX_COMMAND_BYTES, 'block.command') });
+    else throw new WireDecodeError(`block.payload tag must be 0 or 1, not ${tag}`);
+  }
+  const executed = readExecuted(r);
+  return { id, round, height, parentQc, author, payload, executed };
+}
+
 function writeTc(w: Writer, tc: TimeoutCert): void {
   w.u64(tc.round, 'tc.round');
   w.bytes(tc.signers, MAX_BITMAP_BYTES, 'tc.signers');
@@ -460,6 +531,19 @@ export function encodeMessage(msg: WireMessage): Uint8Array {
       break;
     case 'snapshot-none':
       break;
+    case 'compact-proposal':
+      writeCompactBlock(w, msg.block);
+      writeOptionalTc(w, msg.tc);
+      break;
+    case 'request-fetch':
+      w.fixed(msg.blockId, ID_BYTES, 'fetch.blockId');
+      w.count(msg.ids.length, MAX_PAYLOAD_COMMANDS, 'fetch.ids');
+      for (const id of msg.ids) w.fixed(id, ID_BYTES, 'fetch.id');
+      break;
+    case 'request-fetch-reply':
+      w.count(msg.requests.length, MAX_PAYLOAD_COMMANDS, 'fetch.requests');
+      for (const req of msg.requests) w.bytes(req, MAX_COMMAND_BYTES, 'fetch.request');
+      break;
     default:
       throw new WireEncodeError(`unknown message type ${String((msg as { type: unknown }).type)}`);
   }
@@ -525,6 +609,27 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
     case 'snapshot-none':
       msg = { type: 'snapshot-none' };
       break;
+    case 'compact-proposal': {
+      const block = readCompactBlock(r);
+      const tc = readOptionalTc(r);
+      msg = tc === undefined ? { type: 'compact-proposal', block } : { type: 'compact-proposal', block, tc };
+      break;
+    }
+    case 'request-fetch': {
+      const blockId = r.fixed(ID_BYTES, 'fetch.blockId');
+      const n = r.count(MAX_PAYLOAD_COMMANDS, ID_BYTES, 'fetch.ids');
+      const ids: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) ids.push(r.fixed(ID_BYTES, 'fetch.id'));
+      msg = { type: 'request-fetch', blockId, ids };
+      break;
+    }
+    case 'request-fetch-reply': {
+      const n = r.count(MAX_PAYLOAD_COMMANDS, 4, 'fetch.requests');
+      const requests: Uint8Array[] = [];
+      for (let i = 0; i < n; i++) requests.push(r.bytes(MAX_COMMAND_BYTES, 'fetch.request'));
+      msg = { type: 'request-fetch-reply', requests };
+      break;
+    }
   }
   r.end();
   return msg;

@@ -24,14 +24,15 @@ import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.j
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
 /** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
 /** `submit-batch` carries many client requests in one frame and answers per request (protocol/request-batch.ts). */
-export type DirectProtocolName = 'vote' | 'consensus' | 'requests' | 'sync' | 'submit' | 'submit-batch' | 'query';
+/** `fetch` asks a proposal's sender for requests its compact proposal named by id (node/runtime/compact-proposals.ts). */
+export type DirectProtocolName = 'vote' | 'consensus' | 'requests' | 'sync' | 'fetch' | 'submit' | 'submit-batch' | 'query';
 export type ValidationResult = 'accept' | 'reject' | 'ignore';
 
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
-const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests', 'sync']);
+const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests', 'sync', 'fetch']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'submit', 'submit-batch', 'query'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'fetch', 'submit', 'submit-batch', 'query'];
 /**
  * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
  * stream (and a multistream-select negotiation) per vote or proposal. Request/response

@@ -87,6 +87,19 @@ export interface E2eResult {
   readonly viewChanges: number | null;
   /** Where a round's time goes at each validator (bench/e2e/anatomy.ts); null without rounds. */
   readonly roundAnatomy: RoundAnatomy | null;
+  /**
+   * How proposals' requests travelled in the window, summed over the validators: sent by their
+   * leaders as ids or as bytes, and, at the replicas that rebuilt compact proposals, found in
+   * their own stash (`local`), carried inline, or fetched from the leader (node/runtime/
+   * compact-proposals.ts). Null when no validator's metrics could be read at both edges.
+   */
+  readonly proposalRequests?: ProposalRequestCounts | null;
+  /**
+   * Bytes the validators sent each other per committed command, by protocol (`consensus`:
+   * proposals and timeouts; `vote`; `requests`: the relay; `fetch`: answers to compact-proposal
+   * fetches), from their `vsmr_bytes_out_total` (frame payloads, before noise and yamux framing).
+   */
+  readonly wireBytesPerCommand?: Readonly<Record<string, number>> | null;
   readonly blocks: number;
   readonly commandsPerBlock: number;
   /** CPU seconds (user + system, all threads) of all validator processes in the window. */
@@ -120,6 +133,61 @@ const r3 = (v: number) => significant(v);
 const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
 
 /** The largest per-validator increase of a counter read at both edges; null if none was read twice. */
+export interface ProposalRequestCounts {
+  readonly sentAsId: number;
+  readonly sentAsBytes: number;
+  readonly local: number;
+  readonly inline: number;
+  readonly fetched: number;
+}
+
+/** A counter's growth over the window, summed over the validators read at both edges (null: none). */
+export function windowSum(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
+  let sum: number | null = null;
+  for (let i = 0; i < close.length; i++) {
+    const after = close[i];
+    const before = open[i];
+    if (after !== undefined && before !== undefined) sum = (sum ?? 0) + after - before;
+  }
+  return sum;
+}
+
+function proposalRequestCounts(metrics0: readonly (string | undefined)[], metrics1: readonly (string | undefined)[]): ProposalRequestCounts | null {
+  const sum = (name: string, label: string) =>
+    windowSum(
+      metrics0.map((t) => (t === undefined ? undefined : (metricValue(t, name, label) ?? 0))),
+      metrics1.map((t) => (t === undefined ? undefined : (metricValue(t, name, label) ?? 0))),
+    );
+  const sentAsId = sum('vsmr_proposal_requests_sent_total', 'as="id"');
+  if (sentAsId === null) return null;
+  return {
+    sentAsId,
+    sentAsBytes: sum('vsmr_proposal_requests_sent_total', 'as="bytes"') ?? 0,
+    local: sum('vsmr_proposal_requests_rebuilt_total', 'source="local"') ?? 0,
+    inline: sum('vsmr_proposal_requests_rebuilt_total', 'source="inline"') ?? 0,
+    fetched: sum('vsmr_proposal_requests_rebuilt_total', 'source="fetched"') ?? 0,
+  };
+}
+
+const WIRE_TOPICS = ['consensus', 'vote', 'requests', 'fetch'] as const;
+
+function wireBytesPerCommand(metrics0: readonly (string | undefined)[], metrics1: readonly (string | undefined)[], committed: number): Record<string, number> | null {
+  if (committed <= 0) return null;
+  const out: Record<string, number> = {};
+  let total = 0;
+  for (const topic of WIRE_TOPICS) {
+    const bytes = windowSum(
+      metrics0.map((t) => (t === undefined ? undefined : (metricValue(t, 'vsmr_bytes_out_total', `topic="${topic}"`) ?? 0))),
+      metrics1.map((t) => (t === undefined ? undefined : (metricValue(t, 'vsmr_bytes_out_total', `topic="${topic}"`) ?? 0))),
+    );
+    if (bytes === null) return null;
+    out[topic] = Math.round(bytes / committed);
+    total += bytes;
+  }
+  out.total = Math.round(total / committed);
+  return out;
+}
+
 export function windowDelta(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
   let most: number | null = null;
   for (let i = 0; i < close.length; i++) {
@@ -258,6 +326,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       metrics1.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
     ),
     roundAnatomy: roundAnatomy(metrics0, metrics1),
+    proposalRequests: proposalRequestCounts(metrics0, metrics1),
+    wireBytesPerCommand: wireBytesPerCommand(metrics0, metrics1, load.committed),
     blocks,
     commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
     cpuSeconds: r3(cpuSeconds),

@@ -267,6 +267,10 @@ export class Replica {
   isPending(key: string): boolean {
     return this.pending.has(key);
   }
+  /** The queued command with this key, if one waits (the runtime rebuilds compact proposals from it). */
+  pendingCommand(key: string): Uint8Array | undefined {
+    return this.pending.get(key);
+  }
   /** Room left in the pending queue: how many more commands, and bytes, a `commands` event may add. */
   get pendingRoom(): Readonly<{ commands: number; bytes: number }> {
     return { commands: this.maxPendingCommands - this.pending.size, bytes: this.maxPendingBytes - this.pendingBytes };

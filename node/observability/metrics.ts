@@ -30,6 +30,10 @@ export interface NodeMetrics {
   readonly snapshotSyncFailures: Counter<'reason'>;
   readonly blocksPruned: Counter;
   readonly equivocationEvidence: Counter<'kind'>;
+  /** Requests of proposals this leader sent, by how they travelled (`id` or `bytes`). */
+  readonly proposalRequestsSent: Counter<'as'>;
+  /** Requests of compact proposals rebuilt here, by where they came from (`inline`, `local`, `fetched`). */
+  readonly proposalRequestsRebuilt: Counter<'source'>;
   readonly peerScore: Gauge<'peer'>;
 }
 
@@ -116,6 +120,18 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       name: 'vsmr_equivocation_evidence_total',
       help: 'Equivocation evidence recorded, by kind (double-vote: two signed votes; conflicting-proposals: two blocks straight from their author)',
       labelNames: ['kind'],
+      registers,
+    }),
+    proposalRequestsSent: new Counter({
+      name: 'vsmr_proposal_requests_sent_total',
+      help: 'Requests of proposals this leader sent, by how they travelled: as an id (the others hold it) or as bytes',
+      labelNames: ['as'],
+      registers,
+    }),
+    proposalRequestsRebuilt: new Counter({
+      name: 'vsmr_proposal_requests_rebuilt_total',
+      help: 'Requests of compact proposals rebuilt here, by source: inline (sent as bytes), local (this node held it), fetched (asked of the sender)',
+      labelNames: ['source'],
       registers,
     }),
     peerScore: new Gauge({ name: 'vsmr_peer_score', help: 'Gossipsub score this node gives each genesis validator, by validator index', labelNames: ['peer'], registers }),

@@ -20,6 +20,16 @@ import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
 import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
 import { EvidenceRecorder } from './evidence-recorder.js';
+import { ProposalCompactor, RequestStash } from './compact-proposals.js';
+import { rebuildProposal, serveRequestFetches } from './proposal-fetch.js';
+
+/**
+ * The stash covers what the mempool does not hold: requests still in validation (a proposal can
+ * overtake its requests' relayed copies there) and requests a full mempool refused. About two
+ * seconds of saturated traffic; kept small because every array it holds stays alive (and so does
+ * its entry in the request-id memo), which costs the garbage collector.
+ */
+const STASH_LIMITS = Object.freeze({ maxRequests: 8192, maxBytes: 16 * 1024 * 1024 });
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
@@ -75,7 +85,12 @@ export async function startValidator(
   const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet, genesis.quorumScheme);
   const certs = timedCertificateOps(blsCerts, metrics);
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
-  const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger });
+  // Requests seen here, by id: compact proposals are written against the others' and rebuilt
+  // from ours (the mempool's first, then the stash's; see STASH_LIMITS).
+  const stash = new RequestStash(STASH_LIMITS);
+  const requestKey = (bytes: Uint8Array) => pool.requestIds.key(bytes);
+  const compactor = new ProposalCompactor({ keyOf: requestKey, stash, now: () => performance.now() });
+  const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger, compactor });
   let byz: ByzantineRuntime | undefined;
   if (opts.unsafeByzantine !== undefined) {
     byz = byzantineRuntime({
@@ -123,12 +138,16 @@ export async function startValidator(
 
   const inbound = async (from: string, bytes: Uint8Array) => {
     const sender = indexOf.get(from);
-    const msg = decodeConsensus(bytes);
-    metrics.bytesIn.inc({ topic: msg?.type ?? 'garbage' }, bytes.length);
-    if (sender === undefined || msg === undefined) {
+    const decoded = decodeConsensus(bytes);
+    metrics.bytesIn.inc({ topic: decoded?.type ?? 'garbage' }, bytes.length);
+    if (sender === undefined || decoded === undefined) {
       metrics.rejectedMessages.inc({ reason: 'undecodable' });
       return undefined;
     }
+    // A compact proposal is rebuilt before anything looks at it. A fetch holds this sender's
+    // channel (its later frames wait, in order) for at most FETCH_TIMEOUT_MS.
+    const msg = decoded.type === 'compact-proposal' ? await rebuildProposal(decoded, { peer: from, sender }, { host, lookup: (key) => node.pendingRequest(key) ?? stash.get(key)?.bytes, keyOf: requestKey, metrics, logger }) : decoded;
+    if (msg === undefined) return undefined;
     evidence.observe(sender, msg);
     const delivered = byz ? byz.incoming(sender, msg) : msg;
     if (delivered) node.deliver(sender, delivered);
@@ -136,6 +155,7 @@ export async function startValidator(
   };
   host.handle('consensus', inbound);
   host.handle('vote', inbound);
+  serveRequestFetches(host, compactor, metrics);
   host.handle('sync', async (_from, bytes) => {
     if (byz && !byz.servesSync) return undefined;
     const msg = decodeMessage(bytes);
@@ -153,12 +173,19 @@ export async function startValidator(
   // once; in batches (request-relay.ts): one frame per peer and one pool call per batch.
   const otherValidators = peerIds.filter((_, i) => i !== index);
   const requestRelay = new RequestBatcher({
-    publish: (batch) => Promise.all(otherValidators.map((p) => host.send(p, 'requests', batch))),
+    publish: (batch) => {
+      metrics.bytesOut.inc({ topic: 'requests' }, batch.length * otherValidators.length);
+      return Promise.all(otherValidators.map((p) => host.send(p, 'requests', batch)));
+    },
     ready: () => otherValidators.length === 0 || host.peers().some((p) => otherValidators.includes(p)),
     onError: (err) => logger.debug({ err: String(err) }, 'request relay failed'),
   });
   serveRequestBatches(host, {
     canAcceptWork: () => fullQueue() === undefined,
+    onReceived: (requests) => {
+      const now = performance.now();
+      for (const r of requests) stash.add(requestKey(r), r, 'peer', now);
+    },
     admit: async (requests) => {
       const verdicts = await node.admit(requests);
       if (byz) byz.commands(requests.filter((_, i) => verdicts[i]!.kind === 'accept'));
@@ -178,6 +205,7 @@ export async function startValidator(
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
+      stash.add(requestKey(bytes), bytes, 'client', performance.now());
       requestRelay.add(bytes);
     }
     const reply = await submitReply(answer!);
@@ -198,9 +226,11 @@ export async function startValidator(
       return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
     }
     const answers = await node.submit(requests);
+    const now = performance.now();
     answers.forEach((a, i) => {
       if (a.verdict.kind !== 'accept') return;
       byz?.commands([requests[i]!]);
+      stash.add(requestKey(requests[i]!), requests[i]!, 'client', now);
       requestRelay.add(requests[i]!);
     });
     return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));

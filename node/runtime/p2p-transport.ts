@@ -1,8 +1,9 @@
 import type { ConsensusMessage } from '../consensus/messages.js';
-import { decodeMessage, encodeMessage, WireDecodeError } from '../../network/codec.js';
+import { type CompactProposal, decodeMessage, encodeMessage, WireDecodeError } from '../../network/codec.js';
 import type { NetworkHost } from '../../network/host.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/log.js';
+import type { ProposalCompactor } from './compact-proposals.js';
 import type { ConsensusTransport, SnapshotChunkAnswer, SyncAnswer } from './ports.js';
 
 const SYNC_TIMEOUT_MS = 10_000;
@@ -21,6 +22,8 @@ export function p2pTransport(opts: {
   peerIds: readonly string[];
   metrics?: NodeMetrics;
   logger?: Logger;
+  /** Writes proposals with request ids where the others hold the requests (compact-proposals.ts). */
+  compactor?: ProposalCompactor;
 }): ConsensusTransport {
   const { host, self, peerIds } = opts;
   const fire = (to: number, protocol: 'vote' | 'consensus', bytes: Uint8Array) => {
@@ -30,7 +33,16 @@ export function p2pTransport(opts: {
   return {
     broadcast(message) {
       // Encoded once for every peer: a full block is the largest message there is.
-      const bytes = encodeMessage(message);
+      const wire = message.type === 'proposal' && opts.compactor ? opts.compactor.compact(message) : message;
+      if (wire.type === 'compact-proposal' && opts.metrics) {
+        let byId = 0;
+        for (const ref of wire.block.payload) if ('id' in ref) byId++;
+        opts.metrics.proposalRequestsSent.inc({ as: 'id' }, byId);
+        if (wire.block.payload.length > byId) opts.metrics.proposalRequestsSent.inc({ as: 'bytes' }, wire.block.payload.length - byId);
+      } else if (wire.type === 'proposal' && wire.block.payload.length > 0) {
+        opts.metrics?.proposalRequestsSent.inc({ as: 'bytes' }, wire.block.payload.length);
+      }
+      const bytes = encodeMessage(wire);
       for (let to = 0; to < peerIds.length; to++) if (to !== self) fire(to, 'consensus', bytes);
     },
     send(to, message) {
@@ -65,10 +77,10 @@ export function p2pTransport(opts: {
 }
 
 /** Decodes an inbound consensus frame; a WireDecodeError means the peer sent garbage. */
-export function decodeConsensus(bytes: Uint8Array): ConsensusMessage | undefined {
+export function decodeConsensus(bytes: Uint8Array): ConsensusMessage | CompactProposal | undefined {
   try {
     const msg = decodeMessage(bytes);
-    return msg.type === 'proposal' || msg.type === 'vote' || msg.type === 'timeout' ? msg : undefined;
+    return msg.type === 'proposal' || msg.type === 'compact-proposal' || msg.type === 'vote' || msg.type === 'timeout' ? msg : undefined;
   } catch (err) {
     if (err instanceof WireDecodeError) return undefined;
     throw err;

@@ -162,6 +162,10 @@ export async function requestBatchVerdict(bytes: Uint8Array, admit: (requests: r
     if (err instanceof RequestBatchDecodeError) return 'reject';
     throw err;
   }
+  return decodedBatchVerdict(requests, admit);
+}
+
+async function decodedBatchVerdict(requests: readonly Uint8Array[], admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>): Promise<ValidationResult> {
   const verdicts = await admit(requests);
   if (verdicts.some((v) => v.kind === 'reject')) return 'reject';
   return verdicts.some((v) => v.kind === 'accept') ? 'accept' : 'ignore';
@@ -171,19 +175,32 @@ export async function requestBatchVerdict(bytes: Uint8Array, admit: (requests: r
  * Serves the `requests` channel: each batch from another validator is admitted through
  * requestBatchVerdict, and a sender of a rejected batch is penalised. While the validation pool
  * is full a batch is dropped unpenalised (`canAcceptWork`): its requests reach us again in a
- * proposal. Returns a counter of the verdicts, for tests and metrics.
+ * proposal. `onReceived` sees every well-formed batch's requests first, admitted or not (the
+ * stash compact proposals are rebuilt from). Returns a counter of the verdicts, for tests and
+ * metrics.
  */
 export function serveRequestBatches(
   host: Pick<NetworkHost, 'handle' | 'penalise'>,
   opts: {
     readonly admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>;
     readonly canAcceptWork?: () => boolean;
+    readonly onReceived?: (requests: readonly Uint8Array[]) => void;
     readonly onVerdict?: (verdict: ValidationResult, from: string) => void;
   },
 ): void {
   host.handle('requests', async (from, bytes) => {
     let verdict: ValidationResult = 'ignore';
-    if (opts.canAcceptWork?.() ?? true) verdict = await requestBatchVerdict(bytes, opts.admit);
+    let requests: Uint8Array[] | undefined;
+    try {
+      requests = decodeRequestBatch(bytes);
+    } catch (err) {
+      if (!(err instanceof RequestBatchDecodeError)) throw err;
+      verdict = 'reject';
+    }
+    if (requests !== undefined) {
+      opts.onReceived?.(requests);
+      if (opts.canAcceptWork?.() ?? true) verdict = await decodedBatchVerdict(requests, opts.admit);
+    }
     if (verdict === 'reject') host.penalise(from);
     opts.onVerdict?.(verdict, from);
     return undefined;

@@ -375,6 +375,11 @@ export class ValidatorNode {
     return verdicts;
   }
 
+  /** A validated request waiting in the core's queue, by id key (DigestMemo), if one does. */
+  pendingRequest(key: string): Uint8Array | undefined {
+    return this.replica.pendingCommand(key);
+  }
+
   /**
    * Whether the pending queue has room for one more request beyond `inValidation` requests
    * already on their way to it (back-pressure for ingress). Counting those keeps a full queue

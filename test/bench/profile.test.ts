@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { metricValue, profileIntervalUs } from '../../bench/e2e/cluster.js';
 import { profileBusy } from '../../bench/e2e/profile.js';
-import { windowDelta } from '../../bench/e2e/run.js';
+import { windowDelta, windowSum } from '../../bench/e2e/run.js';
 
 /** A profile of one stack per sample: each entry is [leaf function, leaf url, caller url], 1 ms each. */
 function profileOf(stacks: readonly (readonly [string, string, string])[]) {
@@ -64,5 +64,8 @@ describe('bench cluster metrics', () => {
     assert.equal(windowDelta([3, 5, undefined], [4, 9, 100]), 4, 'the third validator was not read at the open');
     assert.equal(windowDelta([2, undefined], [2, 7]), 0);
     assert.equal(windowDelta([undefined, 1], [5, undefined]), null);
+    // Summed rather than the most: how many requests all validators fetched in the window.
+    assert.equal(windowSum([3, 5, undefined], [4, 9, 100]), 5);
+    assert.equal(windowSum([undefined, 1], [5, undefined]), null);
   });
 });

@@ -63,6 +63,14 @@ const message: fc.Arbitrary<WireMessage> = fc.oneof(
         : { type: 'snapshot-chunk', height, total, offset, data, proof: { blocks: p[0], qc: p[1] } },
     ),
   fc.constant<WireMessage>({ type: 'snapshot-none' }),
+  fc
+    .tuple(block, fc.array(fc.oneof(id.map((i) => ({ id: i })), fc.uint8Array({ maxLength: 64 }).map((b) => ({ bytes: b }))), { maxLength: 5 }), fc.option(tc, { nil: undefined }))
+    .map(([b, payload, t]): WireMessage => {
+      const compact = { ...b, payload };
+      return t === undefined ? { type: 'compact-proposal', block: compact } : { type: 'compact-proposal', block: compact, tc: t };
+    }),
+  fc.tuple(id, fc.array(id, { maxLength: 5 })).map(([blockId, ids]): WireMessage => ({ type: 'request-fetch', blockId, ids })),
+  fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 5 }).map((requests): WireMessage => ({ type: 'request-fetch-reply', requests })),
 );
 
 /** Decoding peer bytes either succeeds canonically or throws WireDecodeError, nothing else. */
@@ -110,7 +118,7 @@ describe('network/codec', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 600 }), decodeOnlyTyped), { numRuns: 2000 });
     // A valid header followed by random bytes reaches the body decoders.
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 5 }), fc.uint8Array({ maxLength: 600 }), (kind, body) =>
+      fc.property(fc.integer({ min: 1, max: 12 }), fc.uint8Array({ maxLength: 600 }), (kind, body) =>
         decodeOnlyTyped(Uint8Array.of(1, kind, ...body)),
       ),
       { numRuns: 2000 },

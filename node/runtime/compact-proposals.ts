@@ -1,0 +1,255 @@
+/**
+ * Compact proposals: a proposal travels with request ids instead of request bytes where its
+ * receivers hold the requests already. Every request reaches every validator by relay
+ * (request-relay.ts) before a leader can propose it, so a full block of 400 signed 128-byte
+ * commands, ~100 KB as bytes, is ~13 KB as ids, and the leader sends it n - 1 times a round.
+ *
+ * A receiver rebuilds the block from its own copies, which are the very arrays its validation
+ * pool hashed and checked (request ids and verdicts are remembered per array, DigestMemo), so
+ * a rebuilt proposal costs no decode and no hash per request either. What it lacks it fetches
+ * from the proposal's sender, which proposed from its own copies and so holds every one; a
+ * sender that does not answer gets no vote from this replica, as if its proposal had not
+ * arrived (the round times out like any other a faulty leader stalls).
+ *
+ * Only the wire form changes. The rebuilt block carries the id the leader sent, and the core
+ * checks that id against the block's contents as for any proposal, so a rebuilt block that is
+ * not the leader's block is refused there. Request ids are SHA-256 of the request's bytes:
+ * whatever bytes a stash holds under an id are those bytes, whoever sent them.
+ */
+import type { CompactProposal, PayloadRef, RequestFetch, RequestFetchReply } from '../../network/codec.js';
+import { Buffer } from 'node:buffer';
+import type { Block, ConsensusMessage } from '../../protocol/types.js';
+
+export type ProposalMessage = Extract<ConsensusMessage, { type: 'proposal' }>;
+
+/** A request id as the digest memo keys it (32 latin1 characters) and as the wire carries it (32 bytes). */
+export function keyToId(key: string): Uint8Array {
+  return new Uint8Array(Buffer.from(key, 'latin1'));
+}
+export function idToKey(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('latin1');
+}
+
+export interface StashEntry {
+  readonly bytes: Uint8Array;
+  /** `client`: submitted to this node by a client; `peer`: relayed by another validator. */
+  readonly origin: 'client' | 'peer';
+  /** When this node first saw it (clock ms). */
+  readonly at: number;
+}
+
+export interface StashLimits {
+  readonly maxRequests: number;
+  readonly maxBytes: number;
+}
+
+/**
+ * The requests this node has seen lately, by id: what compact proposals are rebuilt from. Filled
+ * when a request arrives (a peer's relayed copies before they are validated, since a proposal can
+ * overtake their validation and any bytes under an id are the right ones), bounded by count and
+ * bytes, oldest out first. It holds references to arrays the mempool mostly holds too; the ones
+ * only it holds are requests a full mempool refused, which a leader that had room may propose.
+ */
+export class RequestStash {
+  readonly #entries = new Map<string, StashEntry>();
+  /** Keys in arrival order from #head on: eviction takes the oldest in O(1). */
+  #ring: string[] = [];
+  #head = 0;
+  #bytes = 0;
+
+  constructor(readonly limits: StashLimits) {
+    if (!Number.isSafeInteger(limits.maxRequests) || limits.maxRequests < 1 || !Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) {
+      throw new RangeError('request stash limits must be positive integers');
+    }
+  }
+
+  /** Remembers a request under its id; one already held keeps its first sighting. */
+  add(key: string, bytes: Uint8Array, origin: StashEntry['origin'], now: number): void {
+    if (this.#entries.has(key) || bytes.length > this.limits.maxBytes) return;
+    this.#entries.set(key, { bytes, origin, at: now });
+    this.#ring.push(key);
+    this.#bytes += bytes.length;
+    while (this.#entries.size > this.limits.maxRequests || this.#bytes > this.limits.maxBytes) this.#evictOldest();
+  }
+
+  get(key: string): StashEntry | undefined {
+    return this.#entries.get(key);
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  #evictOldest(): void {
+    const key = this.#ring[this.#head++]!;
+    const entry = this.#entries.get(key)!;
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes.length;
+    // Drop the consumed front now and then, so the ring's array stays about the stash's size.
+    if (this.#head >= 1024 && this.#head * 2 >= this.#ring.length) {
+      this.#ring = this.#ring.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
+
+export interface CompactorOptions {
+  /** Request ids, from the digest memo the validation pool and the core share. */
+  readonly keyOf: (request: Uint8Array) => string;
+  readonly stash: RequestStash;
+  readonly now: () => number;
+  /**
+   * A request this node's own client submitted less than this long ago travels inline: its
+   * relayed copies may still be on their way (the relay batches for a few ms, and a leader
+   * proposes at once). Default 50 ms.
+   */
+  readonly inlineFreshMs?: number;
+  /** How many of its latest proposals a leader keeps requests of, to answer fetches. Default 16. */
+  readonly rememberProposals?: number;
+}
+
+export const DEFAULT_INLINE_FRESH_MS = 50;
+const DEFAULT_REMEMBER_PROPOSALS = 16;
+
+/**
+ * The leader's side: writes a proposal's requests as ids where the other validators should hold
+ * them, and answers their fetches for the rest (from the proposals it sent, then its stash).
+ */
+export class ProposalCompactor {
+  readonly #opts: CompactorOptions;
+  readonly #inlineFreshMs: number;
+  readonly #remember: number;
+  /** Requests of the latest proposals sent, by block id key; oldest first. */
+  readonly #sent = new Map<string, { readonly payload: readonly Uint8Array[]; readonly keys: readonly string[] }>();
+
+  constructor(opts: CompactorOptions) {
+    this.#opts = opts;
+    this.#inlineFreshMs = opts.inlineFreshMs ?? DEFAULT_INLINE_FRESH_MS;
+    this.#remember = opts.rememberProposals ?? DEFAULT_REMEMBER_PROPOSALS;
+    if (!(this.#inlineFreshMs >= 0) || !Number.isSafeInteger(this.#remember) || this.#remember < 1) {
+      throw new RangeError('inlineFreshMs must be >= 0 and rememberProposals a positive integer');
+    }
+  }
+
+  /**
+   * The wire form of `message`: a compact proposal when at least one request goes as an id, the
+   * proposal itself otherwise (an empty block, or one of only fresh local requests).
+   */
+  compact(message: ProposalMessage): ProposalMessage | CompactProposal {
+    const { payload } = message.block;
+    if (payload.length === 0) return message;
+    const now = this.#opts.now();
+    const keys: string[] = [];
+    const refs: PayloadRef[] = [];
+    let byId = 0;
+    for (const bytes of payload) {
+      const key = this.#opts.keyOf(bytes);
+      keys.push(key);
+      const seen = this.#opts.stash.get(key);
+      if (seen === undefined || (seen.origin === 'client' && now - seen.at < this.#inlineFreshMs)) {
+        refs.push({ bytes });
+      } else {
+        refs.push({ id: keyToId(key) });
+        byId++;
+      }
+    }
+    if (byId === 0) return message;
+    this.#recordSent(idToKey(message.block.id), payload, keys);
+    const block = { ...message.block, payload: refs };
+    return message.tc === undefined ? { type: 'compact-proposal', block } : { type: 'compact-proposal', block, tc: message.tc };
+  }
+
+  /**
+   * Answers a fetch: each asked request's bytes, or an empty array where this node holds none.
+   * A fetch names its block, so the answer comes from that proposal's own requests when this node
+   * sent it; the stash answers otherwise.
+   */
+  serve(fetch: RequestFetch): RequestFetchReply {
+    const sent = this.#sent.get(idToKey(fetch.blockId));
+    let index: Map<string, Uint8Array> | undefined;
+    if (sent !== undefined) {
+      index = new Map();
+      for (let i = 0; i < sent.keys.length; i++) index.set(sent.keys[i]!, sent.payload[i]!);
+    }
+    const none = new Uint8Array(0);
+    const requests = fetch.ids.map((id) => {
+      const key = idToKey(id);
+      return index?.get(key) ?? this.#opts.stash.get(key)?.bytes ?? none;
+    });
+    return { type: 'request-fetch-reply', requests };
+  }
+
+  #recordSent(blockKey: string, payload: readonly Uint8Array[], keys: readonly string[]): void {
+    this.#sent.delete(blockKey);
+    this.#sent.set(blockKey, { payload, keys });
+    while (this.#sent.size > this.#remember) this.#sent.delete(this.#sent.keys().next().value!);
+  }
+}
+
+/** Where the requests of a rebuilt proposal came from. */
+export interface AssemblyCounts {
+  readonly inline: number;
+  readonly local: number;
+  readonly fetched: number;
+}
+
+export type Assembly =
+  | ({ readonly kind: 'complete'; readonly message: ProposalMessage } & AssemblyCounts)
+  /** The sender did not supply requests its proposal named (no answer, or not those requests). */
+  | { readonly kind: 'unavailable'; readonly missing: number; readonly detail: string }
+  /** The sender answered with bytes that are not the requests asked for: it is faulty. */
+  | { readonly kind: 'forged'; readonly detail: string };
+
+export interface AssemblerOptions {
+  readonly keyOf: (request: Uint8Array) => string;
+  /** This node's copy of a request, by id key. */
+  readonly lookup: (key: string) => Uint8Array | undefined;
+  /** Asks the proposal's sender; undefined when it did not answer in time. */
+  readonly fetch: (request: RequestFetch) => Promise<RequestFetchReply | undefined>;
+}
+
+/**
+ * The replica's side: rebuilds the full proposal from a compact one, with this node's own
+ * request arrays where it holds them and one fetch from the sender for the rest.
+ */
+export async function assembleProposal(message: CompactProposal, opts: AssemblerOptions): Promise<Assembly> {
+  const refs = message.block.payload;
+  const payload: (Uint8Array | undefined)[] = new Array(refs.length);
+  const missing: number[] = [];
+  let inline = 0;
+  for (let i = 0; i < refs.length; i++) {
+    const ref = refs[i]!;
+    if ('bytes' in ref) {
+      payload[i] = ref.bytes;
+      inline++;
+      continue;
+    }
+    const held = opts.lookup(idToKey(ref.id));
+    if (held === undefined) missing.push(i);
+    else payload[i] = held;
+  }
+  if (missing.length > 0) {
+    const ids = missing.map((i) => (refs[i] as { id: Uint8Array }).id);
+    const reply = await opts.fetch({ type: 'request-fetch', blockId: message.block.id, ids });
+    if (reply === undefined) return { kind: 'unavailable', missing: missing.length, detail: 'no answer to the fetch' };
+    if (reply.requests.length !== ids.length) return { kind: 'forged', detail: `asked for ${ids.length} requests, answered ${reply.requests.length}` };
+    let unanswered = 0;
+    for (let j = 0; j < ids.length; j++) {
+      const bytes = reply.requests[j]!;
+      if (bytes.length === 0) {
+        unanswered++;
+        continue;
+      }
+      if (opts.keyOf(bytes) !== idToKey(ids[j]!)) return { kind: 'forged', detail: `answer ${j} is not the request asked for` };
+      payload[missing[j]!] = bytes;
+    }
+    if (unanswered > 0) return { kind: 'unavailable', missing: unanswered, detail: `the sender holds ${unanswered} of the requests it proposed` };
+  }
+  const block: Block = { ...message.block, payload: payload as Uint8Array[] };
+  const proposal: ProposalMessage = message.tc === undefined ? { type: 'proposal', block } : { type: 'proposal', block, tc: message.tc };
+  return { kind: 'complete', message: proposal, inline, local: refs.length - inline - missing.length, fetched: missing.length };
+}
