@@ -21,7 +21,7 @@ interface Projection {
   quick: boolean;
   model: string;
   costs: Record<string, number | string>;
-  records: { n: number; quorum: number; messagesPerBlock: number; consensusBytesPerBlock: number; virtualMsPerBlock: number; qcBuildUs: number; qcVerifyUs: number; perBatch: { batch: number; leaderCpuMsPerBlock: number; projectedCommandsPerSec: number }[] }[];
+  records: { n: number; quorum: number; messagesPerBlock: number; consensusBytesPerBlock: number; virtualMsPerBlock: number; qcBuildUs: number; qcVerifyUs: number; perBatch: { batch: number; leaderCpuMsPerBlock: number; projectedCommandsPerSec: number; projectedCommandsPerSecFullProposals?: number }[] }[];
 }
 interface CryptoRecord {
   op: string;
@@ -44,6 +44,12 @@ const table = (head: readonly string[], rows: readonly (readonly (string | numbe
 
 const e2e = await load<Matrix>('e2e');
 const projection = await load<Projection>('projection');
+
+/** Requests the replicas fetched from a leader, as a share of those they rebuilt compact proposals with. */
+function fetchedShare(c: NonNullable<E2eResult['proposalRequests']>): string {
+  const rebuilt = c.local + c.inline + c.fetched;
+  return rebuilt > 0 ? `${c.fetched} of ${rebuilt}` : '-';
+}
 const crypto = await load<{ records: CryptoRecord[]; quick: boolean }>('crypto');
 await mkdir(benchPath('charts'), { recursive: true });
 const md: string[] = [];
@@ -65,7 +71,7 @@ else {
   );
   md.push(
     table(
-      ['point', 'commands/s', 'p50 ms', 'p99 ms', 'cmds/block', 'CPU ms/cmd', 'named CPU', '% of validation ceiling', '% of crypto floor', '% of messaging floor', 'longest gap ms, clients', 'longest gap ms, chain (bound)', 'view changes', 'load avg'],
+      ['point', 'commands/s', 'p50 ms', 'p99 ms', 'cmds/block', 'CPU ms/cmd', 'named CPU', '% of validation ceiling', '% of crypto floor', '% of messaging floor', 'longest gap ms, clients', 'longest gap ms, chain (bound)', 'view changes', 'wire B/cmd (consensus + relay)', 'requests fetched', 'load avg'],
       pts.map((p) => [
         p.label,
         p.throughput,
@@ -81,6 +87,9 @@ else {
         // Both recorded from 2026-11-26 on; older results have none.
         p.maxChainGapMs ?? '-',
         p.viewChanges ?? '-',
+        // Recorded from 2026-11-27 on (compact proposals); validator-to-validator frame bytes.
+        p.wireBytesPerCommand ? `${p.wireBytesPerCommand.total} (${p.wireBytesPerCommand.consensus} + ${p.wireBytesPerCommand.requests})` : '-',
+        p.proposalRequests ? fetchedShare(p.proposalRequests) : '-',
         p.machine.loadavg1,
       ]),
     ),
@@ -267,8 +276,8 @@ if (projection) {
   md.push(`Model: ${projection.model}. Costs: ${Object.entries(projection.costs).map(([k, v]) => `${k} = ${v}`).join(', ')}.`, '');
   md.push(
     table(
-      ['n', 'q', 'msgs/block (sim)', 'consensus bytes/block (sim)', 'virtual ms/block (sim)', 'QC build us', 'QC verify us', ...projection.records[0]!.perBatch.flatMap((b) => [`leader CPU ms/block, batch ${b.batch}`, `projected /s, batch ${b.batch}`])],
-      projection.records.map((r) => [r.n, r.quorum, r.messagesPerBlock, r.consensusBytesPerBlock, r.virtualMsPerBlock, r.qcBuildUs, r.qcVerifyUs, ...r.perBatch.flatMap((b) => [b.leaderCpuMsPerBlock, b.projectedCommandsPerSec])]),
+      ['n', 'q', 'msgs/block (sim)', 'consensus bytes/block (sim)', 'virtual ms/block (sim)', 'QC build us', 'QC verify us', ...projection.records[0]!.perBatch.flatMap((b) => [`leader CPU ms/block, batch ${b.batch}`, `projected /s, batch ${b.batch}`, `the same with full proposals`])],
+      projection.records.map((r) => [r.n, r.quorum, r.messagesPerBlock, r.consensusBytesPerBlock, r.virtualMsPerBlock, r.qcBuildUs, r.qcVerifyUs, ...r.perBatch.flatMap((b) => [b.leaderCpuMsPerBlock, b.projectedCommandsPerSec, b.projectedCommandsPerSecFullProposals ?? '-'])]),
     ),
     '',
   );
