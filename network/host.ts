@@ -126,7 +126,8 @@ export interface NetworkHost {
    * host's stream timeout); a handler that waits for a commit needs longer than a sync answer.
    */
   handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number }): void;
-  request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
+  /** One request and its response; a response above `maxResponseBytes` (default: the sync cap) fails the exchange unread. */
+  request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number, maxResponseBytes?: number): Promise<Uint8Array>;
   /** Connected peer ids. */
   peers(): string[];
   /** Subscribers of a topic among connected peers. */
@@ -491,13 +492,13 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     }
   }
 
-  async function request(peerId: string, name: DirectProtocolName, bytes: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+  async function request(peerId: string, name: DirectProtocolName, bytes: Uint8Array, timeoutMs: number, maxResponseBytes = MAX_SYNC_RESPONSE_BYTES): Promise<Uint8Array> {
     const signal = AbortSignal.timeout(timeoutMs);
     const stream = await openStream(peerId, name, signal);
     const release = abortOn(stream, signal);
     try {
       await writeFrame(stream, bytes, signal);
-      const response = await readFrame(stream, MAX_SYNC_RESPONSE_BYTES);
+      const response = await readFrame(stream, Math.min(maxResponseBytes, MAX_SYNC_RESPONSE_BYTES));
       await stream.close({ signal }).catch(() => undefined);
       return response;
     } catch (err) {

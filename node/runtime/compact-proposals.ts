@@ -43,6 +43,12 @@ export interface StashLimits {
   readonly maxBytes: number;
 }
 
+function checkStashLimits(limits: StashLimits): void {
+  if (!Number.isSafeInteger(limits.maxRequests) || limits.maxRequests < 1 || !Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) {
+    throw new RangeError('request stash limits must be positive integers');
+  }
+}
+
 /**
  * The requests this node has seen lately, by id: what compact proposals are rebuilt from. Filled
  * when a request arrives (a peer's relayed copies before they are validated, since a proposal can
@@ -58,9 +64,7 @@ export class RequestStash {
   #bytes = 0;
 
   constructor(readonly limits: StashLimits) {
-    if (!Number.isSafeInteger(limits.maxRequests) || limits.maxRequests < 1 || !Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) {
-      throw new RangeError('request stash limits must be positive integers');
-    }
+    checkStashLimits(limits);
   }
 
   /** Remembers a request under its id; one already held keeps its first sighting. */
@@ -97,10 +101,47 @@ export class RequestStash {
   }
 }
 
+/**
+ * One stash per origin (each relaying validator, and this node's own clients), so that a
+ * validator relaying junk (well-formed frames of requests that fail validation, or that nobody
+ * proposes) evicts only its own share: honest validators' requests stay where proposals find
+ * them. A lookup asks each stash in turn; there are n of them.
+ */
+export class RequestStashes {
+  readonly #byOrigin = new Map<string, RequestStash>();
+
+  constructor(readonly limitsPerOrigin: StashLimits) {
+    checkStashLimits(limitsPerOrigin);
+  }
+
+  /** `origin` names who handed it over: a peer id, or `client` for this node's own clients. */
+  add(origin: string, key: string, bytes: Uint8Array, now: number): void {
+    let stash = this.#byOrigin.get(origin);
+    if (stash === undefined) {
+      stash = new RequestStash(this.limitsPerOrigin);
+      this.#byOrigin.set(origin, stash);
+    }
+    stash.add(key, bytes, origin === 'client' ? 'client' : 'peer', now);
+  }
+
+  get(key: string): StashEntry | undefined {
+    for (const stash of this.#byOrigin.values()) {
+      const entry = stash.get(key);
+      if (entry !== undefined) return entry;
+    }
+    return undefined;
+  }
+}
+
+/** What the compactor needs of a stash: the entry for a request id key. */
+export interface StashView {
+  get(key: string): StashEntry | undefined;
+}
+
 export interface CompactorOptions {
   /** Request ids, from the digest memo the validation pool and the core share. */
   readonly keyOf: (request: Uint8Array) => string;
-  readonly stash: RequestStash;
+  readonly stash: StashView;
   readonly now: () => number;
   /**
    * A request this node's own client submitted less than this long ago travels inline: its
@@ -123,8 +164,8 @@ export class ProposalCompactor {
   readonly #opts: CompactorOptions;
   readonly #inlineFreshMs: number;
   readonly #remember: number;
-  /** Requests of the latest proposals sent, by block id key; oldest first. */
-  readonly #sent = new Map<string, { readonly payload: readonly Uint8Array[]; readonly keys: readonly string[] }>();
+  /** Requests of the latest proposals sent, by block id key, then by request id key; oldest first. */
+  readonly #sent = new Map<string, ReadonlyMap<string, Uint8Array>>();
 
   constructor(opts: CompactorOptions) {
     this.#opts = opts;
@@ -164,28 +205,39 @@ export class ProposalCompactor {
   }
 
   /**
-   * Answers a fetch: each asked request's bytes, or an empty array where this node holds none.
-   * A fetch names its block, so the answer comes from that proposal's own requests when this node
-   * sent it; the stash answers otherwise.
+   * Answers a fetch: each asked request's bytes, or an empty array where this node holds none
+   * (an honest request is never empty). A fetch names its block, so the answer comes from that
+   * proposal's own requests when this node sent it; the stash answers otherwise. Undefined for
+   * an ask no honest replica makes (an id twice), which the caller penalises. The answer stays
+   * within `maxReplyBytes`: past it, requests are answered empty.
    */
-  serve(fetch: RequestFetch): RequestFetchReply {
+  serve(fetch: RequestFetch, maxReplyBytes: number): RequestFetchReply | undefined {
     const sent = this.#sent.get(idToKey(fetch.blockId));
-    let index: Map<string, Uint8Array> | undefined;
-    if (sent !== undefined) {
-      index = new Map();
-      for (let i = 0; i < sent.keys.length; i++) index.set(sent.keys[i]!, sent.payload[i]!);
-    }
+    const asked = new Set<string>();
     const none = new Uint8Array(0);
-    const requests = fetch.ids.map((id) => {
+    // The reply's own framing: envelope, count, and a length per request.
+    let budget = maxReplyBytes - 16 - 4 * fetch.ids.length;
+    const requests: Uint8Array[] = [];
+    for (const id of fetch.ids) {
       const key = idToKey(id);
-      return index?.get(key) ?? this.#opts.stash.get(key)?.bytes ?? none;
-    });
+      if (asked.has(key)) return undefined;
+      asked.add(key);
+      const bytes = sent?.get(key) ?? this.#opts.stash.get(key)?.bytes;
+      if (bytes === undefined || bytes.length > budget) {
+        requests.push(none);
+        continue;
+      }
+      budget -= bytes.length;
+      requests.push(bytes);
+    }
     return { type: 'request-fetch-reply', requests };
   }
 
   #recordSent(blockKey: string, payload: readonly Uint8Array[], keys: readonly string[]): void {
+    const byKey = new Map<string, Uint8Array>();
+    for (let i = 0; i < keys.length; i++) byKey.set(keys[i]!, payload[i]!);
     this.#sent.delete(blockKey);
-    this.#sent.set(blockKey, { payload, keys });
+    this.#sent.set(blockKey, byKey);
     while (this.#sent.size > this.#remember) this.#sent.delete(this.#sent.keys().next().value!);
   }
 }

@@ -20,14 +20,15 @@ import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
 import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
 import { EvidenceRecorder } from './evidence-recorder.js';
-import { ProposalCompactor, RequestStash } from './compact-proposals.js';
-import { rebuildProposal, serveRequestFetches } from './proposal-fetch.js';
+import { ProposalCompactor, RequestStashes } from './compact-proposals.js';
+import { CompactProposalReceiver, serveRequestFetches } from './proposal-fetch.js';
 
 /**
  * The stash covers what the mempool does not hold: requests still in validation (a proposal can
- * overtake its requests' relayed copies there) and requests a full mempool refused. About two
- * seconds of saturated traffic; kept small because every array it holds stays alive (and so does
- * its entry in the request-id memo), which costs the garbage collector.
+ * overtake its requests' relayed copies there) and requests a full mempool refused. Per origin
+ * (each relaying validator, and this node's clients), about two seconds of saturated traffic;
+ * kept small because every array it holds stays alive (and so does its entry in the request-id
+ * memo), which costs the garbage collector.
  */
 const STASH_LIMITS = Object.freeze({ maxRequests: 8192, maxBytes: 16 * 1024 * 1024 });
 
@@ -87,7 +88,7 @@ export async function startValidator(
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   // Requests seen here, by id: compact proposals are written against the others' and rebuilt
   // from ours (the mempool's first, then the stash's; see STASH_LIMITS).
-  const stash = new RequestStash(STASH_LIMITS);
+  const stash = new RequestStashes(STASH_LIMITS);
   const requestKey = (bytes: Uint8Array) => pool.requestIds.key(bytes);
   const compactor = new ProposalCompactor({ keyOf: requestKey, stash, now: () => performance.now() });
   const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger, compactor });
@@ -144,15 +145,23 @@ export async function startValidator(
       metrics.rejectedMessages.inc({ reason: 'undecodable' });
       return undefined;
     }
-    // A compact proposal is rebuilt before anything looks at it. A fetch holds this sender's
-    // channel (its later frames wait, in order) for at most FETCH_TIMEOUT_MS.
-    const msg = decoded.type === 'compact-proposal' ? await rebuildProposal(decoded, { peer: from, sender }, { host, lookup: (key) => node.pendingRequest(key) ?? stash.get(key)?.bytes, keyOf: requestKey, metrics, logger }) : decoded;
+    // A compact proposal is rebuilt before anything looks at it. A fetch holds the stream it
+    // came on (its later frames wait, in order) for at most FETCH_TIMEOUT_MS.
+    const msg = decoded.type === 'compact-proposal' ? await proposals.rebuild(decoded, { peer: from, sender }) : decoded;
     if (msg === undefined) return undefined;
     evidence.observe(sender, msg);
     const delivered = byz ? byz.incoming(sender, msg) : msg;
     if (delivered) node.deliver(sender, delivered);
     return undefined;
   };
+  const proposals = new CompactProposalReceiver({
+    host,
+    lookup: (key) => node.pendingRequest(key) ?? stash.get(key)?.bytes,
+    keyOf: requestKey,
+    currentRound: () => node.round,
+    metrics,
+    logger,
+  });
   host.handle('consensus', inbound);
   host.handle('vote', inbound);
   serveRequestFetches(host, compactor, metrics);
@@ -182,9 +191,9 @@ export async function startValidator(
   });
   serveRequestBatches(host, {
     canAcceptWork: () => fullQueue() === undefined,
-    onReceived: (requests) => {
+    onReceived: (requests, from) => {
       const now = performance.now();
-      for (const r of requests) stash.add(requestKey(r), r, 'peer', now);
+      for (const r of requests) stash.add(from, requestKey(r), r, now);
     },
     admit: async (requests) => {
       const verdicts = await node.admit(requests);
@@ -205,7 +214,7 @@ export async function startValidator(
     const [answer] = await node.submit([bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
-      stash.add(requestKey(bytes), bytes, 'client', performance.now());
+      stash.add('client', requestKey(bytes), bytes, performance.now());
       requestRelay.add(bytes);
     }
     const reply = await submitReply(answer!);
@@ -230,7 +239,7 @@ export async function startValidator(
     answers.forEach((a, i) => {
       if (a.verdict.kind !== 'accept') return;
       byz?.commands([requests[i]!]);
-      stash.add(requestKey(requests[i]!), requests[i]!, 'client', now);
+      stash.add('client', requestKey(requests[i]!), requests[i]!, now);
       requestRelay.add(requests[i]!);
     });
     return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));

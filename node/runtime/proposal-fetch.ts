@@ -2,25 +2,29 @@
  * Compact proposals over the libp2p host: the `fetch` protocol a replica uses to ask a
  * proposal's sender for requests it named by id and this replica lacks, the sender's side of
  * it, and the rebuild of an inbound compact proposal with its metrics. The logic lives in
- * compact-proposals.ts; this is its I/O.
+ * compact-proposals.ts; this is its I/O, and the limits that keep a faulty peer from turning
+ * fetches into work or memory on demand.
  */
-import { type CompactProposal, decodeMessage, encodeMessage, type RequestFetch, type RequestFetchReply, WireDecodeError } from '../../network/codec.js';
+import { type CompactProposal, decodeMessage, encodeMessage, MAX_MESSAGE_BYTES, type RequestFetch, type RequestFetchReply, WireDecodeError } from '../../network/codec.js';
 import type { NetworkHost } from '../../network/host.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import { assembleProposal, type ProposalCompactor, type ProposalMessage } from './compact-proposals.js';
 
 /**
- * How long a replica waits for a proposal's sender to supply requests. Under the default 1 s
- * round timeout: a sender that takes longer has lost the round anyway.
+ * How long a replica waits for a proposal's sender to supply requests: the default round
+ * timeout, so a sender that takes longer has lost the round anyway.
  */
 export const FETCH_TIMEOUT_MS = 1_000;
 
-/** Asks `peer` for requests; undefined when it does not answer in time or answers garbage (penalised). */
+/**
+ * Asks `peer` for requests; undefined when it does not answer in time, answers more than a
+ * message may hold (refused unread), or answers garbage (penalised).
+ */
 export async function fetchRequests(host: Pick<NetworkHost, 'request' | 'penalise'>, peer: string, request: RequestFetch, metrics?: NodeMetrics): Promise<RequestFetchReply | undefined> {
   let reply: Uint8Array;
   try {
-    reply = await host.request(peer, 'fetch', encodeMessage(request), FETCH_TIMEOUT_MS);
+    reply = await host.request(peer, 'fetch', encodeMessage(request), FETCH_TIMEOUT_MS, MAX_MESSAGE_BYTES);
   } catch {
     return undefined;
   }
@@ -35,7 +39,11 @@ export async function fetchRequests(host: Pick<NetworkHost, 'request' | 'penalis
   return undefined;
 }
 
-/** Answers other validators' fetches from this node's proposals and stash; a garbage ask is penalised. */
+/**
+ * Answers other validators' fetches from this node's proposals and stash, within one message.
+ * An ask no honest replica sends (garbage, another message, an id twice) is penalised and gets
+ * no answer.
+ */
 export function serveRequestFetches(host: Pick<NetworkHost, 'handle' | 'penalise'>, compactor: ProposalCompactor, metrics?: NodeMetrics): void {
   host.handle('fetch', async (from, bytes) => {
     let msg: ReturnType<typeof decodeMessage>;
@@ -46,47 +54,70 @@ export function serveRequestFetches(host: Pick<NetworkHost, 'handle' | 'penalise
       host.penalise(from);
       return undefined;
     }
-    if (msg.type !== 'request-fetch') {
+    const answer = msg.type === 'request-fetch' ? compactor.serve(msg, MAX_MESSAGE_BYTES) : undefined;
+    if (answer === undefined) {
       host.penalise(from);
       return undefined;
     }
-    const reply = encodeMessage(compactor.serve(msg));
+    const reply = encodeMessage(answer);
     metrics?.bytesOut.inc({ topic: 'fetch' }, reply.length);
     return reply;
   });
 }
 
+export interface ProposalReceiverOptions {
+  readonly host: Pick<NetworkHost, 'request' | 'penalise'>;
+  /** This node's copy of a request, by id key. */
+  readonly lookup: (key: string) => Uint8Array | undefined;
+  readonly keyOf: (request: Uint8Array) => string;
+  /** The round this node's core is in: a proposal for an earlier one is not worth a fetch. */
+  readonly currentRound: () => number;
+  readonly metrics?: NodeMetrics;
+  readonly logger?: Logger;
+}
+
 /**
- * Rebuilds an inbound compact proposal from `peer` (validator `sender`): the full proposal, or
- * undefined when its sender did not supply what it named (this replica then does not vote for
- * it; a sender that answered with other bytes is penalised).
+ * Rebuilds inbound compact proposals. A fetch is made only for a proposal from its own author,
+ * for the current round or later, and one at a time per sender: a validator cannot make this
+ * node open fetches (each a reply of up to a message) faster than it leads rounds.
  */
-export async function rebuildProposal(
-  message: CompactProposal,
-  from: { readonly peer: string; readonly sender: number },
-  opts: {
-    readonly host: Pick<NetworkHost, 'request' | 'penalise'>;
-    /** This node's copy of a request, by id key. */
-    readonly lookup: (key: string) => Uint8Array | undefined;
-    readonly keyOf: (request: Uint8Array) => string;
-    readonly metrics?: NodeMetrics;
-    readonly logger?: Logger;
-  },
-): Promise<ProposalMessage | undefined> {
-  const assembly = await assembleProposal(message, {
-    keyOf: opts.keyOf,
-    lookup: opts.lookup,
-    fetch: (request) => fetchRequests(opts.host, from.peer, request, opts.metrics),
-  });
-  const m = opts.metrics;
-  if (assembly.kind === 'complete') {
-    if (assembly.inline > 0) m?.proposalRequestsRebuilt.inc({ source: 'inline' }, assembly.inline);
-    if (assembly.local > 0) m?.proposalRequestsRebuilt.inc({ source: 'local' }, assembly.local);
-    if (assembly.fetched > 0) m?.proposalRequestsRebuilt.inc({ source: 'fetched' }, assembly.fetched);
-    return assembly.message;
+export class CompactProposalReceiver {
+  readonly #opts: ProposalReceiverOptions;
+  readonly #fetching = new Set<number>();
+
+  constructor(opts: ProposalReceiverOptions) {
+    this.#opts = opts;
   }
-  if (assembly.kind === 'forged') opts.host.penalise(from.peer);
-  m?.rejectedMessages.inc({ reason: assembly.kind === 'forged' ? 'proposal-fetch-forged' : 'proposal-unavailable' });
-  opts.logger?.debug({ from: from.sender, round: message.block.round, detail: assembly.detail }, 'compact proposal not rebuilt; not voting for it');
-  return undefined;
+
+  /**
+   * The full proposal, or undefined when its sender did not supply what it named (this replica
+   * then does not vote for it; a sender that answered with other bytes is penalised).
+   */
+  async rebuild(message: CompactProposal, from: { readonly peer: string; readonly sender: number }): Promise<ProposalMessage | undefined> {
+    const { host, metrics: m } = this.#opts;
+    const { round, author } = message.block;
+    const assembly = await assembleProposal(message, {
+      keyOf: this.#opts.keyOf,
+      lookup: this.#opts.lookup,
+      fetch: async (request) => {
+        if (author !== from.sender || round < this.#opts.currentRound() || this.#fetching.has(from.sender)) return undefined;
+        this.#fetching.add(from.sender);
+        try {
+          return await fetchRequests(host, from.peer, request, m);
+        } finally {
+          this.#fetching.delete(from.sender);
+        }
+      },
+    });
+    if (assembly.kind === 'complete') {
+      if (assembly.inline > 0) m?.proposalRequestsRebuilt.inc({ source: 'inline' }, assembly.inline);
+      if (assembly.local > 0) m?.proposalRequestsRebuilt.inc({ source: 'local' }, assembly.local);
+      if (assembly.fetched > 0) m?.proposalRequestsRebuilt.inc({ source: 'fetched' }, assembly.fetched);
+      return assembly.message;
+    }
+    if (assembly.kind === 'forged') host.penalise(from.peer);
+    m?.rejectedMessages.inc({ reason: assembly.kind === 'forged' ? 'proposal-fetch-forged' : 'proposal-unavailable' });
+    this.#opts.logger?.debug({ from: from.sender, round, detail: assembly.detail }, 'compact proposal not rebuilt; not voting for it');
+    return undefined;
+  }
 }

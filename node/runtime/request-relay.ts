@@ -184,7 +184,7 @@ export function serveRequestBatches(
   opts: {
     readonly admit: (requests: readonly Uint8Array[]) => Promise<readonly Verdict[]>;
     readonly canAcceptWork?: () => boolean;
-    readonly onReceived?: (requests: readonly Uint8Array[]) => void;
+    readonly onReceived?: (requests: readonly Uint8Array[], from: string) => void;
     readonly onVerdict?: (verdict: ValidationResult, from: string) => void;
   },
 ): void {
@@ -198,7 +198,7 @@ export function serveRequestBatches(
       verdict = 'reject';
     }
     if (requests !== undefined) {
-      opts.onReceived?.(requests);
+      opts.onReceived?.(requests, from);
       if (opts.canAcceptWork?.() ?? true) verdict = await decodedBatchVerdict(requests, opts.admit);
     }
     if (verdict === 'reject') host.penalise(from);

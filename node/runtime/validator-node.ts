@@ -375,6 +375,11 @@ export class ValidatorNode {
     return verdicts;
   }
 
+  /** The core's current round. */
+  get round(): number {
+    return this.replica.currentRound;
+  }
+
   /** A validated request waiting in the core's queue, by id key (DigestMemo), if one does. */
   pendingRequest(key: string): Uint8Array | undefined {
     return this.replica.pendingCommand(key);

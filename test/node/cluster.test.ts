@@ -139,6 +139,15 @@ describe('validator processes on loopback', function () {
     assert.match(text, /^vsmr_qc_formation_seconds_count\{[^}]*\} [1-9]/m);
     assert.equal((await fetch(`http://127.0.0.1:${metricsPorts[0]}/health`)).status, 200);
     assert.ok((await metric(0, 'vsmr_bls_verify_seconds_count')) > 0, 'certificate verification is timed');
+    // Proposals went out compact, and replicas rebuilt them from requests they already held
+    // (neither a silent fall-back to whole proposals nor to fetching everything).
+    const rebuiltLocally = await Promise.all(
+      metricsPorts.map(async (port) => {
+        const body = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        return Number(/^vsmr_proposal_requests_rebuilt_total\{[^}]*source="local"[^}]*\} (\d+)$/m.exec(body)?.[1] ?? 0);
+      }),
+    );
+    assert.ok(rebuiltLocally.some((v) => v > 0), `requests rebuilt from local copies: ${rebuiltLocally}`);
     // statusPort serves /status (what `vsmr status` reads) but not the metrics.
     const s = (await (await fetch(`http://127.0.0.1:${statusPorts[0]}/status`)).json()) as Status;
     assert.ok(s.height > 0);

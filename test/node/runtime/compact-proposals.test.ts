@@ -12,8 +12,9 @@ import {
   ProposalCompactor,
   type ProposalMessage,
   RequestStash,
+  RequestStashes,
 } from '../../../node/runtime/compact-proposals.js';
-import { rebuildProposal, serveRequestFetches } from '../../../node/runtime/proposal-fetch.js';
+import { CompactProposalReceiver, serveRequestFetches } from '../../../node/runtime/proposal-fetch.js';
 import { type CompactProposal, decodeMessage, encodeMessage, type RequestFetch, type RequestFetchReply } from '../../../network/codec.js';
 import { createNetworkHost, type NetworkHost } from '../../../network/host.js';
 import { blockId, genesisQc, makeBlock } from '../../../protocol/block.js';
@@ -113,6 +114,22 @@ describe('compact proposals', () => {
     });
   });
 
+  describe('RequestStashes', () => {
+    it('gives each origin its own bounds, so junk relayed by one validator evicts none of the others\' requests', () => {
+      const stashes = new RequestStashes({ maxRequests: 4, maxBytes: 1 << 16 });
+      const honest = requests(3, 40, 1);
+      for (const r of honest) stashes.add('peer-a', sha(r), r, 0);
+      const mine = requests(1, 40, 2)[0]!;
+      stashes.add('client', sha(mine), mine, 5);
+      for (const junk of requests(100, 40, 3)) stashes.add('peer-b', sha(junk), junk, 1);
+      for (const r of honest) assert.equal(stashes.get(sha(r))?.bytes, r);
+      assert.deepEqual({ ...stashes.get(sha(mine)) }, { bytes: mine, origin: 'client', at: 5 });
+      assert.equal(stashes.get(sha(requests(100, 40, 3)[99]!))?.origin, 'peer');
+      assert.equal(stashes.get(sha(requests(100, 40, 3)[0]!)), undefined, 'peer-b evicted its own oldest');
+      assert.throws(() => new RequestStashes({ maxRequests: 0, maxBytes: 1 }), RangeError);
+    });
+  });
+
   describe('ProposalCompactor', () => {
     it('sends as ids what peers relayed, inline what is fresh from its own clients or unknown, and leaves an empty block alone', () => {
       let now = 1_000;
@@ -161,8 +178,13 @@ describe('compact proposals', () => {
       const onlyStashed = requests(1, 40, 8)[0]!;
       stash.add(memo.key(onlyStashed), onlyStashed, 'peer', 0);
       const ids = [relayed[2]!, stranger, relayed[0]!, onlyStashed].map((r) => keyToId(sha(r)));
-      const reply = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids });
-      assert.deepEqual(reply.requests, [relayed[2], new Uint8Array(0), relayed[0], onlyStashed]);
+      const reply = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids }, 1 << 20);
+      assert.deepEqual(reply?.requests, [relayed[2], new Uint8Array(0), relayed[0], onlyStashed]);
+      // An id asked twice is no honest replica's ask: no answer (the host penalises it).
+      assert.equal(compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids: [ids[0]!, ids[2]!, ids[0]!] }, 1 << 20), undefined);
+      // The answer stays within its byte budget: what does not fit is answered empty.
+      const tight = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids: [ids[0]!, ids[2]!, ids[3]!] }, 16 + 4 * 3 + 40 + 39);
+      assert.deepEqual(tight?.requests, [relayed[2], new Uint8Array(0), new Uint8Array(0)]);
     });
 
     it('refuses nonsense options', () => {
@@ -185,7 +207,7 @@ describe('compact proposals', () => {
         lookup: r.lookup,
         fetch: async (req) => {
           asked.push(req);
-          return decodeMessage(encodeMessage(compactor.serve(decodeMessage(encodeMessage(req)) as RequestFetch))) as RequestFetchReply;
+          return decodeMessage(encodeMessage(compactor.serve(decodeMessage(encodeMessage(req)) as RequestFetch, 1 << 20)!)) as RequestFetchReply;
         },
       });
       assert.equal(assembly.kind, 'complete');
@@ -254,7 +276,7 @@ describe('compact proposals', () => {
             const assembly = await assembleProposal(wire, {
               keyOf: (b) => r.memo.key(b),
               lookup: r.lookup,
-              fetch: async (req) => compactor.serve(req),
+              fetch: async (req) => compactor.serve(req, 1 << 22),
             });
             assert.equal(assembly.kind, 'complete');
             if (assembly.kind !== 'complete') return;
@@ -265,6 +287,77 @@ describe('compact proposals', () => {
         ),
         { numRuns: 100 },
       );
+    });
+  });
+
+  describe('CompactProposalReceiver', () => {
+    /** A fake host whose fetches wait until released, counting them. */
+    function slowHost(serve: (req: RequestFetch) => RequestFetchReply | undefined) {
+      const calls: string[] = [];
+      const waiting: (() => void)[] = [];
+      const penalised: string[] = [];
+      const host = {
+        request: async (peer: string, _protocol: string, bytes: Uint8Array) => {
+          calls.push(peer);
+          await new Promise<void>((r) => waiting.push(r));
+          return encodeMessage(serve(decodeMessage(bytes) as RequestFetch)!);
+        },
+        penalise: (peer: string) => {
+          penalised.push(peer);
+        },
+      };
+      return { host, calls, penalised, release: () => {
+          for (const r of waiting.splice(0)) r();
+        },
+      };
+    }
+
+    it('fetches only for a proposal from its author, for the current round or later, one fetch per sender at a time', async () => {
+      const payload = requests(4, 60);
+      const { compactor } = leader(payload);
+      const fake = slowHost((req) => compactor.serve(req, 1 << 20));
+      const r = replica(payload.slice(0, 2));
+      let round = 1;
+      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => round });
+      const wire = overTheWire(compactor.compact(proposal(payload)));
+
+      // Sent by validator 2, but authored by 0: not worth a fetch (the core refuses it anyway).
+      assert.equal(await receiver.rebuild(wire, { peer: 'p2', sender: 2 }), undefined);
+      assert.equal(fake.calls.length, 0);
+
+      // From its author: one fetch, and a second proposal from that sender meanwhile gets none.
+      const first = receiver.rebuild(wire, { peer: 'p0', sender: 0 });
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(fake.calls, ['p0']);
+      assert.equal(await receiver.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
+      assert.deepEqual(fake.calls, ['p0']);
+      fake.release();
+      assert.equal((await first)?.block.payload.length, 4);
+
+      // The core moved past its round: no fetch for it.
+      round = 2;
+      assert.equal(await receiver.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
+      assert.equal(fake.calls.length, 1);
+      // Nothing to fetch: rebuilt whatever the round.
+      const held = replica(payload);
+      const local = new CompactProposalReceiver({ host: fake.host, lookup: held.lookup, keyOf: (x) => held.memo.key(x), currentRound: () => 9 });
+      assert.equal((await local.rebuild(wire, { peer: 'p0', sender: 0 }))?.block.payload.length, 4);
+      assert.deepEqual(fake.penalised, []);
+    });
+
+    it('penalises a sender that answers with bytes other than the requests asked for', async () => {
+      const payload = requests(3, 60);
+      const { compactor } = leader(payload);
+      const fake = slowHost((req) => ({ type: 'request-fetch-reply', requests: req.ids.map(() => requests(1, 60, 9)[0]!) }));
+      const r = replica(payload.slice(0, 1));
+      const metrics = createNodeMetrics({ chainId: CHAIN, validator: 1 }, false);
+      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const pending = receiver.rebuild(overTheWire(compactor.compact(proposal(payload))), { peer: 'p0', sender: 0 });
+      await new Promise((r) => setImmediate(r));
+      fake.release();
+      assert.equal(await pending, undefined);
+      assert.deepEqual(fake.penalised, ['p0']);
+      assert.equal((await metrics.rejectedMessages.get()).values.find((v) => v.labels.reason === 'proposal-fetch-forged')?.value, 1);
     });
   });
 
@@ -298,7 +391,8 @@ describe('compact proposals', () => {
       const msg = proposal(payload);
       const wire = overTheWire(sender.compactor.compact(msg));
       const r = replica(payload.slice(0, 4));
-      const rebuilt = await rebuildProposal(wire, { peer: a.peerId, sender: 0 }, { host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), metrics });
+      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const rebuilt = await receiver.rebuild(wire, { peer: a.peerId, sender: 0 });
       assert.deepEqual(rebuilt, msg);
       const counts = Object.fromEntries((await metrics.proposalRequestsRebuilt.get()).values.map((v) => [v.labels.source, v.value]));
       assert.deepEqual(counts, { local: 4, fetched: 2 });
@@ -310,7 +404,8 @@ describe('compact proposals', () => {
       // Another leader's proposal, naming two requests the serving host `a` has never seen.
       const wire = overTheWire(compactor.compact(proposal([payload[0]!, ...strangers])));
       const r = replica([payload[0]!]);
-      const rebuilt = await rebuildProposal(wire, { peer: a.peerId, sender: 0 }, { host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), metrics });
+      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const rebuilt = await receiver.rebuild(wire, { peer: a.peerId, sender: 0 });
       assert.equal(rebuilt, undefined);
       const rejected = (await metrics.rejectedMessages.get()).values.find((v) => v.labels.reason === 'proposal-unavailable');
       assert.equal(rejected?.value, 1);

@@ -126,6 +126,39 @@ describe('request relay in batches', () => {
     });
   });
 
+  describe('serveRequestBatches', () => {
+    it('while busy, hands every well-formed batch to onReceived without validating it, and still penalises malformed frames', async () => {
+      let handler: ((from: string, bytes: Uint8Array) => Promise<unknown>) | undefined;
+      const penalised: string[] = [];
+      const host = {
+        handle: (_name: string, h: (from: string, bytes: Uint8Array) => Promise<unknown>) => {
+          handler = h;
+        },
+        penalise: (peer: string) => {
+          penalised.push(peer);
+        },
+      };
+      const received: { from: string; count: number }[] = [];
+      const verdicts: string[] = [];
+      let admitted = 0;
+      serveRequestBatches(host as unknown as Parameters<typeof serveRequestBatches>[0], {
+        canAcceptWork: () => false,
+        admit: async (requests) => {
+          admitted += requests.length;
+          return requests.map(() => accept(new Uint8Array(32)));
+        },
+        onReceived: (requests, from) => received.push({ from, count: requests.length }),
+        onVerdict: (v) => verdicts.push(v),
+      });
+      await handler!('peer-a', encodeRequestBatch([0n, 1n].map((s) => request({ sequence: s }))));
+      await handler!('peer-b', Uint8Array.of(9, 9, 9));
+      assert.deepEqual(received, [{ from: 'peer-a', count: 2 }]);
+      assert.equal(admitted, 0, 'nothing validated while busy');
+      assert.deepEqual(verdicts, ['ignore', 'reject']);
+      assert.deepEqual(penalised, ['peer-b']);
+    });
+  });
+
   describe('over a real `requests` channel, into a validator node', function () {
     this.timeout(60_000);
     let a: NetworkHost;
