@@ -54,6 +54,11 @@ export interface DevnetSummary {
   readonly evidence: number;
   /** The lowest gossipsub score any honest validator gives any Byzantine one; null without them. */
   readonly minByzantineScore: number | null;
+  /**
+   * Compact proposals the honest validators could not rebuild (a sender that withheld requests
+   * it proposed), summed over them; they did not vote for those.
+   */
+  readonly unavailableProposals: number;
   readonly dir: string | null;
 }
 
@@ -173,6 +178,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     const texts = await Promise.all(honestPorts.map(metricsText));
     const evidence = texts.reduce((a, t) => a + metricValues(t, 'vsmr_equivocation_evidence_total').reduce((x, y) => x + y, 0), 0);
     const scores = texts.flatMap((t) => byzIndices.flatMap((b) => metricValues(t, 'vsmr_peer_score', { peer: String(b) })));
+    const unavailableProposals = texts.reduce((a, t) => a + metricValues(t, 'vsmr_rejected_messages_total', { reason: 'proposal-unavailable' }).reduce((x, y) => x + y, 0), 0);
     latencies.sort((a, b) => a - b);
     const committed = loads.reduce((a, l) => a + l.committed, 0);
     const summary: DevnetSummary = {
@@ -191,6 +197,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       honestAgree: agreedAt !== undefined && agreedAt.height > startHeight,
       evidence,
       minByzantineScore: scores.length > 0 ? Number(Math.min(...scores).toFixed(2)) : null,
+      unavailableProposals,
       dir: opts.keep ? dir : null,
     };
     await stopAll();

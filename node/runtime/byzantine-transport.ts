@@ -7,7 +7,9 @@ import { Prng } from '../../sim/prng.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
+import { type CompactProposal, encodeMessage, type PayloadRef } from '../../network/codec.js';
 import type { Logger } from '../observability/log.js';
+import { keyToId } from './compact-proposals.js';
 import type { ConsensusTransport } from './ports.js';
 
 /**
@@ -28,14 +30,33 @@ import type { ConsensusTransport } from './ports.js';
  * only guard; the REJECT is what gossipsub's invalid-delivery penalty counts). The simulator's own flood messages
  * that the wire codec cannot even encode (rounds of 1.5 or -1) go out as garbage frames instead.
  *
+ * And `withhold-requests`, which has no simulator counterpart (see RUNTIME_ONLY_BEHAVIORS).
+ *
  * Not offered here: `twins` (two instances of one key need a second process), `byzzfuzz` (its
  * partitions are over every link of the network) and `equivocate-unsafe` (needs colluders).
  */
-export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = CATALOG.map((b) => b.name);
+export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) => b.name), 'withhold-requests'];
+
+/**
+ * Behaviours of the real runtime only, with no counterpart in the simulator (which has no
+ * compact proposals). `withhold-requests`: every proposal this node leads goes out compact and
+ * names one request nobody holds, and its fetch server answers that it holds none of what it
+ * proposed, so no honest replica can rebuild its blocks (node/runtime/compact-proposals.ts).
+ */
+const RUNTIME_ONLY_BEHAVIORS: ReadonlySet<string> = new Set(['withhold-requests']);
+
+/** The catalogue behaviour that changes nothing, for a runtime-only behaviour on its own. */
+const PASSTHROUGH: Omit<ByzantineBehavior, 'name'> = {
+  outgoing: (actions) => [...actions],
+  incoming: (event) => event,
+  servesSync: true,
+};
 
 /** Where raw bytes can go: the libp2p host, addressed by validator index. */
 export interface RawSink {
   publish(topic: 'certificate', bytes: Uint8Array): Promise<unknown>;
+  /** Request ids of a payload (the node's digest memo), for compact proposals built here. */
+  readonly requestKey?: (request: Uint8Array) => string;
   send(to: number, protocol: 'consensus' | 'vote' | 'requests', bytes: Uint8Array): Promise<unknown>;
   /** Bytes above this are refused by every honest receiver's frame decoder. */
   readonly maxMessageBytes: number;
@@ -51,6 +72,8 @@ export interface ByzantineRuntime {
   commands(commands: readonly Uint8Array[]): void;
   /** Whether the node answers peers' sync requests at all. */
   readonly servesSync: boolean;
+  /** Whether it answers fetches for its compact proposals (false: withhold-requests). */
+  readonly servesFetches: boolean;
   /** Rewrites a sync answer (lying-sync). */
   syncAnswer(answer: { blocks: readonly Block[]; highQc: QuorumCert }): { blocks: readonly Block[]; highQc: QuorumCert };
   /** Raw frames sent so far by the flood extras (for tests and logs). */
@@ -96,6 +119,8 @@ export function byzantineRuntime(opts: {
   let stopped = false;
   const rng = new Prng(opts.seed ?? index + 1);
   const flood = names.includes('flood');
+  const withhold = names.includes('withhold-requests');
+  const catalogNames = names.filter((x) => !RUNTIME_ONLY_BEHAVIORS.has(x));
   let rawSent = 0;
   let bucket = { second: -1, used: 0 };
   let lastOversized = -Infinity;
@@ -132,6 +157,7 @@ export function byzantineRuntime(opts: {
 
   const deliver = (to: number | 'all', message: ConsensusMessage): void => {
     try {
+      if (to === 'all' && withhold && message.type === 'proposal' && sendWithheld(message)) return;
       if (to === 'all') inner.broadcast(message);
       else inner.send(to, message);
     } catch (err) {
@@ -182,7 +208,22 @@ export function byzantineRuntime(opts: {
       throw new Error('a real Byzantine node runs one core');
     },
   };
-  const behavior: ByzantineBehavior = composedInfo(names.join(',')).create(ctx);
+  const behavior: ByzantineBehavior = catalogNames.length > 0 ? composedInfo(catalogNames.join(',')).create(ctx) : { name: names.join(','), ...PASSTHROUGH };
+
+  /**
+   * withhold-requests: the proposal as a compact one whose every request goes by id, plus the id
+   * of a request that exists nowhere; replicas fetch it from us and hear that we hold none.
+   */
+  const sendWithheld = (message: Extract<ConsensusMessage, { type: 'proposal' }>): boolean => {
+    const raw = opts.raw;
+    if (!raw?.requestKey) return false;
+    const refs: PayloadRef[] = message.block.payload.map((bytes) => ({ id: keyToId(raw.requestKey!(bytes)) }));
+    refs.push({ id: garbageBytes(32) });
+    const compact: CompactProposal = { type: 'compact-proposal', block: { ...message.block, payload: refs }, ...(message.tc ? { tc: message.tc } : {}) };
+    const bytes = encodeMessage(compact);
+    for (const to of peers) raw.send(to, 'consensus', bytes).catch(fail('withheld proposal'));
+    return true;
+  };
 
   const outgoing = (action: ConsensusAction): void => {
     let out: ConsensusAction[];
@@ -208,6 +249,7 @@ export function byzantineRuntime(opts: {
     name: behavior.name,
     transport,
     servesSync: behavior.servesSync,
+    servesFetches: !withhold,
     get rawSent() {
       return rawSent;
     },

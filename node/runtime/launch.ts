@@ -108,6 +108,7 @@ export async function startValidator(
         maxMessageBytes: MAX_MESSAGE_BYTES,
         publish: (topic, bytes) => host.publish(topic, bytes),
         send: (to, protocol, bytes) => host.send(peerIds[to]!, protocol, bytes),
+        requestKey: (bytes) => pool.requestIds.key(bytes),
       },
     });
     logger.warn({ behavior: byz.name }, 'UNSAFE: running as a Byzantine validator (--unsafe-byzantine); for adversarial testing only');
@@ -164,7 +165,8 @@ export async function startValidator(
   });
   host.handle('consensus', inbound);
   host.handle('vote', inbound);
-  serveRequestFetches(host, compactor, metrics);
+  // A withholding Byzantine node answers every fetch with "none of these" (an empty answer each).
+  serveRequestFetches(host, byz?.servesFetches === false ? new ProposalCompactor({ keyOf: requestKey, stash: { get: () => undefined }, now: () => 0 }) : compactor, metrics);
   host.handle('sync', async (_from, bytes) => {
     if (byz && !byz.servesSync) return undefined;
     const msg = decodeMessage(bytes);

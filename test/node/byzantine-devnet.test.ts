@@ -13,6 +13,7 @@ interface Summary {
   honestAgree: boolean;
   evidence: number;
   minByzantineScore: number | null;
+  unavailableProposals: number;
 }
 
 async function devnet(behavior: string, duration: number): Promise<Summary> {
@@ -44,6 +45,14 @@ describe('vsmr devnet --byzantine (a real Byzantine validator among honest ones)
     assert.equal(s.honestAgree, true);
     assert.ok(s.committed > 0);
     assert.ok(s.minByzantineScore !== null && s.minByzantineScore < 0, `score ${s.minByzantineScore}`);
+  });
+
+  it('withhold-requests: honest validators refuse to vote for proposals they cannot rebuild, and keep committing under honest leaders', async () => {
+    const s = await devnet('withhold-requests', 6);
+    assert.equal(s.behavior, 'withhold-requests');
+    assert.equal(s.honestAgree, true);
+    assert.ok(s.committed > 0);
+    assert.ok(s.unavailableProposals >= 1, `unavailable proposals ${s.unavailableProposals}`);
   });
 
   it('refuses unknown behaviours, more than f Byzantine validators and unknown --unsafe-byzantine names with exit 2', async () => {

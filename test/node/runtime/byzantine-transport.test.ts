@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { hash } from 'node:crypto';
 import { bytesToHex } from '../../../crypto/bytes.js';
 import { EquivocationDetector } from '../../../node/consensus/evidence.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusMessage } from '../../../node/consensus/messages.js';
 import { byzantineRuntime, checkByzantineName, REAL_BYZANTINE_BEHAVIORS, type RawSink } from '../../../node/runtime/byzantine-transport.js';
 import type { ConsensusTransport } from '../../../node/runtime/ports.js';
-import { encodeMessage } from '../../../network/codec.js';
+import { decodeMessage, encodeMessage } from '../../../network/codec.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { ConfigError } from '../../../protocol/config-error.js';
 import { type Block, voteDigest, type VoteData } from '../../../protocol/types.js';
@@ -33,6 +34,7 @@ class FakeTransport implements ConsensusTransport {
 /** Fake: a host that only records raw bytes. */
 class FakeRaw implements RawSink {
   readonly maxMessageBytes = 1000;
+  readonly requestKey = (bytes: Uint8Array) => hash('sha256', bytes, 'binary');
   readonly published: { topic: string; bytes: Uint8Array }[] = [];
   readonly frames: { to: number; protocol: string; bytes: Uint8Array }[] = [];
   async publish(topic: 'certificate', bytes: Uint8Array) {
@@ -189,6 +191,27 @@ describe('byzantine transport (vsmr start --unsafe-byzantine)', () => {
     for (let k = 0; k < 20; k++) mut.byz.transport.send(2, vote);
     const changed = mut.inner.sent.filter((s) => bytesToHex(encodeMessage(s.message)) !== bytesToHex(encodeMessage(vote)));
     assert.ok(changed.length > 0 && changed.length < 20, `some votes mutated, got ${changed.length}`);
+  });
+
+  it('withhold-requests: its proposals go out compact, naming every request by id and one that exists nowhere, and it serves no fetches', () => {
+    const { inner, raw, byz } = setup('withhold-requests');
+    assert.equal(byz.servesFetches, false);
+    assert.equal(setup('silent').byz.servesFetches, true);
+    const payload = [Uint8Array.of(1, 2, 3), Uint8Array.of(4, 5, 6)];
+    const block = proposal(2, payload);
+    byz.transport.broadcast({ type: 'proposal', block });
+    assert.equal(inner.sent.length, 0, 'not through the honest transport');
+    assert.deepEqual(raw.frames.map((f) => [f.to, f.protocol]), [[0, 'consensus'], [2, 'consensus'], [3, 'consensus']]);
+    const sent = decodeMessage(raw.frames[0]!.bytes);
+    assert.equal(sent.type, 'compact-proposal');
+    if (sent.type !== 'compact-proposal') return;
+    assert.deepEqual(sent.block.id, block.id);
+    const ids = sent.block.payload.map((r) => ('id' in r ? Buffer.from(r.id).toString('latin1') : 'inline'));
+    assert.deepEqual(ids.slice(0, 2), payload.map((r) => hash('sha256', r, 'binary')));
+    assert.equal(ids.length, 3, 'one more request than the block holds');
+    // Votes and timeouts go out as the honest core asked.
+    byz.transport.send(0, { type: 'vote', vote: { vote: voteOf(block), signer: SELF, signature: fakeSigner(SELF).sign(voteDigest(CHAIN, voteOf(block))) } });
+    assert.equal(inner.sent.length, 1);
   });
 
   it('incoming messages pass through the behaviour (vote-invalid votes for whatever it is shown)', () => {
