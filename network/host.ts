@@ -120,12 +120,13 @@ export interface NetworkHost {
   onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler, opts?: { subscribe?: boolean }): void;
   /** One-way message on a direct protocol (a vote to the next leader). */
   send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
-  /** Serves a direct protocol; a returned Uint8Array is sent back as the response. */
   /**
-   * Serves a direct protocol. `timeoutMs` bounds one exchange on a served stream (default: the
-   * host's stream timeout); a handler that waits for a commit needs longer than a sync answer.
+   * Serves a direct protocol; a returned Uint8Array is sent back as the response. `timeoutMs`
+   * bounds one exchange on a served stream (default: the host's stream timeout); a handler that
+   * waits for a commit needs longer than a sync answer. `maxInboundStreams` bounds the streams of
+   * this protocol one connection may have open at once (default 256).
    */
-  handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number }): void;
+  handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number; maxInboundStreams?: number }): void;
   /** One request and its response; a response above `maxResponseBytes` (default: the sync cap) fails the exchange unread. */
   request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number, maxResponseBytes?: number): Promise<Uint8Array>;
   /** Connected peer ids. */
@@ -355,7 +356,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   // ------------------------------------------------------------ direct protocols
   const protocolNames = new Map<string, DirectProtocolName>(ALL_PROTOCOLS.map((p) => [protocolId(chainId, p), p]));
 
-  function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: { timeoutMs?: number }): void {
+  function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: { timeoutMs?: number; maxInboundStreams?: number }): void {
     const exchangeTimeoutMs = handleOpts?.timeoutMs ?? streamTimeoutMs;
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
@@ -425,7 +426,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
             stats.handlerErrors++;
           }),
         {
-        maxInboundStreams: 256,
+          // Per connection: a peer opening more streams of this protocol at once is refused.
+          maxInboundStreams: handleOpts?.maxInboundStreams ?? 256,
           force: true,
         },
       )

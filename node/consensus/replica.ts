@@ -267,6 +267,10 @@ export class Replica {
   isPending(key: string): boolean {
     return this.pending.has(key);
   }
+  /** The validator that leads `round`. */
+  leaderOfRound(round: Round): number {
+    return this.leaderOf(round);
+  }
   /** The queued command with this key, if one waits (the runtime rebuilds compact proposals from it). */
   pendingCommand(key: string): Uint8Array | undefined {
     return this.pending.get(key);

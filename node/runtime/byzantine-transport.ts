@@ -39,9 +39,10 @@ export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) =
 
 /**
  * Behaviours of the real runtime only, with no counterpart in the simulator (which has no
- * compact proposals). `withhold-requests`: every proposal this node leads goes out compact and
- * names one request nobody holds, and its fetch server answers that it holds none of what it
- * proposed, so no honest replica can rebuild its blocks (node/runtime/compact-proposals.ts).
+ * compact proposals). `withhold-requests`: every proposal this node leads goes out compact, its
+ * last request (or, in an empty block, an added one) replaced by one nobody holds, and its fetch
+ * server answers that it holds none of what it is asked for, so no honest replica can rebuild
+ * its blocks (node/runtime/compact-proposals.ts).
  */
 const RUNTIME_ONLY_BEHAVIORS: ReadonlySet<string> = new Set(['withhold-requests']);
 
@@ -121,6 +122,7 @@ export function byzantineRuntime(opts: {
   const flood = names.includes('flood');
   const withhold = names.includes('withhold-requests');
   const catalogNames = names.filter((x) => !RUNTIME_ONLY_BEHAVIORS.has(x));
+  if (withhold && !opts.raw?.requestKey) throw new Error('withhold-requests needs a raw sink with request ids (RawSink.requestKey)');
   let rawSent = 0;
   let bucket = { second: -1, used: 0 };
   let lastOversized = -Infinity;
@@ -218,7 +220,11 @@ export function byzantineRuntime(opts: {
     const raw = opts.raw;
     if (!raw?.requestKey) return false;
     const refs: PayloadRef[] = message.block.payload.map((bytes) => ({ id: keyToId(raw.requestKey!(bytes)) }));
-    refs.push({ id: garbageBytes(32) });
+    // One request nobody holds: in place of the last (a block at the payload limit stays within
+    // it), or as the only one of an empty block.
+    const phantom = { id: garbageBytes(32) };
+    if (refs.length > 0) refs[refs.length - 1] = phantom;
+    else refs.push(phantom);
     const compact: CompactProposal = { type: 'compact-proposal', block: { ...message.block, payload: refs }, ...(message.tc ? { tc: message.tc } : {}) };
     const bytes = encodeMessage(compact);
     for (const to of peers) raw.send(to, 'consensus', bytes).catch(fail('withheld proposal'));

@@ -158,7 +158,7 @@ const DEFAULT_REMEMBER_PROPOSALS = 16;
 
 /**
  * The leader's side: writes a proposal's requests as ids where the other validators should hold
- * them, and answers their fetches for the rest (from the proposals it sent, then its stash).
+ * them, and answers their fetches for the rest from the proposals it sent.
  */
 export class ProposalCompactor {
   readonly #opts: CompactorOptions;
@@ -206,23 +206,24 @@ export class ProposalCompactor {
 
   /**
    * Answers a fetch: each asked request's bytes, or an empty array where this node holds none
-   * (an honest request is never empty). A fetch names its block, so the answer comes from that
-   * proposal's own requests when this node sent it; the stash answers otherwise. Undefined for
-   * an ask no honest replica makes (an id twice), which the caller penalises. The answer stays
-   * within `maxReplyBytes`: past it, requests are answered empty.
+   * (an honest request is never empty). Only for this node's own recent proposals, which is all
+   * an honest replica asks a sender about: for any other block every answer is empty, so an ask
+   * cannot turn this node's stash into replies. Undefined for an ask no honest replica makes (an
+   * id twice), which the caller penalises. The answer stays within `maxReplyBytes` (its framing
+   * included): past it, requests are answered empty.
    */
   serve(fetch: RequestFetch, maxReplyBytes: number): RequestFetchReply | undefined {
     const sent = this.#sent.get(idToKey(fetch.blockId));
     const asked = new Set<string>();
     const none = new Uint8Array(0);
-    // The reply's own framing: envelope, count, and a length per request.
-    let budget = maxReplyBytes - 16 - 4 * fetch.ids.length;
+    // The reply's framing: version and kind, the count, and a length per request.
+    let budget = maxReplyBytes - 2 - 4 - 4 * fetch.ids.length;
     const requests: Uint8Array[] = [];
     for (const id of fetch.ids) {
       const key = idToKey(id);
       if (asked.has(key)) return undefined;
       asked.add(key);
-      const bytes = sent?.get(key) ?? this.#opts.stash.get(key)?.bytes;
+      const bytes = sent?.get(key);
       if (bytes === undefined || bytes.length > budget) {
         requests.push(none);
         continue;
@@ -271,8 +272,11 @@ export interface AssemblerOptions {
 export async function assembleProposal(message: CompactProposal, opts: AssemblerOptions): Promise<Assembly> {
   const refs = message.block.payload;
   const payload: (Uint8Array | undefined)[] = new Array(refs.length);
-  const missing: number[] = [];
+  // Missing requests by id key, each asked for once even if the proposal names it twice (the
+  // core then refuses the block for its duplicate; the fetch is not where that is decided).
+  const missing = new Map<string, { readonly id: Uint8Array; readonly at: number[] }>();
   let inline = 0;
+  let absent = 0;
   for (let i = 0; i < refs.length; i++) {
     const ref = refs[i]!;
     if ('bytes' in ref) {
@@ -280,14 +284,22 @@ export async function assembleProposal(message: CompactProposal, opts: Assembler
       inline++;
       continue;
     }
-    const held = opts.lookup(idToKey(ref.id));
-    if (held === undefined) missing.push(i);
-    else payload[i] = held;
+    const key = idToKey(ref.id);
+    const held = opts.lookup(key);
+    if (held !== undefined) {
+      payload[i] = held;
+      continue;
+    }
+    absent++;
+    const entry = missing.get(key);
+    if (entry) entry.at.push(i);
+    else missing.set(key, { id: ref.id, at: [i] });
   }
-  if (missing.length > 0) {
-    const ids = missing.map((i) => (refs[i] as { id: Uint8Array }).id);
+  if (missing.size > 0) {
+    const wanted = [...missing.values()];
+    const ids = wanted.map((w) => w.id);
     const reply = await opts.fetch({ type: 'request-fetch', blockId: message.block.id, ids });
-    if (reply === undefined) return { kind: 'unavailable', missing: missing.length, detail: 'no answer to the fetch' };
+    if (reply === undefined) return { kind: 'unavailable', missing: ids.length, detail: 'no answer to the fetch' };
     if (reply.requests.length !== ids.length) return { kind: 'forged', detail: `asked for ${ids.length} requests, answered ${reply.requests.length}` };
     let unanswered = 0;
     for (let j = 0; j < ids.length; j++) {
@@ -297,11 +309,11 @@ export async function assembleProposal(message: CompactProposal, opts: Assembler
         continue;
       }
       if (opts.keyOf(bytes) !== idToKey(ids[j]!)) return { kind: 'forged', detail: `answer ${j} is not the request asked for` };
-      payload[missing[j]!] = bytes;
+      for (const i of wanted[j]!.at) payload[i] = bytes;
     }
-    if (unanswered > 0) return { kind: 'unavailable', missing: unanswered, detail: `the sender holds ${unanswered} of the requests it proposed` };
+    if (unanswered > 0) return { kind: 'unavailable', missing: unanswered, detail: `the sender lacks ${unanswered} of the ${ids.length} requests asked for` };
   }
   const block: Block = { ...message.block, payload: payload as Uint8Array[] };
   const proposal: ProposalMessage = message.tc === undefined ? { type: 'proposal', block } : { type: 'proposal', block, tc: message.tc };
-  return { kind: 'complete', message: proposal, inline, local: refs.length - inline - missing.length, fetched: missing.length };
+  return { kind: 'complete', message: proposal, inline, local: refs.length - inline - absent, fetched: absent };
 }

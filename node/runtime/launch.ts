@@ -20,17 +20,22 @@ import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
 import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
 import { EvidenceRecorder } from './evidence-recorder.js';
-import { ProposalCompactor, RequestStashes } from './compact-proposals.js';
+import { ProposalCompactor, RequestStashes, type StashLimits } from './compact-proposals.js';
 import { CompactProposalReceiver, serveRequestFetches } from './proposal-fetch.js';
 
 /**
  * The stash covers what the mempool does not hold: requests still in validation (a proposal can
- * overtake its requests' relayed copies there) and requests a full mempool refused. Per origin
- * (each relaying validator, and this node's clients), about two seconds of saturated traffic;
- * kept small because every array it holds stays alive (and so does its entry in the request-id
- * memo), which costs the garbage collector.
+ * overtake its requests' relayed copies there) and requests a full mempool refused. One budget,
+ * split evenly between the origins (the other validators and this node's clients), each of which
+ * hands over about 1/n of the traffic: about two seconds of saturated traffic per origin at any
+ * n. Kept small because every array it holds stays alive (and so does its entry in the
+ * request-id memo), which costs the garbage collector.
  */
-const STASH_LIMITS = Object.freeze({ maxRequests: 8192, maxBytes: 16 * 1024 * 1024 });
+const STASH_BUDGET = Object.freeze({ maxRequests: 32_768, maxBytes: 64 * 1024 * 1024 });
+
+function stashLimitsPerOrigin(validators: number): StashLimits {
+  return { maxRequests: Math.ceil(STASH_BUDGET.maxRequests / validators), maxBytes: Math.ceil(STASH_BUDGET.maxBytes / validators) };
+}
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
@@ -88,7 +93,7 @@ export async function startValidator(
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   // Requests seen here, by id: compact proposals are written against the others' and rebuilt
   // from ours (the mempool's first, then the stash's; see STASH_LIMITS).
-  const stash = new RequestStashes(STASH_LIMITS);
+  const stash = new RequestStashes(stashLimitsPerOrigin(genesis.validators.length));
   const requestKey = (bytes: Uint8Array) => pool.requestIds.key(bytes);
   const compactor = new ProposalCompactor({ keyOf: requestKey, stash, now: () => performance.now() });
   const honestTransport = p2pTransport({ host, self: index, peerIds, metrics, logger, compactor });
@@ -160,6 +165,7 @@ export async function startValidator(
     lookup: (key) => node.pendingRequest(key) ?? stash.get(key)?.bytes,
     keyOf: requestKey,
     currentRound: () => node.round,
+    leaderOf: (round) => node.leaderOf(round),
     metrics,
     logger,
   });

@@ -40,29 +40,40 @@ export async function fetchRequests(host: Pick<NetworkHost, 'request' | 'penalis
 }
 
 /**
- * Answers other validators' fetches from this node's proposals and stash, within one message.
- * An ask no honest replica sends (garbage, another message, an id twice) is penalised and gets
- * no answer.
+ * How many fetches one peer may have open at this node at once: an honest replica asks a
+ * sender once per proposal and waits for the answer, so two leave room for a timed-out ask
+ * still closing. With answers of at most one message, that bounds what a peer's asks hold here.
+ */
+export const MAX_FETCH_STREAMS_PER_PEER = 2;
+
+/**
+ * Answers other validators' fetches for this node's recent proposals, within one message. An
+ * ask no honest replica sends (garbage, another message, an id twice) is penalised and gets no
+ * answer.
  */
 export function serveRequestFetches(host: Pick<NetworkHost, 'handle' | 'penalise'>, compactor: ProposalCompactor, metrics?: NodeMetrics): void {
-  host.handle('fetch', async (from, bytes) => {
-    let msg: ReturnType<typeof decodeMessage>;
-    try {
-      msg = decodeMessage(bytes);
-    } catch (err) {
-      if (!(err instanceof WireDecodeError)) throw err;
-      host.penalise(from);
-      return undefined;
-    }
-    const answer = msg.type === 'request-fetch' ? compactor.serve(msg, MAX_MESSAGE_BYTES) : undefined;
-    if (answer === undefined) {
-      host.penalise(from);
-      return undefined;
-    }
-    const reply = encodeMessage(answer);
-    metrics?.bytesOut.inc({ topic: 'fetch' }, reply.length);
-    return reply;
-  });
+  host.handle(
+    'fetch',
+    async (from, bytes) => {
+      let msg: ReturnType<typeof decodeMessage>;
+      try {
+        msg = decodeMessage(bytes);
+      } catch (err) {
+        if (!(err instanceof WireDecodeError)) throw err;
+        host.penalise(from);
+        return undefined;
+      }
+      const answer = msg.type === 'request-fetch' ? compactor.serve(msg, MAX_MESSAGE_BYTES) : undefined;
+      if (answer === undefined) {
+        host.penalise(from);
+        return undefined;
+      }
+      const reply = encodeMessage(answer);
+      metrics?.bytesOut.inc({ topic: 'fetch' }, reply.length);
+      return reply;
+    },
+    { timeoutMs: FETCH_TIMEOUT_MS, maxInboundStreams: MAX_FETCH_STREAMS_PER_PEER },
+  );
 }
 
 export interface ProposalReceiverOptions {
@@ -72,14 +83,24 @@ export interface ProposalReceiverOptions {
   readonly keyOf: (request: Uint8Array) => string;
   /** The round this node's core is in: a proposal for an earlier one is not worth a fetch. */
   readonly currentRound: () => number;
+  /** Who leads a round: only the leader's own proposal is worth a fetch. */
+  readonly leaderOf: (round: number) => number;
   readonly metrics?: NodeMetrics;
   readonly logger?: Logger;
 }
 
 /**
+ * A proposal more than this many rounds ahead of this node's round is not worth a fetch: a node
+ * that far behind catches up by sync, and a sender cannot pick arbitrary future rounds to ask
+ * about.
+ */
+export const MAX_FETCH_ROUNDS_AHEAD = 16;
+
+/**
  * Rebuilds inbound compact proposals. A fetch is made only for a proposal from its own author,
- * for the current round or later, and one at a time per sender: a validator cannot make this
- * node open fetches (each a reply of up to a message) faster than it leads rounds.
+ * who leads its round, for this node's round or up to MAX_FETCH_ROUNDS_AHEAD after it, and one
+ * at a time per sender: a validator can make this node fetch only for rounds it leads, one
+ * fetch (a reply of at most one message) at a time.
  */
 export class CompactProposalReceiver {
   readonly #opts: ProposalReceiverOptions;
@@ -100,7 +121,9 @@ export class CompactProposalReceiver {
       keyOf: this.#opts.keyOf,
       lookup: this.#opts.lookup,
       fetch: async (request) => {
-        if (author !== from.sender || round < this.#opts.currentRound() || this.#fetching.has(from.sender)) return undefined;
+        const now = this.#opts.currentRound();
+        const worthIt = author === from.sender && this.#opts.leaderOf(round) === from.sender && round >= now && round <= now + MAX_FETCH_ROUNDS_AHEAD;
+        if (!worthIt || this.#fetching.has(from.sender)) return undefined;
         this.#fetching.add(from.sender);
         try {
           return await fetchRequests(host, from.peer, request, m);

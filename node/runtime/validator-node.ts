@@ -380,6 +380,11 @@ export class ValidatorNode {
     return this.replica.currentRound;
   }
 
+  /** The validator that leads `round`. */
+  leaderOf(round: number): number {
+    return this.replica.leaderOfRound(round);
+  }
+
   /** A validated request waiting in the core's queue, by id key (DigestMemo), if one does. */
   pendingRequest(key: string): Uint8Array | undefined {
     return this.replica.pendingCommand(key);

@@ -14,7 +14,7 @@ import {
   RequestStash,
   RequestStashes,
 } from '../../../node/runtime/compact-proposals.js';
-import { CompactProposalReceiver, serveRequestFetches } from '../../../node/runtime/proposal-fetch.js';
+import { CompactProposalReceiver, MAX_FETCH_ROUNDS_AHEAD, serveRequestFetches } from '../../../node/runtime/proposal-fetch.js';
 import { type CompactProposal, decodeMessage, encodeMessage, type RequestFetch, type RequestFetchReply } from '../../../network/codec.js';
 import { createNetworkHost, type NetworkHost } from '../../../network/host.js';
 import { blockId, genesisQc, makeBlock } from '../../../protocol/block.js';
@@ -169,22 +169,32 @@ describe('compact proposals', () => {
       assert.equal(compactor.compact(inlineOnly), inlineOnly);
     });
 
-    it('answers a fetch from the proposal it sent, then from its stash, and with empty bytes for what it never held', () => {
+    it('answers a fetch only from the proposals it sent, with empty bytes for anything else, within its byte budget', () => {
       const relayed = requests(4, 40, 1);
       const { memo, stash, compactor } = leader(relayed);
       const msg = proposal(relayed);
       const wire = compactor.compact(msg) as CompactProposal;
       const stranger = requests(1, 40, 9)[0]!;
+      // Held in the stash but in no proposal this node sent: an ask cannot turn the stash into replies.
       const onlyStashed = requests(1, 40, 8)[0]!;
       stash.add(memo.key(onlyStashed), onlyStashed, 'peer', 0);
       const ids = [relayed[2]!, stranger, relayed[0]!, onlyStashed].map((r) => keyToId(sha(r)));
       const reply = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids }, 1 << 20);
-      assert.deepEqual(reply?.requests, [relayed[2], new Uint8Array(0), relayed[0], onlyStashed]);
+      const none = new Uint8Array(0);
+      assert.deepEqual(reply?.requests, [relayed[2], none, relayed[0], none]);
+      // Another block's id: nothing, though this node holds the requests.
+      const other = compactor.serve({ type: 'request-fetch', blockId: new Uint8Array(32), ids: ids.slice(0, 1) }, 1 << 20);
+      assert.deepEqual(other?.requests, [none]);
       // An id asked twice is no honest replica's ask: no answer (the host penalises it).
       assert.equal(compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids: [ids[0]!, ids[2]!, ids[0]!] }, 1 << 20), undefined);
-      // The answer stays within its byte budget: what does not fit is answered empty.
-      const tight = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids: [ids[0]!, ids[2]!, ids[3]!] }, 16 + 4 * 3 + 40 + 39);
-      assert.deepEqual(tight?.requests, [relayed[2], new Uint8Array(0), new Uint8Array(0)]);
+      // The budget, framing included: exactly enough for two of three 40-byte requests.
+      const three = [relayed[0]!, relayed[1]!, relayed[2]!].map((r) => keyToId(sha(r)));
+      const exact = 2 + 4 + 3 * 4 + 2 * 40;
+      for (const [max, answered] of [[exact, 2], [exact - 1, 1], [exact + 40, 3]] as const) {
+        const r = compactor.serve({ type: 'request-fetch', blockId: wire.block.id, ids: three }, max)!;
+        assert.equal(r.requests.filter((x) => x.length > 0).length, answered, `budget ${max}`);
+        assert.ok(encodeMessage(r).length <= max, `the encoded reply fits ${max} bytes`);
+      }
     });
 
     it('refuses nonsense options', () => {
@@ -254,6 +264,29 @@ describe('compact proposals', () => {
       assert.equal((await run(async () => ({ type: 'request-fetch-reply', requests: [requests(1, 60, 5)[0]!, payload[3]!] }))).kind, 'forged');
     });
 
+    it('asks once for a request the proposal names twice', async () => {
+      const payload = requests(3, 60);
+      const twice = [payload[0]!, payload[1]!, payload[2]!, payload[1]!];
+      const { compactor } = leader(payload);
+      const wire = overTheWire(compactor.compact(proposal(twice)));
+      const r = replica(payload.slice(0, 1));
+      const asked: RequestFetch[] = [];
+      const assembly = await assembleProposal(wire, {
+        keyOf: (b) => r.memo.key(b),
+        lookup: r.lookup,
+        fetch: async (req) => {
+          asked.push(req);
+          return compactor.serve(req, 1 << 20);
+        },
+      });
+      assert.deepEqual(asked.map((a) => a.ids.map(idToKey)), [[sha(payload[1]!), sha(payload[2]!)]]);
+      assert.equal(assembly.kind, 'complete');
+      if (assembly.kind === 'complete') {
+        assert.deepEqual(assembly.message.block.payload, twice);
+        assert.equal(assembly.fetched, 3);
+      }
+    });
+
     it('rebuilds the same block id for any split between inline, held and fetched requests (property)', async () => {
       await fc.assert(
         fc.asyncProperty(
@@ -312,17 +345,23 @@ describe('compact proposals', () => {
       };
     }
 
-    it('fetches only for a proposal from its author, for the current round or later, one fetch per sender at a time', async () => {
+    it('fetches only for a proposal from its author and round leader, for the current round to 16 ahead, one fetch per sender at a time', async () => {
       const payload = requests(4, 60);
       const { compactor } = leader(payload);
       const fake = slowHost((req) => compactor.serve(req, 1 << 20));
       const r = replica(payload.slice(0, 2));
       let round = 1;
-      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => round });
+      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => round, leaderOf: () => 0 });
       const wire = overTheWire(compactor.compact(proposal(payload)));
 
       // Sent by validator 2, but authored by 0: not worth a fetch (the core refuses it anyway).
       assert.equal(await receiver.rebuild(wire, { peer: 'p2', sender: 2 }), undefined);
+      assert.equal(fake.calls.length, 0);
+      // From its author, but for a round another validator leads, or far ahead: no fetch either.
+      const notLeader = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => round, leaderOf: () => 3 });
+      assert.equal(await notLeader.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
+      const farBehind = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1 - MAX_FETCH_ROUNDS_AHEAD - 1, leaderOf: () => 0 });
+      assert.equal(await farBehind.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
       assert.equal(fake.calls.length, 0);
 
       // From its author: one fetch, and a second proposal from that sender meanwhile gets none.
@@ -331,16 +370,23 @@ describe('compact proposals', () => {
       assert.deepEqual(fake.calls, ['p0']);
       assert.equal(await receiver.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
       assert.deepEqual(fake.calls, ['p0']);
+      // The limit is per sender: another validator's proposal (round 2, which it leads) is fetched meanwhile.
+      const byTwo = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => round, leaderOf: (x) => (x === 2 ? 2 : 0) });
+      const other = leader(payload);
+      const wire2 = overTheWire(other.compactor.compact({ type: 'proposal', block: makeBlock(CHAIN, { round: 2, height: 1, parentQc: genesisQc(CHAIN), author: 2, payload }) }));
+      void byTwo.rebuild(wire2, { peer: 'p2', sender: 2 });
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(fake.calls, ['p0', 'p2']);
       fake.release();
       assert.equal((await first)?.block.payload.length, 4);
 
       // The core moved past its round: no fetch for it.
       round = 2;
       assert.equal(await receiver.rebuild(wire, { peer: 'p0', sender: 0 }), undefined);
-      assert.equal(fake.calls.length, 1);
+      assert.equal(fake.calls.length, 2, 'no third fetch');
       // Nothing to fetch: rebuilt whatever the round.
       const held = replica(payload);
-      const local = new CompactProposalReceiver({ host: fake.host, lookup: held.lookup, keyOf: (x) => held.memo.key(x), currentRound: () => 9 });
+      const local = new CompactProposalReceiver({ host: fake.host, lookup: held.lookup, keyOf: (x) => held.memo.key(x), currentRound: () => 9, leaderOf: () => 0 });
       assert.equal((await local.rebuild(wire, { peer: 'p0', sender: 0 }))?.block.payload.length, 4);
       assert.deepEqual(fake.penalised, []);
     });
@@ -351,7 +397,7 @@ describe('compact proposals', () => {
       const fake = slowHost((req) => ({ type: 'request-fetch-reply', requests: req.ids.map(() => requests(1, 60, 9)[0]!) }));
       const r = replica(payload.slice(0, 1));
       const metrics = createNodeMetrics({ chainId: CHAIN, validator: 1 }, false);
-      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const receiver = new CompactProposalReceiver({ host: fake.host, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, leaderOf: () => 0, metrics });
       const pending = receiver.rebuild(overTheWire(compactor.compact(proposal(payload))), { peer: 'p0', sender: 0 });
       await new Promise((r) => setImmediate(r));
       fake.release();
@@ -391,11 +437,20 @@ describe('compact proposals', () => {
       const msg = proposal(payload);
       const wire = overTheWire(sender.compactor.compact(msg));
       const r = replica(payload.slice(0, 4));
-      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, leaderOf: () => 0, metrics });
       const rebuilt = await receiver.rebuild(wire, { peer: a.peerId, sender: 0 });
       assert.deepEqual(rebuilt, msg);
       const counts = Object.fromEntries((await metrics.proposalRequestsRebuilt.get()).values.map((v) => [v.labels.source, v.value]));
       assert.deepEqual(counts, { local: 4, fetched: 2 });
+    });
+
+    it('refuses, unread, an answer larger than the asker allows', async () => {
+      const msg = proposal(payload);
+      sender.compactor.compact(msg);
+      const ask = encodeMessage({ type: 'request-fetch', blockId: msg.block.id, ids: payload.slice(0, 3).map((x) => keyToId(sha(x))) });
+      const full = decodeMessage(await b.request(a.peerId, 'fetch', ask, 5_000));
+      assert.equal(full.type === 'request-fetch-reply' && full.requests.filter((x) => x.length > 0).length, 3);
+      await assert.rejects(b.request(a.peerId, 'fetch', ask, 5_000, 200));
     });
 
     it('does not rebuild a proposal whose sender never held what it named', async () => {
@@ -404,7 +459,7 @@ describe('compact proposals', () => {
       // Another leader's proposal, naming two requests the serving host `a` has never seen.
       const wire = overTheWire(compactor.compact(proposal([payload[0]!, ...strangers])));
       const r = replica([payload[0]!]);
-      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, metrics });
+      const receiver = new CompactProposalReceiver({ host: b, lookup: r.lookup, keyOf: (x) => r.memo.key(x), currentRound: () => 1, leaderOf: () => 0, metrics });
       const rebuilt = await receiver.rebuild(wire, { peer: a.peerId, sender: 0 });
       assert.equal(rebuilt, undefined);
       const rejected = (await metrics.rejectedMessages.get()).values.find((v) => v.labels.reason === 'proposal-unavailable');
