@@ -40,9 +40,10 @@ export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) =
 /**
  * Behaviours of the real runtime only, with no counterpart in the simulator (which has no
  * compact proposals). `withhold-requests`: every proposal this node leads goes out compact, its
- * last request (or, in an empty block, an added one) replaced by one nobody holds, and its fetch
- * server answers that it holds none of what it is asked for, so no honest replica can rebuild
- * its blocks (node/runtime/compact-proposals.ts).
+ * last request (or, in an empty block, an added one) replaced by one nobody holds. They go out
+ * raw, not through the node's compactor, so its fetch server (which answers only about
+ * proposals the compactor wrote) answers that it holds none of them: no honest replica can
+ * rebuild its blocks (node/runtime/compact-proposals.ts).
  */
 const RUNTIME_ONLY_BEHAVIORS: ReadonlySet<string> = new Set(['withhold-requests']);
 
@@ -73,8 +74,6 @@ export interface ByzantineRuntime {
   commands(commands: readonly Uint8Array[]): void;
   /** Whether the node answers peers' sync requests at all. */
   readonly servesSync: boolean;
-  /** Whether it answers fetches for its compact proposals (false: withhold-requests). */
-  readonly servesFetches: boolean;
   /** Rewrites a sync answer (lying-sync). */
   syncAnswer(answer: { blocks: readonly Block[]; highQc: QuorumCert }): { blocks: readonly Block[]; highQc: QuorumCert };
   /** Raw frames sent so far by the flood extras (for tests and logs). */
@@ -255,7 +254,6 @@ export function byzantineRuntime(opts: {
     name: behavior.name,
     transport,
     servesSync: behavior.servesSync,
-    servesFetches: !withhold,
     get rawSent() {
       return rawSent;
     },

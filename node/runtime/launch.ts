@@ -92,7 +92,7 @@ export async function startValidator(
   const certs = timedCertificateOps(blsCerts, metrics);
   const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
   // Requests seen here, by id: compact proposals are written against the others' and rebuilt
-  // from ours (the mempool's first, then the stash's; see STASH_LIMITS).
+  // from ours (the mempool's first, then the stash's; see STASH_BUDGET).
   const stash = new RequestStashes(stashLimitsPerOrigin(genesis.validators.length));
   const requestKey = (bytes: Uint8Array) => pool.requestIds.key(bytes);
   const compactor = new ProposalCompactor({ keyOf: requestKey, stash, now: () => performance.now() });
@@ -171,8 +171,9 @@ export async function startValidator(
   });
   host.handle('consensus', inbound);
   host.handle('vote', inbound);
-  // A withholding Byzantine node answers every fetch with "none of these" (an empty answer each).
-  serveRequestFetches(host, byz?.servesFetches === false ? new ProposalCompactor({ keyOf: requestKey, stash: { get: () => undefined }, now: () => 0 }) : compactor, metrics);
+  // Answers only about proposals that went out through this compactor: a withholding Byzantine
+  // node sends its own (withhold-requests), so it answers "none of these" about them.
+  serveRequestFetches(host, compactor, metrics);
   host.handle('sync', async (_from, bytes) => {
     if (byz && !byz.servesSync) return undefined;
     const msg = decodeMessage(bytes);
