@@ -333,41 +333,48 @@ function readExecuted(r: Reader): ExecutedState {
   return { height, blockId, stateRoot, logRoot };
 }
 
-function writeBlock(w: Writer, b: Block): void {
+/**
+ * A block's fields around its payload, which a full block and a compact one write differently:
+ * id, round, height, parent QC, author, then the payload (count-prefixed entries), then the
+ * executed state.
+ */
+function writeBlockWith<P>(w: Writer, b: Omit<Block, 'payload'> & { readonly payload: readonly P[] }, writeEntry: (entry: P) => void): void {
   w.fixed(b.id, ID_BYTES, 'block.id');
   w.u64(b.round, 'block.round');
   w.u64(b.height, 'block.height');
   writeQc(w, b.parentQc);
   w.u32(b.author, 'block.author');
   w.count(b.payload.length, MAX_PAYLOAD_COMMANDS, 'block.payload');
-  for (const c of b.payload) w.bytes(c, MAX_COMMAND_BYTES, 'block.command');
+  for (const entry of b.payload) writeEntry(entry);
   writeExecuted(w, b.executed);
 }
 
-function readBlock(r: Reader): Block {
+function readBlockWith<P>(r: Reader, minEntryBytes: number, readEntry: () => P): Omit<Block, 'payload'> & { payload: P[] } {
   const id = r.fixed(ID_BYTES, 'block.id');
   const round = r.u64('block.round');
   const height = r.u64('block.height');
   const parentQc = readQc(r);
   const author = r.u32('block.author');
-  const n = r.count(MAX_PAYLOAD_COMMANDS, 4, 'block.payload');
-  const payload: Uint8Array[] = [];
-  for (let i = 0; i < n; i++) payload.push(r.bytes(MAX_COMMAND_BYTES, 'block.command'));
+  const n = r.count(MAX_PAYLOAD_COMMANDS, minEntryBytes, 'block.payload');
+  const payload: P[] = [];
+  for (let i = 0; i < n; i++) payload.push(readEntry());
   const executed = readExecuted(r);
   return { id, round, height, parentQc, author, payload, executed };
+}
+
+function writeBlock(w: Writer, b: Block): void {
+  writeBlockWith(w, b, (c) => w.bytes(c, MAX_COMMAND_BYTES, 'block.command'));
+}
+
+function readBlock(r: Reader): Block {
+  return readBlockWith(r, 4, () => r.bytes(MAX_COMMAND_BYTES, 'block.command'));
 }
 
 // A payload reference: u8 tag (0 = a 32-byte id, 1 = length-prefixed request bytes).
 const PAYLOAD_REF_MIN_BYTES = 1 + 4;
 
 function writeCompactBlock(w: Writer, b: CompactBlock): void {
-  w.fixed(b.id, ID_BYTES, 'block.id');
-  w.u64(b.round, 'block.round');
-  w.u64(b.height, 'block.height');
-  writeQc(w, b.parentQc);
-  w.u32(b.author, 'block.author');
-  w.count(b.payload.length, MAX_PAYLOAD_COMMANDS, 'block.payload');
-  for (const ref of b.payload) {
+  writeBlockWith(w, b, (ref) => {
     if ('id' in ref) {
       w.u8(0);
       w.fixed(ref.id, ID_BYTES, 'block.payload.id');
@@ -375,26 +382,16 @@ function writeCompactBlock(w: Writer, b: CompactBlock): void {
       w.u8(1);
       w.bytes(ref.bytes, MAX_COMMAND_BYTES, 'block.command');
     }
-  }
-  writeExecuted(w, b.executed);
+  });
 }
 
 function readCompactBlock(r: Reader): CompactBlock {
-  const id = r.fixed(ID_BYTES, 'block.id');
-  const round = r.u64('block.round');
-  const height = r.u64('block.height');
-  const parentQc = readQc(r);
-  const author = r.u32('block.author');
-  const n = r.count(MAX_PAYLOAD_COMMANDS, PAYLOAD_REF_MIN_BYTES, 'block.payload');
-  const payload: PayloadRef[] = [];
-  for (let i = 0; i < n; i++) {
+  return readBlockWith(r, PAYLOAD_REF_MIN_BYTES, (): PayloadRef => {
     const tag = r.u8('block.payload tag');
-    if (tag === 0) payload.push({ id: r.fixed(ID_BYTES, 'block.payload.id') });
-    else if (tag === 1) payload.push({ bytes: r.bytes(MAX_COMMAND_BYTES, 'block.command') });
-    else throw new WireDecodeError(`block.payload tag must be 0 or 1, not ${tag}`);
-  }
-  const executed = readExecuted(r);
-  return { id, round, height, parentQc, author, payload, executed };
+    if (tag === 0) return { id: r.fixed(ID_BYTES, 'block.payload.id') };
+    if (tag === 1) return { bytes: r.bytes(MAX_COMMAND_BYTES, 'block.command') };
+    throw new WireDecodeError(`block.payload tag must be 0 or 1, not ${tag}`);
+  });
 }
 
 function writeTc(w: Writer, tc: TimeoutCert): void {

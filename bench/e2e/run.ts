@@ -152,12 +152,14 @@ export function windowSum(open: readonly (number | undefined)[], close: readonly
   return sum;
 }
 
+/** A counter's growth over the window, summed over the validators (a series absent from a readable text counts 0). */
+function windowMetricSum(metrics0: readonly (string | undefined)[], metrics1: readonly (string | undefined)[], name: string, label: string): number | null {
+  const read = (texts: readonly (string | undefined)[]) => texts.map((t) => (t === undefined ? undefined : (metricValue(t, name, label) ?? 0)));
+  return windowSum(read(metrics0), read(metrics1));
+}
+
 function proposalRequestCounts(metrics0: readonly (string | undefined)[], metrics1: readonly (string | undefined)[]): ProposalRequestCounts | null {
-  const sum = (name: string, label: string) =>
-    windowSum(
-      metrics0.map((t) => (t === undefined ? undefined : (metricValue(t, name, label) ?? 0))),
-      metrics1.map((t) => (t === undefined ? undefined : (metricValue(t, name, label) ?? 0))),
-    );
+  const sum = (name: string, label: string) => windowMetricSum(metrics0, metrics1, name, label);
   const sentAsId = sum('vsmr_proposal_requests_sent_total', 'as="id"');
   if (sentAsId === null) return null;
   return {
@@ -176,10 +178,7 @@ function wireBytesPerCommand(metrics0: readonly (string | undefined)[], metrics1
   const out: Record<string, number> = {};
   let total = 0;
   for (const topic of WIRE_TOPICS) {
-    const bytes = windowSum(
-      metrics0.map((t) => (t === undefined ? undefined : (metricValue(t, 'vsmr_bytes_out_total', `topic="${topic}"`) ?? 0))),
-      metrics1.map((t) => (t === undefined ? undefined : (metricValue(t, 'vsmr_bytes_out_total', `topic="${topic}"`) ?? 0))),
-    );
+    const bytes = windowMetricSum(metrics0, metrics1, 'vsmr_bytes_out_total', `topic="${topic}"`);
     if (bytes === null) return null;
     out[topic] = Math.round(bytes / committed);
     total += bytes;

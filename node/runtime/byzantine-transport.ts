@@ -35,8 +35,6 @@ import type { ConsensusTransport } from './ports.js';
  * Not offered here: `twins` (two instances of one key need a second process), `byzzfuzz` (its
  * partitions are over every link of the network) and `equivocate-unsafe` (needs colluders).
  */
-export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) => b.name), 'withhold-requests'];
-
 /**
  * Behaviours of the real runtime only, with no counterpart in the simulator (which has no
  * compact proposals). `withhold-requests`: every proposal this node leads goes out compact, its
@@ -46,6 +44,8 @@ export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) =
  * rebuild its blocks (node/runtime/compact-proposals.ts).
  */
 const RUNTIME_ONLY_BEHAVIORS: ReadonlySet<string> = new Set(['withhold-requests']);
+
+export const REAL_BYZANTINE_BEHAVIORS: readonly string[] = [...CATALOG.map((b) => b.name), ...RUNTIME_ONLY_BEHAVIORS];
 
 /** The catalogue behaviour that changes nothing, for a runtime-only behaviour on its own. */
 const PASSTHROUGH: Omit<ByzantineBehavior, 'name'> = {
@@ -212,8 +212,9 @@ export function byzantineRuntime(opts: {
   const behavior: ByzantineBehavior = catalogNames.length > 0 ? composedInfo(catalogNames.join(',')).create(ctx) : { name: names.join(','), ...PASSTHROUGH };
 
   /**
-   * withhold-requests: the proposal as a compact one whose every request goes by id, plus the id
-   * of a request that exists nowhere; replicas fetch it from us and hear that we hold none.
+   * withhold-requests: the proposal as a compact one whose every request goes by id, the last
+   * replaced by the id of a request that exists nowhere; replicas fetch it from us and hear that
+   * we hold none.
    */
   const sendWithheld = (message: Extract<ConsensusMessage, { type: 'proposal' }>): boolean => {
     const raw = opts.raw;

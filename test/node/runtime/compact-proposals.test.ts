@@ -60,6 +60,21 @@ function replica(held: readonly Uint8Array[]) {
   return { memo, stash, copies, lookup: (key: string) => stash.get(key)?.bytes };
 }
 
+/** Rebuilds `wire` at replica `r`, fetching from `compactor` through the wire codec; returns what was asked too. */
+async function assembleFrom(wire: CompactProposal, r: ReturnType<typeof replica>, compactor: ProposalCompactor) {
+  const asked: RequestFetch[] = [];
+  const assembly = await assembleProposal(wire, {
+    keyOf: (b) => r.memo.key(b),
+    lookup: r.lookup,
+    fetch: async (req) => {
+      asked.push(req);
+      const answer = compactor.serve(decodeMessage(encodeMessage(req)) as RequestFetch, 1 << 20);
+      return decodeMessage(encodeMessage(answer!)) as RequestFetchReply;
+    },
+  });
+  return { asked, assembly };
+}
+
 describe('compact proposals', () => {
   describe('RequestStash', () => {
     it('keeps the first sighting of a request and evicts the oldest past its count and byte bounds', () => {
@@ -211,15 +226,7 @@ describe('compact proposals', () => {
       const msg = proposal(payload);
       const wire = overTheWire(compactor.compact(msg));
       const r = replica(payload.slice(0, 7));
-      const asked: RequestFetch[] = [];
-      const assembly = await assembleProposal(wire, {
-        keyOf: (b) => r.memo.key(b),
-        lookup: r.lookup,
-        fetch: async (req) => {
-          asked.push(req);
-          return decodeMessage(encodeMessage(compactor.serve(decodeMessage(encodeMessage(req)) as RequestFetch, 1 << 20)!)) as RequestFetchReply;
-        },
-      });
+      const { asked, assembly } = await assembleFrom(wire, r, compactor);
       assert.equal(assembly.kind, 'complete');
       if (assembly.kind !== 'complete') return;
       assert.deepEqual({ inline: assembly.inline, local: assembly.local, fetched: assembly.fetched }, { inline: 0, local: 7, fetched: 3 });
@@ -270,15 +277,7 @@ describe('compact proposals', () => {
       const { compactor } = leader(payload);
       const wire = overTheWire(compactor.compact(proposal(twice)));
       const r = replica(payload.slice(0, 1));
-      const asked: RequestFetch[] = [];
-      const assembly = await assembleProposal(wire, {
-        keyOf: (b) => r.memo.key(b),
-        lookup: r.lookup,
-        fetch: async (req) => {
-          asked.push(req);
-          return compactor.serve(req, 1 << 20);
-        },
-      });
+      const { asked, assembly } = await assembleFrom(wire, r, compactor);
       assert.deepEqual(asked.map((a) => a.ids.map(idToKey)), [[sha(payload[1]!), sha(payload[2]!)]]);
       assert.equal(assembly.kind, 'complete');
       if (assembly.kind === 'complete') {
