@@ -55,8 +55,10 @@ export interface DevnetSummary {
   /** The lowest gossipsub score any honest validator gives any Byzantine one; null without them. */
   readonly minByzantineScore: number | null;
   /**
-   * Compact proposals the honest validators could not rebuild (a sender that withheld requests
-   * it proposed), summed over them; they did not vote for those.
+   * Compact proposals the honest validators did not rebuild, summed over them (one block counts
+   * once per validator): the sender withheld requests it proposed, or the proposal was not worth
+   * a fetch (not from its round's leader, or a round long past or far ahead). They did not vote
+   * for those.
    */
   readonly unavailableProposals: number;
   readonly dir: string | null;
