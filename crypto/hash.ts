@@ -44,7 +44,7 @@ export const DOMAIN_TAGS = Object.freeze({
   request: 'vsmr/request/v1',
   qc: 'vsmr/qc/v1',
   pop: 'vsmr/pop/v1',
-  state: 'vsmr/state/v1',
+  state: 'vsmr/state/v2',
   log: 'vsmr/log/v1',
 } as const);
 

@@ -4,12 +4,12 @@
  *
  * The state is a set of (key, value) byte-string pairs with distinct keys, committed by a binary
  * sparse Merkle tree over key hashes with path compression (the binary form of the design of
- * Aptos's Jellyfish Merkle tree). With T = "vsmr/state/v1" and taggedHash from crypto/hash.ts:
+ * Aptos's Jellyfish Merkle tree). With T = "vsmr/state/v2" and taggedHash from crypto/hash.ts:
  *
  *   keyHash(k)    = SHA-256(k)
  *   valueHash(v)  = SHA-256(v)
  *   leaf(k, v)    = taggedHash(T, chainId, 0x00 || keyHash(k) || valueHash(v))
- *   node(l, r)    = taggedHash(T, chainId, 0x01 || l || r)
+ *   node(l, r)    = SHA-256(l || r)                                          (exactly 64 bytes in)
  *   EMPTY         = 32 zero bytes (the hash of a subtree that holds no key)
  *   stateRoot     = taggedHash(T, chainId, 0x02 || u64 n || treeRoot)      (n = number of pairs)
  *
@@ -21,9 +21,15 @@
  * whole tree: EMPTY for no key, the single leaf for one key. So treeRoot, and the state root,
  * are pure functions of the key/value set, whatever the order of insertions and deletions.
  *
- * The 0x00 / 0x01 / 0x02 byte keeps leaves, internal nodes and state roots apart under the one
- * domain tag. n is bound into the state root so that the size a proof carries is certified too:
- * every field of an encoded proof is then checked and any change to it fails verification.
+ * Leaves, internal nodes and state roots stay apart by their inputs: an internal node hashes
+ * exactly 64 bytes, while a leaf or a root hashes the domain prefix (at least 4 bytes) and then
+ * 65 or more, and the 0x00 / 0x02 byte separates those two. Taking one for another therefore
+ * takes two distinct SHA-256 inputs with one digest. Internal nodes carry no tag or chain id
+ * (v1 tagged them too) so that a whole level of them is one call to a multi-buffer SHA-256
+ * (crypto/sha256-pairs.ts), the bulk of the tree's hashing; the chain is still bound by every
+ * leaf and by the state root. n is bound into the state root so that the size a proof carries
+ * is certified too: every field of an encoded proof is then checked and any change to it fails
+ * verification.
  *
  * A proof for key k is the path from the root down to the slot where k's search ends, with the
  * siblings listed bottom-up, and the slot's content (the terminal):
@@ -56,7 +62,6 @@ export const MAX_STATE_PROOF_DEPTH = 256;
 export const EMPTY_TREE_ROOT: Uint8Array = new Uint8Array(SHA256_LENGTH);
 
 const LEAF_KIND = 0x00;
-const NODE_KIND = 0x01;
 const ROOT_KIND = Uint8Array.of(0x02);
 
 export type StateProofRejectReason =
@@ -109,23 +114,27 @@ export function pathBit(keyHash: Uint8Array, i: number): number {
 }
 
 /**
- * The tree's hash functions for one chain. One-shot SHA-256 over a scratch buffer that already
- * holds the domain prefix: the same bytes as taggedHash (the state tree hashes thousands of nodes
- * per block), without an incremental hash object per node. Instances are not shared between
- * callers, and hashing is synchronous, so the scratch buffer is never used by two calls at once.
+ * The tree's hash functions for one chain. One-shot SHA-256 over scratch buffers, a leaf's
+ * already holding the domain prefix: the same bytes as taggedHash (the state tree hashes
+ * thousands of nodes per block), without an incremental hash object per node. Instances are not
+ * shared between callers, and hashing is synchronous, so a scratch buffer is never used by two
+ * calls at once. The state tree hashes whole levels of internal nodes with sha256PairsInto
+ * instead of node(); both compute SHA-256(left || right).
  */
 export class StateHasher {
   readonly chainId: string;
-  readonly #scratch: Uint8Array;
+  readonly #leafScratch: Uint8Array;
   readonly #at: number;
+  readonly #nodeScratch = new Uint8Array(2 * SHA256_LENGTH);
 
   /** Throws HashInputError for a chain id the hashing layer refuses. */
   constructor(chainId: string) {
     const prefix = domainPrefix(DOMAIN_TAGS.state, chainId);
     this.chainId = chainId;
-    this.#scratch = new Uint8Array(prefix.length + 1 + 2 * SHA256_LENGTH);
-    this.#scratch.set(prefix);
-    this.#at = prefix.length;
+    this.#leafScratch = new Uint8Array(prefix.length + 1 + 2 * SHA256_LENGTH);
+    this.#leafScratch.set(prefix);
+    this.#leafScratch[prefix.length] = LEAF_KIND;
+    this.#at = prefix.length + 1;
   }
 
   /** SHA-256(key): where the key lives in the tree. */
@@ -140,33 +149,26 @@ export class StateHasher {
 
   /** taggedHash(state, chainId, 0x00 || keyHash || valueHash) */
   leaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
-    return this.#pair(LEAF_KIND, keyHash, valueHash);
+    return sha256Bytes(this.#fillLeaf(keyHash, valueHash));
   }
 
-  /** taggedHash(state, chainId, 0x01 || left || right) */
+  /** SHA-256(left || right) */
   node(left: Uint8Array, right: Uint8Array): Uint8Array {
-    return this.#pair(NODE_KIND, left, right);
+    const s = this.#nodeScratch;
+    s.set(left, 0);
+    s.set(right, SHA256_LENGTH);
+    return sha256Bytes(s);
   }
 
   /** leaf(), written into `out` (32 bytes) instead of a fresh array. */
   leafInto(out: Uint8Array, keyHash: Uint8Array, valueHash: Uint8Array): void {
-    sha256SmallInto(out, this.#fill(LEAF_KIND, keyHash, valueHash));
+    sha256SmallInto(out, this.#fillLeaf(keyHash, valueHash));
   }
 
-  /** node(), written into `out` (32 bytes) instead of a fresh array; `out` may be neither child. */
-  nodeInto(out: Uint8Array, left: Uint8Array, right: Uint8Array): void {
-    sha256SmallInto(out, this.#fill(NODE_KIND, left, right));
-  }
-
-  #pair(kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
-    return sha256Bytes(this.#fill(kind, a, b));
-  }
-
-  #fill(kind: number, a: Uint8Array, b: Uint8Array): Uint8Array {
-    const s = this.#scratch;
-    s[this.#at] = kind;
-    s.set(a, this.#at + 1);
-    s.set(b, this.#at + 1 + SHA256_LENGTH);
+  #fillLeaf(keyHash: Uint8Array, valueHash: Uint8Array): Uint8Array {
+    const s = this.#leafScratch;
+    s.set(keyHash, this.#at);
+    s.set(valueHash, this.#at + SHA256_LENGTH);
     return s;
   }
 }

@@ -12,16 +12,20 @@
  * sets and deletes that produced the map.
  *
  * Cost model. set and delete walk one path (expected depth about log2 n, at most 256) and mark
- * its nodes dirty (hash = null) without hashing. root() rehashes only dirty nodes, bottom-up, so
- * a block that touches k keys costs O(k log n) hashes once per block, upper nodes shared by
- * several paths being hashed once; for k << n that is a few thousand hashes where the former
- * sorted-leaf tree rehashed O(n). prove() hashes what is dirty, then copies one path.
+ * its nodes dirty without hashing. root() rehashes only dirty nodes, bottom-up, so a block that
+ * touches k keys costs O(k log n) hashes once per block, upper nodes shared by several paths
+ * being hashed once; for k << n that is a few thousand hashes where the former sorted-leaf tree
+ * rehashed O(n). Those node hashes are most of the tree's cost, so root() gathers the dirty nodes
+ * by depth and hashes each level in one multi-buffer call (sha256PairsInto): every child of a
+ * node at depth d sits at depth d + 1, so a level needs only the level below it. prove() brings
+ * the hashes up to date the same way, then copies one path.
  *
  * The nodes live in memory only; a persistent version would store them by version and hash.
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import type { StateProof, StateProofTerminal } from '../../protocol/state-proof.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
+import { PAIR_BYTES, sha256PairsInto } from '../../crypto/sha256-pairs.js';
 import {
   EMPTY_TREE_ROOT,
   MAX_STATE_KEY_BYTES,
@@ -81,6 +85,11 @@ export class StateTree {
   #root: TreeNode = null;
   /** stateRootOf(size, tree root), null after any change. */
   #stateRoot: Uint8Array | null = null;
+  /** The dirty internal nodes by depth, gathered by #rehash (kept to reuse their arrays). */
+  readonly #levels: Internal[][] = [];
+  /** Children's hashes of one level, 64 bytes per node, and their digests; grown as needed. */
+  #pairs = new Uint8Array(0);
+  #digests = new Uint8Array(0);
 
   constructor(chainId: string) {
     this.#hasher = new StateHasher(chainId); // refuses a bad chain id now, not at the first root()
@@ -132,13 +141,17 @@ export class StateTree {
 
   /** The state root (state-proof.ts): a pure function of the key/value set. */
   root(): Uint8Array {
-    this.#stateRoot ??= stateRootOf(this.chainId, this.#leaves.size, this.#hashOf(this.#root));
+    if (this.#stateRoot === null) {
+      this.#rehash();
+      this.#stateRoot = stateRootOf(this.chainId, this.#leaves.size, this.#hashOf(this.#root));
+    }
     return this.#stateRoot.slice();
   }
 
   /** Proof of the key's value, or of its absence, against root(). */
   prove(key: Uint8Array): StateProof {
     checkEntry(key);
+    this.#rehash();
     const treeRoot = this.#hashOf(this.#root).slice();
     const keyHash = this.#hasher.keyHash(key);
     const siblings: Uint8Array[] = [];
@@ -244,13 +257,71 @@ export class StateTree {
     else parent.left = child;
   }
 
-  /** The node's hash, computing it (and the dirty nodes below) if needed. Shared: do not mutate. */
+  /** The hash of a node that #rehash left clean. Shared: do not mutate. */
   #hashOf(node: TreeNode): Uint8Array {
-    if (node === null) return EMPTY_TREE_ROOT;
-    if (!node.dirty) return node.hash;
-    if (node instanceof Leaf) this.#hasher.leafInto(node.hash, node.keyHash, this.#hasher.valueHash(node.value));
-    else this.#hasher.nodeInto(node.hash, this.#hashOf(node.left), this.#hashOf(node.right));
-    node.dirty = false;
-    return node.hash;
+    return node === null ? EMPTY_TREE_ROOT : node.hash;
+  }
+
+  /**
+   * Brings every dirty hash up to date: dirty leaves as they are found, then the dirty internal
+   * nodes a level at a time from the deepest, each level in one sha256PairsInto call.
+   */
+  #rehash(): void {
+    const root = this.#root;
+    if (root === null || !root.dirty) return;
+    const levels = this.#levels;
+    let deepest = -1;
+    // Depth-first over dirty nodes only: a clean node's subtree is clean.
+    const stack: (Leaf | Internal)[] = [root];
+    const depths: number[] = [0];
+    while (stack.length > 0) {
+      const node = stack.pop()!;
+      const depth = depths.pop()!;
+      if (node instanceof Leaf) {
+        this.#hasher.leafInto(node.hash, node.keyHash, this.#hasher.valueHash(node.value));
+        node.dirty = false;
+        continue;
+      }
+      const level = levels[depth];
+      if (level === undefined) levels[depth] = [node];
+      else level.push(node);
+      if (depth > deepest) deepest = depth;
+      if (node.left?.dirty) {
+        stack.push(node.left);
+        depths.push(depth + 1);
+      }
+      if (node.right?.dirty) {
+        stack.push(node.right);
+        depths.push(depth + 1);
+      }
+    }
+    for (let depth = deepest; depth >= 0; depth--) {
+      const level = levels[depth];
+      if (level === undefined || level.length === 0) continue;
+      this.#hashLevel(level);
+      level.length = 0;
+    }
+  }
+
+  /** Hashes one level of dirty internal nodes whose children are all clean. */
+  #hashLevel(level: readonly Internal[]): void {
+    const count = level.length;
+    if (this.#pairs.length < count * PAIR_BYTES) {
+      this.#pairs = new Uint8Array(Math.max(count, 2 * (this.#pairs.length / PAIR_BYTES)) * PAIR_BYTES);
+      this.#digests = new Uint8Array(this.#pairs.length / 2);
+    }
+    const pairs = this.#pairs;
+    const digests = this.#digests;
+    for (let i = 0; i < count; i++) {
+      const node = level[i]!;
+      pairs.set(this.#hashOf(node.left), i * PAIR_BYTES);
+      pairs.set(this.#hashOf(node.right), i * PAIR_BYTES + SHA256_LENGTH);
+    }
+    sha256PairsInto(pairs.subarray(0, count * PAIR_BYTES), digests.subarray(0, count * SHA256_LENGTH));
+    for (let i = 0; i < count; i++) {
+      const node = level[i]!;
+      node.hash.set(digests.subarray(i * SHA256_LENGTH, (i + 1) * SHA256_LENGTH));
+      node.dirty = false;
+    }
   }
 }

@@ -30,7 +30,13 @@ import type { SafetyState } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, SignedVote, VoteData } from '../../protocol/types.js';
 import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
 
-export const STORAGE_FORMAT_VERSION = 1;
+/**
+ * 2: the state tree's internal nodes are untagged SHA-256(left || right) (protocol/state-proof.ts,
+ * tag vsmr/state/v2). The records are laid out as in 1, but the state roots a format-1 directory
+ * certified are of the v1 tree, which this build cannot reproduce: it refuses such a directory
+ * rather than halt later on a root mismatch.
+ */
+export const STORAGE_FORMAT_VERSION = 2;
 export const CHECKSUM_LENGTH = 8;
 const HEADER_LENGTH = 2;
 

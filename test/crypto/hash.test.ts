@@ -232,7 +232,7 @@ describe('crypto/hash', () => {
           request: 'vsmr/request/v1',
           qc: 'vsmr/qc/v1',
           pop: 'vsmr/pop/v1',
-          state: 'vsmr/state/v1',
+          state: 'vsmr/state/v2',
           log: 'vsmr/log/v1',
         },
       );

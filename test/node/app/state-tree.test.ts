@@ -25,10 +25,10 @@ const ZERO = new Uint8Array(32);
 // the code (noble SHA-256, prefix built by hand, recursion over a sorted list instead of a trie).
 // prefix = u8 len(tag) || tag || u8 len(chain) || chain.
 
-const prefixOf = (chain: string) => concatBytes(Uint8Array.of(13), ascii('vsmr/state/v1'), Uint8Array.of(chain.length), ascii(chain));
+const prefixOf = (chain: string) => concatBytes(Uint8Array.of(13), ascii('vsmr/state/v2'), Uint8Array.of(chain.length), ascii(chain));
 const PREFIX = prefixOf(CHAIN);
 const refLeaf = (keyHash: Uint8Array, valueHash: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(0), keyHash, valueHash));
-const refNode = (l: Uint8Array, r: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(1), l, r));
+const refNode = (l: Uint8Array, r: Uint8Array) => sha256Noble(concatBytes(l, r));
 const refStateRoot = (n: number, treeRoot: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(2), uintBE(n, 8), treeRoot));
 const bit = (h: Uint8Array, i: number) => (h[i >> 3]! >> (7 - (i % 8))) & 1;
 
