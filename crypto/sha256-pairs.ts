@@ -43,12 +43,17 @@ function checkPairs(input: Uint8Array, output: Uint8Array): void {
   if (!(input instanceof Uint8Array) || !(output instanceof Uint8Array) || input.length % PAIR_BYTES !== 0 || output.length !== input.length / 2) {
     throw new HashInputError('data', `sha256PairsInto takes k x ${PAIR_BYTES} input bytes and k x ${SHA256_LENGTH} output bytes`);
   }
+  // The native code reads and writes in blocks: an output over its own input would be read back.
+  if (
+    input.buffer === output.buffer &&
+    input.byteOffset < output.byteOffset + output.length &&
+    output.byteOffset < input.byteOffset + input.length
+  ) {
+    throw new HashInputError('data', 'sha256PairsInto output overlaps its input');
+  }
 }
 
-/**
- * Writes SHA-256(input[64i .. 64i + 64]) to output[32i .. 32i + 32] for every i. `output` must
- * not overlap `input`.
- */
+/** Writes SHA-256(input[64i .. 64i + 64]) to output[32i .. 32i + 32] for every i; they may not overlap. */
 export function sha256PairsInto(input: Uint8Array, output: Uint8Array): void {
   if (hashtree === undefined) {
     sha256PairsIntoPortable(input, output);

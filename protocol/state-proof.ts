@@ -11,7 +11,7 @@
  *   leaf(k, v)    = taggedHash(T, chainId, 0x00 || keyHash(k) || valueHash(v))
  *   node(l, r)    = SHA-256(l || r)                                          (exactly 64 bytes in)
  *   EMPTY         = 32 zero bytes (the hash of a subtree that holds no key)
- *   stateRoot     = taggedHash(T, chainId, 0x02 || u64 n || treeRoot)      (n = number of pairs)
+ *   stateRoot     = taggedHash(T, chainId, 0x02 || u128 n || treeRoot)     (n = number of pairs)
  *
  * Key k lives on the path spelled by the bits of keyHash(k): bit i is bit (7 - i mod 8) of byte
  * i div 8 (most significant bit of byte 0 first), and bit i chooses the child at depth i (0 =
@@ -22,9 +22,11 @@
  * are pure functions of the key/value set, whatever the order of insertions and deletions.
  *
  * Leaves, internal nodes and state roots stay apart by their inputs: an internal node hashes
- * exactly 64 bytes, while a leaf or a root hashes the domain prefix (at least 4 bytes) and then
- * 65 or more, and the 0x00 / 0x02 byte separates those two. Taking one for another therefore
- * takes two distinct SHA-256 inputs with one digest. Internal nodes carry no tag or chain id
+ * exactly 64 bytes; a leaf hashes the domain prefix (16 bytes or more: this tag and a chain id of
+ * at least one byte) and 65 more, a state root the prefix and 49 more (n is 16 bytes wide for
+ * that: with 8, a chain id of 8 bytes made a root's input exactly 64 bytes long), and the
+ * 0x00 / 0x02 byte separates those two. Taking one for another therefore takes two distinct
+ * SHA-256 inputs with one digest. Internal nodes carry no tag or chain id
  * (v1 tagged them too) so that a whole level of them is one call to a multi-buffer SHA-256
  * (crypto/sha256-pairs.ts), the bulk of the tree's hashing; the chain is still bound by every
  * leaf and by the state root. n is bound into the state root so that the size a proof carries
@@ -183,8 +185,9 @@ function plainSha256(data: Uint8Array): Uint8Array {
 }
 
 export function stateRootOf(chainId: string, treeSize: number, treeRoot: Uint8Array): Uint8Array {
-  const size = new Uint8Array(8);
-  new DataView(size.buffer).setBigUint64(0, BigInt(treeSize));
+  // u128: the upper 8 bytes stay zero (see the module comment on input lengths).
+  const size = new Uint8Array(16);
+  new DataView(size.buffer).setBigUint64(8, BigInt(treeSize));
   return taggedHash(DOMAIN_TAGS.state, chainId, ROOT_KIND, size, treeRoot);
 }
 

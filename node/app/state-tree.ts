@@ -20,6 +20,15 @@
  * node at depth d sits at depth d + 1, so a level needs only the level below it. prove() brings
  * the hashes up to date the same way, then copies one path.
  *
+ * Layout. What is left after batching the hashes is memory latency: walking a path and copying
+ * child hashes touch one cache line per node or so, and objects with their own hash buffers
+ * cost several. So the nodes live in flat typed arrays: an internal node is an index into
+ * `children` (two references, left then right) and into one slab of 32-byte hashes; a leaf is an
+ * index into a slab of leaf hashes and a list of its key, key hash and value. A reference to a
+ * child is a number: 0 an empty subtree, i > 0 internal node i, -i leaf i. Slot 0 of the internal
+ * hash slab is never written, so it holds EMPTY's 32 zero bytes. Freed indices are reused, and
+ * the arrays double when full.
+ *
  * The nodes live in memory only; a persistent version would store them by version and hash.
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
@@ -35,31 +44,18 @@ import {
   stateRootOf,
 } from '../../protocol/state-proof.js';
 
-// Each node owns its hash buffer for life and is rehashed into it (see sha256SmallInto): a root()
-// after a block of a few hundred writes allocates nothing that outlives it.
-class Leaf {
-  /** Leaf node hash, valid unless `dirty` (the value changed since the last root()). */
-  readonly hash = new Uint8Array(SHA256_LENGTH);
-  dirty = true;
-  constructor(
-    readonly keyHash: Uint8Array,
-    readonly key: Uint8Array,
-    public value: Uint8Array,
-  ) {}
-}
+/** A child reference: EMPTY, i > 0 for internal node i, -i for leaf i. */
+type Ref = number;
+const EMPTY: Ref = 0;
+/** 32-bit words per hash: the slabs are copied a word at a time. */
+const WORDS = SHA256_LENGTH / 4;
+const INITIAL_CAPACITY = 1024;
 
-class Internal {
-  /** Node hash, valid unless `dirty` (anything below changed since the last root()). */
-  readonly hash = new Uint8Array(SHA256_LENGTH);
-  dirty = true;
-  constructor(
-    public left: TreeNode,
-    public right: TreeNode,
-  ) {}
+interface LeafEntry {
+  readonly keyHash: Uint8Array;
+  readonly key: Uint8Array;
+  value: Uint8Array;
 }
-
-/** null is an empty subtree. */
-type TreeNode = Leaf | Internal | null;
 
 function checkEntry(key: Uint8Array, value?: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length > MAX_STATE_KEY_BYTES) {
@@ -77,19 +73,57 @@ function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
   throw new Error('SHA-256 collision between two state keys');
 }
 
+/** A slab of 32-byte hashes with a word view over the same memory, grown by doubling. */
+class HashSlab {
+  bytes: Uint8Array;
+  words: Uint32Array;
+
+  constructor(capacity: number) {
+    this.bytes = new Uint8Array(capacity * SHA256_LENGTH);
+    this.words = new Uint32Array(this.bytes.buffer);
+  }
+
+  grow(capacity: number): void {
+    const bytes = new Uint8Array(capacity * SHA256_LENGTH);
+    bytes.set(this.bytes);
+    this.bytes = bytes;
+    this.words = new Uint32Array(bytes.buffer);
+  }
+
+  view(index: number): Uint8Array {
+    return this.bytes.subarray(index * SHA256_LENGTH, (index + 1) * SHA256_LENGTH);
+  }
+}
+
 export class StateTree {
   readonly chainId: string;
   readonly #hasher: StateHasher;
-  /** The leaves by hex(key), for get/has and to find a key's leaf without walking the tree. */
-  readonly #leaves = new Map<string, Leaf>();
-  #root: TreeNode = null;
+  /** Leaf indices by hex(key), for get/has and to find a key's leaf without walking the tree. */
+  readonly #leaves = new Map<string, number>();
+  #root: Ref = EMPTY;
   /** stateRootOf(size, tree root), null after any change. */
   #stateRoot: Uint8Array | null = null;
+
+  // Internal nodes: index i has children 2i (left) and 2i + 1 (right), hash slot i, dirty flag i.
+  #children = new Int32Array(2 * INITIAL_CAPACITY);
+  #dirty = new Uint8Array(INITIAL_CAPACITY);
+  readonly #hashes = new HashSlab(INITIAL_CAPACITY);
+  /** Index 0 is EMPTY, so internal indices start at 1. */
+  #nextInternal = 1;
+  readonly #freeInternal: number[] = [];
+
+  // Leaves: index i has entry i, hash slot i, dirty flag i (the value changed since its hash).
+  readonly #leafEntries: (LeafEntry | undefined)[] = [undefined];
+  #leafDirty = new Uint8Array(INITIAL_CAPACITY);
+  readonly #leafHashes = new HashSlab(INITIAL_CAPACITY);
+  #nextLeaf = 1;
+  readonly #freeLeaves: number[] = [];
+
   /** The dirty internal nodes by depth, gathered by #rehash (kept to reuse their arrays). */
-  readonly #levels: Internal[][] = [];
+  readonly #levels: number[][] = [];
   /** Children's hashes of one level, 64 bytes per node, and their digests; grown as needed. */
-  #pairs = new Uint8Array(0);
-  #digests = new Uint8Array(0);
+  #pairs = new HashSlab(0);
+  #digests = new HashSlab(0);
 
   constructor(chainId: string) {
     this.#hasher = new StateHasher(chainId); // refuses a bad chain id now, not at the first root()
@@ -103,7 +137,8 @@ export class StateTree {
   /** A copy of the value, or undefined when the key is absent. */
   get(key: Uint8Array): Uint8Array | undefined {
     checkEntry(key);
-    return this.#leaves.get(bytesToHex(key))?.value.slice();
+    const leaf = this.#leaves.get(bytesToHex(key));
+    return leaf === undefined ? undefined : this.#leafEntries[leaf]!.value.slice();
   }
 
   has(key: Uint8Array): boolean {
@@ -117,15 +152,17 @@ export class StateTree {
     const id = bytesToHex(key);
     const existing = this.#leaves.get(id);
     if (existing !== undefined) {
-      if (bytesEqual(existing.value, value)) return;
-      existing.value = value.slice();
-      existing.dirty = true;
-      this.#dirtyPath(existing.keyHash);
+      const entry = this.#leafEntries[existing]!;
+      if (bytesEqual(entry.value, value)) return;
+      entry.value = value.slice();
+      this.#leafDirty[existing] = 1;
+      this.#dirtyPath(entry.keyHash);
       return;
     }
-    const leaf = new Leaf(this.#hasher.keyHash(key), key.slice(), value.slice());
+    const entry: LeafEntry = { keyHash: this.#hasher.keyHash(key), key: key.slice(), value: value.slice() };
+    const leaf = this.#newLeaf(entry);
     this.#leaves.set(id, leaf);
-    this.#insert(leaf);
+    this.#insert(leaf, entry.keyHash);
   }
 
   /** True when the key was present. */
@@ -135,7 +172,9 @@ export class StateTree {
     const leaf = this.#leaves.get(id);
     if (leaf === undefined) return false;
     this.#leaves.delete(id);
-    this.#remove(leaf);
+    this.#remove(leaf, this.#leafEntries[leaf]!.keyHash);
+    this.#leafEntries[leaf] = undefined;
+    this.#freeLeaves.push(leaf);
     return true;
   }
 
@@ -155,17 +194,21 @@ export class StateTree {
     const treeRoot = this.#hashOf(this.#root).slice();
     const keyHash = this.#hasher.keyHash(key);
     const siblings: Uint8Array[] = [];
+    const children = this.#children;
     let node = this.#root;
-    for (let depth = 0; node instanceof Internal; depth++) {
-      const right = pathBit(keyHash, depth) === 1;
-      siblings.push(this.#hashOf(right ? node.left : node.right).slice());
-      node = right ? node.right : node.left;
+    for (let depth = 0; node > 0; depth++) {
+      const bit = pathBit(keyHash, depth);
+      siblings.push(this.#hashOf(children[2 * node + 1 - bit]!).slice());
+      node = children[2 * node + bit]!;
     }
     siblings.reverse();
     let terminal: StateProofTerminal;
-    if (node === null) terminal = { kind: 'empty' };
-    else if (bytesEqual(node.keyHash, keyHash)) terminal = { kind: 'leaf', key: node.key.slice(), value: node.value.slice() };
-    else terminal = { kind: 'other', keyHash: node.keyHash.slice(), valueHash: this.#hasher.valueHash(node.value) };
+    if (node === EMPTY) terminal = { kind: 'empty' };
+    else {
+      const entry = this.#leafEntries[-node]!;
+      if (bytesEqual(entry.keyHash, keyHash)) terminal = { kind: 'leaf', key: entry.key.slice(), value: entry.value.slice() };
+      else terminal = { kind: 'other', keyHash: entry.keyHash.slice(), valueHash: this.#hasher.valueHash(entry.value) };
+    }
     return { treeSize: this.#leaves.size, treeRoot, siblings, terminal };
   }
 
@@ -177,89 +220,133 @@ export class StateTree {
     // Lowercase hex has two characters per byte, so the default (UTF-16 code unit) sort of the
     // ASCII ids is exactly byte order, independent of locale and of the map's insertion order.
     for (const id of [...this.#leaves.keys()].sort()) {
-      const leaf = this.#leaves.get(id)!;
-      yield [leaf.key.slice(), leaf.value.slice()];
+      const entry = this.#leafEntries[this.#leaves.get(id)!]!;
+      yield [entry.key.slice(), entry.value.slice()];
     }
   }
 
-  #changed(): void {
-    this.#stateRoot = null;
+  #newLeaf(entry: LeafEntry): number {
+    let leaf = this.#freeLeaves.pop();
+    if (leaf === undefined) {
+      leaf = this.#nextLeaf++;
+      if (leaf >= this.#leafDirty.length) {
+        const capacity = 2 * this.#leafDirty.length;
+        const dirty = new Uint8Array(capacity);
+        dirty.set(this.#leafDirty);
+        this.#leafDirty = dirty;
+        this.#leafHashes.grow(capacity);
+      }
+    }
+    this.#leafEntries[leaf] = entry;
+    this.#leafDirty[leaf] = 1;
+    return leaf;
+  }
+
+  #newInternal(left: Ref, right: Ref): number {
+    let node = this.#freeInternal.pop();
+    if (node === undefined) {
+      node = this.#nextInternal++;
+      if (node >= this.#dirty.length) {
+        const capacity = 2 * this.#dirty.length;
+        const children = new Int32Array(2 * capacity);
+        children.set(this.#children);
+        this.#children = children;
+        const dirty = new Uint8Array(capacity);
+        dirty.set(this.#dirty);
+        this.#dirty = dirty;
+        this.#hashes.grow(capacity);
+      }
+    }
+    this.#children[2 * node] = left;
+    this.#children[2 * node + 1] = right;
+    this.#dirty[node] = 1;
+    return node;
   }
 
   /** Marks the internal nodes above an existing leaf dirty. */
   #dirtyPath(keyHash: Uint8Array): void {
-    this.#changed();
-    let node = this.#root;
-    for (let depth = 0; node instanceof Internal; depth++) {
-      node.dirty = true;
-      node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
+    this.#stateRoot = null;
+    const children = this.#children;
+    const dirty = this.#dirty;
+    for (let node = this.#root, depth = 0; node > 0; depth++) {
+      dirty[node] = 1;
+      node = children[2 * node + pathBit(keyHash, depth)]!;
     }
   }
 
-  #insert(leaf: Leaf): void {
-    this.#changed();
-    const keyHash = leaf.keyHash;
-    let parent: Internal | null = null;
+  #insert(leaf: number, keyHash: Uint8Array): void {
+    this.#stateRoot = null;
+    const children = this.#children;
+    const dirty = this.#dirty;
+    let parent = 0;
+    let side = 0;
     let node = this.#root;
     let depth = 0;
-    while (node instanceof Internal) {
-      node.dirty = true;
+    while (node > 0) {
+      dirty[node] = 1;
       parent = node;
-      node = pathBit(keyHash, depth) === 1 ? node.right : node.left;
+      side = pathBit(keyHash, depth);
+      node = children[2 * node + side]!;
       depth++;
     }
-    let replacement: Leaf | Internal = leaf;
-    if (node !== null) {
+    let replacement: Ref = -leaf;
+    if (node < 0) {
       // The slot holds another key's leaf: both go under a chain of internal nodes down to the
       // first bit where their hashes differ (one-sided above it, which is canonical: every node
       // on the chain holds both keys).
-      const split = firstDifferingBit(node.keyHash, keyHash, depth);
-      replacement = pathBit(keyHash, split) === 1 ? new Internal(node, leaf) : new Internal(leaf, node);
+      const split = firstDifferingBit(this.#leafEntries[-node]!.keyHash, keyHash, depth);
+      replacement = pathBit(keyHash, split) === 1 ? this.#newInternal(node, -leaf) : this.#newInternal(-leaf, node);
       for (let d = split - 1; d >= depth; d--) {
-        replacement = pathBit(keyHash, d) === 1 ? new Internal(null, replacement) : new Internal(replacement, null);
+        replacement = pathBit(keyHash, d) === 1 ? this.#newInternal(EMPTY, replacement) : this.#newInternal(replacement, EMPTY);
       }
     }
-    this.#attach(parent, depth - 1, keyHash, replacement);
+    // #newInternal may have replaced the children array: attach through the current one.
+    if (parent === 0) this.#root = replacement;
+    else this.#children[2 * parent + side] = replacement;
   }
 
-  #remove(leaf: Leaf): void {
-    this.#changed();
-    const keyHash = leaf.keyHash;
-    const path: Internal[] = [];
+  #remove(leaf: number, keyHash: Uint8Array): void {
+    this.#stateRoot = null;
+    const children = this.#children;
+    const dirty = this.#dirty;
+    const path: number[] = [];
     let node = this.#root;
-    while (node instanceof Internal) {
-      node.dirty = true;
+    while (node > 0) {
+      dirty[node] = 1;
       path.push(node);
-      node = pathBit(keyHash, path.length - 1) === 1 ? node.right : node.left;
+      node = children[2 * node + pathBit(keyHash, path.length - 1)]!;
     }
-    if (node !== leaf) throw new Error('state tree out of sync with its key map');
+    if (node !== -leaf) throw new Error('state tree out of sync with its key map');
     // Walk up replacing the removed slot: a node left holding at most one key becomes that key's
     // leaf (or empty) and the question moves to its parent; the first node that still holds two
-    // keys takes the replacement as its child, and nothing above it changes shape.
-    let replacement: TreeNode = null;
+    // keys takes the replacement as its child, and nothing above it changes shape. A collapsed
+    // node is gone from the tree, and its index is free for reuse.
+    let replacement: Ref = EMPTY;
     for (let depth = path.length - 1; depth >= 0; depth--) {
       const parent = path[depth]!;
-      const sibling = pathBit(keyHash, depth) === 1 ? parent.left : parent.right;
-      const collapses = sibling === null ? !(replacement instanceof Internal) : replacement === null && sibling instanceof Leaf;
+      const side = pathBit(keyHash, depth);
+      const sibling = children[2 * parent + 1 - side]!;
+      const collapses = sibling === EMPTY ? !(replacement > 0) : replacement === EMPTY && sibling < 0;
       if (!collapses) {
-        this.#attach(parent, depth, keyHash, replacement);
+        children[2 * parent + side] = replacement;
         return;
       }
-      replacement = sibling ?? replacement;
+      if (sibling !== EMPTY) replacement = sibling;
+      this.#freeInternal.push(parent);
     }
     this.#root = replacement;
   }
 
-  /** Puts `child` under `parent` at the side `keyHash` takes at `depth`, or at the root. */
-  #attach(parent: Internal | null, depth: number, keyHash: Uint8Array, child: TreeNode): void {
-    if (parent === null) this.#root = child;
-    else if (pathBit(keyHash, depth) === 1) parent.right = child;
-    else parent.left = child;
+  /** The hash of a reference that #rehash left clean, as a view into its slab: do not mutate. */
+  #hashOf(ref: Ref): Uint8Array {
+    if (ref === EMPTY) return EMPTY_TREE_ROOT;
+    return ref > 0 ? this.#hashes.view(ref) : this.#leafHashes.view(-ref);
   }
 
-  /** The hash of a node that #rehash left clean. Shared: do not mutate. */
-  #hashOf(node: TreeNode): Uint8Array {
-    return node === null ? EMPTY_TREE_ROOT : node.hash;
+  #hashLeaf(leaf: number): void {
+    const entry = this.#leafEntries[leaf]!;
+    this.#hasher.leafInto(this.#leafHashes.view(leaf), entry.keyHash, this.#hasher.valueHash(entry.value));
+    this.#leafDirty[leaf] = 0;
   }
 
   /**
@@ -268,60 +355,79 @@ export class StateTree {
    */
   #rehash(): void {
     const root = this.#root;
-    if (root === null || !root.dirty) return;
+    if (root < 0) {
+      if (this.#leafDirty[-root] === 1) this.#hashLeaf(-root);
+      return;
+    }
+    if (root === EMPTY || this.#dirty[root] === 0) return;
     const levels = this.#levels;
+    try {
+      this.#rehashFrom(root, levels);
+    } finally {
+      for (const level of levels) level.length = 0;
+    }
+  }
+
+  #rehashFrom(root: number, levels: number[][]): void {
+    const children = this.#children;
+    const dirty = this.#dirty;
+    const leafDirty = this.#leafDirty;
     let deepest = -1;
     // Depth-first over dirty nodes only: a clean node's subtree is clean.
-    const stack: (Leaf | Internal)[] = [root];
+    const stack: number[] = [root];
     const depths: number[] = [0];
     while (stack.length > 0) {
       const node = stack.pop()!;
       const depth = depths.pop()!;
-      if (node instanceof Leaf) {
-        this.#hasher.leafInto(node.hash, node.keyHash, this.#hasher.valueHash(node.value));
-        node.dirty = false;
-        continue;
-      }
       const level = levels[depth];
       if (level === undefined) levels[depth] = [node];
       else level.push(node);
       if (depth > deepest) deepest = depth;
-      if (node.left?.dirty) {
-        stack.push(node.left);
-        depths.push(depth + 1);
-      }
-      if (node.right?.dirty) {
-        stack.push(node.right);
-        depths.push(depth + 1);
+      for (let side = 0; side < 2; side++) {
+        const child = children[2 * node + side]!;
+        if (child > 0) {
+          if (dirty[child] === 1) {
+            stack.push(child);
+            depths.push(depth + 1);
+          }
+        } else if (child < 0 && leafDirty[-child] === 1) this.#hashLeaf(-child);
       }
     }
-    for (let depth = deepest; depth >= 0; depth--) {
-      const level = levels[depth];
-      if (level === undefined || level.length === 0) continue;
-      this.#hashLevel(level);
-      level.length = 0;
-    }
+    for (let depth = deepest; depth >= 0; depth--) this.#hashLevel(levels[depth]!);
   }
 
   /** Hashes one level of dirty internal nodes whose children are all clean. */
-  #hashLevel(level: readonly Internal[]): void {
+  #hashLevel(level: readonly number[]): void {
     const count = level.length;
-    if (this.#pairs.length < count * PAIR_BYTES) {
-      this.#pairs = new Uint8Array(Math.max(count, 2 * (this.#pairs.length / PAIR_BYTES)) * PAIR_BYTES);
-      this.#digests = new Uint8Array(this.#pairs.length / 2);
+    if (this.#pairs.bytes.length < count * PAIR_BYTES) {
+      const capacity = Math.max(count, this.#pairs.bytes.length / PAIR_BYTES) * 2;
+      this.#pairs = new HashSlab(2 * capacity);
+      this.#digests = new HashSlab(capacity);
     }
-    const pairs = this.#pairs;
-    const digests = this.#digests;
+    const children = this.#children;
+    const nodeWords = this.#hashes.words;
+    const leafWords = this.#leafHashes.words;
+    const pairWords = this.#pairs.words;
     for (let i = 0; i < count; i++) {
       const node = level[i]!;
-      pairs.set(this.#hashOf(node.left), i * PAIR_BYTES);
-      pairs.set(this.#hashOf(node.right), i * PAIR_BYTES + SHA256_LENGTH);
+      for (let side = 0; side < 2; side++) {
+        const child = children[2 * node + side]!;
+        // EMPTY reads internal slot 0, which holds 32 zero bytes.
+        const from = child >= 0 ? nodeWords : leafWords;
+        const at = (child >= 0 ? child : -child) * WORDS;
+        const to = (2 * i + side) * WORDS;
+        for (let w = 0; w < WORDS; w++) pairWords[to + w] = from[at + w]!;
+      }
     }
-    sha256PairsInto(pairs.subarray(0, count * PAIR_BYTES), digests.subarray(0, count * SHA256_LENGTH));
+    sha256PairsInto(this.#pairs.bytes.subarray(0, count * PAIR_BYTES), this.#digests.bytes.subarray(0, count * SHA256_LENGTH));
+    const digestWords = this.#digests.words;
+    const dirty = this.#dirty;
     for (let i = 0; i < count; i++) {
       const node = level[i]!;
-      node.hash.set(digests.subarray(i * SHA256_LENGTH, (i + 1) * SHA256_LENGTH));
-      node.dirty = false;
+      const to = node * WORDS;
+      const from = i * WORDS;
+      for (let w = 0; w < WORDS; w++) nodeWords[to + w] = digestWords[from + w]!;
+      dirty[node] = 0;
     }
   }
 }

@@ -158,7 +158,7 @@ export function renderCertificateExample(ex: CertificateExample = buildCertifica
   line('leaf hash = taggedHash(state, 0x00 || key hash || value hash)', toHex(hasher.leaf(keyHash, hasher.valueHash(new TextEncoder().encode('banana')))));
   const proof = ex.app.proveKey(new TextEncoder().encode('b'));
   line(`state tree root (sparse Merkle tree of ${proof.treeSize} leaves: three keys and the client's replay record)`, toHex(proof.treeRoot));
-  line(`state root = taggedHash(state, 0x02 || u64 ${proof.treeSize} || tree root)`, toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
+  line(`state root = taggedHash(state, 0x02 || u128 ${proof.treeSize} || tree root)`, toHex(stateRootOf(chainId, proof.treeSize, proof.treeRoot)));
   const bits = Array.from({ length: proof.siblings.length }, (_, d) => pathBit(keyHash, d)).join('');
   out.push(`state proof of "b": ${proof.terminal.kind} terminal at depth ${proof.siblings.length}, path bits (depth 0 first) ${bits}`);
   line('state proof of "b" (canonical encoding)', toHex(encodeStateProof(proof)));

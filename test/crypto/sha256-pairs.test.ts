@@ -43,6 +43,11 @@ describe('sha256PairsInto (a Merkle level in one call)', () => {
       assert.throws(() => run(new Uint8Array(63), new Uint8Array(32)), HashInputError);
       assert.throws(() => run(new Uint8Array(128), new Uint8Array(32)), HashInputError);
       assert.throws(() => run(new Uint8Array(64), new Uint8Array(64)), HashInputError);
+      // Windows of one buffer: refused where they overlap, hashed where they do not.
+      const shared = new Uint8Array(192).fill(7);
+      assert.throws(() => run(shared.subarray(0, 128), shared.subarray(96, 160)), /overlaps/);
+      run(shared.subarray(0, 128), shared.subarray(128, 192));
+      assert.deepEqual(shared.subarray(128, 192), reference(new Uint8Array(128).fill(7)));
     }
   });
 });

@@ -9,6 +9,7 @@ import {
   emptyStateRoot,
   encodeStateProof,
   MAX_STATE_PROOF_BYTES,
+  stateRootOf,
   StateProofError,
   tryVerifyStateProof,
   verifyStateProof,
@@ -29,7 +30,7 @@ const prefixOf = (chain: string) => concatBytes(Uint8Array.of(13), ascii('vsmr/s
 const PREFIX = prefixOf(CHAIN);
 const refLeaf = (keyHash: Uint8Array, valueHash: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(0), keyHash, valueHash));
 const refNode = (l: Uint8Array, r: Uint8Array) => sha256Noble(concatBytes(l, r));
-const refStateRoot = (n: number, treeRoot: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(2), uintBE(n, 8), treeRoot));
+const refStateRoot = (n: number, treeRoot: Uint8Array) => sha256Noble(concatBytes(PREFIX, Uint8Array.of(2), new Uint8Array(8), uintBE(n, 8), treeRoot));
 const bit = (h: Uint8Array, i: number) => (h[i >> 3]! >> (7 - (i % 8))) & 1;
 
 interface RefItem {
@@ -141,6 +142,31 @@ describe('app/state-tree', () => {
       );
     });
 
+    it('stays right past its first array capacity, with freed nodes and leaves reused', () => {
+      // 1024 slots to start: thousands of keys make the arrays grow twice, and the deletes free
+      // indices that later inserts take again.
+      const t = new StateTree(CHAIN);
+      const model = new Map<string, [Uint8Array, Uint8Array]>();
+      const key = (i: number) => ascii(`key-${i}`);
+      const put = (i: number, round: number) => {
+        const v = ascii(`value-${i}-${round}`);
+        t.set(key(i), v);
+        model.set(hex(key(i)), [key(i), v]);
+      };
+      for (let i = 0; i < 3000; i++) put(i, 0);
+      assert.equal(toHex(t.root()), toHex(refRoot([...model.values()])));
+      for (let i = 0; i < 3000; i += 3) {
+        assert.equal(t.delete(key(i)), true);
+        model.delete(hex(key(i)));
+      }
+      for (let i = 1; i < 3000; i += 5) put(i, 1);
+      for (let i = 3000; i < 4500; i++) put(i, 2);
+      assert.equal(toHex(t.root()), toHex(refRoot([...model.values()])));
+      const proven = verifyStateProof(CHAIN, t.root(), key(4499), decodeStateProof(encodeStateProof(t.prove(key(4499)))));
+      assert.deepEqual(proven, { present: true, value: ascii('value-4499-2') });
+      assert.deepEqual(verifyStateProof(CHAIN, t.root(), key(0), t.prove(key(0))), { present: false });
+    });
+
     it('is a pure function of the key/value set: insertion order, overwrites and deletes do not matter', () => {
       fc.assert(
         fc.property(stateMap(30), fc.nat(), fc.array(fc.tuple(fc.uint8Array({ maxLength: 6 }), fc.uint8Array())), (pairs, seed, noise) => {
@@ -208,6 +234,25 @@ describe('app/state-tree', () => {
       assert.notEqual(toHex(treeOf(pairs, 'chain-a').root()), toHex(treeOf(pairs, 'chain-b').root()));
       assert.notEqual(toHex(emptyStateRoot('chain-a')), toHex(emptyStateRoot('chain-b')));
       assert.throws(() => new StateTree('bad chain id'), CryptoError);
+    });
+
+    it('hashes no state root, leaf or internal node from an input another could have (by length), for every chain id length', () => {
+      // Internal nodes hash exactly 64 bytes, untagged. A root over a u64 count would have
+      // hashed exactly 64 bytes under an 8-character chain id, and so equalled the node hash of
+      // its own first 32 bytes and its tree root; the u128 count keeps every root input longer.
+      const treeRoot = sha256Noble(ascii('some tree'));
+      for (let length = 1; length <= 64; length++) {
+        const chain = 'c'.repeat(length);
+        const prefix = prefixOf(chain);
+        const rootInput = concatBytes(prefix, Uint8Array.of(2), new Uint8Array(8), uintBE(5, 8), treeRoot);
+        assert.ok(rootInput.length > 64 && prefix.length + 1 + 64 > 64);
+        assert.equal(toHex(stateRootOf(chain, 5, treeRoot)), toHex(sha256Noble(rootInput)));
+        if (length === 8) {
+          const u64Input = concatBytes(prefix, Uint8Array.of(2), uintBE(5, 8));
+          assert.equal(u64Input.length, 32);
+          assert.notEqual(toHex(stateRootOf(chain, 5, treeRoot)), toHex(refNode(u64Input, treeRoot)));
+        }
+      }
     });
 
     it('copies what it stores and what it returns', () => {

@@ -221,7 +221,7 @@ describe('storage/lmdb-store', () => {
 
   it('refuses a data directory written by another storage format', async () => {
     await openStore().close();
-    // A correctly checksummed format record of version 2, built from codec.ts's written layout.
+    // A correctly checksummed format record of the next version, built from codec.ts's written layout.
     const table = new TextEncoder().encode(TABLES.meta);
     const header = Uint8Array.of(STORAGE_FORMAT_VERSION + 1, ValueKind.meta);
     const keyLen = Buffer.alloc(4);
