@@ -4,7 +4,7 @@
  *
  * Shape. A key's place is fixed by SHA-256(key), not by its rank among the other keys, so adding
  * or removing a key only changes the nodes on its own path. The tree is kept canonical after
- * every operation: an empty subtree is absent (null), a subtree with one key is that key's leaf
+ * every operation: an empty subtree is absent (reference 0), a subtree with one key is that key's leaf
  * placed as high as it can go, and an internal node always holds at least two keys. Insertion
  * splits a leaf by the first bit where the two key hashes differ; deletion collapses every
  * internal node left with a lone leaf and an empty side (the leaf moves up, repeatedly). Since a
@@ -27,7 +27,8 @@
  * index into a slab of leaf hashes and a list of its key, key hash and value. A reference to a
  * child is a number: 0 an empty subtree, i > 0 internal node i, -i leaf i. Slot 0 of the internal
  * hash slab is never written, so it holds EMPTY's 32 zero bytes. Freed indices are reused, and
- * the arrays double when full.
+ * the arrays double when full; they never shrink, so a tree keeps the memory of its largest size
+ * (about 42 bytes per internal node and 33 per leaf, besides the keys and values).
  *
  * The nodes live in memory only; a persistent version would store them by version and hash.
  */

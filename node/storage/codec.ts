@@ -31,12 +31,13 @@ import type { Block, ExecutedState, QuorumCert, SignedVote, VoteData } from '../
 import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
 
 /**
- * 2: the state tree's internal nodes are untagged SHA-256(left || right) (protocol/state-proof.ts,
- * tag vsmr/state/v2). The records are laid out as in 1, but the state roots a format-1 directory
- * certified are of the v1 tree, which this build cannot reproduce: it refuses such a directory
+ * 3: the state tree's internal nodes are untagged SHA-256(left || right) and the state root's
+ * count is a u128 (protocol/state-proof.ts, tag vsmr/state/v2). The records are laid out as in 1,
+ * but the state roots a directory of format 1 (the v1 tree) or 2 (one intermediate build, whose
+ * roots had a u64 count) certified are not what this build computes: it refuses such a directory
  * rather than halt later on a root mismatch.
  */
-export const STORAGE_FORMAT_VERSION = 2;
+export const STORAGE_FORMAT_VERSION = 3;
 export const CHECKSUM_LENGTH = 8;
 const HEADER_LENGTH = 2;
 
