@@ -74,6 +74,13 @@ function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
   throw new Error('SHA-256 collision between two state keys');
 }
 
+/** A copy of `array` `length` elements long (the rest zero): how the tree's arrays grow. */
+function widened<A extends Uint8Array | Int32Array>(array: A, length: number): A {
+  const out = new (array.constructor as new (length: number) => A)(length);
+  out.set(array);
+  return out;
+}
+
 /** A slab of 32-byte hashes with a word view over the same memory, grown by doubling. */
 class HashSlab {
   bytes: Uint8Array;
@@ -85,10 +92,8 @@ class HashSlab {
   }
 
   grow(capacity: number): void {
-    const bytes = new Uint8Array(capacity * SHA256_LENGTH);
-    bytes.set(this.bytes);
-    this.bytes = bytes;
-    this.words = new Uint32Array(bytes.buffer);
+    this.bytes = widened(this.bytes, capacity * SHA256_LENGTH);
+    this.words = new Uint32Array(this.bytes.buffer);
   }
 
   view(index: number): Uint8Array {
@@ -232,9 +237,7 @@ export class StateTree {
       leaf = this.#nextLeaf++;
       if (leaf >= this.#leafDirty.length) {
         const capacity = 2 * this.#leafDirty.length;
-        const dirty = new Uint8Array(capacity);
-        dirty.set(this.#leafDirty);
-        this.#leafDirty = dirty;
+        this.#leafDirty = widened(this.#leafDirty, capacity);
         this.#leafHashes.grow(capacity);
       }
     }
@@ -249,12 +252,8 @@ export class StateTree {
       node = this.#nextInternal++;
       if (node >= this.#dirty.length) {
         const capacity = 2 * this.#dirty.length;
-        const children = new Int32Array(2 * capacity);
-        children.set(this.#children);
-        this.#children = children;
-        const dirty = new Uint8Array(capacity);
-        dirty.set(this.#dirty);
-        this.#dirty = dirty;
+        this.#children = widened(this.#children, 2 * capacity);
+        this.#dirty = widened(this.#dirty, capacity);
         this.#hashes.grow(capacity);
       }
     }
