@@ -163,6 +163,28 @@ else {
     );
   }
 
+  // Request anatomy: where a committed command's latency goes, stage by stage.
+  const journeys = pts.filter((p) => p.requestAnatomy);
+  if (journeys.length > 0) {
+    md.push('### Where a command\'s latency goes', '');
+    md.push(
+      "Per committed command, from the `vsmr_request_stage_seconds` metric of the validator its client sent it to (`bench/e2e/anatomy.ts`), means over the window: validate (received to verdict: the validation pool's queue and the signature check), queued (verdict to the proposal that carries it reaching that validator: the relay to the next leader, its own check there, waiting for that leader's next proposal, the proposal's trip), ordering (that proposal to the block's commit there: the two-chain rule, in rounds in the next column) and execute (commit to receipt: executing the block and flushing it). \"Client's rest\" is the clients' mean latency minus the four: the request's and the reply's trip over the client's session. Matrices recorded before this table existed have no figures.",
+      '',
+    );
+    md.push(
+      table(
+        ['point', 'mean ms', 'validate ms', 'queued ms', 'ordering ms', 'ordering in rounds', 'execute ms', "client's rest ms"],
+        journeys.map((p) => {
+          const a = p.requestAnatomy!;
+          const rounds = p.roundAnatomy && p.roundAnatomy.qcFormationMs > 0 ? significant(a.orderingMs / p.roundAnatomy.qcFormationMs, 2) : '-';
+          const rest = significant(p.meanMs - a.validateMs - a.queuedMs - a.orderingMs - a.executeMs);
+          return [p.label, p.meanMs, a.validateMs, a.queuedMs, a.orderingMs, rounds, a.executeMs, rest];
+        }),
+      ),
+      '',
+    );
+  }
+
   // Charts.
   const byBatch = (filter: (p: Point) => boolean) => pts.filter(filter).map((p) => [p.batch, p.throughput] as const);
   const tvb: Series[] = [

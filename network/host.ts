@@ -25,20 +25,23 @@ export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request'
 /** `consensus` carries proposals and timeouts sent straight to each validator (sender authenticated by noise). */
 /** `submit-batch` carries many client requests in one frame and answers per request (protocol/request-batch.ts). */
 /** `fetch` asks a proposal's sender for requests its compact proposal named by id (node/runtime/compact-proposals.ts). */
-export type DirectProtocolName = 'vote' | 'consensus' | 'requests' | 'sync' | 'fetch' | 'submit' | 'submit-batch' | 'query';
+/** `submit-session` keeps one stream per client and answers each request on it as it settles (protocol/submit-session.ts). */
+export type DirectProtocolName = 'vote' | 'consensus' | 'requests' | 'sync' | 'fetch' | 'submit' | 'submit-batch' | 'submit-session' | 'query';
 export type ValidationResult = 'accept' | 'reject' | 'ignore';
 
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
 const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests', 'sync', 'fetch']);
 const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
-const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'fetch', 'submit', 'submit-batch', 'query'];
+const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'fetch', 'submit', 'submit-batch', 'submit-session', 'query'];
 /**
  * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
  * stream (and a multistream-select negotiation) per vote or proposal. Request/response
  * protocols keep a stream per exchange, which is what ties an answer to its question.
  */
 const CHANNEL_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests']);
+/** Duplex protocols: frames both ways on one long-lived stream, served by handleSession. */
+const SESSION_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['submit-session']);
 /** Length-prefix errors: the peer sent bytes that are not a frame (a reset or EOF is not its fault). */
 const FRAMING_ERRORS: ReadonlySet<string> = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError']);
 
@@ -127,6 +130,17 @@ export interface NetworkHost {
    * this protocol one connection may have open at once (default 256).
    */
   handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number; maxInboundStreams?: number }): void;
+  /**
+   * Serves a session protocol: `handler` sees each frame of a stream in order, with the session,
+   * and answers on it whenever it likes, as often as it likes. A session ends when the peer closes
+   * its side or the stream fails; its close listeners run then, and later sends are dropped.
+   */
+  handleSession(protocol: DirectProtocolName, handler: SessionHandler, opts?: { maxInboundStreams?: number }): void;
+  /**
+   * Opens a session to a peer; `onFrame` gets each frame the peer sends, in order. A frame above
+   * `maxFrameBytes` (default: the message cap) ends the session.
+   */
+  openSession(peerId: string, protocol: DirectProtocolName, onFrame: (bytes: Uint8Array) => void, opts?: { timeoutMs?: number; maxFrameBytes?: number }): Promise<Session>;
   /** One request and its response; a response above `maxResponseBytes` (default: the sync cap) fails the exchange unread. */
   request(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs: number, maxResponseBytes?: number): Promise<Uint8Array>;
   /** Connected peer ids. */
@@ -147,6 +161,20 @@ export interface NetworkHost {
   disconnect(peerId: string): Promise<void>;
   stop(): Promise<void>;
 }
+
+/** One end of a session (handleSession, openSession): frames both ways on one stream. */
+export interface Session {
+  /** Queues a frame to the other end; false, and the frame dropped, once the session is over. */
+  send(bytes: Uint8Array): boolean;
+  /** Runs `listener` once the session is over (at once if it already is). */
+  onClose(listener: () => void): void;
+  readonly closed: boolean;
+  /** Ends the session from this side. */
+  close(): Promise<void>;
+}
+
+/** Serves one frame of a session; throwing counts as a handler error and ends nothing. */
+export type SessionHandler = (from: string, frame: Uint8Array, session: Session) => void;
 
 type Services = { identify: Identify; ping: Ping; pubsub: GossipSub };
 
@@ -357,6 +385,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const protocolNames = new Map<string, DirectProtocolName>(ALL_PROTOCOLS.map((p) => [protocolId(chainId, p), p]));
 
   function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: { timeoutMs?: number; maxInboundStreams?: number }): void {
+    if (SESSION_PROTOCOLS.has(name)) throw new Error(`${name} is a session protocol: serve it with handleSession`);
     const exchangeTimeoutMs = handleOpts?.timeoutMs ?? streamTimeoutMs;
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
@@ -434,6 +463,117 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       .catch(() => {
         stats.handlerErrors++;
       });
+  }
+
+  /**
+   * A session over `stream`: sends are queued on it synchronously (what a session sends is
+   * bounded by what its peer asked, see the handlers), and its end, whatever the cause, runs the
+   * close listeners once.
+   */
+  function sessionOver(stream: Stream): Session & { end(err?: Error): void; needsDrain: boolean } {
+    const listeners: (() => void)[] = [];
+    const session = {
+      closed: false,
+      needsDrain: false,
+      send(bytes: Uint8Array): boolean {
+        if (session.closed || stream.writeStatus !== 'writable') return false;
+        try {
+          if (!stream.send(lp.encode.single(bytes))) session.needsDrain = true;
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      onClose(listener: () => void): void {
+        if (session.closed) listener();
+        else listeners.push(listener);
+      },
+      end(err?: Error): void {
+        if (session.closed) return;
+        session.closed = true;
+        if (err) stream.abort(err);
+        else stream.close().catch(() => stream.abort(new Error('session close failed')));
+        for (const listener of listeners.splice(0)) {
+          try {
+            listener();
+          } catch {
+            stats.handlerErrors++;
+          }
+        }
+      },
+      async close(): Promise<void> {
+        session.end();
+      },
+    };
+    stream.addEventListener('close', () => session.end(), { once: true });
+    return session;
+  }
+
+  function handleSession(name: DirectProtocolName, handler: SessionHandler, handleOpts?: { maxInboundStreams?: number }): void {
+    if (!SESSION_PROTOCOLS.has(name)) throw new Error(`${name} is not a session protocol`);
+    const id = protocolId(chainId, name);
+    const serve = async (stream: Stream, connection: Connection): Promise<void> => {
+      const from = connection.remotePeer.toString();
+      const session = sessionOver(stream);
+      try {
+        for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
+          try {
+            handler(from, toBytes(frame), session);
+            stats.directHandled++;
+          } catch {
+            stats.handlerErrors++;
+          }
+          // A peer that sends and never reads gets no more reading here until it does: the
+          // answers it left unread stop its own frames (through the muxer's window).
+          if (session.needsDrain) {
+            session.needsDrain = false;
+            await stream.onDrain({ signal: AbortSignal.timeout(streamTimeoutMs) });
+          }
+        }
+        session.end();
+      } catch (err) {
+        stats.directDropped++;
+        if (err instanceof Error && FRAMING_ERRORS.has(err.name)) penalise(from);
+        session.end(new Error('session failed'));
+      }
+    };
+    void node
+      .handle(
+        id,
+        (stream, connection) =>
+          serve(stream, connection).catch(() => {
+            stats.handlerErrors++;
+          }),
+        {
+          maxInboundStreams: handleOpts?.maxInboundStreams ?? 16,
+          force: true,
+        },
+      )
+      .catch(() => {
+        stats.handlerErrors++;
+      });
+  }
+
+  async function openSession(peerId: string, name: DirectProtocolName, onFrame: (bytes: Uint8Array) => void, sessionOpts?: { timeoutMs?: number; maxFrameBytes?: number }): Promise<Session> {
+    if (!SESSION_PROTOCOLS.has(name)) throw new Error(`${name} is not a session protocol`);
+    const stream = await openStream(peerId, name, AbortSignal.timeout(sessionOpts?.timeoutMs ?? streamTimeoutMs));
+    const session = sessionOver(stream);
+    void (async () => {
+      try {
+        for await (const frame of lp.decode(stream, { maxDataLength: sessionOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES })) {
+          try {
+            onFrame(toBytes(frame));
+          } catch {
+            stats.handlerErrors++;
+          }
+        }
+        session.end();
+      } catch {
+        stats.directDropped++;
+        session.end(new Error('session failed'));
+      }
+    })();
+    return { send: (bytes) => session.send(bytes), onClose: (l) => session.onClose(l), close: () => session.close(), get closed() { return session.closed; } };
   }
 
   async function openStream(peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
@@ -561,6 +701,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     onGossip,
     send,
     handle,
+    handleSession,
+    openSession,
     request,
     peers: () => node.getPeers().map((p) => p.toString()),
     topicPeers: (topic) => pubsub.getSubscribers(topicId(chainId, topic)).map((p) => p.toString()),

@@ -82,3 +82,54 @@ export function roundAnatomy(open: readonly (string | undefined)[], close: reado
     flushesPerRound: significant(total.flushes / total.rounds),
   };
 }
+
+/**
+ * Where a committed command's latency goes, from the validators' `vsmr_request_stage_seconds`
+ * read at both edges of the window: the means, over the requests of the validators' own clients
+ * that committed in the window, of each stage at the validator the client sent it to. The
+ * client's latency minus their sum is the rest of the way: the submit stream to the validator
+ * and the reply back.
+ */
+export interface RequestAnatomy {
+  /** Requests whose receipt the window saw (all stages but queued/ordering count these). */
+  readonly requests: number;
+  /** Received to verdict: the validation pool's queue and the signature check, ms. */
+  readonly validateMs: number;
+  /** Verdict to the proposal that carries it reaching this validator: relay to the leader, waiting for its next proposal, transit, ms. */
+  readonly queuedMs: number;
+  /** That proposal to the block's commit here: the two-chain rule, ms. */
+  readonly orderingMs: number;
+  /** Commit to receipt: executing the block and its flush, ms. */
+  readonly executeMs: number;
+}
+
+const STAGES = ['validate', 'queued', 'ordering', 'execute'] as const;
+
+/** Per-request stage means from /metrics texts at the window's open and close; null without receipts. */
+export function requestAnatomy(open: readonly (string | undefined)[], close: readonly (string | undefined)[]): RequestAnatomy | null {
+  const sum = { validate: 0, queued: 0, ordering: 0, execute: 0 };
+  const count = { validate: 0, queued: 0, ordering: 0, execute: 0 };
+  for (let i = 0; i < close.length; i++) {
+    const before = open[i];
+    const after = close[i];
+    if (before === undefined || after === undefined) continue;
+    for (const stage of STAGES) {
+      const label = `stage="${stage}"`;
+      const s = (metricValue(after, 'vsmr_request_stage_seconds_sum', label) ?? 0) - (metricValue(before, 'vsmr_request_stage_seconds_sum', label) ?? 0);
+      const c = (metricValue(after, 'vsmr_request_stage_seconds_count', label) ?? 0) - (metricValue(before, 'vsmr_request_stage_seconds_count', label) ?? 0);
+      // A validator restarted in between (counters fell) is not read.
+      if (s < 0 || c < 0) continue;
+      sum[stage] += s;
+      count[stage] += c;
+    }
+  }
+  if (count.execute === 0) return null;
+  const meanMs = (stage: (typeof STAGES)[number]) => (count[stage] === 0 ? 0 : significant((sum[stage] * 1000) / count[stage]));
+  return {
+    requests: count.execute,
+    validateMs: meanMs('validate'),
+    queuedMs: meanMs('queued'),
+    orderingMs: meanMs('ordering'),
+    executeMs: meanMs('execute'),
+  };
+}

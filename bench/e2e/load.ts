@@ -1,21 +1,24 @@
 /**
- * The benchmark's closed-loop load generator: C clients, each with its own ed25519 key and K
- * commands outstanding, spread round-robin over the validators; a client sends its next command
- * the moment one commits. With K > 1 a client sends its commands as `submit-batch` frames
- * (a few batches in flight, K commands across them) and sends the next batch when one is answered. Every loop is bounded by a command count and a deadline. Commands are
- * `put`s padded to exactly `commandBytes` bytes; in unsigned mode the signature is zero bytes
- * (the replicas were started with the unsafe switch and do not check it), so the load generator
- * spends nothing on signing either.
+ * The benchmark's closed-loop load generator: C clients, each with its own ed25519 key, its own
+ * `submit-session` to one validator (spread round-robin) and K commands outstanding. A client
+ * sends its first K commands in one frame and then, whenever replies arrive (a block's commit
+ * answers its requests together), as many new commands as were answered, in one frame: the next
+ * command leaves the moment one commits, and each command's latency is its own (submit to its
+ * own reply), not that of a batch. Every loop is bounded by a command count and a deadline.
+ * Commands are `put`s padded to exactly `commandBytes` bytes; in unsigned mode the signature is
+ * zero bytes (the replicas were started with the unsafe switch and do not check it), so the load
+ * generator spends nothing on signing either.
  */
 import { randomBytes } from 'node:crypto';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
-import { createNetworkHost, type NetworkHost } from '../../network/host.js';
+import { createNetworkHost, type NetworkHost, type Session } from '../../network/host.js';
 import { encodeCommand, MAX_VALUE_BYTES } from '../../protocol/command.js';
 import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
-import { encodeRequestBatch } from '../../protocol/request-batch.js';
-import { decodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
+import { encodeRequestBatch, MAX_BATCH_REQUESTS } from '../../protocol/request-batch.js';
+import { decodeSessionReplies, encodeSessionRequests } from '../../protocol/submit-session.js';
+import type { SubmitReply } from '../../protocol/submit-reply.js';
 import { longestGapMs } from './gaps.js';
 
 export interface LoadOptions {
@@ -50,12 +53,10 @@ export interface LoadResult {
 }
 
 /**
- * libp2p caps a connection at 64 outbound streams per protocol (and the validator at 256 inbound):
- * every lane holds one stream open while it waits, so a load host carries at most this many.
+ * Sessions one load host opens to its validator: the validator serves at most 16 sessions per
+ * connection (network/host.ts), so clients beyond this get another host.
  */
-const MAX_STREAMS_PER_HOST = 48;
-/** Batches a client keeps in flight when it has more than one command outstanding. */
-const BATCH_LANES = 4;
+const SESSIONS_PER_HOST = 16;
 /** A put's bytes besides its key and value: tag, key length, value length. */
 const PUT_FRAMING = 1 + 2 + 2;
 /** Widest key a padded put uses; narrower keys only when the command is too small for it. */
@@ -94,14 +95,13 @@ export function paddedPut(bytes: number, ordinal: number): Uint8Array {
 
 export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promise<LoadResult> {
   const n = genesis.validators.length;
-  const lanesPerClient = opts.outstanding === 1 ? 1 : Math.min(BATCH_LANES, opts.outstanding);
-  const perTarget = Array.from({ length: n }, (_, t) => Math.ceil((opts.clients - t) / n) * lanesPerClient).map((o) => Math.max(0, o));
+  const perTarget = Array.from({ length: n }, (_, t) => Math.max(0, Math.ceil((opts.clients - t) / n)));
   const hosts: NetworkHost[][] = [];
   try {
     for (let t = 0; t < n; t++) {
       const v = genesis.validators[t]!;
       const list: NetworkHost[] = [];
-      for (let h = 0; h < Math.ceil(perTarget[t]! / MAX_STREAMS_PER_HOST); h++) {
+      for (let h = 0; h < Math.ceil(perTarget[t]! / SESSIONS_PER_HOST); h++) {
         list.push(
           await createNetworkHost({
             chainId: genesis.chainId,
@@ -125,12 +125,18 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     const close = open + opts.durationMs;
     let windowOpened = false;
     let windowClosed = false;
+    /** Wakes every client when the window closes, so none waits out a reply it no longer needs. */
+    let wakeAll: () => void = () => undefined;
+    const closed = new Promise<void>((r) => {
+      wakeAll = r;
+    });
     const edges = (async () => {
       await new Promise((r) => setTimeout(r, opts.warmupMs));
       windowOpened = true;
       await opts.onWindow?.('open');
       await new Promise((r) => setTimeout(r, Math.max(0, close - performance.now())));
       windowClosed = true;
+      wakeAll();
       await opts.onWindow?.('close');
     })();
 
@@ -143,8 +149,11 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     let failed = 0;
     const failures: Record<string, number> = {};
     const zeroSig = new Uint8Array(REQUEST_SIGNATURE_BYTES);
+    const timeoutMs = opts.requestTimeoutMs ?? 30_000;
     const clientLoop = async (c: number) => {
       const target = c % n;
+      const list = hosts[target]!;
+      const host = list[Math.floor(c / n / SESSIONS_PER_HOST) % list.length]!;
       const key = ed25519KeypairFromSeed(randomBytes(32));
       const peerId = genesis.validators[target]!.peerId;
       let seq = 0;
@@ -154,8 +163,22 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         const fields = { chainId: genesis.chainId, sequence: BigInt(s), expiry: 2n ** 62n, command: paddedPut(opts.commandBytes, s * opts.clients + c) };
         return opts.unsigned ? encodeRequest({ ...fields, clientKey: key.publicKey, signature: zeroSig }) : signRequest(fields, key.secretKey);
       };
-      /** One reply, at t1 for a request sent at t0; true when the lane should back off. */
-      const count = (reply: SubmitReply, t0: number, t1: number): boolean => {
+      const failedWith = (err: unknown, requests: number) => {
+        failed += requests;
+        const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
+        failures[why] = (failures[why] ?? 0) + requests;
+      };
+      const pause = (ms: number) => Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
+
+      /** Frames in flight by tag: when each was sent and how many of its requests are unanswered. */
+      const inFlight = new Map<number, { sentAt: number; left: number }>();
+      let outstanding = 0;
+      let nextTag = 0;
+      /** Answered since the last refill, and whether any of them said busy or refused. */
+      let answered = 0;
+      let backOff = false;
+      let wake: () => void = () => undefined;
+      const count = (reply: SubmitReply, t0: number, t1: number) => {
         if (reply.status === 'committed') {
           if (t1 >= open && t1 <= close) {
             committed++;
@@ -165,59 +188,70 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         } else if (reply.status === 'timeout') timedOut++;
         else {
           rejected++;
-          return true;
-        }
-        return false;
-      };
-      const failedWith = async (err: unknown, requests: number) => {
-        failed += requests;
-        const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
-        failures[why] = (failures[why] ?? 0) + requests;
-        await new Promise((r) => setTimeout(r, 100));
-      };
-      // Busy or refused: back off a little instead of hammering the validator.
-      const backOff = () => new Promise((r) => setTimeout(r, 20));
-      const timeoutMs = opts.requestTimeoutMs ?? 30_000;
-      const lane = async (k: number, size: number) => {
-        // Each lane of a client keeps to one host, so lanes spread over the connections.
-        const slot = Math.floor(c / n) * lanesPerClient + k;
-        const host = hosts[target]![Math.floor(slot / MAX_STREAMS_PER_HOST) % hosts[target]!.length]!;
-        while (!windowClosed && submitted < opts.maxCommands) {
-          if (size === 1) {
-            const request = nextRequest();
-            const t0 = performance.now();
-            try {
-              const reply = JSON.parse(new TextDecoder().decode(await host.request(peerId, 'submit', request, timeoutMs))) as SubmitReply;
-              if (count(reply, t0, performance.now())) await backOff();
-            } catch (err) {
-              await failedWith(err, 1);
-            }
-            continue;
-          }
-          // Several in flight: one submit-batch frame, binary per-request replies.
-          const batch = Array.from({ length: Math.min(size, opts.maxCommands - submitted) }, nextRequest);
-          const t0 = performance.now();
-          try {
-            const replies = decodeSubmitReplies(await host.request(peerId, 'submit-batch', encodeRequestBatch(batch), timeoutMs));
-            if (replies.length !== batch.length) throw new Error(`validator answered ${replies.length} of ${batch.length} requests`);
-            const t1 = performance.now();
-            let busy = false;
-            for (const reply of replies) busy = count(reply, t0, t1) || busy;
-            if (busy) await backOff();
-          } catch (err) {
-            await failedWith(err, batch.length);
-          }
+          backOff = true;
         }
       };
-      // K outstanding: K single-request lanes when K is 1, else up to BATCH_LANES lanes of
-      // batches (pipelined, so one block's wait does not idle the client) sharing the K.
-      const lanes = opts.outstanding === 1 ? 1 : Math.min(BATCH_LANES, opts.outstanding);
-      await Promise.all(
-        Array.from({ length: lanes }, (_, k) => {
-          const size = Math.floor(opts.outstanding / lanes) + (k < opts.outstanding % lanes ? 1 : 0);
-          return lane(k, size);
-        }),
-      );
+      const onFrame = (bytes: Uint8Array) => {
+        const t1 = performance.now();
+        const r = decodeSessionReplies(bytes);
+        const frame = inFlight.get(r.tag);
+        if (frame === undefined) throw new Error(`reply for unknown tag ${r.tag}`);
+        // Count 0: the validator refused the frame whole.
+        const settled = r.indices.length === 0 ? frame.left : r.indices.length;
+        if (r.indices.length === 0) {
+          rejected += settled;
+          backOff = true;
+        } else for (const reply of r.replies) count(reply, frame.sentAt, t1);
+        frame.left -= settled;
+        if (frame.left <= 0) inFlight.delete(r.tag);
+        outstanding -= settled;
+        answered += settled;
+        wake();
+      };
+      let session: Session | undefined;
+      const send = (k: number) => {
+        const batch = Array.from({ length: k }, nextRequest);
+        const tag = nextTag++ >>> 0;
+        inFlight.set(tag, { sentAt: performance.now(), left: k });
+        outstanding += k;
+        if (!session!.send(encodeSessionRequests(tag, encodeRequestBatch(batch)))) throw new Error('session closed');
+      };
+      while (!windowClosed) {
+        try {
+          session ??= await host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
+          if (session.closed) throw new Error('session closed');
+          // Keep K outstanding: refill what was answered, in one frame (split at the batch cap).
+          let room = Math.min(opts.outstanding - outstanding, opts.maxCommands - submitted);
+          answered = 0;
+          while (room > 0) {
+            const k = Math.min(room, MAX_BATCH_REQUESTS);
+            send(k);
+            room -= k;
+          }
+          if (outstanding === 0) break; // maxCommands reached and all answered
+          const woke = new Promise<void>((r) => {
+            wake = r;
+          });
+          const ended = new Promise<void>((r) => session!.onClose(r));
+          await Promise.race([woke, ended, closed, pause(timeoutMs + 5_000)]);
+          if (session.closed && !windowClosed) throw new Error('session closed');
+          if (answered === 0 && !windowClosed && outstanding > 0 && performance.now() - Math.min(...[...inFlight.values()].map((f) => f.sentAt)) > timeoutMs + 5_000) {
+            throw new Error('no reply within the request timeout');
+          }
+          if (backOff) {
+            backOff = false;
+            await pause(20);
+          }
+        } catch (err) {
+          failedWith(err, Math.max(1, outstanding));
+          inFlight.clear();
+          outstanding = 0;
+          await session?.close().catch(() => undefined);
+          session = undefined;
+          await pause(100);
+        }
+      }
+      await session?.close().catch(() => undefined);
     };
     await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
     latencies.sort((a, b) => a - b);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
 import { significant } from '../harness.js';
-import { type RoundAnatomy, roundAnatomy } from './anatomy.js';
+import { type RequestAnatomy, type RoundAnatomy, requestAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
@@ -87,6 +87,8 @@ export interface E2eResult {
   readonly viewChanges: number | null;
   /** Where a round's time goes at each validator (bench/e2e/anatomy.ts); null without rounds. */
   readonly roundAnatomy: RoundAnatomy | null;
+  /** Where a committed command's latency goes at the validator its client sent it to (bench/e2e/anatomy.ts); null without receipts. */
+  readonly requestAnatomy?: RequestAnatomy | null;
   /**
    * How proposals' requests travelled in the window, summed over the validators: sent by their
    * leaders as ids or as bytes, and, at the replicas that rebuilt compact proposals, found in
@@ -325,6 +327,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       metrics1.map((t) => (t === undefined ? undefined : metricValue(t, 'vsmr_view_changes_total'))),
     ),
     roundAnatomy: roundAnatomy(metrics0, metrics1),
+    requestAnatomy: requestAnatomy(metrics0, metrics1),
     proposalRequests: proposalRequestCounts(metrics0, metrics1),
     wireBytesPerCommand: wireBytesPerCommand(metrics0, metrics1, load.committed),
     blocks,

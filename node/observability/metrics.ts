@@ -12,6 +12,8 @@ export interface NodeMetrics {
   readonly committedCommands: Counter;
   readonly viewChanges: Counter;
   readonly qcFormationSeconds: Histogram;
+  /** Where this validator's own clients' requests spend their time, by stage (see ValidatorNode). */
+  readonly requestStageSeconds: Histogram<'stage'>;
   readonly messageLatencySeconds: Histogram<'type'>;
   readonly validationQueueDepth: Gauge;
   readonly mempoolSize: Gauge;
@@ -61,6 +63,13 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       buckets: LATENCY_BUCKETS,
       registers,
     }),
+    requestStageSeconds: new Histogram({
+      name: 'vsmr_request_stage_seconds',
+      help: "A committed request of this validator's own clients, by stage: validate (received to verdict), queued (verdict to the proposal that carries it reaching this validator), ordering (that proposal to its commit here), execute (commit to the receipt, after execution and flush)",
+      labelNames: ['stage'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
     messageLatencySeconds: new Histogram({
       name: 'vsmr_message_handling_seconds',
       help: 'Time to handle one consensus message, by type',
@@ -102,7 +111,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     busyRequests: new Counter({
       name: 'vsmr_busy_requests_total',
-      help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool) or mempool (requests waiting to be proposed)',
+      help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool), mempool (requests waiting to be proposed), or session (a client session\'s own bound on requests in flight)',
       labelNames: ['queue'],
       registers,
     }),

@@ -14,6 +14,7 @@ import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-rep
 import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
 import { RequestBatcher, serveRequestBatches } from './request-relay.js';
 import { timedCertificateOps } from './timed-certs.js';
+import { serveSubmitSessions } from './submit-sessions.js';
 import { isReceipt, ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
@@ -253,6 +254,23 @@ export async function startValidator(
     });
     return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));
   }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
+
+  // Client sessions: one stream per client, each request answered on it as it settles.
+  serveSubmitSessions(host, {
+    submit: (requests) => node.submit(requests),
+    fullQueue,
+    onBusy: (queue, count) => metrics.busyRequests.inc({ queue }, count),
+    onAccepted: (accepted) => {
+      byz?.commands(accepted);
+      const now = performance.now();
+      for (const r of accepted) {
+        stash.add('client', requestKey(r), r, now);
+        requestRelay.add(r);
+      }
+    },
+    waitMs: SUBMIT_WAIT_MS,
+    onError: (err) => logger.warn({ err: String(err) }, 'submit session failed'),
+  });
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger, publisher: { index, n: genesis.validators.length, copies: maxFaulty(genesis.validators.length) + 1 } });

@@ -110,6 +110,18 @@ export class LedgerDivergenceError extends Error {
   }
 }
 
+/** A request of this validator's own clients, waiting for its commit here. */
+interface WaitingRequest {
+  readonly request: Uint8Array;
+  readonly callbacks: Set<(r: CommitOutcome) => void>;
+  /** Clock ms: when submit() got it, and when its verdict came back (the request-stage metric). */
+  readonly receivedAt: number;
+  readonly queuedAt: number;
+}
+
+/** Proposal times kept for the request-stage metric, at most (rounds in flight are a handful). */
+const PROPOSALS_TIMED = 64;
+
 /**
  * One validator's runtime: drives the pure consensus core with real time, executes what it
  * commits on the application in order, makes the ledger durable, answers peers' sync
@@ -135,7 +147,13 @@ export class ValidatorNode {
    * its own out (cancel). The bytes are kept for a snapshot install, which must tell which of
    * them committed in the blocks it jumped over.
    */
-  private readonly waiting = new Map<string, { readonly request: Uint8Array; readonly callbacks: Set<(r: CommitOutcome) => void> }>();
+  private readonly waiting = new Map<string, WaitingRequest>();
+  /**
+   * For the request-stage metric: when a proposal with commands first reached this validator
+   * (or left it, as leader), by round. Kept only while clients wait here; an entry goes when its
+   * block commits, and the oldest go past PROPOSALS_TIMED (rounds that never commit).
+   */
+  private readonly proposalSeenAt = new Map<number, number>();
   private fatal: Error | undefined;
   /** For metrics: when the current round began, and the last certificate rounds seen. */
   private roundStartedAt = 0;
@@ -256,6 +274,7 @@ export class ValidatorNode {
   /** A consensus message from validator `from`, already decoded by the transport. */
   deliver(from: number, message: ConsensusMessage): void {
     const started = this.clock.now();
+    if (message.type === 'proposal') this.proposalSeen(message.block, started);
     this.step({ ...message, from } as ConsensusEvent);
     this.opts.metrics?.messageLatencySeconds.observe({ type: message.type }, (this.clock.now() - started) / 1000);
   }
@@ -306,7 +325,9 @@ export class ValidatorNode {
    * by the array (see DigestMemo).
    */
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]> {
+    const receivedAt = this.clock.now();
     const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
+    const queuedAt = this.clock.now();
     const admitted: Uint8Array[] = [];
     let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
     let busy = 0;
@@ -334,7 +355,7 @@ export class ValidatorNode {
       });
       let entry = this.waiting.get(key);
       if (!entry) {
-        entry = { request: bytes, callbacks: new Set() };
+        entry = { request: bytes, callbacks: new Set(), receivedAt, queuedAt };
         this.waiting.set(key, entry);
       }
       entry.callbacks.add(callback!);
@@ -569,6 +590,7 @@ export class ValidatorNode {
             // A proposal that went out during its hold carries the commands that ended it.
             this.endHold(message.block.payload.length > 0 ? 'command' : this.hold.timer === undefined ? 'timer' : 'other');
           }
+          if (message.type === 'proposal') this.proposalSeen(message.block, this.clock.now());
           this.afterFlush(() => this.opts.transport.broadcast(message));
           break;
         }
@@ -810,24 +832,52 @@ export class ValidatorNode {
     if (requeue.length > 0) this.step({ type: 'commands', commands: requeue });
   }
 
+  /** Notes when a proposal carrying commands was first seen here, while clients wait here. */
+  private proposalSeen(block: Block, at: number): void {
+    if (this.opts.metrics === undefined || this.waiting.size === 0 || block.payload.length === 0 || this.proposalSeenAt.has(block.round)) return;
+    this.proposalSeenAt.set(block.round, at);
+    // Map order is insertion order: the first key is the oldest.
+    if (this.proposalSeenAt.size > PROPOSALS_TIMED) this.proposalSeenAt.delete(this.proposalSeenAt.keys().next().value!);
+  }
+
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
+    const committedAt = this.clock.now();
     const { commands, origins } = applicationInputs(block.payload);
     const outcome = this.#app.applyBlock(commands, origins);
+    const proposedAt = this.proposalSeenAt.get(block.round);
+    this.proposalSeenAt.delete(block.round);
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = this.replica.commandKey(bytes);
-      const waiters = this.waiting.get(key)?.callbacks;
-      if (!waiters) return;
+      const entry = this.waiting.get(key);
+      if (!entry) return;
       this.waiting.delete(key);
       const result = outcome.results[k]!;
       const receipt: CommitReceipt = { height: block.height, position: outcome.firstPosition + k, result, resultName: resultName(result) };
       // Told once the block is durable here, not merely executed.
       this.afterFlush(() => {
-        for (const resolve of waiters) resolve(receipt);
+        for (const resolve of entry.callbacks) resolve(receipt);
+        this.observeStages(entry, proposedAt, committedAt);
       });
     });
     return { height: block.height, blockId: block.id, stateRoot: outcome.stateRoot, logRoot: outcome.logRoot };
+  }
+
+  /**
+   * The request-stage metric for one receipt handed out now. A block whose proposal was not
+   * timed here (it came by sync, or before any client waited) gives no queued/ordering split.
+   */
+  private observeStages(entry: WaitingRequest, proposedAt: number | undefined, committedAt: number): void {
+    const stage = this.opts.metrics?.requestStageSeconds;
+    if (!stage) return;
+    const seconds = (from: number, to: number) => Math.max(0, to - from) / 1000;
+    stage.observe({ stage: 'validate' }, seconds(entry.receivedAt, entry.queuedAt));
+    if (proposedAt !== undefined) {
+      stage.observe({ stage: 'queued' }, seconds(entry.queuedAt, proposedAt));
+      stage.observe({ stage: 'ordering' }, seconds(proposedAt, committedAt));
+    }
+    stage.observe({ stage: 'execute' }, seconds(committedAt, this.clock.now()));
   }
 
   private halt(err: Error): undefined {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { roundAnatomy } from '../../bench/e2e/anatomy.js';
+import { requestAnatomy, roundAnatomy } from '../../bench/e2e/anatomy.js';
 
 /** A validator's /metrics text with the series the anatomy reads. */
 function metrics(v: { rounds: number; formation: number; proposal: number; vote: number; qc: number; flush: number; flushes: number }): string {
@@ -46,5 +46,31 @@ describe('bench round anatomy', () => {
     assert.equal(roundAnatomy([''], [metrics({ ...zero, rounds: 5 })]), null, 'an empty reply is not a validator with no rounds');
     // A restarted validator's counters start again from zero: not a negative round count.
     assert.equal(roundAnatomy([metrics({ ...zero, rounds: 50 })], [metrics({ ...zero, rounds: 10 })]), null);
+  });
+});
+
+describe('bench request anatomy', () => {
+  /** A validator's /metrics text with the request-stage series: [sum s, count] per stage. */
+  const stages = (v: Record<'validate' | 'queued' | 'ordering' | 'execute', [number, number]>) =>
+    Object.entries(v)
+      .flatMap(([stage, [sum, count]]) => [`vsmr_request_stage_seconds_sum{chain_id="c",stage="${stage}"} ${sum}`, `vsmr_request_stage_seconds_count{chain_id="c",stage="${stage}"} ${count}`])
+      .join('\n');
+
+  it('means each stage over the receipts the window added, over the validators read twice', () => {
+    const zero = stages({ validate: [0, 0], queued: [0, 0], ordering: [0, 0], execute: [0, 0] });
+    const open = [stages({ validate: [1, 10], queued: [1, 8], ordering: [1, 8], execute: [1, 10] }), zero, undefined];
+    const close = [
+      // 100 receipts: validate 0.1 s in all, queued and ordering timed for 80 of them.
+      stages({ validate: [1.1, 110], queued: [2.6, 88], ordering: [5, 88], execute: [1.3, 110] }),
+      stages({ validate: [0.1, 100], queued: [1.6, 80], ordering: [4, 80], execute: [0.3, 100] }),
+      stages({ validate: [99, 99], queued: [99, 99], ordering: [99, 99], execute: [99, 99] }),
+    ];
+    assert.deepEqual(requestAnatomy(open, close), { requests: 200, validateMs: 1, queuedMs: 20, orderingMs: 50, executeMs: 3 });
+  });
+
+  it('is null without receipts in the window', () => {
+    const same = stages({ validate: [1, 10], queued: [1, 8], ordering: [1, 8], execute: [1, 10] });
+    assert.equal(requestAnatomy([same], [same]), null);
+    assert.equal(requestAnatomy([undefined], [same]), null);
   });
 });

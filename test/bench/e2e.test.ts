@@ -37,5 +37,14 @@ describe('vsmr bench e2e', () => {
     const chainGap = r['maxChainGapMs'];
     assert.ok(Number.isInteger(chainGap) && (chainGap as number) >= 0 && (chainGap as number) < 3_000, `maxChainGapMs = ${chainGap}`);
     assert.equal(r['agreed'], true);
+    // Where a command's latency went at its validator: every stage timed, and together no
+    // longer than what the clients measured around it (their frames' trip included).
+    const a = r['requestAnatomy'] as Record<string, number>;
+    assert.ok(a && a['requests']! > 0, 'receipts were timed');
+    const stages = ['validateMs', 'queuedMs', 'orderingMs', 'executeMs'].map((k) => a[k]!);
+    assert.ok(stages.every((ms) => Number.isFinite(ms) && ms >= 0), JSON.stringify(a));
+    assert.ok(a['orderingMs']! > 0, 'the two-chain rule takes time');
+    const stageSum = stages.reduce((x, y) => x + y, 0);
+    assert.ok(stageSum <= 1.2 * (r['meanMs'] as number) + 5, `stages ${stageSum} ms vs the clients' mean ${r['meanMs']} ms`);
   });
 });

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { MAX_SESSION_FRAMES, serveSubmitSessions, type SubmitSessionsOptions } from '../../../node/runtime/submit-sessions.js';
+import type { CommitOutcome } from '../../../node/runtime/validator-node.js';
+import { createNetworkHost, type NetworkHost, type Session } from '../../../network/host.js';
+import { encodeRequestBatch } from '../../../protocol/request-batch.js';
+import { Result, resultName } from '../../../protocol/result.js';
+import { decodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
+import { accept, ignore, reject, type Verdict } from '../../../validation/verdict.js';
+
+const CHAIN = 'session-test';
+
+async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * A fake of ValidatorNode.submit: the first byte of a request picks its verdict (1 reject, 2
+ * ignore, else accept), and each accepted request's commit is settled by the test through
+ * `commit(byte)`, so the order in which requests commit is the test's to choose.
+ */
+class FakeSubmit {
+  readonly waiting = new Map<number, (r: CommitOutcome) => void>();
+  cancelled = 0;
+  submit: SubmitSessionsOptions['submit'] = async (requests) =>
+    requests.map((r) => {
+      const verdict: Verdict = r[0] === 1 ? reject('bad-signature') : r[0] === 2 ? ignore('expired') : accept(r);
+      if (verdict.kind !== 'accept') return { verdict };
+      const committed = new Promise<CommitOutcome>((resolve) => this.waiting.set(r[1]!, resolve));
+      return { verdict, committed, cancel: () => void (this.waiting.delete(r[1]!) && this.cancelled++) };
+    });
+  commit(id: number, height: number): void {
+    const resolve = this.waiting.get(id);
+    assert.ok(resolve, `request ${id} is waiting`);
+    this.waiting.delete(id);
+    resolve({ height, position: id, result: Result.OK, resultName: resultName(Result.OK) });
+  }
+}
+
+describe('submit sessions (node/runtime/submit-sessions.ts)', function () {
+  this.timeout(30_000);
+  let server: NetworkHost;
+  let client: NetworkHost;
+  let fake: FakeSubmit;
+  let full: 'validation' | 'mempool' | undefined;
+  const busy: { queue: string; n: number }[] = [];
+  const accepted: number[] = [];
+
+  before(async () => {
+    const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+    const allowedPeers = new Set([peerIdFromPrivateKey(keys[0]!).toString()]);
+    const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers };
+    server = await createNetworkHost({ ...common, privateKey: keys[0]! });
+    client = await createNetworkHost({ ...common, privateKey: keys[1]!, peers: [{ peerId: server.peerId, multiaddr: server.multiaddrs()[0]! }] });
+    serveSubmitSessions(server, {
+      submit: (requests) => fake.submit(requests),
+      fullQueue: () => full,
+      onBusy: (queue, n) => busy.push({ queue, n }),
+      onAccepted: (rs) => accepted.push(...rs.map((r) => r[1]!)),
+      waitMs: 400,
+    });
+    await waitFor(() => client.peers().includes(server.peerId), 'connected');
+  });
+
+  beforeEach(() => {
+    fake = new FakeSubmit();
+    full = undefined;
+    busy.length = 0;
+    accepted.length = 0;
+  });
+
+  after(async () => {
+    await Promise.all([client?.stop(), server?.stop()]);
+  });
+
+  async function open(): Promise<{ session: Session; frames: SessionReplies[] }> {
+    const frames: SessionReplies[] = [];
+    const session = await client.openSession(server.peerId, 'submit-session', (bytes) => frames.push(decodeSessionReplies(bytes)));
+    return { session, frames };
+  }
+  const req = (verdict: number, id: number) => Uint8Array.of(verdict, id, 0xaa);
+  const frame = (tag: number, requests: Uint8Array[]) => encodeSessionRequests(tag, encodeRequestBatch(requests));
+
+  it('answers verdicts at once and each commit when it happens, in frames of what settled together', async () => {
+    const { session, frames } = await open();
+    session.send(frame(7, [req(0, 1), req(1, 2), req(0, 3), req(2, 4), req(0, 5)]));
+    await waitFor(() => frames.length === 1, 'the verdicts');
+    assert.deepEqual(frames[0]!.tag, 7);
+    assert.deepEqual(frames[0]!.indices, [1, 3]);
+    assert.deepEqual(frames[0]!.replies, [
+      { status: 'rejected', reason: 'bad-signature' },
+      { status: 'ignored', reason: 'expired' },
+    ]);
+    assert.deepEqual(accepted, [1, 3, 5], 'the accepted requests go on to relay');
+    // Request 5 commits before request 1; then 1 and 3 commit together.
+    fake.commit(5, 10);
+    await waitFor(() => frames.length === 2, 'the first commit');
+    assert.deepEqual(frames[1]!.indices, [4]);
+    assert.equal(frames[1]!.replies[0]!.status, 'committed');
+    fake.commit(3, 11);
+    fake.commit(1, 11);
+    await waitFor(() => frames.length === 3, 'the second commit');
+    assert.deepEqual(frames[2]!.indices, [0, 2], 'settled together, one frame, in index order');
+    assert.deepEqual(frames[2]!.replies.map((r) => (r.status === 'committed' ? r.height : -1)), [11, 11]);
+    await session.close();
+  });
+
+  it('answers a whole frame busy when a queue is full, refuses a batch that does not decode and a tag still open', async () => {
+    const { session, frames } = await open();
+    full = 'mempool';
+    session.send(frame(1, [req(0, 1), req(0, 2)]));
+    await waitFor(() => frames.length === 1, 'busy');
+    assert.deepEqual(frames[0]!.replies, [
+      { status: 'ignored', reason: 'busy' },
+      { status: 'ignored', reason: 'busy' },
+    ]);
+    assert.deepEqual(busy, [{ queue: 'mempool', n: 2 }]);
+    full = undefined;
+    session.send(encodeSessionRequests(2, Uint8Array.of(9, 9, 9)));
+    await waitFor(() => frames.length === 2, 'the refusal');
+    assert.deepEqual(frames[1], { tag: 2, indices: [], replies: [] });
+    session.send(frame(3, [req(0, 3)]));
+    session.send(frame(3, [req(0, 4)]));
+    await waitFor(() => frames.length === 3, 'the reused tag refused');
+    assert.deepEqual(frames[2], { tag: 3, indices: [], replies: [] });
+    assert.ok(fake.waiting.has(3) && !fake.waiting.has(4), 'the first frame of tag 3 is still served, the second never submitted');
+    await session.close();
+  });
+
+  it('times out what does not commit in time, and cancels the waits of a session that ends', async () => {
+    const { session, frames } = await open();
+    session.send(frame(1, [req(0, 1), req(0, 2)]));
+    await waitFor(() => fake.waiting.size === 2, 'submitted');
+    fake.commit(2, 5);
+    await waitFor(() => frames.length === 2, 'the commit, then the timeout (waitMs 400)');
+    assert.deepEqual(frames[1], { tag: 1, indices: [0], replies: [{ status: 'timeout' }] });
+    assert.equal(fake.cancelled, 1, 'the timed-out request no longer waits');
+
+    session.send(frame(2, [req(0, 3), req(0, 4)]));
+    await waitFor(() => fake.waiting.size === 2, 'submitted again');
+    await session.close();
+    await waitFor(() => fake.cancelled === 3, 'the closed session cancelled its two waits');
+  });
+
+  it('answers busy past its bound on open frames, without submitting them', async () => {
+    const { session, frames } = await open();
+    for (let tag = 0; tag < MAX_SESSION_FRAMES; tag++) session.send(frame(tag, [req(0, tag % 256)]));
+    session.send(frame(MAX_SESSION_FRAMES, [req(0, 1)]));
+    await waitFor(() => frames.length === 1, 'the frame past the bound answered');
+    assert.equal(frames[0]!.tag, MAX_SESSION_FRAMES);
+    assert.deepEqual(frames[0]!.replies, [{ status: 'ignored', reason: 'busy' }]);
+    assert.deepEqual(busy, [{ queue: 'session', n: 1 }]);
+    await session.close();
+  });
+
+  it('keeps session and exchange protocols apart at the host', async () => {
+    assert.throws(() => server.handle('submit-session', async () => undefined), /session protocol/);
+    assert.throws(() => server.handleSession('submit', () => undefined), /not a session protocol/);
+    await assert.rejects(client.openSession(server.peerId, 'submit', () => undefined), /not a session protocol/);
+  });
+
+  it('ends a session whose frame has no tag, and keeps serving others', async () => {
+    const bad = await open();
+    bad.session.send(Uint8Array.of(1, 2));
+    await waitFor(() => bad.session.closed, 'the session ended by the server');
+    const { session, frames } = await open();
+    session.send(frame(1, [req(1, 1)]));
+    await waitFor(() => frames.length === 1, 'a new session served');
+    await session.close();
+  });
+});
