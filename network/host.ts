@@ -42,6 +42,8 @@ const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requ
 const CHANNEL_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests']);
 /** Duplex protocols: frames both ways on one long-lived stream, served by handleSession. */
 const SESSION_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['submit-session']);
+/** Bytes a session may have queued for its peer, unsent; past it the peer is not reading and the session ends. */
+const MAX_SESSION_UNSENT_BYTES = 1 << 20;
 /** Length-prefix errors: the peer sent bytes that are not a frame (a reset or EOF is not its fault). */
 const FRAMING_ERRORS: ReadonlySet<string> = new Set(['InvalidMessageLengthError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError']);
 
@@ -246,6 +248,25 @@ async function writeFrame(stream: Stream, bytes: Uint8Array, signal: AbortSignal
 async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Array> {
   for await (const frame of lp.decode(stream, { maxDataLength })) return toBytes(frame);
   throw new Error('stream ended before a frame');
+}
+
+/** Resolves when `stream` drains, rejects when it closes first or `timeoutMs` passes. */
+function drained(stream: Stream, timeoutMs: number): Promise<void> {
+  // Not stream.onDrain(): it keeps the promise of its first wait, so later waits return at once.
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('stream closed before it drained'));
+    const timer = setTimeout(() => done(new Error('stream did not drain in time')), timeoutMs);
+    stream.addEventListener('drain', onDrain);
+    stream.addEventListener('close', onClose);
+  });
 }
 
 /** Aborts `stream` if `signal` fires; returns the cleanup. */
@@ -470,19 +491,23 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
    * bounded by what its peer asked, see the handlers), and its end, whatever the cause, runs the
    * close listeners once.
    */
-  function sessionOver(stream: Stream): Session & { end(err?: Error): void; needsDrain: boolean } {
+  function sessionOver(stream: Stream): Session & { end(err?: Error): void } {
     const listeners: (() => void)[] = [];
     const session = {
       closed: false,
-      needsDrain: false,
       send(bytes: Uint8Array): boolean {
         if (session.closed || stream.writeStatus !== 'writable') return false;
         try {
-          if (!stream.send(lp.encode.single(bytes))) session.needsDrain = true;
-          return true;
+          stream.send(lp.encode.single(bytes));
         } catch {
           return false;
         }
+        // A peer that leaves what it is sent unread is cut off rather than buffered for.
+        if (stream.writeBufferLength > MAX_SESSION_UNSENT_BYTES) {
+          session.end(new Error('session frames left unread'));
+          return false;
+        }
+        return true;
       },
       onClose(listener: () => void): void {
         if (session.closed) listener();
@@ -492,7 +517,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         if (session.closed) return;
         session.closed = true;
         if (err) stream.abort(err);
-        else stream.close().catch(() => stream.abort(new Error('session close failed')));
+        else stream.close({ signal: AbortSignal.timeout(streamTimeoutMs) }).catch(() => stream.abort(new Error('session close failed')));
         for (const listener of listeners.splice(0)) {
           try {
             listener();
@@ -517,17 +542,20 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       const session = sessionOver(stream);
       try {
         for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
+          if (session.closed) break;
           try {
             handler(from, toBytes(frame), session);
             stats.directHandled++;
           } catch {
             stats.handlerErrors++;
           }
-          // A peer that sends and never reads gets no more reading here until it does: the
-          // answers it left unread stop its own frames (through the muxer's window).
-          if (session.needsDrain) {
-            session.needsDrain = false;
-            await stream.onDrain({ signal: AbortSignal.timeout(streamTimeoutMs) });
+          if (session.closed) break;
+          // A peer that sends and does not read gets nothing more read here until it does:
+          // paused, the stream grants no more window, so its frames stop at its own end.
+          if (stream.writableNeedsDrain) {
+            stream.pause();
+            await drained(stream, streamTimeoutMs);
+            stream.resume();
           }
         }
         session.end();

@@ -16,8 +16,10 @@
  *   count x u16 index                   strictly increasing: positions in the tagged frame
  *   submit replies                      protocol/submit-reply.ts, `count` of them, in that order
  *
- * A refused frame (it did not decode) is answered with count 0 and nothing after the replies'
- * header: the client counts all of that frame's requests as refused.
+ * A refused frame (its batch did not decode) is answered with count 0 and nothing after it: the
+ * client counts all of that frame's requests as refused. A tag may be used again once its frame
+ * is fully answered; a frame without a tag, or with the tag of a frame still open, ends the
+ * session.
  */
 import { MAX_BATCH_REQUESTS } from './request-batch.js';
 import { decodeSubmitReplies, encodeSubmitReplies, MAX_SUBMIT_REPLIES, type SubmitReply } from './submit-reply.js';

@@ -168,7 +168,12 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         const why = (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 120);
         failures[why] = (failures[why] ?? 0) + requests;
       };
-      const pause = (ms: number) => Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
+      /** Waits `ms`, or less if the window closes; the timer goes either way. */
+      const pause = async (ms: number) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, ms)))]);
+        clearTimeout(timer);
+      };
 
       /** Frames in flight by tag: when each was sent and how many of its requests are unanswered. */
       const inFlight = new Map<number, { sentAt: number; left: number }>();
@@ -196,12 +201,13 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         const r = decodeSessionReplies(bytes);
         const frame = inFlight.get(r.tag);
         if (frame === undefined) throw new Error(`reply for unknown tag ${r.tag}`);
-        // Count 0: the validator refused the frame whole.
-        const settled = r.indices.length === 0 ? frame.left : r.indices.length;
+        // Count 0: the validator refused the frame whole. Never more than the frame has left,
+        // whatever the validator says, so the client never goes past K outstanding.
+        const settled = r.indices.length === 0 ? frame.left : Math.min(r.indices.length, frame.left);
         if (r.indices.length === 0) {
           rejected += settled;
           backOff = true;
-        } else for (const reply of r.replies) count(reply, frame.sentAt, t1);
+        } else for (const reply of r.replies.slice(0, settled)) count(reply, frame.sentAt, t1);
         frame.left -= settled;
         if (frame.left <= 0) inFlight.delete(r.tag);
         outstanding -= settled;
@@ -216,9 +222,14 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         outstanding += k;
         if (!session!.send(encodeSessionRequests(tag, encodeRequestBatch(batch)))) throw new Error('session closed');
       };
+      // The window's end and the session's end both wake the client's wait below.
+      void closed.then(() => wake());
       while (!windowClosed) {
         try {
-          session ??= await host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
+          if (session === undefined) {
+            session = await host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
+            session.onClose(() => wake());
+          }
           if (session.closed) throw new Error('session closed');
           // Keep K outstanding: refill what was answered, in one frame (split at the batch cap).
           let room = Math.min(opts.outstanding - outstanding, opts.maxCommands - submitted);
@@ -229,15 +240,17 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
             room -= k;
           }
           if (outstanding === 0) break; // maxCommands reached and all answered
-          const woke = new Promise<void>((r) => {
-            wake = r;
+          // Woken by a reply, the session's end or the window's; a validator silent past the
+          // requests' own timeout is a failure.
+          let timer: NodeJS.Timeout | undefined;
+          const timedOutWaiting = await new Promise<boolean>((r) => {
+            wake = () => r(false);
+            timer = setTimeout(() => r(true), timeoutMs + 5_000);
           });
-          const ended = new Promise<void>((r) => session!.onClose(r));
-          await Promise.race([woke, ended, closed, pause(timeoutMs + 5_000)]);
+          clearTimeout(timer);
+          wake = () => undefined;
           if (session.closed && !windowClosed) throw new Error('session closed');
-          if (answered === 0 && !windowClosed && outstanding > 0 && performance.now() - Math.min(...[...inFlight.values()].map((f) => f.sentAt)) > timeoutMs + 5_000) {
-            throw new Error('no reply within the request timeout');
-          }
+          if (timedOutWaiting && answered === 0) throw new Error('no reply within the request timeout');
           if (backOff) {
             backOff = false;
             await pause(20);

@@ -76,11 +76,18 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
 
   const flush = (session: Session, s: SessionState) => {
     s.flushQueued = false;
-    for (const [tag, entries] of s.settled) {
-      entries.sort((a, b) => a.index - b.index);
-      session.send(encodeSessionReplies({ tag, indices: entries.map((e) => e.index), replies: entries.map((e) => e.reply) }));
+    try {
+      for (const [tag, entries] of s.settled) {
+        entries.sort((a, b) => a.index - b.index);
+        session.send(encodeSessionReplies({ tag, indices: entries.map((e) => e.index), replies: entries.map((e) => e.reply) }));
+      }
+    } catch (err) {
+      // Ours, not the client's (the replies are our own values): the session cannot go on.
+      opts.onError?.(err);
+      void session.close();
+    } finally {
+      s.settled.clear();
     }
-    s.settled.clear();
   };
 
   /** Queues the reply of request `index` of frame `tag`; the frame closes with its last reply. */
@@ -111,11 +118,12 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
       return;
     }
     const s = stateOf(session);
-    const refuse = () => session.send(encodeSessionReplies({ tag, indices: [], replies: [] }));
+    // Its replies could not be told from those of the frame still open under that tag.
     if (s.open.has(tag)) {
-      refuse();
+      void session.close();
       return;
     }
+    const refuse = () => session.send(encodeSessionReplies({ tag, indices: [], replies: [] }));
     let requests: Uint8Array[];
     try {
       requests = decodeRequestBatch(batch);
@@ -135,54 +143,12 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
     s.outstanding += requests.length;
     opts.submit(requests).then(
       (answers) => {
-        const accepted: Uint8Array[] = [];
-        const waits: { index: number; committed: Promise<CommitOutcome>; cancel: () => void }[] = [];
-        answers.forEach((a, i) => {
-          if (a.verdict.kind === 'accept' && a.committed !== undefined) {
-            accepted.push(requests[i]!);
-            waits.push({ index: i, committed: a.committed, cancel: a.cancel ?? (() => undefined) });
-            return;
-          }
-          s.outstanding--;
-          answer(session, s, tag, i, verdictReply(a.verdict));
-        });
-        if (accepted.length > 0) opts.onAccepted(accepted);
-        if (waits.length === 0) return;
-        // One timer per frame, not per request: what is still waiting at its end times out.
-        const pending = new Set(waits);
-        const settle = (w: (typeof waits)[number], reply: SubmitReply) => {
-          if (!pending.delete(w)) return;
-          s.outstanding--;
-          s.cancels.delete(w.cancel);
-          if (pending.size === 0) {
-            clearTimeout(timer);
-            s.timers.delete(timer);
-          }
-          if (!session.closed) answer(session, s, tag, w.index, reply);
-        };
-        const timer = setTimeout(() => {
-          s.timers.delete(timer);
-          for (const w of [...pending]) {
-            w.cancel();
-            settle(w, { status: 'timeout' });
-          }
-        }, opts.waitMs);
-        s.timers.add(timer);
-        for (const w of waits) {
-          s.cancels.add(w.cancel);
-          w.committed.then(
-            (r) => settle(w, isReceipt(r) ? { status: 'committed', ...r } : { status: 'ignored', reason: r.kind }),
-            (err: unknown) => {
-              opts.onError?.(err);
-              settle(w, { status: 'ignored', reason: 'internal-error' });
-            },
-          );
-        }
-        // A session that closed while the verdicts were computed: nobody is left to tell.
-        if (session.closed) {
-          clearTimeout(timer);
-          s.timers.delete(timer);
-          for (const w of waits) w.cancel();
+        try {
+          settleAnswers(answers);
+        } catch (err) {
+          // Our own failure past the verdicts: nothing is left to promise this session.
+          opts.onError?.(err);
+          void session.close();
         }
       },
       (err: unknown) => {
@@ -191,5 +157,56 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
         for (let i = 0; i < requests.length; i++) answer(session, s, tag, i, { status: 'ignored', reason: 'internal-error' });
       },
     );
+    function settleAnswers(answers: Awaited<ReturnType<SubmitSessionsOptions['submit']>>): void {
+      const accepted: Uint8Array[] = [];
+      const waits: { index: number; committed: Promise<CommitOutcome>; cancel: () => void }[] = [];
+      answers.forEach((a, i) => {
+        if (a.verdict.kind === 'accept' && a.committed !== undefined) {
+          accepted.push(requests[i]!);
+          waits.push({ index: i, committed: a.committed, cancel: a.cancel ?? (() => undefined) });
+          return;
+        }
+        s.outstanding--;
+        answer(session, s, tag, i, verdictReply(a.verdict));
+      });
+      if (accepted.length > 0) opts.onAccepted(accepted);
+      if (waits.length === 0) return;
+      // One timer per frame, not per request: what is still waiting at its end times out.
+      const pending = new Set(waits);
+      const settle = (w: (typeof waits)[number], reply: SubmitReply) => {
+        if (!pending.delete(w)) return;
+        s.outstanding--;
+        s.cancels.delete(w.cancel);
+        if (pending.size === 0) {
+          clearTimeout(timer);
+          s.timers.delete(timer);
+        }
+        if (!session.closed) answer(session, s, tag, w.index, reply);
+      };
+      const timer = setTimeout(() => {
+        s.timers.delete(timer);
+        for (const w of [...pending]) {
+          w.cancel();
+          settle(w, { status: 'timeout' });
+        }
+      }, opts.waitMs);
+      s.timers.add(timer);
+      for (const w of waits) {
+        s.cancels.add(w.cancel);
+        w.committed.then(
+          (r) => settle(w, isReceipt(r) ? { status: 'committed', ...r } : { status: 'ignored', reason: r.kind }),
+          (err: unknown) => {
+            opts.onError?.(err);
+            settle(w, { status: 'ignored', reason: 'internal-error' });
+          },
+        );
+      }
+      // A session that closed while the verdicts were computed: nobody is left to tell.
+      if (session.closed) {
+        clearTimeout(timer);
+        s.timers.delete(timer);
+        for (const w of waits) w.cancel();
+      }
+    }
   });
 }

@@ -150,10 +150,11 @@ export class ValidatorNode {
   private readonly waiting = new Map<string, WaitingRequest>();
   /**
    * For the request-stage metric: when a proposal with commands first reached this validator
-   * (or left it, as leader), by round. Kept only while clients wait here; an entry goes when its
-   * block commits, and the oldest go past PROPOSALS_TIMED (rounds that never commit).
+   * from its round's leader (or left it, as leader), by block id (hex), so that only the block
+   * that commits is ever read. Kept only while clients wait here; an entry goes when its block
+   * commits, and the oldest go past PROPOSALS_TIMED (blocks that never commit).
    */
-  private readonly proposalSeenAt = new Map<number, number>();
+  private readonly proposalSeenAt = new Map<string, number>();
   private fatal: Error | undefined;
   /** For metrics: when the current round began, and the last certificate rounds seen. */
   private roundStartedAt = 0;
@@ -274,7 +275,9 @@ export class ValidatorNode {
   /** A consensus message from validator `from`, already decoded by the transport. */
   deliver(from: number, message: ConsensusMessage): void {
     const started = this.clock.now();
-    if (message.type === 'proposal') this.proposalSeen(message.block, started);
+    // Only the round's own leader's: a proposal from anyone else never commits, and would only
+    // push real entries out of the bounded map.
+    if (message.type === 'proposal' && this.replica.leaderOfRound(message.block.round) === from) this.proposalSeen(message.block, started);
     this.step({ ...message, from } as ConsensusEvent);
     this.opts.metrics?.messageLatencySeconds.observe({ type: message.type }, (this.clock.now() - started) / 1000);
   }
@@ -834,8 +837,10 @@ export class ValidatorNode {
 
   /** Notes when a proposal carrying commands was first seen here, while clients wait here. */
   private proposalSeen(block: Block, at: number): void {
-    if (this.opts.metrics === undefined || this.waiting.size === 0 || block.payload.length === 0 || this.proposalSeenAt.has(block.round)) return;
-    this.proposalSeenAt.set(block.round, at);
+    if (this.opts.metrics === undefined || this.waiting.size === 0 || block.payload.length === 0) return;
+    const id = toHex(block.id);
+    if (this.proposalSeenAt.has(id)) return;
+    this.proposalSeenAt.set(id, at);
     // Map order is insertion order: the first key is the oldest.
     if (this.proposalSeenAt.size > PROPOSALS_TIMED) this.proposalSeenAt.delete(this.proposalSeenAt.keys().next().value!);
   }
@@ -845,8 +850,12 @@ export class ValidatorNode {
     const committedAt = this.clock.now();
     const { commands, origins } = applicationInputs(block.payload);
     const outcome = this.#app.applyBlock(commands, origins);
-    const proposedAt = this.proposalSeenAt.get(block.round);
-    this.proposalSeenAt.delete(block.round);
+    let proposedAt: number | undefined;
+    if (this.proposalSeenAt.size > 0) {
+      const id = toHex(block.id);
+      proposedAt = this.proposalSeenAt.get(id);
+      this.proposalSeenAt.delete(id);
+    }
     // Only a validator with clients waiting needs the request ids of what it committed.
     if (this.waiting.size > 0) block.payload.forEach((bytes, k) => {
       const key = this.replica.commandKey(bytes);
