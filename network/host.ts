@@ -241,7 +241,7 @@ function toBytes(frame: { subarray(): Uint8Array }): Uint8Array {
 }
 
 async function writeFrame(stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (!stream.send(lp.encode.single(bytes))) await stream.onDrain({ signal });
+  if (!stream.send(lp.encode.single(bytes))) await drained(stream, signal);
 }
 
 /** Reads exactly one length-prefixed frame, or throws. */
@@ -250,22 +250,28 @@ async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Ar
   throw new Error('stream ended before a frame');
 }
 
-/** Resolves when `stream` drains, rejects when it closes first or `timeoutMs` passes. */
-function drained(stream: Stream, timeoutMs: number): Promise<void> {
-  // Not stream.onDrain(): it keeps the promise of its first wait, so later waits return at once.
+/**
+ * Resolves when `stream` no longer needs to drain; rejects when it closes first or `signal`
+ * fires. Not stream.onDrain(): in @libp2p/utils 7 that keeps the promise of its first wait, so
+ * every later wait returned at once and a slow peer's unsent frames piled up without limit.
+ */
+export function drained(stream: Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>, signal: AbortSignal): Promise<void> {
+  if (!stream.writableNeedsDrain) return Promise.resolve();
+  if (signal.aborted) return Promise.reject(new Error('stream did not drain in time'));
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
-      clearTimeout(timer);
       stream.removeEventListener('drain', onDrain);
       stream.removeEventListener('close', onClose);
+      signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
       else resolve();
     };
     const onDrain = () => done();
     const onClose = () => done(new Error('stream closed before it drained'));
-    const timer = setTimeout(() => done(new Error('stream did not drain in time')), timeoutMs);
+    const onAbort = () => done(new Error('stream did not drain in time'));
     stream.addEventListener('drain', onDrain);
     stream.addEventListener('close', onClose);
+    signal.addEventListener('abort', onAbort);
   });
 }
 
@@ -554,7 +560,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
           // paused, the stream grants no more window, so its frames stop at its own end.
           if (stream.writableNeedsDrain) {
             stream.pause();
-            await drained(stream, streamTimeoutMs);
+            await drained(stream, AbortSignal.timeout(streamTimeoutMs));
             stream.resume();
           }
         }
