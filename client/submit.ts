@@ -3,7 +3,6 @@ import { ed25519KeypairFromSeed } from '../crypto/ed25519/backends.js';
 import { createNetworkHost } from '../network/host.js';
 import { encodeCommand } from '../protocol/command.js';
 import type { Genesis } from '../protocol/genesis.js';
-import type { SubmitReply } from '../protocol/submit-reply.js';
 import { signRequest } from '../protocol/request.js';
 import { randomBytes } from 'node:crypto';
 import { bytesEqual } from '../crypto/bytes.js';
@@ -11,6 +10,7 @@ import { sha256 } from '../crypto/hash.js';
 import type { ProofBundle } from '../protocol/bundle.js';
 import type { CommitReceipt } from '../protocol/submit-reply.js';
 import { submitUntilNotBusy } from './busy-retry.js';
+import { SubmitSession } from './session.js';
 import { requestBundle } from './light.js';
 import { type VerifiedBundle, verifyBundle } from './verify.js';
 
@@ -57,8 +57,9 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /**
- * Submits `count` signed put commands to validator `target` over the submit protocol, as a
- * non-validator libp2p peer, at most `concurrency` in flight, and waits for each commit.
+ * Submits `count` signed put commands to validator `target` on one client session
+ * (client/session.ts), as a non-validator libp2p peer, at most `concurrency` in flight, and
+ * waits for each commit.
  */
 export async function submitCommands(
   genesis: Genesis,
@@ -92,6 +93,8 @@ export async function submitCommands(
     await new Promise((r) => setTimeout(r, 50));
   }
   const client = ed25519KeypairFromSeed(randomBytes(32));
+  // One session for all of this client's requests: pipelined on one stream, each answered alone.
+  const session = new SubmitSession(host, validator.peerId);
   const started = performance.now();
   const latencies: number[] = [];
   let committed = 0;
@@ -134,10 +137,7 @@ export async function submitCommands(
       const t0 = performance.now();
       const timeoutMs = opts.timeoutMs ?? 40_000;
       try {
-        const sent = await submitUntilNotBusy(
-          async () => JSON.parse(new TextDecoder().decode(await host.request(validator.peerId, 'submit', request, timeoutMs))) as SubmitReply,
-          { deadline: t0 + timeoutMs },
-        );
+        const sent = await submitUntilNotBusy(() => session.submit(request, Math.max(1, Math.round(t0 + timeoutMs - performance.now()))), { deadline: t0 + timeoutMs });
         busyRetries += sent.busyRetries;
         const reply = sent.reply;
         if (reply.status === 'committed') {
@@ -164,6 +164,7 @@ export async function submitCommands(
     await Promise.all(verifiers);
   } finally {
     loadDone = true;
+    await session.close();
     await host.stop();
   }
   latencies.sort((a, b) => a - b);

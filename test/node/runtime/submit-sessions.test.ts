@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { SubmitSession, SubmitSessionError } from '../../../client/session.js';
 import { MAX_SESSION_FRAMES, serveSubmitSessions, type SubmitSessionsOptions } from '../../../node/runtime/submit-sessions.js';
 import type { CommitOutcome } from '../../../node/runtime/validator-node.js';
 import { createNetworkHost, type NetworkHost, type Session } from '../../../network/host.js';
@@ -164,6 +165,41 @@ describe('submit sessions (node/runtime/submit-sessions.ts)', function () {
     assert.throws(() => server.handle('submit-session', async () => undefined), /session protocol/);
     assert.throws(() => server.handleSession('submit', () => undefined), /not a session protocol/);
     await assert.rejects(client.openSession(server.peerId, 'submit', () => undefined), /not a session protocol/);
+  });
+
+  it('client/session.ts: many requests on one session, each resolved by its own reply; a session the validator ends fails its waits and reopens', async () => {
+    const sc = new SubmitSession(client, server.peerId);
+    const replies = [1, 2, 3].map((id) => sc.submit(req(0, id), 5_000));
+    const refused = sc.submit(req(1, 4), 5_000);
+    assert.deepEqual(await refused, { status: 'rejected', reason: 'bad-signature' });
+    await waitFor(() => fake.waiting.size === 3, 'three requests waiting');
+    fake.commit(2, 7);
+    const second = await replies[1]!;
+    assert.equal(second.status === 'committed' && second.position, 2, 'request 2 answered alone, before the others');
+    assert.equal(sc.inFlight, 2);
+    fake.commit(1, 8);
+    fake.commit(3, 8);
+    assert.deepEqual((await Promise.all([replies[0]!, replies[2]!])).map((r) => (r.status === 'committed' ? r.position : -1)), [1, 3]);
+
+    // The server times out what does not commit (waitMs 400 here): a reply like any other.
+    assert.deepEqual(await sc.submit(req(0, 5), 5_000), { status: 'timeout' });
+    // No reply in time on the client's side: a typed error, and the request forgotten.
+    await assert.rejects(sc.submit(req(0, 6), 50), SubmitSessionError);
+    assert.equal(sc.inFlight, 0);
+    await sc.close();
+    await assert.rejects(sc.submit(req(0, 7), 1_000), SubmitSessionError);
+
+    // The validator ends the session: what waited fails at once, and the next call reopens.
+    const again = new SubmitSession(client, server.peerId);
+    const pending = again.submit(req(0, 8), 30_000);
+    await waitFor(() => fake.waiting.has(8), 'submitted');
+    await server.disconnect(client.peerId);
+    await assert.rejects(pending, /ended the session/);
+    // The host redials a genesis peer by itself, with backoff; dialling now saves the wait.
+    await waitFor(() => !client.peers().includes(server.peerId), 'the old connection gone');
+    await client.dial(server.multiaddrs()[0]!);
+    assert.deepEqual(await again.submit(req(1, 9), 10_000), { status: 'rejected', reason: 'bad-signature' });
+    await again.close();
   });
 
   it('ends a session whose frame has no tag, and keeps serving others', async () => {
