@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { tcp } from '@libp2p/tcp';
+import { multiaddr } from '@multiformats/multiaddr';
+import * as lp from 'it-length-prefixed';
+import { createLibp2p } from 'libp2p';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { SubmitSession, SubmitSessionError } from '../../../client/session.js';
 import { MAX_SESSION_FRAMES, serveSubmitSessions, type SubmitSessionsOptions } from '../../../node/runtime/submit-sessions.js';
 import type { CommitOutcome } from '../../../node/runtime/validator-node.js';
-import { createNetworkHost, type NetworkHost, type Session } from '../../../network/host.js';
+import { createNetworkHost, type NetworkHost, protocolId, type Session } from '../../../network/host.js';
 import { encodeRequestBatch } from '../../../protocol/request-batch.js';
 import { Result, resultName } from '../../../protocol/result.js';
 import { decodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
@@ -212,5 +218,58 @@ describe('submit sessions (node/runtime/submit-sessions.ts)', function () {
     session.send(frame(1, [req(1, 1)]));
     await waitFor(() => frames.length === 1, 'a new session served');
     await session.close();
+  });
+});
+
+describe('submit sessions: a client that never reads its replies', function () {
+  this.timeout(30_000);
+
+  it('is paused, then cut off, and costs the validator no more than its bounds', async () => {
+    const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+    const server = await createNetworkHost({ chainId: CHAIN, privateKey: keys[0]!, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers: new Set(), streamTimeoutMs: 1_000 });
+    // A raw libp2p node: it speaks the session protocol but pauses its stream and never reads.
+    const raw = await createLibp2p({ privateKey: keys[1]!, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
+    let submitted = 0;
+    try {
+      serveSubmitSessions(server, {
+        submit: async (requests) => {
+          submitted += requests.length;
+          return requests.map(() => ({ verdict: ignore('expired') }));
+        },
+        fullQueue: () => undefined,
+        onBusy: () => undefined,
+        onAccepted: () => undefined,
+        waitMs: 30_000,
+      });
+      await raw.dial(multiaddr(server.multiaddrs()[0]!));
+      const stream = await raw.dialProtocol(peerIdFromPrivateKey(keys[0]!), protocolId(CHAIN, 'submit-session'));
+      stream.pause();
+      const before = server.stats().directDropped;
+      // Each frame of 1,000 requests earns about 10 KB of refusals: a few hundred frames are
+      // far more than the muxer's window and the session's 1 MiB of unsent replies.
+      const requests = Array.from({ length: 1_000 }, (_, i) => Uint8Array.of(i & 0xff, i >> 8, 1));
+      let sent = 0;
+      for (let tag = 0; tag < 400 && stream.status === 'open'; tag++) {
+        stream.send(lp.encode.single(encodeSessionRequests(tag, encodeRequestBatch(requests))));
+        sent++;
+        if (tag % 20 === 19) await new Promise((r) => setTimeout(r, 5));
+      }
+      await waitFor(() => stream.status !== 'open', 'the validator ends the session', 20_000);
+      assert.ok(server.stats().directDropped > before, 'ended as a failed session');
+      assert.ok(submitted < sent * requests.length, `the validator stopped taking frames (${submitted / requests.length} of ${sent} submitted)`);
+      // The validator is fine: a well-behaved session is served.
+      const c = await createNetworkHost({ chainId: CHAIN, privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers: new Set(), peers: [{ peerId: server.peerId, multiaddr: server.multiaddrs()[0]! }] });
+      try {
+        await waitFor(() => c.peers().includes(server.peerId), 'connected');
+        const sc = new SubmitSession(c, server.peerId);
+        assert.deepEqual(await sc.submit(Uint8Array.of(1, 2, 3), 5_000), { status: 'ignored', reason: 'expired' });
+        await sc.close();
+      } finally {
+        await c.stop();
+      }
+    } finally {
+      await raw.stop();
+      await server.stop();
+    }
   });
 });
