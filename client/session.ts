@@ -45,7 +45,7 @@ export class SubmitSession {
   /** Sends one signed request and resolves with the validator's reply to it. */
   async submit(request: Uint8Array, timeoutMs: number): Promise<SubmitReply> {
     if (this.#closed) throw new SubmitSessionError('session client closed');
-    const session = await this.#open(timeoutMs);
+    const session = await this.#open();
     const tag = this.#nextTag;
     this.#nextTag = (this.#nextTag + 1) >>> 0;
     return new Promise<SubmitReply>((resolve, reject) => {
@@ -63,13 +63,14 @@ export class SubmitSession {
     await (await session?.catch(() => undefined))?.close();
   }
 
-  #open(timeoutMs: number): Promise<Session> {
+  /** Opening waits the host's stream timeout, not a call's (which may have little time left). */
+  #open(): Promise<Session> {
     if (this.#session !== undefined) return this.#session;
-    const opening = this.#host.openSession(this.#peerId, 'submit-session', (bytes) => this.#onFrame(bytes), { timeoutMs }).then(
+    const opening = this.#host.openSession(this.#peerId, 'submit-session', (bytes) => this.#onFrame(bytes)).then(
       (session) => {
         session.onClose(() => {
           if (this.#session === opening) this.#session = undefined;
-          this.#failAll('the validator ended the session');
+          this.#failAll('the session ended');
         });
         return session;
       },
@@ -85,8 +86,15 @@ export class SubmitSession {
   }
 
   #onFrame(bytes: Uint8Array): void {
-    // A frame that does not decode is the validator's fault; the host counts the throw.
-    const r = decodeSessionReplies(bytes);
+    let r: ReturnType<typeof decodeSessionReplies>;
+    try {
+      r = decodeSessionReplies(bytes);
+    } catch {
+      // Not a reply this client can place: nothing more on this session can be trusted.
+      this.#failAll('the validator sent a reply that does not decode');
+      void this.#session?.then((s) => s.close()).catch(() => undefined);
+      return;
+    }
     const reply: SubmitReply = r.indices.length === 0 ? { status: 'rejected', reason: 'refused' } : r.replies[0]!;
     this.#settle(r.tag, reply);
   }

@@ -19,6 +19,7 @@ import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
+import { sodiumNoiseCrypto } from './noise-crypto.js';
 import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.js';
 
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
@@ -240,8 +241,8 @@ function toBytes(frame: { subarray(): Uint8Array }): Uint8Array {
   return new Uint8Array(frame.subarray());
 }
 
-async function writeFrame(stream: Stream, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-  if (!stream.send(lp.encode.single(bytes))) await drained(stream, signal);
+async function writeFrame(stream: Stream, bytes: Uint8Array, signal: AbortSignal, drains: DrainWaits): Promise<void> {
+  if (!stream.send(lp.encode.single(bytes))) await drains.wait(stream, signal);
 }
 
 /** Reads exactly one length-prefixed frame, or throws. */
@@ -250,29 +251,58 @@ async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Ar
   throw new Error('stream ended before a frame');
 }
 
+/** The part of a libp2p stream a drain wait reads: its flag and its events. */
+export type DrainableStream = Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>;
+
 /**
- * Resolves when `stream` no longer needs to drain; rejects when it closes first or `signal`
- * fires. Not stream.onDrain(): in @libp2p/utils 7 that keeps the promise of its first wait, so
- * every later wait returned at once and a slow peer's unsent frames piled up without limit.
+ * Waits for streams to drain, one shared wait per stream however many writers are behind it.
+ * Not stream.onDrain(): in @libp2p/utils 7 that keeps the promise of its first wait, so every
+ * later wait returned at once and a slow peer's unsent frames piled up without limit. Shared,
+ * because a thousand writers each listening on the stream would cost a thousand listeners added
+ * and removed per drain.
  */
-export function drained(stream: Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>, signal: AbortSignal): Promise<void> {
-  if (!stream.writableNeedsDrain) return Promise.resolve();
-  if (signal.aborted) return Promise.reject(new Error('stream did not drain in time'));
-  return new Promise((resolve, reject) => {
-    const done = (err?: Error) => {
-      stream.removeEventListener('drain', onDrain);
-      stream.removeEventListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onDrain = () => done();
-    const onClose = () => done(new Error('stream closed before it drained'));
-    const onAbort = () => done(new Error('stream did not drain in time'));
-    stream.addEventListener('drain', onDrain);
-    stream.addEventListener('close', onClose);
-    signal.addEventListener('abort', onAbort);
-  });
+export class DrainWaits {
+  readonly #waits = new WeakMap<DrainableStream, Promise<void>>();
+
+  /** Resolves when `stream` no longer needs to drain; rejects when it closes first or `signal` fires. */
+  wait(stream: DrainableStream, signal: AbortSignal): Promise<void> {
+    if (!stream.writableNeedsDrain) return Promise.resolve();
+    if (signal.aborted) return Promise.reject(new Error('stream did not drain in time'));
+    let shared = this.#waits.get(stream);
+    if (shared === undefined) {
+      shared = new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          stream.removeEventListener('drain', onDrain);
+          stream.removeEventListener('close', onClose);
+          this.#waits.delete(stream);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = () => done();
+        const onClose = () => done(new Error('stream closed before it drained'));
+        stream.addEventListener('drain', onDrain);
+        stream.addEventListener('close', onClose);
+      });
+      // Nobody may be left to hear a rejection: their signals fired first.
+      shared.catch(() => undefined);
+      this.#waits.set(stream, shared);
+    }
+    const wait = shared;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(new Error('stream did not drain in time'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      wait.then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  }
 }
 
 /** Aborts `stream` if `signal` fires; returns the cleanup. */
@@ -287,6 +317,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const { chainId, allowedPeers } = opts;
   setYamuxWindowUpdates(opts.yamuxWindowUpdates ?? 'half-window');
   const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
+  const drains = new DrainWaits();
   const redialBaseMs = opts.redialBaseMs ?? 500;
   const redialMaxMs = opts.redialMaxMs ?? 30_000;
   const stats: NetworkStats = {
@@ -321,7 +352,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     privateKey: opts.privateKey,
     addresses: { listen: [...opts.listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: sodiumNoiseCrypto })],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
@@ -448,7 +479,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
           stream.abort(new Error('handler failed'));
           return;
         }
-        if (response instanceof Uint8Array) await writeFrame(stream, response, signal);
+        if (response instanceof Uint8Array) await writeFrame(stream, response, signal, drains);
         await stream.close({ signal });
       } catch {
         stats.directDropped++;
@@ -499,12 +530,22 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
    */
   function sessionOver(stream: Stream): Session & { end(err?: Error): void } {
     const listeners: (() => void)[] = [];
+    /** A drain wait is armed: replies that stay backed up past the stream timeout end the session. */
+    let watching = false;
     const session = {
       closed: false,
       send(bytes: Uint8Array): boolean {
         if (session.closed || stream.writeStatus !== 'writable') return false;
         try {
-          stream.send(lp.encode.single(bytes));
+          if (!stream.send(lp.encode.single(bytes)) && !watching) {
+            watching = true;
+            drains.wait(stream, AbortSignal.timeout(streamTimeoutMs)).then(
+              () => {
+                watching = false;
+              },
+              () => session.end(new Error('session frames not drained in time')),
+            );
+          }
         } catch {
           return false;
         }
@@ -557,10 +598,11 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
           }
           if (session.closed) break;
           // A peer that sends and does not read gets nothing more read here until it does:
-          // paused, the stream grants no more window, so its frames stop at its own end.
-          if (stream.writableNeedsDrain) {
+          // paused, the stream grants no more window, so its frames back up at its own end
+          // (what it sends on credit already granted stops at libp2p's read-buffer bound).
+          if (stream.writableNeedsDrain && stream.readStatus === 'readable') {
             stream.pause();
-            await drained(stream, AbortSignal.timeout(streamTimeoutMs));
+            await drains.wait(stream, AbortSignal.timeout(streamTimeoutMs));
             stream.resume();
           }
         }
@@ -617,37 +659,54 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   }
 
   /** Open outbound channel streams by `peerId protocol`; a closed one is forgotten and reopened. */
-  const channels = new Map<string, Promise<Stream>>();
+  const channels = new Map<string, { readonly opening: Promise<Stream>; stream?: Stream }>();
 
-  function channelTo(peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
-    const key = `${peerId} ${name}`;
+  function channelTo(key: string, peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
     const cached = channels.get(key);
-    if (cached !== undefined) return cached;
-    const opening = openStream(peerId, name, signal);
-    channels.set(key, opening);
+    if (cached !== undefined) return cached.opening;
+    const entry: { readonly opening: Promise<Stream>; stream?: Stream } = { opening: openStream(peerId, name, signal) };
+    channels.set(key, entry);
     const forget = () => {
-      if (channels.get(key) === opening) channels.delete(key);
+      if (channels.get(key) === entry) channels.delete(key);
     };
-    opening.then((stream) => stream.addEventListener('close', forget, { once: true }), forget);
-    return opening;
+    entry.opening.then((stream) => {
+      entry.stream = stream;
+      stream.addEventListener('close', forget, { once: true });
+    }, forget);
+    return entry.opening;
+  }
+
+  /** Forgets the channel `key` if it is still `stream`: a newer one, opened by another writer, stays. */
+  function dropChannel(key: string, stream: Stream): void {
+    if (channels.get(key)?.stream === stream) channels.delete(key);
   }
 
   async function sendOnChannel(peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-    // One retry on a fresh stream: the cached one may have died with a connection since last use.
+    const key = `${peerId} ${name}`;
+    // One retry on a fresh stream: the cached one may have died with a connection since last
+    // use. None once this frame's own deadline has passed: a retry would open a stream only to
+    // have it fail.
     for (let attempt = 0; ; attempt++) {
-      const stream = await channelTo(peerId, name, signal);
+      const last = attempt > 0 || signal.aborted;
+      let stream: Stream;
+      try {
+        stream = await channelTo(key, peerId, name, signal);
+      } catch (err) {
+        if (last) throw err;
+        continue;
+      }
       if (stream.writeStatus !== 'writable') {
-        if (channels.get(`${peerId} ${name}`) !== undefined) channels.delete(`${peerId} ${name}`);
-        if (attempt === 0) continue;
+        dropChannel(key, stream);
+        if (!last) continue;
         throw new Error(`channel to ${peerId} is ${stream.writeStatus}`);
       }
       try {
-        await writeFrame(stream, bytes, signal);
+        await writeFrame(stream, bytes, signal, drains);
         return;
       } catch (err) {
-        channels.delete(`${peerId} ${name}`);
+        dropChannel(key, stream);
         stream.abort(err instanceof Error ? err : new Error(String(err)));
-        if (attempt > 0) throw err;
+        if (last || signal.aborted) throw err;
       }
     }
   }
@@ -658,7 +717,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const stream = await openStream(peerId, name, signal);
     const release = abortOn(stream, signal);
     try {
-      await writeFrame(stream, bytes, signal);
+      await writeFrame(stream, bytes, signal, drains);
       await stream.close({ signal });
     } catch (err) {
       stream.abort(err instanceof Error ? err : new Error(String(err)));
@@ -673,7 +732,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const stream = await openStream(peerId, name, signal);
     const release = abortOn(stream, signal);
     try {
-      await writeFrame(stream, bytes, signal);
+      await writeFrame(stream, bytes, signal, drains);
       const response = await readFrame(stream, Math.min(maxResponseBytes, MAX_SYNC_RESPONSE_BYTES));
       await stream.close({ signal }).catch(() => undefined);
       return response;

@@ -54,9 +54,10 @@ export interface LoadResult {
 
 /**
  * Sessions one load host opens to its validator: the validator serves at most 16 sessions per
- * connection (network/host.ts), so clients beyond this get another host.
+ * connection (network/host.ts), so clients beyond this get another host; a few to spare, so
+ * that a session reopened after a failure is not refused while the old one is torn down.
  */
-const SESSIONS_PER_HOST = 16;
+const SESSIONS_PER_HOST = 12;
 /** A put's bytes besides its key and value: tag, key length, value length. */
 const PUT_FRAMING = 1 + 2 + 2;
 /** Widest key a padded put uses; narrower keys only when the command is too small for it. */
@@ -179,8 +180,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       const inFlight = new Map<number, { sentAt: number; left: number }>();
       let outstanding = 0;
       let nextTag = 0;
-      /** Answered since the last refill, and whether any of them said busy or refused. */
-      let answered = 0;
+      /** Whether a reply since the last refill said busy or refused. */
       let backOff = false;
       let wake: () => void = () => undefined;
       const count = (reply: SubmitReply, t0: number, t1: number) => {
@@ -211,7 +211,6 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         frame.left -= settled;
         if (frame.left <= 0) inFlight.delete(r.tag);
         outstanding -= settled;
-        answered += settled;
         wake();
       };
       let session: Session | undefined;
@@ -229,28 +228,34 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
           if (session === undefined) {
             session = await host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
             session.onClose(() => wake());
+            // The window may have closed while the session opened: its wake-up found no one.
+            if (windowClosed) break;
           }
           if (session.closed) throw new Error('session closed');
           // Keep K outstanding: refill what was answered, in one frame (split at the batch cap).
           let room = Math.min(opts.outstanding - outstanding, opts.maxCommands - submitted);
-          answered = 0;
           while (room > 0) {
             const k = Math.min(room, MAX_BATCH_REQUESTS);
             send(k);
             room -= k;
           }
           if (outstanding === 0) break; // maxCommands reached and all answered
-          // Woken by a reply, the session's end or the window's; a validator silent past the
-          // requests' own timeout is a failure.
+          // Woken by a reply, the session's end or the window's, or when the oldest frame is
+          // overdue: the validator answers every request within the requests' own timeout, so a
+          // frame still unanswered past it is lost, and the session with it.
+          let oldest = Number.POSITIVE_INFINITY;
+          for (const f of inFlight.values()) oldest = Math.min(oldest, f.sentAt);
+          const dueIn = oldest + timeoutMs + 5_000 - performance.now();
           let timer: NodeJS.Timeout | undefined;
-          const timedOutWaiting = await new Promise<boolean>((r) => {
-            wake = () => r(false);
-            timer = setTimeout(() => r(true), timeoutMs + 5_000);
+          await new Promise<void>((r) => {
+            wake = r;
+            timer = setTimeout(r, Math.max(0, dueIn));
           });
           clearTimeout(timer);
           wake = () => undefined;
-          if (session.closed && !windowClosed) throw new Error('session closed');
-          if (timedOutWaiting && answered === 0) throw new Error('no reply within the request timeout');
+          if (windowClosed) break;
+          if (session.closed) throw new Error('session closed');
+          for (const f of inFlight.values()) if (performance.now() - f.sentAt > timeoutMs + 5_000) throw new Error('no reply within the request timeout');
           if (backOff) {
             backOff = false;
             await pause(20);

@@ -1,13 +1,41 @@
 import assert from 'node:assert/strict';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
-import { drained } from '../../network/host.js';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { tcp } from '@libp2p/tcp';
+import * as lp from 'it-length-prefixed';
+import { createLibp2p } from 'libp2p';
+import { createNetworkHost, type DrainableStream, DrainWaits, protocolId } from '../../network/host.js';
 
-/** A fake of the part of a libp2p stream that drained() reads: a flag and its events. */
-class FakeStream extends EventTarget {
-  writableNeedsDrain = false;
+const CHAIN = 'drain-test';
+
+async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
-const asStream = (f: FakeStream) => f as unknown as Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>;
+/** A fake of the part of a libp2p stream a drain wait reads: a flag and its events, listeners counted. */
+class FakeStream extends EventTarget {
+  writableNeedsDrain = false;
+  listeners = 0;
+  override addEventListener(...args: Parameters<EventTarget['addEventListener']>): void {
+    this.listeners++;
+    super.addEventListener(...args);
+  }
+  override removeEventListener(...args: Parameters<EventTarget['removeEventListener']>): void {
+    this.listeners--;
+    super.removeEventListener(...args);
+  }
+}
+
+const asStream = (f: FakeStream) => f as unknown as DrainableStream;
+const waits = new DrainWaits();
+const drained = (s: DrainableStream, signal: AbortSignal) => waits.wait(s, signal);
 const settled = async (p: Promise<unknown>) => {
   let done = false;
   p.then(
@@ -18,7 +46,7 @@ const settled = async (p: Promise<unknown>) => {
   return done;
 };
 
-describe('network/host drained()', () => {
+describe('network/host DrainWaits', () => {
   it('returns at once when nothing waits to be sent', async () => {
     await drained(asStream(new FakeStream()), AbortSignal.timeout(1000));
   });
@@ -46,5 +74,75 @@ describe('network/host drained()', () => {
     controller.abort();
     await assert.rejects(late, /did not drain in time/);
     await assert.rejects(drained(asStream(s), AbortSignal.abort()), /did not drain in time/);
+  });
+
+  it('shares one wait per stream among all its writers, and lets a writer whose deadline passed go alone', async () => {
+    const s = new FakeStream();
+    s.writableNeedsDrain = true;
+    const controllers = Array.from({ length: 50 }, () => new AbortController());
+    const all = controllers.map((c) => drained(asStream(s), c.signal));
+    assert.equal(s.listeners, 2, 'one drain and one close listener for 50 writers');
+    controllers[0]!.abort();
+    await assert.rejects(all[0]!, /did not drain in time/);
+    assert.equal(await settled(Promise.all(all.slice(1))), false, 'the others still wait');
+    s.writableNeedsDrain = false;
+    s.dispatchEvent(new Event('drain'));
+    await Promise.all(all.slice(1));
+    assert.equal(s.listeners, 0, 'nothing left on the stream');
+  });
+});
+
+describe('network/host: a channel to a peer that stops reading', function () {
+  this.timeout(30_000);
+
+  it('holds the writers until the peer reads again, then delivers every frame in order', async () => {
+    const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+    const rawId = peerIdFromPrivateKey(keys[1]!);
+    // Its receive window may not grow past the initial 256 KiB, so each round outruns it.
+    const raw = await createLibp2p({
+      privateKey: keys[1]!,
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 256 * 1024 } })],
+    });
+    const host = await createNetworkHost({
+      chainId: CHAIN,
+      privateKey: keys[0]!,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      allowedPeers: new Set([rawId.toString()]),
+      peers: [{ peerId: rawId.toString(), multiaddr: raw.getMultiaddrs()[0]!.toString() }],
+      streamTimeoutMs: 20_000,
+    });
+    const received: number[] = [];
+    let inbound: Stream | undefined;
+    await raw.handle(protocolId(CHAIN, 'vote'), async (stream) => {
+      inbound = stream;
+      stream.pause();
+      for await (const frame of lp.decode(stream, { maxDataLength: 1 << 20 })) received.push(frame.subarray()[0]!);
+    });
+    try {
+      await waitFor(() => host.peers().includes(rawId.toString()), 'connected');
+      // Twice: libp2p's own onDrain() held writers only until the stream's first drain.
+      for (let round = 0; round < 2; round++) {
+        if (round > 0) inbound!.pause();
+        // 64 frames of 64 KiB: far more than the muxer's window, so the writers must wait.
+        const base = received.length;
+        const frame = (i: number) => new Uint8Array(64 * 1024).fill(i);
+        const sends = Array.from({ length: 64 }, (_, i) => host.send(rawId.toString(), 'vote', frame(i)));
+        const done = new Set<number>();
+        for (const [i, p] of sends.entries()) p.then(() => done.add(i), () => undefined);
+        await waitFor(() => inbound !== undefined, 'the channel opened');
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(done.size < sends.length, `round ${round}: writers wait while the peer does not read (${done.size} of ${sends.length} done)`);
+        inbound!.resume();
+        await Promise.all(sends);
+        await waitFor(() => received.length === base + 64, 'every frame read');
+        assert.deepEqual(received.slice(base), Array.from({ length: 64 }, (_, i) => i));
+      }
+    } finally {
+      await host.stop();
+      await raw.stop();
+    }
   });
 });
