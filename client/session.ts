@@ -42,7 +42,11 @@ export class SubmitSession {
     return this.#waiting.size;
   }
 
-  /** Sends one signed request and resolves with the validator's reply to it. */
+  /**
+   * Sends one signed request and resolves with the validator's reply to it. `timeoutMs` counts
+   * from the moment the request leaves; opening a session first waits up to the host's stream
+   * timeout.
+   */
   async submit(request: Uint8Array, timeoutMs: number): Promise<SubmitReply> {
     if (this.#closed) throw new SubmitSessionError('session client closed');
     const session = await this.#open();
@@ -66,7 +70,10 @@ export class SubmitSession {
   /** Opening waits the host's stream timeout, not a call's (which may have little time left). */
   #open(): Promise<Session> {
     if (this.#session !== undefined) return this.#session;
-    const opening = this.#host.openSession(this.#peerId, 'submit-session', (bytes) => this.#onFrame(bytes)).then(
+    // Frames are read only for the session they came on: a stale one cannot touch its successor.
+    const opening: Promise<Session> = this.#host.openSession(this.#peerId, 'submit-session', (bytes) => {
+      if (this.#session === opening) this.#onFrame(bytes, opening);
+    }).then(
       (session) => {
         session.onClose(() => {
           if (this.#session === opening) this.#session = undefined;
@@ -85,14 +92,15 @@ export class SubmitSession {
     return opening;
   }
 
-  #onFrame(bytes: Uint8Array): void {
+  #onFrame(bytes: Uint8Array, from: Promise<Session>): void {
     let r: ReturnType<typeof decodeSessionReplies>;
     try {
       r = decodeSessionReplies(bytes);
     } catch {
       // Not a reply this client can place: nothing more on this session can be trusted.
+      this.#session = undefined;
       this.#failAll('the validator sent a reply that does not decode');
-      void this.#session?.then((s) => s.close()).catch(() => undefined);
+      void from.then((s) => s.close()).catch(() => undefined);
       return;
     }
     const reply: SubmitReply = r.indices.length === 0 ? { status: 'rejected', reason: 'refused' } : r.replies[0]!;

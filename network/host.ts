@@ -305,6 +305,25 @@ export class DrainWaits {
   }
 }
 
+/** `promise`, or a rejection as soon as `signal` fires (the promise itself goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error('deadline passed'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('deadline passed'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
 /** Aborts `stream` if `signal` fires; returns the cleanup. */
 function abortOn(stream: Stream, signal: AbortSignal): () => void {
   const onAbort = () => stream.abort(new Error('stream timeout'));
@@ -530,8 +549,26 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
    */
   function sessionOver(stream: Stream): Session & { end(err?: Error): void } {
     const listeners: (() => void)[] = [];
-    /** A drain wait is armed: replies that stay backed up past the stream timeout end the session. */
+    /** A drain watch is armed: replies that make no progress for the stream timeout end the session. */
     let watching = false;
+    /**
+     * Watches a backed-up stream until it drains. A 'drain' reaches every stream of the
+     * connection when the socket drains, so only bytes that actually left restart the clock.
+     */
+    const watch = (deadline: number, unsent: number): void => {
+      drains.wait(stream, AbortSignal.timeout(Math.max(0, deadline - Date.now()))).then(
+        () => {
+          if (session.closed) return;
+          if (!stream.writableNeedsDrain) {
+            watching = false;
+            return;
+          }
+          const now = stream.writeBufferLength;
+          watch(now < unsent ? Date.now() + streamTimeoutMs : deadline, now);
+        },
+        () => session.end(new Error('session frames not drained in time')),
+      );
+    };
     const session = {
       closed: false,
       send(bytes: Uint8Array): boolean {
@@ -539,12 +576,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         try {
           if (!stream.send(lp.encode.single(bytes)) && !watching) {
             watching = true;
-            drains.wait(stream, AbortSignal.timeout(streamTimeoutMs)).then(
-              () => {
-                watching = false;
-              },
-              () => session.end(new Error('session frames not drained in time')),
-            );
+            watch(Date.now() + streamTimeoutMs, stream.writeBufferLength);
           }
         } catch {
           return false;
@@ -661,10 +693,14 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   /** Open outbound channel streams by `peerId protocol`; a closed one is forgotten and reopened. */
   const channels = new Map<string, { readonly opening: Promise<Stream>; stream?: Stream }>();
 
+  /**
+   * The channel `key`, opened if need be. The open has its own deadline, not the first writer's
+   * (which may be nearly spent): each writer waits for it only as long as its own signal allows.
+   */
   function channelTo(key: string, peerId: string, name: DirectProtocolName, signal: AbortSignal): Promise<Stream> {
     const cached = channels.get(key);
-    if (cached !== undefined) return cached.opening;
-    const entry: { readonly opening: Promise<Stream>; stream?: Stream } = { opening: openStream(peerId, name, signal) };
+    if (cached !== undefined) return untilAborted(cached.opening, signal);
+    const entry: { readonly opening: Promise<Stream>; stream?: Stream } = { opening: openStream(peerId, name, AbortSignal.timeout(streamTimeoutMs)) };
     channels.set(key, entry);
     const forget = () => {
       if (channels.get(key) === entry) channels.delete(key);
@@ -673,7 +709,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       entry.stream = stream;
       stream.addEventListener('close', forget, { once: true });
     }, forget);
-    return entry.opening;
+    return untilAborted(entry.opening, signal);
   }
 
   /** Forgets the channel `key` if it is still `stream`: a newer one, opened by another writer, stays. */
@@ -687,17 +723,17 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     // use. None once this frame's own deadline has passed: a retry would open a stream only to
     // have it fail.
     for (let attempt = 0; ; attempt++) {
-      const last = attempt > 0 || signal.aborted;
       let stream: Stream;
       try {
         stream = await channelTo(key, peerId, name, signal);
       } catch (err) {
-        if (last) throw err;
+        if (attempt > 0 || signal.aborted) throw err;
         continue;
       }
       if (stream.writeStatus !== 'writable') {
         dropChannel(key, stream);
-        if (!last) continue;
+        stream.abort(new Error(`channel is ${stream.writeStatus}`));
+        if (attempt === 0 && !signal.aborted) continue;
         throw new Error(`channel to ${peerId} is ${stream.writeStatus}`);
       }
       try {
@@ -706,7 +742,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       } catch (err) {
         dropChannel(key, stream);
         stream.abort(err instanceof Error ? err : new Error(String(err)));
-        if (last || signal.aborted) throw err;
+        if (attempt > 0 || signal.aborted) throw err;
       }
     }
   }

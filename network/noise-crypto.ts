@@ -1,6 +1,7 @@
 /**
- * The noise transport cipher (ChaCha20-Poly1305, IETF) through libsodium, for every connection
- * the host makes; the handshake's primitives stay noise's defaults.
+ * Noise's cipher (ChaCha20-Poly1305, IETF) through libsodium, for every connection the host
+ * makes: the transport messages and the handshake's encrypted payloads; its hash, HKDF and
+ * X25519 stay noise's defaults.
  *
  * Why: noise's default seals a message under 1,200 bytes in AssemblyScript and a longer one with
  * node:crypto, whose cipher object per message costs ~16 us before it touches a byte. libsodium

@@ -226,7 +226,14 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       while (!windowClosed) {
         try {
           if (session === undefined) {
-            session = await host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
+            // Raced against the window's end: a client does not wait out an open nobody needs.
+            const opening = host.openSession(peerId, 'submit-session', onFrame, { timeoutMs });
+            const opened = await Promise.race([opening, closed.then(() => undefined)]);
+            if (opened === undefined) {
+              void opening.then((s) => s.close(), () => undefined);
+              break;
+            }
+            session = opened;
             session.onClose(() => wake());
             // The window may have closed while the session opened: its wake-up found no one.
             if (windowClosed) break;
@@ -249,7 +256,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
           let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((r) => {
             wake = r;
-            timer = setTimeout(r, Math.max(0, dueIn));
+            // Clamped: a delay past 2^31 - 1 ms (or Infinity) would fire at once.
+            timer = setTimeout(r, Math.min(Math.max(0, dueIn), 2 ** 31 - 1));
           });
           clearTimeout(timer);
           wake = () => undefined;
@@ -261,7 +269,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
             await pause(20);
           }
         } catch (err) {
-          failedWith(err, Math.max(1, outstanding));
+          // A failure after the window closed is not the run's: the client was leaving.
+          if (!windowClosed) failedWith(err, Math.max(1, outstanding));
           inFlight.clear();
           outstanding = 0;
           await session?.close().catch(() => undefined);
