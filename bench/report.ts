@@ -143,47 +143,35 @@ else {
     '',
   );
 
+  /** A section of tables: its heading, what the columns mean, and one row per point that has figures. */
+  const section = <T>(title: string, intro: string, headers: string[], figuresOf: (p: Point) => T | null | undefined, row: (p: Point, figures: T) => (string | number)[]) => {
+    const rows = pts.flatMap((p) => {
+      const figures = figuresOf(p);
+      return figures === null || figures === undefined ? [] : [row(p, figures)];
+    });
+    if (rows.length > 0) md.push(`### ${title}`, '', intro, '', table(headers, rows), '');
+  };
+
   // Round anatomy: where a round's wall time goes, from the validators' own metrics.
-  const anatomy = pts.filter((p) => p.roundAnatomy);
-  if (anatomy.length > 0) {
-    md.push('### Where a round goes', '');
-    md.push(
-      "Per round, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`), averaged over the validators: the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state, execute what it commits) and its votes (only the next leader gets them, so there it is about n times the column: aggregate and check them, form the QC, propose and vote again), the BLS QC checks, and the LMDB flushes of every step (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). These are wall times, fsync waits and waiting for a core included. A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (the validators and the load generator share 2). \"p50 in rounds\" is the point's p50 latency over its QC formation time: how many rounds a command's submit-to-commit takes, which separates the protocol's depth (two rounds to commit, plus waiting for the next proposal) from the length of a round. Matrices recorded before this table existed have no figures.",
-      '',
-    );
-    md.push(
-      table(
-        ['point', 'rounds / validator', 'QC formation ms', 'p50 in rounds', 'proposal ms / round', 'votes ms / round', 'QC checks ms / round', 'flush ms / round', 'durable groups / round'],
-        anatomy.map((p) => {
-          const a = p.roundAnatomy!;
-          return [p.label, a.rounds, a.qcFormationMs, a.qcFormationMs > 0 ? significant(p.p50Ms / a.qcFormationMs, 2) : '-', a.proposalMsPerRound, a.voteMsPerRound, a.qcVerifyMsPerRound, a.flushMsPerRound, a.flushesPerRound];
-        }),
-      ),
-      '',
-    );
-  }
+  section(
+    'Where a round goes',
+    "Per round, from the validators' own metrics read at both edges of the window (`bench/e2e/anatomy.ts`), averaged over the validators: the time spent handling the round's proposal (check its QC, check its requests, vote, flush the safety state, execute what it commits) and its votes (only the next leader gets them, so there it is about n times the column: aggregate and check them, form the QC, propose and vote again), the BLS QC checks, and the LMDB flushes of every step (commit + fsync of a durable group; a group that wrote nothing, such as a step that only queued requests, costs microseconds). These are wall times, fsync waits and waiting for a core included. A round is certified every \"QC formation\" ms; the rest of it is messages in flight and waiting for a core (the validators and the load generator share 2). \"p50 in rounds\" is the point's p50 latency over its QC formation time: how many rounds a command's submit-to-commit takes, which separates the protocol's depth (two rounds to commit, plus waiting for the next proposal) from the length of a round. Matrices recorded before this table existed have no figures.",
+    ['point', 'rounds / validator', 'QC formation ms', 'p50 in rounds', 'proposal ms / round', 'votes ms / round', 'QC checks ms / round', 'flush ms / round', 'durable groups / round'],
+    (p) => p.roundAnatomy,
+    (p, a) => [p.label, a.rounds, a.qcFormationMs, a.qcFormationMs > 0 ? significant(p.p50Ms / a.qcFormationMs, 2) : '-', a.proposalMsPerRound, a.voteMsPerRound, a.qcVerifyMsPerRound, a.flushMsPerRound, a.flushesPerRound],
+  );
 
   // Request anatomy: where a committed command's latency goes, stage by stage.
-  const journeys = pts.filter((p) => p.requestAnatomy);
-  if (journeys.length > 0) {
-    md.push('### Where a command\'s latency goes', '');
-    md.push(
-      "Per committed command, from the `vsmr_request_stage_seconds` metric of the validator its client sent it to (`bench/e2e/anatomy.ts`), means over the window: validate (received to verdict: the validation pool's queue and the signature check), queued (verdict to the proposal that carries it reaching that validator: the relay to the next leader, its own check there, waiting for that leader's next proposal, the proposal's trip), ordering (that proposal to the block's commit there: the two-chain rule, in rounds in the next column) and execute (commit to receipt: executing the block and flushing it). \"Client's rest\" is the clients' mean latency minus the four: the request's and the reply's trip over the client's session. Matrices recorded before this table existed have no figures.",
-      '',
-    );
-    md.push(
-      table(
-        ['point', 'mean ms', 'validate ms', 'queued ms', 'ordering ms', 'ordering in rounds', 'execute ms', "client's rest ms"],
-        journeys.map((p) => {
-          const a = p.requestAnatomy!;
-          const rounds = p.roundAnatomy && p.roundAnatomy.qcFormationMs > 0 ? significant(a.orderingMs / p.roundAnatomy.qcFormationMs, 2) : '-';
-          const rest = significant(p.meanMs - a.validateMs - a.queuedMs - a.orderingMs - a.executeMs);
-          return [p.label, p.meanMs, a.validateMs, a.queuedMs, a.orderingMs, rounds, a.executeMs, rest];
-        }),
-      ),
-      '',
-    );
-  }
+  section(
+    "Where a command's latency goes",
+    "Per committed command, from the `vsmr_request_stage_seconds` metric of the validator its client sent it to (`bench/e2e/anatomy.ts`), means over the window: validate (received to verdict: the validation pool's queue and the signature check), queued (verdict to the proposal that carries it reaching that validator: the relay to the next leader, its own check there, waiting for that leader's next proposal, the proposal's trip), ordering (that proposal to the block's commit there: the two-chain rule, in rounds in the next column) and execute (commit to receipt: executing the block and flushing it). \"Client's rest\" is the clients' mean latency minus the four: the request's and the reply's trip over the client's session. Matrices recorded before this table existed have no figures.",
+    ['point', 'mean ms', 'validate ms', 'queued ms', 'ordering ms', 'ordering in rounds', 'execute ms', "client's rest ms"],
+    (p) => p.requestAnatomy,
+    (p, a) => {
+      const rounds = p.roundAnatomy && p.roundAnatomy.qcFormationMs > 0 ? significant(a.orderingMs / p.roundAnatomy.qcFormationMs, 2) : '-';
+      return [p.label, p.meanMs, a.validateMs, a.queuedMs, a.orderingMs, rounds, a.executeMs, significant(p.meanMs - a.validateMs - a.queuedMs - a.orderingMs - a.executeMs)];
+    },
+  );
 
   // Charts.
   const byBatch = (filter: (p: Point) => boolean) => pts.filter(filter).map((p) => [p.batch, p.throughput] as const);

@@ -524,6 +524,15 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         stream.abort(new Error('bad frame'));
       }
     };
+    serveProtocol(id, serve, handleOpts?.maxInboundStreams ?? 256);
+  }
+
+  /**
+   * Registers `serve` for protocol `id`; its failures, and the registration's, are counted as
+   * our own handler errors. Per connection, a peer opening more than `maxInboundStreams` streams
+   * of the protocol at once is refused.
+   */
+  function serveProtocol(id: string, serve: (stream: Stream, connection: Connection) => Promise<void>, maxInboundStreams: number): void {
     void node
       .handle(
         id,
@@ -531,11 +540,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
           serve(stream, connection).catch(() => {
             stats.handlerErrors++;
           }),
-        {
-          // Per connection: a peer opening more streams of this protocol at once is refused.
-          maxInboundStreams: handleOpts?.maxInboundStreams ?? 256,
-          force: true,
-        },
+        { maxInboundStreams, force: true },
       )
       .catch(() => {
         stats.handlerErrors++;
@@ -645,21 +650,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         session.end(new Error('session failed'));
       }
     };
-    void node
-      .handle(
-        id,
-        (stream, connection) =>
-          serve(stream, connection).catch(() => {
-            stats.handlerErrors++;
-          }),
-        {
-          maxInboundStreams: handleOpts?.maxInboundStreams ?? 16,
-          force: true,
-        },
-      )
-      .catch(() => {
-        stats.handlerErrors++;
-      });
+    serveProtocol(id, serve, handleOpts?.maxInboundStreams ?? 16);
   }
 
   async function openSession(peerId: string, name: DirectProtocolName, onFrame: (bytes: Uint8Array) => void, sessionOpts?: { timeoutMs?: number; maxFrameBytes?: number }): Promise<Session> {
