@@ -287,29 +287,15 @@ export class DrainWaits {
       shared.catch(() => undefined);
       this.#waits.set(stream, shared);
     }
-    const wait = shared;
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = () => reject(new Error('stream did not drain in time'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      wait.then(
-        () => {
-          signal.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
-    });
+    return untilAborted(shared, signal, 'stream did not drain in time');
   }
 }
 
-/** `promise`, or a rejection as soon as `signal` fires (the promise itself goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error('deadline passed'));
+/** `promise`, or a rejection (`why`) as soon as `signal` fires; the promise itself goes on. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, why = 'deadline passed'): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(why));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error('deadline passed'));
+    const onAbort = () => reject(new Error(why));
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (v) => {
