@@ -8,16 +8,10 @@ import { tcp } from '@libp2p/tcp';
 import * as lp from 'it-length-prefixed';
 import { createLibp2p } from 'libp2p';
 import { createNetworkHost, type DrainableStream, DrainWaits, protocolId } from '../../network/host.js';
+import { waitFor } from '../wait-for.js';
 
 const CHAIN = 'drain-test';
 
-async function waitFor(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** A fake of the part of a libp2p stream a drain wait reads: a flag and its events, listeners counted. */
 class FakeStream extends EventTarget {

@@ -21,6 +21,7 @@ import {
   topicId,
   type ValidationResult,
 } from '../../network/host.js';
+import { waitFor } from '../wait-for.js';
 
 const CHAIN = 'test-chain';
 const TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
@@ -28,13 +29,6 @@ const PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'sync', '
 const MARK_REJECT = 0xba;
 const MARK_IGNORE = 0xee;
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Stand-in for the real validation pool: decode, and honour two test markers. */
 function validator(_from: string, bytes: Uint8Array): ValidationResult {

@@ -11,14 +11,8 @@ import { MainThreadValidator } from '../../../validation/stateless.js';
 import { accept, ignore, reject } from '../../../validation/verdict.js';
 import { CHAIN, client, request } from '../../validation/fixtures.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
+import { waitFor } from '../../wait-for.js';
 
-async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A request with one signature byte flipped: well-formed, but not signed by its client. */
 function forged(seq: bigint): Uint8Array {

@@ -15,16 +15,10 @@ import { encodeRequestBatch } from '../../../protocol/request-batch.js';
 import { Result, resultName } from '../../../protocol/result.js';
 import { decodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
 import { accept, ignore, reject, type Verdict } from '../../../validation/verdict.js';
+import { waitFor } from '../../wait-for.js';
 
 const CHAIN = 'session-test';
 
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /**
  * A fake of ValidatorNode.submit: the first byte of a request picks its verdict (1 reject, 2
