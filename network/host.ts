@@ -19,6 +19,7 @@ import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
+import { DrainWaits, SendProgressWatch, untilAborted } from './drain.js';
 import { sodiumNoiseCrypto } from './noise-crypto.js';
 import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.js';
 
@@ -251,65 +252,6 @@ async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Ar
   throw new Error('stream ended before a frame');
 }
 
-/** The part of a libp2p stream a drain wait reads: its flag and its events. */
-export type DrainableStream = Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>;
-
-/**
- * Waits for streams to drain, one shared wait per stream however many writers are behind it.
- * Not stream.onDrain(): in @libp2p/utils 7 that keeps the promise of its first wait, so every
- * later wait returned at once and a slow peer's unsent frames piled up without limit. Shared,
- * because a thousand writers each listening on the stream would cost a thousand listeners added
- * and removed per drain.
- */
-export class DrainWaits {
-  readonly #waits = new WeakMap<DrainableStream, Promise<void>>();
-
-  /** Resolves when `stream` no longer needs to drain; rejects when it closes first or `signal` fires. */
-  wait(stream: DrainableStream, signal: AbortSignal): Promise<void> {
-    if (!stream.writableNeedsDrain) return Promise.resolve();
-    if (signal.aborted) return Promise.reject(new Error('stream did not drain in time'));
-    let shared = this.#waits.get(stream);
-    if (shared === undefined) {
-      shared = new Promise<void>((resolve, reject) => {
-        const done = (err?: Error) => {
-          stream.removeEventListener('drain', onDrain);
-          stream.removeEventListener('close', onClose);
-          this.#waits.delete(stream);
-          if (err) reject(err);
-          else resolve();
-        };
-        const onDrain = () => done();
-        const onClose = () => done(new Error('stream closed before it drained'));
-        stream.addEventListener('drain', onDrain);
-        stream.addEventListener('close', onClose);
-      });
-      // Nobody may be left to hear a rejection: their signals fired first.
-      shared.catch(() => undefined);
-      this.#waits.set(stream, shared);
-    }
-    return untilAborted(shared, signal, 'stream did not drain in time');
-  }
-}
-
-/** `promise`, or a rejection (`why`) as soon as `signal` fires; the promise itself goes on. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, why = 'deadline passed'): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error(why));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new Error(why));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    );
-  });
-}
-
 /** Aborts `stream` if `signal` fires; returns the cleanup. */
 function abortOn(stream: Stream, signal: AbortSignal): () => void {
   const onAbort = () => stream.abort(new Error('stream timeout'));
@@ -540,35 +482,15 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
    */
   function sessionOver(stream: Stream): Session & { end(err?: Error): void } {
     const listeners: (() => void)[] = [];
-    /** A drain watch is armed: replies that make no progress for the stream timeout end the session. */
-    let watching = false;
-    /**
-     * Watches a backed-up stream until it drains. A 'drain' reaches every stream of the
-     * connection when the socket drains, so only bytes that actually left restart the clock.
-     */
-    const watch = (deadline: number, unsent: number): void => {
-      drains.wait(stream, AbortSignal.timeout(Math.max(0, deadline - Date.now()))).then(
-        () => {
-          if (session.closed) return;
-          if (!stream.writableNeedsDrain) {
-            watching = false;
-            return;
-          }
-          const now = stream.writeBufferLength;
-          watch(now < unsent ? Date.now() + streamTimeoutMs : deadline, now);
-        },
-        () => session.end(new Error('session frames not drained in time')),
-      );
-    };
+    // Replies that make no progress for the stream timeout end the session.
+    const progress = new SendProgressWatch(stream, drains, streamTimeoutMs, () => session.end(new Error('session frames not drained in time')));
     const session = {
       closed: false,
       send(bytes: Uint8Array): boolean {
         if (session.closed || stream.writeStatus !== 'writable') return false;
         try {
-          if (!stream.send(lp.encode.single(bytes)) && !watching) {
-            watching = true;
-            watch(Date.now() + streamTimeoutMs, stream.writeBufferLength);
-          }
+          const frame = lp.encode.single(bytes);
+          progress.sent(frame.byteLength, stream.send(frame));
         } catch {
           return false;
         }
@@ -586,6 +508,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       end(err?: Error): void {
         if (session.closed) return;
         session.closed = true;
+        progress.stop();
         if (err) stream.abort(err);
         else stream.close({ signal: AbortSignal.timeout(streamTimeoutMs) }).catch(() => stream.abort(new Error('session close failed')));
         for (const listener of listeners.splice(0)) {

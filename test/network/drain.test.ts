@@ -7,7 +7,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { tcp } from '@libp2p/tcp';
 import * as lp from 'it-length-prefixed';
 import { createLibp2p } from 'libp2p';
-import { createNetworkHost, type DrainableStream, DrainWaits, protocolId } from '../../network/host.js';
+import { type DrainableStream, DrainWaits, SendProgressWatch, type WatchedStream } from '../../network/drain.js';
+import { createNetworkHost, protocolId } from '../../network/host.js';
 import { waitFor } from '../wait-for.js';
 
 const CHAIN = 'drain-test';
@@ -40,7 +41,7 @@ const settled = async (p: Promise<unknown>) => {
   return done;
 };
 
-describe('network/host DrainWaits', () => {
+describe('network/drain DrainWaits', () => {
   it('returns at once when nothing waits to be sent', async () => {
     await drained(asStream(new FakeStream()), AbortSignal.timeout(1000));
   });
@@ -83,6 +84,76 @@ describe('network/host DrainWaits', () => {
     s.dispatchEvent(new Event('drain'));
     await Promise.all(all.slice(1));
     assert.equal(s.listeners, 0, 'nothing left on the stream');
+  });
+});
+
+/** A FakeStream that also holds unsent bytes, as the watch reads them. */
+class FakeBackedUpStream extends FakeStream {
+  writeBufferLength = 0;
+}
+
+describe('network/drain SendProgressWatch', function () {
+  this.timeout(10_000);
+  const TIMEOUT_MS = 300;
+  const TICK_MS = 40;
+  const tick = () => new Promise((r) => setTimeout(r, TICK_MS));
+
+  /** A watch over a stream backed up with `unsent` bytes, and when (ms after it armed) it called a stall. */
+  function backedUp(unsent: number) {
+    const s = new FakeBackedUpStream();
+    s.writableNeedsDrain = true;
+    s.writeBufferLength = unsent;
+    const started = Date.now();
+    const result = { s, stalledAfterMs: undefined as number | undefined, watch: undefined as unknown as SendProgressWatch };
+    result.watch = new SendProgressWatch(s as unknown as WatchedStream, new DrainWaits(), TIMEOUT_MS, () => {
+      result.stalledAfterMs ??= Date.now() - started;
+    });
+    result.watch.sent(unsent, false);
+    return result;
+  }
+
+  it('ends a backed-up stream whose wake-ups move none of its bytes (another stream drained the socket)', async () => {
+    const w = backedUp(1000);
+    // The muxer wakes every stream of a connection when its socket drains: 30 wake-ups over
+    // four times the timeout, none of which sends a byte of this stream.
+    for (let i = 0; i < 30 && w.stalledAfterMs === undefined; i++) {
+      await tick();
+      w.s.dispatchEvent(new Event('drain'));
+    }
+    assert.ok(w.stalledAfterMs !== undefined, 'stalled while the wake-ups went on');
+    assert.ok(w.stalledAfterMs >= TIMEOUT_MS - 20, `not before its timeout (${w.stalledAfterMs} ms)`);
+  });
+
+  it('keeps a stream whose bytes leave while newer ones queue behind them, its unsent length growing', async () => {
+    const w = backedUp(1000);
+    // Each tick 100 bytes more are handed over and 50 of what was queued leaves: the unsent
+    // length grows by 50 every time, yet bytes leave all along.
+    for (let i = 0; i < 25; i++) {
+      await tick();
+      w.watch.sent(100, false);
+      w.s.writeBufferLength += 50;
+      w.s.dispatchEvent(new Event('drain'));
+    }
+    assert.equal(w.stalledAfterMs, undefined, `${25 * TICK_MS} ms of progress, more than three timeouts, and no stall`);
+    // Then nothing leaves any more: the clock that progress restarted runs out.
+    await waitFor(() => w.stalledAfterMs !== undefined, 'a stall once progress stops', 5_000);
+  });
+
+  it('disarms when the stream drains, arms again on the next send that backs up, and is silent once stopped', async () => {
+    const w = backedUp(1000);
+    w.s.writableNeedsDrain = false;
+    w.s.writeBufferLength = 0;
+    w.s.dispatchEvent(new Event('drain'));
+    await new Promise((r) => setTimeout(r, 2 * TIMEOUT_MS));
+    assert.equal(w.stalledAfterMs, undefined, 'a drained stream is not watched');
+    w.s.writableNeedsDrain = true;
+    w.s.writeBufferLength = 500;
+    w.watch.sent(500, false);
+    await waitFor(() => w.stalledAfterMs !== undefined, 'armed again, a stall', 5_000);
+    const stopped = backedUp(1000);
+    stopped.watch.stop();
+    await new Promise((r) => setTimeout(r, 2 * TIMEOUT_MS));
+    assert.equal(stopped.stalledAfterMs, undefined, 'a stopped watch says nothing');
   });
 });
 

@@ -13,7 +13,7 @@ import type { CommitOutcome } from '../../../node/runtime/validator-node.js';
 import { createNetworkHost, type NetworkHost, protocolId, type Session } from '../../../network/host.js';
 import { encodeRequestBatch } from '../../../protocol/request-batch.js';
 import { Result, resultName } from '../../../protocol/result.js';
-import { decodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
+import { decodeSessionReplies, decodeSessionRequests, encodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
 import { accept, ignore, reject, type Verdict } from '../../../validation/verdict.js';
 import { waitFor } from '../../wait-for.js';
 
@@ -275,6 +275,52 @@ describe('submit sessions: a client that never reads its replies', function () {
     } finally {
       await raw.stop();
       await server.stop();
+    }
+  });
+});
+
+describe('client/session.ts: a stale session', function () {
+  this.timeout(30_000);
+
+  it('cannot answer a request of the session that replaced it', async () => {
+    const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+    // A raw validator: its first session gets a reply that does not decode (the client drops
+    // that session and opens another); when the second session's first request comes, it
+    // answers that request's tag on the first, dropped, stream with a forged commit, then on the
+    // second stream with the true verdict. One connection carries both streams, in that order.
+    const raw = await createLibp2p({ privateKey: keys[0]!, addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
+    const streams: Parameters<Parameters<typeof raw.handle>[1]>[0][] = [];
+    const forged = encodeSessionReplies({ tag: 1, indices: [0], replies: [{ status: 'committed', height: 99, position: 99, result: Result.OK, resultName: resultName(Result.OK) }] });
+    await raw.handle(protocolId(CHAIN, 'submit-session'), async (stream) => {
+      const index = streams.push(stream) - 1;
+      for await (const f of lp.decode(stream, { maxDataLength: 1 << 20 })) {
+        const { tag } = decodeSessionRequests(f.subarray());
+        if (index === 0) {
+          stream.send(lp.encode.single(Uint8Array.of(0xff)));
+          continue;
+        }
+        streams[0]!.send(lp.encode.single(forged));
+        stream.send(lp.encode.single(encodeSessionReplies({ tag, indices: [0], replies: [{ status: 'rejected', reason: 'bad-signature' }] })));
+      }
+    });
+    const client = await createNetworkHost({
+      chainId: CHAIN,
+      privateKey: keys[1]!,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      allowedPeers: new Set(),
+      peers: [{ peerId: raw.peerId.toString(), multiaddr: raw.getMultiaddrs()[0]!.toString() }],
+    });
+    try {
+      await waitFor(() => client.peers().includes(raw.peerId.toString()), 'connected');
+      const sc = new SubmitSession(client, raw.peerId.toString());
+      await assert.rejects(sc.submit(Uint8Array.of(0, 1, 3), 5_000), /does not decode/);
+      // Tag 1, the tag the forged reply names.
+      assert.deepEqual(await sc.submit(Uint8Array.of(0, 2, 3), 5_000), { status: 'rejected', reason: 'bad-signature' });
+      assert.equal(streams.length, 2, 'the second request went on a new session');
+      await sc.close();
+    } finally {
+      await client.stop();
+      await raw.stop();
     }
   });
 });

@@ -1,0 +1,125 @@
+/**
+ * Waiting for libp2p streams to drain: the shared wait every writer uses (DrainWaits), and the
+ * watch that ends a session whose peer stops taking what it is sent (SendProgressWatch).
+ */
+import type { Stream } from '@libp2p/interface';
+
+/** The part of a libp2p stream a drain wait reads: its flag and its events. */
+export type DrainableStream = Pick<Stream, 'writableNeedsDrain' | 'addEventListener' | 'removeEventListener'>;
+
+/**
+ * Waits for streams to drain, one shared wait per stream however many writers are behind it.
+ * Not stream.onDrain(): in @libp2p/utils 7 that keeps the promise of its first wait, so every
+ * later wait returned at once and a slow peer's unsent frames piled up without limit. Shared,
+ * because a thousand writers each listening on the stream would cost a thousand listeners added
+ * and removed per drain.
+ */
+export class DrainWaits {
+  readonly #waits = new WeakMap<DrainableStream, Promise<void>>();
+
+  /** Resolves when `stream` no longer needs to drain; rejects when it closes first or `signal` fires. */
+  wait(stream: DrainableStream, signal: AbortSignal): Promise<void> {
+    if (!stream.writableNeedsDrain) return Promise.resolve();
+    if (signal.aborted) return Promise.reject(new Error('stream did not drain in time'));
+    let shared = this.#waits.get(stream);
+    if (shared === undefined) {
+      shared = new Promise<void>((resolve, reject) => {
+        const done = (err?: Error) => {
+          stream.removeEventListener('drain', onDrain);
+          stream.removeEventListener('close', onClose);
+          this.#waits.delete(stream);
+          if (err) reject(err);
+          else resolve();
+        };
+        const onDrain = () => done();
+        const onClose = () => done(new Error('stream closed before it drained'));
+        stream.addEventListener('drain', onDrain);
+        stream.addEventListener('close', onClose);
+      });
+      // Nobody may be left to hear a rejection: their signals fired first.
+      shared.catch(() => undefined);
+      this.#waits.set(stream, shared);
+    }
+    return untilAborted(shared, signal, 'stream did not drain in time');
+  }
+}
+
+/** `promise`, or a rejection (`why`) as soon as `signal` fires; the promise itself goes on. */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, why = 'deadline passed'): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error(why));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error(why));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}
+
+/** The part of a libp2p stream a send-progress watch reads: a drain wait's, and its unsent bytes. */
+export type WatchedStream = DrainableStream & Pick<Stream, 'writeBufferLength'>;
+
+/**
+ * Calls `onStall` once `timeoutMs` pass, while a stream is backed up, without any of the bytes
+ * handed to it leaving. Armed by a send that backs up; disarmed when the stream drains.
+ *
+ * Progress is the bytes handed to the stream minus the bytes it still holds, so it counts what
+ * left even while newer replies are queued behind it (the unsent length alone can stay level or
+ * grow on a reader that is keeping up). A 'drain' is no proof of progress: the muxer wakes every
+ * stream of a connection when its socket drains, so a wake-up that moved none of this stream's
+ * bytes leaves its clock running.
+ */
+export class SendProgressWatch {
+  #handed = 0;
+  #armed = false;
+  #stopped = false;
+
+  constructor(
+    private readonly stream: WatchedStream,
+    private readonly drains: DrainWaits,
+    private readonly timeoutMs: number,
+    private readonly onStall: () => void,
+  ) {}
+
+  /** Counts `bytes` handed to the stream; `accepted` is what its send() returned. */
+  sent(bytes: number, accepted: boolean): void {
+    this.#handed += bytes;
+    if (accepted || this.#armed || this.#stopped) return;
+    this.#armed = true;
+    this.#watch(Date.now() + this.timeoutMs, this.#left());
+  }
+
+  /** No more calls to onStall (the session ended). */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  /** Bytes handed over that have left the stream. */
+  #left(): number {
+    return this.#handed - this.stream.writeBufferLength;
+  }
+
+  #watch(deadline: number, leftBefore: number): void {
+    this.drains.wait(this.stream, AbortSignal.timeout(Math.max(0, deadline - Date.now()))).then(
+      () => {
+        if (this.#stopped) return;
+        if (!this.stream.writableNeedsDrain) {
+          this.#armed = false;
+          return;
+        }
+        const left = this.#left();
+        this.#watch(left > leftBefore ? Date.now() + this.timeoutMs : deadline, left);
+      },
+      () => {
+        if (!this.#stopped) this.onStall();
+      },
+    );
+  }
+}
