@@ -30,6 +30,8 @@ export interface ClusterOptions {
   readonly baseTimeoutMs?: number;
   /** Written to every node's config.json when set. */
   readonly maxPendingRequests?: number;
+  /** Written to every node's config.json when set (validation worker threads per validator). */
+  readonly validationWorkers?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -148,6 +150,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       config['logLevel'] = 'warn';
       if (opts.unsigned) config['unsafeUnsignedRequests'] = true;
       if (opts.maxPendingRequests !== undefined) config['maxPendingRequests'] = opts.maxPendingRequests;
+      if (opts.validationWorkers !== undefined) config['validationWorkers'] = opts.validationWorkers;
       await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
       const log = await open(join(dir, `node-${i}.log`), 'w');
       const prof = opts.profileDir

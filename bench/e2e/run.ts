@@ -35,6 +35,8 @@ export interface E2eOptions {
   readonly quick?: boolean;
   /** Each validator's mempool bound (node config maxPendingRequests); the node's default when absent. */
   readonly maxPendingRequests?: number;
+  /** Each validator's validation worker threads (node config validationWorkers); one per core when absent. */
+  readonly validationWorkers?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -52,6 +54,8 @@ export interface E2eResult {
   readonly durationS: number;
   /** The validators' mempool bound, when the run set one (--max-pending). */
   readonly maxPendingRequests?: number;
+  /** The validators' validation worker threads, when the run set them (--validation-workers). */
+  readonly validationWorkers?: number;
   /** Committed commands/s in the measured window. */
   readonly throughput: number;
   readonly committed: number;
@@ -218,6 +222,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     qc,
     unsigned: opts.unsigned,
     ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
+    ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
     ...(profileDir ? { profileDir } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -308,6 +313,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     qc,
     durationS: opts.durationS,
     ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
+    ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
     throughput: r3(throughput),
     committed: load.committed,
     submitted: load.submitted,

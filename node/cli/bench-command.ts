@@ -3,6 +3,7 @@ import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.j
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
+import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
 
 function intIn(flag: string, min: number, max: number) {
   return (v: string) => {
@@ -27,6 +28,7 @@ interface E2eFlags {
   quick?: boolean;
   json?: boolean;
   maxPending?: number;
+  validationWorkers?: number;
 }
 
 /** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
@@ -45,6 +47,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default one per core, 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -70,6 +73,7 @@ export function registerBenchCommand(program: Command): void {
           noFloors: !opts.floors,
           quick: opts.quick === true,
           ...(opts.maxPending === undefined ? {} : { maxPendingRequests: opts.maxPending }),
+          ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
           signal: abort.signal,
         });
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);

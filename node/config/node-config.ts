@@ -18,6 +18,8 @@
  *                                            // only certifies the latest roots, waiting for commands
  *   "maxPendingRequests": 32768,             // optional: validated requests waiting to be proposed
  *   "maxPendingBytes": 67108864,             // optional: ... and their bytes; past either, clients hear "busy"
+ *   "validationWorkers": 2,                  // optional: worker threads checking client requests, default
+ *                                            // one per core; 0 checks them on the main thread
  *   "unsafeUnsignedRequests": false          // optional, BENCHMARKS ONLY: skip request signature
  *                                            // checks; `vsmr start` refuses it without --unsafe-unsigned
  * }
@@ -65,6 +67,12 @@ export interface NodeConfig {
   /** Bounds on the mempool (ReplicaConfig.maxPendingCommands / maxPendingBytes). */
   readonly maxPendingRequests: number;
   readonly maxPendingBytes: number;
+  /**
+   * Worker threads of the validation pool; undefined: one per core (os.availableParallelism()).
+   * Validators sharing a machine may want fewer: each worker is a thread more competing for the
+   * same cores, and each hand-off costs the process more than the check it carries off.
+   */
+  readonly validationWorkers?: number;
   /** UNSAFE, benchmarks only: accept client requests without checking their signatures. */
   readonly unsafeUnsignedRequests: boolean;
   /** Absolute path of the private key file (always `<home>/keys.json`). */
@@ -86,6 +94,7 @@ export interface NodeConfigInput {
   readonly emptyProposalHoldMs?: number;
   readonly maxPendingRequests?: number;
   readonly maxPendingBytes?: number;
+  readonly validationWorkers?: number;
   readonly unsafeUnsignedRequests?: boolean;
 }
 
@@ -98,7 +107,9 @@ export interface LoadedNode {
   readonly validator: GenesisValidator;
 }
 
-const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'unsafeUnsignedRequests'];
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'validationWorkers', 'unsafeUnsignedRequests'];
+/** More workers than this is a typo, not a machine. */
+export const MAX_VALIDATION_WORKERS = 1024;
 export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
 export const DEFAULT_RETAIN_BLOCKS = 1000;
 /**
@@ -139,6 +150,7 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
   // At least 1 MiB, and at least the genesis' maxBatchBytes (loadNodeConfig): the largest command must fit.
   const maxPendingBytes =
     o['maxPendingBytes'] === undefined ? DEFAULT_MAX_PENDING_BYTES : f.integer(o['maxPendingBytes'], 'config.maxPendingBytes', MIN_PENDING_BYTES, MAX_PENDING_BYTES_LIMIT);
+  const validationWorkers = o['validationWorkers'] === undefined ? undefined : f.integer(o['validationWorkers'], 'config.validationWorkers', 0, MAX_VALIDATION_WORKERS);
   const unsafeUnsignedRequests = o['unsafeUnsignedRequests'] === undefined ? false : f.boolean(o['unsafeUnsignedRequests'], 'config.unsafeUnsignedRequests');
   return {
     version: NODE_CONFIG_VERSION,
@@ -156,6 +168,7 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     emptyProposalHoldMs,
     maxPendingRequests,
     maxPendingBytes,
+    ...(validationWorkers === undefined ? {} : { validationWorkers }),
     unsafeUnsignedRequests,
     keysFile: join(absolute, KEYS_FILE),
   };
@@ -244,6 +257,7 @@ export function nodeConfigToJson(input: NodeConfigInput): string {
   if (input.emptyProposalHoldMs !== undefined) doc['emptyProposalHoldMs'] = input.emptyProposalHoldMs;
   if (input.maxPendingRequests !== undefined) doc['maxPendingRequests'] = input.maxPendingRequests;
   if (input.maxPendingBytes !== undefined) doc['maxPendingBytes'] = input.maxPendingBytes;
+  if (input.validationWorkers !== undefined) doc['validationWorkers'] = input.validationWorkers;
   if (input.unsafeUnsignedRequests !== undefined) doc['unsafeUnsignedRequests'] = input.unsafeUnsignedRequests;
   return `${JSON.stringify(doc, null, 2)}\n`;
 }

@@ -16,6 +16,8 @@ export interface NodeMetrics {
   readonly requestStageSeconds: Histogram<'stage'>;
   readonly messageLatencySeconds: Histogram<'type'>;
   readonly validationQueueDepth: Gauge;
+  readonly validationWorkers: Gauge;
+  readonly validationTasks: Counter;
   readonly mempoolSize: Gauge;
   readonly busyRequests: Counter<'queue'>;
   readonly commitIntervalSeconds: Histogram;
@@ -78,6 +80,13 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     validationQueueDepth: new Gauge({ name: 'vsmr_validation_queue_depth', help: 'Requests waiting in the validation pool', registers }),
+    validationWorkers: new Gauge({ name: 'vsmr_validation_workers', help: 'Worker threads of the validation pool (0: requests are checked on the main thread)', registers }),
+    validationTasks: new Counter({
+      name: 'vsmr_validation_tasks_total',
+      help: 'Validation work units: "worker" tasks handed to a worker thread, "main" calls checked on the main thread',
+      labelNames: ['where'],
+      registers,
+    }),
     mempoolSize: new Gauge({ name: 'vsmr_mempool_size', help: 'Validated requests waiting to be proposed', registers }),
     replicationLag: new Gauge({ name: 'vsmr_replication_lag_blocks', help: 'Highest certified height seen minus committed height', registers }),
     bytesIn: new Counter({ name: 'vsmr_bytes_in_total', help: 'Bytes received, by topic or protocol', labelNames: ['topic'], registers }),

@@ -84,7 +84,12 @@ export async function startValidator(
     peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
     allowedPeers: new Set(peerIds),
   });
-  const pool = new ValidationPool({ chainId, bls: config.blsBackend, unsafeSkipSignatures: config.unsafeUnsignedRequests });
+  const pool = new ValidationPool({
+    chainId,
+    bls: config.blsBackend,
+    unsafeSkipSignatures: config.unsafeUnsignedRequests,
+    ...(config.validationWorkers === undefined ? {} : { workers: config.validationWorkers }),
+  });
   // On a threshold chain votes are signed with the share (loadNodeConfig checked it).
   const signer = blsSigner(backend, index, keys.blsSecretKey, keys.thresholdShare);
   // Votes are checked per QC by the core and only on a conflict by the evidence watch; a QC is
@@ -293,9 +298,15 @@ export async function startValidator(
   // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
   // status to tooling without exposing every metric; /status stays on metricsPort as well.
   const statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
+  metrics.validationWorkers.set(pool.workers);
+  let poolCounted = { worker: 0, main: 0 };
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   const sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
+    const { tasksDispatched, mainThreadJobs } = pool.stats();
+    metrics.validationTasks.inc({ where: 'worker' }, tasksDispatched - poolCounted.worker);
+    metrics.validationTasks.inc({ where: 'main' }, mainThreadJobs - poolCounted.main);
+    poolCounted = { worker: tasksDispatched, main: mainThreadJobs };
     metrics.peers.set(host.peers().length);
     // The gossipsub score this node gives each validator: where a misbehaving peer shows up.
     peerIds.forEach((p, i) => {

@@ -15,6 +15,8 @@ const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const CLI = join(ROOT, 'bin', 'vsmr.js');
 const N = 4;
+/** The validator started with `validationWorkers: 0`. */
+const NO_WORKERS = 1;
 
 /** What a validator serves on /status. */
 type Status = NodeStatus;
@@ -56,7 +58,9 @@ describe('validator processes on loopback', function () {
       statusPorts.push(config.statusPort);
       // Snapshots every few heights and little retained history: by the time a validator is
       // wiped below, its peers have pruned the blocks it lacks, so it must sync by snapshot.
-      await writeFile(file, JSON.stringify({ ...config, snapshotInterval: 5, retainBlocks: 3 }));
+      // Validator 1 checks client requests on its main thread (validationWorkers 0), the others
+      // with the default pool.
+      await writeFile(file, JSON.stringify({ ...config, snapshotInterval: 5, retainBlocks: 3, ...(i === NO_WORKERS ? { validationWorkers: 0 } : {}) }));
       start(i);
     }
     await until('every validator to see its 3 peers', async () => (await Promise.all(live().map(status))).every((s) => s !== undefined && s.peers === N - 1));
@@ -152,5 +156,17 @@ describe('validator processes on loopback', function () {
     const s = (await (await fetch(`http://127.0.0.1:${statusPorts[0]}/status`)).json()) as Status;
     assert.ok(s.height > 0);
     assert.equal((await fetch(`http://127.0.0.1:${statusPorts[0]}/metrics`)).status, 404);
+  });
+
+  it('checks requests on the main thread where validationWorkers is 0, and says so in its metrics', async () => {
+    const tasks = async (i: number, where: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${metricsPorts[i]}/metrics`)).text();
+      return Number(new RegExp(`^vsmr_validation_tasks_total\\{[^}]*where="${where}"[^}]*\\} (\\d+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    };
+    assert.equal((await submit(20, NO_WORKERS)).committed, 20);
+    assert.equal(await metric(NO_WORKERS, 'vsmr_validation_workers'), 0);
+    assert.ok((await metric(0, 'vsmr_validation_workers')) >= 1, 'the default pool has workers');
+    await until('main-thread checks counted', async () => (await tasks(NO_WORKERS, 'main')) > 0, 10_000);
+    assert.equal(await tasks(NO_WORKERS, 'worker'), 0, 'nothing handed to a worker');
   });
 });

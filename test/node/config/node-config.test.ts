@@ -49,6 +49,14 @@ describe('node config', () => {
     assert.equal(c.emptyProposalHoldMs, DEFAULT_EMPTY_PROPOSAL_HOLD_MS);
     assert.equal(c.maxPendingRequests, DEFAULT_MAX_PENDING_COMMANDS);
     assert.equal(c.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES);
+    assert.equal(c.validationWorkers, undefined, 'one validation worker per core, decided by the pool');
+  });
+
+  it('takes the validation workers, 0 meaning the main thread, and writes them back', () => {
+    for (const workers of [0, 3]) {
+      const doc = { ...base, validationWorkers: workers };
+      for (const c of [parseNodeConfig(doc, '/home'), parseNodeConfig(nodeConfigToJson(doc), '/home')]) assert.equal(c.validationWorkers, workers);
+    }
   });
 
   it('takes the mempool bounds and writes them back', () => {
@@ -98,6 +106,9 @@ describe('node config', () => {
     ['an empty-proposal hold of more than a second', { ...base, emptyProposalHoldMs: 1001 }, 'config.emptyProposalHoldMs'],
     ['a mempool of no requests', { ...base, maxPendingRequests: 0 }, 'config.maxPendingRequests'],
     ['a mempool bound as a string', { ...base, maxPendingRequests: '100' }, 'config.maxPendingRequests'],
+    ['negative validation workers', { ...base, validationWorkers: -1 }, 'config.validationWorkers'],
+    ['fractional validation workers', { ...base, validationWorkers: 1.5 }, 'config.validationWorkers'],
+    ['more validation workers than MAX_VALIDATION_WORKERS', { ...base, validationWorkers: 100_000 }, 'config.validationWorkers'],
     ['a mempool of under 1 MiB', { ...base, maxPendingBytes: 1024 }, 'config.maxPendingBytes'],
     ['genesis path of the wrong type', { ...base, genesis: 5 }, 'config.genesis'],
     ['unknown BLS backend', { ...base, blsBackend: 'openssl' }, 'config.blsBackend'],
