@@ -63,27 +63,29 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, why = 
   });
 }
 
-/** The part of a libp2p stream a send-progress watch reads: a drain wait's, and its unsent bytes. */
-export type WatchedStream = DrainableStream & Pick<Stream, 'writeBufferLength'>;
+/** The part of a libp2p stream a send-progress watch reads: its drain flag and its unsent bytes. */
+export type WatchedStream = Pick<Stream, 'writableNeedsDrain' | 'writeBufferLength'>;
 
 /**
- * Calls `onStall` once `timeoutMs` pass, while a stream is backed up, without any of the bytes
- * handed to it leaving. Armed by a send that backs up; disarmed when the stream drains.
+ * Calls `onStall` when a stream stays backed up for `timeoutMs` without any of the bytes handed
+ * to it leaving. Armed by a send that backs up; from then on it looks once per `timeoutMs`: a
+ * stream that no longer needs to drain disarms it, one whose bytes moved gets another
+ * `timeoutMs`, and one whose bytes did not is stalled. So a stall is called between one and two
+ * timeouts after the last byte left, and the watch holds one timer, whatever the traffic.
  *
  * Progress is the bytes handed to the stream minus the bytes it still holds, so it counts what
- * left even while newer replies are queued behind it (the unsent length alone can stay level or
- * grow on a reader that is keeping up). A 'drain' is no proof of progress: the muxer wakes every
- * stream of a connection when its socket drains, so a wake-up that moved none of this stream's
- * bytes leaves its clock running.
+ * left even while newer replies queue behind it (the unsent length alone can stay level or grow
+ * on a reader that is keeping up). A 'drain' is no proof of progress: the muxer wakes every
+ * stream of a connection when its socket drains, so the watch does not listen for them.
  */
 export class SendProgressWatch {
   #handed = 0;
-  #armed = false;
+  #timer: NodeJS.Timeout | undefined;
+  #leftAtLastLook = 0;
   #stopped = false;
 
   constructor(
     private readonly stream: WatchedStream,
-    private readonly drains: DrainWaits,
     private readonly timeoutMs: number,
     private readonly onStall: () => void,
   ) {}
@@ -91,14 +93,16 @@ export class SendProgressWatch {
   /** Counts `bytes` handed to the stream; `accepted` is what its send() returned. */
   sent(bytes: number, accepted: boolean): void {
     this.#handed += bytes;
-    if (accepted || this.#armed || this.#stopped) return;
-    this.#armed = true;
-    this.#watch(Date.now() + this.timeoutMs, this.#left());
+    if (accepted || this.#timer !== undefined || this.#stopped) return;
+    this.#leftAtLastLook = this.#left();
+    this.#arm();
   }
 
   /** No more calls to onStall (the session ended). */
   stop(): void {
     this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Bytes handed over that have left the stream. */
@@ -106,20 +110,21 @@ export class SendProgressWatch {
     return this.#handed - this.stream.writeBufferLength;
   }
 
-  #watch(deadline: number, leftBefore: number): void {
-    this.drains.wait(this.stream, AbortSignal.timeout(Math.max(0, deadline - Date.now()))).then(
-      () => {
-        if (this.#stopped) return;
-        if (!this.stream.writableNeedsDrain) {
-          this.#armed = false;
-          return;
-        }
-        const left = this.#left();
-        this.#watch(left > leftBefore ? Date.now() + this.timeoutMs : deadline, left);
-      },
-      () => {
-        if (!this.#stopped) this.onStall();
-      },
-    );
+  #arm(): void {
+    this.#timer = setTimeout(() => this.#look(), this.timeoutMs);
+    // A session's stream keeps the process alive if anything should; its watch need not.
+    this.#timer.unref();
+  }
+
+  #look(): void {
+    this.#timer = undefined;
+    if (this.#stopped || !this.stream.writableNeedsDrain) return;
+    const left = this.#left();
+    if (left > this.#leftAtLastLook) {
+      this.#leftAtLastLook = left;
+      this.#arm();
+      return;
+    }
+    this.onStall();
   }
 }

@@ -483,7 +483,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   function sessionOver(stream: Stream): Session & { end(err?: Error): void } {
     const listeners: (() => void)[] = [];
     // Replies that make no progress for the stream timeout end the session.
-    const progress = new SendProgressWatch(stream, drains, streamTimeoutMs, () => session.end(new Error('session frames not drained in time')));
+    const progress = new SendProgressWatch(stream, streamTimeoutMs, () => session.end(new Error('session frames not drained in time')));
     const session = {
       closed: false,
       send(bytes: Uint8Array): boolean {

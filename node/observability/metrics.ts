@@ -17,7 +17,7 @@ export interface NodeMetrics {
   readonly messageLatencySeconds: Histogram<'type'>;
   readonly validationQueueDepth: Gauge;
   readonly validationWorkers: Gauge;
-  readonly validationTasks: Counter;
+  readonly validationTasks: Counter<'where'>;
   readonly mempoolSize: Gauge;
   readonly busyRequests: Counter<'queue'>;
   readonly commitIntervalSeconds: Histogram;

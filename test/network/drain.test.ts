@@ -105,7 +105,7 @@ describe('network/drain SendProgressWatch', function () {
     s.writeBufferLength = unsent;
     const started = Date.now();
     const result = { s, stalledAfterMs: undefined as number | undefined, watch: undefined as unknown as SendProgressWatch };
-    result.watch = new SendProgressWatch(s as unknown as WatchedStream, new DrainWaits(), TIMEOUT_MS, () => {
+    result.watch = new SendProgressWatch(s as unknown as WatchedStream, TIMEOUT_MS, () => {
       result.stalledAfterMs ??= Date.now() - started;
     });
     result.watch.sent(unsent, false);
@@ -114,8 +114,8 @@ describe('network/drain SendProgressWatch', function () {
 
   it('ends a backed-up stream whose wake-ups move none of its bytes (another stream drained the socket)', async () => {
     const w = backedUp(1000);
-    // The muxer wakes every stream of a connection when its socket drains: 30 wake-ups over
-    // four times the timeout, none of which sends a byte of this stream.
+    // The muxer wakes every stream of a connection when its socket drains: wake-ups for four
+    // times the timeout, none of which sends a byte of this stream.
     for (let i = 0; i < 30 && w.stalledAfterMs === undefined; i++) {
       await tick();
       w.s.dispatchEvent(new Event('drain'));
@@ -154,6 +154,53 @@ describe('network/drain SendProgressWatch', function () {
     stopped.watch.stop();
     await new Promise((r) => setTimeout(r, 2 * TIMEOUT_MS));
     assert.equal(stopped.stalledAfterMs, undefined, 'a stopped watch says nothing');
+  });
+});
+
+describe('network/host: a session whose peer stops reading', function () {
+  this.timeout(30_000);
+
+  it('ends once its frames stop leaving for the stream timeout, short of the unsent-bytes bound', async () => {
+    const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
+    // A raw peer that accepts the session and never reads it: its receive window (256 KiB, not
+    // allowed to grow) fills, and the rest stays queued at the session's end.
+    const raw = await createLibp2p({
+      privateKey: keys[0]!,
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 256 * 1024 } })],
+    });
+    let inbound: Stream | undefined;
+    await raw.handle(protocolId(CHAIN, 'submit-session'), (stream) => {
+      inbound = stream;
+      stream.pause();
+    });
+    const host = await createNetworkHost({
+      chainId: CHAIN,
+      privateKey: keys[1]!,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      allowedPeers: new Set(),
+      peers: [{ peerId: raw.peerId.toString(), multiaddr: raw.getMultiaddrs()[0]!.toString() }],
+      streamTimeoutMs: 1_000,
+    });
+    try {
+      await waitFor(() => host.peers().includes(raw.peerId.toString()), 'connected');
+      const session = await host.openSession(raw.peerId.toString(), 'submit-session', () => undefined);
+      let ended: number | undefined;
+      session.onClose(() => (ended = Date.now()));
+      // 10 frames of 48 KiB: past the peer's window, well under the 1 MiB that ends a session at once.
+      for (let i = 0; i < 10; i++) assert.ok(session.send(new Uint8Array(48 * 1024).fill(i)), `frame ${i} queued`);
+      const sentAt = Date.now();
+      await waitFor(() => inbound !== undefined, 'the peer took the session');
+      assert.equal(session.closed, false, 'not ended by the sends themselves');
+      // Nothing but the watch can end it: the peer neither reads nor closes.
+      await waitFor(() => ended !== undefined, 'the session ends', 10_000);
+      assert.ok(ended! - sentAt >= 900, `not before the stream timeout (${ended! - sentAt} ms)`);
+    } finally {
+      await host.stop();
+      await raw.stop();
+    }
   });
 });
 
