@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { benchPath, significant } from './harness.js';
 import { CATEGORIES, CATEGORY_NOTES } from './e2e/profile.js';
 import type { E2eResult } from './e2e/run.js';
+import { targetPoints } from './e2e/targets.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
 
 // Results written before view changes and round anatomy were recorded lack those fields.
@@ -97,26 +98,7 @@ else {
   );
 
   // Targets from the issue, against what was measured.
-  const signed4 = pts.filter((p) => p.replicas === 4 && !p.unsigned && p.bls === 'blst' && p.batch > 1 && p.commandBytes === 128);
-  const best = signed4.sort((a, b) => b.throughput - a.throughput)[0];
-  const unsignedBig = pts.filter((p) => p.unsigned && p.batch >= 400 && p.commandBytes === 128).sort((a, b) => b.throughput - a.throughput)[0];
-  // Half load: the load-curve point (same cluster, fewer commands in flight) whose throughput is
-  // nearest half the best signed throughput; closed loop, so the offered load is set by K.
-  const curve = pts.filter((p) => p.label.includes('load curve'));
-  const half = best ? curve.sort((a, b) => Math.abs(a.throughput - best.throughput / 2) - Math.abs(b.throughput - best.throughput / 2))[0] : undefined;
-  const block1 = pts.filter((p) => p.batch === 1).sort((a, b) => a.p50Ms - b.p50Ms)[0];
-  // The reference systems' own workload (8-byte unsigned commands), beside the targets: not a target.
-  const reference = (batch: (b: number) => boolean) => pts.filter((p) => p.unsigned && p.commandBytes === 8 && !p.profiled && batch(p.batch))[0];
-  const ref400 = reference((b) => b >= 400);
-  const ref1 = reference((b) => b === 1);
-  const ref50 = pts.find((p) => !p.unsigned && !p.profiled && p.clients === 50 && p.outstanding === 1 && p.commandBytes === 128);
-  // A stall is 2 s in which nothing committed. The clients' gap alone overstates one (clients
-  // wait while blocks commit others' commands); the chain's, from the validators' own
-  // commit-interval histograms, is a bucket bound. A point stalled only if neither saw a commit
-  // for 2 s; old results without the chain's figure fall back on the clients'.
-  const stalled = (p: (typeof pts)[number]) => Math.min(p.maxGapMs, p.maxChainGapMs ?? p.maxGapMs) > 2000;
-  const stalls = pts.filter(stalled);
-  const clientOnly = pts.filter((p) => p.maxGapMs > 2000 && !stalled(p));
+  const { best, half, unsignedBig, block1, ref400, ref1, ref50, stalls, clientOnly } = targetPoints(pts);
   md.push('### Targets', '');
   md.push(
     table(
