@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import type { Stream } from '@libp2p/interface';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { tcp } from '@libp2p/tcp';
 import * as lp from 'it-length-prefixed';
-import { createLibp2p } from 'libp2p';
 import { type DrainableStream, DrainWaits, SendProgressWatch, type WatchedStream } from '../../network/drain.js';
 import { createNetworkHost, protocolId } from '../../network/host.js';
+import { rawPeer } from '../raw-peer.js';
 import { waitFor } from '../wait-for.js';
 
 const CHAIN = 'drain-test';
@@ -164,13 +161,7 @@ describe('network/host: a session whose peer stops reading', function () {
     const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
     // A raw peer that accepts the session and never reads it: its receive window (256 KiB, not
     // allowed to grow) fills, and the rest stays queued at the session's end.
-    const raw = await createLibp2p({
-      privateKey: keys[0]!,
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 256 * 1024 } })],
-    });
+    const raw = await rawPeer(keys[0]!, { fixedWindow: true });
     let inbound: Stream | undefined;
     await raw.handle(protocolId(CHAIN, 'submit-session'), (stream) => {
       inbound = stream;
@@ -211,13 +202,7 @@ describe('network/host: a channel to a peer that stops reading', function () {
     const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
     const rawId = peerIdFromPrivateKey(keys[1]!);
     // Its receive window may not grow past the initial 256 KiB, so each round outruns it.
-    const raw = await createLibp2p({
-      privateKey: keys[1]!,
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: 256 * 1024 } })],
-    });
+    const raw = await rawPeer(keys[1]!, { fixedWindow: true });
     const host = await createNetworkHost({
       chainId: CHAIN,
       privateKey: keys[0]!,

@@ -15,6 +15,7 @@ import { encodeRequestBatch } from '../../../protocol/request-batch.js';
 import { Result, resultName } from '../../../protocol/result.js';
 import { decodeSessionReplies, decodeSessionRequests, encodeSessionReplies, encodeSessionRequests, type SessionReplies } from '../../../protocol/submit-session.js';
 import { accept, ignore, reject, type Verdict } from '../../../validation/verdict.js';
+import { rawPeer } from '../../raw-peer.js';
 import { waitFor } from '../../wait-for.js';
 
 const CHAIN = 'session-test';
@@ -288,7 +289,7 @@ describe('client/session.ts: a stale session', function () {
     // that session and opens another); when the second session's first request comes, it
     // answers that request's tag on the first, dropped, stream with a forged commit, then on the
     // second stream with the true verdict. One connection carries both streams, in that order.
-    const raw = await createLibp2p({ privateKey: keys[0]!, addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] }, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
+    const raw = await rawPeer(keys[0]!);
     const streams: Parameters<Parameters<typeof raw.handle>[1]>[0][] = [];
     const forged = encodeSessionReplies({ tag: 1, indices: [0], replies: [{ status: 'committed', height: 99, position: 99, result: Result.OK, resultName: resultName(Result.OK) }] });
     await raw.handle(protocolId(CHAIN, 'submit-session'), async (stream) => {
