@@ -95,6 +95,8 @@ export interface ValidationPoolOptions {
   readonly cacheSize?: number;
   /** Test only: see FaultHook in worker.ts. */
   readonly faultInjection?: FaultHook;
+  /** Told of each unit of work as it starts: a task handed to a worker, or a call checked on the calling thread (metrics). */
+  readonly onWork?: (where: 'worker' | 'main') => void;
 }
 
 export interface ValidateOptions {
@@ -173,6 +175,7 @@ export class ValidationPool {
   readonly #maxAttempts: number;
   readonly #cache: VerifiedIdCache;
   readonly #fault: FaultHook | undefined;
+  readonly #onWork: ((where: 'worker' | 'main') => void) | undefined;
   readonly #high = new Deque<Unit>();
   readonly #normal = new Deque<Unit>();
   #queuedRequests = 0;
@@ -209,6 +212,7 @@ export class ValidationPool {
     this.#maxAttempts = positiveInt(opts.maxAttempts ?? 3, 'maxAttempts');
     this.#cache = new VerifiedIdCache(opts.cacheSize ?? 65536);
     this.#fault = opts.faultInjection;
+    this.#onWork = opts.onWork;
     this.#piscina =
       this.workers === 0
         ? undefined
@@ -268,7 +272,7 @@ export class ValidationPool {
     }
     this.#stats.cacheHits += requests.length - uncached.length;
     if (uncached.length > 0) {
-      this.#stats.mainThreadJobs++;
+      this.#countMain();
       for (const { index, key } of uncached) out[index] = this.#checkHere(requests[index]!, key, height);
     }
     return out;
@@ -309,7 +313,7 @@ export class ValidationPool {
       }
       unchecked.push({ bytes, key, index: i });
     }
-    if (viaMain) this.#stats.mainThreadJobs++;
+    if (viaMain) this.#countMain();
     if (unchecked.length === 0) return Promise.resolve(out);
     // A few requests on an idle pool: cheaper here than the hand-off (see inlineUpTo). A busy
     // pool queues them, so that under load they join worker tasks and count towards back-pressure
@@ -317,7 +321,7 @@ export class ValidationPool {
     // With signatures skipped (the unsafe ordering-only benchmark mode) a check is a decode of a
     // few microseconds, cheaper in place at any count than a worker's hand-off and answer.
     if (this.#skipSignatures || (unchecked.length <= this.#inlineUpTo && this.#idle())) {
-      this.#stats.mainThreadJobs++;
+      this.#countMain();
       for (const u of unchecked) out[u.index] = this.#checkHere(u.bytes, u.key, height);
       return Promise.resolve(out);
     }
@@ -332,6 +336,11 @@ export class ValidationPool {
     });
   }
 
+  #countMain(): void {
+    this.#stats.mainThreadJobs++;
+    this.#onWork?.('main');
+  }
+
   /** No task in flight and none queued. */
   #idle(): boolean {
     return this.#inflight === 0 && this.#high.length === 0 && this.#normal.length === 0;
@@ -343,7 +352,7 @@ export class ValidationPool {
     if (sets.length === 0) return Promise.resolve([]);
     const priority = opts.priority === true;
     if (this.#piscina === undefined || (priority && this.#high.length >= this.#fallbackAt)) {
-      this.#stats.mainThreadJobs++;
+      this.#countMain();
       const { valid, fellBack } = verifyBlsSets(sets, this.#mainBls());
       if (fellBack) this.#stats.blsBatchFallbacks++;
       return Promise.resolve(Array.from(valid, (b) => b === 1));
@@ -437,6 +446,7 @@ export class ValidationPool {
     const piscina = this.#piscina!;
     this.#inflight++;
     this.#stats.tasksDispatched++;
+    this.#onWork?.('worker');
     const abort = new AbortController();
     // Aborting a running piscina task terminates its worker: that is how a hang is cured.
     const timer = setTimeout(() => abort.abort(new TaskTimeoutError(this.#timeoutMs)), this.#timeoutMs);

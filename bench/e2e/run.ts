@@ -56,6 +56,8 @@ export interface E2eResult {
   readonly maxPendingRequests?: number;
   /** The validators' validation worker threads, when the run set them (--validation-workers). */
   readonly validationWorkers?: number;
+  /** The validation pool's work per committed command, over all validators (vsmr_validation_tasks_total); null when not exported. */
+  readonly validationWorkPerCommand?: { readonly worker: number; readonly main: number } | null;
   /** Committed commands/s in the measured window. */
   readonly throughput: number;
   readonly committed: number;
@@ -175,6 +177,20 @@ function proposalRequestCounts(metrics0: readonly (string | undefined)[], metric
     inline: sum('vsmr_proposal_requests_rebuilt_total', 'source="inline"') ?? 0,
     fetched: sum('vsmr_proposal_requests_rebuilt_total', 'source="fetched"') ?? 0,
   };
+}
+
+/**
+ * The validation pool's units of work per committed command, summed over the validators:
+ * `worker`, tasks handed to a worker thread; `main`, calls checked on the main thread. Each
+ * committed command was checked once at every validator, so worker tasks per command times the
+ * requests a task carries is about n.
+ */
+function validationWorkPerCommand(metrics0: readonly (string | undefined)[], metrics1: readonly (string | undefined)[], committed: number): { worker: number; main: number } | null {
+  if (committed <= 0) return null;
+  const worker = windowMetricSum(metrics0, metrics1, 'vsmr_validation_tasks_total', 'where="worker"');
+  const main = windowMetricSum(metrics0, metrics1, 'vsmr_validation_tasks_total', 'where="main"');
+  if (worker === null || main === null) return null;
+  return { worker: r3(worker / committed), main: r3(main / committed) };
 }
 
 const WIRE_TOPICS = ['consensus', 'vote', 'requests', 'fetch'] as const;
@@ -336,6 +352,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     requestAnatomy: requestAnatomy(metrics0, metrics1),
     proposalRequests: proposalRequestCounts(metrics0, metrics1),
     wireBytesPerCommand: wireBytesPerCommand(metrics0, metrics1, load.committed),
+    validationWorkPerCommand: validationWorkPerCommand(metrics0, metrics1, load.committed),
     blocks,
     commandsPerBlock: r3(blocks > 0 ? load.committed / blocks : 0),
     cpuSeconds: r3(cpuSeconds),

@@ -89,6 +89,7 @@ export async function startValidator(
     bls: config.blsBackend,
     unsafeSkipSignatures: config.unsafeUnsignedRequests,
     ...(config.validationWorkers === undefined ? {} : { workers: config.validationWorkers }),
+    onWork: (where) => metrics.validationTasks.inc({ where }),
   });
   // On a threshold chain votes are signed with the share (loadNodeConfig checked it).
   const signer = blsSigner(backend, index, keys.blsSecretKey, keys.thresholdShare);
@@ -299,14 +300,11 @@ export async function startValidator(
   // status to tooling without exposing every metric; /status stays on metricsPort as well.
   const statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
   metrics.validationWorkers.set(pool.workers);
-  let poolCounted = { worker: 0, main: 0 };
+  // Both series from the start, so a dashboard's rate() has a zero to begin from.
+  for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   const sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
-    const { tasksDispatched, mainThreadJobs } = pool.stats();
-    metrics.validationTasks.inc({ where: 'worker' }, tasksDispatched - poolCounted.worker);
-    metrics.validationTasks.inc({ where: 'main' }, mainThreadJobs - poolCounted.main);
-    poolCounted = { worker: tasksDispatched, main: mainThreadJobs };
     metrics.peers.set(host.peers().length);
     // The gossipsub score this node gives each validator: where a misbehaving peer shows up.
     peerIds.forEach((p, i) => {

@@ -46,5 +46,10 @@ describe('vsmr bench e2e', () => {
     assert.ok(a['orderingMs']! > 0, 'the two-chain rule takes time');
     const stageSum = stages.reduce((x, y) => x + y, 0);
     assert.ok(stageSum <= 1.2 * (r['meanMs'] as number) + 5, `stages ${stageSum} ms vs the clients' mean ${r['meanMs']} ms`);
+    // Every committed command was checked at each of the 4 validators, in some unit of work:
+    // at most one unit per check, and at least one unit per window's worth of checks.
+    const work = r['validationWorkPerCommand'] as { worker: number; main: number };
+    assert.ok(work && work.worker >= 0 && work.main >= 0 && work.worker + work.main > 0, JSON.stringify(work));
+    assert.ok(work.worker + work.main <= 4 * 1.5, `at most about one unit per check: ${JSON.stringify(work)}`);
   });
 });

@@ -241,6 +241,22 @@ describe('validation/pool', () => {
     assert.deepEqual(await p.verifyBls(votes(2, [0])), [false, true]);
   });
 
+  it('tells onWork of every unit of work as its stats count it: a worker task or a call checked in place', async () => {
+    for (const [opts, call] of [
+      [{ inlineUpTo: 2, cacheSize: 0 }, 1],
+      [{ cacheSize: 0 }, 3],
+      [{ workers: 0, cacheSize: 0 }, 20],
+    ] as const) {
+      const told = { worker: 0, main: 0 };
+      const p = pool({ ...opts, onWork: (where) => told[where]++ });
+      const { batch } = mixedBatch(20);
+      for (let at = 0; at < batch.length; at += call) await p.validate(batch.slice(at, at + call), 10);
+      const { tasksDispatched, mainThreadJobs } = p.stats();
+      assert.deepEqual(told, { worker: tasksDispatched, main: mainThreadJobs }, JSON.stringify(opts));
+      assert.ok(told.worker + told.main > 0, 'some work was told');
+    }
+  });
+
   it('drains on close, or fails pending work with PoolClosedError', async () => {
     const { batch, want } = mixedBatch(30);
     const a = pool({ maxBatchRequests: 5 });
