@@ -1,9 +1,15 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
+import { compareVariants, formatSummary, splitFlags } from '../../bench/compare.js';
 import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
+
+/** This checkout: dist/node/cli is three levels below it. */
+const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 
 function intIn(flag: string, min: number, max: number) {
   return (v: string) => {
@@ -93,6 +99,68 @@ export function registerBenchCommand(program: Command): void {
           );
         }
         process.exitCode = r.committed > 0 && r.agreed ? 0 : 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
+  bench
+    .command('compare')
+    .description('two variants of one e2e point, run alternately on this machine: medians and ranges of each, and B over A')
+    .argument('[e2eFlags...]', 'vsmr bench e2e flags both variants share, after --')
+    .option('--runs <n>', 'runs of each variant (A, B, A, B, ...)', intIn('--runs', 1, 20), 3)
+    .option('--a <flags>', 'vsmr bench e2e flags of variant A only, in one argument', '')
+    .option('--b <flags>', 'vsmr bench e2e flags of variant B only, in one argument', '')
+    .option('--a-root <dir>', "variant A runs this checkout's bin/vsmr.js (built), to compare builds", ROOT)
+    .option('--b-root <dir>', "variant B runs this checkout's bin/vsmr.js (built)", ROOT)
+    .option('--json', 'print one JSON object (every run, the summary, the failures)')
+    .addHelpText('after', '\nExample: vsmr bench compare --runs 3 --b "--validation-workers 0" -- --batch 400 --clients 8 --outstanding 16 --duration 5')
+    .action(async (e2eFlags: string[], opts: { runs: number; a: string; b: string; aRoot: string; bRoot: string; json?: boolean }) => {
+      const common = e2eFlags;
+      opts.aRoot = resolve(opts.aRoot);
+      opts.bRoot = resolve(opts.bRoot);
+      const a = splitFlags(opts.a);
+      const b = splitFlags(opts.b);
+      if (opts.aRoot === opts.bRoot && a.join(' ') === b.join(' ')) {
+        process.stderr.write('vsmr bench compare: --a and --b run the same flags on the same build: nothing to compare\n');
+        process.exitCode = 2;
+        return;
+      }
+      for (const [name, root] of [['--a-root', opts.aRoot], ['--b-root', opts.bRoot]] as const) {
+        if (!existsSync(join(root, 'bin', 'vsmr.js'))) {
+          process.stderr.write(`vsmr bench compare: ${name} ${root} has no bin/vsmr.js\n`);
+          process.exitCode = 2;
+          return;
+        }
+      }
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const durationFlag = common.indexOf('--duration');
+        const durationS = durationFlag >= 0 ? Number(common[durationFlag + 1]) || 10 : 10;
+        const r = await compareVariants({
+          runs: opts.runs,
+          common,
+          a: { flags: a, root: opts.aRoot },
+          b: { flags: b, root: opts.bRoot },
+          // Start-up, warm-up and drain besides the window: a run is a few tens of seconds.
+          runTimeoutMs: (durationS + 180) * 1000,
+          signal: abort.signal,
+          onRun: (run) => {
+            if (opts.json) return;
+            process.stderr.write(run instanceof Error ? `${run.message}\n` : `${run.variant.toUpperCase()}: ${run.throughput}/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, ${run.cpuMsPerCommand} ms CPU/command\n`);
+          },
+        });
+        if (opts.json) {
+          process.stdout.write(`${JSON.stringify({ common, a: { flags: a, root: opts.aRoot }, b: { flags: b, root: opts.bRoot }, runs: r.runs, failures: r.failures.map((f) => f.message), summary: r.summary })}\n`);
+        } else {
+          process.stdout.write(formatSummary(r.summary));
+          for (const f of r.failures) process.stdout.write(`${f.message}\n`);
+        }
+        process.exitCode = r.failures.length === 0 && !abort.signal.aborted ? 0 : 1;
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
