@@ -338,7 +338,16 @@ export class ValidationPool {
 
   #countMain(): void {
     this.#stats.mainThreadJobs++;
-    this.#onWork?.('main');
+    this.#tell('main');
+  }
+
+  /** A hook that throws (a bug in the caller's metrics) must not leave work unsettled here. */
+  #tell(where: 'worker' | 'main'): void {
+    try {
+      this.#onWork?.(where);
+    } catch {
+      // Counted nowhere: the hook is the caller's, and so is its failure.
+    }
   }
 
   /** No task in flight and none queued. */
@@ -446,7 +455,7 @@ export class ValidationPool {
     const piscina = this.#piscina!;
     this.#inflight++;
     this.#stats.tasksDispatched++;
-    this.#onWork?.('worker');
+    this.#tell('worker');
     const abort = new AbortController();
     // Aborting a running piscina task terminates its worker: that is how a hang is cured.
     const timer = setTimeout(() => abort.abort(new TaskTimeoutError(this.#timeoutMs)), this.#timeoutMs);

@@ -46,10 +46,11 @@ describe('vsmr bench e2e', () => {
     assert.ok(a['orderingMs']! > 0, 'the two-chain rule takes time');
     const stageSum = stages.reduce((x, y) => x + y, 0);
     assert.ok(stageSum <= 1.2 * (r['meanMs'] as number) + 5, `stages ${stageSum} ms vs the clients' mean ${r['meanMs']} ms`);
-    // Every committed command was checked at each of the 4 validators, in some unit of work:
-    // at most one unit per check, and at least one unit per window's worth of checks.
+    // The pool's units of work (a worker task, or a call checked in place) were counted. A unit
+    // carries one or more checks: about one per client frame or relay batch at each validator,
+    // plus a proposal's check of requests it had not seen, so a few per command at most here.
     const work = r['validationWorkPerCommand'] as { worker: number; main: number };
     assert.ok(work && work.worker >= 0 && work.main >= 0 && work.worker + work.main > 0, JSON.stringify(work));
-    assert.ok(work.worker + work.main <= 4 * 1.5, `at most about one unit per check: ${JSON.stringify(work)}`);
+    assert.ok(work.worker + work.main <= 6, `a few units per command at most: ${JSON.stringify(work)}`);
   });
 });

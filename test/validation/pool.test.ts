@@ -251,10 +251,25 @@ describe('validation/pool', () => {
       const p = pool({ ...opts, onWork: (where) => told[where]++ });
       const { batch } = mixedBatch(20);
       for (let at = 0; at < batch.length; at += call) await p.validate(batch.slice(at, at + call), 10);
+      // The proposal path (a few unseen requests checked in place) and BLS sets, both ways.
+      p.validateKnown(mixedBatch(3).batch.map((_, i) => request({ sequence: 990n + BigInt(i) })), 10, { checkUncachedUpTo: 3 });
+      await p.verifyBls(votes(2, [0]));
+      await p.verifyBls(votes(2), { priority: true });
       const { tasksDispatched, mainThreadJobs } = p.stats();
       assert.deepEqual(told, { worker: tasksDispatched, main: mainThreadJobs }, JSON.stringify(opts));
       assert.ok(told.worker + told.main > 0, 'some work was told');
     }
+  });
+
+  it('settles its work when the onWork hook throws', async () => {
+    const p = pool({
+      onWork: () => {
+        throw new Error('a broken metrics hook');
+      },
+    });
+    const { batch, want } = mixedBatch(8);
+    assert.deepEqual((await p.validate(batch, 10)).map(verdictLabel), want);
+    assert.deepEqual(await pool({ workers: 0, onWork: () => assert.fail('hook') }).verifyBls(votes(2, [1])), [true, false]);
   });
 
   it('drains on close, or fails pending work with PoolClosedError', async () => {

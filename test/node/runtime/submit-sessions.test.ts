@@ -1,11 +1,7 @@
 import assert from 'node:assert/strict';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
-import { createLibp2p } from 'libp2p';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
 import { SubmitSession, SubmitSessionError } from '../../../client/session.js';
 import { MAX_SESSION_FRAMES, serveSubmitSessions, type SubmitSessionsOptions } from '../../../node/runtime/submit-sessions.js';
@@ -229,7 +225,7 @@ describe('submit sessions: a client that never reads its replies', function () {
     const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
     const server = await createNetworkHost({ chainId: CHAIN, privateKey: keys[0]!, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers: new Set(), streamTimeoutMs: 1_000 });
     // A raw libp2p node: it speaks the session protocol but pauses its stream and never reads.
-    const raw = await createLibp2p({ privateKey: keys[1]!, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] });
+    const raw = await rawPeer(keys[1]!);
     let submitted = 0;
     try {
       serveSubmitSessions(server, {
