@@ -35,7 +35,7 @@ export interface CompareSummary {
   readonly b: Record<ComparedMetric, MetricSummary> | null;
   /** B's median over A's, per metric; null when either side has no run. */
   readonly ratio: Record<ComparedMetric, number> | null;
-  /** View changes summed over each side's runs. */
+  /** View changes summed over each side's runs (each run's figure is the most any validator saw; a run without one counts 0). */
   readonly viewChanges: { readonly a: number; readonly b: number };
 }
 
@@ -120,6 +120,8 @@ export interface CompareOptions {
   readonly b: { readonly flags: readonly string[]; readonly root: string };
   /** Longest one run may take before it is stopped and counted as failed. */
   readonly runTimeoutMs: number;
+  /** After a stop's SIGTERM, how long the run's processes get to exit before SIGKILL. Default 30 s. */
+  readonly graceMs?: number;
   readonly signal?: AbortSignal;
   /** Told of each run as it ends. */
   readonly onRun?: (run: CompareRun | CompareRunError) => void;
@@ -137,11 +139,15 @@ export async function compareVariants(opts: CompareOptions): Promise<{ runs: Com
     for (const variant of ['a', 'b'] as const) {
       if (opts.signal?.aborted) break;
       const v = opts[variant];
-      const args = [join(v.root, 'bin', 'vsmr.js'), 'bench', 'e2e', ...opts.common, ...v.flags, '--no-floors', '--no-profile', '--json'];
+      // Ours first: a variant's last flag missing its value then fails as such, not by taking one of ours.
+      const args = [join(v.root, 'bin', 'vsmr.js'), 'bench', 'e2e', '--no-floors', '--no-profile', '--json', ...opts.common, ...v.flags];
       let outcome: CompareRun | CompareRunError;
       try {
-        const { code, stdout, stderr } = await runChild(args, opts.runTimeoutMs, opts.signal);
-        outcome = code === 0 ? parseRun(variant, i, stdout) : new CompareRunError(variant, i, `exit ${code}: ${lastLine(stderr) || lastLine(stdout)}`);
+        const { code, signal, stdout, stderr, stopped } = await runChild(args, opts.runTimeoutMs, opts.graceMs ?? 30_000, opts.signal);
+        if (stopped === 'timeout') outcome = new CompareRunError(variant, i, `timed out after ${Math.round(opts.runTimeoutMs / 1000)} s, stopped`);
+        else if (stopped === 'abort') outcome = new CompareRunError(variant, i, 'interrupted');
+        else if (code === 0) outcome = parseRun(variant, i, stdout);
+        else outcome = new CompareRunError(variant, i, signal ? `killed by ${signal}` : `exit ${code}: ${failureReason(stdout, stderr)}`);
       } catch (err) {
         outcome = err instanceof CompareRunError ? err : new CompareRunError(variant, i, err instanceof Error ? err.message : String(err));
       }
@@ -153,36 +159,129 @@ export async function compareVariants(opts: CompareOptions): Promise<{ runs: Com
   return { runs, failures, summary: summarize(runs) };
 }
 
-/** The line that says why: the first naming an error (usage help may follow it), else the last. */
-function lastLine(text: string): string {
-  const lines = text.trim().split('\n');
-  const why = lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1] ?? '';
-  return why.trim().slice(0, 300);
+/**
+ * Why a run failed: the e2e command's own error line (usage help may follow it), or, when it
+ * printed its result and exited 1, what the result says (nothing committed, or no agreement).
+ */
+function failureReason(stdout: string, stderr: string): string {
+  const lines = stderr.trim().split('\n').filter((l) => l.trim().length > 0);
+  const why = lines.find((l) => /error/i.test(l)) ?? lines[lines.length - 1];
+  if (why) return why.trim().slice(0, 300);
+  try {
+    const r = JSON.parse(stdout) as { committed?: unknown; agreed?: unknown };
+    return `committed ${String(r.committed)}, validators agreed: ${String(r.agreed)}`;
+  } catch {
+    return stdout.trim().slice(0, 300) || 'no output';
+  }
 }
 
-/** One child process, stopped by its PID on timeout or abort. */
-function runChild(args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface ChildOutcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Why compare stopped the run, if it did. */
+  readonly stopped?: 'timeout' | 'abort';
+}
+
+/**
+ * One run in a process group of its own: the e2e command and the validators it starts. A stop
+ * (timeout or abort) sends SIGTERM to the whole group, so every validator shuts down cleanly
+ * even though the e2e command only checks for interruption while its cluster starts, then
+ * SIGKILL to whatever is left after `graceMs`. Nothing of a run outlives its stop.
+ */
+function runChild(args: readonly string[], timeoutMs: number, graceMs: number, signal?: AbortSignal): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stdout = '';
     let stderr = '';
+    let stopped: 'timeout' | 'abort' | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
-    // SIGTERM lets the e2e command stop its own cluster's processes.
-    const stop = () => child.kill('SIGTERM');
-    const timer = setTimeout(stop, timeoutMs);
-    signal?.addEventListener('abort', stop, { once: true });
-    child.once('error', (err) => {
+    const group = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, sig);
+      } catch {
+        // The group is gone already.
+      }
+    };
+    const groupAlive = () => {
+      if (child.pid === undefined) return false;
+      try {
+        process.kill(-child.pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let stoppedAt = 0;
+    const stop = (why: 'timeout' | 'abort') => {
+      if (stopped !== undefined) return;
+      stopped = why;
+      stoppedAt = Date.now();
+      group('SIGTERM');
+      killTimer = setTimeout(() => group('SIGKILL'), graceMs);
+    };
+    const onAbort = () => stop('abort');
+    const timer = setTimeout(() => stop('timeout'), timeoutMs);
+    if (signal?.aborted) stop('abort');
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', stop);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    child.once('error', (err) => {
+      done();
+      clearTimeout(killTimer);
       reject(err);
     });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', stop);
-      resolve({ code, stdout, stderr });
+    child.once('close', (code, sig) => {
+      done();
+      const outcome: ChildOutcome = { code, signal: sig, stdout, stderr, ...(stopped ? { stopped } : {}) };
+      if (stopped === undefined) {
+        resolve(outcome);
+        return;
+      }
+      // The e2e command is gone; its validators may still be stopping. The next run starts once
+      // the group is empty, or a second after its SIGKILL (a process nobody reaps stays a zombie
+      // and still answers a signal).
+      const giveUpAt = stoppedAt + graceMs + 1000;
+      const poll = setInterval(() => {
+        if (groupAlive() && Date.now() < giveUpAt) return;
+        clearInterval(poll);
+        clearTimeout(killTimer);
+        resolve(outcome);
+      }, 100);
     });
   });
+}
+
+/** The value of the last `--name N` or `--name=N` among `flags` (commander takes the last), if any. */
+export function lastFlagValue(flags: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (let i = 0; i < flags.length; i++) {
+    const f = flags[i]!;
+    if (f === name && i + 1 < flags.length) value = flags[i + 1];
+    else if (f.startsWith(`${name}=`)) value = f.slice(name.length + 1);
+  }
+  return value;
+}
+
+/**
+ * Flags as a set of options, order aside: `--x 1 --y` and `--y --x 1` are the same variant. A
+ * token that does not start with -- is the value of the flag before it.
+ */
+export function sameFlags(a: readonly string[], b: readonly string[]): boolean {
+  const options = (flags: readonly string[]) => {
+    const out: string[] = [];
+    for (const f of flags) {
+      if (f.startsWith('--') || out.length === 0) out.push(f);
+      else out[out.length - 1] += ` ${f}`;
+    }
+    return out.sort().join('\n');
+  };
+  return options(a) === options(b);
 }
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : String(+v.toPrecision(3)));
@@ -192,7 +291,7 @@ export function formatSummary(s: CompareSummary): string {
   const rows = [`metric | A (${s.runs.a} runs): median (min-max) | B (${s.runs.b} runs): median (min-max) | B / A`];
   for (const m of COMPARED_METRICS) {
     const cell = (x: MetricSummary | undefined) => (x ? `${fmt(x.median)} (${fmt(x.min)}-${fmt(x.max)})` : '-');
-    const ratio = s.ratio ? s.ratio[m].toFixed(3) : '-';
+    const ratio = s.ratio && Number.isFinite(s.ratio[m]) ? s.ratio[m].toFixed(3) : '-';
     rows.push(`${m} | ${cell(s.a?.[m])} | ${cell(s.b?.[m])} | ${ratio}`);
   }
   rows.push(`viewChanges | ${s.viewChanges.a} | ${s.viewChanges.b} |`);

@@ -1,11 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
-import { compareVariants, formatSummary, splitFlags } from '../../bench/compare.js';
+import { compareVariants, formatSummary, lastFlagValue, sameFlags, splitFlags } from '../../bench/compare.js';
 import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
 
 /** This checkout: dist/node/cli is three levels below it. */
@@ -114,40 +114,47 @@ export function registerBenchCommand(program: Command): void {
     .option('--b <flags>', 'vsmr bench e2e flags of variant B only, in one argument', '')
     .option('--a-root <dir>', "variant A runs this checkout's bin/vsmr.js (built), to compare builds", ROOT)
     .option('--b-root <dir>', "variant B runs this checkout's bin/vsmr.js (built)", ROOT)
+    .option('--run-timeout <s>', 'stop a run (all its processes) and count it failed after this long; default the window plus 180 s', intIn('--run-timeout', 1, 3600))
     .option('--json', 'print one JSON object (every run, the summary, the failures)')
     .addHelpText('after', '\nExample: vsmr bench compare --runs 3 --b "--validation-workers 0" -- --batch 400 --clients 8 --outstanding 16 --duration 5')
-    .action(async (e2eFlags: string[], opts: { runs: number; a: string; b: string; aRoot: string; bRoot: string; json?: boolean }) => {
+    .action(async (e2eFlags: string[], opts: { runs: number; a: string; b: string; aRoot: string; bRoot: string; runTimeout?: number; json?: boolean }) => {
       const common = e2eFlags;
-      opts.aRoot = resolve(opts.aRoot);
-      opts.bRoot = resolve(opts.bRoot);
       const a = splitFlags(opts.a);
       const b = splitFlags(opts.b);
-      if (opts.aRoot === opts.bRoot && a.join(' ') === b.join(' ')) {
-        process.stderr.write('vsmr bench compare: --a and --b run the same flags on the same build: nothing to compare\n');
+      const refuse = (why: string) => {
+        process.stderr.write(`vsmr bench compare: ${why}\n`);
         process.exitCode = 2;
-        return;
-      }
+      };
+      const roots: string[] = [];
       for (const [name, root] of [['--a-root', opts.aRoot], ['--b-root', opts.bRoot]] as const) {
-        if (!existsSync(join(root, 'bin', 'vsmr.js'))) {
-          process.stderr.write(`vsmr bench compare: ${name} ${root} has no bin/vsmr.js\n`);
-          process.exitCode = 2;
+        // A checkout's bin/vsmr.js is source; what it runs is the build in dist/.
+        if (!existsSync(join(root, 'bin', 'vsmr.js')) || !existsSync(join(root, 'dist', 'node', 'cli', 'main.js'))) {
+          refuse(`${name} ${resolve(root)} is not a built checkout (no bin/vsmr.js or no dist/node/cli/main.js: run npm ci there)`);
           return;
         }
+        roots.push(realpathSync(root));
+      }
+      const [aRoot, bRoot] = roots as [string, string];
+      if (aRoot === bRoot && sameFlags(a, b)) {
+        refuse('--a and --b run the same flags on the same build: nothing to compare');
+        return;
       }
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const durationFlag = common.indexOf('--duration');
-        const durationS = durationFlag >= 0 ? Number(common[durationFlag + 1]) || 10 : 10;
+        // The longer variant's window, as its e2e command will read it (the last --duration wins).
+        const windowS = Math.max(...[a, b].map((v) => Number(lastFlagValue([...common, ...v], '--duration') ?? 10) || 10));
         const r = await compareVariants({
           runs: opts.runs,
           common,
-          a: { flags: a, root: opts.aRoot },
-          b: { flags: b, root: opts.bRoot },
+          a: { flags: a, root: aRoot },
+          b: { flags: b, root: bRoot },
           // Start-up, warm-up and drain besides the window: a run is a few tens of seconds.
-          runTimeoutMs: (durationS + 180) * 1000,
+          runTimeoutMs: (opts.runTimeout ?? windowS + 180) * 1000,
+          // A cluster stops in seconds; a short run timeout is a test's, and its grace is as short.
+          graceMs: Math.min(30_000, (opts.runTimeout ?? 30) * 1000),
           signal: abort.signal,
           onRun: (run) => {
             if (opts.json) return;
@@ -155,7 +162,7 @@ export function registerBenchCommand(program: Command): void {
           },
         });
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ common, a: { flags: a, root: opts.aRoot }, b: { flags: b, root: opts.bRoot }, runs: r.runs, failures: r.failures.map((f) => f.message), summary: r.summary })}\n`);
+          process.stdout.write(`${JSON.stringify({ common, a: { flags: a, root: aRoot }, b: { flags: b, root: bRoot }, runs: r.runs, failures: r.failures.map((f) => f.message), summary: r.summary })}\n`);
         } else {
           process.stdout.write(formatSummary(r.summary));
           for (const f of r.failures) process.stdout.write(`${f.message}\n`);

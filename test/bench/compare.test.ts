@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { type CompareRun, CompareRunError, formatSummary, median, parseRun, splitFlags, summarize } from '../../bench/compare.js';
+import { type CompareRun, CompareRunError, formatSummary, lastFlagValue, median, parseRun, sameFlags, splitFlags, summarize } from '../../bench/compare.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -56,16 +58,29 @@ describe('bench/compare', () => {
     assert.throws(() => parseRun('a', 1, 'e2e: 5 commands/s'), (e: unknown) => e instanceof CompareRunError && /run 1 of variant A .*no JSON/.test(e.message));
     assert.throws(() => parseRun('b', 3, '{"throughput": 5}'), (e: unknown) => e instanceof CompareRunError && /run 3 of variant B .*no number p50Ms/.test(e.message));
   });
+
+  it('reads a flag the way the e2e command will (the last one, either spelling), and compares variants as sets of options', () => {
+    assert.equal(lastFlagValue(['--batch', '10', '--duration', '5'], '--duration'), '5');
+    assert.equal(lastFlagValue(['--duration=7', '--quick'], '--duration'), '7');
+    assert.equal(lastFlagValue(['--duration', '5', '--duration=9'], '--duration'), '9');
+    assert.equal(lastFlagValue(['--quick'], '--duration'), undefined);
+    assert.ok(sameFlags(['--qc', 'threshold', '--quick'], ['--quick', '--qc', 'threshold']));
+    assert.ok(!sameFlags(['--qc', 'threshold'], ['--qc', 'multisig']));
+    assert.ok(!sameFlags(['--batch', '10', '--clients', '4'], ['--batch', '4', '--clients', '10']), 'values stay with their flags');
+    const zero = summarize([aRun('a', 100), aRun('b', 100)]);
+    const noThroughput = { ...zero, a: zero.a && { ...zero.a, throughput: { median: 0, min: 0, max: 0 } }, ratio: zero.ratio && { ...zero.ratio, throughput: Number.NaN } };
+    assert.match(formatSummary(noThroughput), /^throughput \| 0 \(0-0\) \| 100 \(100-100\) \| -$/m, 'no ratio over a zero median');
+  });
 });
 
 describe('vsmr bench compare (CLI)', function () {
   this.timeout(180_000);
 
   it('runs A and B alternately, each with its own flags, and prints every run and the summary', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--b', '--validation-workers 0', '--json', '--', '--batch', '10', '--duration', '2', '--quick'], {
+    const { stdout } = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--b', '--validation-workers 0', '--json', '--', '--batch', '10', '--duration', '3', '--quick'], {
       timeout: 170_000,
       maxBuffer: 4 << 20,
-    });
+    }).catch((e: { stdout?: string; message: string }) => assert.fail(`compare failed: ${e.stdout || e.message}`));
     const r = JSON.parse(stdout) as { runs: CompareRun[]; failures: string[]; summary: ReturnType<typeof summarize> };
     assert.deepEqual(r.failures, []);
     assert.deepEqual(r.runs.map((x) => x.variant), ['a', 'b'], 'A first, then B');
@@ -73,6 +88,59 @@ describe('vsmr bench compare (CLI)', function () {
     assert.equal(r.runs[1]!.validationWorkers, 0, "B's own flag reached its run");
     assert.ok(r.runs.every((x) => x.throughput > 0), 'both committed');
     assert.ok(r.summary.ratio && r.summary.ratio.throughput > 0);
+  });
+
+  it('stops a run that outlives its timeout with every process of it, and counts it failed', async () => {
+    // A fake checkout whose e2e command ignores SIGTERM and has started a stand-in validator:
+    // only the group's SIGTERM (for the stand-in) and SIGKILL (for the command) end them.
+    const root = await mkdtemp(join(tmpdir(), 'vsmr-compare-'));
+    const pids: number[] = [];
+    try {
+      await mkdir(join(root, 'bin'));
+      await mkdir(join(root, 'dist', 'node', 'cli'), { recursive: true });
+      await writeFile(join(root, 'dist', 'node', 'cli', 'main.js'), '');
+      await writeFile(
+        join(root, 'bin', 'vsmr.js'),
+        [
+          "import { spawn } from 'node:child_process';",
+          "import { appendFileSync } from 'node:fs';",
+          "const v = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
+          `appendFileSync(${JSON.stringify(join(root, 'pids'))}, v.pid + ' ' + process.pid + '\\n');`,
+          "process.on('SIGTERM', () => {});",
+          'setInterval(() => {}, 1000);',
+        ].join('\n'),
+      );
+      await writeFile(join(root, 'package.json'), '{"type":"module"}');
+      const started = Date.now();
+      const err = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--run-timeout', '1', '--a-root', root, '--b-root', root, '--b', '--quick', '--json']).then(
+        () => assert.fail('exit 0'),
+        (e: { code: number; stdout: string }) => e,
+      );
+      pids.push(...(await readFile(join(root, 'pids'), 'utf8')).split(/\s+/).filter(Boolean).map(Number));
+      assert.equal(err.code, 1);
+      const out = JSON.parse(err.stdout) as { failures: string[] };
+      assert.deepEqual(out.failures, ['run 1 of variant A failed: timed out after 1 s, stopped', 'run 1 of variant B failed: timed out after 1 s, stopped']);
+      assert.equal(pids.length, 4, 'two runs, each a command and a stand-in validator');
+      const alive = pids.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      assert.deepEqual(alive, [], 'nothing of either run is left');
+      assert.ok(Date.now() - started < 60_000, 'the grace is as short as the run timeout');
+    } finally {
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone, as it should be.
+        }
+      }
+      await rm(root, { recursive: true, force: true });
+    }
   });
 
   it('reports a variant whose flags the e2e command refuses, naming the run and the reason, and exits 1', async () => {
@@ -97,6 +165,6 @@ describe('vsmr bench compare (CLI)', function () {
       (e: { code: number; stderr: string }) => e,
     );
     assert.equal(noRoot.code, 2);
-    assert.match(noRoot.stderr, /--b-root \/nonexistent-vsmr has no bin\/vsmr\.js/);
+    assert.match(noRoot.stderr, /--b-root \/nonexistent-vsmr is not a built checkout/);
   });
 });
