@@ -286,14 +286,23 @@ export function sameFlags(a: readonly string[], b: readonly string[]): boolean {
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : String(+v.toPrecision(3)));
 
-/** The comparison as a text table: per metric, each side's median (min-max) and B over A. */
+/** Whether two sides' ranges share any value: if they do, the runs alone do not tell A from B. */
+export function rangesOverlap(a: MetricSummary, b: MetricSummary): boolean {
+  return a.min <= b.max && b.min <= a.max;
+}
+
+/**
+ * The comparison as a text table: per metric, each side's median (min-max), B over A, and
+ * whether the ranges overlap (a difference whose ranges overlap is not shown by these runs).
+ */
 export function formatSummary(s: CompareSummary): string {
-  const rows = [`metric | A (${s.runs.a} runs): median (min-max) | B (${s.runs.b} runs): median (min-max) | B / A`];
+  const rows = [`metric | A (${s.runs.a} runs): median (min-max) | B (${s.runs.b} runs): median (min-max) | B / A | ranges overlap`];
   for (const m of COMPARED_METRICS) {
     const cell = (x: MetricSummary | undefined) => (x ? `${fmt(x.median)} (${fmt(x.min)}-${fmt(x.max)})` : '-');
     const ratio = s.ratio && Number.isFinite(s.ratio[m]) ? s.ratio[m].toFixed(3) : '-';
-    rows.push(`${m} | ${cell(s.a?.[m])} | ${cell(s.b?.[m])} | ${ratio}`);
+    const overlap = s.a && s.b ? (rangesOverlap(s.a[m], s.b[m]) ? 'yes' : 'no') : '-';
+    rows.push(`${m} | ${cell(s.a?.[m])} | ${cell(s.b?.[m])} | ${ratio} | ${overlap}`);
   }
-  rows.push(`viewChanges | ${s.viewChanges.a} | ${s.viewChanges.b} |`);
+  rows.push(`viewChanges | ${s.viewChanges.a} | ${s.viewChanges.b} | |`);
   return `${rows.join('\n')}\n`;
 }

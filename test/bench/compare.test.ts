@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { type CompareRun, CompareRunError, formatSummary, lastFlagValue, median, parseRun, sameFlags, splitFlags, summarize } from '../../bench/compare.js';
+import { type CompareRun, CompareRunError, formatSummary, lastFlagValue, median, parseRun, rangesOverlap, sameFlags, splitFlags, summarize } from '../../bench/compare.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -47,7 +47,10 @@ describe('bench/compare', () => {
     const one = summarize([aRun('a', 100)]);
     assert.equal(one.b, null);
     assert.equal(one.ratio, null, 'no ratio without both sides');
-    assert.match(formatSummary(s), /^throughput \| 200 \(100-300\) \| 150 \(120-180\) \| 0\.750$/m);
+    assert.match(formatSummary(s), /^throughput \| 200 \(100-300\) \| 150 \(120-180\) \| 0\.750 \| yes$/m);
+    const apart = summarize([aRun('a', 100), aRun('a', 110), aRun('b', 150), aRun('b', 160)]);
+    assert.match(formatSummary(apart), /^throughput \| 105 \(100-110\) \| 155 \(150-160\) \| 1\.476 \| no$/m, 'ranges apart');
+    assert.equal(rangesOverlap({ median: 1, min: 1, max: 2 }, { median: 2, min: 2, max: 3 }), true, 'a shared end is an overlap');
   });
 
   it('splits flags on whitespace, and reads a run or says which run of which variant failed', () => {
@@ -69,7 +72,7 @@ describe('bench/compare', () => {
     assert.ok(!sameFlags(['--batch', '10', '--clients', '4'], ['--batch', '4', '--clients', '10']), 'values stay with their flags');
     const zero = summarize([aRun('a', 100), aRun('b', 100)]);
     const noThroughput = { ...zero, a: zero.a && { ...zero.a, throughput: { median: 0, min: 0, max: 0 } }, ratio: zero.ratio && { ...zero.ratio, throughput: Number.NaN } };
-    assert.match(formatSummary(noThroughput), /^throughput \| 0 \(0-0\) \| 100 \(100-100\) \| -$/m, 'no ratio over a zero median');
+    assert.match(formatSummary(noThroughput), /^throughput \| 0 \(0-0\) \| 100 \(100-100\) \| - \| no$/m, 'no ratio over a zero median');
   });
 });
 
