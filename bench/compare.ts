@@ -123,6 +123,8 @@ export interface CompareOptions {
   /** After a stop's SIGTERM, how long the run's processes get to exit before SIGKILL. Default 30 s. */
   readonly graceMs?: number;
   readonly signal?: AbortSignal;
+  /** Filled with the process group of the run in flight (its leader's PID), for a caller that must kill it on exit. */
+  readonly live?: Set<number>;
   /** Told of each run as it ends. */
   readonly onRun?: (run: CompareRun | CompareRunError) => void;
 }
@@ -143,7 +145,7 @@ export async function compareVariants(opts: CompareOptions): Promise<{ runs: Com
       const args = [join(v.root, 'bin', 'vsmr.js'), 'bench', 'e2e', '--no-floors', '--no-profile', '--json', ...opts.common, ...v.flags];
       let outcome: CompareRun | CompareRunError;
       try {
-        const { code, signal, stdout, stderr, stopped } = await runChild(args, opts.runTimeoutMs, opts.graceMs ?? 30_000, opts.signal);
+        const { code, signal, stdout, stderr, stopped } = await runChild(args, opts.runTimeoutMs, opts.graceMs ?? 30_000, opts.live ?? new Set(), opts.signal);
         if (stopped === 'timeout') outcome = new CompareRunError(variant, i, `timed out after ${Math.round(opts.runTimeoutMs / 1000)} s, stopped`);
         else if (stopped === 'abort') outcome = new CompareRunError(variant, i, 'interrupted');
         else if (code === 0) outcome = parseRun(variant, i, stdout);
@@ -185,74 +187,74 @@ interface ChildOutcome {
 }
 
 /**
- * One run in a process group of its own: the e2e command and the validators it starts. A stop
- * (timeout or abort) sends SIGTERM to the whole group, so every validator shuts down cleanly
- * even though the e2e command only checks for interruption while its cluster starts, then
- * SIGKILL to whatever is left after `graceMs`. Nothing of a run outlives its stop.
+ * One run in a process group of its own: the e2e command and the validators it starts (POSIX
+ * only). A stop (timeout or abort) sends SIGTERM to the whole group, then SIGKILL to whatever is
+ * left after `graceMs`; a run that ends by itself but leaves members behind (its command died
+ * before stopping its cluster) gets the same. The next run starts only once the group is empty,
+ * or a second after its SIGKILL (a process nobody reaps stays a zombie and still answers a
+ * signal). `live` holds the group while it exists, for a caller that must kill it on its way out.
  */
-function runChild(args: readonly string[], timeoutMs: number, graceMs: number, signal?: AbortSignal): Promise<ChildOutcome> {
+function runChild(args: readonly string[], timeoutMs: number, graceMs: number, live: Set<number>, signal?: AbortSignal): Promise<ChildOutcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const pid = child.pid;
+    if (pid !== undefined) live.add(pid);
     let stdout = '';
     let stderr = '';
     let stopped: 'timeout' | 'abort' | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
+    let closed: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let settled = false;
+    const timers: NodeJS.Timeout[] = [];
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
-    const group = (sig: NodeJS.Signals) => {
+    // The first lines say why a run failed (usage help may follow them): keep the start.
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(0, 64 * 1024)));
+    const group = (sig: NodeJS.Signals | 0): boolean => {
+      if (pid === undefined) return false;
       try {
-        if (child.pid !== undefined) process.kill(-child.pid, sig);
-      } catch {
-        // The group is gone already.
-      }
-    };
-    const groupAlive = () => {
-      if (child.pid === undefined) return false;
-      try {
-        process.kill(-child.pid, 0);
+        process.kill(-pid, sig);
         return true;
       } catch {
         return false;
       }
     };
-    let stoppedAt = 0;
-    const stop = (why: 'timeout' | 'abort') => {
-      if (stopped !== undefined) return;
-      stopped = why;
-      stoppedAt = Date.now();
+    const finish = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      for (const t of timers) clearTimeout(t);
+      clearInterval(poll);
+      signal?.removeEventListener('abort', onAbort);
+      if (pid !== undefined) live.delete(pid);
+      if (err) reject(err);
+      else resolve({ code: closed?.code ?? null, signal: closed?.signal ?? null, stdout, stderr, ...(stopped ? { stopped } : {}) });
+    };
+    let terminating = false;
+    /** SIGTERM now, SIGKILL after the grace, give up a second later. */
+    const terminate = () => {
+      if (terminating) return;
+      terminating = true;
       group('SIGTERM');
-      killTimer = setTimeout(() => group('SIGKILL'), graceMs);
+      timers.push(setTimeout(() => group('SIGKILL'), graceMs));
+      timers.push(setTimeout(() => finish(), graceMs + 1000));
+    };
+    const stop = (why: 'timeout' | 'abort') => {
+      if (stopped !== undefined || closed !== undefined) return;
+      stopped = why;
+      terminate();
     };
     const onAbort = () => stop('abort');
-    const timer = setTimeout(() => stop('timeout'), timeoutMs);
+    // Every 100 ms once the command has exited: done when nothing of its group is left.
+    const poll = setInterval(() => {
+      if (closed !== undefined && !group(0)) finish();
+    }, 100);
+    timers.push(setTimeout(() => stop('timeout'), timeoutMs));
     if (signal?.aborted) stop('abort');
     else signal?.addEventListener('abort', onAbort, { once: true });
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    child.once('error', (err) => {
-      done();
-      clearTimeout(killTimer);
-      reject(err);
-    });
+    child.once('error', (err) => finish(err));
     child.once('close', (code, sig) => {
-      done();
-      const outcome: ChildOutcome = { code, signal: sig, stdout, stderr, ...(stopped ? { stopped } : {}) };
-      if (stopped === undefined) {
-        resolve(outcome);
-        return;
-      }
-      // The e2e command is gone; its validators may still be stopping. The next run starts once
-      // the group is empty, or a second after its SIGKILL (a process nobody reaps stays a zombie
-      // and still answers a signal).
-      const giveUpAt = stoppedAt + graceMs + 1000;
-      const poll = setInterval(() => {
-        if (groupAlive() && Date.now() < giveUpAt) return;
-        clearInterval(poll);
-        clearTimeout(killTimer);
-        resolve(outcome);
-      }, 100);
+      closed = { code, signal: sig };
+      // Members left behind by a command that ended by itself: stop them the same way.
+      if (group(0)) terminate();
+      else finish();
     });
   });
 }
@@ -269,17 +271,24 @@ export function lastFlagValue(flags: readonly string[], name: string): string | 
 }
 
 /**
- * Flags as a set of options, order aside: `--x 1 --y` and `--y --x 1` are the same variant. A
- * token that does not start with -- is the value of the flag before it.
+ * Whether two flag lists mean the same options, the way commander reads them: order aside, and
+ * a repeated flag's last value winning. `--x 1 --y` and `--y --x 1` are the same variant;
+ * `--x 1 --x 2` and `--x 2 --x 1` are not. A token not starting with -- is the value of the
+ * flag before it; `--x=1` is `--x 1`.
  */
 export function sameFlags(a: readonly string[], b: readonly string[]): boolean {
   const options = (flags: readonly string[]) => {
-    const out: string[] = [];
+    const out = new Map<string, string>();
+    let last: string | undefined;
     for (const f of flags) {
-      if (f.startsWith('--') || out.length === 0) out.push(f);
-      else out[out.length - 1] += ` ${f}`;
+      if (f.startsWith('--')) {
+        const eq = f.indexOf('=');
+        last = eq > 0 ? f.slice(0, eq) : f;
+        out.set(last, eq > 0 ? f.slice(eq + 1) : '');
+      } else if (last !== undefined) out.set(last, `${out.get(last) === '' ? '' : `${out.get(last)} `}${f}`);
+      else out.set(f, '');
     }
-    return out.sort().join('\n');
+    return [...out].map(([k, v]) => `${k} ${v}`).sort().join('\n');
   };
   return options(a) === options(b);
 }

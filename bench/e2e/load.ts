@@ -34,6 +34,16 @@ export interface LoadOptions {
   readonly requestTimeoutMs?: number;
   /** Called when the measured window opens and closes (CPU and profile snapshots). */
   readonly onWindow?: (edge: 'open' | 'close') => void | Promise<void>;
+  /** Ends the load early: clients leave as at the window's end, and the run throws LoadInterruptedError. */
+  readonly signal?: AbortSignal;
+}
+
+/** The load was stopped by its signal before its window ended: its figures mean nothing. */
+export class LoadInterruptedError extends Error {
+  constructor() {
+    super('load interrupted');
+    this.name = 'LoadInterruptedError';
+  }
 }
 
 export interface LoadResult {
@@ -131,11 +141,31 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     const closed = new Promise<void>((r) => {
       wakeAll = r;
     });
+    /** Sleeps `ms`, or less if the run is interrupted; true when it was. */
+    const sleep = async (ms: number): Promise<boolean> => {
+      const signal = opts.signal;
+      if (signal?.aborted) return true;
+      let timer: NodeJS.Timeout | undefined;
+      let onAbort: () => void = () => undefined;
+      await new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+        onAbort = () => r();
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      return signal?.aborted === true;
+    };
     const edges = (async () => {
-      await new Promise((r) => setTimeout(r, opts.warmupMs));
+      // Interrupted, the clients leave as at the window's end, and no window edge is reported.
+      const leave = () => {
+        windowClosed = true;
+        wakeAll();
+      };
+      if (await sleep(opts.warmupMs)) return leave();
       windowOpened = true;
       await opts.onWindow?.('open');
-      await new Promise((r) => setTimeout(r, Math.max(0, close - performance.now())));
+      if (await sleep(Math.max(0, close - performance.now()))) return leave();
       windowClosed = true;
       wakeAll();
       await opts.onWindow?.('close');
@@ -281,6 +311,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       await session?.close().catch(() => undefined);
     };
     await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
+    if (opts.signal?.aborted) throw new LoadInterruptedError();
     latencies.sort((a, b) => a - b);
     commitTimes.sort((a, b) => a - b);
     return {

@@ -265,6 +265,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       durationMs: opts.durationS * 1000,
       maxCommands: 5_000_000,
       requestTimeoutMs: 15_000,
+      ...(opts.signal ? { signal: opts.signal } : {}),
       onWindow: async (edge) => {
         // The metrics scrapes stay outside the CPU window: before its first reading, after its last.
         if (edge === 'open') metrics0 = await scrape();
@@ -286,7 +287,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
         }
       },
     });
-    for (let k = 0; k < 50 && !agreed; k++) {
+    for (let k = 0; k < 50 && !agreed && !opts.signal?.aborted; k++) {
       const all = await Promise.all(cluster.metricsPorts.map((_, i) => cluster.status(i)));
       agreed = all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot);
       if (!agreed) await new Promise((r) => setTimeout(r, 200));

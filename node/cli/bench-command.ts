@@ -125,6 +125,8 @@ export function registerBenchCommand(program: Command): void {
         process.stderr.write(`vsmr bench compare: ${why}\n`);
         process.exitCode = 2;
       };
+      // Each run is a process group of its own, stopped whole: POSIX process groups.
+      if (process.platform === 'win32') return refuse('needs POSIX process groups (Linux or macOS)');
       const roots: string[] = [];
       for (const [name, root] of [['--a-root', opts.aRoot], ['--b-root', opts.bRoot]] as const) {
         // A checkout's bin/vsmr.js is source; what it runs is the build in dist/.
@@ -140,9 +142,26 @@ export function registerBenchCommand(program: Command): void {
         return;
       }
       const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      // The run in flight leads a group of its own (out of reach of the terminal's signals):
+      // whatever ends this process ends that group too.
+      const live = new Set<number>();
+      const killLive = () => {
+        for (const pid of live) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // Gone already.
+          }
+        }
+      };
+      // The first signal stops the run in flight cleanly (and no more start); a second does not wait.
+      const onSignal = () => {
+        if (abort.signal.aborted) killLive();
+        else abort.abort();
+      };
+      const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+      for (const sig of signals) process.on(sig, onSignal);
+      process.on('exit', killLive);
       try {
         // The longer variant's window, as its e2e command will read it (the last --duration wins).
         const windowS = Math.max(...[a, b].map((v) => Number(lastFlagValue([...common, ...v], '--duration') ?? 10) || 10));
@@ -156,6 +175,7 @@ export function registerBenchCommand(program: Command): void {
           // A cluster stops in seconds; a short run timeout is a test's, and its grace is as short.
           graceMs: Math.min(30_000, (opts.runTimeout ?? 30) * 1000),
           signal: abort.signal,
+          live,
           onRun: (run) => {
             if (opts.json) return;
             process.stderr.write(run instanceof Error ? `${run.message}\n` : `${run.variant.toUpperCase()}: ${run.throughput}/s, p50 ${run.p50Ms} ms, p99 ${run.p99Ms} ms, ${run.cpuMsPerCommand} ms CPU/command\n`);
@@ -169,8 +189,9 @@ export function registerBenchCommand(program: Command): void {
         }
         process.exitCode = r.failures.length === 0 && !abort.signal.aborted ? 0 : 1;
       } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+        for (const sig of signals) process.off(sig, onSignal);
+        process.off('exit', killLive);
+        killLive();
       }
     });
 }

@@ -70,6 +70,8 @@ describe('bench/compare', () => {
     assert.ok(sameFlags(['--qc', 'threshold', '--quick'], ['--quick', '--qc', 'threshold']));
     assert.ok(!sameFlags(['--qc', 'threshold'], ['--qc', 'multisig']));
     assert.ok(!sameFlags(['--batch', '10', '--clients', '4'], ['--batch', '4', '--clients', '10']), 'values stay with their flags');
+    assert.ok(!sameFlags(['--batch', '10', '--batch', '20'], ['--batch', '20', '--batch', '10']), 'the last of a repeated flag wins');
+    assert.ok(sameFlags(['--batch', '10', '--batch', '20'], ['--batch=20']), '--x=1 is --x 1');
     const zero = summarize([aRun('a', 100), aRun('b', 100)]);
     const noThroughput = { ...zero, a: zero.a && { ...zero.a, throughput: { median: 0, min: 0, max: 0 } }, ratio: zero.ratio && { ...zero.ratio, throughput: Number.NaN } };
     assert.match(formatSummary(noThroughput), /^throughput \| 0 \(0-0\) \| 100 \(100-100\) \| - \| no$/m, 'no ratio over a zero median');
@@ -93,56 +95,92 @@ describe('vsmr bench compare (CLI)', function () {
     assert.ok(r.summary.ratio && r.summary.ratio.throughput > 0);
   });
 
-  it('stops a run that outlives its timeout with every process of it, and counts it failed', async () => {
-    // A fake checkout whose e2e command ignores SIGTERM and has started a stand-in validator:
-    // only the group's SIGTERM (for the stand-in) and SIGKILL (for the command) end them.
+  /**
+   * A fake checkout (for compare's process handling, not vsmr's): its e2e "command" starts a
+   * stand-in validator, records both PIDs, then runs `tail` (source lines). Each run's command
+   * leads its own process group, so the finally of a test kills the groups by those PIDs.
+   */
+  async function fakeCheckout(tail: string[]): Promise<{ root: string; pids: () => Promise<number[]>; cleanUp: () => Promise<void> }> {
     const root = await mkdtemp(join(tmpdir(), 'vsmr-compare-'));
-    const pids: number[] = [];
-    try {
-      await mkdir(join(root, 'bin'));
-      await mkdir(join(root, 'dist', 'node', 'cli'), { recursive: true });
-      await writeFile(join(root, 'dist', 'node', 'cli', 'main.js'), '');
-      await writeFile(
-        join(root, 'bin', 'vsmr.js'),
-        [
-          "import { spawn } from 'node:child_process';",
-          "import { appendFileSync } from 'node:fs';",
-          "const v = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
-          `appendFileSync(${JSON.stringify(join(root, 'pids'))}, v.pid + ' ' + process.pid + '\\n');`,
-          "process.on('SIGTERM', () => {});",
-          'setInterval(() => {}, 1000);',
-        ].join('\n'),
-      );
-      await writeFile(join(root, 'package.json'), '{"type":"module"}');
-      const started = Date.now();
-      const err = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--run-timeout', '1', '--a-root', root, '--b-root', root, '--b', '--quick', '--json']).then(
-        () => assert.fail('exit 0'),
-        (e: { code: number; stdout: string }) => e,
-      );
-      pids.push(...(await readFile(join(root, 'pids'), 'utf8')).split(/\s+/).filter(Boolean).map(Number));
-      assert.equal(err.code, 1);
-      const out = JSON.parse(err.stdout) as { failures: string[] };
-      assert.deepEqual(out.failures, ['run 1 of variant A failed: timed out after 1 s, stopped', 'run 1 of variant B failed: timed out after 1 s, stopped']);
-      assert.equal(pids.length, 4, 'two runs, each a command and a stand-in validator');
-      const alive = pids.filter((pid) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      assert.deepEqual(alive, [], 'nothing of either run is left');
-      assert.ok(Date.now() - started < 60_000, 'the grace is as short as the run timeout');
-    } finally {
-      for (const pid of pids) {
+    await mkdir(join(root, 'bin'));
+    await mkdir(join(root, 'dist', 'node', 'cli'), { recursive: true });
+    await writeFile(join(root, 'dist', 'node', 'cli', 'main.js'), '');
+    await writeFile(join(root, 'package.json'), '{"type":"module"}');
+    const pidsFile = join(root, 'pids');
+    await writeFile(
+      join(root, 'bin', 'vsmr.js'),
+      [
+        "import { spawn } from 'node:child_process';",
+        "import { appendFileSync } from 'node:fs';",
+        "const v = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });",
+        `appendFileSync(${JSON.stringify(pidsFile)}, process.pid + ' ' + v.pid + '\\n');`,
+        ...tail,
+      ].join('\n'),
+    );
+    const pids = async () => (await readFile(pidsFile, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
+    const cleanUp = async () => {
+      // Only what is still there: a PID that is gone may be someone else's by now.
+      for (const pid of stillAlive(await pids())) {
         try {
           process.kill(pid, 'SIGKILL');
         } catch {
-          // Already gone, as it should be.
+          // Gone meanwhile.
         }
       }
       await rm(root, { recursive: true, force: true });
+    };
+    return { root, pids, cleanUp };
+  }
+  const stillAlive = (pids: number[]) =>
+    pids.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+  /** compare's own run, bounded: a hang fails the test instead of outliving it. */
+  const compareOn = (root: string, extra: string[]) =>
+    run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--a-root', root, '--b-root', root, '--b', '--quick', '--json', ...extra], { timeout: 60_000, killSignal: 'SIGKILL' });
+
+  it('stops a run that outlives its timeout with every process of it, and counts it failed', async () => {
+    // The command ignores SIGTERM (its first act), so only the group's SIGKILL ends it; the
+    // stand-in validator goes with the group's SIGTERM.
+    const fake = await fakeCheckout(['setInterval(() => {}, 1000);']);
+    await writeFile(join(fake.root, 'bin', 'vsmr.js'), `process.on('SIGTERM', () => {});\n${await readFile(join(fake.root, 'bin', 'vsmr.js'), 'utf8')}`);
+    try {
+      const started = Date.now();
+      const err = await compareOn(fake.root, ['--run-timeout', '2']).then(
+        () => assert.fail('exit 0'),
+        (e: { code: number; stdout: string }) => e,
+      );
+      assert.equal(err.code, 1);
+      const out = JSON.parse(err.stdout) as { failures: string[] };
+      assert.deepEqual(out.failures, ['run 1 of variant A failed: timed out after 2 s, stopped', 'run 1 of variant B failed: timed out after 2 s, stopped']);
+      const pids = await fake.pids();
+      assert.equal(pids.length, 4, 'two runs, each a command and a stand-in validator');
+      assert.deepEqual(stillAlive(pids), [], 'nothing of either run is left');
+      assert.ok(Date.now() - started < 40_000, 'the grace is as short as the run timeout');
+    } finally {
+      await fake.cleanUp();
+    }
+  });
+
+  it('keeps the result of a run that ends by itself, and stops what it left behind', async () => {
+    // The command prints a result and exits at once, leaving its stand-in validator running.
+    const result = { throughput: 10, p50Ms: 1, p99Ms: 2, cpuMsPerCommand: 3, commandsPerBlock: 4, viewChanges: 0 };
+    const fake = await fakeCheckout([`process.stdout.write(${JSON.stringify(JSON.stringify(result))});`, 'process.exit(0);']);
+    try {
+      const { stdout } = await compareOn(fake.root, ['--run-timeout', '2']).catch((e: { stdout?: string; message: string }) => assert.fail(`compare failed: ${e.stdout || e.message}`));
+      const out = JSON.parse(stdout) as { runs: CompareRun[]; failures: string[] };
+      assert.deepEqual(out.failures, []);
+      assert.deepEqual(out.runs.map((r) => r.throughput), [10, 10]);
+      const pids = await fake.pids();
+      assert.equal(pids.length, 4);
+      assert.deepEqual(stillAlive(pids), [], 'the stand-ins left behind were stopped');
+    } finally {
+      await fake.cleanUp();
     }
   });
 

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CATEGORIES } from '../../bench/e2e/profile.js';
 import { REPO_ROOT } from '../node/config/fixtures.js';
+import { waitFor } from '../wait-for.js';
 
 const run = promisify(execFile);
 
@@ -52,5 +55,44 @@ describe('vsmr bench e2e', () => {
     const work = r['validationWorkPerCommand'] as { worker: number; main: number };
     assert.ok(work && work.worker >= 0 && work.main >= 0 && work.worker + work.main > 0, JSON.stringify(work));
     assert.ok(work.worker + work.main <= 6, `a few units per command at most: ${JSON.stringify(work)}`);
+  });
+
+  it('stops early on SIGTERM during its load: the cluster stopped, its directory gone, exit 1', async () => {
+    // Its own temp dir, so the cluster's directory can be watched appear and go.
+    const tmp = await mkdtemp(join(tmpdir(), 'vsmr-e2e-stop-'));
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'bench', 'e2e', '--batch', '10', '--duration', '120', '--quick', '--no-floors', '--no-profile', '--json'], {
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      let clusterDir = '';
+      await waitFor(async () => {
+        const found = (await readdir(tmp)).find((d) => d.startsWith('vsmr-bench-'));
+        clusterDir = found ? join(tmp, found) : '';
+        return found !== undefined;
+      }, 'the cluster directory', 60_000);
+      // Load is on once validator 0 has committed something.
+      const port = await waitFor(async () => {
+        const text = await readFile(join(clusterDir, 'node-0', 'config.json'), 'utf8').catch(() => '');
+        return text.includes('metricsPort');
+      }, 'node-0 config').then(async () => (JSON.parse(await readFile(join(clusterDir, 'node-0', 'config.json'), 'utf8')) as { metricsPort: number }).metricsPort);
+      await waitFor(async () => {
+        const s = (await fetch(`http://127.0.0.1:${port}/status`).then((r) => r.json()).catch(() => undefined)) as { height?: number } | undefined;
+        return (s?.height ?? 0) > 0;
+      }, 'commits under load', 60_000);
+      const stoppedAt = Date.now();
+      child.kill('SIGTERM');
+      const code = await exited;
+      assert.equal(code, 1, `interrupted runs exit 1 (stderr: ${stderr})`);
+      assert.match(stderr, /load interrupted/);
+      assert.ok(Date.now() - stoppedAt < 60_000, 'well before its 120 s window');
+      assert.deepEqual(await readdir(tmp), [], 'the cluster stopped and its directory removed');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });
