@@ -259,38 +259,38 @@ function runChild(args: readonly string[], timeoutMs: number, graceMs: number, l
   });
 }
 
+/**
+ * Flags as commander reads them: each option's value, a repeated option's last one winning.
+ * A token not starting with -- is the value of the option before it; `--x=1` is `--x 1`.
+ */
+function flagOptions(flags: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  let last: string | undefined;
+  for (const f of flags) {
+    if (f.startsWith('--')) {
+      const eq = f.indexOf('=');
+      last = eq > 0 ? f.slice(0, eq) : f;
+      out.set(last, eq > 0 ? f.slice(eq + 1) : '');
+    } else if (last !== undefined) out.set(last, out.get(last) === '' ? f : `${out.get(last)} ${f}`);
+    else out.set(f, '');
+  }
+  return out;
+}
+
 /** The value of the last `--name N` or `--name=N` among `flags` (commander takes the last), if any. */
 export function lastFlagValue(flags: readonly string[], name: string): string | undefined {
-  let value: string | undefined;
-  for (let i = 0; i < flags.length; i++) {
-    const f = flags[i]!;
-    if (f === name && i + 1 < flags.length) value = flags[i + 1];
-    else if (f.startsWith(`${name}=`)) value = f.slice(name.length + 1);
-  }
-  return value;
+  const value = flagOptions(flags).get(name);
+  return value === '' ? undefined : value;
 }
 
 /**
- * Whether two flag lists mean the same options, the way commander reads them: order aside, and
- * a repeated flag's last value winning. `--x 1 --y` and `--y --x 1` are the same variant;
- * `--x 1 --x 2` and `--x 2 --x 1` are not. A token not starting with -- is the value of the
- * flag before it; `--x=1` is `--x 1`.
+ * Whether two flag lists mean the same options: order aside, a repeated flag's last value
+ * winning. `--x 1 --y` and `--y --x 1` are the same variant; `--x 1 --x 2` and `--x 2 --x 1`
+ * are not.
  */
 export function sameFlags(a: readonly string[], b: readonly string[]): boolean {
-  const options = (flags: readonly string[]) => {
-    const out = new Map<string, string>();
-    let last: string | undefined;
-    for (const f of flags) {
-      if (f.startsWith('--')) {
-        const eq = f.indexOf('=');
-        last = eq > 0 ? f.slice(0, eq) : f;
-        out.set(last, eq > 0 ? f.slice(eq + 1) : '');
-      } else if (last !== undefined) out.set(last, `${out.get(last) === '' ? '' : `${out.get(last)} `}${f}`);
-      else out.set(f, '');
-    }
-    return [...out].map(([k, v]) => `${k} ${v}`).sort().join('\n');
-  };
-  return options(a) === options(b);
+  const canonical = (flags: readonly string[]) => [...flagOptions(flags)].map(([k, v]) => `${k} ${v}`).sort().join('\n');
+  return canonical(a) === canonical(b);
 }
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? Math.round(v).toLocaleString('en-US') : String(+v.toPrecision(3)));
