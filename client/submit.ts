@@ -5,14 +5,12 @@ import { encodeCommand } from '../protocol/command.js';
 import type { Genesis } from '../protocol/genesis.js';
 import { signRequest } from '../protocol/request.js';
 import { randomBytes } from 'node:crypto';
-import { bytesEqual } from '../crypto/bytes.js';
-import { sha256 } from '../crypto/hash.js';
 import type { ProofBundle } from '../protocol/bundle.js';
 import type { CommitReceipt } from '../protocol/submit-reply.js';
 import { submitUntilNotBusy } from './busy-retry.js';
 import { SubmitSession } from './session.js';
 import { requestBundle } from './light.js';
-import { type VerifiedBundle, verifyBundle } from './verify.js';
+import { type VerifiedBundle, verifyBundle, verifyCommitOf } from './verify.js';
 
 /** Commits waiting for verification at most; beyond it a commit is counted but not verified. */
 const MAX_VERIFY_QUEUE = 100_000;
@@ -106,7 +104,7 @@ export async function submitCommands(
   let busyRetries = 0;
   let loadDone = false;
   let loadEndedAt = Number.POSITIVE_INFINITY;
-  const queue: { index: number; receipt: CommitReceipt; commandHash: Uint8Array }[] = [];
+  const queue: { index: number; receipt: CommitReceipt; request: Uint8Array }[] = [];
   const replica = { peerId: validator.peerId, multiaddr: validator.address };
   const verifier = async (v: VerifyCommitsOptions) => {
     while (!loadDone || (queue.length > 0 && performance.now() < loadEndedAt + (v.drainMs ?? 15_000))) {
@@ -118,9 +116,7 @@ export async function submitCommands(
       try {
         const bundle = await requestBundle(host, replica, { kind: 'log', position: item.receipt.position });
         const check = verifyBundle(bundle, genesis);
-        if (!check.log || !bytesEqual(check.log.commandHash, item.commandHash) || check.log.result !== item.receipt.result) {
-          throw new Error(`verified log entry ${item.receipt.position} is not the command submitted (or not its result)`);
-        }
+        verifyCommitOf(check, item.request, item.receipt);
         verified++;
         await v.onVerified?.({ index: item.index, receipt: item.receipt, bundle, verified: check });
       } catch (err) {
@@ -142,7 +138,7 @@ export async function submitCommands(
         const reply = sent.reply;
         if (reply.status === 'committed') {
           committed++;
-          if (opts.verify && queue.length < MAX_VERIFY_QUEUE) queue.push({ index: k, receipt: reply, commandHash: sha256(command) });
+          if (opts.verify && queue.length < MAX_VERIFY_QUEUE) queue.push({ index: k, receipt: reply, request });
           const ms = performance.now() - t0;
           latencies.push(ms);
           opts.onCommit?.(ms);

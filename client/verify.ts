@@ -12,6 +12,7 @@
  *                                                                       qc-bad-signature
  *   6. executed state is of an earlier block and covers the claimed height  executed-state, stale-certificate
  *   7. log entry: position inside the log, inclusion under the certified log root  log-position, log-inclusion
+ *      (and, in verifyCommitOf, that the entry is the submitter's own request)     log-entry-mismatch
  *   8. state: proof opens the certified state root and proves the claimed value or absence
  *                                                                       state-proof, state-value-mismatch, false-absence
  *
@@ -27,6 +28,7 @@ import type { ValidatorSet } from '../crypto/qc/validator-set.js';
 import { headerBlockId, headerVoteData } from '../protocol/block.js';
 import type { ProofBundle } from '../protocol/bundle.js';
 import { LogProofError, verifyLogEntry } from '../protocol/log-proof.js';
+import { requestId } from '../protocol/request.js';
 import { resultName } from '../protocol/result.js';
 import { StateProofError, decodeStateProof, verifyStateProof } from '../protocol/state-proof.js';
 import { voteDigest } from '../protocol/types.js';
@@ -46,6 +48,7 @@ export type BundleRejectReason =
   | 'stale-certificate'
   | 'log-position'
   | 'log-inclusion'
+  | 'log-entry-mismatch'
   | 'state-proof'
   | 'state-value-mismatch'
   | 'false-absence';
@@ -87,7 +90,7 @@ export interface VerifiedBundle {
   readonly stateRoot: Uint8Array;
   readonly logRoot: Uint8Array;
   readonly signers: number | null;
-  readonly log?: { readonly position: number; readonly commandHash: Uint8Array; readonly result: number };
+  readonly log?: { readonly position: number; readonly requestId: Uint8Array; readonly result: number };
   readonly state?: { readonly key: Uint8Array; readonly value: Uint8Array | null };
 }
 
@@ -171,14 +174,14 @@ export function verifyBundle(bundle: ProofBundle, anchor: TrustAnchor, options: 
   if (bundle.log) {
     const l = bundle.log;
     if (l.position >= l.treeSize) throw new BundleVerifyError('log-position', `position ${l.position} is past the proof's log size ${l.treeSize}`);
-    const entry = { position: l.position, commandHash: l.commandHash, result: l.result as never };
+    const entry = { position: l.position, requestId: l.requestId, result: l.result as never };
     try {
       verifyLogEntry(anchor.chainId, executed.logRoot, entry, { index: l.position, treeSize: l.treeSize, path: [...l.path] });
     } catch (err) {
       if (err instanceof LogProofError) throw new BundleVerifyError(err.reason === 'position-mismatch' ? 'log-position' : 'log-inclusion', err.message);
       throw err;
     }
-    out.log = { position: l.position, commandHash: l.commandHash, result: l.result };
+    out.log = { position: l.position, requestId: l.requestId, result: l.result };
   }
   if (bundle.state) {
     const s = bundle.state;
@@ -223,4 +226,34 @@ export function summarizeVerified(v: VerifiedBundle): string {
   if (v.log) parts.push(`log position ${v.log.position} result ${resultName(v.log.result)}`);
   if (v.state) parts.push(`key ${toHex(v.state.key)} ${v.state.value === null ? 'absent' : `= ${toHex(v.state.value)}`}`);
   return parts.join('; ');
+}
+
+/** What a replica's receipt claims about a submitted request's commit. */
+export interface ClaimedCommit {
+  readonly height: number;
+  readonly position: number;
+  readonly result: number;
+}
+
+/**
+ * Checks that a verified bundle proves the commit of `request` (its signed bytes) that `receipt`
+ * claims: the proven log entry carries the request's own id (SHA-256 of those bytes), at the
+ * receipt's position, with its result, under a certificate whose executed state reaches the
+ * receipt's height. A replica's receipt is only its word, and another request may carry the same
+ * command bytes: without the id check a replica could answer for one request with the proof of
+ * another. Throws BundleVerifyError('log-entry-mismatch').
+ */
+export function verifyCommitOf(verified: VerifiedBundle, request: Uint8Array, receipt: ClaimedCommit): void {
+  const log = verified.log;
+  if (log === undefined) throw new BundleVerifyError('log-entry-mismatch', 'the bundle proves no log entry');
+  if (!bytesEqual(log.requestId, requestId(request))) {
+    throw new BundleVerifyError('log-entry-mismatch', `the entry at position ${log.position} is request ${toHex(log.requestId)}, not the one submitted`);
+  }
+  if (log.position !== receipt.position) throw new BundleVerifyError('log-entry-mismatch', `the receipt says position ${receipt.position}, the proof ${log.position}`);
+  if (log.result !== receipt.result) {
+    throw new BundleVerifyError('log-entry-mismatch', `the receipt says ${resultName(receipt.result)}, the log ${resultName(log.result)}`);
+  }
+  if (verified.executedHeight < receipt.height) {
+    throw new BundleVerifyError('log-entry-mismatch', `the receipt says height ${receipt.height}, the certificate covers ${verified.executedHeight}`);
+  }
 }

@@ -45,7 +45,7 @@ export const DOMAIN_TAGS = Object.freeze({
   qc: 'vsmr/qc/v1',
   pop: 'vsmr/pop/v1',
   state: 'vsmr/state/v2',
-  log: 'vsmr/log/v1',
+  log: 'vsmr/log/v2',
 } as const);
 
 export type DomainTag = (typeof DOMAIN_TAGS)[keyof typeof DOMAIN_TAGS];

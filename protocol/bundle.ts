@@ -22,14 +22,15 @@ import type { LogEntry } from './log-proof.js';
 import { encodeStateProof, MAX_STATE_KEY_BYTES, MAX_STATE_PROOF_BYTES, MAX_STATE_VALUE_BYTES, type StateProof } from './state-proof.js';
 import type { Block, ExecutedState, QuorumCert, VoteData } from './types.js';
 
-export const BUNDLE_VERSION = 1;
+/** 2 since 2026-11-27: log entries carry the request id, no longer the command's hash. */
+export const BUNDLE_VERSION = 2;
 /** Largest JSON text parseBundle reads: a maximal state proof in hex plus a maximal QC, with room. */
 export const MAX_BUNDLE_JSON_BYTES = 2 * MAX_STATE_PROOF_BYTES + 2 * encodedQcSize('multisig', MAX_QC_VALIDATORS) + 64 * 1024;
 
 export interface BundleLogEntry {
   readonly position: number;
-  /** SHA-256 of the command bytes (the request's command, as the application applied it). */
-  readonly commandHash: Uint8Array;
+  /** The committed request's id: SHA-256 of its signed bytes, as the block carried them. */
+  readonly requestId: Uint8Array;
   readonly result: number;
   /** Log size the proof is for (the size of the log when the header's executed state was taken). */
   readonly treeSize: number;
@@ -101,7 +102,7 @@ export function bundleToJsonValue(b: ProofBundle): Record<string, unknown> {
   if (b.log) {
     out['log'] = {
       position: b.log.position,
-      commandHash: toHex(b.log.commandHash),
+      requestId: toHex(b.log.requestId),
       result: b.log.result,
       treeSize: b.log.treeSize,
       path: b.log.path.map(toHex),
@@ -199,12 +200,12 @@ export function parseBundle(input: unknown): ProofBundle {
     qc: hex(o['qc'], 'bundle.qc', 1, encodedQcSize('multisig', MAX_QC_VALIDATORS)),
   };
   if (o['log'] !== undefined) {
-    const l = obj(o['log'], 'bundle.log', ['position', 'commandHash', 'result', 'treeSize', 'path']);
+    const l = obj(o['log'], 'bundle.log', ['position', 'requestId', 'result', 'treeSize', 'path']);
     const path = l['path'];
     if (!Array.isArray(path) || path.length > MAX_INCLUSION_PATH) throw new BundleFormatError('bundle.log.path', `expected an array of at most ${MAX_INCLUSION_PATH} hashes`);
     bundle.log = {
       position: uint(l['position'], 'bundle.log.position'),
-      commandHash: hex(l['commandHash'], 'bundle.log.commandHash', SHA256_LENGTH),
+      requestId: hex(l['requestId'], 'bundle.log.requestId', SHA256_LENGTH),
       result: uint(l['result'], 'bundle.log.result', 0xff),
       treeSize: uint(l['treeSize'], 'bundle.log.treeSize'),
       path: path.map((p, i) => hex(p, `bundle.log.path[${i}]`, SHA256_LENGTH)),
@@ -247,7 +248,7 @@ export function makeBundle(chainId: string, block: Block, qc: QuorumCert, parts:
   };
   if (parts.log) {
     const { entry, proof } = parts.log;
-    bundle.log = { position: entry.position, commandHash: entry.commandHash, result: entry.result, treeSize: proof.treeSize, path: proof.path };
+    bundle.log = { position: entry.position, requestId: entry.requestId, result: entry.result, treeSize: proof.treeSize, path: proof.path };
   }
   if (parts.state) bundle.state = { key: parts.state.key, value: parts.state.value, proof: encodeStateProof(parts.state.proof) };
   return bundle;

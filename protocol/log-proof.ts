@@ -1,12 +1,14 @@
 /**
  * Log entries and their inclusion proofs: what a client checks against a certified log root.
  *
- *   leafData = taggedHash("vsmr/log/v1", chainId, u64 position || SHA-256(command bytes) || u8 result)
+ *   leafData = taggedHash("vsmr/log/v2", chainId, u64 position || requestId || u8 result)
  *   logRoot  = RFC 6962 MTH over the leafData of positions 0..n-1
  *
- * The position inside each leaf is what pins an entry to its place, so a client holding a
- * certified log root, the command and a proof learns "committed at position p with result r"
- * without trusting the replica. node/app/log.ts keeps the log itself.
+ * The position inside each leaf is what pins an entry to its place, and the request id is what
+ * pins it to one signed request: a client holding a certified log root, its request and a proof
+ * learns "my request committed at position p with result r" without trusting the replica. (A
+ * hash of the command alone would not do: two requests may carry the same command bytes, and a
+ * replica could prove the other one's entry.) node/app/log.ts keeps the log itself.
  */
 import { CryptoError } from '../crypto/errors.js';
 import { DOMAIN_TAGS, domainPrefix, SHA256_LENGTH, sha256Bytes, taggedHash } from '../crypto/hash.js';
@@ -16,8 +18,11 @@ import type { Result } from './result.js';
 
 export interface LogEntry {
   position: number;
-  /** SHA-256 of the command bytes exactly as the block carried them. */
-  commandHash: Uint8Array;
+  /**
+   * SHA-256 of the payload entry exactly as the block carried it: for a client request, its
+   * request id (the SHA-256 of its signed bytes, protocol/request.ts requestId).
+   */
+  requestId: Uint8Array;
   result: Result;
 }
 
@@ -34,7 +39,7 @@ export class LogProofError extends CryptoError {
 
 const LOG_ENTRY_BYTES = 8 + SHA256_LENGTH + 1;
 
-/** u64 position || commandHash (32) || u8 result: the part of a leaf after the domain prefix. */
+/** u64 position || requestId (32) || u8 result: the part of a leaf after the domain prefix. */
 export function encodeLogEntry(entry: LogEntry): Uint8Array {
   const out = new Uint8Array(LOG_ENTRY_BYTES);
   writeLogEntry(out, new DataView(out.buffer), 0, entry);
@@ -44,7 +49,7 @@ export function encodeLogEntry(entry: LogEntry): Uint8Array {
 /** encodeLogEntry's bytes, written into `out` (viewed by `view`) at `at`. */
 function writeLogEntry(out: Uint8Array, view: DataView, at: number, entry: LogEntry): void {
   view.setBigUint64(at, BigInt(entry.position));
-  out.set(entry.commandHash, at + 8);
+  out.set(entry.requestId, at + 8);
   out[at + 8 + SHA256_LENGTH] = entry.result;
 }
 
@@ -58,8 +63,8 @@ function checkEntry(entry: unknown): asserts entry is LogEntry {
   if (typeof e.position !== 'number' || !Number.isSafeInteger(e.position) || e.position < 0) {
     throw new LogProofError('malformed', 'position is not a non-negative safe integer');
   }
-  if (!(e.commandHash instanceof Uint8Array) || e.commandHash.length !== SHA256_LENGTH) {
-    throw new LogProofError('malformed', 'commandHash is not a 32-byte hash');
+  if (!(e.requestId instanceof Uint8Array) || e.requestId.length !== SHA256_LENGTH) {
+    throw new LogProofError('malformed', 'requestId is not a 32-byte hash');
   }
   // Any u8 is accepted: a client older than the replica must still verify entries whose code it
   // does not know yet.

@@ -1,6 +1,6 @@
 /**
  * Outcome of applying one committed command. The code is part of the committed log (each log
- * leaf binds position, command hash and code), so codes are wire values: never renumber one,
+ * leaf binds position, request id and code), so codes are wire values: never renumber one,
  * only add new ones. A command whose code is not OK was committed as failed and changed no state.
  */
 export const Result = Object.freeze({

@@ -1,4 +1,4 @@
-import { readRequest } from '../../protocol/request.js';
+import { readRequest, requestId } from '../../protocol/request.js';
 import type { RequestOrigin } from './kv-app.js';
 
 /** A committed payload as the application takes it: one command and its origin per entry. */
@@ -12,7 +12,8 @@ export interface ApplicationInputs {
  * applies: each request's command, with its client key, sequence and expiry (for replay
  * protection and the expiry rule). An entry that is not a well-formed request commits as the
  * raw bytes, with no origin (the application logs it as MALFORMED), never skipped: every
- * replica logs the same entries.
+ * replica logs the same entries. Each request's id is hashed here from the entry's bytes, so the
+ * log records exactly what the block carried.
  */
 export function applicationInputs(payload: readonly Uint8Array[]): ApplicationInputs {
   const commands: Uint8Array[] = [];
@@ -22,7 +23,7 @@ export function applicationInputs(payload: readonly Uint8Array[]): ApplicationIn
     const r = readRequest(bytes);
     if (r !== undefined) {
       commands.push(r.command);
-      origins.push({ clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
+      origins.push({ id: requestId(bytes), clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
     } else {
       commands.push(bytes);
       origins.push(undefined);

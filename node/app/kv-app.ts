@@ -21,7 +21,7 @@
  * validation layer must refuse a transfer whose `from` is not the request's signing key.
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
-import { sha256 } from '../../crypto/hash.js';
+import { SHA256_LENGTH, sha256 } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
 import type { Command } from '../../protocol/command.js';
 import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOUNT_BYTES } from '../../protocol/command.js';
@@ -52,6 +52,12 @@ export interface KvApplicationOptions {
  * as REPLAYED instead of acting twice.
  */
 export interface RequestOrigin {
+  /**
+   * The request's id: SHA-256 of its signed bytes as the block carried them. The command's log
+   * entry records it, so that a proof names one signed request, not any request with the same
+   * command bytes.
+   */
+  readonly id: Uint8Array;
   readonly clientKey: Uint8Array;
   readonly sequence: bigint;
   /** The last block height at which the request may commit. */
@@ -115,7 +121,9 @@ export class KvApplication {
    * recover from its last durable snapshot, never carry on.
    *
    * `origins[i]`, when present, is the client request that carried `commands[i]` (a committed
-   * payload entry that is not a well-formed request has none, and commits as MALFORMED).
+   * payload entry that is not a well-formed request has none, and commits as MALFORMED). The
+   * log entry of position i records the SHA-256 of the payload entry: `origins[i].id` for a
+   * request, and the hash of `commands[i]` itself (the raw entry) otherwise.
    */
   applyBlock(commands: readonly Uint8Array[], origins?: readonly (RequestOrigin | undefined)[]): BlockOutcome {
     if (!Array.isArray(commands) || !commands.every((c) => c instanceof Uint8Array)) {
@@ -131,7 +139,7 @@ export class KvApplication {
     for (let i = 0; i < commands.length; i++) {
       const bytes = commands[i]!;
       const result = this.#applyFrom(bytes, origins?.[i], height, replay);
-      this.#log.append(sha256(bytes), result);
+      this.#log.append(origins?.[i]?.id ?? sha256(bytes), result);
       results.push(result);
     }
     // Each client's record is written once per block, however many of its requests the block
@@ -206,7 +214,7 @@ export class KvApplication {
     // them again would resurrect an account emptied since.
     const app = new KvApplication({ ...options, initialBalances: [] });
     for (const [key, value] of decoded.entries) app.#state.set(key, value);
-    for (const e of decoded.log) app.#log.append(e.commandHash, e.result);
+    for (const e of decoded.log) app.#log.append(e.requestId, e.result);
     app.#height = decoded.height;
     return app;
   }
@@ -319,6 +327,8 @@ function isOrigin(o: unknown): boolean {
   return (
     typeof r === 'object' &&
     r !== null &&
+    r.id instanceof Uint8Array &&
+    r.id.length === SHA256_LENGTH &&
     r.clientKey instanceof Uint8Array &&
     r.clientKey.length === CLIENT_KEY_BYTES &&
     isU64(r.sequence) &&

@@ -2,7 +2,7 @@
  * The committed-command log and its commitment. Every command a block commits, well-formed or
  * not, gets the next position and one leaf:
  *
- *   leafData = taggedHash("vsmr/log/v1", chainId, u64 position || SHA-256(command bytes) || u8 result)
+ *   leafData = taggedHash("vsmr/log/v2", chainId, u64 position || requestId || u8 result)
  *   logRoot  = RFC 6962 MTH over the leafData of positions 0..n-1
  *
  * The log root is the plain RFC 6962 root (so consistency proofs between two log sizes work
@@ -48,14 +48,14 @@ export class CommandLog {
     return this.#hashes.length;
   }
 
-  append(commandHash: Uint8Array, result: Result): LogEntry {
-    if (!(commandHash instanceof Uint8Array) || commandHash.length !== SHA256_LENGTH) {
-      throw new TypeError('commandHash must be a 32-byte hash');
+  append(requestId: Uint8Array, result: Result): LogEntry {
+    if (!(requestId instanceof Uint8Array) || requestId.length !== SHA256_LENGTH) {
+      throw new TypeError('requestId must be a 32-byte hash');
     }
     if (!isResult(result)) throw new TypeError(`unknown result code ${String(result)}`);
-    const entry: LogEntry = { position: this.size, commandHash: commandHash.slice(), result };
+    const entry: LogEntry = { position: this.size, requestId: requestId.slice(), result };
     const leaf = this.#leafHasher.leafData(entry);
-    this.#hashes.push(entry.commandHash);
+    this.#hashes.push(entry.requestId);
     this.#results.push(result);
     this.#leaves.push(leaf);
     this.#tree = null;
@@ -65,12 +65,12 @@ export class CommandLog {
       node = { size: 2 * node.size, hash: merkleNodeHash(top.hash, node.hash) };
     }
     this.#frontier.push(node);
-    return { ...entry, commandHash: entry.commandHash.slice() };
+    return { ...entry, requestId: entry.requestId.slice() };
   }
 
   entry(position: number): LogEntry {
     this.#checkPosition(position);
-    return { position, commandHash: this.#hashes[position]!.slice(), result: this.#results[position]! };
+    return { position, requestId: this.#hashes[position]!.slice(), result: this.#results[position]! };
   }
 
   /**

@@ -2,9 +2,9 @@
  * Canonical byte form of the whole application: what state sync ships to a replica that is too
  * far behind to replay blocks. Layout (integers big-endian):
  *
- *   "vsap" || u8 version (1) || u8 len(chainId) || chainId || u64 height
+ *   "vsap" || u8 version (2) || u8 len(chainId) || chainId || u64 height
  *   || u64 n || n × (u16 len(stateKey) || stateKey || u32 len(value) || value)   keys strictly ascending
- *   || u64 m || m × (commandHash (32) || u8 result)                                  log positions 0..m-1
+ *   || u64 m || m × (requestId (32) || u8 result)                                  log positions 0..m-1
  *
  * One state has exactly one snapshot (sorted keys, no optional fields), so two replicas at the
  * same height produce identical bytes and a snapshot can be checked by hash as well as by
@@ -26,7 +26,8 @@ import { isResult } from '../../protocol/result.js';
 import { isValidStateEntry } from './state-keys.js';
 
 const MAGIC = Uint8Array.from('vsap', (c) => c.charCodeAt(0));
-const VERSION = 1;
+/** 2 since 2026-11-27: the log's hashes are request ids, no longer command hashes. */
+const VERSION = 2;
 const MIN_ENTRY_BYTES = 2 + 2 + 4; // a KV key of one byte after its namespace byte, empty value
 const LOG_ENTRY_BYTES = SHA256_LENGTH + 1;
 
@@ -38,7 +39,7 @@ export class SnapshotDecodeError extends EncodingError {
 }
 
 export interface SnapshotLogEntry {
-  commandHash: Uint8Array;
+  requestId: Uint8Array;
   result: Result;
 }
 
@@ -66,7 +67,7 @@ export function encodeSnapshot(content: SnapshotContent): Uint8Array {
   for (const [key, value] of entries) w.u16(key.length).bytes(key).u32(value.length).bytes(value);
   const log = [...content.log];
   w.u64(log.length);
-  for (const e of log) w.bytes(e.commandHash).u8(e.result);
+  for (const e of log) w.bytes(e.requestId).u8(e.result);
   return w.finish();
 }
 
@@ -105,10 +106,10 @@ export function decodeSnapshot(bytes: Uint8Array, chainId: string): DecodedSnaps
   }
   const log: SnapshotLogEntry[] = [];
   for (let i = 0; i < logSize; i++) {
-    const commandHash = r.bytes(SHA256_LENGTH, 'command hash');
+    const requestId = r.bytes(SHA256_LENGTH, 'request id');
     const result = r.u8('result');
     if (!isResult(result)) throw fail(`log entry ${i} has unknown result code ${result}`);
-    log.push({ commandHash, result });
+    log.push({ requestId, result });
   }
   r.end();
   return { chainId, height, entries, log };

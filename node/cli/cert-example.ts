@@ -145,7 +145,7 @@ export function renderCertificateExample(ex: CertificateExample = buildCertifica
   line('block 2 vote digest = SHA-256(prefix || vote data)', toHex(voteDigest(chainId, vote2)));
   line('block 2 QC (signers 0, 1, 2)', toHex(ex.qc2.certificate));
   const entry = ex.app.logEntry(1);
-  line('log entry 1 (encodeLogEntry: position, SHA-256(command), result)', toHex(encodeLogEntry(entry)));
+  line('log entry 1 (encodeLogEntry: position, request id, result)', toHex(encodeLogEntry(entry)));
   line('log entry 1 leaf data', toHex(logLeafData(chainId, entry)));
   line('log entry 1 leaf hash = SHA-256(0x00 || leaf data)', toHex(merkleLeafHash(logLeafData(chainId, entry))));
   line('log root (3 entries)', toHex(ex.app.logRoot()));

@@ -18,7 +18,7 @@ describe('docs/CERTIFICATE.md worked example', () => {
   it('its bundle verifies, and its QC is the documented size', () => {
     const ex = buildCertificateExample();
     const text = readFileSync(DOC, 'utf8');
-    const json = text.slice(text.indexOf('{\n  "version": 1,\n  "chainId": "vsmr-example"'), text.indexOf('```\n<!-- example:end -->'));
+    const json = text.slice(text.indexOf('{\n  "version": 2,\n  "chainId": "vsmr-example"'), text.indexOf('```\n<!-- example:end -->'));
     const bundle = parseBundle(json);
     assert.equal(verifyBundle(bundle, ex).executedHeight, 1);
     assert.equal(bundle.qc.length, 132 + 1);

@@ -6,7 +6,9 @@ import { fromHex, toHex } from '../../crypto/bytes.js';
 import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
 import { ValidatorSet } from '../../crypto/qc/validator-set.js';
-import { type BundleRejectReason, BundleVerifyError, verifyBundle } from '../../client/verify.js';
+import { type BundleRejectReason, BundleVerifyError, verifyBundle, verifyCommitOf } from '../../client/verify.js';
+import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
+import { decodeRequest, signRequest } from '../../protocol/request.js';
 import { makeBlock } from '../../protocol/block.js';
 import { BundleFormatError, bundleToJson, bundleToJsonValue, makeBundle, parseBundle, type ProofBundle } from '../../protocol/bundle.js';
 import { sha256 } from '../../crypto/hash.js';
@@ -59,6 +61,23 @@ describe('light client: proof bundle verification', () => {
     assert.equal(absent.state?.value, null);
   });
 
+  it("ties the proven log entry to the submitter's own request, not to its command bytes", () => {
+    const v = verifyBundle(ex.bundle, ex);
+    const mine = ex.requests[1]!;
+    const receipt = { height: 1, position: 1, result: 0 };
+    verifyCommitOf(v, mine, receipt);
+    // The same command signed again under another sequence: the bundle proves the first one.
+    const decoded = decodeRequest(mine);
+    const twin = signRequest({ chainId: ex.chainId, sequence: decoded.sequence + 100n, expiry: decoded.expiry, command: decoded.command }, ed25519KeypairFromSeed(new Uint8Array(32).fill(7)).secretKey);
+    const mismatch = (f: () => void) => assert.throws(f, (e: unknown) => e instanceof BundleVerifyError && e.reason === 'log-entry-mismatch');
+    mismatch(() => verifyCommitOf(v, twin, receipt));
+    mismatch(() => verifyCommitOf(v, ex.requests[0]!, receipt));
+    mismatch(() => verifyCommitOf(v, mine, { ...receipt, position: 0 }));
+    mismatch(() => verifyCommitOf(v, mine, { ...receipt, result: 8 }));
+    mismatch(() => verifyCommitOf(v, mine, { ...receipt, height: 2 }));
+    mismatch(() => verifyCommitOf(verifyBundle(ex.absentBundle, ex), mine, receipt));
+  });
+
   it('JSON codec round-trips and is strict', () => {
     const text = bundleToJson(ex.bundle);
     assert.equal(bundleToJson(parseBundle(text)), text);
@@ -70,7 +89,7 @@ describe('light client: proof bundle verification', () => {
       ['negative number', (v) => { v['header']['round'] = -1; }],
       ['fractional number', (v) => { v['height'] = 1.5; }],
       ['result above u8', (v) => { v['log']['result'] = 256; }],
-      ['wrong version', (v) => { v['version'] = 2; }],
+      ['wrong version', (v) => { v['version'] = 1; }],
     ];
     for (const [what, edit] of bad) {
       const v = JSON.parse(text);
@@ -193,7 +212,7 @@ describe('light client: proof bundle verification', () => {
       ['blockId'], ['qc'],
       ['header', 'parent', 'blockId'], ['header', 'parent', 'parentId'], ['header', 'parentCertificateHash'], ['header', 'payloadHash'],
       ['header', 'executed', 'blockId'], ['header', 'executed', 'stateRoot'], ['header', 'executed', 'logRoot'],
-      ['log', 'commandHash'], ['log', 'path', '0'], ['log', 'path', '1'],
+      ['log', 'requestId'], ['log', 'path', '0'], ['log', 'path', '1'],
       ['state', 'key'], ['state', 'value'], ['state', 'proof'],
     ];
     const numPaths: string[][] = [

@@ -233,7 +233,7 @@ describe('crypto/hash', () => {
           qc: 'vsmr/qc/v1',
           pop: 'vsmr/pop/v1',
           state: 'vsmr/state/v2',
-          log: 'vsmr/log/v1',
+          log: 'vsmr/log/v2',
         },
       );
       assert.ok(Object.isFrozen(DOMAIN_TAGS));

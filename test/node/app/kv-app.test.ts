@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { bytesEqual, toHex } from '../../../crypto/bytes.js';
+import { bytesEqual, concatBytes, toHex } from '../../../crypto/bytes.js';
 import { sha256Noble } from '../../../crypto/hash.js';
 import { merkleRoot } from '../../../crypto/merkle.js';
 import type { Command } from '../../../protocol/command.js';
@@ -231,7 +231,7 @@ describe('app/kv-app', () => {
       assert.equal(toHex(app.stateRoot()), root);
       garbage.forEach((g, i) => {
         const { entry, proof } = app.proveLogEntry(2 + i);
-        assert.deepEqual(entry, { position: 2 + i, commandHash: sha256Noble(g), result: Result.MALFORMED });
+        assert.deepEqual(entry, { position: 2 + i, requestId: sha256Noble(g), result: Result.MALFORMED });
         verifyLogEntry(CHAIN, app.logRoot(), entry, proof);
       });
     });
@@ -271,7 +271,7 @@ describe('app/kv-app', () => {
             assert.equal(toHex(b.app.stateRoot()), toHex(a.app.stateRoot()));
             assert.equal(toHex(b.app.logRoot()), toHex(a.app.logRoot()));
             const leaves = items.map((it, position) =>
-              logLeafData(CHAIN, { position, commandHash: sha256Noble(it.bytes), result: expected[position]! as Result }),
+              logLeafData(CHAIN, { position, requestId: sha256Noble(it.bytes), result: expected[position]! as Result }),
             );
             assert.equal(toHex(a.app.logRoot()), toHex(merkleRoot(leaves)));
             for (const [k, v] of model.kv) assert.deepEqual(a.app.query(Buffer.from(k, 'hex')), v);
@@ -322,7 +322,7 @@ describe('app/kv-app', () => {
           }
           items.forEach((it, position) => {
             const { entry, proof } = app.proveLogEntry(position);
-            assert.deepEqual(entry, { position, commandHash: sha256Noble(it.bytes), result: results[position] });
+            assert.deepEqual(entry, { position, requestId: sha256Noble(it.bytes), result: results[position] });
             verifyLogEntry(CHAIN, logRoot, entry, proof);
           });
         }),
@@ -405,7 +405,7 @@ describe('app/kv-app', () => {
       refuse(snap, 'other-chain');
 
       const craft = (entries: [Uint8Array, Uint8Array][], log: [Uint8Array, number][] = []) => {
-        const parts: number[] = [...ascii('vsap'), 1, CHAIN.length, ...ascii(CHAIN), ...new Uint8Array(8)];
+        const parts: number[] = [...ascii('vsap'), 2, CHAIN.length, ...ascii(CHAIN), ...new Uint8Array(8)];
         const u = (v: number, w: number) => Array.from({ length: w }, (_, i) => Math.floor(v / 256 ** (w - 1 - i)) % 256);
         parts.push(...u(entries.length, 8));
         for (const [k, v] of entries) parts.push(...u(k.length, 2), ...k, ...u(v.length, 4), ...v);
@@ -467,7 +467,21 @@ describe('KvApplication genesis balances', () => {
 describe('KvApplication replay protection', () => {
   const client = new Uint8Array(32).fill(7);
   const other = new Uint8Array(32).fill(8);
-  const origin = (sequence: bigint, clientKey = client, expiry = 1n << 40n) => ({ clientKey, sequence, expiry });
+  // Any 32 bytes serve as an id here; the runtime's is the SHA-256 of the signed request.
+  const idOf = (clientKey: Uint8Array, sequence: bigint) => sha256Noble(concatBytes(clientKey, new TextEncoder().encode(String(sequence))));
+  const origin = (sequence: bigint, clientKey = client, expiry = 1n << 40n) => ({ id: idOf(clientKey, sequence), clientKey, sequence, expiry });
+
+  it("logs each entry under its request's id, so equal commands of two requests get different leaves", () => {
+    const app = newApp();
+    const cmd = encodeCommand(put('k', 'v'));
+    const out = app.applyBlock([cmd, cmd, cmd], [origin(1n), origin(1n, other), undefined]);
+    assert.deepEqual(out.results, [Result.OK, Result.OK, Result.OK]);
+    assert.deepEqual(app.logEntry(0).requestId, origin(1n).id);
+    assert.deepEqual(app.logEntry(1).requestId, origin(1n, other).id);
+    // An entry with no origin (not a well-formed request) is logged under the hash of its bytes.
+    assert.deepEqual(app.logEntry(2).requestId, sha256Noble(cmd));
+    assert.notDeepEqual(app.logEntry(0).requestId, app.logEntry(1).requestId);
+  });
 
   it('commits a replayed request as REPLAYED: a signed transfer moves the funds once', () => {
     const app = newApp();
@@ -567,6 +581,8 @@ describe('KvApplication replay protection', () => {
     const cmd = encodeCommand(put('k', 'v'));
     assert.throws(() => app.applyBlock([cmd], []), TypeError);
     assert.throws(() => app.applyBlock([cmd], [origin(1n, new Uint8Array(31))]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), id: new Uint8Array(31) }]), TypeError);
+    assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), id: undefined as unknown as Uint8Array }]), TypeError);
     assert.throws(() => app.applyBlock([cmd], [origin(-1n)]), TypeError);
     assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), sequence: 1 as unknown as bigint }]), TypeError);
     assert.throws(() => app.applyBlock([cmd], [{ ...origin(1n), expiry: 1n << 64n }]), TypeError);

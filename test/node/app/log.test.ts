@@ -25,9 +25,9 @@ function rejects(fn: () => unknown, reason: LogProofRejectReason): void {
 describe('app/log', () => {
   it('leaf data follows the written layout', () => {
     const hash = sha256Noble(ascii('command'));
-    const prefix = concatBytes(Uint8Array.of(11), ascii('vsmr/log/v1'), Uint8Array.of(CHAIN.length), ascii(CHAIN));
+    const prefix = concatBytes(Uint8Array.of(11), ascii('vsmr/log/v2'), Uint8Array.of(CHAIN.length), ascii(CHAIN));
     const expected = sha256Noble(concatBytes(prefix, uintBE(258, 8), hash, Uint8Array.of(Result.CAS_MISMATCH)));
-    assert.equal(toHex(logLeafData(CHAIN, { position: 258, commandHash: hash, result: Result.CAS_MISMATCH })), toHex(expected));
+    assert.equal(toHex(logLeafData(CHAIN, { position: 258, requestId: hash, result: Result.CAS_MISMATCH })), toHex(expected));
   });
 
   it("the log's leaf hasher (a reused scratch buffer) computes exactly logLeafData, call after call", () => {
@@ -35,8 +35,8 @@ describe('app/log', () => {
     const hashers = chainIds.map((c) => new LogLeafHasher(c));
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat({ max: chainIds.length - 1 }), fc.maxSafeNat(), arbEntry), { minLength: 1, maxLength: 8 }), (calls) => {
-        for (const [c, position, [commandHash, result]] of calls) {
-          const entry = { position, commandHash, result };
+        for (const [c, position, [requestId, result]] of calls) {
+          const entry = { position, requestId, result };
           assert.equal(toHex(hashers[c]!.leafData(entry)), toHex(logLeafData(chainIds[c]!, entry)));
         }
       }),
@@ -51,7 +51,7 @@ describe('app/log', () => {
         assert.equal(toHex(log.root()), toHex(merkleRoot([])));
         entries.forEach(([hash, result], position) => {
           const e = log.append(hash, result);
-          assert.deepEqual(e, { position, commandHash: hash, result });
+          assert.deepEqual(e, { position, requestId: hash, result });
           leaves.push(logLeafData(CHAIN, e));
           assert.equal(toHex(log.root()), toHex(merkleRoot(leaves)), `size ${leaves.length}`);
         });
@@ -74,7 +74,7 @@ describe('app/log', () => {
         const otherResult = codes.find((c) => c !== entry.result)! as ResultCode;
         const wrong: LogEntry[] = [
           { ...entry, result: otherResult },
-          { ...entry, commandHash: sha256Noble(entry.commandHash) },
+          { ...entry, requestId: sha256Noble(entry.requestId) },
         ];
         for (const e of wrong) rejects(() => verifyLogEntry(CHAIN, root, e, proof), 'invalid-inclusion');
         rejects(() => verifyLogEntry(CHAIN, root, { ...entry, position: p + 1 }, proof), 'position-mismatch');
@@ -85,7 +85,7 @@ describe('app/log', () => {
           rejects(() => verifyLogEntry(CHAIN, root, { ...log.entry(q), position: p }, proof), 'invalid-inclusion');
         }
         rejects(() => verifyLogEntry('other-chain', root, entry, proof), 'invalid-inclusion');
-        log.append(entry.commandHash, entry.result);
+        log.append(entry.requestId, entry.result);
         rejects(() => verifyLogEntry(CHAIN, log.root(), entry, proof), 'invalid-inclusion');
       }),
       { numRuns: 60 },
@@ -97,7 +97,7 @@ describe('app/log', () => {
     log.append(new Uint8Array(32), Result.OK);
     const proof = log.prove(0);
     const entry = log.entry(0);
-    for (const bad of [{ ...entry, commandHash: new Uint8Array(31) }, { ...entry, result: 256 }, { ...entry, position: -1 }, null]) {
+    for (const bad of [{ ...entry, requestId: new Uint8Array(31) }, { ...entry, result: 256 }, { ...entry, position: -1 }, null]) {
       rejects(() => verifyLogEntry(CHAIN, log.root(), bad as LogEntry, proof), 'malformed');
     }
     assert.throws(() => log.prove(1), RangeError);
