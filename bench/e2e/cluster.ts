@@ -13,11 +13,10 @@ import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
 import { type NodeStatus, readStatus } from '../../node/observability/http.js';
+import { type ProcessUsage, readProcessUsage } from './proc-usage.js';
 
 const run = promisify(execFile);
 const CLI = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'vsmr.js');
-/** Linux clock ticks per second for /proc/<pid>/stat (USER_HZ is 100 on every mainstream build). */
-const CLOCK_TICKS = 100;
 
 export interface ClusterOptions {
   readonly replicas: number;
@@ -40,8 +39,8 @@ export interface Cluster {
   readonly genesis: Genesis;
   readonly metricsPorts: readonly number[];
   readonly pids: readonly number[];
-  /** user+system CPU seconds of every validator process (all its threads) so far, from /proc. */
-  cpuSeconds(): Promise<number[]>;
+  /** CPU and scheduling counters of every validator process (all its threads) so far, from /proc. */
+  usage(): Promise<ProcessUsage[]>;
   status(i: number): Promise<NodeStatus | undefined>;
   /** Validator i's /metrics text (Prometheus exposition); undefined if unreadable. */
   metricsText(i: number): Promise<string | undefined>;
@@ -50,15 +49,6 @@ export interface Cluster {
 }
 
 export type { NodeStatus };
-
-export async function procCpuSeconds(pid: number): Promise<number> {
-  const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name (which may contain spaces) start at index 3 of the man page.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return (utime + stime) / CLOCK_TICKS;
-}
 
 const fetchStatus = (port: number): Promise<NodeStatus | undefined> => readStatus(port).catch(() => undefined);
 
@@ -179,7 +169,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       genesis,
       metricsPorts: ports,
       pids: children.map((c) => c.pid!),
-      cpuSeconds: () => Promise.all(children.map((c) => procCpuSeconds(c.pid!))),
+      usage: () => Promise.all(children.map((c) => readProcessUsage(c.pid!))),
       status: (i) => fetchStatus(ports[i]!),
       metricsText: (i) => fetchMetrics(ports[i]!),
       stop: async () => {

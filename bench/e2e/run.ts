@@ -16,6 +16,7 @@ import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessa
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
+import { type ProcessUsage, usageDelta } from './proc-usage.js';
 
 export interface E2eOptions {
   readonly replicas: number;
@@ -114,6 +115,13 @@ export interface E2eResult {
   readonly cpuSeconds: number;
   readonly cpuSecondsPerProcess: readonly number[];
   readonly cpuMsPerCommand: number;
+  /** The kernel's part of cpuSeconds (system time: syscalls, page faults, scheduling). */
+  readonly cpuSystemSeconds?: number;
+  /**
+   * Context switches of the validators' threads per committed command (from 2026-11-27 on):
+   * voluntary (a thread blocked or waited) and involuntary (preempted while runnable).
+   */
+  readonly contextSwitchesPerCommand?: { readonly voluntary: number; readonly involuntary: number };
   /** CPU seconds of this process (the load generator) in the window. */
   readonly loadGeneratorCpuSeconds: number;
   /** Category -> CPU seconds (sums to cpuSeconds). */
@@ -242,8 +250,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     ...(profileDir ? { profileDir } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  let cpu0: number[] = [];
-  let cpu1: number[] = [];
+  let cpu0: ProcessUsage[] = [];
+  let cpu1: ProcessUsage[] = [];
   let us0 = 0;
   let us1 = 0;
   let self0 = process.cpuUsage();
@@ -271,7 +279,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
         if (edge === 'open') metrics0 = await scrape();
         // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
         const us = Number(process.hrtime.bigint() / 1000n);
-        const cpu = await cluster.cpuSeconds();
+        const cpu = await cluster.usage();
         const h = (await cluster.status(0))?.height ?? 0;
         if (edge === 'open') {
           cpu0 = cpu;
@@ -296,8 +304,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     await cluster.stop();
     await rm(cluster.dir, { recursive: true, force: true });
   }
-  const perProcess = cpu1.map((c, i) => c - (cpu0[i] ?? 0));
+  const window = cpu1.map((c, i) => (cpu0[i] === undefined ? c : usageDelta(cpu0[i], c)));
+  const perProcess = window.map((u) => u.userSeconds + u.systemSeconds);
   const cpuSeconds = perProcess.reduce((a, b) => a + b, 0);
+  const systemSeconds = window.reduce((a, u) => a + u.systemSeconds, 0);
+  const perCommand = (total: number) => (load.committed > 0 ? r3(total / load.committed) : 0);
   const breakdown = emptyBreakdown();
   let sampled = 0;
   if (profileDir) {
@@ -359,6 +370,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     cpuSeconds: r3(cpuSeconds),
     cpuSecondsPerProcess: perProcess.map(r3),
     cpuMsPerCommand: r3(load.committed > 0 ? (cpuSeconds * 1000) / load.committed : 0),
+    cpuSystemSeconds: r3(systemSeconds),
+    contextSwitchesPerCommand: {
+      voluntary: perCommand(window.reduce((a, u) => a + u.voluntarySwitches, 0)),
+      involuntary: perCommand(window.reduce((a, u) => a + u.involuntarySwitches, 0)),
+    },
     loadGeneratorCpuSeconds: r3((self1.user + self1.system) / 1e6),
     breakdown,
     breakdownCoverage: r3(cpuSeconds > 0 ? 1 - breakdown.unattributed / cpuSeconds : 0),

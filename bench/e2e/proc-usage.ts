@@ -1,0 +1,96 @@
+/**
+ * A validator process's CPU and scheduling counters from Linux /proc: user and kernel CPU of all
+ * its threads (/proc/<pid>/stat), and the context switches of each live thread
+ * (/proc/<pid>/task/<tid>/status). Kernel time and switches are what the V8 profiles cannot
+ * see: a thread woken to take one hand-off, or a core handed between 4 processes and their
+ * validation threads, costs scheduler work that no JavaScript frame is charged with.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+
+/** Linux clock ticks per second for /proc/<pid>/stat (USER_HZ is 100 on every mainstream build). */
+export const CLOCK_TICKS = 100;
+
+export interface ProcessUsage {
+  /** User-mode CPU seconds of all the process's threads, exited ones included. */
+  readonly userSeconds: number;
+  /** Kernel-mode CPU seconds of all the process's threads, exited ones included. */
+  readonly systemSeconds: number;
+  /** Voluntary context switches (a thread blocked: a wait, a read, an fsync) summed over live threads. */
+  readonly voluntarySwitches: number;
+  /** Involuntary ones (a thread preempted while it could run: more runnable threads than cores). */
+  readonly involuntarySwitches: number;
+}
+
+export class ProcUsageParseError extends Error {
+  constructor(
+    readonly source: string,
+    detail: string,
+  ) {
+    super(`cannot read ${source}: ${detail}`);
+    this.name = 'ProcUsageParseError';
+  }
+}
+
+/** utime and stime (fields 14 and 15 of proc(5)) of a /proc/<pid>/stat line, in seconds. */
+export function parseProcStat(text: string): { userSeconds: number; systemSeconds: number } {
+  // The command name (field 2) is in parentheses and may itself hold spaces or parentheses.
+  const close = text.lastIndexOf(')');
+  if (close < 0) throw new ProcUsageParseError('stat', 'no command name');
+  const rest = text.slice(close + 2).split(' ');
+  // rest[0] is field 3 (state), so field k sits at rest[k - 3].
+  const utime = Number(rest[11]);
+  const stime = Number(rest[12]);
+  if (!Number.isSafeInteger(utime) || !Number.isSafeInteger(stime) || utime < 0 || stime < 0) {
+    throw new ProcUsageParseError('stat', `utime ${rest[11]} stime ${rest[12]}`);
+  }
+  return { userSeconds: utime / CLOCK_TICKS, systemSeconds: stime / CLOCK_TICKS };
+}
+
+/** voluntary_ctxt_switches and nonvoluntary_ctxt_switches of a /proc/<pid>/task/<tid>/status text. */
+export function parseContextSwitches(text: string): { voluntary: number; involuntary: number } {
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s*(\\d+)\\s*$`, 'm').exec(text);
+    if (m === null) throw new ProcUsageParseError('status', `no ${name}`);
+    return Number(m[1]);
+  };
+  return { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') };
+}
+
+const isGone = (err: unknown): boolean => {
+  const code = (err as { code?: unknown })?.code;
+  return code === 'ENOENT' || code === 'ESRCH';
+};
+
+/**
+ * Reads the counters of process `pid`. A thread that ends between the listing and its read is
+ * skipped; one that ended earlier takes its switches with it (vsmr's threads live as long as
+ * their process, so within a run the sums only grow).
+ */
+export async function readProcessUsage(pid: number, procRoot = '/proc'): Promise<ProcessUsage> {
+  const { userSeconds, systemSeconds } = parseProcStat(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
+  let voluntarySwitches = 0;
+  let involuntarySwitches = 0;
+  for (const tid of await readdir(`${procRoot}/${pid}/task`)) {
+    let text: string;
+    try {
+      text = await readFile(`${procRoot}/${pid}/task/${tid}/status`, 'utf8');
+    } catch (err) {
+      if (isGone(err)) continue;
+      throw err;
+    }
+    const s = parseContextSwitches(text);
+    voluntarySwitches += s.voluntary;
+    involuntarySwitches += s.involuntary;
+  }
+  return { userSeconds, systemSeconds, voluntarySwitches, involuntarySwitches };
+}
+
+/** Counters over a window: `after` minus `before`, per field. */
+export function usageDelta(before: ProcessUsage, after: ProcessUsage): ProcessUsage {
+  return {
+    userSeconds: after.userSeconds - before.userSeconds,
+    systemSeconds: after.systemSeconds - before.systemSeconds,
+    voluntarySwitches: after.voluntarySwitches - before.voluntarySwitches,
+    involuntarySwitches: after.involuntarySwitches - before.involuntarySwitches,
+  };
+}

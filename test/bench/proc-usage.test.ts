@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseContextSwitches, parseProcStat, ProcUsageParseError, readProcessUsage, usageDelta } from '../../bench/e2e/proc-usage.js';
+
+// Fields 3..15 of proc(5): state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime.
+const statLine = (comm: string, utime: number, stime: number) => `4242 (${comm}) S 1 4242 4242 0 -1 4194560 900 0 3 0 ${utime} ${stime} 0 0 20 0 7 0\n`;
+const status = (vol: number, invol: number) => `Name:\tnode\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t${vol}\nnonvoluntary_ctxt_switches:\t${invol}\n`;
+
+describe('bench/e2e/proc-usage', () => {
+  it('reads utime and stime after a command name holding spaces and parentheses', () => {
+    assert.deepEqual(parseProcStat(statLine('vsmr (node) 1', 250, 37)), { userSeconds: 2.5, systemSeconds: 0.37 });
+  });
+
+  it('refuses a stat line it cannot read, naming it', () => {
+    assert.throws(() => parseProcStat('4242 node S 1'), ProcUsageParseError);
+    assert.throws(() => parseProcStat('4242 (node) S 1 2 3'), /utime/);
+  });
+
+  it('reads both switch counters, and refuses a status without them', () => {
+    assert.deepEqual(parseContextSwitches(status(12, 3)), { voluntary: 12, involuntary: 3 });
+    assert.throws(() => parseContextSwitches('Name:\tnode\nvoluntary_ctxt_switches:\t1\n'), /nonvoluntary_ctxt_switches/);
+  });
+
+  it('sums the switches of every thread and skips one that ended between listing and reading', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'vsmr-proc-'));
+    try {
+      await mkdir(join(root, '4242', 'task', '4242'), { recursive: true });
+      await mkdir(join(root, '4242', 'task', '4243'), { recursive: true });
+      await mkdir(join(root, '4242', 'task', '4244'), { recursive: true });
+      await writeFile(join(root, '4242', 'stat'), statLine('node', 300, 40));
+      await writeFile(join(root, '4242', 'task', '4242', 'status'), status(100, 7));
+      await writeFile(join(root, '4242', 'task', '4243', 'status'), status(20, 5));
+      // 4244 has no status file: the thread is gone.
+      const u = await readProcessUsage(4242, root);
+      assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, voluntarySwitches: 120, involuntarySwitches: 12 });
+      assert.deepEqual(usageDelta({ userSeconds: 1, systemSeconds: 0.1, voluntarySwitches: 20, involuntarySwitches: 2 }, u), {
+        userSeconds: 2,
+        systemSeconds: 0.4 - 0.1,
+        voluntarySwitches: 100,
+        involuntarySwitches: 10,
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('reads this process from the real /proc (the bench runs on Linux), and its counters only grow', async () => {
+    const a = await readProcessUsage(process.pid);
+    let x = 0;
+    for (let i = 0; i < 2e6; i++) x += Math.sqrt(i);
+    assert.ok(x > 0);
+    const b = await readProcessUsage(process.pid);
+    const d = usageDelta(a, b);
+    assert.ok(b.userSeconds > 0 && b.voluntarySwitches > 0, JSON.stringify(b));
+    for (const v of Object.values(d)) assert.ok(v >= 0, JSON.stringify(d));
+  });
+});
