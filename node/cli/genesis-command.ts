@@ -37,7 +37,7 @@ interface GenesisOptions {
   from?: string[];
   validators?: number;
   out?: string;
-  chainId: string;
+  chainId?: string;
   basePort: number;
   mint: boolean;
   baseTimeoutMs?: number;
@@ -105,7 +105,7 @@ export function registerGenesisCommand(program: Command): void {
     .addOption(new Option('--from <pubfile...>', 'public files from `vsmr keygen`, in validator index order'))
     .addOption(new Option('--validators <n>', `local devnet: number of validators (1..${PORT_STRIDE})`).argParser(integer(1, PORT_STRIDE)))
     .addOption(new Option('--out <path>', 'genesis file to write (--from), or the devnet directory (--validators)').makeOptionMandatory())
-    .addOption(new Option('--chain-id <id>', '1..64 printable ASCII characters').default(DEFAULT_CHAIN_ID))
+    .addOption(new Option('--chain-id <id>', `1..64 printable ASCII characters; required with --from (default with --validators: ${DEFAULT_CHAIN_ID})`))
     .addOption(
       new Option('--base-port <p>', 'devnet: validator i listens on P+i, metrics on P+100+i, status on P+200+i')
         .argParser(integer(1024, 65_535))
@@ -124,7 +124,13 @@ export function registerGenesisCommand(program: Command): void {
     .action(async (opts: GenesisOptions) => {
       try {
         if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
-        const chainId = chainIdFlag(opts.chainId);
+        // Certificates, block ids and requests are bound to the chain id, not to the rest of the
+        // genesis: two chains of the same validator keys and id would accept each other's
+        // certificates. A devnet's keys are fresh each time; keys from --from are long-lived.
+        if (opts.from !== undefined && opts.chainId === undefined) {
+          throw new UsageError('--from needs --chain-id: a chain id its validators have never used before (certificates are bound to it, so a chain re-created with the same keys and id would accept the old chain\'s certificates)');
+        }
+        const chainId = chainIdFlag(opts.chainId ?? DEFAULT_CHAIN_ID);
         const out = opts.out!;
         const params = chainParams(opts);
         if (opts.from !== undefined) {

@@ -60,7 +60,8 @@ describe('vsmr keygen and genesis (CLI)', () => {
       for (const [i, pub] of pubs.entries()) {
         assert.equal(g.validators[i]!.peerId, (JSON.parse(await readFile(pub, 'utf8')) as { peerId: string }).peerId);
       }
-      assertUsageError(await vsmr('genesis', '--from', ...pubs, '--out', genesisFile), /already exists; refusing to overwrite/);
+      assertUsageError(await vsmr('genesis', '--from', ...pubs, '--out', genesisFile, '--chain-id', 'multi-host-1'), /already exists; refusing to overwrite/);
+      assertUsageError(await vsmr('genesis', '--from', ...pubs, '--out', `${genesisFile}.2`), /--from needs --chain-id/);
     });
   });
 
@@ -72,16 +73,16 @@ describe('vsmr keygen and genesis (CLI)', () => {
       assert.equal((await vsmr('keygen', '--out', b, '--address', '/ip4/10.0.0.2/tcp/1')).code, 0);
       const pa = join(dir, 'a.pub.json');
       const pb = join(dir, 'b.pub.json');
-      assertUsageError(await vsmr('genesis', '--from', pa, pa, '--out', join(dir, 'g.json')), new RegExp(`${pa}: genesis\\.validators\\[1\\]\\.peerId: duplicate peer id`));
+      assertUsageError(await vsmr('genesis', '--from', pa, pa, '--out', join(dir, 'g.json'), '--chain-id', 'c-1'), new RegExp(`${pa}: genesis\\.validators\\[1\\]\\.peerId: duplicate peer id`));
       const docA = JSON.parse(await readFile(pa, 'utf8')) as Record<string, unknown>;
       const docB = JSON.parse(await readFile(pb, 'utf8')) as Record<string, unknown>;
       await writeFile(pb, JSON.stringify({ ...docB, proofOfPossession: docA['proofOfPossession'] }));
       assertUsageError(
-        await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json')),
+        await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json'), '--chain-id', 'c-1'),
         new RegExp(`${pb}: genesis\\.validators\\[1\\]\\.proofOfPossession: proof of possession does not verify`),
       );
       await writeFile(pb, JSON.stringify({ ...docB, address: undefined }));
-      assertUsageError(await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json')), new RegExp(`${pb}: pub\\.address: missing`));
+      assertUsageError(await vsmr('genesis', '--from', pa, pb, '--out', join(dir, 'g.json'), '--chain-id', 'c-1'), new RegExp(`${pb}: pub\\.address: missing`));
       await assert.rejects(stat(join(dir, 'g.json')));
     });
   });
@@ -133,7 +134,7 @@ describe('vsmr keygen and genesis (CLI)', () => {
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--chain-id', 'has space'), /--chain-id: chain id must be/);
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--base-port', '65500'), /--base-port/);
       assertUsageError(await vsmr('genesis', '--validators', '4'), /--out/);
-      assertUsageError(await vsmr('genesis', '--from', join(dir, 'missing.pub.json'), '--out', out), /missing\.pub\.json: file not found/);
+      assertUsageError(await vsmr('genesis', '--from', join(dir, 'missing.pub.json'), '--out', out, '--chain-id', 'c-1'), /missing\.pub\.json: file not found/);
       await assert.rejects(stat(out));
       await writeFile(out, 'not a directory');
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out), /exists and is not a directory/);

@@ -49,7 +49,7 @@ describe('vsmr genesis chain parameters', () => {
   });
 
   it('refuses --qc threshold with --from: only the devnet dealer can hand out shares', async () => {
-    await assert.rejects(run(process.execPath, [CLI, 'genesis', '--from', join(dir, 'x.pub.json'), '--out', join(dir, 'g.json'), '--qc', 'threshold']), (err: { code?: number; stderr?: string }) => {
+    await assert.rejects(run(process.execPath, [CLI, 'genesis', '--from', join(dir, 'x.pub.json'), '--out', join(dir, 'g.json'), '--chain-id', 'flags-1', '--qc', 'threshold']), (err: { code?: number; stderr?: string }) => {
       assert.equal(err.code, 2);
       assert.match(err.stderr!, /^vsmr genesis: --qc threshold needs a dealer .*--validators only/);
       return true;
