@@ -49,11 +49,25 @@ export class EquivocationDetector {
   private highestRound = 0;
   private highestProposalRound = 0;
 
-  /** `chainId` is needed only to check proposals' block ids; without it proposals are ignored. */
+  /**
+   * `chainId` is needed only to check proposals' block ids; without it proposals are ignored.
+   * `roundNow`, the local core's round, bounds what is remembered from above: without it the
+   * first message seen could carry a round of 2^53 and move the window past every honest one.
+   */
   constructor(
     private readonly certs: CertificateOps,
     private readonly chainId?: string,
+    private readonly roundNow?: () => number,
   ) {}
+
+  /** Whether `round` is one this detector remembers: within the window below the highest seen, not far above the local round. */
+  private inWindow(round: number, highest: number): boolean {
+    if (!Number.isSafeInteger(round) || round < 1 || round + WINDOW_ROUNDS < highest) return false;
+    const now = this.roundNow?.();
+    if (now !== undefined && round > now + WINDOW_ROUNDS) return false;
+    // Far-future rounds are not remembered: a spammer must not grow the map without bound.
+    return highest === 0 || round <= highest + WINDOW_ROUNDS;
+  }
 
   /**
    * Evidence if `message` conflicts with an earlier vote of its signer, or (given `from`, the
@@ -61,7 +75,7 @@ export class EquivocationDetector {
    */
   observe(message: ConsensusMessage, from?: number): EquivocationEvidence | undefined {
     try {
-      if (message.type === 'vote') return this.observeVote(message.vote);
+      if (message.type === 'vote') return this.observeVote(message.vote, from);
       if (message.type === 'proposal' && from !== undefined) return this.observeProposal(from, message.block);
       return undefined;
     } catch {
@@ -70,9 +84,13 @@ export class EquivocationDetector {
     }
   }
 
-  private observeVote(vote: SignedVote): EquivocationEvidence | undefined {
+  private observeVote(vote: SignedVote, from: number | undefined): EquivocationEvidence | undefined {
     const round = vote.vote.round;
-    if (!Number.isSafeInteger(round) || round < 1 || round + WINDOW_ROUNDS < this.highestRound) return undefined;
+    const signer = vote.signer;
+    // A vote travels from its signer to the next leader: one naming another signer, or none of
+    // the validators, proves nothing and must not take a place in the map.
+    if (!Number.isSafeInteger(signer) || signer < 0 || signer >= this.certs.n || (from !== undefined && signer !== from)) return undefined;
+    if (!this.inWindow(round, this.highestRound)) return undefined;
     const key = `${vote.signer}:${round}`;
     const first = this.firstVotes.get(key);
     if (first === undefined) {
@@ -102,9 +120,7 @@ export class EquivocationDetector {
   private observeProposal(from: number, block: Block): EquivocationEvidence | undefined {
     const round = block.round;
     if (this.chainId === undefined || block.author !== from || !Number.isSafeInteger(from) || from < 0 || from >= this.certs.n) return undefined;
-    if (!Number.isSafeInteger(round) || round < 1 || round + WINDOW_ROUNDS < this.highestProposalRound) return undefined;
-    // Far-future rounds are not remembered: a spammer must not grow the map without bound.
-    if (this.highestProposalRound > 0 && round > this.highestProposalRound + WINDOW_ROUNDS) return undefined;
+    if (!this.inWindow(round, this.highestProposalRound)) return undefined;
     const key = `${from}:${round}`;
     const first = this.firstProposals.get(key);
     if (first === undefined) {

@@ -1,9 +1,20 @@
 import type { ConsensusMessage } from '../../protocol/types.js';
-import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
+import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 
 export type { ConsensusMessage } from '../../protocol/types.js';
 
 type Delivered<M> = M & { readonly from: number };
+
+/**
+ * What the core has certified above its committed root: its highest QC, its highest TC and the
+ * uncommitted blocks from the root up to the QC's block (Replica.certifiedTip). The runtime keeps
+ * it durably next to the safety state (DESIGN invariant 6) and hands it back on restart.
+ */
+export interface CertifiedTip {
+  readonly blocks: readonly Block[];
+  readonly highQc: QuorumCert;
+  readonly highTc?: TimeoutCert;
+}
 
 /**
  * Inputs of Replica.step. Timers and commands come from the runtime, the rest from peers;
@@ -42,7 +53,13 @@ export type ConsensusEvent =
       readonly round: number;
       readonly highQc?: QuorumCert;
       readonly syncFrom?: number;
-    };
+    }
+  /**
+   * On restart, after `state-installed`: the certified tip this replica kept before it stopped
+   * (LedgerStore.certifiedTip). Checked like a sync response from a peer (each block chains from
+   * the root through a valid QC) and its TC verified, so a damaged record is refused, not obeyed.
+   */
+  | { readonly type: 'tip-recovered'; readonly tip: CertifiedTip };
 
 /**
  * Outputs of Replica.step, to be carried out in order. `broadcast` means every OTHER replica:

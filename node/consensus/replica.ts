@@ -2,7 +2,7 @@ import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { DigestMemo } from '../../crypto/digest-memo.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
-import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
+import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
 import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyViolation } from './safety-rules.js';
 import {
   type Block,
@@ -295,6 +295,12 @@ export class Replica {
     return { blocks: this.uncommittedChain(this.highQc.vote.blockId) ?? [], highQc: this.highQc };
   }
 
+  /** What a restart must get back to resume where the safety state stands (see 'tip-recovered'). */
+  certifiedTip(): CertifiedTip {
+    const { blocks, highQc } = this.syncChain();
+    return this.highTc === undefined ? { blocks, highQc } : { blocks, highQc, highTc: this.highTc };
+  }
+
   /** Current timer duration: doubles with each consecutive timeout, reset by a QC. */
   timeoutMs(): number {
     return this.cfg.baseTimeoutMs * 2 ** Math.min(this.consecutiveTimeouts, MAX_BACKOFF_EXPONENT);
@@ -353,6 +359,9 @@ export class Replica {
       case 'state-installed':
         this.onStateInstalled(event.executed, event.round, event.highQc, event.syncFrom);
         break;
+      case 'tip-recovered':
+        this.onTipRecovered(event.tip);
+        break;
     }
   }
 
@@ -374,10 +383,12 @@ export class Replica {
       if (!tc || tc.round !== block.round - 1 || qc.vote.round < tc.highestQc.vote.round) throw new Rejection('round gap without a matching TC');
     }
     if (!this.cfg.certs.verifyQc(qc)) throw new Rejection('invalid parent QC');
-    if (tc && !this.cfg.certs.verifyTc(tc)) throw new Rejection('invalid TC');
+    // A TC the round gap does not need and that would move nothing here costs no pairing check.
+    const usedTc = tc && (block.round !== qc.vote.round + 1 || this.movesRound(tc)) ? tc : undefined;
+    if (usedTc && !this.cfg.certs.verifyTc(usedTc)) throw new Rejection('invalid TC');
 
     this.processQc(qc);
-    if (tc) this.processTc(tc);
+    if (usedTc) this.processTc(usedTc);
 
     const ancestors = this.uncommittedChain(qc.vote.blockId);
     // Unknown parent: fetch it from the proposer; until then there is nothing safe to vote on.
@@ -486,9 +497,13 @@ export class Replica {
     if (!isRound(timeout.round) || timeout.highQcRound !== highQc.vote.round || timeout.round <= highQc.vote.round) {
       throw new Rejection('malformed timeout');
     }
-    if (tc && !this.cfg.certs.verifyTc(tc)) throw new Rejection('invalid TC');
+    // TCs are not cached once verified (an aggregate over distinct messages, about q pairings):
+    // only one that would move this replica is checked, so a peer repeating an old one costs a
+    // comparison, not the pairings.
+    const usedTc = tc && this.movesRound(tc) ? tc : undefined;
+    if (usedTc && !this.cfg.certs.verifyTc(usedTc)) throw new Rejection('invalid TC');
     if (!this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC in timeout');
-    if (tc) this.processTc(tc);
+    if (usedTc) this.processTc(usedTc);
     this.processQc(highQc);
     if (!this.uncommittedChain(highQc.vote.blockId)) this.requestSync(from, highQc);
     // An honest timeout's round follows its QC or TC, which were just processed, so anything
@@ -521,6 +536,11 @@ export class Replica {
       this.consecutiveTimeouts = 0;
       this.enterRound(qc.vote.round + 1);
     }
+  }
+
+  /** Whether processing `tc` would change anything: a higher TC than held, or a round not yet reached. */
+  private movesRound(tc: TimeoutCert): boolean {
+    return isRound(tc.round) && (tc.round >= this.round || this.highTc === undefined || tc.round > this.highTc.round);
   }
 
   /** `tc` must already be verified. */
@@ -636,6 +656,21 @@ export class Replica {
     this.retryOrphan();
   }
 
+  /**
+   * The tip this replica kept before it stopped. Its safety state may forbid timing out below
+   * QC(r - 1) once it voted for block r; without that QC and the blocks it certifies, a cluster
+   * restarted together could neither vote nor time out. The blocks are checked as a peer's sync
+   * answer would be, and the TC verified, so a damaged record is refused, not obeyed.
+   */
+  private onTipRecovered(tip: CertifiedTip): void {
+    if (typeof tip !== 'object' || tip === null || typeof tip.highQc !== 'object' || tip.highQc === null) throw new Rejection('malformed recovered tip');
+    this.onSyncResponse(this.index, tip.blocks, tip.highQc);
+    if (tip.highTc !== undefined) {
+      if (!this.cfg.certs.verifyTc(tip.highTc)) throw new Rejection('invalid TC in the recovered tip');
+      this.processTc(tip.highTc);
+    }
+  }
+
   /** Votes on the held-back proposal once what it waited for (parent block, execution) is here. */
   private retryOrphan(): void {
     const orphan = this.orphan;
@@ -706,9 +741,17 @@ export class Replica {
       prevHeight = b.height;
       prevRound = b.round;
     }
+    const rootBefore = this.root.height;
     for (const b of fresh) this.blocks.set(hex(b.id), b);
     for (const b of fresh) this.processQc(b.parentQc);
     if (this.cfg.certs.verifyQc(highQc) && this.uncommittedChain(highQc.vote.blockId)) this.processQc(highQc);
+    // An answer cut short by its size (a responder bounds it in bytes) moved the root but not to
+    // the target: ask the same peer for the rest now rather than on the next timer. Only after
+    // progress, so a peer repeating one answer cannot keep this loop going.
+    if (from !== this.index && this.root.height > rootBefore && this.root.height < this.syncTargetHeight) {
+      this.syncAsked.add(from);
+      this.out.push({ type: 'sync-request', to: from, fromHeight: this.root.height + 1 });
+    }
     this.retryOrphan();
   }
 

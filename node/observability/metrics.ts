@@ -155,3 +155,23 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     peerScore: new Gauge({ name: 'vsmr_peer_score', help: 'Gossipsub score this node gives each genesis validator, by validator index', labelNames: ['peer'], registers }),
   };
 }
+
+/** Longest reason label kept; the metric's series are few and named, never free text. */
+const MAX_REASON_LABEL = 64;
+
+/**
+ * A rejection's reason as a metric label: its template, not its values. The core's reasons name
+ * rounds, heights, senders and id prefixes that a peer chooses (`sender 3 is not the leader of
+ * round 912`), and each distinct label value is a new series kept for the process's life: one
+ * peer sending votes for ever-new rounds would grow memory and /metrics without bound. Numbers
+ * and hex ids become N, the text is cut at its first colon and at MAX_REASON_LABEL characters.
+ */
+export function reasonLabel(reason: string): string {
+  const head = reason.split(':')[0] ?? '';
+  // A word of hex characters with a digit in it, or six or more of them, is a value: a number or an id prefix.
+  const template = head
+    .replace(/\b(?:0x)?[0-9a-f]+\b/gi, (word) => (/\d/.test(word) || word.length >= 6 ? 'N' : word))
+    .trim()
+    .slice(0, MAX_REASON_LABEL);
+  return template.length > 0 ? template : 'other';
+}

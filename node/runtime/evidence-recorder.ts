@@ -22,8 +22,9 @@ export class EvidenceRecorder {
     chainId: string,
     private readonly metrics?: Pick<NodeMetrics, 'equivocationEvidence'>,
     private readonly logger?: Logger,
+    roundNow?: () => number,
   ) {
-    this.detector = new EquivocationDetector(certs, chainId);
+    this.detector = new EquivocationDetector(certs, chainId, roundNow);
   }
 
   /** Evidence recorded so far. */

@@ -97,7 +97,8 @@ export async function startValidator(
   // checked once per process (BlsCertificateOps remembers it).
   const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet, genesis.quorumScheme);
   const certs = timedCertificateOps(blsCerts, metrics);
-  const evidence = new EvidenceRecorder(certs, chainId, metrics, logger);
+  // The core's round bounds what the watch remembers (messages arrive only once `node` exists).
+  const evidence = new EvidenceRecorder(certs, chainId, metrics, logger, () => node.round);
   // Requests seen here, by id: compact proposals are written against the others' and rebuilt
   // from ours (the mempool's first, then the stash's; see STASH_BUDGET).
   const stash = new RequestStashes(stashLimitsPerOrigin(genesis.validators.length));
@@ -280,7 +281,7 @@ export async function startValidator(
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger, publisher: { index, n: genesis.validators.length, copies: maxFaulty(genesis.validators.length) + 1 } });
-  host.handle('query', async (_from, bytes) => queries.handle(bytes));
+  host.handle('query', async (from, bytes) => queries.handle(bytes, from));
   // Certificates are for light clients: validators do not join the topic's mesh, so a header
   // published here reaches the clients subscribed to this validator and is never forwarded
   // validator to validator (which cost n-1 copies, and IDONTWANTs, per header). A client dials

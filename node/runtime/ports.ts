@@ -1,4 +1,4 @@
-import type { ConsensusMessage } from '../consensus/messages.js';
+import type { CertifiedTip, ConsensusMessage } from '../consensus/messages.js';
 import type { SafetyStorage } from '../consensus/safety-rules.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
@@ -67,6 +67,17 @@ export interface LedgerStore {
   pruneBelow(height: number): number;
   /** Adopts a verified snapshot above everything held as the committed state. Durable. */
   installSnapshot(executed: ExecutedState, bytes: Uint8Array, commitQc?: QuorumCert): void;
+  /**
+   * Keeps the core's certified tip (highest QC, highest TC, the uncommitted blocks up to the QC's
+   * block), replacing the one kept; durable with the group it is written in. The safety state
+   * runs ahead of the committed ledger: a replica that voted for block r has promised never to
+   * time out below QC(r - 1), which lives only in memory until r - 1 commits. Restarted without
+   * it, every validator of a cluster that stopped together is barred from both voting and timing
+   * out, and the chain never moves again.
+   */
+  saveCertifiedTip(tip: CertifiedTip): void;
+  /** The tip last kept, if any. */
+  certifiedTip(): CertifiedTip | undefined;
 }
 
 /** Timers the runtime arms for the pacemaker; injectable so tests can control time. */

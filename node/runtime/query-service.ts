@@ -38,6 +38,14 @@ export const QUERY_WAIT_MS = 5_000;
 const LEDGER_WINDOW = 8;
 /** Queries in flight at once; more are answered `busy`. */
 const MAX_IN_FLIGHT = 64;
+/** Queries in flight at once from one peer, so that one client cannot take every slot. */
+export const MAX_IN_FLIGHT_PER_PEER = 8;
+/**
+ * Heights above the committed top that a certificate query may wait for. A chain commits a few
+ * tens of blocks a second, so a height further ahead cannot be certified within QUERY_WAIT_MS:
+ * answered `unavailable` at once instead of holding a slot for the whole wait.
+ */
+export const QUERY_LOOKAHEAD_HEIGHTS = 256;
 
 export interface CertifiedHeader {
   readonly block: Block;
@@ -71,6 +79,10 @@ export function publishesHeader(share: { readonly index: number; readonly n: num
 export class QueryService {
   private readonly waiters = new Set<() => void>();
   private inFlight = 0;
+  private stopped = false;
+  private readonly inFlightByPeer = new Map<string, number>();
+  /** What answers depend on, as of the last wake-up: the committed height and the highest QC. */
+  private answeredAt = { height: -1, qc: undefined as QuorumCert | undefined };
   private lastPublished = -1;
   private lastPublishedId = '';
   private lastCommitted = 0;
@@ -81,13 +93,14 @@ export class QueryService {
   }
 
   stop(): void {
+    this.stopped = true;
     this.unsubscribe();
     for (const w of this.waiters) w();
     this.waiters.clear();
   }
 
-  /** Decodes, answers and encodes one request; never throws. */
-  async handle(bytes: Uint8Array): Promise<Uint8Array> {
+  /** Decodes, answers and encodes one request of peer `from` (its id); never throws. */
+  async handle(bytes: Uint8Array, from = ''): Promise<Uint8Array> {
     let request: QueryRequest;
     try {
       request = decodeQueryRequest(bytes);
@@ -95,22 +108,33 @@ export class QueryService {
       if (err instanceof QueryDecodeError) return encodeQueryResponse({ status: 'bad-request', reason: err.message });
       throw err;
     }
+    const mine = this.inFlightByPeer.get(from) ?? 0;
+    if (mine >= MAX_IN_FLIGHT_PER_PEER) return encodeQueryResponse({ status: 'busy', reason: `${mine} queries of this peer in flight` });
     if (this.inFlight >= MAX_IN_FLIGHT) return encodeQueryResponse({ status: 'busy', reason: `${this.inFlight} queries in flight` });
     this.inFlight++;
+    this.inFlightByPeer.set(from, mine + 1);
     try {
       return encodeQueryResponse(await this.answer(request));
     } finally {
       this.inFlight--;
+      const left = (this.inFlightByPeer.get(from) ?? 1) - 1;
+      if (left > 0) this.inFlightByPeer.set(from, left);
+      else this.inFlightByPeer.delete(from);
     }
   }
 
   async answer(q: QueryRequest): Promise<QueryResponse> {
+    const top = this.opts.store.committedHeight();
+    if (q.kind === 'certificate' && q.height > top + QUERY_LOOKAHEAD_HEIGHTS) {
+      return { status: 'unavailable', reason: `height ${q.height} is more than ${QUERY_LOOKAHEAD_HEIGHTS} above the committed height ${top}` };
+    }
     const deadline = performance.now() + (this.opts.waitMs ?? QUERY_WAIT_MS);
     for (;;) {
       const out = this.tryAnswer(q);
       if (typeof out !== 'string') return { status: 'ok', bundleJson: bundleToJson(out) };
       const left = deadline - performance.now();
       if (left <= 0) return { status: 'unavailable', reason: out };
+      if (this.stopped) return { status: 'unavailable', reason: 'the validator is stopping' };
       await this.nextProgress(Math.min(left, 500));
     }
   }
@@ -211,7 +235,14 @@ export class QueryService {
   }
 
   private onProgress(): void {
-    for (const w of [...this.waiters]) w();
+    // A step that committed nothing and certified nothing new changes no answer: waking every
+    // waiting query after each consensus step cost each of them a scan of the ledger's headers.
+    const height = this.opts.store.committedHeight();
+    const qc = this.opts.node.highestQc;
+    if (height !== this.answeredAt.height || qc !== this.answeredAt.qc) {
+      this.answeredAt = { height, qc };
+      for (const w of [...this.waiters]) w();
+    }
     try {
       this.maybePublish();
     } catch (err) {

@@ -6,18 +6,18 @@ import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
-import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
+import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
+import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
 import type { Logger } from '../observability/log.js';
-import type { NodeMetrics } from '../observability/metrics.js';
+import { type NodeMetrics, reasonLabel } from '../observability/metrics.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import { ignore, type Verdict } from '../../validation/verdict.js';
 import { MIN_REQUEST_BYTES, requestHeader } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
-import { MAX_SNAPSHOT_CHUNK_BYTES } from '../../network/codec.js';
+import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
 import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
 
@@ -43,6 +43,8 @@ export interface ValidatorNodeOptions {
   readonly emptyProposalHoldMs?: number;
   /** Bounds on the requests waiting to be proposed (ReplicaConfig.maxPendingCommands/Bytes); the core's defaults when absent. */
   readonly mempool?: { readonly maxRequests?: number; readonly maxBytes?: number };
+  /** Bytes of blocks one sync answer carries at most (default SYNC_ANSWER_BYTES; tests use less). */
+  readonly syncAnswerBytes?: number;
 }
 
 export interface SnapshotPolicy {
@@ -122,6 +124,16 @@ interface WaitingRequest {
 /** Proposal times kept for the request-stage metric, at most (rounds in flight are a handful). */
 const PROPOSALS_TIMED = 64;
 
+/** Bytes of blocks one sync answer carries at most: half the wire's limit, room for the rest. */
+const SYNC_ANSWER_BYTES = MAX_SYNC_RESPONSE_BYTES / 2;
+
+/** A block's size on the wire, near enough to bound an answer: its payload and a fixed overhead. */
+function syncBlockBytes(b: Block): number {
+  let bytes = 1024;
+  for (const p of b.payload) bytes += p.length + 4;
+  return bytes;
+}
+
 /**
  * One validator's runtime: drives the pure consensus core with real time, executes what it
  * commits on the application in order, makes the ledger durable, answers peers' sync
@@ -134,6 +146,10 @@ export class ValidatorNode {
   private readonly snapshots: SnapshotPolicy;
   /** Where the core's root starts after recovery from a non-empty ledger (see start()). */
   private recovered: { executed: ExecutedState; round: number; qc: QuorumCert | undefined } | undefined;
+  /** The certified tip kept before the restart, handed to the core by start(). */
+  private recoveredTip: CertifiedTip | undefined;
+  /** The highest QC and TC of the certified tip last kept on disk (compared by identity). */
+  private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined };
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
@@ -213,6 +229,9 @@ export class ValidatorNode {
       this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined };
     }
     this.replica = this.newReplica();
+    this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc };
+    // Read before any step: the first group of start() keeps a new tip in its place.
+    this.recoveredTip = store.certifiedTip();
   }
 
   /** The replicated application (replaced wholesale when a snapshot is installed). */
@@ -256,6 +275,10 @@ export class ValidatorNode {
     const r = this.recovered;
     this.recovered = undefined;
     if (r) this.step({ type: 'state-installed', executed: r.executed, round: r.round, ...(r.qc ? { highQc: r.qc } : {}) });
+    // Its safety state may have promised more than the ledger shows (see saveCertifiedTip).
+    const tip = this.recoveredTip;
+    this.recoveredTip = undefined;
+    if (tip) this.step({ type: 'tip-recovered', tip });
     this.step({ type: 'start' });
   }
 
@@ -288,13 +311,43 @@ export class ValidatorNode {
    */
   serveSync(fromHeight: number): SyncAnswer {
     const chain = this.replica.syncChain();
-    const top = this.opts.store.committedHeight();
+    const store = this.opts.store;
+    const top = store.committedHeight();
     const room = Math.max(0, MAX_SYNC_BLOCKS - chain.blocks.length);
     const from = Math.max(1, fromHeight);
-    const lowest = this.opts.store.lowestBlockHeight();
+    const lowest = store.lowestBlockHeight();
     if (from < lowest && from <= top) return { pruned: lowest };
-    const committed = from <= top ? this.opts.store.blocks(from, Math.min(top, from + room - 1)) : [];
-    return { blocks: [...committed, ...chain.blocks], highQc: chain.highQc };
+    // Bounded in bytes as well as in blocks: a long run of full blocks would not encode (the wire
+    // refuses answers over MAX_SYNC_RESPONSE_BYTES), and a replica far behind would get nothing.
+    let bytes = chain.blocks.reduce((sum, b) => sum + syncBlockBytes(b), 0);
+    const committed: Block[] = [];
+    let next = from;
+    for (const last = Math.min(top, from + room - 1); next <= last; next++) {
+      const b = store.block(next);
+      if (!b) break;
+      const size = syncBlockBytes(b);
+      if (committed.length > 0 && bytes + size > (this.opts.syncAnswerBytes ?? SYNC_ANSWER_BYTES)) break;
+      committed.push(b);
+      bytes += size;
+    }
+    // Cut short, the answer must still commit something at the asker, or it would ask again for
+    // the same blocks for ever: it ends on a block whose round follows its parent's, so that the
+    // QC above it (the next block's parent QC) commits everything before it by the two-chain
+    // rule. Past the byte budget if need be, never past the wire's limit.
+    const endsOnTwoChain = () => committed.length >= 2 && committed[committed.length - 1]!.round === committed[committed.length - 2]!.round + 1;
+    for (const last = Math.min(top, from + room - 1); next <= last && !endsOnTwoChain(); next++) {
+      const b = store.block(next);
+      if (!b) break;
+      const size = syncBlockBytes(b);
+      if (bytes + size > MAX_SYNC_RESPONSE_BYTES - SYNC_ANSWER_BYTES / 4) break;
+      committed.push(b);
+      bytes += size;
+    }
+    if (next > top) return { blocks: [...committed, ...chain.blocks], highQc: chain.highQc };
+    // The uncommitted tip would not chain from where the answer ends: it is certified by the
+    // parent QC of the block above, and the asker comes back for the rest.
+    const above = store.block(next);
+    return { blocks: committed, highQc: above ? above.parentQc : chain.highQc };
   }
 
   /**
@@ -425,6 +478,11 @@ export class ValidatorNode {
     return room.commands > inValidation && room.bytes >= MIN_REQUEST_BYTES;
   }
 
+  /** The core's highest QC (replaced, never mutated, when a higher one arrives). */
+  get highestQc(): QuorumCert {
+    return this.replica.highestQc;
+  }
+
   /** The certified blocks above the committed root and the highest QC (light-client queries). */
   certifiedTip(): { blocks: Block[]; highQc: QuorumCert } {
     return this.replica.syncChain();
@@ -536,11 +594,15 @@ export class ValidatorNode {
               const t = this.clock.now();
               try {
                 body();
+                this.keepTip();
               } finally {
                 bodyMs = this.clock.now() - t;
               }
             }
-          : body,
+          : () => {
+              body();
+              this.keepTip();
+            },
       );
     } catch (err) {
       // Nothing of this group is durable, so none of it may be sent; and a core that ran ahead
@@ -561,6 +623,20 @@ export class ValidatorNode {
     if (this.stopped) return;
     for (const send of outbox) send();
     for (const listener of this.progressListeners) listener();
+  }
+
+  /**
+   * Writes the core's certified tip into the open group when its highest QC or TC moved (about
+   * once a round), so it is durable before any vote or timeout of the group leaves: those may
+   * rest on it (LedgerStore.saveCertifiedTip). Only the outermost group writes it.
+   */
+  private keepTip(): void {
+    if (this.depth !== 1) return;
+    const qc = this.replica.highestQc;
+    const tc = this.replica.highestTc;
+    if (qc === this.keptTip.qc && tc === this.keptTip.tc) return;
+    this.opts.store.saveCertifiedTip(this.replica.certifiedTip());
+    this.keptTip = { qc, tc };
   }
 
   /** Executes and appends committed blocks in order, then reports each executed state to the core. */
@@ -653,7 +729,7 @@ export class ValidatorNode {
           break;
         }
         case 'reject':
-          this.opts.metrics?.rejectedMessages.inc({ reason: a.reason.split(':')[0] ?? 'other' });
+          this.opts.metrics?.rejectedMessages.inc({ reason: reasonLabel(a.reason) });
           this.opts.logger?.debug({ from: a.from, reason: a.reason }, 'rejected');
           break;
       }

@@ -26,8 +26,9 @@
  */
 import { ByteReader, ByteWriter } from '../../protocol/bytes-io.js';
 import { sha256 } from '../../crypto/hash.js';
+import type { CertifiedTip } from '../consensus/messages.js';
 import type { SafetyState } from '../consensus/safety-rules.js';
-import type { Block, ExecutedState, QuorumCert, SignedVote, VoteData } from '../../protocol/types.js';
+import type { Block, ExecutedState, QuorumCert, SignedVote, TimeoutCert, VoteData } from '../../protocol/types.js';
 import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
 
 /**
@@ -37,7 +38,8 @@ import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
  * roots had a u64 count) certified are not what this build computes: it refuses such a directory
  * rather than halt later on a root mismatch.
  */
-export const STORAGE_FORMAT_VERSION = 3;
+/** 4 since 2026-11-27: application snapshots of format 2 (request ids in the log) and the certified tip. */
+export const STORAGE_FORMAT_VERSION = 4;
 export const CHECKSUM_LENGTH = 8;
 const HEADER_LENGTH = 2;
 
@@ -50,6 +52,7 @@ export const ValueKind = Object.freeze({
   quorumCert: 5,
   snapshot: 6,
   ledger: 7,
+  certifiedTip: 8,
 });
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
@@ -267,6 +270,57 @@ export function decodeBlock(body: Uint8Array): Block {
   for (let i = 0; i < n; i++) payload.push(r.bytes(r.u32(`command ${i} length`), `command ${i}`));
   r.end();
   return { id, round, height, parentQc, author, payload, executed };
+}
+
+/** Bounds for a stored tip: the uncommitted chain is a few blocks, a TC at most one bit per validator. */
+const MAX_TIP_BLOCKS = 1024;
+const MAX_TIP_VALIDATORS = 4096;
+
+function writeTc(w: ByteWriter, tc: TimeoutCert): void {
+  w.u64(tc.round).u32(tc.signers.length).bytes(tc.signers).u32(tc.highQcRounds.length);
+  for (const r of tc.highQcRounds) w.u64(r);
+  writeQc(w, tc.highestQc);
+  w.u32(tc.certificate.length).bytes(tc.certificate);
+}
+
+function readTc(r: ByteReader): TimeoutCert {
+  const round = r.u53('tc round');
+  const signers = r.bytes(checkedLength(r, MAX_TIP_VALIDATORS / 8, 'tc signers'), 'tc signers');
+  const count = checkedLength(r, MAX_TIP_VALIDATORS, 'tc high QC rounds');
+  const highQcRounds: number[] = [];
+  for (let i = 0; i < count; i++) highQcRounds.push(r.u53(`tc high QC round ${i}`));
+  const highestQc = readQc(r);
+  const certificate = r.bytes(checkedLength(r, MAX_CERTIFICATE_BYTES, 'tc certificate'), 'tc certificate');
+  return { round, signers, highQcRounds, highestQc, certificate };
+}
+
+export function encodeCertifiedTip(tip: CertifiedTip): Uint8Array {
+  const w = new ByteWriter();
+  writeQc(w, tip.highQc);
+  if (tip.highTc === undefined) w.u8(0);
+  else {
+    w.u8(1);
+    writeTc(w, tip.highTc);
+  }
+  w.u32(tip.blocks.length);
+  for (const b of tip.blocks) {
+    const body = encodeBlock(b);
+    w.u32(body.length).bytes(body);
+  }
+  return w.finish();
+}
+
+export function decodeCertifiedTip(body: Uint8Array): CertifiedTip {
+  const r = new ByteReader(body, fail);
+  const highQc = readQc(r);
+  const flag = r.u8('tc flag');
+  if (flag > 1) throw fail(`tc flag ${flag} is not 0 or 1`);
+  const highTc = flag === 1 ? readTc(r) : undefined;
+  const count = checkedLength(r, MAX_TIP_BLOCKS, 'tip blocks');
+  const blocks: Block[] = [];
+  for (let i = 0; i < count; i++) blocks.push(decodeBlock(r.bytes(r.u32(`tip block ${i} length`), `tip block ${i}`)));
+  r.end();
+  return highTc === undefined ? { blocks, highQc } : { blocks, highQc, highTc };
 }
 
 /** Identity of a data directory: which chain it belongs to. */

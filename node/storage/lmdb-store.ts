@@ -6,7 +6,8 @@
  *   blocks     committed blocks by height (u64 BE key), each carrying its parent's QC
  *   executed   ExecutedState by height
  *   snapshots  the latest application snapshot, keyed by its height
- *   meta       chain id and format version, the ledger bounds, the QC of the top block
+ *   meta       chain id and format version, the ledger bounds, the QC of the top block, and
+ *              the consensus core's certified tip (highest QC and TC, uncommitted blocks)
  *
  * Every write is one synchronous LMDB transaction, so a kill -9 leaves either all of an append
  * (block, executed state, ledger bounds, commit QC) or none of it. Every read goes through the
@@ -24,8 +25,10 @@ import { bytesEqual, toHex } from '../../crypto/bytes.js';
 import { genesisBlockId } from '../../protocol/block.js';
 import type { SafetyState, SafetyStorage } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
+import type { CertifiedTip } from '../consensus/messages.js';
 import {
   decodeBlock,
+  decodeCertifiedTip,
   decodeExecutedStateRecord,
   decodeLedgerMeta,
   decodeOpaque,
@@ -33,6 +36,7 @@ import {
   decodeSafetyState,
   decodeStoreMeta,
   encodeBlock,
+  encodeCertifiedTip,
   encodeExecutedStateRecord,
   encodeLedgerMeta,
   encodeQuorumCert,
@@ -68,6 +72,7 @@ export const KEYS = Object.freeze({
   identity: utf8.encode('identity'),
   ledger: utf8.encode('ledger'),
   commitQc: utf8.encode('commit-qc'),
+  certifiedTip: utf8.encode('certified-tip'),
 });
 
 /** The data directory belongs to another chain. */
@@ -194,6 +199,17 @@ export class NodeStore {
   #initialise(): void {
     const storedFormat = this.#meta.get(KEYS.format);
     if (storedFormat === undefined) {
+      // Only a directory holding nothing at all is fresh: without its format key, one that holds
+      // blocks or a safety state is damaged, and opening it as height 0 would hide that.
+      for (const [db, name] of [
+        [this.#blocks, TABLES.blocks],
+        [this.#executed, TABLES.executed],
+        [this.#snapshots, TABLES.snapshots],
+        [this.#safety, TABLES.safety],
+        [this.#meta, TABLES.meta],
+      ] as const) {
+        if ([...db.getKeys({ limit: 1 })].length > 0) throw new StorageCorruptionError(TABLES.meta, 'format', `missing, while table '${name}' holds data`);
+      }
       // A fresh directory: stamp it before anything else is written.
       this.#meta.transactionSync(() => {
         this.#meta.putSync(KEYS.format, sealValue(TABLES.meta, KEYS.format, ValueKind.meta, new Uint8Array(0)));
@@ -345,6 +361,25 @@ export class NodeStore {
     });
   }
 
+  /**
+   * Keeps the core's certified tip in place of the last one (meta/certified-tip); durable with
+   * the group it is written in. Written when the highest QC or TC moves, about once a round,
+   * and small: the uncommitted chain above the committed top is one or two blocks.
+   */
+  saveCertifiedTip(tip: CertifiedTip): void {
+    this.#live();
+    const body = encodeCertifiedTip(tip);
+    this.#commit(() => {
+      this.#putSealed(this.#meta, TABLES.meta, KEYS.certifiedTip, ValueKind.certifiedTip, body);
+      return undefined;
+    });
+  }
+
+  certifiedTip(): CertifiedTip | undefined {
+    this.#live();
+    return this.#read(this.#meta, TABLES.meta, KEYS.certifiedTip, 'certified-tip', ValueKind.certifiedTip, decodeCertifiedTip);
+  }
+
   /** The QC certifying the top committed block, when the caller supplied one. */
   commitQc(): QuorumCert | undefined {
     this.#live();
@@ -380,6 +415,9 @@ export class NodeStore {
     if (height > this.#ledger.committedHeight) return undefined;
     const e = this.#read(this.#executed, TABLES.executed, heightKey(height), heightLabel(height), ValueKind.executedState, decodeExecutedStateRecord);
     if (e !== undefined && e.height !== height) throw new StorageCorruptionError(TABLES.executed, heightLabel(height), `holds height ${e.height}`);
+    // Every block held was appended with its executed state: one missing beside it is damage,
+    // not "absent" (which callers read as "halted" or "nothing to check against").
+    if (e === undefined && height >= this.#ledger.lowestBlockHeight) throw new StorageCorruptionError(TABLES.executed, heightLabel(height), 'missing inside the ledger');
     return e;
   }
 

@@ -1,4 +1,4 @@
-import type { ConsensusMessage } from '../../../node/consensus/messages.js';
+import type { CertifiedTip, ConsensusMessage } from '../../../node/consensus/messages.js';
 import type { SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../../../protocol/types.js';
 import type { ConsensusTransport, LedgerStore, SnapshotChunkAnswer, SyncAnswer } from '../../../node/runtime/ports.js';
@@ -57,6 +57,16 @@ export class FakeLedgerStore implements LedgerStore {
   }
   commitQc(): QuorumCert | undefined {
     return this.qc;
+  }
+  private tip: CertifiedTip | undefined;
+  /** Calls of saveCertifiedTip, for tests of when the runtime keeps it. */
+  tipsSaved = 0;
+  saveCertifiedTip(tip: CertifiedTip): void {
+    this.tipsSaved++;
+    this.tip = tip;
+  }
+  certifiedTip(): CertifiedTip | undefined {
+    return this.tip;
   }
   saveSnapshot(height: number, bytes: Uint8Array): void {
     if (height > this.top || (this.snapshot && height < this.snapshot.height)) throw new Error(`snapshot at ${height}`);

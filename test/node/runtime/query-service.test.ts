@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { publishesHeader } from '../../../node/runtime/query-service.js';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { MAX_IN_FLIGHT_PER_PEER, publishesHeader, QUERY_LOOKAHEAD_HEIGHTS, QueryService } from '../../../node/runtime/query-service.js';
+import { ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { decodeQueryResponse, encodeQueryRequest } from '../../../protocol/query.js';
+import { MainThreadValidator } from '../../../validation/stateless.js';
+import { FakeLedgerStore, FakeNetwork } from './fakes.js';
 
 describe('certificate publishing shared among validators', () => {
   it('every header has exactly `copies` publishers, consecutive from its height mod n', () => {
@@ -21,5 +26,37 @@ describe('certificate publishing shared among validators', () => {
       const mine = Array.from({ length: 400 }, (_, h) => h).filter((h) => publishesHeader({ index, n, copies }, h));
       assert.equal(mine.length, 200);
     }
+  });
+});
+
+describe('QueryService admission', () => {
+  const CHAIN = 'vsmr-query-test';
+  const node = new ValidatorNode({
+    chainId: CHAIN,
+    index: 0,
+    n: 4,
+    signer: fakeSigner(0),
+    certs: new FakeCertificateOps(CHAIN, 4),
+    store: new FakeLedgerStore(),
+    transport: new FakeNetwork().transport(0),
+    validator: new MainThreadValidator(CHAIN),
+    consensus: { baseTimeoutMs: 150, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+  });
+  const ask = (service: QueryService, height: number, from: string) => service.handle(encodeQueryRequest({ kind: 'certificate', height }), from).then(decodeQueryResponse);
+
+  it('answers a height far above the committed one at once, and holds at most a few queries of one peer', async () => {
+    const service = new QueryService({ chainId: CHAIN, node, store: new FakeLedgerStore(), waitMs: 60_000 });
+    const far = await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 1, 'peer-a');
+    assert.equal(far.status, 'unavailable');
+    // Heights within reach wait for their certificate: they hold their slots.
+    const waiting = Array.from({ length: MAX_IN_FLIGHT_PER_PEER }, () => ask(service, 1, 'peer-a'));
+    const over = await ask(service, 1, 'peer-a');
+    assert.equal(over.status, 'busy');
+    // Another peer still has room (its far query is admitted and answered, not refused busy).
+    assert.equal((await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 2, 'peer-b')).status, 'unavailable');
+    // Stopping ends every waiting query instead of leaving it to its deadline.
+    service.stop();
+    for (const r of await Promise.all(waiting)) assert.equal(r.status, 'unavailable');
+    assert.equal((await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 3, 'peer-a')).status, 'unavailable', 'the slots are given back');
   });
 });

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { concatBytes } from '../../../crypto/bytes.js';
 import { INITIAL_SAFETY_STATE } from '../../../node/consensus/safety-rules.js';
 import {
   decodeBlock,
+  decodeCertifiedTip,
+  encodeCertifiedTip,
   decodeExecutedStateRecord,
   decodeQuorumCert,
   decodeSafetyState,
@@ -43,6 +46,23 @@ describe('storage/codec', () => {
       assert.deepEqual(decodeSafetyState(encodeSafetyState(votedFor(b))), votedFor(b));
     }
     assert.deepEqual(decodeSafetyState(encodeSafetyState(INITIAL_SAFETY_STATE)), INITIAL_SAFETY_STATE);
+  });
+
+  it('round-trips the certified tip, with and without a TC, and refuses a truncated or padded one', () => {
+    const tc = {
+      round: 9,
+      signers: Uint8Array.of(0b1011),
+      highQcRounds: [4, 5, 3],
+      highestQc: qcFor(blocks[4]!),
+      certificate: new Uint8Array(96).fill(3),
+    };
+    for (const tip of [{ blocks: blocks.slice(3, 5), highQc: qcFor(blocks[4]!) }, { blocks: [], highQc: qcFor(blocks[1]!), highTc: tc }]) {
+      const body = encodeCertifiedTip(tip);
+      assert.deepEqual(decodeCertifiedTip(body), tip);
+      for (const bad of [body.subarray(0, body.length - 1), concatBytes(body, Uint8Array.of(0))]) {
+        corrupt(() => openDecoded('meta', KEY, '7', ValueKind.certifiedTip, sealValue('meta', KEY, ValueKind.certifiedTip, bad), decodeCertifiedTip), 'meta');
+      }
+    }
   });
 
   it('round-trips arbitrary payloads through a sealed envelope', () => {

@@ -46,6 +46,14 @@ async function writeRaw(dir: string, table: string, key: Uint8Array, value: Uint
   await root.close();
 }
 
+/** Deletes a key, bypassing the store. */
+async function removeRaw(dir: string, table: string, key: Uint8Array): Promise<void> {
+  const root = open<Uint8Array, Uint8Array>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+  const db = root.openDB<Uint8Array, Uint8Array>(table, { encoding: 'binary', keyEncoding: 'binary' });
+  db.transactionSync(() => db.removeSync(key));
+  await root.close();
+}
+
 describe('storage/lmdb-store', () => {
   let dir: string;
   const stores: NodeStore[] = [];
@@ -195,6 +203,42 @@ describe('storage/lmdb-store', () => {
     corruption(() => store.executed(2), TABLES.executed, '2');
     corruption(() => store.latestSnapshot(), TABLES.snapshots, '3');
     corruption(() => store.safetyStorage().load(), TABLES.safety, 'state');
+  });
+
+  it('keeps the certified tip across reopen, replaced by each save, and reports a damaged one as corruption', async () => {
+    let store = openStore();
+    const blocks = fill(store, 2);
+    assert.equal(store.certifiedTip(), undefined);
+    const later = chain(CHAIN_ID, 5).slice(2);
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(0, 2), highQc: qcFor(later[1]!) }));
+    store.durably(() => store.saveCertifiedTip({ blocks: later, highQc: qcFor(later[2]!) }));
+    await store.close();
+    store = openStore();
+    assert.deepEqual(store.certifiedTip(), { blocks: later, highQc: qcFor(later[2]!) });
+    assert.equal(store.committedHeight(), blocks.length, 'the tip is not the ledger');
+    await store.close();
+    await writeRaw(dir, TABLES.meta, KEYS.certifiedTip, (old) => {
+      old[old.length - 3]! ^= 0x01;
+      return old;
+    });
+    store = openStore();
+    corruption(() => store.certifiedTip(), TABLES.meta, 'certified-tip');
+  });
+
+  it('reports a lost format key or a lost executed state beside its block as corruption, not as a fresh or shorter ledger', async () => {
+    let store = openStore();
+    fill(store, 3);
+    await store.close();
+    await removeRaw(dir, TABLES.executed, heightKey(2));
+    store = openStore();
+    corruption(() => store.executed(2), TABLES.executed, '2');
+    assert.equal(store.executed(3)?.height, 3);
+    await store.close();
+    await removeRaw(dir, TABLES.meta, KEYS.format);
+    assert.throws(
+      () => NodeStore.open(dir, { chainId: CHAIN_ID }),
+      (err: unknown) => err instanceof StorageCorruptionError && err.table === TABLES.meta && /holds data/.test(err.message),
+    );
   });
 
   it('refuses an intact value moved under another key', async () => {
