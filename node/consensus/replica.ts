@@ -87,6 +87,10 @@ export const MAX_PENDING_COMMANDS_LIMIT = 10_000_000;
 export const MAX_PENDING_BYTES_LIMIT = 4 * 1024 * 1024 * 1024;
 /** A sync response larger than this is refused: the responder should page instead. */
 export const MAX_SYNC_BLOCKS = 10_000;
+/** Rounds whose proposal ids are remembered before the ones below the root are dropped. */
+const MAX_ROUNDS_REMEMBERED = 256;
+/** Distinct proposals of one round entered into the block tree; more are refused as equivocation. */
+const MAX_PROPOSALS_PER_ROUND = 4;
 /** Executed states kept to check proposal headers against; a header older than this is refused. */
 const EXECUTED_WINDOW = 256;
 
@@ -198,6 +202,13 @@ export class Replica {
   private highTc: TimeoutCert | undefined;
   private root: Root;
   private readonly blocks = new Map<string, Block>();
+  /**
+   * Ids of the proposals entered into the tree for each round not yet below the root. An honest
+   * leader sends one; an equivocating one gets a few stored (so a voter still sees a corrected
+   * header after a wrong one), never thousands of distinct blocks filling the tree and the
+   * validation pool while its round lasts.
+   */
+  private readonly proposalsOfRound = new Map<number, Set<string>>();
   private readonly votes = new Map<Round, RoundVotes>();
   private readonly timeouts = new Map<Round, RoundTimeouts>();
   /** Insertion-ordered, so batches are proposed first come, first served. */
@@ -404,7 +415,20 @@ export class Replica {
       if (seen.has(key) || this.recentlyCommitted.has(key)) throw new Rejection('proposal repeats a command');
       seen.add(key);
     }
-    if (block.height > this.root.height) this.blocks.set(hex(block.id), block);
+    if (block.height > this.root.height) {
+      const id = hex(block.id);
+      let ids = this.proposalsOfRound.get(block.round);
+      if (ids === undefined) {
+        if (this.proposalsOfRound.size >= MAX_ROUNDS_REMEMBERED) for (const r of this.proposalsOfRound.keys()) if (r < this.root.round) this.proposalsOfRound.delete(r);
+        ids = new Set();
+        this.proposalsOfRound.set(block.round, ids);
+      }
+      if (!ids.has(id)) {
+        if (ids.size >= MAX_PROPOSALS_PER_ROUND) throw new Rejection(`equivocation: more than ${MAX_PROPOSALS_PER_ROUND} proposals for round ${block.round}`);
+        ids.add(id);
+      }
+      this.blocks.set(id, block);
+    }
     const e = block.executed;
     const parentExecuted = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.executed.height : 0;
     if (!isRound(e.height) || e.height >= block.height || e.height < parentExecuted) throw new Rejection('executed state is not of an earlier block');

@@ -169,4 +169,20 @@ describe('validator processes on loopback', function () {
     // The counters are exported and move (the requests just submitted were checked there).
     await until('main-thread checks counted', async () => (await tasks(NO_WORKERS, 'main')) > 0, 10_000);
   });
+
+  it('the whole cluster killed with -9 at once comes back from its disks and keeps committing', async () => {
+    assert.equal((await submit(20, 0)).committed, 20);
+    const before = Math.max(...(await Promise.all(live().map(status))).map((s) => s?.height ?? 0));
+    const all = live();
+    for (const i of all) procs[i]!.kill('SIGKILL');
+    await Promise.all(all.map((i) => (procs[i]!.exitCode === null && procs[i]!.signalCode === null ? new Promise((r) => procs[i]!.once('exit', r)) : undefined)));
+    for (let i = 0; i < N; i++) start(i);
+    await until('every restarted validator to see its 3 peers', async () => {
+      const s = await Promise.all([0, 1, 2, 3].map(status));
+      return s.every((x) => x !== undefined && x.peers === N - 1);
+    });
+    assert.equal((await submit(10, 2)).committed, 10);
+    await until('agreement after the restart', agree, 90_000);
+    assert.ok((await status(0))!.height > before, 'the chain moved past where it stopped');
+  });
 });

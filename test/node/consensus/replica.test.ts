@@ -146,6 +146,19 @@ describe('Replica: voting', () => {
     ['a command already in an ancestor', () => proposal(block(2, qc1, ['p1'])), /repeats a command/],
     ['a command twice in one block', () => proposal(block(2, qc1, ['z', 'z'])), /repeats a command/],
   ];
+  it('stores a few distinct proposals of one round, refuses more as equivocation, and takes one delivered twice without complaint', () => {
+    const r = replica(0);
+    r.step({ type: 'start' });
+    r.step(proposal(b1));
+    assert.deepEqual(rejectsIn(r.step(proposal(b1))), []);
+    for (let k = 1; k < 4; k++) r.step(proposal(block(1, GENESIS, [`other-${k}`])));
+    const reasons = rejectsIn(r.step(proposal(block(1, GENESIS, ['one-too-many']))));
+    assert.equal(reasons.length, 1);
+    assert.match(reasons[0]!, /equivocation: more than 4 proposals for round 1/);
+    // One already stored is no new proposal (the safety rules still refuse a second vote).
+    assert.deepEqual(rejectsIn(r.step(proposal(block(1, GENESIS, ['other-2'])))), ['safety: equivocation']);
+  });
+
   for (const [name, event, reason] of rejected) {
     it(`rejects: ${name}`, () => {
       const r = replica(0);
