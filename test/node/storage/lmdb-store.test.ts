@@ -217,12 +217,12 @@ describe('storage/lmdb-store', () => {
     assert.deepEqual(store.certifiedTip(), { blocks: later, highQc: qcFor(later[2]!) });
     assert.equal(store.committedHeight(), blocks.length, 'the tip is not the ledger');
     await store.close();
-    await writeRaw(dir, TABLES.meta, KEYS.certifiedTip, (old) => {
+    await writeRaw(dir, TABLES.safety, KEYS.certifiedTip, (old) => {
       old[old.length - 3]! ^= 0x01;
       return old;
     });
     store = openStore();
-    corruption(() => store.certifiedTip(), TABLES.meta, 'certified-tip');
+    corruption(() => store.certifiedTip(), TABLES.safety, 'certified-tip');
   });
 
   it('reports a lost format key or a lost executed state beside its block as corruption, not as a fresh or shorter ledger', async () => {
