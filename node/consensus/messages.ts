@@ -10,6 +10,9 @@ type Delivered<M> = M & { readonly from: number };
  * uncommitted blocks from the root up to the QC's block (Replica.certifiedTip). The runtime keeps
  * it durably next to the safety state (DESIGN invariant 6) and hands it back on restart.
  */
+/** Blocks a kept tip holds at most (the uncommitted chain is a few blocks; a longer one is kept as its QC and TC alone). */
+export const MAX_TIP_BLOCKS = 1024;
+
 export interface CertifiedTip {
   readonly blocks: readonly Block[];
   readonly highQc: QuorumCert;

@@ -682,17 +682,26 @@ export class Replica {
 
   /**
    * The tip this replica kept before it stopped. Its safety state may forbid timing out below
-   * QC(r - 1) once it voted for block r; without that QC and the blocks it certifies, a cluster
-   * restarted together could neither vote nor time out. The blocks are checked as a peer's sync
-   * answer would be, and the TC verified, so a damaged record is refused, not obeyed.
+   * QC(r - 1) once it voted for block r; without that QC, a cluster restarted together could
+   * neither vote nor time out. The QC and the TC come first, each verified: they alone restore
+   * what the safety state relies on, and processing them needs no block. The blocks are best
+   * effort, checked as a peer's sync answer would be: they may no longer chain from the root (a
+   * crash between a step's flush and the flush of what it committed leaves the ledger below the
+   * root the tip was cut at), and then the pacemaker fetches the chain from peers as for any
+   * QC whose blocks are missing. A damaged record is refused, never obeyed.
    */
   private onTipRecovered(tip: CertifiedTip): void {
     if (typeof tip !== 'object' || tip === null || typeof tip.highQc !== 'object' || tip.highQc === null) throw new Rejection('malformed recovered tip');
-    this.onSyncResponse(this.index, tip.blocks, tip.highQc);
-    if (tip.highTc !== undefined) {
-      if (!this.cfg.certs.verifyTc(tip.highTc)) throw new Rejection('invalid TC in the recovered tip');
-      this.processTc(tip.highTc);
+    const qcValid = this.cfg.certs.verifyQc(tip.highQc);
+    if (qcValid) this.processQc(tip.highQc);
+    const tcValid = tip.highTc === undefined || this.cfg.certs.verifyTc(tip.highTc);
+    if (tip.highTc !== undefined && tcValid) this.processTc(tip.highTc);
+    try {
+      this.onSyncResponse(this.index, tip.blocks, tip.highQc);
+    } catch (err) {
+      if (!(err instanceof Rejection)) throw err;
     }
+    if (!qcValid || !tcValid) throw new Rejection(`invalid ${qcValid ? 'TC' : 'QC'} in the recovered tip`);
   }
 
   /** Votes on the held-back proposal once what it waited for (parent block, execution) is here. */

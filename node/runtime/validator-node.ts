@@ -6,7 +6,7 @@ import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
-import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
+import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from '../consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
@@ -149,7 +149,7 @@ export class ValidatorNode {
   /** The certified tip kept before the restart, handed to the core by start(). */
   private recoveredTip: CertifiedTip | undefined;
   /** The highest QC and TC of the certified tip last kept on disk (compared by identity). */
-  private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined };
+  private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined; complete: boolean };
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
@@ -229,7 +229,7 @@ export class ValidatorNode {
       this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined };
     }
     this.replica = this.newReplica();
-    this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc };
+    this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true };
     // Read before any step: the first group of start() keeps a new tip in its place.
     this.recoveredTip = store.certifiedTip();
   }
@@ -631,12 +631,21 @@ export class ValidatorNode {
    * rest on it (LedgerStore.saveCertifiedTip). Only the outermost group writes it.
    */
   private keepTip(): void {
-    if (this.depth !== 1) return;
+    // Until start() has handed the kept tip to the core, a lower one must not replace it.
+    if (this.depth !== 1 || this.recoveredTip !== undefined) return;
     const qc = this.replica.highestQc;
     const tc = this.replica.highestTc;
-    if (qc === this.keptTip.qc && tc === this.keptTip.tc) return;
-    this.opts.store.saveCertifiedTip(this.replica.certifiedTip());
-    this.keptTip = { qc, tc };
+    const kept = this.keptTip;
+    if (qc === kept.qc && tc === kept.tc && kept.complete) return;
+    let tip = this.replica.certifiedTip();
+    // The blocks up to the QC can arrive after it (a sync answer): kept again once they have.
+    const complete = tip.blocks.length > 0 || tip.highQc.vote.height <= this.replica.committedHeight;
+    if (qc === kept.qc && tc === kept.tc && !complete) return;
+    // A chain longer than a record may hold (MAX_TIP_BLOCKS) is kept as its QC and TC alone:
+    // those are what a restart needs, and the blocks come back by sync.
+    if (tip.blocks.length > MAX_TIP_BLOCKS) tip = { ...tip, blocks: [] };
+    this.opts.store.saveCertifiedTip(tip);
+    this.keptTip = { qc, tc, complete };
   }
 
   /** Executes and appends committed blocks in order, then reports each executed state to the core. */
@@ -687,7 +696,7 @@ export class ValidatorNode {
           const hold = { round, since: this.clock.now(), timer: undefined as unknown };
           hold.timer = this.clock.setTimeout(() => {
             hold.timer = undefined;
-            this.step({ type: 'proposal-timer', round });
+            this.stepFromCallback({ type: 'proposal-timer', round });
           }, a.delayMs);
           this.hold = hold;
           break;
@@ -702,7 +711,7 @@ export class ValidatorNode {
             (answer) => {
               if (!answer) return;
               if ('pruned' in answer) this.syncSnapshot(a.to);
-              else this.step({ type: 'sync-response', from: a.to, blocks: answer.blocks, highQc: answer.highQc });
+              else this.stepFromCallback({ type: 'sync-response', from: a.to, blocks: answer.blocks, highQc: answer.highQc });
             },
             (err: unknown) => this.opts.logger?.warn({ err: String(err), peer: a.to }, 'sync request failed'),
           );
@@ -721,7 +730,7 @@ export class ValidatorNode {
           }
           // The vote waits on this: ahead of the client and relay traffic in the pool's queue.
           this.opts.validator.validate(a.payload, height, { priority: true }).then(
-            (verdicts) => this.step({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
+            (verdicts) => this.stepFromCallback({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
             (err: unknown) => {
               this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; not voting for the block');
             },
@@ -778,11 +787,25 @@ export class ValidatorNode {
     this.opts.metrics?.proposalHoldSeconds.observe({ ended_by: endedBy }, (this.clock.now() - hold.since) / 1000);
   }
 
+  /**
+   * step() from a timer or a promise callback, where nothing above would catch. A group that
+   * failed has already halted the node and said why (see group()); its rethrow must not become
+   * an uncaught exception or unhandled rejection that kills the process before the halt is
+   * reported. Anything else thrown here is a bug, and halts the node too.
+   */
+  private stepFromCallback(event: ConsensusEvent): void {
+    try {
+      this.step(event);
+    } catch (err) {
+      if (this.fatal === undefined) this.halt(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   private arm(round: number, delayMs: number): void {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
-      this.step({ type: 'timer', round });
+      this.stepFromCallback({ type: 'timer', round });
     }, delayMs);
   }
 

@@ -26,7 +26,7 @@
  */
 import { ByteReader, ByteWriter } from '../../protocol/bytes-io.js';
 import { sha256 } from '../../crypto/hash.js';
-import type { CertifiedTip } from '../consensus/messages.js';
+import { type CertifiedTip, MAX_TIP_BLOCKS } from '../consensus/messages.js';
 import type { SafetyState } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, SignedVote, TimeoutCert, VoteData } from '../../protocol/types.js';
 import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
@@ -273,7 +273,6 @@ export function decodeBlock(body: Uint8Array): Block {
 }
 
 /** Bounds for a stored tip: the uncommitted chain is a few blocks, a TC at most one bit per validator. */
-const MAX_TIP_BLOCKS = 1024;
 const MAX_TIP_VALIDATORS = 4096;
 
 function writeTc(w: ByteWriter, tc: TimeoutCert): void {
@@ -295,6 +294,12 @@ function readTc(r: ByteReader): TimeoutCert {
 }
 
 export function encodeCertifiedTip(tip: CertifiedTip): Uint8Array {
+  // What decodeCertifiedTip would refuse is never written: a record a restart cannot read back
+  // would keep the node from starting.
+  if (tip.blocks.length > MAX_TIP_BLOCKS) throw new RangeError(`a certified tip holds at most ${MAX_TIP_BLOCKS} blocks, not ${tip.blocks.length}`);
+  if (tip.highTc !== undefined && (tip.highTc.signers.length > MAX_TIP_VALIDATORS / 8 || tip.highTc.highQcRounds.length > MAX_TIP_VALIDATORS)) {
+    throw new RangeError(`a certified tip's TC covers at most ${MAX_TIP_VALIDATORS} validators`);
+  }
   const w = new ByteWriter();
   writeQc(w, tip.highQc);
   if (tip.highTc === undefined) w.u8(0);

@@ -565,3 +565,25 @@ describe('Replica: robustness', () => {
     );
   });
 });
+
+describe('Replica: a recovered tip', () => {
+  it('takes its QC even when its blocks no longer chain from the root, and fetches the chain from peers', () => {
+    const r = replica(0);
+    // b2's parent b1 is not known here: the blocks do not chain, the QC alone still counts.
+    const actions = r.step({ type: 'tip-recovered', tip: { blocks: [b2], highQc: qc2 } });
+    assert.deepEqual(rejectsIn(actions), []);
+    assert.equal(r.highestQc.vote.round, 2);
+    assert.equal(r.currentRound, 3);
+    const onTimer = r.step({ type: 'timer', round: 3 });
+    assert.ok(onTimer.some((a) => a.type === 'sync-request'), JSON.stringify(onTimer.map((a) => a.type)));
+  });
+
+  it('refuses a tip whose QC does not verify, and keeps its own', () => {
+    const r = replica(0);
+    const forged = { ...qc2, certificate: Uint8Array.from(qc2.certificate, (b, i) => (i === qc2.certificate.length - 1 ? b ^ 1 : b)) };
+    const reasons = rejectsIn(r.step({ type: 'tip-recovered', tip: { blocks: [], highQc: forged } }));
+    assert.equal(reasons.length, 1);
+    assert.match(reasons[0]!, /invalid QC in the recovered tip/);
+    assert.equal(r.highestQc.vote.round, 0);
+  });
+});

@@ -232,6 +232,30 @@ describe('ValidatorNode: sync answers are bounded in bytes', () => {
   });
 });
 
+describe('ValidatorNode: a storage failure in a timer halts the node without killing the process', () => {
+  it('the pacemaker timer\'s step fails to flush: the node halts with the error, nothing is thrown past it', async () => {
+    /** Fake: a disk that fails every durable group once told to. */
+    class FailingLedgerStore extends FakeLedgerStore {
+      failing = false;
+      override durably<T>(fn: () => T): T {
+        if (this.failing) throw new Error('fake disk failure');
+        return super.durably(fn);
+      }
+    }
+    const store = new FailingLedgerStore();
+    // Alone (its peers never answer), so the round's timer fires and its timeout must be flushed.
+    const node = validatorNode(0, store, new FakeNetwork().transport(0));
+    node.start();
+    try {
+      store.failing = true;
+      await until(() => node.failure !== undefined, 'the node to halt on the failed flush', 10_000);
+      assert.match(node.failure!.message, /fake disk failure/);
+    } finally {
+      node.stop();
+    }
+  });
+});
+
 describe('ValidatorNode: a full mempool answers busy', () => {
   const busyCount = async (m: NodeMetrics) => (await m.busyRequests.get()).values.find((v) => v.labels['queue'] === 'mempool')?.value ?? 0;
 

@@ -65,6 +65,10 @@ describe('storage/codec', () => {
     }
   });
 
+  it('refuses to encode a tip it could not read back', () => {
+    assert.throws(() => encodeCertifiedTip({ blocks: Array.from({ length: 1025 }, () => blocks[0]!), highQc: qcFor(blocks[0]!) }), RangeError);
+  });
+
   it('round-trips arbitrary payloads through a sealed envelope', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 20 }), fc.nat({ max: 2 ** 40 }), (payload, round) => {
