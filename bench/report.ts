@@ -223,6 +223,30 @@ else {
   );
   md.push(table(['category', 'what it holds'], cats.map((c) => [c, CATEGORY_NOTES[c]])), '');
 
+  // Recorded from 2026-11-27 on; older results have neither field.
+  const scheduled = pts.filter((p) => p.cpuSystemSeconds !== undefined && p.contextSwitchesPerCommand !== undefined);
+  if (scheduled.length > 0) {
+    md.push('### Kernel time and context switches', '');
+    md.push(
+      'What the profiles cannot see, per point, from /proc over the same window: the kernel\'s part of the validators\' CPU (system time: syscalls, fsync, the scheduler), and the context switches of all their threads per committed command. Voluntary: a thread blocked or waited (a socket read, an fsync, a worker waiting for a task); involuntary: a thread preempted while it could still run, which is what more runnable threads than cores look like.',
+      '',
+    );
+    md.push(
+      table(
+        ['point', 'CPU ms/cmd', 'kernel share', 'kernel ms/cmd', 'voluntary switches/cmd', 'involuntary switches/cmd'],
+        scheduled.map((p) => [
+          p.label,
+          p.cpuMsPerCommand,
+          pct(p.cpuSeconds > 0 ? p.cpuSystemSeconds! / p.cpuSeconds : 0),
+          significant(p.committed > 0 ? (p.cpuSystemSeconds! * 1000) / p.committed : 0, 3),
+          p.contextSwitchesPerCommand!.voluntary,
+          p.contextSwitchesPerCommand!.involuntary,
+        ]),
+      ),
+      '',
+    );
+  }
+
   md.push('### Floors (measured in the same run, before the cluster starts)', '');
   md.push(
     'Crypto floor: the per-block cryptography alone, cluster-wide (n BLS vote signatures, the leader\'s batched check of q votes and its QC aggregation, n QC verifications, n x batch ed25519 request checks), as commands/s on all cores. Messaging floor: n libp2p hosts in one process (TCP + noise + yamux + gossipsub as the node configures them), no consensus; per round the leader gossips each request and the block, and n-1 votes come back on direct streams; "streams" sends the block on a direct stream to each peer instead. It runs on one thread, so the fraction in the table above compares with the floor times the core count.',
