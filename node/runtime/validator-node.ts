@@ -641,6 +641,13 @@ export class ValidatorNode {
     // The blocks up to the QC can arrive after it (a sync answer): kept again once they have.
     const complete = tip.blocks.length > 0 || tip.highQc.vote.height <= this.replica.committedHeight;
     if (qc === kept.qc && tc === kept.tc && !complete) return;
+    // The blocks this step committed in the core but executes only in the next group are not
+    // on disk yet: the tip starts at the ledger's durable top, so that a crash between the two
+    // flushes (every replica handles the same proposal at about the same moment) leaves them
+    // recoverable from the tip, not on no disk at all.
+    const durableTop = this.opts.store.committedHeight();
+    const unflushed = this.commits.flatMap((c) => c.blocks.filter((b) => b.height > durableTop));
+    if (unflushed.length > 0) tip = { ...tip, blocks: [...unflushed, ...tip.blocks] };
     // A chain longer than a record may hold (MAX_TIP_BLOCKS) is kept as its QC and TC alone:
     // those are what a restart needs, and the blocks come back by sync.
     if (tip.blocks.length > MAX_TIP_BLOCKS) tip = { ...tip, blocks: [] };
@@ -990,7 +997,7 @@ export class ValidatorNode {
 
   private halt(err: Error): undefined {
     this.fatal = err;
-    this.opts.logger?.fatal({ err: err.message }, 'stopping: the ledger cannot be trusted to continue');
+    this.opts.logger?.fatal({ err: err.message, stack: err.stack }, 'stopping: the ledger cannot be trusted to continue');
     this.stop();
     return undefined;
   }

@@ -197,6 +197,52 @@ describe('ValidatorNode: the whole cluster restarts', () => {
   });
 });
 
+describe('ValidatorNode: every validator crashes between a step\'s flush and the flush of what it committed', () => {
+  it('the committed block lives on in the certified tip: after the restart it executes, and the chain goes on', async () => {
+    /**
+     * Fake: a disk that, once told to, fails the append of any block of more than 16 requests
+     * (one executed in the step's second group), as a crash before that group's flush would
+     * leave it: the step's first group (its vote and its tip) is on disk, the block is not.
+     */
+    class CrashingStore extends FakeLedgerStore {
+      crash = false;
+      override appendCommitted(...args: Parameters<FakeLedgerStore['appendCommitted']>): void {
+        if (this.crash && args[0].payload.length > 16) throw new Error('fake crash before the commit flush');
+        super.appendCommitted(...args);
+      }
+    }
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new CrashingStore());
+    // Blocks of up to 32 requests: a commit of more than 16 executes in the step's second group.
+    const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i), 32);
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+    for (const node of net.nodes) node!.start();
+    try {
+      const warm = await net.nodes[0]!.submit([put(4_000, 'warm', 'v')]);
+      await receipt(warm[0]!.committed);
+      for (const s of stores) s.crash = true;
+      // Admitted everywhere so that any leader proposes them in one block.
+      const big = Array.from({ length: 20 }, (_, k) => put(4_001 + k, `lost-${k}`, 'v'));
+      await net.nodes[0]!.submit(big);
+      for (let i = 1; i < N; i++) await net.nodes[i]!.admit(big);
+      await until(() => net.nodes.every((n) => n!.failure !== undefined), 'every validator to crash in the commit window');
+      const heights = stores.map((s) => s.committedHeight());
+      for (const node of net.nodes) node!.stop();
+      for (const s of stores) s.crash = false;
+      for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+      for (const node of net.nodes) node!.start();
+      const [after] = await net.nodes[0]!.submit([put(4_100, 'after', 'v')]);
+      const r = await receipt(after!.committed);
+      assert.ok(r.height > Math.max(...heights), `committed at ${r.height}, above ${heights}`);
+      // The block that no ledger held when they crashed was executed after the restart.
+      await until(() => net.nodes.every((n) => n!.app.query(enc.encode('lost-19')) !== undefined), 'the lost block to execute everywhere');
+      for (const node of net.nodes) assert.equal(node!.failure, undefined);
+    } finally {
+      for (const node of net.nodes) node?.stop();
+    }
+  });
+});
+
 describe('ValidatorNode: sync answers are bounded in bytes', () => {
   it('cuts an answer at a committed block certified by the next one, and a replica far behind catches up through many', async () => {
     const net = new FakeNetwork();
