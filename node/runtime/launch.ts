@@ -147,6 +147,10 @@ export async function startValidator(
     // Allowed (an operator may want short queues), but blocks cannot fill from such a queue.
     logger.warn({ maxPendingRequests: config.maxPendingRequests, maxBatchCommands: genesis.consensus.maxBatchCommands }, 'mempool bound below the block size: blocks will not fill');
   }
+  // The core resumes from its ledger and its certified tip before any peer or client can reach
+  // it (the handlers are registered below): an event stepped into a core still rooted at
+  // genesis would act, and keep nothing, before the restart had put it where it stands.
+  node.start();
   /** Which queue is full, if one is: checked before a request costs any validation. */
   const fullQueue = (): 'validation' | 'mempool' | undefined =>
     !pool.canAcceptWork() ? 'validation' : node.acceptsRequests(pool.queuedRequests) ? undefined : 'mempool';
@@ -313,7 +317,6 @@ export async function startValidator(
     });
   }, 1000);
   sampler.unref();
-  node.start();
   logger.info({ peerId: host.peerId, listen: host.multiaddrs(), metricsPort: server.port }, 'validator started');
 
   let stopping: Promise<void> | undefined;
