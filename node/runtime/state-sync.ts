@@ -41,7 +41,9 @@ export type SnapshotSyncFailure =
   /** The rebuilt state or log root differs from the certified header. */
   | 'root-mismatch'
   /** The peer has no snapshot for us, or one no newer than what we hold (not a lie). */
-  | 'unavailable';
+  | 'unavailable'
+  /** The transfer outlasted its allowance (snapshotTransferAllowanceMs): slow, not proven lying. */
+  | 'too-slow';
 
 /** A snapshot from a peer that must not be used; `peerFault` says whether the peer lied. */
 export class SnapshotSyncError extends Error {
@@ -52,7 +54,7 @@ export class SnapshotSyncError extends Error {
   ) {
     super(`snapshot sync: ${reason}: ${detail}`);
     this.name = 'SnapshotSyncError';
-    this.peerFault = reason !== 'unavailable';
+    this.peerFault = reason !== 'unavailable' && reason !== 'too-slow';
   }
 }
 
@@ -71,17 +73,13 @@ export interface VerifiedSnapshot {
 }
 
 /**
- * Checks `bytes` (a snapshot a peer says is at `height`) against `proof` and returns the
- * certified application state. Throws SnapshotSyncError naming what was wrong.
+ * Checks `proof` alone for a snapshot at `height`: its blocks chain from `height` through valid
+ * QCs and the last, certified by the proof's QC, carries an executed state T with
+ * height <= T < the last block's height. Returns T. Throws SnapshotSyncError. Needs no snapshot
+ * bytes, so a download checks it on the first chunk, before fetching the rest: a peer cannot
+ * make this node take gigabytes on the strength of a proof that was never valid.
  */
-export function verifySnapshot(
-  chainId: string,
-  height: number,
-  bytes: Uint8Array,
-  proof: SnapshotProof,
-  certs: CertificateOps,
-  appOptions: KvApplicationOptions,
-): VerifiedSnapshot {
+export function verifySnapshotProof(chainId: string, height: number, proof: SnapshotProof, certs: CertificateOps): number {
   const { blocks, qc } = proof;
   if (!Array.isArray(blocks) || blocks.length === 0 || blocks.length > MAX_SNAPSHOT_PROOF_BLOCKS) {
     throw new SnapshotSyncError('bad-proof', `proof carries ${Array.isArray(blocks) ? blocks.length : 'no'} blocks`);
@@ -102,11 +100,28 @@ export function verifySnapshot(
     throw new SnapshotSyncError('bad-proof', `the QC does not certify block ${last.height}`);
   }
   if (!certs.verifyQc(qc)) throw new SnapshotSyncError('bad-qc', `QC on block ${last.height}`);
-  const certified = last.executed;
-  const t = certified.height;
+  const t = last.executed.height;
   if (!Number.isSafeInteger(t) || t < height || t >= last.height) {
     throw new SnapshotSyncError('bad-proof', `the certified header executed height ${t} is outside ${height}..${last.height - 1}`);
   }
+  return t;
+}
+
+/**
+ * Checks `bytes` (a snapshot a peer says is at `height`) against `proof` and returns the
+ * certified application state. Throws SnapshotSyncError naming what was wrong.
+ */
+export function verifySnapshot(
+  chainId: string,
+  height: number,
+  bytes: Uint8Array,
+  proof: SnapshotProof,
+  certs: CertificateOps,
+  appOptions: KvApplicationOptions,
+): VerifiedSnapshot {
+  const t = verifySnapshotProof(chainId, height, proof, certs);
+  const { blocks } = proof;
+  const certified = blocks[blocks.length - 1]!.executed;
 
   let app: KvApplication;
   try {
@@ -155,20 +170,39 @@ export function snapshotProof(store: LedgerStore, height: number, tip: { blocks:
   return undefined;
 }
 
+/** A whole transfer's time allowance: a floor, plus time per MiB at a slow but honest rate (512 KiB/s). */
+export function snapshotTransferAllowanceMs(total: number): number {
+  return 30_000 + Math.ceil(total / MAX_SNAPSHOT_CHUNK_BYTES) * 2_000;
+}
+
+export interface DownloadOptions {
+  /** Checks the first chunk's proof before the rest is fetched (verifySnapshotProof); throws SnapshotSyncError. */
+  readonly checkProof?: (height: number, proof: SnapshotProof) => void;
+  /** Clock in ms for the transfer's allowance (snapshotTransferAllowanceMs); performance.now by default. */
+  readonly now?: () => number;
+}
+
 /**
  * Downloads a whole snapshot from one peer: the first chunk names its height, size and proof;
- * every later chunk must continue it exactly. Throws SnapshotSyncError.
+ * every later chunk must continue it exactly, and the whole transfer must fit its allowance (a
+ * peer answering each chunk just before the request's timeout would otherwise hold the one
+ * snapshot sync a node runs for hours). Throws SnapshotSyncError.
  */
 export async function downloadSnapshot(
   fetchChunk: (height: number, offset: number) => Promise<SnapshotChunkAnswer | undefined>,
   above: number,
+  opts: DownloadOptions = {},
 ): Promise<{ height: number; bytes: Uint8Array; proof: SnapshotProof }> {
+  const now = opts.now ?? (() => performance.now());
+  const started = now();
   const first = await fetchChunk(0, 0);
   if (!first) throw new SnapshotSyncError('unavailable', 'the peer has no snapshot to give');
   const { height, total, proof } = first;
   if (height <= above) throw new SnapshotSyncError('unavailable', `the peer's snapshot at ${height} is not above our height ${above}`);
   if (!proof) throw new SnapshotSyncError('bad-chunk', 'the first chunk carries no proof');
   if (total < 1 || total > MAX_SNAPSHOT_BYTES) throw new SnapshotSyncError('bad-chunk', `snapshot size ${total} is outside 1..${MAX_SNAPSHOT_BYTES}`);
+  opts.checkProof?.(height, proof);
+  const deadline = started + snapshotTransferAllowanceMs(total);
   const parts: Uint8Array[] = [];
   let offset = 0;
   let chunk: SnapshotChunkAnswer | undefined = first;
@@ -181,6 +215,7 @@ export async function downloadSnapshot(
     parts.push(chunk.data);
     offset += want;
     if (offset === total) break;
+    if (now() > deadline) throw new SnapshotSyncError('too-slow', `${offset} of ${total} bytes in ${Math.round(now() - started)} ms`);
     chunk = await fetchChunk(height, offset);
     // Gone mid-transfer: the peer took a newer snapshot; the caller starts again.
     if (!chunk) throw new SnapshotSyncError('unavailable', `the peer's snapshot at ${height} went away at offset ${offset}`);

@@ -19,7 +19,7 @@ import { MIN_REQUEST_BYTES, requestHeader } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
-import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot } from './state-sync.js';
+import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
 
 type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 
@@ -879,7 +879,9 @@ export class ValidatorNode {
       for (const peer of peers) {
         if (this.stopped) return;
         try {
-          const got = await downloadSnapshot((h, off) => this.opts.transport.requestSnapshotChunk(peer, h, off), this.opts.store.committedHeight());
+          const got = await downloadSnapshot((h, off) => this.opts.transport.requestSnapshotChunk(peer, h, off), this.opts.store.committedHeight(), {
+            checkProof: (h, proof) => verifySnapshotProof(this.opts.chainId, h, proof, this.opts.certs),
+          });
           const v = verifySnapshot(this.opts.chainId, got.height, got.bytes, got.proof, this.opts.certs, this.appOptions());
           if (this.stopped || v.executed.height <= this.opts.store.committedHeight()) return;
           this.opts.store.installSnapshot(v.executed, v.bytes, v.rootQc);

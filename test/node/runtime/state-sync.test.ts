@@ -6,7 +6,7 @@ import { decodeSnapshot, encodeSnapshot } from '../../../node/app/snapshot.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import type { LedgerStore, SnapshotChunkAnswer } from '../../../node/runtime/ports.js';
-import { downloadSnapshot, SnapshotSyncError, type SnapshotSyncFailure, verifySnapshot } from '../../../node/runtime/state-sync.js';
+import { downloadSnapshot, SnapshotSyncError, type SnapshotSyncFailure, snapshotTransferAllowanceMs, verifySnapshot, verifySnapshotProof } from '../../../node/runtime/state-sync.js';
 import { isReceipt, type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { Result } from '../../../protocol/result.js';
 import { NodeStore } from '../../../node/storage/lmdb-store.js';
@@ -159,6 +159,40 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
       return c && { height: c.height, total: c.total, offset: c.offset, data: c.data };
     };
     await assert.rejects(downloadSnapshot(noProof, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-chunk');
+  });
+
+  it('checks the proof on the first chunk, before fetching the rest, and bounds the whole transfer in time', async () => {
+    let fetched = 0;
+    const counting = async (h: number, off: number) => {
+      fetched++;
+      return net.nodes[0]!.serveSnapshot(h, off);
+    };
+    // A proof whose QC does not verify: refused after one chunk, whatever the snapshot's size.
+    const forgeQc = async (h: number, off: number): Promise<SnapshotChunkAnswer | undefined> => {
+      const c = await counting(h, off);
+      if (!c?.proof) return c;
+      const cert = Uint8Array.from(c.proof.qc.certificate);
+      cert[cert.length - 1]! ^= 1;
+      return { ...c, proof: { ...c.proof, qc: { ...c.proof.qc, certificate: cert } } };
+    };
+    const checkProof = (h: number, p: SnapshotProof) => void verifySnapshotProof(CHAIN, h, p, certs);
+    await assert.rejects(downloadSnapshot(forgeQc, 0, { checkProof }), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-qc');
+    assert.equal(fetched, 1);
+    // A fake peer serving 3 chunks of a 3 MiB snapshot (the bytes and proof are never checked
+    // here): on a clock that passes the allowance, refused as too slow, not as a liar.
+    const chunk = 1 << 20;
+    const fakePeer = async (_h: number, off: number): Promise<SnapshotChunkAnswer> => ({
+      height: 9,
+      total: 3 * chunk,
+      offset: off,
+      data: new Uint8Array(chunk),
+      ...(off === 0 ? { proof: {} as SnapshotProof } : {}),
+    });
+    let t = 0;
+    const clock = (step: number) => () => (t += step);
+    await assert.rejects(downloadSnapshot(fakePeer, 0, { now: clock(snapshotTransferAllowanceMs(3 * chunk)) }), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'too-slow' && !e.peerFault);
+    t = 0;
+    assert.equal((await downloadSnapshot(fakePeer, 0, { now: clock(1_000) })).bytes.length, 3 * chunk);
   });
 
   it('a validator far behind skips lying peers and catches up from a certified snapshot', async () => {
