@@ -319,27 +319,21 @@ export class ValidatorNode {
     if (from < lowest && from <= top) return { pruned: lowest };
     // Bounded in bytes as well as in blocks: a long run of full blocks would not encode (the wire
     // refuses answers over MAX_SYNC_RESPONSE_BYTES), and a replica far behind would get nothing.
+    // Cut short, the answer must still commit something at the asker, or it would ask again for
+    // the same blocks for ever: past the budget it goes on to a block whose round follows its
+    // parent's, so that the QC above it (the next block's parent QC) commits everything before
+    // it by the two-chain rule, never past the wire's limit.
+    const budget = this.opts.syncAnswerBytes ?? SYNC_ANSWER_BYTES;
+    const hardLimit = MAX_SYNC_RESPONSE_BYTES - SYNC_ANSWER_BYTES / 4;
     let bytes = chain.blocks.reduce((sum, b) => sum + syncBlockBytes(b), 0);
     const committed: Block[] = [];
+    const endsOnTwoChain = () => committed.length >= 2 && committed[committed.length - 1]!.round === committed[committed.length - 2]!.round + 1;
     let next = from;
     for (const last = Math.min(top, from + room - 1); next <= last; next++) {
       const b = store.block(next);
       if (!b) break;
       const size = syncBlockBytes(b);
-      if (committed.length > 0 && bytes + size > (this.opts.syncAnswerBytes ?? SYNC_ANSWER_BYTES)) break;
-      committed.push(b);
-      bytes += size;
-    }
-    // Cut short, the answer must still commit something at the asker, or it would ask again for
-    // the same blocks for ever: it ends on a block whose round follows its parent's, so that the
-    // QC above it (the next block's parent QC) commits everything before it by the two-chain
-    // rule. Past the byte budget if need be, never past the wire's limit.
-    const endsOnTwoChain = () => committed.length >= 2 && committed[committed.length - 1]!.round === committed[committed.length - 2]!.round + 1;
-    for (const last = Math.min(top, from + room - 1); next <= last && !endsOnTwoChain(); next++) {
-      const b = store.block(next);
-      if (!b) break;
-      const size = syncBlockBytes(b);
-      if (bytes + size > MAX_SYNC_RESPONSE_BYTES - SYNC_ANSWER_BYTES / 4) break;
+      if (committed.length > 0 && bytes + size > budget && (endsOnTwoChain() || bytes + size > hardLimit)) break;
       committed.push(b);
       bytes += size;
     }
