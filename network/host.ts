@@ -91,6 +91,22 @@ export interface NetworkHostOptions {
   readonly yamuxWindowUpdates?: YamuxWindowUpdates;
 }
 
+export interface SessionServeOptions {
+  /** Sessions one connection may hold open (default 16). */
+  readonly maxInboundStreams?: number;
+  /**
+   * Sessions of this protocol open at once over all connections (default DEFAULT_MAX_SESSIONS);
+   * more are ended at once. Connections are cheap to open, so the per-connection bound alone
+   * let a client pin a frame buffer per session on every connection libp2p admits.
+   */
+  readonly maxSessions?: number;
+  /** Largest frame a session may send (default MAX_MESSAGE_BYTES); a larger one ends it. */
+  readonly maxFrameBytes?: number;
+}
+
+/** Sessions of one protocol open at once over all connections, by default. */
+export const DEFAULT_MAX_SESSIONS = 512;
+
 export type GossipValidator = (from: string, bytes: Uint8Array) => ValidationResult | Promise<ValidationResult>;
 export type GossipHandler = (from: string, bytes: Uint8Array) => void | Promise<void>;
 // biome-ignore lint/suspicious/noConfusingVoidType: a one-way handler is a plain `async () => {}`
@@ -139,7 +155,7 @@ export interface NetworkHost {
    * and answers on it whenever it likes, as often as it likes. A session ends when the peer closes
    * its side or the stream fails; its close listeners run then, and later sends are dropped.
    */
-  handleSession(protocol: DirectProtocolName, handler: SessionHandler, opts?: { maxInboundStreams?: number }): void;
+  handleSession(protocol: DirectProtocolName, handler: SessionHandler, opts?: SessionServeOptions): void;
   /**
    * Opens a session to a peer; `onFrame` gets each frame the peer sends, in order. A frame above
    * `maxFrameBytes` (default: the message cap) ends the session.
@@ -527,14 +543,30 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     return session;
   }
 
-  function handleSession(name: DirectProtocolName, handler: SessionHandler, handleOpts?: { maxInboundStreams?: number }): void {
+  function handleSession(name: DirectProtocolName, handler: SessionHandler, handleOpts?: SessionServeOptions): void {
     if (!SESSION_PROTOCOLS.has(name)) throw new Error(`${name} is not a session protocol`);
     const id = protocolId(chainId, name);
+    const maxSessions = handleOpts?.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    const maxFrameBytes = handleOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES;
+    let open = 0;
     const serve = async (stream: Stream, connection: Connection): Promise<void> => {
+      if (open >= maxSessions) {
+        stats.directDropped++;
+        stream.abort(new Error('too many sessions'));
+        return;
+      }
+      open++;
+      try {
+        await serveSession(stream, connection);
+      } finally {
+        open--;
+      }
+    };
+    const serveSession = async (stream: Stream, connection: Connection): Promise<void> => {
       const from = connection.remotePeer.toString();
       const session = sessionOver(stream);
       try {
-        for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
+        for await (const frame of lp.decode(stream, { maxDataLength: maxFrameBytes })) {
           if (session.closed) break;
           try {
             handler(from, toBytes(frame), session);

@@ -11,11 +11,14 @@
  * cancelled: the requests still commit, but nobody here is told.
  */
 import type { NetworkHost, Session } from '../../network/host.js';
-import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
+import { decodeRequestBatch, MAX_BATCH_BYTES, RequestBatchDecodeError } from '../../protocol/request-batch.js';
 import { decodeSessionRequests, encodeSessionReplies, SubmitSessionDecodeError } from '../../protocol/submit-session.js';
 import type { SubmitReply } from '../../protocol/submit-reply.js';
 import type { Verdict } from '../../validation/verdict.js';
 import { type CommitOutcome, isReceipt } from './validator-node.js';
+
+/** A session frame is a u32 tag and one request batch: a larger one ends the session. */
+const MAX_SESSION_FRAME_BYTES = 4 + MAX_BATCH_BYTES;
 
 /** Requests one session may have waiting for their commit at once. */
 export const MAX_SESSION_OUTSTANDING = 8192;
@@ -208,5 +211,5 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
         for (const w of waits) w.cancel();
       }
     }
-  });
+  }, { maxFrameBytes: MAX_SESSION_FRAME_BYTES });
 }
