@@ -5,6 +5,7 @@
  * Everything a peer sends is untrusted: decoders, validators and handlers run inside try/catch,
  * failures are counted and the input dropped, so no peer input can throw out of the event loop.
  */
+import { LRUCache } from 'lru-cache';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { gossipsub, type GossipSub, type GossipsubMessage, TopicValidatorResult } from '@libp2p/gossipsub';
@@ -244,6 +245,8 @@ const SCORE_THRESHOLDS: PeerScoreThresholds = {
 /** Per bad direct-protocol frame; capped so a long-lived peer's record cannot overflow. */
 const DIRECT_PENALTY = 10;
 const DIRECT_PENALTY_CAP = 1000;
+/** Peers whose direct-protocol penalty is remembered at once. */
+const MAX_PENALISED_PEERS = 4096;
 
 function isConsensusTopic(name: GossipTopicName): boolean {
   return CONSENSUS_TOPICS.has(name);
@@ -293,7 +296,10 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     directHandled: 0,
     redials: 0,
   };
-  const directPenalty = new Map<string, number>();
+  // Bounded: every peer id that touches a consensus protocol may get an entry, and peer ids cost
+  // nothing to make. Least recently used first out: gossipsub reads the validators' entries each
+  // scoring interval, so a stream of fresh ids evicts each other rather than them.
+  const directPenalty = new LRUCache<string, number>({ max: MAX_PENALISED_PEERS });
   const penalise = (peer: string) => directPenalty.set(peer, Math.min(DIRECT_PENALTY_CAP, (directPenalty.get(peer) ?? 0) + DIRECT_PENALTY));
 
   const topicNames = new Map<string, GossipTopicName>(ALL_TOPICS.map((t) => [topicId(chainId, t), t]));
