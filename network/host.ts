@@ -97,8 +97,9 @@ export interface SessionServeOptions {
   readonly maxInboundStreams?: number;
   /**
    * Sessions of this protocol open at once over all connections (default DEFAULT_MAX_SESSIONS);
-   * more are ended at once. Connections are cheap to open, so the per-connection bound alone
-   * let a client pin a frame buffer per session on every connection libp2p admits.
+   * a new one past it ends the least recently active. Connections are cheap to open, so the
+   * per-connection bound alone let a client pin a frame buffer per session on every connection
+   * libp2p admits.
    */
   readonly maxSessions?: number;
   /** Largest frame a session may send (default MAX_MESSAGE_BYTES); a larger one ends it. */
@@ -554,26 +555,35 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const id = protocolId(chainId, name);
     const maxSessions = handleOpts?.maxSessions ?? DEFAULT_MAX_SESSIONS;
     const maxFrameBytes = handleOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES;
-    let open = 0;
+    // Open sessions, least recently active first (a frame moves its session to the end). At the
+    // limit a new session ends the idlest one rather than being refused: otherwise a few peers
+    // holding idle sessions open could lock every client out.
+    const live = new Set<Stream>();
     const serve = async (stream: Stream, connection: Connection): Promise<void> => {
-      if (open >= maxSessions) {
-        stats.directDropped++;
-        stream.abort(new Error('too many sessions'));
-        return;
+      if (live.size >= maxSessions) {
+        const idlest = live.values().next().value;
+        if (idlest !== undefined) {
+          live.delete(idlest);
+          stats.directDropped++;
+          idlest.abort(new Error('ended: the idlest session, sessions at their limit'));
+        }
       }
-      open++;
+      live.add(stream);
       try {
-        await serveSession(stream, connection);
+        await serveSession(stream, connection, () => {
+          if (live.delete(stream)) live.add(stream);
+        });
       } finally {
-        open--;
+        live.delete(stream);
       }
     };
-    const serveSession = async (stream: Stream, connection: Connection): Promise<void> => {
+    const serveSession = async (stream: Stream, connection: Connection, active: () => void): Promise<void> => {
       const from = connection.remotePeer.toString();
       const session = sessionOver(stream);
       try {
         for await (const frame of lp.decode(stream, { maxDataLength: maxFrameBytes })) {
           if (session.closed) break;
+          active();
           try {
             handler(from, toBytes(frame), session);
             stats.directHandled++;

@@ -24,27 +24,35 @@ describe('network/host: session limits', function () {
     await Promise.all([client?.stop(), server?.stop()]);
   });
 
-  /** Opens a session and waits for the echo of one small frame, or for its end. */
-  async function echoed(): Promise<{ session: Session; echoed: boolean }> {
-    let got = false;
+  /** Opens a session and waits for the echo of one small frame, or for its end; `again` asks for one more. */
+  async function echoed(): Promise<{ session: Session; echoed: boolean; again: () => Promise<void> }> {
+    let got = 0;
     const session = await client.openSession(server.peerId, 'submit-session', () => {
-      got = true;
+      got++;
     });
     session.send(Uint8Array.of(1, 2, 3));
-    await waitFor(() => got || session.closed, 'an echo or the end of the session');
-    return { session, echoed: got };
+    await waitFor(() => got > 0 || session.closed, 'an echo or the end of the session');
+    const again = async () => {
+      const before = got;
+      session.send(Uint8Array.of(4));
+      await waitFor(() => got > before, 'another echo');
+    };
+    return { session, echoed: got > 0, again };
   }
 
-  it('ends a session past the protocol\'s limit over all connections, and admits one again once another ends', async () => {
+  it('past the limit over all connections, a new session ends the least recently active one', async () => {
     const a = await echoed();
     const b = await echoed();
     assert.ok(a.echoed && b.echoed, 'the first two are served');
+    // a, opened first, is active again after b: b is now the idlest.
+    await a.again();
     const c = await echoed();
-    assert.equal(c.echoed, false, 'the third is ended unserved');
-    assert.ok(c.session.closed);
+    assert.ok(c.echoed, 'the new one is served');
+    await waitFor(() => b.session.closed, 'the idlest (b) is ended');
+    assert.equal(a.session.closed, false, 'the recently active one stays');
+    await a.again();
     a.session.close();
-    await waitFor(async () => (await echoed()).echoed, 'a session served again once one has ended');
-    b.session.close();
+    c.session.close();
   });
 
   it('ends a session whose frame is over the limit', async () => {
