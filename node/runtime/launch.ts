@@ -300,10 +300,28 @@ export async function startValidator(
     return node.status(host.peers().length);
   };
   const health = () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true });
-  const server: ObservabilityServer = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
-  // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
-  // status to tooling without exposing every metric; /status stays on metricsPort as well.
-  const statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
+  let server: ObservabilityServer | undefined;
+  let statusServer: ObservabilityServer | undefined;
+  try {
+    server = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
+    // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
+    // status to tooling without exposing every metric; /status stays on metricsPort as well.
+    statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
+  } catch (err) {
+    // A port in use, say. The core already runs (it started before the handlers): stop it and
+    // everything it holds, so the process can exit with the error instead of a validator left
+    // running without its ports or handlers, its store still locked.
+    byz?.stop();
+    requestRelay.stop();
+    queries.stop();
+    node.stop();
+    await server?.close();
+    await host.stop();
+    await pool.close({ drain: false }).catch(() => undefined);
+    await store.close();
+    throw err;
+  }
+  const metricsServer = server;
   metrics.validationWorkers.set(pool.workers);
   // Both series from the start, so a dashboard's rate() has a zero to begin from.
   for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
@@ -317,14 +335,14 @@ export async function startValidator(
     });
   }, 1000);
   sampler.unref();
-  logger.info({ peerId: host.peerId, listen: host.multiaddrs(), metricsPort: server.port }, 'validator started');
+  logger.info({ peerId: host.peerId, listen: host.multiaddrs(), metricsPort: metricsServer.port }, 'validator started');
 
   let stopping: Promise<void> | undefined;
   return {
     node,
     host,
     logger,
-    metricsPort: server.port,
+    metricsPort: metricsServer.port,
     stop() {
       stopping ??= (async () => {
         clearInterval(sampler);
@@ -333,7 +351,7 @@ export async function startValidator(
         queries.stop();
         node.stop();
         await host.stop();
-        await server.close();
+        await metricsServer.close();
         await statusServer?.close();
         await pool.close({ drain: false }).catch(() => undefined);
         await store.close();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
@@ -138,6 +139,34 @@ describe('vsmr keygen and genesis (CLI)', () => {
       await assert.rejects(stat(out));
       await writeFile(out, 'not a directory');
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out), /exists and is not a directory/);
+    });
+  });
+
+  it('start exits with the error when its metrics port is taken, instead of running on without its ports', async function () {
+    this.timeout(60_000);
+    await withTempDir(async (dir) => {
+      const basePort = 20_000 + Math.floor(Math.random() * 12_000);
+      const made = await vsmr('genesis', '--validators', '1', '--out', dir, '--base-port', String(basePort));
+      assert.equal(made.code, 0, made.stderr);
+      const config = JSON.parse(await readFile(join(dir, 'node-0', 'config.json'), 'utf8')) as { metricsPort: number };
+      const squatter = createServer();
+      await new Promise<void>((resolve) => squatter.listen(config.metricsPort, '127.0.0.1', resolve));
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', join(dir, 'node-0')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      // Stopped by its PID if it does not exit by itself: that is the failure this test catches.
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      try {
+        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+        assert.equal(signal, null, `it exited by itself (stderr: ${stderr})`);
+        assert.notEqual(code, 0);
+        assert.match(stderr, /EADDRINUSE|address already in use/i);
+      } finally {
+        clearTimeout(killer);
+        await new Promise((r) => squatter.close(r));
+      }
     });
   });
 });
