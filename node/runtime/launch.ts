@@ -302,6 +302,20 @@ export async function startValidator(
   const health = () => (node.failure ? { ok: false, reason: node.failure.message } : { ok: true });
   let server: ObservabilityServer | undefined;
   let statusServer: ObservabilityServer | undefined;
+  let sampler: NodeJS.Timeout | undefined;
+  /** Stops everything this validator started, whatever of it has started; stop() and a failed start share it. */
+  const shutdown = async (): Promise<void> => {
+    if (sampler !== undefined) clearInterval(sampler);
+    byz?.stop();
+    requestRelay.stop();
+    queries.stop();
+    node.stop();
+    await host.stop();
+    await server?.close();
+    await statusServer?.close();
+    await pool.close({ drain: false }).catch(() => undefined);
+    await store.close();
+  };
   try {
     server = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
     // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
@@ -311,14 +325,7 @@ export async function startValidator(
     // A port in use, say. The core already runs (it started before the handlers): stop it and
     // everything it holds, so the process can exit with the error instead of a validator left
     // running without its ports or handlers, its store still locked.
-    byz?.stop();
-    requestRelay.stop();
-    queries.stop();
-    node.stop();
-    await server?.close();
-    await host.stop();
-    await pool.close({ drain: false }).catch(() => undefined);
-    await store.close();
+    await shutdown();
     throw err;
   }
   const metricsServer = server;
@@ -326,7 +333,7 @@ export async function startValidator(
   // Both series from the start, so a dashboard's rate() has a zero to begin from.
   for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
-  const sampler = setInterval(() => {
+  sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
     metrics.peers.set(host.peers().length);
     // The gossipsub score this node gives each validator: where a misbehaving peer shows up.
@@ -345,16 +352,7 @@ export async function startValidator(
     metricsPort: metricsServer.port,
     stop() {
       stopping ??= (async () => {
-        clearInterval(sampler);
-        byz?.stop();
-        requestRelay.stop();
-        queries.stop();
-        node.stop();
-        await host.stop();
-        await metricsServer.close();
-        await statusServer?.close();
-        await pool.close({ drain: false }).catch(() => undefined);
-        await store.close();
+        await shutdown();
         logger.info('validator stopped');
       })();
       return stopping;

@@ -477,9 +477,9 @@ export class ValidatorNode {
     return this.replica.highestQc;
   }
 
-  /** The certified blocks above the committed root and the highest QC (light-client queries). */
-  certifiedTip(): { blocks: Block[]; highQc: QuorumCert } {
-    return this.replica.syncChain();
+  /** The core's certified tip: the blocks above the committed root, the highest QC and TC (light-client queries, restarts). */
+  certifiedTip(): CertifiedTip {
+    return this.replica.certifiedTip();
   }
 
   /** Calls `listener` after every consensus step (commits, new QCs); returns the unsubscribe. */
