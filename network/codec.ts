@@ -22,6 +22,11 @@ export const WIRE_VERSION = 1;
 
 /** Largest encoded gossip/direct message (proposals included). */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest question on the sync protocol (a sync-request or a snapshot-request: a few integers).
+ * The protocol's streams read no more than this, so a peer cannot park megabytes in each.
+ */
+export const MAX_SYNC_ASK_BYTES = 64;
 /** Sync responses carry many blocks; they get their own, larger cap (the responder pages). */
 export const MAX_SYNC_RESPONSE_BYTES = 32 * 1024 * 1024;
 /** Matches node/consensus/replica.ts MAX_SYNC_BLOCKS (imported there as a value; types only here). */

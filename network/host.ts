@@ -21,6 +21,7 @@ import { createLibp2p, type Libp2p } from 'libp2p';
 import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
 import { DrainWaits, SendProgressWatch, untilAborted } from './drain.js';
+import { FrameClock } from './frame-clock.js';
 import { sodiumNoiseCrypto } from './noise-crypto.js';
 import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.js';
 
@@ -86,6 +87,12 @@ export interface NetworkHostOptions {
   /** A direct-protocol request must arrive (and a response be read) within this. */
   readonly streamTimeoutMs?: number;
   /**
+   * A frame begun on a channel or session stream must arrive whole within this much waiting, and
+   * a request/response exchange's request within this of the stream's opening (default: the
+   * stream timeout). Without it a peer could start frames it never finishes and pin their buffers.
+   */
+  readonly frameTimeoutMs?: number;
+  /**
    * When yamux streams grant receive credit back (process-wide, see yamux-window.ts): default
    * `half-window`; `every-frame` is the library's own rule, for the benchmark that compares them.
    */
@@ -109,6 +116,25 @@ export interface SessionServeOptions {
 /** Sessions of one protocol open at once over all connections, by default. */
 export const DEFAULT_MAX_SESSIONS = 512;
 
+export interface ServeOptions {
+  /** Bounds one exchange on a served stream (default: the host's stream timeout). */
+  readonly timeoutMs?: number;
+  /** Streams of this protocol one connection may have open at once (default 256). */
+  readonly maxInboundStreams?: number;
+  /**
+   * Exchanges of this protocol served at once over all connections (default
+   * DEFAULT_MAX_EXCHANGES); a stream past it is refused at once. The per-connection bound alone
+   * lets a peer multiply what it holds here by the connections it opens. Channel protocols are
+   * not exchanges: they keep one stream per peer.
+   */
+  readonly maxExchanges?: number;
+  /** Largest request frame (default MAX_MESSAGE_BYTES); a larger one is dropped unread and penalised. */
+  readonly maxRequestBytes?: number;
+}
+
+/** Exchanges of one request/response protocol served at once over all connections, by default. */
+export const DEFAULT_MAX_EXCHANGES = 1024;
+
 export type GossipValidator = (from: string, bytes: Uint8Array) => ValidationResult | Promise<ValidationResult>;
 export type GossipHandler = (from: string, bytes: Uint8Array) => void | Promise<void>;
 // biome-ignore lint/suspicious/noConfusingVoidType: a one-way handler is a plain `async () => {}`
@@ -128,6 +154,10 @@ export interface NetworkStats {
   directHandled: number;
   /** Dial attempts to genesis peers after the first. */
   redials: number;
+  /** Streams ended because a frame begun on them did not arrive whole in time (also in directDropped). */
+  framesTimedOut: number;
+  /** Request/response streams refused because their protocol's exchanges were at their limit. */
+  exchangesRefused: number;
 }
 
 export interface NetworkHost {
@@ -146,12 +176,10 @@ export interface NetworkHost {
   /** One-way message on a direct protocol (a vote to the next leader). */
   send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
   /**
-   * Serves a direct protocol; a returned Uint8Array is sent back as the response. `timeoutMs`
-   * bounds one exchange on a served stream (default: the host's stream timeout); a handler that
-   * waits for a commit needs longer than a sync answer. `maxInboundStreams` bounds the streams of
-   * this protocol one connection may have open at once (default 256).
+   * Serves a direct protocol; a returned Uint8Array is sent back as the response. A handler that
+   * waits for a commit needs a longer `timeoutMs` than a sync answer; see ServeOptions.
    */
-  handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: { timeoutMs?: number; maxInboundStreams?: number }): void;
+  handle(protocol: DirectProtocolName, handler: DirectHandler, opts?: ServeOptions): void;
   /**
    * Serves a session protocol: `handler` sees each frame of a stream in order, with the session,
    * and answers on it whenever it likes, as often as it likes. A session ends when the peer closes
@@ -272,6 +300,14 @@ async function readFrame(stream: Stream, maxDataLength: number): Promise<Uint8Ar
   throw new Error('stream ended before a frame');
 }
 
+/** A stream cut because a frame begun on it did not arrive whole in time (FrameClock). */
+export class FrameTimeoutError extends Error {
+  override readonly name = 'FrameTimeoutError';
+  constructor(timeoutMs: number) {
+    super(`a frame did not arrive whole within ${timeoutMs} ms`);
+  }
+}
+
 /** Aborts `stream` if `signal` fires; returns the cleanup. */
 function abortOn(stream: Stream, signal: AbortSignal): () => void {
   const onAbort = () => stream.abort(new Error('stream timeout'));
@@ -284,6 +320,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const { chainId, allowedPeers } = opts;
   setYamuxWindowUpdates(opts.yamuxWindowUpdates ?? 'half-window');
   const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
+  const frameTimeoutMs = opts.frameTimeoutMs ?? streamTimeoutMs;
   const drains = new DrainWaits();
   const redialBaseMs = opts.redialBaseMs ?? 500;
   const redialMaxMs = opts.redialMaxMs ?? 30_000;
@@ -296,7 +333,21 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     directDropped: 0,
     directHandled: 0,
     redials: 0,
+    framesTimedOut: 0,
+    exchangesRefused: 0,
   };
+
+  /** The frames of a long-lived stream, in order, each to arrive whole within frameTimeoutMs of waiting. */
+  async function* framesOf(stream: Stream, maxDataLength: number): AsyncGenerator<Uint8Array, void, undefined> {
+    const clock = new FrameClock(frameTimeoutMs, () => {
+      stats.framesTimedOut++;
+      stream.abort(new FrameTimeoutError(frameTimeoutMs));
+    });
+    for await (const frame of lp.decode(clock.watch(stream), { maxDataLength })) {
+      clock.frameDone(frame.byteLength);
+      yield toBytes(frame);
+    }
+  }
   // Bounded: every peer id that touches a consensus protocol may get an entry, and peer ids cost
   // nothing to make. Least recently used first out: gossipsub reads the validators' entries each
   // scoring interval, so a stream of fresh ids evicts each other rather than them.
@@ -412,9 +463,13 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   // ------------------------------------------------------------ direct protocols
   const protocolNames = new Map<string, DirectProtocolName>(ALL_PROTOCOLS.map((p) => [protocolId(chainId, p), p]));
 
-  function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: { timeoutMs?: number; maxInboundStreams?: number }): void {
+  function handle(name: DirectProtocolName, handler: DirectHandler, handleOpts?: ServeOptions): void {
     if (SESSION_PROTOCOLS.has(name)) throw new Error(`${name} is a session protocol: serve it with handleSession`);
     const exchangeTimeoutMs = handleOpts?.timeoutMs ?? streamTimeoutMs;
+    const requestTimeoutMs = Math.min(frameTimeoutMs, exchangeTimeoutMs);
+    const maxExchanges = handleOpts?.maxExchanges ?? DEFAULT_MAX_EXCHANGES;
+    const maxRequestBytes = handleOpts?.maxRequestBytes ?? MAX_MESSAGE_BYTES;
+    let exchanges = 0;
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
     const channel = CHANNEL_PROTOCOLS.has(name);
@@ -428,17 +483,26 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         return;
       }
       if (channel) return serveChannel(stream, from);
+      if (exchanges >= maxExchanges) {
+        stats.exchangesRefused++;
+        stream.abort(new Error(`busy: ${maxExchanges} ${name} exchanges open`));
+        return;
+      }
+      exchanges++;
       const signal = AbortSignal.timeout(exchangeTimeoutMs);
       const release = abortOn(stream, signal);
       try {
         let request: Uint8Array;
+        const releaseRead = abortOn(stream, AbortSignal.timeout(requestTimeoutMs));
         try {
-          request = await readFrame(stream, MAX_MESSAGE_BYTES);
+          request = await readFrame(stream, maxRequestBytes);
         } catch {
           stats.directDropped++;
           penalise(from);
           stream.abort(new Error('bad frame'));
           return;
+        } finally {
+          releaseRead();
         }
         let response: unknown;
         try {
@@ -456,14 +520,15 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         stream.abort(new Error('stream failed'));
       } finally {
         release();
+        exchanges--;
       }
     };
     /** Frames in order until the peer closes the stream; the handler sees one at a time. */
     const serveChannel = async (stream: Stream, from: string): Promise<void> => {
       try {
-        for await (const frame of lp.decode(stream, { maxDataLength: MAX_MESSAGE_BYTES })) {
+        for await (const frame of framesOf(stream, MAX_MESSAGE_BYTES)) {
           try {
-            await handler(from, toBytes(frame));
+            await handler(from, frame);
             stats.directHandled++;
           } catch {
             stats.handlerErrors++;
@@ -581,11 +646,11 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       const from = connection.remotePeer.toString();
       const session = sessionOver(stream);
       try {
-        for await (const frame of lp.decode(stream, { maxDataLength: maxFrameBytes })) {
+        for await (const frame of framesOf(stream, maxFrameBytes)) {
           if (session.closed) break;
           active();
           try {
-            handler(from, toBytes(frame), session);
+            handler(from, frame, session);
             stats.directHandled++;
           } catch {
             stats.handlerErrors++;
@@ -616,9 +681,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const session = sessionOver(stream);
     void (async () => {
       try {
-        for await (const frame of lp.decode(stream, { maxDataLength: sessionOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES })) {
+        for await (const frame of framesOf(stream, sessionOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES)) {
           try {
-            onFrame(toBytes(frame));
+            onFrame(frame);
           } catch {
             stats.handlerErrors++;
           }

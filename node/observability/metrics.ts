@@ -39,6 +39,7 @@ export interface NodeMetrics {
   /** Requests of compact proposals rebuilt here, by where they came from (`inline`, `local`, `fetched`). */
   readonly proposalRequestsRebuilt: Counter<'source'>;
   readonly peerScore: Gauge<'peer'>;
+  readonly networkEvents: Counter<'event'>;
 }
 
 /** Sub-millisecond to tens of seconds: consensus steps on loopback up to slow-path timeouts. */
@@ -153,6 +154,12 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     peerScore: new Gauge({ name: 'vsmr_peer_score', help: 'Gossipsub score this node gives each genesis validator, by validator index', labelNames: ['peer'], registers }),
+    networkEvents: new Counter({
+      name: 'vsmr_network_events_total',
+      help: 'What the network host counted (network/host.ts NetworkStats), by event: gossip verdicts, direct streams dropped, frames timed out, exchanges refused, peers not allowed, handler errors, redials',
+      labelNames: ['event'],
+      registers,
+    }),
   };
 }
 

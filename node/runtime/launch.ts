@@ -18,7 +18,10 @@ import { serveSubmitSessions } from './submit-sessions.js';
 import { isReceipt, ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
-import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
+import { MAX_MESSAGE_BYTES, MAX_SYNC_ASK_BYTES } from '../../network/codec.js';
+import { MAX_QUERY_REQUEST_BYTES } from '../../protocol/query.js';
+import { MAX_REQUEST_BYTES } from '../../protocol/request.js';
+import { MAX_BATCH_BYTES } from '../../protocol/request-batch.js';
 import { type ByzantineRuntime, byzantineRuntime, checkByzantineName } from './byzantine-transport.js';
 import { EvidenceRecorder } from './evidence-recorder.js';
 import { ProposalCompactor, RequestStashes, type StashLimits } from './compact-proposals.js';
@@ -40,6 +43,8 @@ function stashLimitsPerOrigin(validators: number): StashLimits {
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
+/** submit-batch exchanges served at once over all connections: each may hold a 1 MiB batch. */
+const MAX_BATCH_EXCHANGES = 256;
 
 export interface RunningValidator {
   readonly node: ValidatorNode;
@@ -198,7 +203,7 @@ export async function startValidator(
     if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
     const served = byz ? byz.syncAnswer(answer) : answer;
     return encodeMessage({ type: 'sync-response', blocks: served.blocks, highQc: served.highQc });
-  });
+  }, { maxRequestBytes: MAX_SYNC_ASK_BYTES });
   // Client requests go to every other validator, so whoever leads the round can propose them at
   // once; in batches (request-relay.ts): one frame per peer and one pool call per batch.
   const otherValidators = peerIds.filter((_, i) => i !== index);
@@ -240,7 +245,7 @@ export async function startValidator(
     }
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
-  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
+  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000, maxRequestBytes: MAX_REQUEST_BYTES });
   host.handle('submit-batch', async (_from, bytes) => {
     let requests: Uint8Array[];
     try {
@@ -264,7 +269,7 @@ export async function startValidator(
       requestRelay.add(requests[i]!);
     });
     return encodeSubmitReplies(await Promise.all(answers.map(submitReply)));
-  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000 });
+  }, { timeoutMs: SUBMIT_WAIT_MS + 5_000, maxRequestBytes: MAX_BATCH_BYTES, maxExchanges: MAX_BATCH_EXCHANGES });
 
   // Client sessions: one stream per client, each request answered on it as it settles.
   serveSubmitSessions(host, {
@@ -285,7 +290,7 @@ export async function startValidator(
 
   // Light clients: verifiable reads from this one replica, and certificates gossiped on commit.
   const queries = new QueryService({ chainId, node, store, host, logger, publisher: { index, n: genesis.validators.length, copies: maxFaulty(genesis.validators.length) + 1 } });
-  host.handle('query', async (from, bytes) => queries.handle(bytes, from));
+  host.handle('query', async (from, bytes) => queries.handle(bytes, from), { maxRequestBytes: MAX_QUERY_REQUEST_BYTES });
   // Certificates are for light clients: validators do not join the topic's mesh, so a header
   // published here reaches the clients subscribed to this validator and is never forwarded
   // validator to validator (which cost n-1 copies, and IDONTWANTs, per header). A client dials
@@ -332,10 +337,18 @@ export async function startValidator(
   metrics.validationWorkers.set(pool.workers);
   // Both series from the start, so a dashboard's rate() has a zero to begin from.
   for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
+  // The host keeps plain counters; the sampler moves what they gained into the metric.
+  let networkSeen = host.stats();
+  for (const event of Object.keys(networkSeen)) metrics.networkEvents.inc({ event }, 0);
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
     metrics.peers.set(host.peers().length);
+    const network = host.stats();
+    for (const [event, count] of Object.entries(network) as [keyof typeof network, number][]) {
+      if (count > networkSeen[event]) metrics.networkEvents.inc({ event }, count - networkSeen[event]);
+    }
+    networkSeen = network;
     // The gossipsub score this node gives each validator: where a misbehaving peer shows up.
     peerIds.forEach((p, i) => {
       if (i !== index) metrics.peerScore.set({ peer: String(i) }, host.peerScore(p));

@@ -11,6 +11,7 @@ import {
   MAX_PAYLOAD_COMMANDS,
   MAX_SNAPSHOT_CHUNK_BYTES,
   MAX_SNAPSHOT_PROOF_BLOCKS,
+  MAX_SYNC_ASK_BYTES,
   MAX_SYNC_BLOCKS,
   WireDecodeError,
   WireEncodeError,
@@ -89,6 +90,15 @@ function decodeOnlyTyped(bytes: Uint8Array): void {
 describe('network/codec', () => {
   it('keeps MAX_SYNC_BLOCKS in step with the replica', () => {
     assert.equal(MAX_SYNC_BLOCKS, REPLICA_MAX_SYNC_BLOCKS);
+  });
+
+  it('fits every question of the sync protocol in MAX_SYNC_ASK_BYTES, the most its streams read', () => {
+    fc.assert(
+      fc.property(u64, u64, (a, b) => {
+        assert.ok(encodeMessage({ type: 'sync-request', fromHeight: a }).length <= MAX_SYNC_ASK_BYTES);
+        assert.ok(encodeMessage({ type: 'snapshot-request', height: a, offset: b }).length <= MAX_SYNC_ASK_BYTES);
+      }),
+    );
   });
 
   it('round-trips random messages canonically', () => {

@@ -163,6 +163,11 @@ describe('validator processes on loopback', function () {
       }),
     );
     assert.ok(rebuiltLocally.some((v) => v > 0), `requests rebuilt from local copies: ${rebuiltLocally}`);
+    // The host's own counters reach the metrics (sampled each second): votes and proposals
+    // arrive on direct channels, so frames handled there must have been counted.
+    const handled = Number(/^vsmr_network_events_total\{[^}]*event="directHandled"[^}]*\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    assert.ok(handled > 0, `direct frames handled: ${handled}`);
+    assert.match(text, /^vsmr_network_events_total\{[^}]*event="framesTimedOut"[^}]*\} 0$/m);
     // statusPort serves /status (what `vsmr status` reads) but not the metrics.
     const s = (await (await fetch(`http://127.0.0.1:${statusPorts[0]}/status`)).json()) as Status;
     assert.ok(s.height > 0);

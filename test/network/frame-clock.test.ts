@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import * as lp from 'it-length-prefixed';
+import { FrameClock, type FrameTimers } from '../../network/frame-clock.js';
+
+/** Manual time for the clock: nothing fires until the test advances it. */
+class FakeTimers implements FrameTimers {
+  private t = 0;
+  private nextId = 1;
+  private readonly pending = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.t;
+  }
+  set(fn: () => void, ms: number): unknown {
+    const id = this.nextId++;
+    this.pending.set(id, { at: this.t + ms, fn });
+    return id;
+  }
+  clear(handle: unknown): void {
+    this.pending.delete(handle as number);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+    for (const [id, p] of [...this.pending]) {
+      if (p.at <= this.t) {
+        this.pending.delete(id);
+        p.fn();
+      }
+    }
+  }
+  /** Milliseconds left on the one armed timer, or undefined when none is armed. */
+  armed(): number | undefined {
+    assert.ok(this.pending.size <= 1, 'at most one timer armed');
+    const [p] = this.pending.values();
+    return p === undefined ? undefined : p.at - this.t;
+  }
+}
+
+interface Pull {
+  readonly partial: number;
+  readonly armed: number | undefined;
+}
+
+/**
+ * Decodes `chunks` through a clock on fake time. Before each chunk arrives the reader "waits"
+ * `waitMs[i]`; each frame takes the reader `handleMs` to handle. Returns what the clock showed at
+ * each pull, the frames, and whether it ran late.
+ */
+async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; waitMs?: readonly number[]; handleMs?: number }) {
+  const timers = new FakeTimers();
+  let late = 0;
+  const clock = new FrameClock(opts.timeoutMs, () => late++, timers);
+  const pulls: Pull[] = [];
+  async function* source() {
+    for (let i = 0; i < chunks.length; i++) {
+      pulls.push({ partial: clock.partialBytes, armed: timers.armed() });
+      timers.advance(opts.waitMs?.[i] ?? 0);
+      yield chunks[i]!;
+    }
+  }
+  const frames: Uint8Array[] = [];
+  for await (const frame of lp.decode(clock.watch(source()))) {
+    clock.frameDone(frame.byteLength);
+    frames.push(new Uint8Array(frame.subarray()));
+    timers.advance(opts.handleMs ?? 0);
+  }
+  return { pulls, frames, late, armedAfter: timers.armed() };
+}
+
+function encoded(frames: readonly Uint8Array[]): Uint8Array {
+  return Buffer.concat(frames.map((f) => lp.encode.single(f).subarray()));
+}
+
+function cut(bytes: Uint8Array, at: readonly number[]): Uint8Array[] {
+  const points = [...new Set(at.map((p) => p % (bytes.length + 1)))].sort((a, b) => a - b);
+  const chunks: Uint8Array[] = [];
+  let from = 0;
+  for (const p of [...points, bytes.length]) {
+    if (p > from) chunks.push(bytes.subarray(from, p));
+    from = Math.max(from, p);
+  }
+  return chunks;
+}
+
+describe('network/frame-clock', () => {
+  it('is armed exactly while a frame is partly read, whatever the frame sizes and chunk cuts', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Sizes on both sides of 128, where the length prefix grows from one byte to two.
+        fc.array(fc.integer({ min: 0, max: 400 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.nat(), { maxLength: 20 }),
+        async (sizes, cuts) => {
+          const frames = sizes.map((n, i) => new Uint8Array(n).fill(i + 1));
+          const bytes = encoded(frames);
+          const chunks = cut(bytes, cuts);
+          const { pulls, frames: got, late } = await run(chunks, { timeoutMs: 1000 });
+          assert.deepEqual(got, frames);
+          assert.equal(late, 0);
+          // Independently: the bytes received before each pull, less the whole frames among them.
+          const ends: number[] = [];
+          let end = 0;
+          for (const f of frames) ends.push((end += lp.encode.single(f).byteLength));
+          let received = 0;
+          pulls.forEach((pull, i) => {
+            const whole = Math.max(0, ...ends.filter((e) => e <= received));
+            assert.equal(pull.partial, received - whole, `pull ${i}`);
+            assert.equal(pull.armed !== undefined, received > whole, `pull ${i} armed`);
+            received += chunks[i]!.byteLength;
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('cuts a frame whose parts keep the reader waiting longer than the budget in all', async () => {
+    const bytes = encoded([new Uint8Array(100)]);
+    const chunks = [bytes.subarray(0, 31), bytes.subarray(31, 61), bytes.subarray(61)];
+    // 60 ms for the second part: 40 left of 100 for the third.
+    const inTime = await run(chunks, { timeoutMs: 100, waitMs: [0, 60, 39] });
+    assert.equal(inTime.late, 0);
+    assert.equal(inTime.pulls[2]!.armed, 40);
+    const tooSlow = await run(chunks, { timeoutMs: 100, waitMs: [0, 60, 41] });
+    assert.equal(tooSlow.late, 1);
+  });
+
+  it('gives every whole frame a fresh budget and never counts the reader’s own time', async () => {
+    const a = encoded([new Uint8Array(50)]);
+    const b = encoded([new Uint8Array(50)]);
+    // Each frame arrives in two parts 80 ms apart (160 ms in all against 100), and the reader
+    // spends 10 s handling each frame and 10 s idle between them: nothing is late.
+    const chunks = [a.subarray(0, 20), a.subarray(20), b.subarray(0, 20), b.subarray(20)];
+    const res = await run(chunks, { timeoutMs: 100, waitMs: [0, 80, 10_000, 80], handleMs: 10_000 });
+    assert.equal(res.late, 0);
+    assert.equal(res.frames.length, 2);
+    assert.equal(res.armedAfter, undefined, 'no timer left behind');
+  });
+
+  it('refuses a budget that is not positive', () => {
+    assert.throws(() => new FrameClock(0, () => undefined), RangeError);
+    assert.throws(() => new FrameClock(Number.NaN, () => undefined), RangeError);
+  });
+});
