@@ -99,7 +99,10 @@ describe('network/frame-clock', () => {
           // Independently: the bytes received before each pull, less the whole frames among them.
           const ends: number[] = [];
           let end = 0;
-          for (const f of frames) ends.push((end += lp.encode.single(f).byteLength));
+          for (const f of frames) {
+            end += lp.encode.single(f).byteLength;
+            ends.push(end);
+          }
           let received = 0;
           pulls.forEach((pull, i) => {
             const whole = Math.max(0, ...ends.filter((e) => e <= received));
