@@ -16,12 +16,19 @@ export interface FrameTimers {
   now(): number;
   set(fn: () => void, ms: number): unknown;
   clear(handle: unknown): void;
+  /** Runs `fn` once input already waiting has been delivered (I/O polled, then one more timer turn). */
+  afterPendingInput(fn: () => void): void;
 }
 
 const PROCESS_TIMERS: FrameTimers = {
   now: () => performance.now(),
   set: (fn, ms) => setTimeout(fn, ms),
   clear: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  // setImmediate runs after the poll phase has read the sockets; libp2p hands what it read to the
+  // stream from a zero-delay timer, which the next timer turn runs before this one.
+  afterPendingInput: (fn) => {
+    setImmediate(() => setTimeout(fn, 0));
+  },
 };
 
 export class FrameClock {
@@ -47,11 +54,17 @@ export class FrameClock {
     const timers = this.timers;
     let timer: unknown;
     let waitStart = 0;
+    /** The wait now running, if any: an overdue check acts only if its wait is still this one. */
+    let wait: object | undefined;
+    const stopWaiting = () => {
+      wait = undefined;
+      if (timer !== undefined) timers.clear(timer);
+      timer = undefined;
+    };
     try {
       for await (const chunk of source) {
-        if (timer !== undefined) {
-          timers.clear(timer);
-          timer = undefined;
+        if (wait !== undefined) {
+          stopWaiting();
           this.waitedMs += timers.now() - waitStart;
         }
         this.received += chunk.byteLength;
@@ -59,12 +72,18 @@ export class FrameClock {
         // The decoder asks for more only once it has handed out every whole frame it holds, so
         // what is left over is the start of a frame still on its way.
         if (this.received > this.consumed) {
+          const thisWait = {};
+          wait = thisWait;
           waitStart = timers.now();
-          timer = timers.set(this.onLate, Math.max(0, this.timeoutMs - this.waitedMs));
+          // A timer overdue because this side's event loop was busy fires before the socket is
+          // read, though the rest of the frame may be waiting there: look again after that read,
+          // so this side's own stall is not blamed on the peer.
+          const expire = () => timers.afterPendingInput(() => wait === thisWait && this.onLate());
+          timer = timers.set(expire, Math.max(0, this.timeoutMs - this.waitedMs));
         }
       }
     } finally {
-      if (timer !== undefined) timers.clear(timer);
+      stopWaiting();
     }
   }
 

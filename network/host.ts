@@ -123,9 +123,10 @@ export interface ServeOptions {
   readonly maxInboundStreams?: number;
   /**
    * Exchanges of this protocol served at once over all connections (default
-   * DEFAULT_MAX_EXCHANGES); a stream past it is refused at once. The per-connection bound alone
-   * lets a peer multiply what it holds here by the connections it opens. Channel protocols are
-   * not exchanges: they keep one stream per peer.
+   * DEFAULT_MAX_EXCHANGES). Past it a new stream ends the oldest exchange still waiting for its
+   * request, or is refused at once when every exchange is in its handler. The per-connection
+   * bound alone lets a peer multiply what it holds here by the connections it opens. Channel
+   * protocols are not exchanges: they keep one stream per peer.
    */
   readonly maxExchanges?: number;
   /** Largest request frame (default MAX_MESSAGE_BYTES); a larger one is dropped unread and penalised. */
@@ -154,10 +155,12 @@ export interface NetworkStats {
   directHandled: number;
   /** Dial attempts to genesis peers after the first. */
   redials: number;
-  /** Streams ended because a frame begun on them did not arrive whole in time (also in directDropped). */
+  /** Streams ended because a frame begun on them, or an exchange's request, did not arrive whole in time (also in directDropped). */
   framesTimedOut: number;
-  /** Request/response streams refused because their protocol's exchanges were at their limit. */
+  /** Request/response streams refused because their protocol's exchanges were at their limit, every one in its handler. */
   exchangesRefused: number;
+  /** Request/response streams ended, still without their request, to make room for a new one at the limit. */
+  exchangesEvicted: number;
 }
 
 export interface NetworkHost {
@@ -321,6 +324,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   setYamuxWindowUpdates(opts.yamuxWindowUpdates ?? 'half-window');
   const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
   const frameTimeoutMs = opts.frameTimeoutMs ?? streamTimeoutMs;
+  for (const [what, ms] of [['streamTimeoutMs', streamTimeoutMs], ['frameTimeoutMs', frameTimeoutMs]] as const) {
+    if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`${what} must be a positive number of milliseconds, got ${ms}`);
+  }
   const drains = new DrainWaits();
   const redialBaseMs = opts.redialBaseMs ?? 500;
   const redialMaxMs = opts.redialMaxMs ?? 30_000;
@@ -335,6 +341,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     redials: 0,
     framesTimedOut: 0,
     exchangesRefused: 0,
+    exchangesEvicted: 0,
   };
 
   /** The frames of a long-lived stream, in order, each to arrive whole within frameTimeoutMs of waiting. */
@@ -470,6 +477,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const maxExchanges = handleOpts?.maxExchanges ?? DEFAULT_MAX_EXCHANGES;
     const maxRequestBytes = handleOpts?.maxRequestBytes ?? MAX_MESSAGE_BYTES;
     let exchanges = 0;
+    /** Exchanges still reading their request, oldest first. */
+    const reading = new Set<Stream>();
     const id = protocolId(chainId, name);
     const consensus = CONSENSUS_PROTOCOLS.has(name);
     const channel = CHANNEL_PROTOCOLS.has(name);
@@ -484,24 +493,39 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       }
       if (channel) return serveChannel(stream, from);
       if (exchanges >= maxExchanges) {
-        stats.exchangesRefused++;
-        stream.abort(new Error(`busy: ${maxExchanges} ${name} exchanges open`));
-        return;
+        // At the limit, the oldest exchange still waiting for its request makes room: a peer
+        // that opens streams and sends nothing cannot hold the protocol's slots against those
+        // that ask (the same reasoning as sessions). When every exchange is in its handler, the
+        // new one is refused.
+        const idlest = reading.values().next().value;
+        if (idlest === undefined) {
+          stats.exchangesRefused++;
+          stream.abort(new Error(`busy: ${maxExchanges} ${name} exchanges open`));
+          return;
+        }
+        reading.delete(idlest);
+        stats.exchangesEvicted++;
+        idlest.abort(new Error(`ended: the oldest ${name} exchange still without its request, exchanges at their limit`));
       }
-      exchanges++;
       const signal = AbortSignal.timeout(exchangeTimeoutMs);
       const release = abortOn(stream, signal);
+      exchanges++;
       try {
         let request: Uint8Array;
-        const releaseRead = abortOn(stream, AbortSignal.timeout(requestTimeoutMs));
+        const readSignal = AbortSignal.timeout(requestTimeoutMs);
+        const releaseRead = abortOn(stream, readSignal);
+        reading.add(stream);
         try {
           request = await readFrame(stream, maxRequestBytes);
-        } catch {
+        } catch (err) {
           stats.directDropped++;
-          penalise(from);
+          // Slow or gone is not proof of malice; bytes that are not a frame are.
+          if (readSignal.aborted) stats.framesTimedOut++;
+          else if (err instanceof Error && FRAMING_ERRORS.has(err.name)) penalise(from);
           stream.abort(new Error('bad frame'));
           return;
         } finally {
+          reading.delete(stream);
           releaseRead();
         }
         let response: unknown;

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
+import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
@@ -20,10 +21,11 @@ export function registerDevnetCommand(program: Command): void {
     .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
     .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
     .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default one per core, 0 checks requests on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
     .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices([...QC_KINDS]).default('multisig'))
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')
-    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: QcKind; keep?: boolean; json?: boolean }) => {
+    .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: QcKind; validationWorkers?: number; keep?: boolean; json?: boolean }) => {
       const refuse = (msg: string) => {
         process.stderr.write(`vsmr devnet: ${msg}\n`);
         process.exitCode = 2;
@@ -52,6 +54,7 @@ export function registerDevnetCommand(program: Command): void {
           keep: opts.keep ?? false,
           qc: opts.qc,
           byzantine,
+          ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
           ...(opts.behavior === undefined ? {} : { behavior: opts.behavior }),
           signal: abort.signal,
           ...(opts.json ? {} : { onStatus: (line: string) => process.stderr.write(`${line}\n`) }),

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtemp, open, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -25,6 +25,8 @@ export interface DevnetOptions {
   readonly behavior?: string;
   /** How the chain's QCs are formed (vsmr genesis --qc); default multisig. */
   readonly qc?: QcKind;
+  /** Each validator's validation worker threads (config validationWorkers); one per core when absent. */
+  readonly validationWorkers?: number;
   /** Called about once a second with a one-line status; omitted for --json. */
   readonly onStatus?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -61,6 +63,8 @@ export interface DevnetSummary {
    * for those.
    */
   readonly unavailableProposals: number;
+  /** Each honest validator's validation worker threads, as its metrics report them (0: checked on the main thread). */
+  readonly validationWorkers: readonly number[];
   readonly dir: string | null;
 }
 
@@ -113,7 +117,13 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort), '--qc', opts.qc ?? 'multisig']);
     for (let i = 0; i < opts.replicas; i++) {
       const home = join(dir, `node-${i}`);
-      ports.push((JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as { metricsPort: number }).metricsPort);
+      const configPath = join(home, 'config.json');
+      const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+      ports.push(config['metricsPort'] as number);
+      if (opts.validationWorkers !== undefined) {
+        config['validationWorkers'] = opts.validationWorkers;
+        await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+      }
       const log = await open(join(dir, `node-${i}.log`), 'w');
       const args = [CLI, 'start', '--home', home, ...(byzIndices.includes(i) ? ['--unsafe-byzantine', opts.behavior!] : [])];
       children.push(spawn(process.execPath, args, { stdio: ['ignore', log.fd, log.fd] }));
@@ -200,6 +210,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
       evidence,
       minByzantineScore: scores.length > 0 ? Number(Math.min(...scores).toFixed(2)) : null,
       unavailableProposals,
+      validationWorkers: texts.map((t) => metricValues(t, 'vsmr_validation_workers')[0] ?? Number.NaN),
       dir: opts.keep ? dir : null,
     };
     await stopAll();

@@ -338,7 +338,7 @@ export async function startValidator(
   // Both series from the start, so a dashboard's rate() has a zero to begin from.
   for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
   // The host keeps plain counters; the sampler moves what they gained into the metric.
-  let networkSeen = host.stats();
+  let networkSeen = Object.fromEntries(Object.keys(host.stats()).map((event) => [event, 0])) as unknown as ReturnType<typeof host.stats>;
   for (const event of Object.keys(networkSeen)) metrics.networkEvents.inc({ event }, 0);
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   sampler = setInterval(() => {

@@ -19,7 +19,16 @@ class FakeTimers implements FrameTimers {
   clear(handle: unknown): void {
     this.pending.delete(handle as number);
   }
-  advance(ms: number): void {
+  private readonly deferred: (() => void)[] = [];
+  afterPendingInput(fn: () => void): void {
+    this.deferred.push(fn);
+  }
+  /**
+   * Lets `ms` pass, firing the timers due. With `inputArrives`, input comes in meanwhile (this
+   * side's loop was busy, say) and is delivered before the checks deferred until after pending
+   * input: they run at the next `flushDeferred`. Otherwise they run now, as nothing is pending.
+   */
+  advance(ms: number, inputArrives = false): void {
     this.t += ms;
     for (const [id, p] of [...this.pending]) {
       if (p.at <= this.t) {
@@ -27,6 +36,10 @@ class FakeTimers implements FrameTimers {
         p.fn();
       }
     }
+    if (!inputArrives) this.flushDeferred();
+  }
+  flushDeferred(): void {
+    for (const fn of this.deferred.splice(0)) fn();
   }
   /** Milliseconds left on the one armed timer, or undefined when none is armed. */
   armed(): number | undefined {
@@ -46,15 +59,18 @@ interface Pull {
  * `waitMs[i]`; each frame takes the reader `handleMs` to handle. Returns what the clock showed at
  * each pull, the frames, and whether it ran late.
  */
-async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; waitMs?: readonly number[]; handleMs?: number }) {
+async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; waitMs?: readonly number[]; stalledMs?: readonly number[]; handleMs?: number }) {
   const timers = new FakeTimers();
   let late = 0;
   const clock = new FrameClock(opts.timeoutMs, () => late++, timers);
   const pulls: Pull[] = [];
   async function* source() {
     for (let i = 0; i < chunks.length; i++) {
+      timers.flushDeferred();
       pulls.push({ partial: clock.partialBytes, armed: timers.armed() });
       timers.advance(opts.waitMs?.[i] ?? 0);
+      // This side's loop stalled for this long, and the chunk came in meanwhile.
+      if (opts.stalledMs?.[i]) timers.advance(opts.stalledMs[i], true);
       yield chunks[i]!;
     }
   }
@@ -64,6 +80,7 @@ async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; wai
     frames.push(new Uint8Array(frame.subarray()));
     timers.advance(opts.handleMs ?? 0);
   }
+  timers.flushDeferred();
   return { pulls, frames, late, armedAfter: timers.armed() };
 }
 
@@ -127,6 +144,14 @@ describe('network/frame-clock', () => {
     assert.equal(tooSlow.late, 1);
   });
 
+  it('does not blame the peer when the rest arrived while this side’s own loop was stalled past the budget', async () => {
+    const bytes = encoded([new Uint8Array(100)]);
+    const chunks = [bytes.subarray(0, 40), bytes.subarray(40)];
+    const stalled = await run(chunks, { timeoutMs: 100, stalledMs: [0, 150] });
+    assert.equal(stalled.late, 0);
+    assert.equal(stalled.frames.length, 1);
+  });
+
   it('gives every whole frame a fresh budget and never counts the reader’s own time', async () => {
     const a = encoded([new Uint8Array(50)]);
     const b = encoded([new Uint8Array(50)]);
@@ -137,6 +162,32 @@ describe('network/frame-clock', () => {
     assert.equal(res.late, 0);
     assert.equal(res.frames.length, 2);
     assert.equal(res.armedAfter, undefined, 'no timer left behind');
+  });
+
+  it('leaves no timer behind when the stream fails half way through a frame', async () => {
+    const timers = new FakeTimers();
+    let late = 0;
+    const clock = new FrameClock(100, () => late++, timers);
+    const bytes = encoded([new Uint8Array(10), new Uint8Array(50)]);
+    let armedAtFailure: number | undefined;
+    async function* source() {
+      yield bytes.subarray(0, 30);
+      // The reader waits for the rest of the second frame when the stream is reset.
+      armedAtFailure = timers.armed();
+      throw new Error('stream reset');
+    }
+    const frames: number[] = [];
+    await assert.rejects(async () => {
+      for await (const frame of lp.decode(clock.watch(source()))) {
+        clock.frameDone(frame.byteLength);
+        frames.push(frame.byteLength);
+      }
+    }, /stream reset/);
+    assert.deepEqual(frames, [10]);
+    assert.equal(armedAtFailure, 100, 'the clock ran while the frame was partial');
+    assert.equal(timers.armed(), undefined, 'and stopped with the stream');
+    timers.advance(1000);
+    assert.equal(late, 0);
   });
 
   it('refuses a budget that is not positive', () => {

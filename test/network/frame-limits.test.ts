@@ -11,7 +11,7 @@ import { rawPeer } from '../raw-peer.js';
 import { waitFor } from '../wait-for.js';
 
 const CHAIN = 'frame-limits-test';
-const FRAME_TIMEOUT_MS = 300;
+const FRAME_TIMEOUT_MS = 1000;
 const MAX_QUERY_BYTES = 64;
 const MAX_SYNC_EXCHANGES = 2;
 
@@ -75,6 +75,13 @@ describe('network/host: frame deadlines and exchange limits', function () {
     await waitFor(() => stream.status !== 'open', 'the stream ended by the server');
   }
 
+  it('refuses a frame or stream timeout that is not a positive number', async () => {
+    const privateKey = await generateKeyPair('Ed25519');
+    for (const bad of [{ frameTimeoutMs: 0 }, { frameTimeoutMs: Number.NaN }, { streamTimeoutMs: -1 }]) {
+      await assert.rejects(createNetworkHost({ chainId: CHAIN, privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers: new Set(), ...bad }), RangeError);
+    }
+  });
+
   it('ends a channel stream whose frame stops half way, after serving the whole frame before it', async () => {
     const vote = Uint8Array.of(1, 2, 3);
     await cutWhenUnfinished('vote', vote);
@@ -117,8 +124,22 @@ describe('network/host: frame deadlines and exchange limits', function () {
     assert.equal(server.stats().exchangesRefused, refused + 1);
     openGate();
     assert.deepEqual(await held[0], Uint8Array.of(1));
-    await waitFor(() => syncsWaiting === 0, 'the held exchanges answered');
-    assert.deepEqual(await client.request(server.peerId, 'sync', Uint8Array.of(4), 5000), Uint8Array.of(4));
+    // A slot is free once the server has finished an exchange, a moment after its answer left.
+    await waitFor(async () => {
+      const answer = await client.request(server.peerId, 'sync', Uint8Array.of(4), 5000).catch(() => undefined);
+      return answer !== undefined && answer[0] === 4;
+    }, 'served again');
     await rawHeld.close().catch(() => undefined);
+  });
+
+  it('at the limit, a new exchange ends the oldest one still without its request', async () => {
+    await waitFor(() => syncsWaiting === 0, 'no exchange in the handler');
+    const evicted = server.stats().exchangesEvicted;
+    // Two streams that ask nothing fill the limit.
+    const idle = [await openRaw('sync'), await openRaw('sync')];
+    assert.deepEqual(await client.request(server.peerId, 'sync', Uint8Array.of(6), 5000), Uint8Array.of(6));
+    assert.equal(server.stats().exchangesEvicted, evicted + 1);
+    await waitFor(() => idle[0]!.status !== 'open', 'the oldest idle exchange ended');
+    for (const s of idle) s.abort(new Error('done'));
   });
 });

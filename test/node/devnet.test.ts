@@ -21,9 +21,20 @@ describe('vsmr devnet (the main job)', function () {
     assert.ok((summary['verified'] as number) <= (summary['committed'] as number));
     assert.ok((summary['height'] as number) > 0);
     assert.ok((summary['p99Ms'] as number) >= (summary['p50Ms'] as number));
+    // One per core by default, so never 0 here.
+    assert.ok((summary['validationWorkers'] as number[]).every((w) => w >= 1), `validation workers ${summary['validationWorkers']}`);
+  });
+
+  it('runs the validators with the validation workers asked for (0: requests checked on the main thread)', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'devnet', '--replicas', '4', '--duration', '2', '--validation-workers', '0', '--json']);
+    const summary = JSON.parse(stdout) as { validationWorkers: number[]; committed: number; agreed: boolean };
+    assert.deepEqual(summary.validationWorkers, [0, 0, 0, 0]);
+    assert.equal(summary.agreed, true);
+    assert.ok(summary.committed > 0);
   });
 
   it('refuses bad flags with exit 2', async () => {
     await assert.rejects(run(process.execPath, [CLI, 'devnet', '--replicas', '0']), (err: { code?: number }) => err.code === 2);
+    await assert.rejects(run(process.execPath, [CLI, 'devnet', '--validation-workers', '-1']), (err: { code?: number }) => err.code === 2);
   });
 });
