@@ -1,4 +1,5 @@
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
+import { maxFaulty } from '../../crypto/qc/quorum.js';
 import { resultName } from '../../protocol/result.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
 import { applicationInputs } from '../app/block-inputs.js';
@@ -153,6 +154,8 @@ export class ValidatorNode {
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
+  /** Peers that said the blocks from `fromHeight` on are pruned. */
+  private prunedClaims: { fromHeight: number; peers: Set<number> } = { fromHeight: -1, peers: new Set() };
   private timer: unknown;
   /** The round whose empty proposal the core holds, since when, and its timer (undefined once it fired). */
   private hold: { round: number; since: number; timer: unknown } | undefined;
@@ -708,14 +711,7 @@ export class ValidatorNode {
           this.commits.push(a);
           break;
         case 'sync-request':
-          this.opts.transport.requestSync(a.to, a.fromHeight).then(
-            (answer) => {
-              if (!answer) return;
-              if ('pruned' in answer) this.syncSnapshot(a.to);
-              else this.stepFromCallback({ type: 'sync-response', from: a.to, blocks: answer.blocks, highQc: answer.highQc });
-            },
-            (err: unknown) => this.opts.logger?.warn({ err: String(err), peer: a.to }, 'sync request failed'),
-          );
+          this.askSync(a.to, a.fromHeight);
           break;
         case 'validate-payload': {
           // Requests seen at ingress or by relay are in the pool's verified cache, and a few
@@ -858,8 +854,49 @@ export class ValidatorNode {
     }
   }
 
+  /** Asks `peer` for the blocks from `fromHeight`; its answer goes to the core, or is a claim that they are pruned. */
+  private askSync(peer: number, fromHeight: number): void {
+    this.opts.transport.requestSync(peer, fromHeight).then(
+      (answer) => {
+        if (!answer || this.stopped) return;
+        if ('pruned' in answer) this.onPrunedClaim(peer, fromHeight);
+        else this.stepFromCallback({ type: 'sync-response', from: peer, blocks: answer.blocks, highQc: answer.highQc });
+      },
+      (err: unknown) => this.opts.logger?.warn({ err: String(err), peer }, 'sync request failed'),
+    );
+  }
+
   /**
-   * Catches up by snapshot after `first` said the blocks we need are pruned: fetch its latest
+   * A peer says the blocks above our committed height are pruned. One peer's word does not
+   * start a snapshot sync: a Byzantine peer saying it to everyone who asks would push every
+   * replica that falls behind onto snapshots (and off the history it could have replayed and
+   * served), however many honest peers still hold the blocks. f + 1 distinct peers saying it
+   * include an honest one; until then the next peer that has not said it is asked for the
+   * blocks. With at most f faulty, the honest peers either hold the blocks (and send them) or
+   * number at least 2f >= f + 1 and say so.
+   */
+  private onPrunedClaim(peer: number, fromHeight: number): void {
+    // An answer to a question we no longer have: the blocks arrived meanwhile.
+    if (fromHeight <= this.opts.store.committedHeight()) return;
+    if (this.prunedClaims.fromHeight !== fromHeight) this.prunedClaims = { fromHeight, peers: new Set() };
+    const claims = this.prunedClaims.peers;
+    claims.add(peer);
+    const n = this.opts.n;
+    if (claims.size > maxFaulty(n)) {
+      this.syncSnapshot(peer);
+      return;
+    }
+    for (let k = 1; k < n; k++) {
+      const next = (peer + k) % n;
+      if (next !== this.opts.index && !claims.has(next)) {
+        this.askSync(next, fromHeight);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Catches up by snapshot after f + 1 peers, `first` the last of them, said the blocks we need are pruned: fetch its latest
    * snapshot, verify it against a certified header, install it, then sync blocks from above it.
    * A peer that lies (bad bytes, bad proof, bad QC, wrong roots) is logged and skipped, and the
    * next peer is tried; one fetch runs at a time.

@@ -102,6 +102,10 @@ export class FakeNetwork {
   readonly down = new Set<number>();
   /** Per node: rewrites the snapshot chunks it serves, to play a lying peer. */
   readonly tamper: ((chunk: SnapshotChunkAnswer) => SnapshotChunkAnswer | undefined)[] = [];
+  /** Per node: rewrites the sync answers it serves (undefined: no answer), to play a lying or silent peer. */
+  readonly tamperSync: ((answer: SyncAnswer, fromHeight: number) => SyncAnswer | undefined)[] = [];
+  /** Per node: snapshot chunks it asked its peers for. */
+  readonly snapshotAsks: number[] = [];
   messages = 0;
 
   transport(self: number): ConsensusTransport {
@@ -114,19 +118,22 @@ export class FakeNetwork {
         new Promise<SyncAnswer | undefined>((resolve) =>
           setImmediate(() => {
             const peer = this.nodes[to];
-            resolve(peer && !this.down.has(to) && !this.down.has(self) ? peer.serveSync(fromHeight) : undefined);
+            if (!peer || this.down.has(to) || this.down.has(self)) return resolve(undefined);
+            const answer = peer.serveSync(fromHeight);
+            resolve(this.tamperSync[to] ? this.tamperSync[to](answer, fromHeight) : answer);
           }),
         ),
       requestSnapshotChunk: (to, height, offset) =>
-        new Promise<SnapshotChunkAnswer | undefined>((resolve) =>
+        new Promise<SnapshotChunkAnswer | undefined>((resolve) => {
+          this.snapshotAsks[self] = (this.snapshotAsks[self] ?? 0) + 1;
           setImmediate(() => {
             const peer = this.nodes[to];
             const up = peer && !this.down.has(to) && !this.down.has(self);
             if (!up) return resolve(undefined);
             const chunk = peer.serveSnapshot(height, offset);
             resolve(chunk && this.tamper[to] ? this.tamper[to](chunk) : chunk);
-          }),
-        ),
+          });
+        }),
     };
   }
 

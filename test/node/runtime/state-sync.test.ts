@@ -251,6 +251,49 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
   });
 });
 
+describe('block sync when one peer falsely says the blocks are pruned', function () {
+  this.timeout(60_000);
+  const N = 4;
+  // Snapshots are taken, so one could be installed, but nothing is pruned: every peer holds every block.
+  const policy: SnapshotPolicy = { interval: 4, retainBlocks: 10_000 };
+  const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+  const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
+  const { net, make } = makeCluster(N, stores, policy, metrics);
+
+  before(async () => {
+    net.down.add(3);
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+    for (const node of net.nodes) node!.start();
+    await grow(net.nodes[0]!, 12, 'p');
+  });
+  after(() => {
+    for (const node of net.nodes) node?.stop();
+  });
+
+  it('catches up by blocks from the honest peers rather than by a snapshot on that one word', async () => {
+    let lies = 0;
+    // Peer 0 says every block is pruned; the others stay silent until it has said so once, so
+    // that its word comes first whichever peer validator 3 asks first.
+    net.tamperSync[0] = (_answer, fromHeight) => {
+      lies++;
+      return { pruned: fromHeight + 1 };
+    };
+    for (const p of [1, 2]) net.tamperSync[p] = (answer) => (lies > 0 ? answer : undefined);
+    net.down.delete(3);
+    const target = stores[0]!.committedHeight();
+    const traffic = (async () => {
+      for (let k = 0; k < 40 && stores[3]!.committedHeight() < target + 2; k++) await grow(net.nodes[1]!, 1, `q${k}`);
+    })();
+    await until(() => stores[3]!.committedHeight() >= target, 'validator 3 to catch up');
+    await traffic;
+    assert.ok(lies >= 1, 'peer 0 was asked and lied');
+    assert.equal(net.nodes[3]!.failure, undefined);
+    assert.equal(net.snapshotAsks[3] ?? 0, 0, 'no snapshot asked for');
+    assert.equal((await metrics[3]!.snapshotsInstalled.get()).values[0]?.value ?? 0, 0, 'no snapshot installed');
+    assert.equal(stores[3]!.lowestBlockHeight(), 1, 'every block replayed');
+  });
+});
+
 describe('clients waiting on a validator that catches up by snapshot', function () {
   this.timeout(60_000);
   const N = 4;
