@@ -5,6 +5,7 @@
  *
  *   npm run bench:validation [-- --quick]
  */
+import { nearestRank } from '../client/percentile.js';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
@@ -42,9 +43,7 @@ export interface ValidationBenchRecord {
 }
 
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
+const percentile = nearestRank;
 
 /** A put whose encoding is exactly COMMAND_BYTES: tag, u16 key len, 16-byte key, u16 value len, value. */
 function command(i: number): Uint8Array {

@@ -1,4 +1,5 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
+import { nearestRank } from './percentile.js';
 import { ed25519KeypairFromSeed } from '../crypto/ed25519/backends.js';
 import { createNetworkHost } from '../network/host.js';
 import { encodeCommand } from '../protocol/command.js';
@@ -48,10 +49,9 @@ export interface VerifyCommitsOptions {
   readonly onFailed?: (index: number, err: Error) => void;
 }
 
-/** The p-th percentile of an ascending list (nearest rank), 0 for an empty one. */
+/** The p-th percentile of an ascending list (nearest rank), to 2 decimals; 0 for an empty one. */
 export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!.toFixed(2));
+  return Number(nearestRank(sorted, p).toFixed(2));
 }
 
 /**

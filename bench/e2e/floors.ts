@@ -4,9 +4,10 @@
  *  - validation ceiling: cores x single-core ed25519 verifications/s (sodium, the fastest backend
  *    the project ships) / n, the issue's yardstick (each replica checks every request once);
  *  - crypto floor: the per-block cryptography alone, cluster-wide (n vote signatures, the
- *    leader's q vote checks and QC aggregation, n QC verifications, n x batch ed25519 checks),
- *    turned into commands/s on `cores` cores; multisig and threshold QCs measured side by side
- *    at the certificate level (the runtime uses multisig QCs only);
+ *    leader's q vote checks and QC aggregation, n QC verifications, and n ed25519 checks per
+ *    command unless the run is unsigned), turned into commands/s on `cores` cores for blocks of
+ *    `batch` commands and, once the run has measured it, for the blocks it actually committed
+ *    (cryptoFloorAt); multisig and threshold QCs measured side by side at the certificate level;
  *  - messaging floor: n libp2p hosts in this process (TCP, noise, yamux, gossipsub as the node
  *    configures them) carrying one block's bytes per round and no consensus: the leader gossips
  *    each request and the block, the n-1 others each send a vote back on a direct stream; and the
@@ -31,10 +32,15 @@ export interface CryptoFloor {
   readonly blsVerifyBatchPerVoteUs: number;
   readonly qcBuildUs: number;
   readonly qcVerifyUs: number;
-  /** Cluster CPU per block for the crypto alone (microseconds). */
+  /** Cluster CPU per block of `batch` commands for the crypto alone (microseconds). */
   readonly perBlockUs: number;
-  /** commands/s if the cluster's cores did nothing but this crypto. */
+  /** Of it, what a block costs whatever it carries: votes and QCs (microseconds). */
+  readonly blsPerBlockUs: number;
+  /** And what each command adds: n signature checks, 0 when the run is unsigned (microseconds). */
+  readonly perCommandUs: number;
+  /** commands/s if the cluster's cores did nothing but this crypto, with full blocks. */
   readonly commandsPerSec: number;
+  readonly cores: number;
   readonly qcSchemes: { readonly multisig: { buildUs: number; verifyUs: number }; readonly threshold: { buildUs: number; verifyUs: number } };
 }
 
@@ -72,7 +78,7 @@ function qcCost(scheme: QcScheme, shares: Uint8Array[], digest: Uint8Array, quic
 }
 
 /** `qc` picks which scheme's build and verify costs enter the per-block figure; both are reported. */
-export function measureCryptoFloor(n: number, batch: number, blsName: BlsBackendName, quick: boolean, qc: QcKind = 'multisig'): CryptoFloor {
+export function measureCryptoFloor(n: number, batch: number, blsName: BlsBackendName, quick: boolean, qc: QcKind = 'multisig', unsigned = false): CryptoFloor {
   const bls = blsBackend(blsName);
   const digest = randomBytes(32);
   const pairs = Array.from({ length: n }, () => generateBlsKeyPair(bls));
@@ -97,7 +103,9 @@ export function measureCryptoFloor(n: number, batch: number, blsName: BlsBackend
   const edUs = 1e6 / ceiling.ed25519VerifiesPerSecSingleCore;
   const signUs = sign.msPerOp * 1000;
   const chosen = qc === 'threshold' ? thr : multisig;
-  const perBlockUs = n * signUs + batchVerify.msPerOp * 1000 + chosen.buildUs + n * chosen.verifyUs + n * batch * edUs;
+  const blsPerBlockUs = n * signUs + batchVerify.msPerOp * 1000 + chosen.buildUs + n * chosen.verifyUs;
+  const perCommandUs = unsigned ? 0 : n * edUs;
+  const perBlockUs = blsPerBlockUs + batch * perCommandUs;
   return {
     ed25519VerifyUs: round(edUs),
     blsSignUs: round(signUs),
@@ -105,9 +113,21 @@ export function measureCryptoFloor(n: number, batch: number, blsName: BlsBackend
     qcBuildUs: chosen.buildUs,
     qcVerifyUs: chosen.verifyUs,
     perBlockUs: round(perBlockUs),
+    blsPerBlockUs: round(blsPerBlockUs),
+    perCommandUs: round(perCommandUs),
     commandsPerSec: round((ceiling.cores * batch * 1e6) / perBlockUs),
+    cores: ceiling.cores,
     qcSchemes: { multisig: { buildUs: multisig.buildUs, verifyUs: multisig.verifyUs }, threshold: { buildUs: thr.buildUs, verifyUs: thr.verifyUs } },
   };
+}
+
+/**
+ * The crypto floor for blocks of `commandsPerBlock` commands (what a run committed on average,
+ * often well below its batch limit): the per-block certificate work spread over fewer commands.
+ */
+export function cryptoFloorAt(floor: CryptoFloor, commandsPerBlock: number): number {
+  if (!(commandsPerBlock > 0)) return 0;
+  return round((floor.cores * 1e6) / (floor.blsPerBlockUs / commandsPerBlock + floor.perCommandUs));
 }
 
 export interface MessagingFloor {

@@ -32,8 +32,13 @@ export interface LoadOptions {
   /** Hard cap on commands submitted in total. */
   readonly maxCommands: number;
   readonly requestTimeoutMs?: number;
-  /** Called when the measured window opens and closes (CPU and profile snapshots). */
-  readonly onWindow?: (edge: 'open' | 'close') => void | Promise<void>;
+  /**
+   * Called when the measured window opens and closes (CPU and profile snapshots). It returns
+   * the instant (performance.now()) its readings were taken: the window is measured between
+   * those instants, which a busy event loop can put well after the planned ones. Without one the
+   * call's own start counts.
+   */
+  readonly onWindow?: (edge: 'open' | 'close') => number | undefined | Promise<number | undefined>;
   /** Ends the load early: clients leave as at the window's end, and the run throws LoadInterruptedError. */
   readonly signal?: AbortSignal;
 }
@@ -53,7 +58,10 @@ export interface LoadResult {
   readonly rejected: number;
   readonly timedOut: number;
   readonly failed: number;
+  /** The measured window: from the open edge's readings to the close edge's. */
   readonly windowS: number;
+  /** The window as planned (durationMs); a measured one much longer says the load generator fell behind. */
+  readonly plannedWindowS: number;
   /** Ascending latencies (ms, submit to committed reply) of the commits inside the window. */
   readonly latencies: number[];
   /** Longest time inside the window without any commit completing (ms): a stall shows here. */
@@ -136,6 +144,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     const close = open + opts.durationMs;
     let windowOpened = false;
     let windowClosed = false;
+    let measuredOpen = open;
+    let measuredClose = close;
     /** Wakes every client when the window closes, so none waits out a reply it no longer needs. */
     let wakeAll: () => void = () => undefined;
     const closed = new Promise<void>((r) => {
@@ -164,16 +174,17 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       };
       if (await sleep(opts.warmupMs)) return leave();
       windowOpened = true;
-      await opts.onWindow?.('open');
+      const opening = performance.now();
+      measuredOpen = (await opts.onWindow?.('open')) ?? opening;
       if (await sleep(Math.max(0, close - performance.now()))) return leave();
       windowClosed = true;
       wakeAll();
-      await opts.onWindow?.('close');
+      const closing = performance.now();
+      measuredClose = (await opts.onWindow?.('close')) ?? closing;
     })();
 
-    const latencies: number[] = [];
-    const commitTimes: number[] = [];
-    let committed = 0;
+    /** Every commit from the planned open on, as [reply time, latency]: the measured window picks its own at the end. */
+    const commits: [number, number][] = [];
     let submitted = 0;
     let rejected = 0;
     let timedOut = 0;
@@ -215,11 +226,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       let wake: () => void = () => undefined;
       const count = (reply: SubmitReply, t0: number, t1: number) => {
         if (reply.status === 'committed') {
-          if (t1 >= open && t1 <= close) {
-            committed++;
-            latencies.push(t1 - t0);
-            commitTimes.push(t1);
-          }
+          if (t1 >= open) commits.push([t1, t1 - t0]);
         } else if (reply.status === 'timeout') timedOut++;
         else {
           rejected++;
@@ -312,17 +319,19 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     };
     await Promise.all([edges, ...Array.from({ length: opts.clients }, (_, c) => clientLoop(c))]);
     if (opts.signal?.aborted) throw new LoadInterruptedError();
-    latencies.sort((a, b) => a - b);
-    commitTimes.sort((a, b) => a - b);
+    const inWindow = commits.filter(([t1]) => t1 >= measuredOpen && t1 <= measuredClose);
+    const latencies = inWindow.map(([, ms]) => ms).sort((a, b) => a - b);
+    const commitTimes = inWindow.map(([t1]) => t1).sort((a, b) => a - b);
     return {
-      maxGapMs: Math.round(longestGapMs(commitTimes, open, close)),
+      maxGapMs: Math.round(longestGapMs(commitTimes, measuredOpen, measuredClose)),
       failures,
-      committed,
+      committed: inWindow.length,
       submitted,
       rejected,
       timedOut,
       failed,
-      windowS: windowOpened ? opts.durationMs / 1000 : 0,
+      windowS: windowOpened ? (measuredClose - measuredOpen) / 1000 : 0,
+      plannedWindowS: opts.durationMs / 1000,
       latencies,
     };
   } finally {

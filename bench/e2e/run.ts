@@ -9,10 +9,11 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
+import { nearestRank } from '../../client/percentile.js';
 import { significant } from '../harness.js';
 import { type RequestAnatomy, type RoundAnatomy, requestAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
-import { type CryptoFloor, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
+import { type CryptoFloor, cryptoFloorAt, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
@@ -135,7 +136,13 @@ export interface E2eResult {
   readonly validationCeiling: number;
   readonly validationCeilingDetail: ValidationCeiling;
   readonly fractionOfValidationCeiling: number;
+  /** The measured window: from the open edge's readings to the close edge's (durationS is the planned one). */
+  readonly windowS: number;
+  /** What makes this point's figures doubtful (pointProblems); empty when nothing does. */
+  readonly problems: readonly string[];
   readonly cryptoFloor: CryptoFloor | null;
+  /** The crypto floor for the blocks this run committed (commandsPerBlock), not full ones: what fractionOfCryptoFloor divides by. */
+  readonly cryptoFloorAtMeasuredBlocks: number | null;
   readonly fractionOfCryptoFloor: number | null;
   readonly messagingFloor: MessagingFloor | null;
   /** Against the messaging floor scaled to the machine's cores (it ran on one thread). */
@@ -146,7 +153,7 @@ export interface E2eResult {
 
 const r3 = (v: number) => significant(v);
 
-const pct = (sorted: readonly number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+const pct = nearestRank;
 
 /** The largest per-validator increase of a counter read at both edges; null if none was read twice. */
 export interface ProposalRequestCounts {
@@ -158,6 +165,22 @@ export interface ProposalRequestCounts {
 }
 
 /** A counter's growth over the window, summed over the validators read at both edges (null: none). */
+/**
+ * What makes a point's figures doubtful, in words for the report: a window the load generator
+ * stretched (its event loop fell behind, so the edges came late), validators that used more CPU
+ * than the cores hold in that window (readings not taken together), disagreement, or requests
+ * that timed out or failed (their latencies are not in p50/p99).
+ */
+export function pointProblems(w: { windowS: number; plannedWindowS: number; cpuSeconds: number; cores: number; agreed: boolean; timedOut: number; failed: number }): string[] {
+  const out: string[] = [];
+  if (w.windowS > w.plannedWindowS * 1.1) out.push(`window ${w.windowS.toFixed(2)} s against ${w.plannedWindowS} s planned`);
+  if (w.cpuSeconds > w.cores * w.windowS * 1.02) out.push(`CPU ${w.cpuSeconds.toFixed(2)} s over ${w.cores} cores x ${w.windowS.toFixed(2)} s`);
+  if (!w.agreed) out.push('validators did not agree');
+  if (w.timedOut > 0) out.push(`${w.timedOut} requests timed out`);
+  if (w.failed > 0) out.push(`${w.failed} requests failed`);
+  return out;
+}
+
 export function windowSum(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
   let sum: number | null = null;
   for (let i = 0; i < close.length; i++) {
@@ -235,7 +258,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let cryptoFloor: CryptoFloor | null = null;
   let messagingFloor: MessagingFloor | null = null;
   if (!opts.noFloors) {
-    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick, qc);
+    cryptoFloor = measureCryptoFloor(opts.replicas, opts.batch, opts.bls, quick, qc, opts.unsigned);
     messagingFloor = await measureMessagingFloor(opts.replicas, opts.batch, opts.commandBytes, quick ? 1000 : 2000);
   }
   const profileDir = opts.noProfile ? undefined : join(tmpdir(), `vsmr-bench-prof-${process.pid}-${Date.now()}`);
@@ -277,22 +300,26 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       onWindow: async (edge) => {
         // The metrics scrapes stay outside the CPU window: before its first reading, after its last.
         if (edge === 'open') metrics0 = await scrape();
-        // Kernel counters and the profiler's clock (V8 monotonic microseconds) at the same instant.
+        // The window's instant: the load's commits, the kernel's counters, this process's CPU and
+        // the profiler's clock (V8 monotonic microseconds) are all taken here, nothing awaited
+        // between them but the /proc reads themselves.
+        const at = performance.now();
         const us = Number(process.hrtime.bigint() / 1000n);
+        const self = edge === 'open' ? process.cpuUsage() : process.cpuUsage(self0);
         const cpu = await cluster.usage();
-        const h = (await cluster.status(0))?.height ?? 0;
         if (edge === 'open') {
           cpu0 = cpu;
           us0 = us;
-          self0 = process.cpuUsage();
-          h0 = h;
+          self0 = self;
+          h0 = (await cluster.status(0))?.height ?? 0;
         } else {
           cpu1 = cpu;
           us1 = us;
-          self1 = process.cpuUsage(self0);
-          h1 = h;
+          self1 = self;
+          h1 = (await cluster.status(0))?.height ?? 0;
           metrics1 = await scrape();
         }
+        return at;
       },
     });
     for (let k = 0; k < 50 && !agreed && !opts.signal?.aborted; k++) {
@@ -322,7 +349,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   } else breakdown.unattributed = cpuSeconds;
   for (const c of CATEGORIES) breakdown[c] = r3(breakdown[c]);
   const lat = load.latencies;
-  const commitBounds = longestCommitIntervalsMs(metrics0, metrics1, opts.durationS * 1000);
+  const commitBounds = longestCommitIntervalsMs(metrics0, metrics1, load.windowS * 1000);
   const throughput = load.windowS > 0 ? load.committed / load.windowS : 0;
   const blocks = Math.max(0, h1 - h0);
   const cdf = Array.from({ length: 21 }, (_, i) => [r3(pct(lat, Math.min(100, i * 5))), i / 20] as const);
@@ -384,10 +411,13 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     validationCeilingDetail: ceiling,
     fractionOfValidationCeiling: r3(throughput / ceiling.commandsPerSec),
     cryptoFloor,
-    fractionOfCryptoFloor: cryptoFloor ? r3(throughput / cryptoFloor.commandsPerSec) : null,
+    cryptoFloorAtMeasuredBlocks: cryptoFloor && blocks > 0 ? cryptoFloorAt(cryptoFloor, load.committed / blocks) : null,
+    fractionOfCryptoFloor: cryptoFloor && blocks > 0 && load.committed > 0 ? r3(throughput / cryptoFloorAt(cryptoFloor, load.committed / blocks)) : null,
     messagingFloor,
     fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.gossipCommandsPerSec * cores)) : null,
     agreed,
+    windowS: r3(load.windowS),
+    problems: pointProblems({ windowS: load.windowS, plannedWindowS: load.plannedWindowS, cpuSeconds, cores, agreed, timedOut: load.timedOut, failed: load.failed }),
     machine: { cores, loadavg1: r3(loadavg()[0]!), node: process.version },
   };
 }

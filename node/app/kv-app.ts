@@ -14,11 +14,15 @@
  *   bytes that do not decode: MALFORMED, still logged at their position
  *   a command from a client request committed in a block above the request's expiry: EXPIRED
  *              (its sequence stays unused)
- *   a command from a client request whose (client key, sequence) already committed: REPLAYED
+   *   a command from a client request whose (client key, sequence) already committed: REPLAYED
  *              (replay-window.ts); any other result, failures included, consumes the sequence
+ *   a transfer from a client request whose `from` is not the request's signing key: UNAUTHORIZED
+ *   a payload entry that is not a well-formed request (its origin given as undefined): MALFORMED,
+ *              never decoded as a command
  *
- * Who may spend from an account is not decided here: a command carries no signer. The
- * validation layer must refuse a transfer whose `from` is not the request's signing key.
+ * The validation layer refuses the last two before a block is voted for; execution applies the
+ * same rules so that what commits never depends on the voters having checked. Commands applied
+ * with no origins at all (the simulator's opaque payloads) carry no signer and are applied bare.
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { SHA256_LENGTH, sha256 } from '../../crypto/hash.js';
@@ -138,7 +142,7 @@ export class KvApplication {
     const replay: BlockReplayRecords = new Map();
     for (let i = 0; i < commands.length; i++) {
       const bytes = commands[i]!;
-      const result = this.#applyFrom(bytes, origins?.[i], height, replay);
+      const result = origins === undefined ? this.#applyBytes(bytes) : this.#applyFrom(bytes, origins[i], height, replay);
       this.#log.append(origins?.[i]?.id ?? sha256(bytes), result);
       results.push(result);
     }
@@ -219,7 +223,8 @@ export class KvApplication {
     return app;
   }
 
-  #applyBytes(bytes: Uint8Array): Result {
+  /** Decodes and applies one command; with `signer`, a transfer must spend from the signer's own account. */
+  #applyBytes(bytes: Uint8Array, signer?: Uint8Array): Result {
     let cmd: Command;
     try {
       cmd = decodeCommand(bytes);
@@ -227,6 +232,7 @@ export class KvApplication {
       if (err instanceof CommandDecodeError) return Result.MALFORMED;
       throw err;
     }
+    if (signer !== undefined && cmd.type === 'transfer' && !bytesEqual(cmd.from, signer)) return Result.UNAUTHORIZED;
     return this.#apply(cmd);
   }
 
@@ -274,10 +280,11 @@ export class KvApplication {
    * applies identically. An expired request leaves its sequence unused.
    */
   #applyFrom(bytes: Uint8Array, origin: RequestOrigin | undefined, height: bigint, replay: BlockReplayRecords): Result {
-    if (origin === undefined) return this.#applyBytes(bytes);
+    // Not a request: whatever its bytes would decode to, nobody signed for it.
+    if (origin === undefined) return Result.MALFORMED;
     if (origin.expiry < height) return Result.EXPIRED;
     if (!this.#admit(origin, replay)) return Result.REPLAYED;
-    return this.#applyBytes(bytes);
+    return this.#applyBytes(bytes, origin.clientKey);
   }
 
   /** Records the origin's sequence as committed in the block's copy of its record; false if it is a replay. */

@@ -38,6 +38,12 @@ export type EquivocationEvidence =
 
 /** Rounds of votes remembered behind the highest seen: older conflicts are no longer looked for. */
 const WINDOW_ROUNDS = 64;
+/**
+ * Rounds of proposals remembered either side of the local round. A proposal is kept whole (its
+ * id is checked only on a conflict, to keep the honest path free), and may be megabytes: a wide
+ * window would let one validator park a full block here for every round in it.
+ */
+const PROPOSAL_WINDOW_ROUNDS = 8;
 
 export class EquivocationDetector {
   /** `${signer}:${round}` -> the first verified vote seen. */
@@ -53,12 +59,21 @@ export class EquivocationDetector {
    * `chainId` is needed only to check proposals' block ids; without it proposals are ignored.
    * `roundNow`, the local core's round, bounds what is remembered from above: without it the
    * first message seen could carry a round of 2^53 and move the window past every honest one.
+   * `leaderOf`, when given, keeps proposals only from their round's leader (the core ignores any
+   * other's), so a validator can hold a block here only in the rounds it leads.
    */
   constructor(
     private readonly certs: CertificateOps,
     private readonly chainId?: string,
     private readonly roundNow?: () => number,
+    private readonly leaderOf?: (round: number) => number,
   ) {}
+
+  /** The window's top after seeing `round`: never above the local round, which an unverified message could otherwise drag up. */
+  private top(round: number): number {
+    const now = this.roundNow?.();
+    return now === undefined ? round : Math.min(round, now);
+  }
 
   /** Whether `round` is one this detector remembers: within the window below the highest seen, not far above the local round. */
   private inWindow(round: number, highest: number): boolean {
@@ -97,7 +112,8 @@ export class EquivocationDetector {
       // Kept unchecked: signatures are verified only when a conflict makes them matter, so the
       // honest path costs no pairing here (the core checks votes together, per QC).
       this.firstVotes.set(key, vote);
-      if (round > this.highestRound) this.advance(round);
+      const top = this.top(round);
+      if (top > this.highestRound) this.advance(top);
       return undefined;
     }
     if (this.reported.has(key) || bytesToHex(encodeVoteData(first.vote)) === bytesToHex(encodeVoteData(vote.vote))) return undefined;
@@ -120,14 +136,18 @@ export class EquivocationDetector {
   private observeProposal(from: number, block: Block): EquivocationEvidence | undefined {
     const round = block.round;
     if (this.chainId === undefined || block.author !== from || !Number.isSafeInteger(from) || from < 0 || from >= this.certs.n) return undefined;
+    if (!Number.isSafeInteger(round) || (this.leaderOf !== undefined && this.leaderOf(round) !== from)) return undefined;
+    const now = this.roundNow?.();
+    if (now !== undefined && Math.abs(round - now) > PROPOSAL_WINDOW_ROUNDS) return undefined;
     if (!this.inWindow(round, this.highestProposalRound)) return undefined;
     const key = `${from}:${round}`;
     const first = this.firstProposals.get(key);
     if (first === undefined) {
       this.firstProposals.set(key, block);
-      if (round > this.highestProposalRound) {
-        this.highestProposalRound = round;
-        const floor = round - WINDOW_ROUNDS;
+      const top = this.top(round);
+      if (top > this.highestProposalRound) {
+        this.highestProposalRound = top;
+        const floor = top - (now === undefined ? WINDOW_ROUNDS : PROPOSAL_WINDOW_ROUNDS);
         for (const [k, b] of this.firstProposals) if (b.round < floor) this.firstProposals.delete(k);
         for (const k of this.reportedProposals) if (Number(k.slice(k.indexOf(':') + 1)) < floor) this.reportedProposals.delete(k);
       }

@@ -23,8 +23,9 @@ export class EvidenceRecorder {
     private readonly metrics?: Pick<NodeMetrics, 'equivocationEvidence'>,
     private readonly logger?: Logger,
     roundNow?: () => number,
+    leaderOf?: (round: number) => number,
   ) {
-    this.detector = new EquivocationDetector(certs, chainId, roundNow);
+    this.detector = new EquivocationDetector(certs, chainId, roundNow, leaderOf);
   }
 
   /** Evidence recorded so far. */

@@ -103,7 +103,7 @@ export async function startValidator(
   const blsCerts = new BlsCertificateOps(chainId, genesis.validatorSet, genesis.quorumScheme);
   const certs = timedCertificateOps(blsCerts, metrics);
   // The core's round bounds what the watch remembers (messages arrive only once `node` exists).
-  const evidence = new EvidenceRecorder(certs, chainId, metrics, logger, () => node.round);
+  const evidence = new EvidenceRecorder(certs, chainId, metrics, logger, () => node.round, (round) => node.leaderOf(round));
   // Requests seen here, by id: compact proposals are written against the others' and rebuilt
   // from ours (the mempool's first, then the stash's; see STASH_BUDGET).
   const stash = new RequestStashes(stashLimitsPerOrigin(genesis.validators.length));

@@ -260,10 +260,16 @@ export class ValidatorNode {
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
-      // A request past its expiry at the height voters check it against (see validate-payload).
+      // A request past its expiry at the height voters check it against (see validate-payload),
+      // or whose sequence already committed here. Voters refuse a command their core saw commit
+      // recently, but that memory does not survive a restart or a snapshot install: a committed
+      // request relayed back to a restarted leader would otherwise make it propose blocks the
+      // others refuse, round after round, until the request expired. Checked once per command a
+      // leader proposes, not per relay.
       isStale: (cmd, height) => {
-        const expiry = requestHeader(cmd)?.expiry;
-        return expiry === undefined || expiry < BigInt(Math.max(height, o.store.committedHeight()));
+        const header = requestHeader(cmd);
+        if (header === undefined || header.expiry < BigInt(Math.max(height, o.store.committedHeight()))) return true;
+        return this.isCommittedRequest(cmd, header);
       },
       ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
       ...(o.mempool?.maxBytes === undefined ? {} : { maxPendingBytes: o.mempool.maxBytes }),

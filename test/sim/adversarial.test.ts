@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EquivocationDetector } from '../../node/consensus/evidence.js';
 import { FakeCertificateOps, fakeSigner } from '../../node/consensus/fake-certs.js';
+import { genesisQc, makeBlock } from '../../protocol/block.js';
 import { voteDigest, type VoteData } from '../../protocol/types.js';
 import { BEHAVIORS, NEEDS_MORE_THAN_F, parseBehaviors } from '../../sim/behaviors/registry.js';
 import { twinsConnected, twinsScenario } from '../../sim/behaviors/twins.js';
@@ -147,5 +148,28 @@ describe('adversarial sim: twins schedules and evidence', () => {
     const e3 = fresh.observe(vote(3));
     assert.equal(e3?.kind, 'double-vote', 'the valid vote replaced the forgery as the first one');
     assert.deepEqual(e3?.kind === 'double-vote' ? e3.first.vote : undefined, data(2));
+  });
+
+  it('the detector keeps proposals only from their round’s leader near the local round, and no far vote blinds it', () => {
+    const certs = new FakeCertificateOps(SIM_CHAIN_ID, 4);
+    const now = 10;
+    const detector = () => new EquivocationDetector(certs, SIM_CHAIN_ID, () => now, (round) => round % 4);
+    const block = (round: number, author: number, tag: number) =>
+      makeBlock(SIM_CHAIN_ID, { round, height: 1, parentQc: genesisQc(SIM_CHAIN_ID), author, payload: [Uint8Array.of(tag)] });
+    const twice = (d: EquivocationDetector, round: number, author: number) => {
+      d.observe({ type: 'proposal', block: block(round, author, 1) }, author);
+      return d.observe({ type: 'proposal', block: block(round, author, 2) }, author);
+    };
+    assert.equal(twice(detector(), 9, 1)?.kind, 'conflicting-proposals', 'the leader of round 9, near round 10');
+    assert.equal(twice(detector(), 9, 2), undefined, 'validator 2 does not lead round 9: nothing kept');
+    assert.equal(twice(detector(), 29, 1), undefined, 'round 29 is far from round 10: nothing kept');
+    // A vote far ahead (still within the vote window of the local round) must not move the
+    // window past the rounds a late double vote is looked for in.
+    const data = (id: number, round: number): VoteData => ({ blockId: new Uint8Array(32).fill(id), round, height: 3, parentId: new Uint8Array(32), parentRound: round - 1 });
+    const vote = (id: number, round: number, by = 2) => ({ type: 'vote' as const, vote: { vote: data(id, round), signer: by, signature: fakeSigner(by).sign(voteDigest(SIM_CHAIN_ID, data(id, round))) } });
+    const d = detector();
+    assert.equal(d.observe(vote(1, 9)), undefined);
+    for (const far of [now + 63, now + 64]) assert.equal(d.observe(vote(1, far, 3)), undefined);
+    assert.equal(d.observe(vote(2, 9))?.kind, 'double-vote');
   });
 });

@@ -475,12 +475,34 @@ describe('KvApplication replay protection', () => {
     const app = newApp();
     const cmd = encodeCommand(put('k', 'v'));
     const out = app.applyBlock([cmd, cmd, cmd], [origin(1n), origin(1n, other), undefined]);
-    assert.deepEqual(out.results, [Result.OK, Result.OK, Result.OK]);
+    assert.deepEqual(out.results, [Result.OK, Result.OK, Result.MALFORMED]);
     assert.deepEqual(app.logEntry(0).requestId, origin(1n).id);
     assert.deepEqual(app.logEntry(1).requestId, origin(1n, other).id);
     // An entry with no origin (not a well-formed request) is logged under the hash of its bytes.
     assert.deepEqual(app.logEntry(2).requestId, sha256Noble(cmd));
     assert.notDeepEqual(app.logEntry(0).requestId, app.logEntry(1).requestId);
+  });
+
+  it('commits an entry that is not a request as MALFORMED, even when its bytes decode as a command', () => {
+    const app = newApp();
+    app.applyBlock([encodeCommand(mint(client, 100n))], [origin(0n)]);
+    // The raw bytes of a transfer out of the client's account, in a block but signed by nobody.
+    const raw = encodeCommand(transfer(client, B, 30n));
+    assert.deepEqual(app.applyBlock([raw], [undefined]).results, [Result.MALFORMED]);
+    assert.equal(app.balance(client), 100n);
+    assert.equal(app.balance(B), 0n);
+  });
+
+  it('commits a transfer out of an account that is not its signer’s as UNAUTHORIZED, its sequence used', () => {
+    const app = newApp();
+    app.applyBlock([encodeCommand(mint(client, 100n))], [origin(0n)]);
+    const theft = encodeCommand(transfer(client, B, 30n));
+    assert.deepEqual(app.applyBlock([theft], [origin(1n, other)]).results, [Result.UNAUTHORIZED]);
+    assert.equal(app.balance(client), 100n);
+    // The thief's sequence 1 is spent; the owner's own transfer goes through.
+    assert.deepEqual(app.applyBlock([theft], [origin(1n, other)]).results, [Result.REPLAYED]);
+    assert.deepEqual(app.applyBlock([theft], [origin(1n)]).results, [Result.OK]);
+    assert.equal(app.balance(B), 30n);
   });
 
   it('commits a replayed request as REPLAYED: a signed transfer moves the funds once', () => {

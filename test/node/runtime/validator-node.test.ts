@@ -357,6 +357,39 @@ describe('ValidatorNode: a full mempool answers busy', () => {
     }
   });
 
+  it('a committed request relayed back to a restarted leader is dropped, not proposed round after round', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
+    try {
+      for (const n of net.nodes) n!.start();
+      const old = put(1_300, 'old', 'v');
+      const [first] = await net.nodes[0]!.submit([old]);
+      const at = (await receipt(first!.committed)).height;
+      await until(() => stores[2]!.committedHeight() >= at, 'validator 2 to commit it');
+      // Restarted, validator 2's core has forgotten what committed; a Byzantine peer relays the
+      // committed request to it. Stateless checks pass it, so it is queued.
+      net.nodes[2]!.stop();
+      net.nodes[2] = validatorNode(2, stores[2]!, net.transport(2));
+      net.nodes[2]!.start();
+      await net.nodes[2]!.admit([old]);
+      assert.equal(net.nodes[2]!.pendingRequests, 1);
+      // Traffic until validator 2 has led a round: it drops the request instead of proposing it.
+      for (let k = 0; k < 40 && net.nodes[2]!.pendingRequests > 0; k++) {
+        const [more] = await net.nodes[1]!.submit([put(1_400 + k, `more-${k}`, 'v')]);
+        await receipt(more!.committed);
+      }
+      assert.equal(net.nodes[2]!.pendingRequests, 0, 'validator 2 dropped the committed request');
+      const [last] = await net.nodes[2]!.submit([put(1_500, 'last', 'v')]);
+      assert.equal((await receipt(last!.committed)).result, Result.OK);
+      const copies = Array.from({ length: stores[0]!.committedHeight() }, (_, h) => stores[0]!.block(h + 1)!.payload.filter((c) => Buffer.compare(c, old) === 0).length);
+      assert.equal(copies.reduce((a, b) => a + b, 0), 1, 'committed once');
+      assert.ok(net.nodes.every((n) => n!.failure === undefined));
+    } finally {
+      for (const n of net.nodes) n?.stop();
+    }
+  });
+
   it('a request that expires while queued is dropped by the leader that reaches it, and the chain goes on', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
