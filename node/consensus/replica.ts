@@ -3,7 +3,7 @@ import { DigestMemo } from '../../crypto/digest-memo.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
-import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyViolation } from './safety-rules.js';
+import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyStorageError, SafetyViolation } from './safety-rules.js';
 import {
   type Block,
   encodeVoteData,
@@ -218,6 +218,8 @@ export class Replica {
   private readonly maxPendingBytes: number;
   private readonly keys: CommandKeys;
   private readonly recentlyCommitted: RecentIds;
+  /** Per peer, the local round in which a certificate it sent failed its check (checkCertificate). */
+  private readonly certFailedInRound = new Map<number, number>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
   /** The round whose empty proposal is held (its proposal timer is armed), and the one whose hold ran out. */
@@ -325,6 +327,9 @@ export class Replica {
       // A proposal can complete a QC at once (tiny n), which moves to a round this replica may lead.
       while (this.maybePropose()) {}
     } catch (err) {
+      // Our own disk failing is no peer's doing, and the replica cannot sign without it: the
+      // runtime halts on it rather than go on silently refusing to vote.
+      if (err instanceof SafetyStorageError) throw err;
       // Peers are untrusted: whatever their message did, it must not take the replica down.
       const reason = err instanceof Rejection ? err.message : err instanceof SafetyViolation ? `safety: ${err.rule}` : `invalid input: ${String(err)}`;
       this.out.push({ type: 'reject', from, reason });
@@ -393,10 +398,10 @@ export class Replica {
       // Skipping rounds is justified only by a TC for the round just before.
       if (!tc || tc.round !== block.round - 1 || qc.vote.round < tc.highestQc.vote.round) throw new Rejection('round gap without a matching TC');
     }
-    if (!this.cfg.certs.verifyQc(qc)) throw new Rejection('invalid parent QC');
+    this.checkCertificate(from, 'parent QC', () => this.cfg.certs.verifyQc(qc));
     // A TC the round gap does not need and that would move nothing here costs no pairing check.
     const usedTc = tc && (block.round !== qc.vote.round + 1 || this.movesRound(tc)) ? tc : undefined;
-    if (usedTc && !this.cfg.certs.verifyTc(usedTc)) throw new Rejection('invalid TC');
+    if (usedTc) this.checkCertificate(from, 'TC', () => this.cfg.certs.verifyTc(usedTc));
 
     this.processQc(qc);
     if (usedTc) this.processTc(usedTc);
@@ -453,7 +458,8 @@ export class Replica {
       return;
     }
 
-    const tcInfo: TimeoutCertInfo | undefined = tc ? { round: tc.round, highestQcRound: tc.highestQc.vote.round } : undefined;
+    // Only a verified TC may justify a vote: the one checked above, never the raw one.
+    const tcInfo: TimeoutCertInfo | undefined = usedTc ? { round: usedTc.round, highestQcRound: usedTc.highestQc.vote.round } : undefined;
     const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);
     const next = this.leaderOf(block.round + 1);
     if (next === this.index) this.onVote(this.index, vote);
@@ -525,8 +531,8 @@ export class Replica {
     // only one that would move this replica is checked, so a peer repeating an old one costs a
     // comparison, not the pairings.
     const usedTc = tc && this.movesRound(tc) ? tc : undefined;
-    if (usedTc && !this.cfg.certs.verifyTc(usedTc)) throw new Rejection('invalid TC');
-    if (!this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC in timeout');
+    if (usedTc) this.checkCertificate(from, 'TC', () => this.cfg.certs.verifyTc(usedTc));
+    this.checkCertificate(from, 'QC in timeout', () => this.cfg.certs.verifyQc(highQc));
     if (usedTc) this.processTc(usedTc);
     this.processQc(highQc);
     if (!this.uncommittedChain(highQc.vote.blockId)) this.requestSync(from, highQc);
@@ -560,6 +566,21 @@ export class Replica {
       this.consecutiveTimeouts = 0;
       this.enterRound(qc.vote.round + 1);
     }
+  }
+
+  /**
+   * Checks a certificate `from` sent, throwing a Rejection if it is invalid. A peer whose
+   * certificate failed gets none of its certificates checked again until this replica's round
+   * moves: a forged TC claiming a round ahead "moves" the replica every time (it is never
+   * processed), and failures are not cached, so without this one Byzantine validator could make
+   * honest ones spend q + 1 pairings per message it sends. Honest peers send only valid ones.
+   */
+  private checkCertificate(from: number, what: string, verify: () => boolean): void {
+    const peer = from !== this.index;
+    if (peer && this.certFailedInRound.get(from) === this.round) throw new Rejection(`${what} not checked: its sender sent an invalid certificate in round ${this.round}`);
+    if (verify()) return;
+    if (peer) this.certFailedInRound.set(from, this.round);
+    throw new Rejection(`invalid ${what}`);
   }
 
   /** Whether processing `tc` would change anything: a higher TC than held, or a round not yet reached. */
@@ -769,7 +790,7 @@ export class Replica {
       if (!isRound(b.round) || b.round <= qc.vote.round) throw new Rejection('sync block round does not climb');
       if (!Array.isArray(b.payload) || !b.payload.every((c: unknown) => c instanceof Uint8Array)) throw new Rejection('malformed sync payload');
       if (!bytesEqual(b.id, blockId(this.cfg.chainId, b))) throw new Rejection('sync block id does not match its contents');
-      if (!this.cfg.certs.verifyQc(qc)) throw new Rejection('invalid QC in sync response');
+      this.checkCertificate(from, 'QC in sync response', () => this.cfg.certs.verifyQc(qc));
       prevId = b.id;
       prevHeight = b.height;
       prevRound = b.round;

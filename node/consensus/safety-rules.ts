@@ -99,6 +99,18 @@ export class SafetyViolation extends Error {
   }
 }
 
+/**
+ * The safety state could not be made durable. Nothing was signed and the state in memory is
+ * unchanged, but the replica cannot go on: the core lets this escape its step (it is no peer's
+ * fault) so that the runtime halts instead of carrying on without votes.
+ */
+export class SafetyStorageError extends Error {
+  constructor(cause: unknown) {
+    super(`the safety state could not be stored: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'SafetyStorageError';
+  }
+}
+
 export interface SafetyRulesOptions {
   /**
    * DELIBERATELY UNSAFE, for tests of the invariant checkers only (the product never sets it):
@@ -205,7 +217,11 @@ export class SafetyRules {
 
   /** Durable first, then visible: the only way state changes. */
   private commit(next: SafetyState): void {
-    this.storage.store(next);
+    try {
+      this.storage.store(next);
+    } catch (err) {
+      throw new SafetyStorageError(err);
+    }
     this.current = next;
   }
 }

@@ -5,6 +5,7 @@ import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
 import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
+import { type SafetyStorage, SafetyStorageError } from '../../../node/consensus/safety-rules.js';
 import {
   type Block,
   type QuorumCert,
@@ -29,6 +30,8 @@ interface ReplicaOpts {
   maxPendingCommands?: number;
   maxPendingBytes?: number;
   isStale?: (command: Uint8Array, committedHeight: number) => boolean;
+  certs?: FakeCertificateOps;
+  safetyStorage?: SafetyStorage;
 }
 
 function replica(index: number, opts: ReplicaOpts = {}): Replica {
@@ -37,8 +40,8 @@ function replica(index: number, opts: ReplicaOpts = {}): Replica {
     index,
     n: N,
     signer: fakeSigner(index),
-    safetyStorage: new MemorySafetyStorage(),
-    certs,
+    safetyStorage: opts.safetyStorage ?? new MemorySafetyStorage(),
+    certs: opts.certs ?? certs,
     baseTimeoutMs: BASE,
     maxBatchCommands: opts.maxBatchCommands ?? 10,
     maxBatchBytes: opts.maxBatchBytes ?? 1 << 16,
@@ -323,6 +326,44 @@ describe('Replica: timeouts and the pacemaker', () => {
       votesIn(r1.step(proposal(p.block, p.tc))).map((v) => v.to),
       [0],
     );
+  });
+
+  it('checks no certificate of a peer whose certificate failed until its own round moves, and then does again', () => {
+    const counting = new FakeCertificateOps(CHAIN, N);
+    let tcChecks = 0;
+    const verifyTc = counting.verifyTc.bind(counting);
+    counting.verifyTc = (tc) => {
+      tcChecks++;
+      return verifyTc(tc);
+    };
+    const r = replica(0, { certs: counting });
+    r.step({ type: 'start' });
+    // Validator 2 sends timeouts carrying a forged TC for a round ahead, which would move the
+    // replica if it were valid: checked once, then refused unchecked for the rest of the round.
+    const forged = { ...tcOf(5, [GENESIS]), highQcRounds: [0, 0, 1] };
+    const fromTwo = () => r.step({ type: 'timeout', from: 2, timeout: timeout(1, GENESIS, 2), highQc: GENESIS, tc: forged });
+    assert.match(rejectsIn(fromTwo())[0]!, /invalid TC/);
+    for (let k = 0; k < 5; k++) assert.match(rejectsIn(fromTwo())[0]!, /not checked: its sender sent an invalid certificate/);
+    assert.equal(tcChecks, 1);
+    // Another peer's valid TC is still checked, and moves the replica on.
+    r.step({ type: 'timeout', from: 1, timeout: timeout(2, GENESIS, 1), highQc: GENESIS, tc: tcOf(1, [GENESIS]) });
+    assert.equal(r.currentRound, 2);
+    assert.equal(tcChecks, 2);
+    // In the new round validator 2's certificates are checked again.
+    assert.match(rejectsIn(r.step({ type: 'timeout', from: 2, timeout: timeout(2, GENESIS, 2), highQc: GENESIS, tc: forged }))[0]!, /invalid TC/);
+    assert.equal(tcChecks, 3);
+  });
+
+  it('lets a failure to store the safety state escape the step, so that the runtime halts', () => {
+    const failing: SafetyStorage = {
+      load: () => null,
+      store: () => {
+        throw new Error('disk full');
+      },
+    };
+    const r = replica(1, { safetyStorage: failing });
+    r.step({ type: 'start' });
+    assert.throws(() => r.step(proposal(b1)), (err: unknown) => err instanceof SafetyStorageError && /disk full/.test(err.message));
   });
 
   it('rejects a forged or under-quorum TC', () => {
