@@ -130,7 +130,16 @@ export interface CompareOptions {
 }
 
 /**
- * Runs A, B, A, B, ... `runs` times each, every run a fresh `vsmr bench e2e` process (without
+ * The order of the variants in pair `i` (from 1): A then B, then B then A, and so on, so that
+ * neither always runs first (a first run after a quiet spell, or a warm page cache, would
+ * otherwise favour one side).
+ */
+export function pairOrder(i: number): readonly ['a', 'b'] | readonly ['b', 'a'] {
+  return i % 2 === 1 ? (['a', 'b'] as const) : (['b', 'a'] as const);
+}
+
+/**
+ * Runs A, B, B, A, A, B, ... `runs` times each, every run a fresh `vsmr bench e2e` process (without
  * floors or profiler: a comparison wants throughput and latency, and the profiler costs a
  * quarter to a third of them). A failed run is reported and the comparison goes on.
  */
@@ -138,7 +147,7 @@ export async function compareVariants(opts: CompareOptions): Promise<{ runs: Com
   const runs: CompareRun[] = [];
   const failures: CompareRunError[] = [];
   for (let i = 1; i <= opts.runs && !opts.signal?.aborted; i++) {
-    for (const variant of ['a', 'b'] as const) {
+    for (const variant of pairOrder(i)) {
       if (opts.signal?.aborted) break;
       const v = opts[variant];
       // Ours first: a variant's last flag missing its value then fails as such, not by taking one of ours.

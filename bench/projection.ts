@@ -25,17 +25,20 @@ const COMPACT_REF_BYTES = 33;
 const o = { minMs: quick ? 20 : 100, minIterations: 3 };
 const r3 = (v: number) => significant(v);
 
-/** Messaging CPU per byte sent, from the last e2e matrix's messaging floor (n=4, batch 100). */
+/** Messaging CPU per byte sent, from the last e2e matrix's messaging floor at n = 4, batch 100. */
 async function messagingUsPerByte(): Promise<{ usPerByte: number; source: string }> {
   try {
     const e2e = JSON.parse(await readFile(benchPath('results', 'e2e.json'), 'utf8')) as {
-      points: { replicas: number; messagingFloor: { gossipBlocksPerSec: number; blockBytes: number } | null }[];
+      points: { replicas: number; batch: number; messagingFloor: { relayBlocksPerSec?: number; relayBytesPerRound?: number } | null }[];
     };
-    const p = e2e.points.find((x) => x.messagingFloor !== null);
-    if (p?.messagingFloor) {
-      // One thread carried (n-1) copies of the block and of its requests per round.
-      const bytesPerSec = p.messagingFloor.gossipBlocksPerSec * p.messagingFloor.blockBytes * 2 * (p.replicas - 1);
-      return { usPerByte: 1e6 / bytesPerSec, source: `messaging floor of bench/results/e2e.json (n=${p.replicas})` };
+    // Its own batch, not the first point's (block 1 carries a few hundred bytes a round, where
+    // per-message costs swamp per-byte ones).
+    const p = e2e.points.find((x) => x.replicas === 4 && x.batch === 100 && x.messagingFloor?.relayBytesPerRound !== undefined);
+    const f = p?.messagingFloor;
+    if (p && f?.relayBlocksPerSec !== undefined && f.relayBytesPerRound !== undefined) {
+      // One thread sent and received every byte of each round.
+      const bytesPerSec = f.relayBlocksPerSec * f.relayBytesPerRound;
+      return { usPerByte: 1e6 / bytesPerSec, source: `messaging floor of bench/results/e2e.json (n=${p.replicas}, batch ${p.batch})` };
     }
   } catch {
     // No e2e results yet: fall back to the design brief's gossipsub measurement (12 MB/s).

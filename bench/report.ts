@@ -33,6 +33,13 @@ interface CryptoRecord {
   msPerOp: number;
 }
 
+/** The messaging floor's commands/s: the runtime-shaped relay figure, or in results before 2026-11-27 (late) the gossip one. */
+function messagingFloorRate(f: Point['messagingFloor'] | undefined): number | undefined {
+  if (!f) return undefined;
+  const old = f as unknown as { gossipCommandsPerSec?: number };
+  return f.relayCommandsPerSec ?? old.gossipCommandsPerSec;
+}
+
 async function load<T>(name: string): Promise<T | undefined> {
   try {
     return JSON.parse(await readFile(benchPath('results', `${name}.json`), 'utf8')) as T;
@@ -160,12 +167,13 @@ else {
   // Request anatomy: where a committed command's latency goes, stage by stage.
   section(
     "Where a command's latency goes",
-    "Per committed command, from the `vsmr_request_stage_seconds` metric of the validator its client sent it to (`bench/e2e/anatomy.ts`), means over the window: validate (received to verdict: the validation pool's queue and the signature check), queued (verdict to the proposal that carries it reaching that validator: the relay to the next leader, its own check there, waiting for that leader's next proposal, the proposal's trip), ordering (that proposal to the block's commit there: the two-chain rule, in rounds in the next column) and execute (commit to receipt: executing the block and flushing it). \"Client's rest\" is the clients' mean latency minus the four: the request's and the reply's trip over the client's session. Matrices recorded before this table existed have no figures.",
-    ['point', 'mean ms', 'validate ms', 'queued ms', 'ordering ms', 'ordering in rounds', 'execute ms', "client's rest ms"],
+    "Per committed command, from the `vsmr_request_stage_seconds` metric of the validator its client sent it to (`bench/e2e/anatomy.ts`), means over the window: validate (received to verdict: the validation pool's queue and the signature check), queued (verdict to the proposal that carries it reaching that validator: the relay to the next leader, its own check there, waiting for that leader's next proposal, the proposal's trip), ordering (that proposal to the block's commit there: the two-chain rule, in rounds in the next column) and execute (commit to receipt: executing the block and flushing it). \"At the validator\" is the whole stay there, received to receipt, over the same requests as validate and execute (recorded from 2026-11-27 late on). \"Client's rest\" is the clients' mean latency minus it (before it existed, minus the four stages' sum, whose queued and ordering means cover only the receipts with a timed proposal): the request's and the reply's trip over the client's session, and the load generator's own event-loop lag. \"Ordered / receipts\" says how many receipts the queued and ordering means cover. Matrices recorded before this table existed have no figures.",
+    ['point', 'mean ms', 'validate ms', 'queued ms', 'ordering ms', 'ordering in rounds', 'execute ms', 'at the validator ms', "client's rest ms", 'ordered / receipts'],
     (p) => p.requestAnatomy,
     (p, a) => {
       const rounds = p.roundAnatomy && p.roundAnatomy.qcFormationMs > 0 ? significant(a.orderingMs / p.roundAnatomy.qcFormationMs, 2) : '-';
-      return [p.label, p.meanMs, a.validateMs, a.queuedMs, a.orderingMs, rounds, a.executeMs, significant(p.meanMs - a.validateMs - a.queuedMs - a.orderingMs - a.executeMs)];
+      const server = a.serverMs ?? a.validateMs + a.queuedMs + a.orderingMs + a.executeMs;
+      return [p.label, p.meanMs, a.validateMs, a.queuedMs, a.orderingMs, rounds, a.executeMs, a.serverMs ?? '-', significant(p.meanMs - server), a.orderedRequests === undefined ? '-' : `${a.orderedRequests} / ${a.requests}`];
     },
   );
 
@@ -269,7 +277,7 @@ else {
   md.push(
     table(
       ['point', 'validation ceiling /s', 'crypto floor /s', 'crypto us/block', 'messaging floor (gossip) /s', 'messaging floor (streams) /s', 'block bytes'],
-      pts.map((p) => [p.label, p.validationCeiling, p.cryptoFloor?.commandsPerSec ?? 'n/a', p.cryptoFloor?.perBlockUs ?? 'n/a', p.messagingFloor?.gossipCommandsPerSec ?? 'n/a', p.messagingFloor?.streamCommandsPerSec ?? 'n/a', p.messagingFloor?.blockBytes ?? 'n/a']),
+      pts.map((p) => [p.label, p.validationCeiling, p.cryptoFloor?.commandsPerSec ?? 'n/a', p.cryptoFloor?.perBlockUs ?? 'n/a', messagingFloorRate(p.messagingFloor) ?? 'n/a', p.messagingFloor?.streamCommandsPerSec ?? 'n/a', p.messagingFloor?.blockBytes ?? 'n/a']),
     ),
     '',
   );

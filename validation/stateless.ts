@@ -21,7 +21,10 @@ import { accept, ignore, reject, type Verdict, verdictCode, verdictFromCode } fr
 
 export interface StatelessOptions {
   readonly chainId: string;
-  /** Current height: a request whose expiry is below it can never commit. */
+  /**
+   * The height of the block the request would commit in (at ingress the next one, for a vote the
+   * proposal's own): a request whose expiry is below it commits as EXPIRED, so it is refused.
+   */
   readonly height: number;
   /** Defaults to libsodium. */
   readonly ed25519?: Ed25519BackendName;

@@ -101,14 +101,18 @@ export interface RequestAnatomy {
   readonly orderingMs: number;
   /** Commit to receipt: executing the block and its flush, ms. */
   readonly executeMs: number;
+  /** Received to receipt, the whole stay at the validator, over the same requests as validate and execute, ms. */
+  readonly serverMs?: number;
+  /** Receipts with a queued/ordering split (their proposal was timed here): those two means are over these only. */
+  readonly orderedRequests?: number;
 }
 
-const STAGES = ['validate', 'queued', 'ordering', 'execute'] as const;
+const STAGES = ['validate', 'queued', 'ordering', 'execute', 'server'] as const;
 
 /** Per-request stage means from /metrics texts at the window's open and close; null without receipts. */
 export function requestAnatomy(open: readonly (string | undefined)[], close: readonly (string | undefined)[]): RequestAnatomy | null {
-  const sum = { validate: 0, queued: 0, ordering: 0, execute: 0 };
-  const count = { validate: 0, queued: 0, ordering: 0, execute: 0 };
+  const sum = { validate: 0, queued: 0, ordering: 0, execute: 0, server: 0 };
+  const count = { validate: 0, queued: 0, ordering: 0, execute: 0, server: 0 };
   for (let i = 0; i < close.length; i++) {
     const before = open[i];
     const after = close[i];
@@ -131,5 +135,8 @@ export function requestAnatomy(open: readonly (string | undefined)[], close: rea
     queuedMs: meanMs('queued'),
     orderingMs: meanMs('ordering'),
     executeMs: meanMs('execute'),
+    // Recorded from 2026-11-27 (late) on; undefined in older results.
+    ...(count.server > 0 ? { serverMs: meanMs('server') } : {}),
+    orderedRequests: count.ordering,
   };
 }

@@ -22,10 +22,13 @@ export function longestCommitIntervalsMs(before: readonly (string | undefined)[]
     const count = (t: string) => metricValue(t, `${NAME}_count`) ?? 0;
     const total = count(a) - count(b);
     if (total <= 0) return windowMs;
+    // An interval still open at the close (a stall at the end of the window) is in no bucket
+    // yet: the time since the last commit, as of the closing scrape, bounds it from below.
+    const openAtClose = (metricValue(a, 'vsmr_seconds_since_last_commit') ?? 0) * 1000;
     for (const le of COMMIT_INTERVAL_BUCKETS) {
       const label = `le="${le}"`;
       const inBucket = (metricValue(a, `${NAME}_bucket`, label) ?? 0) - (metricValue(b, `${NAME}_bucket`, label) ?? 0);
-      if (inBucket >= total) return Math.min(le * 1000, windowMs);
+      if (inBucket >= total) return Math.min(Math.max(le * 1000, openAtClose), windowMs);
     }
     return windowMs;
   });

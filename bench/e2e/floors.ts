@@ -8,10 +8,12 @@
  *    command unless the run is unsigned), turned into commands/s on `cores` cores for blocks of
  *    `batch` commands and, once the run has measured it, for the blocks it actually committed
  *    (cryptoFloorAt); multisig and threshold QCs measured side by side at the certificate level;
- *  - messaging floor: n libp2p hosts in this process (TCP, noise, yamux, gossipsub as the node
- *    configures them) carrying one block's bytes per round and no consensus: the leader gossips
- *    each request and the block, the n-1 others each send a vote back on a direct stream; and the
- *    same block bytes on raw direct streams instead of gossip.
+ *  - messaging floor: n libp2p hosts in this process (TCP, noise, yamux as the node configures
+ *    them) carrying one round's traffic as the runtime sends it and no consensus: each host
+ *    relays its share of the block's requests in one frame to each other host (the `requests`
+ *    channel), the leader sends a compact proposal (a 32-byte id per request) to each follower,
+ *    and the followers send a vote back; and, for comparison, the whole block's bytes on direct
+ *    streams with no relay.
  * Every loop is bounded in time and count.
  */
 import { randomBytes } from 'node:crypto';
@@ -131,10 +133,16 @@ export function cryptoFloorAt(floor: CryptoFloor, commandsPerBlock: number): num
 }
 
 export interface MessagingFloor {
-  /** Blocks/s and commands/s with gossip (requests + block) and votes on direct streams. */
-  readonly gossipBlocksPerSec: number;
-  readonly gossipCommandsPerSec: number;
-  /** The block on a direct stream to each of n-1 peers, votes back: no per-request gossip. */
+  /**
+   * Blocks/s and commands/s with the runtime's traffic: the requests relayed in one frame per
+   * host and peer, a compact proposal, votes back (what fractionOfMessagingFloor divides by).
+   */
+  readonly relayBlocksPerSec: number;
+  readonly relayCommandsPerSec: number;
+  /** Bytes each round puts on the wire (frame payloads), and per command: compare with the run's wireBytesPerCommand. */
+  readonly relayBytesPerRound: number;
+  readonly relayBytesPerCommand: number;
+  /** The whole block on a direct stream to each of n-1 peers, votes back, no relay. */
   readonly streamBlocksPerSec: number;
   readonly streamCommandsPerSec: number;
   readonly blockBytes: number;
@@ -191,7 +199,6 @@ export async function measureMessagingFloor(n: number, batch: number, commandByt
     const followers = net.slice(1);
     let proposals = 0;
     let votes = 0;
-    let requestsSeen = 0;
     // Event-driven waits: polling on a timer would cap the floor at the timer's rate.
     let waiter: { cond: () => boolean; resolve: () => void } | undefined;
     const bump = () => {
@@ -214,62 +221,63 @@ export async function measureMessagingFloor(n: number, batch: number, commandByt
               },
             };
           });
+    let relayed = 0;
+    for (const h of net) {
+      h.handle('requests', async () => {
+        relayed++;
+        bump();
+        return undefined;
+      });
+    }
     for (const f of followers) {
-      f.onGossip('request', () => 'accept', () => {
-        requestsSeen++;
-        bump();
-      });
-      f.onGossip('proposal', () => 'accept', () => {
-        proposals++;
-        bump();
-      });
       f.handle('consensus', async () => {
         proposals++;
         bump();
         return undefined;
       });
     }
-    leader.onGossip('request', () => 'accept', () => undefined);
-    leader.onGossip('proposal', () => 'accept', () => undefined);
     leader.handle('vote', async () => {
       votes++;
       bump();
       return undefined;
     });
-    await waitFor(
-      () => (['proposal', 'request'] as const).every((t) => followers.every((f) => f.topicPeers(t).length >= 1) && leader.topicPeers(t).length >= n - 1),
-      20_000,
-      'gossip mesh did not form',
-    );
     const vote = randomBytes(200);
     const leaderId = leader.peerId;
-    // Unique bytes per message: gossip ids are content hashes, repeats would be deduplicated.
-    const unique = (size: number, tag: number) => {
-      const b = randomBytes(size);
-      new DataView(b.buffer, b.byteOffset).setUint32(0, tag);
-      return b;
-    };
-    let tag = 0;
-    const oneRound = async (viaGossip: boolean) => {
+    const unique = (size: number) => randomBytes(size);
+    // Each host admitted its clients' share of the block's requests and relays it in one frame.
+    const share = Math.ceil(batch / n);
+    const relayFrameBytes = 3 + share * (requestBytes + 2);
+    const compactBytes = 400 + 33 * batch;
+    const sendVotes = () => Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
+    const oneRound = async (runtimeShaped: boolean) => {
       const wantProposals = proposals + followers.length;
       const wantVotes = votes + followers.length;
-      const wantRequests = requestsSeen + (viaGossip ? batch * followers.length : 0);
-      const block = unique(blockBytes, tag++);
-      if (viaGossip) {
-        await Promise.all(Array.from({ length: batch }, () => leader.publish('request', unique(requestBytes, tag++))));
-        await leader.publish('proposal', block);
+      const wantRelayed = relayed + (runtimeShaped ? n * (n - 1) : 0);
+      if (runtimeShaped) {
+        const proposal = unique(compactBytes);
+        await Promise.all([
+          ...net.map((h) => {
+            const frame = unique(relayFrameBytes);
+            return Promise.all(net.filter((o) => o !== h).map((o) => h.send(o.peerId, 'requests', frame)));
+          }),
+          ...followers.map((f) => leader.send(f.peerId, 'consensus', proposal)),
+        ]);
       } else {
+        const block = unique(blockBytes);
         await Promise.all(followers.map((f) => leader.send(f.peerId, 'consensus', block)));
       }
-      await until(() => proposals >= wantProposals, 'a block was not delivered');
-      await Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
-      await until(() => votes >= wantVotes && requestsSeen >= wantRequests, 'votes or requests were not delivered');
+      await until(() => proposals >= wantProposals && relayed >= wantRelayed, 'a proposal or a relay frame was not delivered');
+      await sendVotes();
+      await until(() => votes >= wantVotes, 'votes were not delivered');
     };
     const stream = await rounds(durationMs / 2, 10_000, () => oneRound(false));
-    const gossip = await rounds(durationMs / 2, 10_000, () => oneRound(true));
+    const relay = await rounds(durationMs / 2, 10_000, () => oneRound(true));
+    const relayBytesPerRound = n * (n - 1) * relayFrameBytes + (n - 1) * (compactBytes + vote.length);
     return {
-      gossipBlocksPerSec: round(gossip),
-      gossipCommandsPerSec: round(gossip * batch),
+      relayBlocksPerSec: round(relay),
+      relayCommandsPerSec: round(relay * batch),
+      relayBytesPerRound,
+      relayBytesPerCommand: round(relayBytesPerRound / batch),
       streamBlocksPerSec: round(stream),
       streamCommandsPerSec: round(stream * batch),
       blockBytes,

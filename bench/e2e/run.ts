@@ -414,7 +414,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     cryptoFloorAtMeasuredBlocks: cryptoFloor && blocks > 0 ? cryptoFloorAt(cryptoFloor, load.committed / blocks) : null,
     fractionOfCryptoFloor: cryptoFloor && blocks > 0 && load.committed > 0 ? r3(throughput / cryptoFloorAt(cryptoFloor, load.committed / blocks)) : null,
     messagingFloor,
-    fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.gossipCommandsPerSec * cores)) : null,
+    fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.relayCommandsPerSec * cores)) : null,
     agreed,
     windowS: r3(load.windowS),
     problems: pointProblems({ windowS: load.windowS, plannedWindowS: load.plannedWindowS, cpuSeconds, cores, agreed, timedOut: load.timedOut, failed: load.failed }),

@@ -94,7 +94,7 @@ export function registerBenchCommand(program: Command): void {
               `  CPU ${r.cpuSeconds} s (${r.cpuMsPerCommand} ms/command; named categories ${(r.breakdownCoverage * 100).toFixed(0)}%): ${top}\n` +
               `  validation ceiling ${r.validationCeiling}/s (${(r.fractionOfValidationCeiling * 100).toFixed(1)}%)` +
               (r.cryptoFloor ? `, crypto floor ${r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
-              (r.messagingFloor ? `, messaging floor ${r.messagingFloor.gossipCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
+              (r.messagingFloor ? `, messaging floor ${r.messagingFloor.relayCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
               `\n`,
           );
         }

@@ -34,6 +34,8 @@ export type ConsensusEvent =
   | { readonly type: 'commands'; readonly commands: readonly Uint8Array[] }
   /** The runtime's verdict on a `validate-payload` request: every command valid or not. */
   | { readonly type: 'payload-validated'; readonly blockId: Uint8Array; readonly valid: boolean }
+  /** The runtime could not check a `validate-payload` request (its validation pool failed): no verdict. */
+  | { readonly type: 'payload-unchecked'; readonly blockId: Uint8Array }
   /** The runtime applied the committed block at `state.height` (in height order). */
   | { readonly type: 'executed'; readonly state: ExecutedState }
   /**
@@ -83,4 +85,4 @@ export type ConsensusAction =
    */
   | { readonly type: 'sync-request'; readonly to: number; readonly fromHeight: number }
   /** Validate these commands (signatures, limits) and answer with `payload-validated`. */
-  | { readonly type: 'validate-payload'; readonly blockId: Uint8Array; readonly payload: readonly Uint8Array[] };
+  | { readonly type: 'validate-payload'; readonly blockId: Uint8Array; readonly height: number; readonly payload: readonly Uint8Array[] };

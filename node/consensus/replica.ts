@@ -236,6 +236,8 @@ export class Replica {
   /** Proposals whose payload the runtime found valid, and the one being validated now. */
   private readonly validPayloads = new Set<string>();
   private payloadInCheck: string | undefined;
+  /** The last block whose check the runtime could not complete: asked again once, not in a loop. */
+  private payloadUncheckedOnce: string | undefined;
 
   constructor(cfg: ReplicaConfig) {
     this.cfg = cfg;
@@ -372,6 +374,9 @@ export class Replica {
       case 'payload-validated':
         this.onPayloadValidated(event.blockId, event.valid);
         break;
+      case 'payload-unchecked':
+        this.onPayloadUnchecked(event.blockId);
+        break;
       case 'state-installed':
         this.onStateInstalled(event.executed, event.round, event.highQc, event.syncFrom);
         break;
@@ -453,7 +458,7 @@ export class Replica {
       this.orphan = { from, block, tc };
       if (this.payloadInCheck !== key) {
         this.payloadInCheck = key;
-        this.out.push({ type: 'validate-payload', blockId: block.id, payload: block.payload });
+        this.out.push({ type: 'validate-payload', blockId: block.id, height: block.height, payload: block.payload });
       }
       return;
     }
@@ -653,6 +658,21 @@ export class Replica {
     // Bounded: only the latest few matter, a proposal is voted on in its own round or never.
     if (this.validPayloads.size >= 64) this.validPayloads.clear();
     this.validPayloads.add(key);
+    this.retryOrphan();
+  }
+
+  /**
+   * No verdict came (the validation pool failed, say). Left as it was, the block would count as
+   * in check for good and never get a vote; it is asked about once more, since pool failures
+   * are mostly transient, and after a second failure waits for another occasion (a retried
+   * orphan) like any block not yet checked.
+   */
+  private onPayloadUnchecked(id: Uint8Array): void {
+    const key = hex(id);
+    if (this.payloadInCheck !== key) return;
+    this.payloadInCheck = undefined;
+    if (this.payloadUncheckedOnce === key) return;
+    this.payloadUncheckedOnce = key;
     this.retryOrphan();
   }
 

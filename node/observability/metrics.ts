@@ -21,6 +21,12 @@ export interface NodeMetrics {
   readonly mempoolSize: Gauge;
   readonly busyRequests: Counter<'queue'>;
   readonly commitIntervalSeconds: Histogram;
+  /**
+   * `vsmr_seconds_since_last_commit`, computed when scraped from what the runtime registers here
+   * (the commit-interval histogram only sees an interval once it ends, so a chain stalled at
+   * the moment of a scrape shows only here). Unset until a source is registered.
+   */
+  readonly lastCommitAge: { source?: () => number | undefined };
   readonly replicationLag: Gauge;
   readonly bytesIn: Counter<'topic'>;
   readonly bytesOut: Counter<'topic'>;
@@ -53,6 +59,17 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
   registry.setDefaultLabels({ chain_id: labels.chainId, validator: String(labels.validator) });
   if (withProcessMetrics) collectDefaultMetrics({ register: registry, prefix: 'vsmr_process_' });
   const registers = [registry];
+  const lastCommitAge: { source?: () => number | undefined } = {};
+  new Gauge({
+    name: 'vsmr_seconds_since_last_commit',
+    help: 'Seconds since this validator last committed a block, as of the scrape (absent before its first commit)',
+    registers,
+    collect() {
+      const age = lastCommitAge.source?.();
+      if (age === undefined) this.reset();
+      else this.set(age);
+    },
+  });
   return {
     registry,
     round: new Gauge({ name: 'vsmr_round', help: 'Current consensus round', registers }),
@@ -68,7 +85,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     requestStageSeconds: new Histogram({
       name: 'vsmr_request_stage_seconds',
-      help: "A committed request of this validator's own clients, by stage: validate (received to verdict), queued (verdict to the proposal that carries it reaching this validator), ordering (that proposal to its commit here), execute (commit to the receipt, after execution and flush)",
+      help: "A committed request of this validator's own clients, by stage: validate (received to verdict), queued (verdict to the proposal that carries it reaching this validator), ordering (that proposal to its commit here), execute (commit to the receipt, after execution and flush); server is the whole stay, received to receipt, over the same requests as validate and execute",
       labelNames: ['stage'],
       buckets: LATENCY_BUCKETS,
       registers,
@@ -119,6 +136,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       buckets: COMMIT_INTERVAL_BUCKETS,
       registers,
     }),
+    lastCommitAge,
     busyRequests: new Counter({
       name: 'vsmr_busy_requests_total',
       help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool), mempool (requests waiting to be proposed), or session (a client session\'s own bound on requests in flight)',

@@ -235,6 +235,7 @@ export class ValidatorNode {
     this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true };
     // Read before any step: the first group of start() keeps a new tip in its place.
     this.recoveredTip = store.certifiedTip();
+    if (opts.metrics) opts.metrics.lastCommitAge.source = () => (this.lastCommitAt === undefined ? undefined : (this.clock.now() - this.lastCommitAt) / 1000);
   }
 
   /** The replicated application (replaced wholesale when a snapshot is installed). */
@@ -268,7 +269,8 @@ export class ValidatorNode {
       // leader proposes, not per relay.
       isStale: (cmd, height) => {
         const header = requestHeader(cmd);
-        if (header === undefined || header.expiry < BigInt(Math.max(height, o.store.committedHeight()))) return true;
+        // The block it would go in is the one above the committed height.
+        if (header === undefined || header.expiry < BigInt(Math.max(height, o.store.committedHeight()) + 1)) return true;
         return this.isCommittedRequest(cmd, header);
       },
       ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
@@ -385,7 +387,7 @@ export class ValidatorNode {
    */
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]> {
     const receivedAt = this.clock.now();
-    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
+    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight() + 1);
     const queuedAt = this.clock.now();
     const admitted: Uint8Array[] = [];
     let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
@@ -446,7 +448,7 @@ export class ValidatorNode {
    * forgery, and none of it is queued (honest copies arrive again from honest peers).
    */
   async admit(requests: readonly Uint8Array[]): Promise<Verdict[]> {
-    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight());
+    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight() + 1);
     if (verdicts.some((v) => v.kind === 'reject')) return verdicts;
     // What does not fit in a full queue the core drops: the leader that has it proposes it, and
     // this node validates it then.
@@ -724,8 +726,9 @@ export class ValidatorNode {
           // unseen ones are checked here: answered in this step, so the vote joins its flush.
           // Only a proposal with many unseen requests costs a pool round trip.
           const { blockId } = a;
-          // The core's committed height already counts this step's commits, which execute later.
-          const height = Math.max(this.replica.committedHeight, this.opts.store.committedHeight());
+          // The block's own height: execution refuses a request whose expiry is below it, so
+          // voters apply exactly that rule, the same on every replica whatever its own height.
+          const height = a.height;
           const known = this.opts.validator.validateKnown?.(a.payload, height, { checkUncachedUpTo: UNCACHED_CHECKED_IN_STEP });
           if (known) {
             validated.push({ blockId, valid: known.every((v) => v.kind === 'accept') });
@@ -735,7 +738,8 @@ export class ValidatorNode {
           this.opts.validator.validate(a.payload, height, { priority: true }).then(
             (verdicts) => this.stepFromCallback({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
             (err: unknown) => {
-              this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; not voting for the block');
+              this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; the block is checked again or gets no vote');
+              this.stepFromCallback({ type: 'payload-unchecked', blockId });
             },
           );
           break;
@@ -960,7 +964,8 @@ export class ValidatorNode {
     let { commands: room, bytes: roomBytes } = this.replica.pendingRoom;
     const requeue: Uint8Array[] = [];
     // The rule the core's isStale and validation apply, so nothing requeued here is dropped there.
-    const height = BigInt(this.opts.store.committedHeight());
+    // The next block is the first a requeued request could go in.
+    const height = BigInt(this.opts.store.committedHeight() + 1);
     for (const [key, { request, callbacks }] of this.waiting) {
       const header = requestHeader(request);
       let kind: NoReceipt['kind'] | undefined;
@@ -1031,7 +1036,11 @@ export class ValidatorNode {
       stage.observe({ stage: 'queued' }, seconds(entry.queuedAt, proposedAt));
       stage.observe({ stage: 'ordering' }, seconds(proposedAt, committedAt));
     }
-    stage.observe({ stage: 'execute' }, seconds(committedAt, this.clock.now()));
+    const now = this.clock.now();
+    stage.observe({ stage: 'execute' }, seconds(committedAt, now));
+    // The whole stay here, over the same receipts as validate and execute: what a client's
+    // latency minus it leaves is its own side (the trip over its session there and back).
+    stage.observe({ stage: 'server' }, seconds(entry.receivedAt, now));
   }
 
   private halt(err: Error): undefined {

@@ -51,7 +51,7 @@ describe('bench round anatomy', () => {
 
 describe('bench request anatomy', () => {
   /** A validator's /metrics text with the request-stage series: [sum s, count] per stage. */
-  const stages = (v: Record<'validate' | 'queued' | 'ordering' | 'execute', [number, number]>) =>
+  const stages = (v: Partial<Record<'validate' | 'queued' | 'ordering' | 'execute' | 'server', [number, number]>>) =>
     Object.entries(v)
       .flatMap(([stage, [sum, count]]) => [`vsmr_request_stage_seconds_sum{chain_id="c",stage="${stage}"} ${sum}`, `vsmr_request_stage_seconds_count{chain_id="c",stage="${stage}"} ${count}`])
       .join('\n');
@@ -65,7 +65,16 @@ describe('bench request anatomy', () => {
       stages({ validate: [0.1, 100], queued: [1.6, 80], ordering: [4, 80], execute: [0.3, 100] }),
       stages({ validate: [99, 99], queued: [99, 99], ordering: [99, 99], execute: [99, 99] }),
     ];
-    assert.deepEqual(requestAnatomy(open, close), { requests: 200, validateMs: 1, queuedMs: 20, orderingMs: 50, executeMs: 3 });
+    assert.deepEqual(requestAnatomy(open, close), { requests: 200, validateMs: 1, queuedMs: 20, orderingMs: 50, executeMs: 3, orderedRequests: 160 });
+  });
+
+  it('means the whole stay at the validator over the same receipts, where it was recorded', () => {
+    const open = [stages({ validate: [0, 0], queued: [0, 0], ordering: [0, 0], execute: [0, 0], server: [0, 0] })];
+    // 100 receipts, 8 s at the validator in all; only 50 had their proposal timed.
+    const close = [stages({ validate: [0.1, 100], queued: [1, 50], ordering: [2, 50], execute: [0.3, 100], server: [8, 100] })];
+    const a = requestAnatomy(open, close);
+    assert.equal(a?.serverMs, 80);
+    assert.equal(a?.orderedRequests, 50);
   });
 
   it('is null without receipts in the window', () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
-import { type CompareRun, CompareRunError, formatSummary, lastFlagValue, median, parseRun, rangesOverlap, sameFlags, splitFlags, summarize } from '../../bench/compare.js';
+import { type CompareRun, CompareRunError, formatSummary, lastFlagValue, median, pairOrder, parseRun, rangesOverlap, sameFlags, splitFlags, summarize } from '../../bench/compare.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -23,6 +23,12 @@ const aRun = (variant: 'a' | 'b', throughput: number, viewChanges: number | null
 });
 
 describe('bench/compare', () => {
+  it('reverses every other pair, so each variant runs first as often as the other', () => {
+    const firsts = Array.from({ length: 6 }, (_, k) => pairOrder(k + 1)[0]);
+    assert.deepEqual(firsts, ['a', 'b', 'a', 'b', 'a', 'b']);
+    for (let i = 1; i <= 6; i++) assert.deepEqual([...pairOrder(i)].sort(), ['a', 'b'], 'both in every pair');
+  });
+
   it('median: the middle value, or the mean of the two middle ones, whatever the order', () => {
     assert.equal(median([3, 1, 2]), 2);
     assert.equal(median([4, 1, 3, 2]), 2.5);

@@ -37,6 +37,17 @@ describe('bench: the longest interval between commits, from the validators\' his
     assert.deepEqual(longestCommitIntervalsMs([before], [await text(m)], 5_000), [2_000]);
   });
 
+  it('a stall still running at the close counts, from the time since the last commit as scraped', async () => {
+    const m = metrics();
+    const before = await text(m);
+    for (const s of [0.02, 0.03]) m.commitIntervalSeconds.observe(s);
+    // The last commit was 3.2 s before the closing scrape: an interval no bucket holds yet.
+    m.lastCommitAge.source = () => 3.2;
+    assert.deepEqual(longestCommitIntervalsMs([before], [await text(m)], 5_000), [3_200]);
+    m.lastCommitAge.source = () => 0.01;
+    assert.deepEqual(longestCommitIntervalsMs([before], [await text(m)], 5_000), [50]);
+  });
+
   it('a validator that committed nothing in the window, or past the largest bucket, spans the window; unreadable is undefined', async () => {
     const idle = metrics();
     const t = await text(idle);

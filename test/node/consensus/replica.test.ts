@@ -32,6 +32,7 @@ interface ReplicaOpts {
   isStale?: (command: Uint8Array, committedHeight: number) => boolean;
   certs?: FakeCertificateOps;
   safetyStorage?: SafetyStorage;
+  validatePayloads?: boolean;
 }
 
 function replica(index: number, opts: ReplicaOpts = {}): Replica {
@@ -49,6 +50,7 @@ function replica(index: number, opts: ReplicaOpts = {}): Replica {
     ...(opts.maxPendingCommands === undefined ? {} : { maxPendingCommands: opts.maxPendingCommands }),
     ...(opts.maxPendingBytes === undefined ? {} : { maxPendingBytes: opts.maxPendingBytes }),
     ...(opts.isStale === undefined ? {} : { isStale: opts.isStale }),
+    ...(opts.validatePayloads ? { validatePayloads: true } : {}),
   });
 }
 
@@ -352,6 +354,21 @@ describe('Replica: timeouts and the pacemaker', () => {
     // In the new round validator 2's certificates are checked again.
     assert.match(rejectsIn(r.step({ type: 'timeout', from: 2, timeout: timeout(2, GENESIS, 2), highQc: GENESIS, tc: forged }))[0]!, /invalid TC/);
     assert.equal(tcChecks, 3);
+  });
+
+  it('asks once more about a payload the runtime could not check, then waits, and votes once it is checked', () => {
+    const r = replica(0, { validatePayloads: true });
+    r.step({ type: 'start' });
+    const asks = (actions: readonly ConsensusAction[]) => actions.filter((a) => a.type === 'validate-payload');
+    const first = asks(r.step(proposal(b1)));
+    assert.equal(first.length, 1);
+    assert.equal(first[0]!.type === 'validate-payload' ? first[0]!.height : -1, b1.height);
+    // The pool failed: asked again, once.
+    assert.equal(asks(r.step({ type: 'payload-unchecked', blockId: b1.id })).length, 1);
+    assert.equal(asks(r.step({ type: 'payload-unchecked', blockId: b1.id })).length, 0);
+    // The proposal delivered again is asked about again, and a verdict brings the vote.
+    assert.equal(asks(r.step(proposal(b1))).length, 1);
+    assert.equal(votesIn(r.step({ type: 'payload-validated', blockId: b1.id, valid: true })).length, 1);
   });
 
   it('lets a failure to store the safety state escape the step, so that the runtime halts', () => {

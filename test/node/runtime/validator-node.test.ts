@@ -395,8 +395,8 @@ describe('ValidatorNode: a full mempool answers busy', () => {
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
     for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
     try {
-      // Only validator 0 holds it (no relay between fakes); it may commit up to height 0 only.
-      const [doomed] = await net.nodes[0]!.submit([put(1_200, 'doomed', 'v', 0n)]);
+      // Only validator 0 holds it (no relay between fakes); it may commit at height 1 only.
+      const [doomed] = await net.nodes[0]!.submit([put(1_200, 'doomed', 'v', 1n)]);
       assert.equal(doomed!.verdict.kind, 'accept');
       assert.equal(net.nodes[0]!.pendingRequests, 1);
       for (const n of net.nodes) n!.start();
