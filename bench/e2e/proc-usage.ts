@@ -15,6 +15,19 @@ export interface ProcessUsage {
   readonly userSeconds: number;
   /** Kernel-mode CPU seconds of all the process's threads, exited ones included. */
   readonly systemSeconds: number;
+  /**
+   * User plus kernel CPU seconds of the main thread alone (/proc/<pid>/task/<pid>/stat): the one
+   * the main profile samples, so its categories can be scaled by its own CPU and not the process's.
+   */
+  readonly mainThreadSeconds: number;
+  /**
+   * The same for the live worker threads (JS isolates started with worker_threads, which the
+   * kernel knows by their name, WORKER_THREAD_NAME): what their profiles account for. The rest of
+   * the process (V8's helper threads, libuv, the profiler) is neither.
+   */
+  readonly workerThreadsSeconds: number;
+  /** CPU seconds of the live threads by name (the kernel's comm: MainThread, WorkerThread, V8Worker, v8:ProfEvntProc, libuv-worker, ...). */
+  readonly byThreadName: Readonly<Record<string, number>>;
   /** Voluntary context switches (a thread blocked: a wait, a read, an fsync) summed over live threads. */
   readonly voluntarySwitches: number;
   /** Involuntary ones (a thread preempted while it could run: more runnable threads than cores). */
@@ -29,6 +42,17 @@ export class ProcUsageParseError extends Error {
     super(`cannot read ${source}: ${detail}`);
     this.name = 'ProcUsageParseError';
   }
+}
+
+/** What Node names a worker_threads thread that was given no name (piscina gives none). */
+export const WORKER_THREAD_NAME = 'WorkerThread';
+
+/** The command name (field 2 of proc(5)) of a /proc/<pid>/stat line: for a thread, its name. */
+export function parseProcStatName(text: string): string {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) throw new ProcUsageParseError('stat', 'no command name');
+  return text.slice(open + 1, close);
 }
 
 /** utime and stime (fields 14 and 15 of proc(5)) of a /proc/<pid>/stat line, in seconds. */
@@ -68,21 +92,32 @@ const isGone = (err: unknown): boolean => {
  */
 export async function readProcessUsage(pid: number, procRoot = '/proc'): Promise<ProcessUsage> {
   const { userSeconds, systemSeconds } = parseProcStat(await readFile(`${procRoot}/${pid}/stat`, 'utf8'));
+  let mainThreadSeconds = 0;
+  let workerThreadsSeconds = 0;
+  const byThreadName: Record<string, number> = {};
   let voluntarySwitches = 0;
   let involuntarySwitches = 0;
   for (const tid of await readdir(`${procRoot}/${pid}/task`)) {
     let text: string;
+    let stat: string;
     try {
+      stat = await readFile(`${procRoot}/${pid}/task/${tid}/stat`, 'utf8');
       text = await readFile(`${procRoot}/${pid}/task/${tid}/status`, 'utf8');
     } catch (err) {
       if (isGone(err)) continue;
       throw err;
     }
+    const cpu = parseProcStat(stat);
+    const seconds = cpu.userSeconds + cpu.systemSeconds;
+    const name = parseProcStatName(stat);
+    byThreadName[name] = (byThreadName[name] ?? 0) + seconds;
+    if (tid === String(pid)) mainThreadSeconds = seconds;
+    else if (name === WORKER_THREAD_NAME) workerThreadsSeconds += seconds;
     const s = parseContextSwitches(text);
     voluntarySwitches += s.voluntary;
     involuntarySwitches += s.involuntary;
   }
-  return { userSeconds, systemSeconds, voluntarySwitches, involuntarySwitches };
+  return { userSeconds, systemSeconds, mainThreadSeconds, workerThreadsSeconds, byThreadName, voluntarySwitches, involuntarySwitches };
 }
 
 /** Counters over a window: `after` minus `before`, per field. */
@@ -90,6 +125,9 @@ export function usageDelta(before: ProcessUsage, after: ProcessUsage): ProcessUs
   return {
     userSeconds: after.userSeconds - before.userSeconds,
     systemSeconds: after.systemSeconds - before.systemSeconds,
+    mainThreadSeconds: after.mainThreadSeconds - before.mainThreadSeconds,
+    workerThreadsSeconds: after.workerThreadsSeconds - before.workerThreadsSeconds,
+    byThreadName: Object.fromEntries(Object.entries(after.byThreadName).map(([name, v]) => [name, v - (before.byThreadName[name] ?? 0)])),
     voluntarySwitches: after.voluntarySwitches - before.voluntarySwitches,
     involuntarySwitches: after.involuntarySwitches - before.involuntarySwitches,
   };

@@ -27,6 +27,10 @@ export const CATEGORIES = [
   'observability',
   'node-runtime',
   'gc',
+  'v8-background',
+  'libuv-pool',
+  'profiler',
+  'other-threads',
   'unattributed',
 ] as const;
 export type Category = (typeof CATEGORIES)[number];
@@ -44,6 +48,10 @@ export const CATEGORY_NOTES: Readonly<Record<Category, string>> = {
   observability: 'pino logs, prom-client metrics, node/observability',
   'node-runtime': "Node's own JS with no project or package frame on the stack (timers, event targets, streams)",
   gc: 'V8 garbage collector',
+  'v8-background': "V8's background threads (V8Worker, DelayedTaskSche): concurrent GC marking and sweeping, optimizing compilation; their CPU from /proc, as no profile samples them",
+  'libuv-pool': "libuv's thread pool (libuv-worker): asynchronous file system work; CPU from /proc",
+  profiler: "the CPU profiler's own threads (v8:ProfEvntProc, one per isolate): the measurement's cost, absent from unprofiled points; CPU from /proc",
+  'other-threads': 'any other thread no profile samples, and threads that exited during the window: not counted as covered',
   unattributed: '(program): native time outside any JS frame, and frames no rule matches',
 };
 
@@ -153,19 +161,72 @@ export interface ProcessBreakdown {
   readonly threads: number;
 }
 
-/** Reads every .cpuprofile under `dir` (one per thread of one process) and splits `cpuSeconds`. */
-export async function processBreakdown(dir: string, fromUs: number, toUs: number, cpuSeconds: number): Promise<ProcessBreakdown> {
+/** The V8 thread id in a profile's file name (CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile): 0 is the main thread. */
+export function profileThreadId(file: string): number | undefined {
+  const parts = file.split('.');
+  const id = Number(parts[parts.length - 3]);
+  return parts.length >= 7 && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}
+
+/**
+ * Reads every .cpuprofile under `dir` (one per JavaScript thread of one process) and splits the
+ * process's `cpuSeconds` over the categories. With `threads` (the CPU of the main thread and of
+ * the worker threads, from /proc), each answers for its own: the main profile's shares are
+ * applied to the main thread's CPU, the worker profiles' shares to the workers', and the other
+ * threads' CPU (`helpers`, by kernel thread name) to what those threads are: V8's background
+ * threads, libuv's pool, the profiler, or other-threads. Without it,
+ * every profile's shares are applied to the whole process, which spreads the helpers' CPU over
+ * the named categories in proportion.
+ */
+/** The category of a thread no profile samples, by its kernel name. */
+export function helperThreadCategory(name: string): Category {
+  if (name === 'V8Worker' || name === 'DelayedTaskSche') return 'v8-background';
+  if (name === 'v8:ProfEvntProc') return 'profiler';
+  if (name === 'libuv-worker') return 'libuv-pool';
+  return 'other-threads';
+}
+
+export async function processBreakdown(
+  dir: string,
+  fromUs: number,
+  toUs: number,
+  cpuSeconds: number,
+  threads?: { readonly mainSeconds: number; readonly workersSeconds: number; readonly helpers?: Readonly<Record<string, number>> },
+): Promise<ProcessBreakdown> {
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
-  const busy = emptyBreakdown();
+  const main = emptyBreakdown();
+  const workers = emptyBreakdown();
   for (const f of files) {
     const p = JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile;
     const r = profileBusy(p, fromUs, toUs);
-    for (const c of CATEGORIES) busy[c] += r.busy[c];
+    const into = profileThreadId(f) === 0 ? main : workers;
+    for (const c of CATEGORIES) into[c] += r.busy[c];
   }
-  const total = CATEGORIES.reduce((a, c) => a + busy[c], 0);
+  const sum = (b: Breakdown) => CATEGORIES.reduce((a, c) => a + b[c], 0);
+  const mainBusy = sum(main);
+  const workersBusy = sum(workers);
   const cpu = emptyBreakdown();
-  // No usable profile (the process was killed before writing it): all of its CPU is unattributed.
-  if (total === 0) cpu.unattributed = cpuSeconds;
-  else for (const c of CATEGORIES) cpu[c] = (cpuSeconds * busy[c]) / total;
-  return { cpu, cpuSeconds, sampledBusySeconds: total / 1e6, threads: files.length };
+  const sampledBusySeconds = (mainBusy + workersBusy) / 1e6;
+  if (threads === undefined || mainBusy === 0) {
+    // No usable profile (the process was killed before writing it): all of its CPU is unattributed.
+    if (mainBusy + workersBusy === 0) cpu.unattributed = cpuSeconds;
+    else for (const c of CATEGORIES) cpu[c] = (cpuSeconds * (main[c] + workers[c])) / (mainBusy + workersBusy);
+    return { cpu, cpuSeconds, sampledBusySeconds, threads: files.length };
+  }
+  const mainCpu = Math.min(threads.mainSeconds, cpuSeconds);
+  const workersCpu = Math.min(threads.workersSeconds, cpuSeconds - mainCpu);
+  for (const c of CATEGORIES) cpu[c] = (mainCpu * main[c]) / mainBusy;
+  // Workers that ran but left no profile samples in the window: their CPU is not ours to name.
+  if (workersBusy > 0) for (const c of CATEGORIES) cpu[c] += (workersCpu * workers[c]) / workersBusy;
+  else cpu.unattributed += workersCpu;
+  // The other threads by name, as far as the process's CPU goes; what no live thread accounts
+  // for (threads that exited, rounding) is other-threads.
+  let left = Math.max(0, cpuSeconds - mainCpu - workersCpu);
+  for (const [name, seconds] of Object.entries(threads.helpers ?? {})) {
+    const take = Math.min(Math.max(0, seconds), left);
+    cpu[helperThreadCategory(name)] += take;
+    left -= take;
+  }
+  cpu['other-threads'] += left;
+  return { cpu, cpuSeconds, sampledBusySeconds, threads: files.length };
 }

@@ -17,7 +17,7 @@ import { type CryptoFloor, cryptoFloorAt, type MessagingFloor, measureCryptoFloo
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
-import { type ProcessUsage, usageDelta } from './proc-usage.js';
+import { type ProcessUsage, usageDelta, WORKER_THREAD_NAME } from './proc-usage.js';
 
 export interface E2eOptions {
   readonly replicas: number;
@@ -138,6 +138,8 @@ export interface E2eResult {
   readonly fractionOfValidationCeiling: number;
   /** The measured window: from the open edge's readings to the close edge's (durationS is the planned one). */
   readonly windowS: number;
+  /** The validators' CPU over the window by kernel thread name (MainThread, WorkerThread, V8Worker, ...), summed over them. */
+  readonly cpuSecondsByThread: Readonly<Record<string, number>>;
   /** What makes this point's figures doubtful (pointProblems); empty when nothing does. */
   readonly problems: readonly string[];
   readonly cryptoFloor: CryptoFloor | null;
@@ -165,6 +167,19 @@ export interface ProposalRequestCounts {
 }
 
 /** A counter's growth over the window, summed over the validators read at both edges (null: none). */
+/** A process's thread CPU as processBreakdown takes it: main, worker threads, and the others by name. */
+function threadsOf(u: ProcessUsage): { mainSeconds: number; workersSeconds: number; helpers: Record<string, number> } {
+  const helpers = Object.fromEntries(Object.entries(u.byThreadName).filter(([name]) => name !== 'MainThread' && name !== WORKER_THREAD_NAME));
+  return { mainSeconds: u.mainThreadSeconds, workersSeconds: u.workerThreadsSeconds, helpers };
+}
+
+/** The validators' CPU over the window by thread name, summed over the processes (seconds, rounded). */
+function cpuByThread(window: readonly ProcessUsage[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const u of window) for (const [name, v] of Object.entries(u.byThreadName)) out[name] = (out[name] ?? 0) + v;
+  return Object.fromEntries(Object.entries(out).map(([name, v]) => [name, significant(v, 3)]));
+}
+
 /**
  * What makes a point's figures doubtful, in words for the report: a window the load generator
  * stretched (its event loop fell behind, so the edges came late), validators that used more CPU
@@ -340,7 +355,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let sampled = 0;
   if (profileDir) {
     for (let i = 0; i < opts.replicas; i++) {
-      const b = await processBreakdown(join(profileDir, `node-${i}`), us0, us1, perProcess[i] ?? 0);
+      const b = await processBreakdown(join(profileDir, `node-${i}`), us0, us1, perProcess[i] ?? 0, window[i] === undefined ? undefined : threadsOf(window[i]));
       for (const c of CATEGORIES) breakdown[c] += b.cpu[c];
       sampled += b.sampledBusySeconds;
     }
@@ -404,7 +419,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     },
     loadGeneratorCpuSeconds: r3((self1.user + self1.system) / 1e6),
     breakdown,
-    breakdownCoverage: r3(cpuSeconds > 0 ? 1 - breakdown.unattributed / cpuSeconds : 0),
+    // Threads named by nothing but their absence from the profiles are not covered.
+    breakdownCoverage: r3(cpuSeconds > 0 ? 1 - (breakdown.unattributed + breakdown['other-threads']) / cpuSeconds : 0),
+    cpuSecondsByThread: cpuByThread(window),
     sampledOverCpu: r3(cpuSeconds > 0 ? sampled / cpuSeconds : 0),
     profiled: profileDir !== undefined,
     validationCeiling: ceiling.commandsPerSec,

@@ -30,14 +30,26 @@ describe('bench/e2e/proc-usage', () => {
       await mkdir(join(root, '4242', 'task', '4243'), { recursive: true });
       await mkdir(join(root, '4242', 'task', '4244'), { recursive: true });
       await writeFile(join(root, '4242', 'stat'), statLine('node', 300, 40));
+      await mkdir(join(root, '4242', 'task', '4245'), { recursive: true });
+      await writeFile(join(root, '4242', 'task', '4242', 'stat'), statLine('MainThread', 200, 30));
       await writeFile(join(root, '4242', 'task', '4242', 'status'), status(100, 7));
+      // A worker_threads thread and a V8 helper: only the first counts as a worker.
+      await writeFile(join(root, '4242', 'task', '4243', 'stat'), statLine('WorkerThread', 50, 5));
       await writeFile(join(root, '4242', 'task', '4243', 'status'), status(20, 5));
-      // 4244 has no status file: the thread is gone.
+      await writeFile(join(root, '4242', 'task', '4245', 'stat'), statLine('V8Worker', 10, 0));
+      await writeFile(join(root, '4242', 'task', '4245', 'status'), status(0, 0));
+      // 4244 has no stat or status file: the thread is gone.
       const u = await readProcessUsage(4242, root);
-      assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, voluntarySwitches: 120, involuntarySwitches: 12 });
-      assert.deepEqual(usageDelta({ userSeconds: 1, systemSeconds: 0.1, voluntarySwitches: 20, involuntarySwitches: 2 }, u), {
+      const byThreadName = { MainThread: 2.3, WorkerThread: 0.55, V8Worker: 0.1 };
+      assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, mainThreadSeconds: 2.3, workerThreadsSeconds: 0.55, byThreadName, voluntarySwitches: 120, involuntarySwitches: 12 });
+      const before = { userSeconds: 1, systemSeconds: 0.1, mainThreadSeconds: 1, workerThreadsSeconds: 0.5, byThreadName: { MainThread: 1, WorkerThread: 0.5 }, voluntarySwitches: 20, involuntarySwitches: 2 };
+      assert.deepEqual(usageDelta(before, u), {
         userSeconds: 2,
         systemSeconds: 0.4 - 0.1,
+        mainThreadSeconds: 2.3 - 1,
+        workerThreadsSeconds: 0.55 - 0.5,
+        // A thread that started in between counts whole.
+        byThreadName: { MainThread: 2.3 - 1, WorkerThread: 0.55 - 0.5, V8Worker: 0.1 },
         voluntarySwitches: 100,
         involuntarySwitches: 10,
       });
@@ -54,6 +66,8 @@ describe('bench/e2e/proc-usage', () => {
     const b = await readProcessUsage(process.pid);
     const d = usageDelta(a, b);
     assert.ok(b.userSeconds > 0 && b.voluntarySwitches > 0, JSON.stringify(b));
-    for (const v of Object.values(d)) assert.ok(v >= 0, JSON.stringify(d));
+    const { byThreadName, ...totals } = d;
+    for (const v of [...Object.values(totals), ...Object.values(byThreadName)]) assert.ok(v >= -1e-9, JSON.stringify(d));
+    assert.ok((b.byThreadName['MainThread'] ?? 0) > 0, 'the main thread by its name');
   });
 });

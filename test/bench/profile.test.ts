@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { metricValue, profileIntervalUs } from '../../bench/e2e/cluster.js';
-import { profileBusy } from '../../bench/e2e/profile.js';
+import { processBreakdown, profileBusy, profileThreadId } from '../../bench/e2e/profile.js';
 import { windowDelta, windowSum } from '../../bench/e2e/run.js';
 
 /** A profile of one stack per sample: each entry is [leaf function, leaf url, caller url], 1 ms each. */
@@ -32,6 +35,44 @@ describe('bench profile categories', () => {
     assert.equal(busy['hashing-merkle'], 2000);
     assert.equal(busy['ed25519-validation'], 1000);
     assert.equal(busy['encode-decode'], 1000);
+  });
+});
+
+describe('bench profile threads', () => {
+  const codec = ['encodeMessage', 'file:///x/dist/network/codec.js', 'file:///x/dist/node/runtime/p2p-transport.js'] as const;
+  const sodium = ['exports.crypto_sign_verify_detached', 'file:///x/node_modules/sodium-native/index.js', 'file:///x/dist/crypto/ed25519/backends.js'] as const;
+
+  it('reads the thread id out of a profile file name', () => {
+    assert.equal(profileThreadId('CPU.20261127.164157.30929.0.001.cpuprofile'), 0);
+    assert.equal(profileThreadId('CPU.20261127.164159.30929.2.002.cpuprofile'), 2);
+    assert.equal(profileThreadId('notes.cpuprofile'), undefined);
+  });
+
+  it('holds each thread to its own CPU: the main profile to the main thread, the workers’ to theirs, the rest to helper threads', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vsmr-prof-'));
+    try {
+      // Main thread: encoding only; a worker: signature checks only (the sample counts do not matter, the shares do).
+      await writeFile(join(dir, 'CPU.1.2.77.0.001.cpuprofile'), JSON.stringify(profileOf([codec, codec, codec])));
+      await writeFile(join(dir, 'CPU.1.2.77.1.002.cpuprofile'), JSON.stringify(profileOf([sodium, sodium])));
+      // The process used 10 s: its main thread 6 s, its worker thread 3 s, V8's background threads
+      // 0.5 s, the profiler 0.3 s, and 0.2 s no live thread accounts for.
+      const helpers = { V8Worker: 0.4, DelayedTaskSche: 0.1, 'v8:ProfEvntProc': 0.3 };
+      const b = await processBreakdown(dir, 0, 1e9, 10, { mainSeconds: 6, workersSeconds: 3, helpers });
+      assert.equal(b.threads, 2);
+      const near = (got: number, want: number) => assert.ok(Math.abs(got - want) < 1e-9, `${got} against ${want}`);
+      near(b.cpu['encode-decode'], 6);
+      near(b.cpu['ed25519-validation'], 3);
+      near(b.cpu['v8-background'], 0.5);
+      near(b.cpu.profiler, 0.3);
+      near(b.cpu['other-threads'], 0.2);
+      // Without the threads' own figures, the old rule: every sample's share of the whole.
+      const whole = await processBreakdown(dir, 0, 1e9, 10);
+      near(whole.cpu['encode-decode'], 6);
+      near(whole.cpu['ed25519-validation'], 4);
+      assert.equal(whole.cpu['other-threads'], 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
