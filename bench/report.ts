@@ -271,13 +271,13 @@ else {
 
   md.push('### Floors (measured in the same run, before the cluster starts)', '');
   md.push(
-    'Crypto floor: the per-block cryptography alone, cluster-wide (n BLS vote signatures, the leader\'s batched check of q votes and its QC aggregation, n QC verifications, n x batch ed25519 request checks), as commands/s on all cores. Messaging floor: n libp2p hosts in one process (TCP + noise + yamux + gossipsub as the node configures them), no consensus; per round the leader gossips each request and the block, and n-1 votes come back on direct streams; "streams" sends the block on a direct stream to each peer instead. It runs on one thread, so the fraction in the table above compares with the floor times the core count.',
+    'Crypto floor: the per-block cryptography alone, cluster-wide (n BLS vote signatures, the leader\'s batched check of q votes and its QC aggregation, n QC verifications, and n ed25519 checks per command unless unsigned), as commands/s on all cores: with full blocks, and at the commands per block the run committed (what the table above divides by). Messaging floor: n libp2p hosts in one process (TCP + noise + yamux as the node configures them), no consensus; per round the hosts that admitted the block\'s requests relay them in one frame each to every other host, the leader sends a compact proposal (33 bytes a request) to each follower, and n-1 votes come back, all on direct streams (results before 2026-11-27, late, gossiped each request instead); "streams" sends the whole block on a direct stream to each peer and relays nothing. It is taken with full blocks and assumes one relay frame per host per round (the runtime flushes every 3 ms, so a loaded host sends several, and blocks are often far from full: at small blocks per-message costs dominate and the floor is an upper bound), and runs on one thread, so the fraction in the table above compares with the floor times the core count.',
     '',
   );
   md.push(
     table(
-      ['point', 'validation ceiling /s', 'crypto floor /s', 'crypto us/block', 'messaging floor (gossip) /s', 'messaging floor (streams) /s', 'block bytes'],
-      pts.map((p) => [p.label, p.validationCeiling, p.cryptoFloor?.commandsPerSec ?? 'n/a', p.cryptoFloor?.perBlockUs ?? 'n/a', messagingFloorRate(p.messagingFloor) ?? 'n/a', p.messagingFloor?.streamCommandsPerSec ?? 'n/a', p.messagingFloor?.blockBytes ?? 'n/a']),
+      ['point', 'validation ceiling /s', 'crypto floor, full blocks /s', 'crypto floor, measured blocks /s', 'crypto us/block', 'messaging floor (relay) /s', 'messaging floor (streams) /s', 'block bytes'],
+      pts.map((p) => [p.label, p.validationCeiling, p.cryptoFloor?.commandsPerSec ?? 'n/a', p.cryptoFloorAtMeasuredBlocks ?? 'n/a', p.cryptoFloor?.perBlockUs ?? 'n/a', messagingFloorRate(p.messagingFloor) ?? 'n/a', p.messagingFloor?.streamCommandsPerSec ?? 'n/a', p.messagingFloor?.blockBytes ?? 'n/a']),
     ),
     '',
   );

@@ -5,6 +5,7 @@
  */
 export function nearestRank(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
-  const rank = Math.ceil((p / 100) * sorted.length);
+  // p * n first: (p / 100) * n picks up a rounding error (7 / 100 * 100 is 7.000000000000001).
+  const rank = Math.ceil((p * sorted.length) / 100);
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }

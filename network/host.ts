@@ -88,8 +88,9 @@ export interface NetworkHostOptions {
   readonly streamTimeoutMs?: number;
   /**
    * A frame begun on a channel or session stream must arrive whole within this much waiting, and
-   * a request/response exchange's request within this of the stream's opening (default: the
-   * stream timeout). Without it a peer could start frames it never finishes and pin their buffers.
+   * a request/response exchange's request within this of the stream's opening, or the exchange's
+   * own timeout if shorter (default: three stream timeouts, 30 s). Without it a peer could start
+   * frames it never finishes and pin their buffers.
    */
   readonly frameTimeoutMs?: number;
   /**
@@ -323,7 +324,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const { chainId, allowedPeers } = opts;
   setYamuxWindowUpdates(opts.yamuxWindowUpdates ?? 'half-window');
   const streamTimeoutMs = opts.streamTimeoutMs ?? 10_000;
-  const frameTimeoutMs = opts.frameTimeoutMs ?? streamTimeoutMs;
+  // Longer than one exchange: a 4 MiB proposal sent to many peers at once over a modest link
+  // takes seconds per frame, and cutting an honest leader's channel loses what is queued on it.
+  const frameTimeoutMs = opts.frameTimeoutMs ?? 3 * streamTimeoutMs;
   for (const [what, ms] of [['streamTimeoutMs', streamTimeoutMs], ['frameTimeoutMs', frameTimeoutMs]] as const) {
     if (!(Number.isFinite(ms) && ms > 0)) throw new RangeError(`${what} must be a positive number of milliseconds, got ${ms}`);
   }

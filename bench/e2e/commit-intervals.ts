@@ -15,7 +15,7 @@ const NAME = 'vsmr_commit_interval_seconds';
  * window (`windowMs`) when it committed nothing in it or an interval passed the largest bucket;
  * undefined when its metrics were unreadable at either edge.
  */
-export function longestCommitIntervalsMs(before: readonly (string | undefined)[], after: readonly (string | undefined)[], windowMs: number): (number | undefined)[] {
+export function longestCommitIntervalsMs(before: readonly (string | undefined)[], after: readonly (string | undefined)[], windowMs: number, closeScrapeLagMs = 0): (number | undefined)[] {
   return after.map((a, i) => {
     const b = before[i];
     if (a === undefined || b === undefined) return undefined;
@@ -23,8 +23,9 @@ export function longestCommitIntervalsMs(before: readonly (string | undefined)[]
     const total = count(a) - count(b);
     if (total <= 0) return windowMs;
     // An interval still open at the close (a stall at the end of the window) is in no bucket
-    // yet: the time since the last commit, as of the closing scrape, bounds it from below.
-    const openAtClose = (metricValue(a, 'vsmr_seconds_since_last_commit') ?? 0) * 1000;
+    // yet: the time since the last commit as of the closing scrape, less the time from the
+    // window's close to that scrape, bounds it from below.
+    const openAtClose = Math.max(0, (metricValue(a, 'vsmr_seconds_since_last_commit') ?? 0) * 1000 - closeScrapeLagMs);
     for (const le of COMMIT_INTERVAL_BUCKETS) {
       const label = `le="${le}"`;
       const inBucket = (metricValue(a, `${NAME}_bucket`, label) ?? 0) - (metricValue(b, `${NAME}_bucket`, label) ?? 0);

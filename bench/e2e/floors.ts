@@ -244,20 +244,23 @@ export async function measureMessagingFloor(n: number, batch: number, commandByt
     const vote = randomBytes(200);
     const leaderId = leader.peerId;
     const unique = (size: number) => randomBytes(size);
-    // Each host admitted its clients' share of the block's requests and relays it in one frame.
-    const share = Math.ceil(batch / n);
-    const relayFrameBytes = 3 + share * (requestBytes + 2);
+    // Each host admitted its clients' share of the block's requests (the first `batch % n` one
+    // more) and relays it in one frame; a host with none sends nothing.
+    const shares = Array.from({ length: n }, (_, i) => Math.floor(batch / n) + (i < batch % n ? 1 : 0));
+    const frameBytes = (share: number) => 3 + share * (requestBytes + 2);
+    const senders = shares.filter((k) => k > 0).length;
     const compactBytes = 400 + 33 * batch;
     const sendVotes = () => Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
     const oneRound = async (runtimeShaped: boolean) => {
       const wantProposals = proposals + followers.length;
       const wantVotes = votes + followers.length;
-      const wantRelayed = relayed + (runtimeShaped ? n * (n - 1) : 0);
+      const wantRelayed = relayed + (runtimeShaped ? senders * (n - 1) : 0);
       if (runtimeShaped) {
         const proposal = unique(compactBytes);
         await Promise.all([
-          ...net.map((h) => {
-            const frame = unique(relayFrameBytes);
+          ...net.map((h, i) => {
+            if (shares[i] === 0) return Promise.resolve([]);
+            const frame = unique(frameBytes(shares[i]!));
             return Promise.all(net.filter((o) => o !== h).map((o) => h.send(o.peerId, 'requests', frame)));
           }),
           ...followers.map((f) => leader.send(f.peerId, 'consensus', proposal)),
@@ -272,7 +275,7 @@ export async function measureMessagingFloor(n: number, batch: number, commandByt
     };
     const stream = await rounds(durationMs / 2, 10_000, () => oneRound(false));
     const relay = await rounds(durationMs / 2, 10_000, () => oneRound(true));
-    const relayBytesPerRound = n * (n - 1) * relayFrameBytes + (n - 1) * (compactBytes + vote.length);
+    const relayBytesPerRound = shares.reduce((a, k) => a + (k > 0 ? (n - 1) * frameBytes(k) : 0), 0) + (n - 1) * (compactBytes + vote.length);
     return {
       relayBlocksPerSec: round(relay),
       relayCommandsPerSec: round(relay * batch),

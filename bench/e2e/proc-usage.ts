@@ -28,6 +28,8 @@ export interface ProcessUsage {
   readonly workerThreadsSeconds: number;
   /** CPU seconds of the live threads by name (the kernel's comm: MainThread, WorkerThread, V8Worker, v8:ProfEvntProc, libuv-worker, ...). */
   readonly byThreadName: Readonly<Record<string, number>>;
+  /** The live threads by thread id: name and CPU seconds. A window's per-thread figures come from these (usageDelta). */
+  readonly threads: Readonly<Record<string, { readonly name: string; readonly seconds: number }>>;
   /** Voluntary context switches (a thread blocked: a wait, a read, an fsync) summed over live threads. */
   readonly voluntarySwitches: number;
   /** Involuntary ones (a thread preempted while it could run: more runnable threads than cores). */
@@ -95,6 +97,7 @@ export async function readProcessUsage(pid: number, procRoot = '/proc'): Promise
   let mainThreadSeconds = 0;
   let workerThreadsSeconds = 0;
   const byThreadName: Record<string, number> = {};
+  const threads: Record<string, { name: string; seconds: number }> = {};
   let voluntarySwitches = 0;
   let involuntarySwitches = 0;
   for (const tid of await readdir(`${procRoot}/${pid}/task`)) {
@@ -111,23 +114,42 @@ export async function readProcessUsage(pid: number, procRoot = '/proc'): Promise
     const seconds = cpu.userSeconds + cpu.systemSeconds;
     const name = parseProcStatName(stat);
     byThreadName[name] = (byThreadName[name] ?? 0) + seconds;
+    threads[tid] = { name, seconds };
     if (tid === String(pid)) mainThreadSeconds = seconds;
     else if (name === WORKER_THREAD_NAME) workerThreadsSeconds += seconds;
     const s = parseContextSwitches(text);
     voluntarySwitches += s.voluntary;
     involuntarySwitches += s.involuntary;
   }
-  return { userSeconds, systemSeconds, mainThreadSeconds, workerThreadsSeconds, byThreadName, voluntarySwitches, involuntarySwitches };
+  return { userSeconds, systemSeconds, mainThreadSeconds, workerThreadsSeconds, byThreadName, threads, voluntarySwitches, involuntarySwitches };
 }
 
-/** Counters over a window: `after` minus `before`, per field. */
+/**
+ * Counters over a window: `after` minus `before`, per field. The per-thread figures go thread by
+ * thread: a thread that started in the window counts whole, and one that ended in it is in no
+ * per-thread figure (its CPU is still in the process's, for the caller to call other threads),
+ * so no per-thread figure goes negative when a thread is replaced.
+ */
 export function usageDelta(before: ProcessUsage, after: ProcessUsage): ProcessUsage {
+  const threads: Record<string, { name: string; seconds: number }> = {};
+  const byThreadName: Record<string, number> = {};
+  let workerThreadsSeconds = 0;
+  for (const [tid, t] of Object.entries(after.threads)) {
+    const was = before.threads[tid];
+    const seconds = Math.max(0, t.seconds - (was !== undefined && was.name === t.name ? was.seconds : 0));
+    threads[tid] = { name: t.name, seconds };
+    byThreadName[t.name] = (byThreadName[t.name] ?? 0) + seconds;
+    if (t.name === WORKER_THREAD_NAME) workerThreadsSeconds += seconds;
+  }
+  // The main thread is the one whose id is the process's: the same at both edges.
+  const mainThreadSeconds = Math.max(0, after.mainThreadSeconds - before.mainThreadSeconds);
   return {
     userSeconds: after.userSeconds - before.userSeconds,
     systemSeconds: after.systemSeconds - before.systemSeconds,
-    mainThreadSeconds: after.mainThreadSeconds - before.mainThreadSeconds,
-    workerThreadsSeconds: after.workerThreadsSeconds - before.workerThreadsSeconds,
-    byThreadName: Object.fromEntries(Object.entries(after.byThreadName).map(([name, v]) => [name, v - (before.byThreadName[name] ?? 0)])),
+    mainThreadSeconds,
+    workerThreadsSeconds,
+    byThreadName,
+    threads,
     voluntarySwitches: after.voluntarySwitches - before.voluntarySwitches,
     involuntarySwitches: after.involuntarySwitches - before.involuntarySwitches,
   };

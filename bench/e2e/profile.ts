@@ -207,7 +207,7 @@ export async function processBreakdown(
   const workersBusy = sum(workers);
   const cpu = emptyBreakdown();
   const sampledBusySeconds = (mainBusy + workersBusy) / 1e6;
-  if (threads === undefined || mainBusy === 0) {
+  if (threads === undefined) {
     // No usable profile (the process was killed before writing it): all of its CPU is unattributed.
     if (mainBusy + workersBusy === 0) cpu.unattributed = cpuSeconds;
     else for (const c of CATEGORIES) cpu[c] = (cpuSeconds * (main[c] + workers[c])) / (mainBusy + workersBusy);
@@ -215,7 +215,10 @@ export async function processBreakdown(
   }
   const mainCpu = Math.min(threads.mainSeconds, cpuSeconds);
   const workersCpu = Math.min(threads.workersSeconds, cpuSeconds - mainCpu);
-  for (const c of CATEGORIES) cpu[c] = (mainCpu * main[c]) / mainBusy;
+  // A main thread whose profile is missing (the process wrote the workers' and was killed
+  // before its own) answers for nothing named.
+  if (mainBusy > 0) for (const c of CATEGORIES) cpu[c] = (mainCpu * main[c]) / mainBusy;
+  else cpu.unattributed += mainCpu;
   // Workers that ran but left no profile samples in the window: their CPU is not ours to name.
   if (workersBusy > 0) for (const c of CATEGORIES) cpu[c] += (workersCpu * workers[c]) / workersBusy;
   else cpu.unattributed += workersCpu;

@@ -14,7 +14,7 @@
  *   bytes that do not decode: MALFORMED, still logged at their position
  *   a command from a client request committed in a block above the request's expiry: EXPIRED
  *              (its sequence stays unused)
-   *   a command from a client request whose (client key, sequence) already committed: REPLAYED
+ *   a command from a client request whose (client key, sequence) already committed: REPLAYED
  *              (replay-window.ts); any other result, failures included, consumes the sequence
  *   a transfer from a client request whose `from` is not the request's signing key: UNAUTHORIZED
  *   a payload entry that is not a well-formed request (its origin given as undefined): MALFORMED,

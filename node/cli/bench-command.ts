@@ -93,7 +93,7 @@ export function registerBenchCommand(program: Command): void {
               `${r.throughput} commands/s, p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms, ${r.commandsPerBlock} commands/block\n` +
               `  CPU ${r.cpuSeconds} s (${r.cpuMsPerCommand} ms/command; named categories ${(r.breakdownCoverage * 100).toFixed(0)}%): ${top}\n` +
               `  validation ceiling ${r.validationCeiling}/s (${(r.fractionOfValidationCeiling * 100).toFixed(1)}%)` +
-              (r.cryptoFloor ? `, crypto floor ${r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
+              (r.cryptoFloor ? `, crypto floor ${r.cryptoFloorAtMeasuredBlocks ?? r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
               (r.messagingFloor ? `, messaging floor ${r.messagingFloor.relayCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
               `\n`,
           );

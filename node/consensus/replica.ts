@@ -59,13 +59,14 @@ export interface ReplicaConfig {
   readonly maxPendingCommands?: number;
   readonly maxPendingBytes?: number;
   /**
-   * Whether a queued command can no longer commit validly at the given committed height (for
-   * the runtime: a request past its expiry, which voters refuse to see in a block). A leader
-   * drops such commands from its queue when a proposal reaches them instead of proposing them:
-   * at the head of a first-come queue, one would make every leader propose a block nobody
-   * votes for. Pure and deterministic, like the core. Default: nothing goes stale.
+   * Whether a queued command can no longer commit validly in a block at `blockHeight`, the
+   * height of the block the leader is building (for the runtime: a request past its expiry,
+   * which voters judge at the proposal's own height and refuse to see in it). A leader drops
+   * such commands from its queue when a proposal reaches them instead of proposing them: at the
+   * head of a first-come queue, one would make every leader propose a block nobody votes for.
+   * Default: nothing goes stale.
    */
-  readonly isStale?: (command: Uint8Array, committedHeight: number) => boolean;
+  readonly isStale?: (command: Uint8Array, blockHeight: number) => boolean;
   /**
    * Where command ids come from. The runtime passes its validation pool's memo, so a request is
    * hashed once per received copy, not once by the pool and again here; default, a memo of its own.
@@ -892,7 +893,9 @@ export class Replica {
       if (payload.length >= this.cfg.maxBatchCommands || bytes + cmd.length > this.cfg.maxBatchBytes) break;
       if (inFlight.has(key)) continue;
       // Deleting the entry being visited is safe in a Map iteration.
-      if (this.cfg.isStale?.(cmd, this.root.height)) {
+      // Judged at the height of the block being built, as its voters will judge it: not the
+      // root's, which the block may be two or more above (it extends the highest QC).
+      if (this.cfg.isStale?.(cmd, qc.vote.height + 1)) {
         this.dropPending(key);
         continue;
       }

@@ -62,7 +62,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
   const lastCommitAge: { source?: () => number | undefined } = {};
   new Gauge({
     name: 'vsmr_seconds_since_last_commit',
-    help: 'Seconds since this validator last committed a block, as of the scrape (absent before its first commit)',
+    help: 'Seconds since this validator last committed a block, as of the scrape (0 before its first commit)',
     registers,
     collect() {
       const age = lastCommitAge.source?.();

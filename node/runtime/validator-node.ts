@@ -154,8 +154,8 @@ export class ValidatorNode {
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
-  /** Peers that said the blocks from `fromHeight` on are pruned. */
-  private prunedClaims: { fromHeight: number; peers: Set<number> } = { fromHeight: -1, peers: new Set() };
+  /** Per peer, the lowest block it said it still holds (sync-pruned): its word that what lies below is gone. */
+  private readonly prunedBelow = new Map<number, number>();
   private timer: unknown;
   /** The round whose empty proposal the core holds, since when, and its timer (undefined once it fired). */
   private hold: { round: number; since: number; timer: unknown } | undefined;
@@ -267,10 +267,10 @@ export class ValidatorNode {
       // request relayed back to a restarted leader would otherwise make it propose blocks the
       // others refuse, round after round, until the request expired. Checked once per command a
       // leader proposes, not per relay.
-      isStale: (cmd, height) => {
+      isStale: (cmd, blockHeight) => {
         const header = requestHeader(cmd);
-        // The block it would go in is the one above the committed height.
-        if (header === undefined || header.expiry < BigInt(Math.max(height, o.store.committedHeight()) + 1)) return true;
+        // The voters' rule (validate-payload): expired below the block's own height.
+        if (header === undefined || header.expiry < BigInt(blockHeight)) return true;
         return this.isCommittedRequest(cmd, header);
       },
       ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
@@ -387,7 +387,7 @@ export class ValidatorNode {
    */
   async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]> {
     const receivedAt = this.clock.now();
-    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight() + 1);
+    const verdicts = await this.opts.validator.validate(requests, this.nextBlockHeight());
     const queuedAt = this.clock.now();
     const admitted: Uint8Array[] = [];
     let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
@@ -434,6 +434,15 @@ export class ValidatorNode {
   }
 
   /**
+   * The lowest height a request admitted now could commit at: the next block extends the highest
+   * QC (at least one above the committed height), so a request expiring below it would only be
+   * dropped by the leader that reached it, its client left waiting: refused at once instead.
+   */
+  private nextBlockHeight(): number {
+    return Math.max(this.opts.store.committedHeight(), this.replica.highestQc.vote.height) + 1;
+  }
+
+  /**
    * Whether the client's sequence of this (valid) request has committed: the application's replay
    * record. The pool decoded it already; its header is read in place.
    */
@@ -448,7 +457,7 @@ export class ValidatorNode {
    * forgery, and none of it is queued (honest copies arrive again from honest peers).
    */
   async admit(requests: readonly Uint8Array[]): Promise<Verdict[]> {
-    const verdicts = await this.opts.validator.validate(requests, this.opts.store.committedHeight() + 1);
+    const verdicts = await this.opts.validator.validate(requests, this.nextBlockHeight());
     if (verdicts.some((v) => v.kind === 'reject')) return verdicts;
     // What does not fit in a full queue the core drops: the leader that has it proposes it, and
     // this node validates it then.
@@ -865,43 +874,61 @@ export class ValidatorNode {
   }
 
   /** Asks `peer` for the blocks from `fromHeight`; its answer goes to the core, or is a claim that they are pruned. */
-  private askSync(peer: number, fromHeight: number): void {
+  private askSync(peer: number, fromHeight: number, chain?: Set<number>): void {
+    const next = () => {
+      if (chain !== undefined && !this.stopped) this.askNextPeer(fromHeight, chain);
+    };
     this.opts.transport.requestSync(peer, fromHeight).then(
       (answer) => {
-        if (!answer || this.stopped) return;
-        if ('pruned' in answer) this.onPrunedClaim(peer, fromHeight);
+        if (this.stopped) return;
+        if (!answer) return next();
+        if ('pruned' in answer) this.onPrunedClaim(peer, answer.pruned, fromHeight, chain ?? new Set([peer]));
         else this.stepFromCallback({ type: 'sync-response', from: peer, blocks: answer.blocks, highQc: answer.highQc });
       },
-      (err: unknown) => this.opts.logger?.warn({ err: String(err), peer }, 'sync request failed'),
+      (err: unknown) => {
+        this.opts.logger?.warn({ err: String(err), peer }, 'sync request failed');
+        next();
+      },
     );
   }
 
   /**
-   * A peer says the blocks above our committed height are pruned. One peer's word does not
-   * start a snapshot sync: a Byzantine peer saying it to everyone who asks would push every
-   * replica that falls behind onto snapshots (and off the history it could have replayed and
-   * served), however many honest peers still hold the blocks. f + 1 distinct peers saying it
-   * include an honest one; until then the next peer that has not said it is asked for the
-   * blocks. With at most f faulty, the honest peers either hold the blocks (and send them) or
-   * number at least 2f >= f + 1 and say so.
+   * A peer says it holds no blocks below `lowest`. One peer's word does not start a snapshot
+   * sync: a Byzantine peer saying it to everyone who asks would push every replica that falls
+   * behind onto snapshots (and off the history it could have replayed and served), however many
+   * honest peers still hold the blocks. f + 1 distinct peers saying so include an honest one;
+   * until then the peers not yet asked are, one after the other, for the blocks (a peer that
+   * does not answer is passed over, so one crashed peer does not end the search). With at most f
+   * faulty, the honest peers either hold the blocks (and send them) or number at least
+   * 2f >= f + 1 and say so. A peer's word counts while it still reaches above what we need.
    */
-  private onPrunedClaim(peer: number, fromHeight: number): void {
+  private onPrunedClaim(peer: number, lowest: number, fromHeight: number, chain: Set<number>): void {
+    const needed = this.opts.store.committedHeight() + 1;
     // An answer to a question we no longer have: the blocks arrived meanwhile.
-    if (fromHeight <= this.opts.store.committedHeight()) return;
-    if (this.prunedClaims.fromHeight !== fromHeight) this.prunedClaims = { fromHeight, peers: new Set() };
-    const claims = this.prunedClaims.peers;
-    claims.add(peer);
-    const n = this.opts.n;
-    if (claims.size > maxFaulty(n)) {
+    if (fromHeight < needed) return;
+    this.prunedBelow.set(peer, lowest);
+    let claims = 0;
+    for (const [p, below] of this.prunedBelow) {
+      if (below > needed) claims++;
+      else this.prunedBelow.delete(p);
+    }
+    if (claims > maxFaulty(this.opts.n)) {
       this.syncSnapshot(peer);
       return;
     }
-    for (let k = 1; k < n; k++) {
-      const next = (peer + k) % n;
-      if (next !== this.opts.index && !claims.has(next)) {
-        this.askSync(next, fromHeight);
-        return;
-      }
+    chain.add(peer);
+    this.askNextPeer(fromHeight, chain);
+  }
+
+  /** Asks the next peer not yet asked in this search, and not known to have pruned, for the blocks. */
+  private askNextPeer(fromHeight: number, chain: Set<number>): void {
+    const needed = this.opts.store.committedHeight() + 1;
+    if (fromHeight < needed) return;
+    for (let p = 0; p < this.opts.n; p++) {
+      if (p === this.opts.index || chain.has(p) || (this.prunedBelow.get(p) ?? 0) > needed) continue;
+      chain.add(p);
+      this.askSync(p, fromHeight, chain);
+      return;
     }
   }
 
@@ -965,7 +992,7 @@ export class ValidatorNode {
     const requeue: Uint8Array[] = [];
     // The rule the core's isStale and validation apply, so nothing requeued here is dropped there.
     // The next block is the first a requeued request could go in.
-    const height = BigInt(this.opts.store.committedHeight() + 1);
+    const height = BigInt(this.nextBlockHeight());
     for (const [key, { request, callbacks }] of this.waiting) {
       const header = requestHeader(request);
       let kind: NoReceipt['kind'] | undefined;

@@ -41,15 +41,27 @@ describe('bench/e2e/proc-usage', () => {
       // 4244 has no stat or status file: the thread is gone.
       const u = await readProcessUsage(4242, root);
       const byThreadName = { MainThread: 2.3, WorkerThread: 0.55, V8Worker: 0.1 };
-      assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, mainThreadSeconds: 2.3, workerThreadsSeconds: 0.55, byThreadName, voluntarySwitches: 120, involuntarySwitches: 12 });
-      const before = { userSeconds: 1, systemSeconds: 0.1, mainThreadSeconds: 1, workerThreadsSeconds: 0.5, byThreadName: { MainThread: 1, WorkerThread: 0.5 }, voluntarySwitches: 20, involuntarySwitches: 2 };
+      const threads = { '4242': { name: 'MainThread', seconds: 2.3 }, '4243': { name: 'WorkerThread', seconds: 0.55 }, '4245': { name: 'V8Worker', seconds: 0.1 } };
+      assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, mainThreadSeconds: 2.3, workerThreadsSeconds: 0.55, byThreadName, threads, voluntarySwitches: 120, involuntarySwitches: 12 });
+      // Before: the worker thread had 0.5 s; a thread 4250 that has since exited had 9 s.
+      const before = {
+        userSeconds: 1,
+        systemSeconds: 0.1,
+        mainThreadSeconds: 1,
+        workerThreadsSeconds: 9.5,
+        byThreadName: { MainThread: 1, WorkerThread: 9.5 },
+        threads: { '4242': { name: 'MainThread', seconds: 1 }, '4243': { name: 'WorkerThread', seconds: 0.5 }, '4250': { name: 'WorkerThread', seconds: 9 } },
+        voluntarySwitches: 20,
+        involuntarySwitches: 2,
+      };
       assert.deepEqual(usageDelta(before, u), {
         userSeconds: 2,
         systemSeconds: 0.4 - 0.1,
         mainThreadSeconds: 2.3 - 1,
         workerThreadsSeconds: 0.55 - 0.5,
-        // A thread that started in between counts whole.
+        // A thread that started in between counts whole, one that exited in none: nothing negative.
         byThreadName: { MainThread: 2.3 - 1, WorkerThread: 0.55 - 0.5, V8Worker: 0.1 },
+        threads: { '4242': { name: 'MainThread', seconds: 2.3 - 1 }, '4243': { name: 'WorkerThread', seconds: 0.55 - 0.5 }, '4245': { name: 'V8Worker', seconds: 0.1 } },
         voluntarySwitches: 100,
         involuntarySwitches: 10,
       });
@@ -66,7 +78,7 @@ describe('bench/e2e/proc-usage', () => {
     const b = await readProcessUsage(process.pid);
     const d = usageDelta(a, b);
     assert.ok(b.userSeconds > 0 && b.voluntarySwitches > 0, JSON.stringify(b));
-    const { byThreadName, ...totals } = d;
+    const { byThreadName, threads: _threads, ...totals } = d;
     for (const v of [...Object.values(totals), ...Object.values(byThreadName)]) assert.ok(v >= -1e-9, JSON.stringify(d));
     assert.ok((b.byThreadName['MainThread'] ?? 0) > 0, 'the main thread by its name');
   });

@@ -29,7 +29,7 @@ interface ReplicaOpts {
   recentlyCommittedLimit?: number;
   maxPendingCommands?: number;
   maxPendingBytes?: number;
-  isStale?: (command: Uint8Array, committedHeight: number) => boolean;
+  isStale?: (command: Uint8Array, blockHeight: number) => boolean;
   certs?: FakeCertificateOps;
   safetyStorage?: SafetyStorage;
   validatePayloads?: boolean;
@@ -582,9 +582,24 @@ describe('Replica: bounded pending queue', () => {
     const [p] = proposalsIn(r.step({ type: 'commands', commands: ['a', 'old-1', 'b', 'old-2'].map(cmd) }));
     assert.ok(p, 'replica 1 leads round 1');
     assert.deepEqual(p.block.payload, [cmd('a'), cmd('b')]);
-    assert.deepEqual(stale, [['old-1', 0], ['old-2', 0]], 'asked at the committed height');
+    assert.deepEqual(stale, [['old-1', 1], ['old-2', 1]], 'asked at the height of the block being built');
     assert.equal(r.pendingCommands, 2, 'the stale ones left the queue; a and b wait for their commit');
     assert.deepEqual(r.pendingRoom, { commands: DEFAULT_MAX_PENDING_COMMANDS - 2, bytes: DEFAULT_MAX_PENDING_BYTES - 2 });
+  });
+
+  it('judges staleness at the height of the block it builds, above an uncommitted certified parent', () => {
+    const heights: number[] = [];
+    const r = replica(2, { isStale: (_c, h) => heights.push(h) < 0 });
+    r.step({ type: 'commands', commands: [cmd('queued')] });
+    r.step(proposal(b1));
+    // Votes for b1 reach replica 2, the leader of round 2: it certifies b1 (height 1, nothing
+    // committed yet) and builds height 2 on it.
+    // Its own vote and two more make the quorum.
+    const proposed: ConsensusAction[] = [];
+    for (const s2 of [0, 1, 3]) proposed.push(...r.step({ type: 'vote', from: s2, vote: signedVote(b1, s2) }));
+    const [p] = proposalsIn(proposed);
+    assert.equal(p?.block.height, 2);
+    assert.deepEqual(heights, [2], 'the queued command judged for height 2, not the committed height 0');
   });
 
   it('refuses bounds that are not positive integers, or bytes below one full block', () => {
