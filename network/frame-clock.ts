@@ -1,15 +1,17 @@
 /**
  * A deadline on frames that have begun to arrive. A long-lived stream (a channel, a session) may
- * sit idle between frames for as long as its peer likes, but a frame whose first bytes arrived
- * pins a buffer that grows towards the frame's announced length: a peer that starts frames and
- * never finishes them (slow loris) would hold that memory for the stream's life. The clock cuts
- * such a stream once the reader has waited `timeoutMs` in all for the rest of one frame.
+ * sit idle between frames for as long as its peer likes, but a frame whose length has arrived
+ * pins a buffer that grows towards that length: a peer that starts frames and never finishes
+ * them (slow loris) would hold that memory for the stream's life. The clock cuts such a stream
+ * once one frame has taken longer than `timeoutMs` from its length to its last byte.
  *
- * Only the reader's waiting counts: time this side spends handling a frame, or paused because
- * its own replies are not drained, is not the peer's doing. Every whole frame starts the budget
- * again, so a peer sending whole frames slowly is merely slow.
+ * It rides on the length-prefixed decoder's own callbacks (`decodeOptions`): the decoder reads
+ * a frame's length only when its reader asks for the next frame, and hands the frame out only
+ * once it is whole, so between the two the reader is waiting for the peer's bytes. Time this
+ * side spends handling a frame, or paused because its own replies are not drained, falls
+ * between frames and is not counted. No wrapper around the stream and no timer per frame: one
+ * timer per stream, armed when a frame begins while none is, re-armed while frames keep coming.
  */
-import { encodingLength } from 'uint8-varint';
 
 /** The clock and timer a FrameClock runs on: the process's own unless a test brings a fake. */
 export interface FrameTimers {
@@ -32,9 +34,20 @@ const PROCESS_TIMERS: FrameTimers = {
 };
 
 export class FrameClock {
-  private received = 0;
-  private consumed = 0;
-  private waitedMs = 0;
+  /** When the frame being read began (its length arrived); undefined between frames. */
+  private startedAt: number | undefined;
+  /** Frames begun so far: a late check acts only on the frame it was armed for. */
+  private begun = 0;
+  private timer: unknown;
+  private stopped = false;
+
+  /** For the length-prefixed decoder (it-length-prefixed `decode` options). */
+  readonly decodeOptions: { readonly onLength: () => void; readonly onData: () => void } = {
+    onLength: () => this.begin(),
+    onData: () => {
+      this.startedAt = undefined;
+    },
+  };
 
   /** `onLate` runs once when a frame overruns its budget; it should abort the stream. */
   constructor(
@@ -45,56 +58,47 @@ export class FrameClock {
     if (!(timeoutMs > 0)) throw new RangeError(`frame timeout must be positive, got ${timeoutMs}`);
   }
 
-  /**
-   * `source` with the clock running while a frame is partly read. Frames must be decoded from
-   * this (length-prefixed, unsigned varint lengths) and each one passed to `frameDone` before
-   * the decoder is asked for the next.
-   */
-  async *watch<T extends { readonly byteLength: number }>(source: AsyncIterable<T>): AsyncGenerator<T, void, undefined> {
-    const timers = this.timers;
-    let timer: unknown;
-    let waitStart = 0;
-    /** The wait now running, if any: an overdue check acts only if its wait is still this one. */
-    let wait: object | undefined;
-    const stopWaiting = () => {
-      wait = undefined;
-      if (timer !== undefined) timers.clear(timer);
-      timer = undefined;
-    };
-    try {
-      for await (const chunk of source) {
-        if (wait !== undefined) {
-          stopWaiting();
-          this.waitedMs += timers.now() - waitStart;
-        }
-        this.received += chunk.byteLength;
-        yield chunk;
-        // The decoder asks for more only once it has handed out every whole frame it holds, so
-        // what is left over is the start of a frame still on its way.
-        if (this.received > this.consumed) {
-          const thisWait = {};
-          wait = thisWait;
-          waitStart = timers.now();
-          // A timer overdue because this side's event loop was busy fires before the socket is
-          // read, though the rest of the frame may be waiting there: look again after that read,
-          // so this side's own stall is not blamed on the peer.
-          const expire = () => timers.afterPendingInput(() => wait === thisWait && this.onLate());
-          timer = timers.set(expire, Math.max(0, this.timeoutMs - this.waitedMs));
-        }
-      }
-    } finally {
-      stopWaiting();
+  /** Whether a frame has begun and not yet arrived whole. */
+  get inFrame(): boolean {
+    return this.startedAt !== undefined;
+  }
+
+  /** Ends the clock with its stream: no timer is left behind. */
+  stop(): void {
+    this.stopped = true;
+    this.startedAt = undefined;
+    if (this.timer !== undefined) this.timers.clear(this.timer);
+    this.timer = undefined;
+  }
+
+  private begin(): void {
+    if (this.stopped) return;
+    this.startedAt = this.timers.now();
+    this.begun++;
+    if (this.timer === undefined) this.arm(this.timeoutMs);
+  }
+
+  private arm(ms: number): void {
+    this.timer = this.timers.set(() => this.check(), ms);
+  }
+
+  private check(): void {
+    this.timer = undefined;
+    const started = this.startedAt;
+    // Between frames: nothing to watch until the next one begins.
+    if (started === undefined || this.stopped) return;
+    const left = started + this.timeoutMs - this.timers.now();
+    if (left > 0) {
+      this.arm(left);
+      return;
     }
-  }
-
-  /** A whole frame of `dataLength` bytes (its length prefix not included) was read. */
-  frameDone(dataLength: number): void {
-    this.consumed += encodingLength(dataLength) + dataLength;
-    this.waitedMs = 0;
-  }
-
-  /** Bytes read that belong to no whole frame yet. */
-  get partialBytes(): number {
-    return this.received - this.consumed;
+    // A timer overdue because this side's event loop was busy fires before the socket is read,
+    // though the rest of the frame may be waiting there: look again after that read, so that
+    // this side's own stall is not blamed on the peer.
+    const frame = this.begun;
+    this.timers.afterPendingInput(() => {
+      if (!this.stopped && this.startedAt !== undefined && this.begun === frame) this.onLate();
+      else if (!this.stopped && this.startedAt !== undefined && this.timer === undefined) this.arm(Math.max(1, this.startedAt + this.timeoutMs - this.timers.now()));
+    });
   }
 }

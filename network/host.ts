@@ -347,16 +347,16 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     exchangesEvicted: 0,
   };
 
-  /** The frames of a long-lived stream, in order, each to arrive whole within frameTimeoutMs of waiting. */
-  async function* framesOf(stream: Stream, maxDataLength: number): AsyncGenerator<Uint8Array, void, undefined> {
+  /**
+   * The frames of a long-lived stream, in order, each to arrive whole within frameTimeoutMs of
+   * its length (FrameClock); the caller stops the clock when it is done with the stream.
+   */
+  function framesOf(stream: Stream, maxDataLength: number): { frames: AsyncIterable<{ subarray(): Uint8Array }>; clock: FrameClock } {
     const clock = new FrameClock(frameTimeoutMs, () => {
       stats.framesTimedOut++;
       stream.abort(new FrameTimeoutError(frameTimeoutMs));
     });
-    for await (const frame of lp.decode(clock.watch(stream), { maxDataLength })) {
-      clock.frameDone(frame.byteLength);
-      yield toBytes(frame);
-    }
+    return { frames: lp.decode(stream, { maxDataLength, ...clock.decodeOptions }), clock };
   }
   // Bounded: every peer id that touches a consensus protocol may get an entry, and peer ids cost
   // nothing to make. Least recently used first out: gossipsub reads the validators' entries each
@@ -552,10 +552,11 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     };
     /** Frames in order until the peer closes the stream; the handler sees one at a time. */
     const serveChannel = async (stream: Stream, from: string): Promise<void> => {
+      const { frames, clock } = framesOf(stream, MAX_MESSAGE_BYTES);
       try {
-        for await (const frame of framesOf(stream, MAX_MESSAGE_BYTES)) {
+        for await (const frame of frames) {
           try {
-            await handler(from, frame);
+            await handler(from, toBytes(frame));
             stats.directHandled++;
           } catch {
             stats.handlerErrors++;
@@ -565,6 +566,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         stats.directDropped++;
         if (err instanceof Error && FRAMING_ERRORS.has(err.name)) penalise(from);
         stream.abort(new Error('bad frame'));
+      } finally {
+        clock.stop();
       }
     };
     serveProtocol(id, serve, handleOpts?.maxInboundStreams ?? 256);
@@ -672,12 +675,13 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const serveSession = async (stream: Stream, connection: Connection, active: () => void): Promise<void> => {
       const from = connection.remotePeer.toString();
       const session = sessionOver(stream);
+      const { frames, clock } = framesOf(stream, maxFrameBytes);
       try {
-        for await (const frame of framesOf(stream, maxFrameBytes)) {
+        for await (const frame of frames) {
           if (session.closed) break;
           active();
           try {
-            handler(from, frame, session);
+            handler(from, toBytes(frame), session);
             stats.directHandled++;
           } catch {
             stats.handlerErrors++;
@@ -697,6 +701,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         stats.directDropped++;
         if (err instanceof Error && FRAMING_ERRORS.has(err.name)) penalise(from);
         session.end(new Error('session failed'));
+      } finally {
+        clock.stop();
       }
     };
     serveProtocol(id, serve, handleOpts?.maxInboundStreams ?? 16);
@@ -707,10 +713,11 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     const stream = await openStream(peerId, name, AbortSignal.timeout(sessionOpts?.timeoutMs ?? streamTimeoutMs));
     const session = sessionOver(stream);
     void (async () => {
+      const { frames, clock } = framesOf(stream, sessionOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES);
       try {
-        for await (const frame of framesOf(stream, sessionOpts?.maxFrameBytes ?? MAX_MESSAGE_BYTES)) {
+        for await (const frame of frames) {
           try {
-            onFrame(frame);
+            onFrame(toBytes(frame));
           } catch {
             stats.handlerErrors++;
           }
@@ -719,6 +726,8 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       } catch {
         stats.directDropped++;
         session.end(new Error('session failed'));
+      } finally {
+        clock.stop();
       }
     })();
     return { send: (bytes) => session.send(bytes), onClose: (l) => session.onClose(l), close: () => session.close(), get closed() { return session.closed; } };

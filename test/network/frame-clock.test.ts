@@ -50,14 +50,15 @@ class FakeTimers implements FrameTimers {
 }
 
 interface Pull {
-  readonly partial: number;
+  readonly inFrame: boolean;
   readonly armed: number | undefined;
 }
 
 /**
  * Decodes `chunks` through a clock on fake time. Before each chunk arrives the reader "waits"
- * `waitMs[i]`; each frame takes the reader `handleMs` to handle. Returns what the clock showed at
- * each pull, the frames, and whether it ran late.
+ * `waitMs[i]` (or its loop stalls `stalledMs[i]`, the chunk arriving meanwhile); each frame takes
+ * the reader `handleMs` to handle. Returns what the clock showed at each pull, the frames, and
+ * whether it ran late.
  */
 async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; waitMs?: readonly number[]; stalledMs?: readonly number[]; handleMs?: number }) {
   const timers = new FakeTimers();
@@ -67,7 +68,7 @@ async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; wai
   async function* source() {
     for (let i = 0; i < chunks.length; i++) {
       timers.flushDeferred();
-      pulls.push({ partial: clock.partialBytes, armed: timers.armed() });
+      pulls.push({ inFrame: clock.inFrame, armed: timers.armed() });
       timers.advance(opts.waitMs?.[i] ?? 0);
       // This side's loop stalled for this long, and the chunk came in meanwhile.
       if (opts.stalledMs?.[i]) timers.advance(opts.stalledMs[i], true);
@@ -75,12 +76,15 @@ async function run(chunks: readonly Uint8Array[], opts: { timeoutMs: number; wai
     }
   }
   const frames: Uint8Array[] = [];
-  for await (const frame of lp.decode(clock.watch(source()))) {
-    clock.frameDone(frame.byteLength);
-    frames.push(new Uint8Array(frame.subarray()));
-    timers.advance(opts.handleMs ?? 0);
+  try {
+    for await (const frame of lp.decode(source(), clock.decodeOptions)) {
+      frames.push(new Uint8Array(frame.subarray()));
+      timers.advance(opts.handleMs ?? 0);
+    }
+    timers.flushDeferred();
+  } finally {
+    clock.stop();
   }
-  timers.flushDeferred();
   return { pulls, frames, late, armedAfter: timers.armed() };
 }
 
@@ -100,7 +104,7 @@ function cut(bytes: Uint8Array, at: readonly number[]): Uint8Array[] {
 }
 
 describe('network/frame-clock', () => {
-  it('is armed exactly while a frame is partly read, whatever the frame sizes and chunk cuts', async () => {
+  it('is in a frame exactly while one whose length has arrived is partly read, whatever the sizes and cuts', async () => {
     await fc.assert(
       fc.asyncProperty(
         // Sizes on both sides of 128, where the length prefix grows from one byte to two.
@@ -113,18 +117,19 @@ describe('network/frame-clock', () => {
           const { pulls, frames: got, late } = await run(chunks, { timeoutMs: 1000 });
           assert.deepEqual(got, frames);
           assert.equal(late, 0);
-          // Independently: the bytes received before each pull, less the whole frames among them.
-          const ends: number[] = [];
-          let end = 0;
+          // Independently: where each frame's data starts and ends in the byte stream.
+          const spans: { dataAt: number; end: number }[] = [];
+          let at = 0;
           for (const f of frames) {
-            end += lp.encode.single(f).byteLength;
-            ends.push(end);
+            const prefix = lp.encode.single(f).byteLength - f.length;
+            spans.push({ dataAt: at + prefix, end: at + prefix + f.length });
+            at += prefix + f.length;
           }
           let received = 0;
           pulls.forEach((pull, i) => {
-            const whole = Math.max(0, ...ends.filter((e) => e <= received));
-            assert.equal(pull.partial, received - whole, `pull ${i}`);
-            assert.equal(pull.armed !== undefined, received > whole, `pull ${i} armed`);
+            // In a frame: its whole length arrived (and it has data to wait for), not yet its end.
+            const inFrame = spans.some((sp) => received >= sp.dataAt && received < sp.end);
+            assert.equal(pull.inFrame, inFrame, `pull ${i} at byte ${received}`);
             received += chunks[i]!.byteLength;
           });
         },
@@ -133,13 +138,13 @@ describe('network/frame-clock', () => {
     );
   });
 
-  it('cuts a frame whose parts keep the reader waiting longer than the budget in all', async () => {
+  it('cuts a frame whose bytes take longer than the budget from its length to its end', async () => {
     const bytes = encoded([new Uint8Array(100)]);
     const chunks = [bytes.subarray(0, 31), bytes.subarray(31, 61), bytes.subarray(61)];
-    // 60 ms for the second part: 40 left of 100 for the third.
+    // 60 ms for the second part and 39 for the third: 99 of 100.
     const inTime = await run(chunks, { timeoutMs: 100, waitMs: [0, 60, 39] });
     assert.equal(inTime.late, 0);
-    assert.equal(inTime.pulls[2]!.armed, 40);
+    assert.equal(inTime.pulls[1]!.armed, 100, 'armed when the frame began');
     const tooSlow = await run(chunks, { timeoutMs: 100, waitMs: [0, 60, 41] });
     assert.equal(tooSlow.late, 1);
   });
@@ -164,7 +169,20 @@ describe('network/frame-clock', () => {
     assert.equal(res.armedAfter, undefined, 'no timer left behind');
   });
 
-  it('leaves no timer behind when the stream fails half way through a frame', async () => {
+  it('gives a frame that begins while an earlier one’s timer is armed its own whole budget', async () => {
+    const a = encoded([new Uint8Array(50)]);
+    const b = encoded([new Uint8Array(50)]);
+    // A begins at 0 (the timer is set for 100) and ends at 90, when B begins; B ends at 150,
+    // 60 after its own start: the timer firing at 100 must move on to B's deadline, not cut it.
+    const chunks = [a.subarray(0, 20), Uint8Array.from([...a.subarray(20), ...b.subarray(0, 20)]), b.subarray(20)];
+    const res = await run(chunks, { timeoutMs: 100, waitMs: [0, 90, 60] });
+    assert.equal(res.late, 0);
+    assert.equal(res.frames.length, 2);
+    const slow = await run(chunks, { timeoutMs: 100, waitMs: [0, 90, 101] });
+    assert.equal(slow.late, 1, 'B itself is still cut when it overruns');
+  });
+
+  it('leaves no timer behind when the stream fails half way through a frame and is stopped', async () => {
     const timers = new FakeTimers();
     let late = 0;
     const clock = new FrameClock(100, () => late++, timers);
@@ -178,9 +196,10 @@ describe('network/frame-clock', () => {
     }
     const frames: number[] = [];
     await assert.rejects(async () => {
-      for await (const frame of lp.decode(clock.watch(source()))) {
-        clock.frameDone(frame.byteLength);
-        frames.push(frame.byteLength);
+      try {
+        for await (const frame of lp.decode(source(), clock.decodeOptions)) frames.push(frame.byteLength);
+      } finally {
+        clock.stop();
       }
     }, /stream reset/);
     assert.deepEqual(frames, [10]);
