@@ -96,9 +96,9 @@ export class FrameClock {
     // though the rest of the frame may be waiting there: look again after that read, so that
     // this side's own stall is not blamed on the peer.
     const frame = this.begun;
+    // A frame that began meanwhile armed the timer for itself (begin(): none was armed).
     this.timers.afterPendingInput(() => {
       if (!this.stopped && this.startedAt !== undefined && this.begun === frame) this.onLate();
-      else if (!this.stopped && this.startedAt !== undefined && this.timer === undefined) this.arm(Math.max(1, this.startedAt + this.timeoutMs - this.timers.now()));
     });
   }
 }

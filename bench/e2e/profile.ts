@@ -208,7 +208,8 @@ export async function processBreakdown(
   const cpu = emptyBreakdown();
   const sampledBusySeconds = (mainBusy + workersBusy) / 1e6;
   if (threads === undefined) {
-    // No usable profile (the process was killed before writing it): all of its CPU is unattributed.
+    // No thread readings: every profile's shares of the whole process. With no usable profile at
+    // all (the process was killed before writing it), all of its CPU is unattributed.
     if (mainBusy + workersBusy === 0) cpu.unattributed = cpuSeconds;
     else for (const c of CATEGORIES) cpu[c] = (cpuSeconds * (main[c] + workers[c])) / (mainBusy + workersBusy);
     return { cpu, cpuSeconds, sampledBusySeconds, threads: files.length };

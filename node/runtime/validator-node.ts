@@ -79,7 +79,9 @@ export const DEFAULT_SNAPSHOTS: SnapshotPolicy = Object.freeze({ interval: 1000,
  *                                 request, most likely; or by another with the same sequence, or
  *                                 it fell below the replay window): it cannot commit any more,
  *                                 and what did commit has no receipt here
- *   expired                       its expiry is below the installed height: it cannot commit any more
+ *   expired                       its expiry is below the block above the installed state: it
+ *                                 cannot commit any more (one that may still commit in a certified
+ *                                 block this node has yet to execute keeps waiting)
  *   busy                          the queue, emptied by the install, had no room to take it back
  *                                 (retryable, like any busy answer)
  * The kinds are the `ignored` reasons the submit protocol answers with.
@@ -876,14 +878,16 @@ export class ValidatorNode {
   /** Asks `peer` for the blocks from `fromHeight`; its answer goes to the core, or is a claim that they are pruned. */
   private askSync(peer: number, fromHeight: number, chain?: Set<number>): void {
     const next = () => {
-      if (chain !== undefined && !this.stopped) this.askNextPeer(fromHeight, chain);
+      if (chain !== undefined && !this.stopped) this.askNextPeer(fromHeight, chain, peer);
     };
     this.opts.transport.requestSync(peer, fromHeight).then(
       (answer) => {
         if (this.stopped) return;
         if (!answer) return next();
-        if ('pruned' in answer) this.onPrunedClaim(peer, answer.pruned, fromHeight, chain ?? new Set([peer]));
-        else this.stepFromCallback({ type: 'sync-response', from: peer, blocks: answer.blocks, highQc: answer.highQc });
+        if ('pruned' in answer) return this.onPrunedClaim(peer, answer.pruned, fromHeight, chain ?? new Set([peer]));
+        this.stepFromCallback({ type: 'sync-response', from: peer, blocks: answer.blocks, highQc: answer.highQc });
+        // No blocks is no help (a peer as far behind, or one stalling the search): go on.
+        if (answer.blocks.length === 0) next();
       },
       (err: unknown) => {
         this.opts.logger?.warn({ err: String(err), peer }, 'sync request failed');
@@ -917,14 +921,20 @@ export class ValidatorNode {
       return;
     }
     chain.add(peer);
-    this.askNextPeer(fromHeight, chain);
+    this.askNextPeer(fromHeight, chain, peer);
   }
 
-  /** Asks the next peer not yet asked in this search, and not known to have pruned, for the blocks. */
-  private askNextPeer(fromHeight: number, chain: Set<number>): void {
+  /**
+   * Asks the next peer not yet asked in this search, and not known to have pruned, for the
+   * blocks: in index order from the one after the last asked, so that searches do not all start
+   * with the same low-index peers.
+   */
+  private askNextPeer(fromHeight: number, chain: Set<number>, after: number): void {
     const needed = this.opts.store.committedHeight() + 1;
     if (fromHeight < needed) return;
-    for (let p = 0; p < this.opts.n; p++) {
+    const n = this.opts.n;
+    for (let k = 1; k <= n; k++) {
+      const p = (after + k + n) % n;
       if (p === this.opts.index || chain.has(p) || (this.prunedBelow.get(p) ?? 0) > needed) continue;
       chain.add(p);
       this.askSync(p, fromHeight, chain);
@@ -990,14 +1000,20 @@ export class ValidatorNode {
   private resettleWaiting(snapshotHeight: number): void {
     let { commands: room, bytes: roomBytes } = this.replica.pendingRoom;
     const requeue: Uint8Array[] = [];
-    // The rule the core's isStale and validation apply, so nothing requeued here is dropped there.
-    // The next block is the first a requeued request could go in.
-    const height = BigInt(this.nextBlockHeight());
+    // Below the block above the installed state, a request can no longer commit: expired. Up to
+    // the highest certified block it may still commit in one of the certified blocks this node
+    // has yet to execute (a node that fell behind knew of them before it installed), so it keeps
+    // waiting, but is not queued again: a leader would only drop it (isStale). Above, it goes
+    // back into the queue.
+    const installed = BigInt(this.opts.store.committedHeight() + 1);
+    const next = BigInt(this.nextBlockHeight());
     for (const [key, { request, callbacks }] of this.waiting) {
       const header = requestHeader(request);
+      const expiry = header?.expiry ?? 0n;
       let kind: NoReceipt['kind'] | undefined;
       if (this.isCommittedRequest(request, header)) kind = 'sequence-used-below-snapshot';
-      else if ((header?.expiry ?? 0n) < height) kind = 'expired';
+      else if (expiry < installed) kind = 'expired';
+      else if (expiry < next) continue;
       else if (room < 1 || roomBytes < request.length) kind = 'busy';
       if (kind === undefined) {
         room--;
