@@ -48,6 +48,13 @@ export class ProcUsageParseError extends Error {
 
 /** What Node names a worker_threads thread that was given no name (piscina gives none). */
 export const WORKER_THREAD_NAME = 'WorkerThread';
+/**
+ * The name recorded for a thread the kernel calls MainThread that is not the main thread: a
+ * native library's thread, started from the main thread and inheriting its name. In a vsmr
+ * validator that is blst's thread pool (it starts one per core on its first aggregate check; a
+ * probe of @chainsafe/blst and lmdb showed only blst doing so).
+ */
+export const NATIVE_FROM_MAIN = 'MainThread (native)';
 
 /** The command name (field 2 of proc(5)) of a /proc/<pid>/stat line: for a thread, its name. */
 export function parseProcStatName(text: string): string {
@@ -112,7 +119,8 @@ export async function readProcessUsage(pid: number, procRoot = '/proc'): Promise
     }
     const cpu = parseProcStat(stat);
     const seconds = cpu.userSeconds + cpu.systemSeconds;
-    const name = parseProcStatName(stat);
+    const comm = parseProcStatName(stat);
+    const name = comm === 'MainThread' && tid !== String(pid) ? NATIVE_FROM_MAIN : comm;
     byThreadName[name] = (byThreadName[name] ?? 0) + seconds;
     threads[tid] = { name, seconds };
     if (tid === String(pid)) mainThreadSeconds = seconds;

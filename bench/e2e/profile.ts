@@ -37,7 +37,7 @@ export type Category = (typeof CATEGORIES)[number];
 
 /** What each category holds, for the report. */
 export const CATEGORY_NOTES: Readonly<Record<Category, string>> = {
-  bls: 'BLS sign / verify / aggregate: crypto/bls, crypto/qc, bls-certs, validation/bls-job, @chainsafe/blst, @noble/curves',
+  bls: "BLS sign / verify / aggregate: crypto/bls, crypto/qc, bls-certs, validation/bls-job, @chainsafe/blst, @noble/curves, and blst's own thread pool (threads named MainThread that are not the main thread; CPU from /proc)",
   'ed25519-validation': 'client request checks: validation/ (stateless check, pool dispatch, mempool), crypto/ed25519, sodium-native signatures, piscina',
   'hashing-merkle': 'crypto/hash (with libsodium crypto_hash*, counted under ed25519 before 2026-11-26), crypto/merkle, node/app/state-tree, node/app/log, @noble/hashes',
   'encode-decode': 'network/codec, protocol/ encoders and decoders, node/storage/codec',
@@ -180,6 +180,8 @@ export function profileThreadId(file: string): number | undefined {
  */
 /** The category of a thread no profile samples, by its kernel name. */
 export function helperThreadCategory(name: string): Category {
+  // blst's own thread pool (proc-usage.ts NATIVE_FROM_MAIN): pairings for aggregate checks.
+  if (name === 'MainThread (native)') return 'bls';
   if (name === 'V8Worker' || name === 'DelayedTaskSche') return 'v8-background';
   if (name === 'v8:ProfEvntProc') return 'profiler';
   if (name === 'libuv-worker') return 'libuv-pool';

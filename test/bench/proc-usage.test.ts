@@ -31,6 +31,10 @@ describe('bench/e2e/proc-usage', () => {
       await mkdir(join(root, '4242', 'task', '4244'), { recursive: true });
       await writeFile(join(root, '4242', 'stat'), statLine('node', 300, 40));
       await mkdir(join(root, '4242', 'task', '4245'), { recursive: true });
+      await mkdir(join(root, '4242', 'task', '4246'), { recursive: true });
+      // A native library's thread started from the main thread inherits its name.
+      await writeFile(join(root, '4242', 'task', '4246', 'stat'), statLine('MainThread', 4, 1));
+      await writeFile(join(root, '4242', 'task', '4246', 'status'), status(0, 0));
       await writeFile(join(root, '4242', 'task', '4242', 'stat'), statLine('MainThread', 200, 30));
       await writeFile(join(root, '4242', 'task', '4242', 'status'), status(100, 7));
       // A worker_threads thread and a V8 helper: only the first counts as a worker.
@@ -40,8 +44,13 @@ describe('bench/e2e/proc-usage', () => {
       await writeFile(join(root, '4242', 'task', '4245', 'status'), status(0, 0));
       // 4244 has no stat or status file: the thread is gone.
       const u = await readProcessUsage(4242, root);
-      const byThreadName = { MainThread: 2.3, WorkerThread: 0.55, V8Worker: 0.1 };
-      const threads = { '4242': { name: 'MainThread', seconds: 2.3 }, '4243': { name: 'WorkerThread', seconds: 0.55 }, '4245': { name: 'V8Worker', seconds: 0.1 } };
+      const byThreadName = { MainThread: 2.3, WorkerThread: 0.55, V8Worker: 0.1, 'MainThread (native)': 0.05 };
+      const threads = {
+        '4242': { name: 'MainThread', seconds: 2.3 },
+        '4243': { name: 'WorkerThread', seconds: 0.55 },
+        '4245': { name: 'V8Worker', seconds: 0.1 },
+        '4246': { name: 'MainThread (native)', seconds: 0.05 },
+      };
       assert.deepEqual(u, { userSeconds: 3, systemSeconds: 0.4, mainThreadSeconds: 2.3, workerThreadsSeconds: 0.55, byThreadName, threads, voluntarySwitches: 120, involuntarySwitches: 12 });
       // Before: the worker thread had 0.5 s; a thread 4250 that has since exited had 9 s.
       const before = {
@@ -60,8 +69,13 @@ describe('bench/e2e/proc-usage', () => {
         mainThreadSeconds: 2.3 - 1,
         workerThreadsSeconds: 0.55 - 0.5,
         // A thread that started in between counts whole, one that exited in none: nothing negative.
-        byThreadName: { MainThread: 2.3 - 1, WorkerThread: 0.55 - 0.5, V8Worker: 0.1 },
-        threads: { '4242': { name: 'MainThread', seconds: 2.3 - 1 }, '4243': { name: 'WorkerThread', seconds: 0.55 - 0.5 }, '4245': { name: 'V8Worker', seconds: 0.1 } },
+        byThreadName: { MainThread: 2.3 - 1, WorkerThread: 0.55 - 0.5, V8Worker: 0.1, 'MainThread (native)': 0.05 },
+        threads: {
+          '4242': { name: 'MainThread', seconds: 2.3 - 1 },
+          '4243': { name: 'WorkerThread', seconds: 0.55 - 0.5 },
+          '4245': { name: 'V8Worker', seconds: 0.1 },
+          '4246': { name: 'MainThread (native)', seconds: 0.05 },
+        },
         voluntarySwitches: 100,
         involuntarySwitches: 10,
       });
