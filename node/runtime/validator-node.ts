@@ -901,8 +901,8 @@ export class ValidatorNode {
    * sync: a Byzantine peer saying it to everyone who asks would push every replica that falls
    * behind onto snapshots (and off the history it could have replayed and served), however many
    * honest peers still hold the blocks. f + 1 distinct peers saying so include an honest one;
-   * until then the peers not yet asked are, one after the other, for the blocks (a peer that
-   * does not answer is passed over, so one crashed peer does not end the search). With at most f
+   * until then the peers not yet asked are asked for the blocks, one after the other (a peer
+   * that does not answer is passed over, so one crashed peer does not end the search). With at most f
    * faulty, the honest peers either hold the blocks (and send them) or number at least
    * 2f >= f + 1 and say so. A peer's word counts while it still reaches above what we need.
    */
@@ -943,8 +943,9 @@ export class ValidatorNode {
   }
 
   /**
-   * Catches up by snapshot after f + 1 peers, `first` the last of them, said the blocks we need are pruned: fetch its latest
-   * snapshot, verify it against a certified header, install it, then sync blocks from above it.
+   * Catches up by snapshot after f + 1 peers, `first` the last of them, said the blocks we need
+   * are pruned: fetch its latest snapshot, verify it against a certified header, install it,
+   * then sync blocks from above it.
    * A peer that lies (bad bytes, bad proof, bad QC, wrong roots) is logged and skipped, and the
    * next peer is tried; one fetch runs at a time.
    */
