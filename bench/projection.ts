@@ -25,20 +25,22 @@ const COMPACT_REF_BYTES = 33;
 const o = { minMs: quick ? 20 : 100, minIterations: 3 };
 const r3 = (v: number) => significant(v);
 
-/** Messaging CPU per byte sent, from the last e2e matrix's messaging floor at n = 4, batch 100. */
+/**
+ * Messaging CPU per byte sent, as the runtime itself paid it: the messaging category of the
+ * last e2e matrix's profiled n = 4, batch 100 point (CPU of both ends, noise, yamux and streams)
+ * over the bytes the validators sent each other there. Per-message costs at that block size are
+ * in it. A floor would not do: with one frame per host a round it leaves them out (0.012 us a
+ * byte), and gossiping each request put a message's cost on every ~250 bytes (0.38).
+ */
 async function messagingUsPerByte(): Promise<{ usPerByte: number; source: string }> {
   try {
     const e2e = JSON.parse(await readFile(benchPath('results', 'e2e.json'), 'utf8')) as {
-      points: { replicas: number; batch: number; messagingFloor: { relayBlocksPerSec?: number; relayBytesPerRound?: number } | null }[];
+      points: { replicas: number; batch: number; profiled: boolean; committed: number; breakdown: { messaging: number }; wireBytesPerCommand?: { total: number } | null }[];
     };
-    // Its own batch, not the first point's (block 1 carries a few hundred bytes a round, where
-    // per-message costs swamp per-byte ones).
-    const p = e2e.points.find((x) => x.replicas === 4 && x.batch === 100 && x.messagingFloor?.relayBytesPerRound !== undefined);
-    const f = p?.messagingFloor;
-    if (p && f?.relayBlocksPerSec !== undefined && f.relayBytesPerRound !== undefined) {
-      // One thread sent and received every byte of each round.
-      const bytesPerSec = f.relayBlocksPerSec * f.relayBytesPerRound;
-      return { usPerByte: 1e6 / bytesPerSec, source: `messaging floor of bench/results/e2e.json (n=${p.replicas}, batch ${p.batch})` };
+    const p = e2e.points.find((x) => x.replicas === 4 && x.batch === 100 && x.profiled && (x.wireBytesPerCommand?.total ?? 0) > 0 && x.committed > 0);
+    if (p?.wireBytesPerCommand) {
+      const bytes = p.wireBytesPerCommand.total * p.committed;
+      return { usPerByte: (p.breakdown.messaging * 1e6) / bytes, source: `messaging CPU over wire bytes at the profiled n=${p.replicas}, batch ${p.batch} point of bench/results/e2e.json` };
     }
   } catch {
     // No e2e results yet: fall back to the design brief's gossipsub measurement (12 MB/s).
