@@ -13,15 +13,13 @@ import { readFile } from 'node:fs/promises';
 import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
 import { MultisigQcScheme, ValidatorSet } from '../crypto/qc/index.js';
 import { runSeed } from '../sim/simulation.js';
-import { measureValidationCeiling } from './e2e/floors.js';
+import { COMPACT_REF_BYTES, measureValidationCeiling } from './e2e/floors.js';
 import { benchPath, measure, significant, writeJson } from './harness.js';
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [4, 16] : [4, 10, 16, 32, 64, 100, 128];
 const BATCHES = [100, 1000];
 const REQUEST_BYTES = 128 + 136;
-/** A request in a compact proposal: a tag byte and its 32-byte id. */
-const COMPACT_REF_BYTES = 33;
 const o = { minMs: quick ? 20 : 100, minIterations: 3 };
 const r3 = (v: number) => significant(v);
 

@@ -5,7 +5,7 @@
  *
  *   npm run bench:validation [-- --quick]
  */
-import { nearestRank } from '../client/percentile.js';
+import { nearestRank as percentile } from '../client/percentile.js';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { blsBackend, generateBlsKeyPair } from '../crypto/bls/index.js';
@@ -43,7 +43,6 @@ export interface ValidationBenchRecord {
 }
 
 
-const percentile = nearestRank;
 
 /** A put whose encoding is exactly COMMAND_BYTES: tag, u16 key len, 16-byte key, u16 value len, value. */
 function command(i: number): Uint8Array {

@@ -515,8 +515,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       exchanges++;
       try {
         let request: Uint8Array;
-        const readSignal = AbortSignal.timeout(requestTimeoutMs);
-        const releaseRead = abortOn(stream, readSignal);
+        // Its own deadline only when shorter than the exchange's (submit); otherwise the same one.
+        const readSignal = requestTimeoutMs < exchangeTimeoutMs ? AbortSignal.timeout(requestTimeoutMs) : signal;
+        const releaseRead = readSignal === signal ? () => undefined : abortOn(stream, readSignal);
         reading.add(stream);
         try {
           request = await readFrame(stream, maxRequestBytes);

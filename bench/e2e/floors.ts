@@ -11,7 +11,7 @@
  *  - messaging floor: n libp2p hosts in this process (TCP, noise, yamux as the node configures
  *    them) carrying one round's traffic as the runtime sends it and no consensus: each host
  *    relays its share of the block's requests in one frame to each other host (the `requests`
- *    channel), the leader sends a compact proposal (a 32-byte id per request) to each follower,
+ *    channel), the leader sends a compact proposal (a tag and a 32-byte id per request) to each follower,
  *    and the followers send a vote back; and, for comparison, the whole block's bytes on direct
  *    streams with no relay.
  * Every loop is bounded in time and count.
@@ -24,9 +24,13 @@ import { ed25519Backend, ed25519KeypairFromSeed } from '../../crypto/ed25519/bac
 import { dealThresholdKeys, MultisigQcScheme, type QcKind, type QcScheme, ThresholdQcScheme, ValidatorSet } from '../../crypto/qc/index.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { REQUEST_OVERHEAD_BYTES } from '../../protocol/request.js';
+import { batchBytes } from '../../protocol/request-batch.js';
 import { measure, significant } from '../harness.js';
 
 const round = (v: number, digits = 4) => significant(v, digits);
+
+/** A request in a compact proposal: a tag byte and its 32-byte id (node/runtime/compact-proposals.ts). */
+export const COMPACT_REF_BYTES = 33;
 
 export interface CryptoFloor {
   readonly ed25519VerifyUs: number;
@@ -243,34 +247,32 @@ export async function measureMessagingFloor(n: number, batch: number, commandByt
     });
     const vote = randomBytes(200);
     const leaderId = leader.peerId;
-    const unique = (size: number) => randomBytes(size);
     // Each host admitted its clients' share of the block's requests (the first `batch % n` one
     // more) and relays it in one frame; a host with none sends nothing.
     const shares = Array.from({ length: n }, (_, i) => Math.floor(batch / n) + (i < batch % n ? 1 : 0));
-    const frameBytes = (share: number) => 3 + share * (requestBytes + 2);
+    const frameBytes = (share: number) => batchBytes(share * requestBytes, share);
     const senders = shares.filter((k) => k > 0).length;
-    const compactBytes = 400 + 33 * batch;
-    const sendVotes = () => Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
+    const compactBytes = 400 + COMPACT_REF_BYTES * batch;
     const oneRound = async (runtimeShaped: boolean) => {
       const wantProposals = proposals + followers.length;
       const wantVotes = votes + followers.length;
       const wantRelayed = relayed + (runtimeShaped ? senders * (n - 1) : 0);
       if (runtimeShaped) {
-        const proposal = unique(compactBytes);
+        const proposal = randomBytes(compactBytes);
         await Promise.all([
           ...net.map((h, i) => {
             if (shares[i] === 0) return Promise.resolve([]);
-            const frame = unique(frameBytes(shares[i]!));
+            const frame = randomBytes(frameBytes(shares[i]!));
             return Promise.all(net.filter((o) => o !== h).map((o) => h.send(o.peerId, 'requests', frame)));
           }),
           ...followers.map((f) => leader.send(f.peerId, 'consensus', proposal)),
         ]);
       } else {
-        const block = unique(blockBytes);
+        const block = randomBytes(blockBytes);
         await Promise.all(followers.map((f) => leader.send(f.peerId, 'consensus', block)));
       }
       await until(() => proposals >= wantProposals && relayed >= wantRelayed, 'a proposal or a relay frame was not delivered');
-      await sendVotes();
+      await Promise.all(followers.map((f) => f.send(leaderId, 'vote', vote)));
       await until(() => votes >= wantVotes, 'votes were not delivered');
     };
     const stream = await rounds(durationMs / 2, 10_000, () => oneRound(false));

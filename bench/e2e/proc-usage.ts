@@ -1,6 +1,7 @@
 /**
  * A validator process's CPU and scheduling counters from Linux /proc: user and kernel CPU of all
- * its threads (/proc/<pid>/stat), and the context switches of each live thread
+ * its threads (/proc/<pid>/stat), and of each live thread with its name
+ * (/proc/<pid>/task/<tid>/stat), and the context switches of each live thread
  * (/proc/<pid>/task/<tid>/status). Kernel time and switches are what the V8 profiles cannot
  * see: a thread woken to take one hand-off, or a core handed between 4 processes and their
  * validation threads, costs scheduler work that no JavaScript frame is charged with.

@@ -14,6 +14,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { NATIVE_FROM_MAIN } from './proc-usage.js';
 
 export const CATEGORIES = [
   'bls',
@@ -168,6 +169,16 @@ export function profileThreadId(file: string): number | undefined {
   return parts.length >= 7 && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
 }
 
+/** The category of a thread no profile samples, by its kernel name. */
+export function helperThreadCategory(name: string): Category {
+  // blst's own thread pool (proc-usage.ts NATIVE_FROM_MAIN): pairings for aggregate checks.
+  if (name === NATIVE_FROM_MAIN) return 'bls';
+  if (name === 'V8Worker' || name === 'DelayedTaskSche') return 'v8-background';
+  if (name === 'v8:ProfEvntProc') return 'profiler';
+  if (name === 'libuv-worker') return 'libuv-pool';
+  return 'other-threads';
+}
+
 /**
  * Reads every .cpuprofile under `dir` (one per JavaScript thread of one process) and splits the
  * process's `cpuSeconds` over the categories. With `threads` (the CPU of the main thread and of
@@ -178,22 +189,12 @@ export function profileThreadId(file: string): number | undefined {
  * every profile's shares are applied to the whole process, which spreads the helpers' CPU over
  * the named categories in proportion.
  */
-/** The category of a thread no profile samples, by its kernel name. */
-export function helperThreadCategory(name: string): Category {
-  // blst's own thread pool (proc-usage.ts NATIVE_FROM_MAIN): pairings for aggregate checks.
-  if (name === 'MainThread (native)') return 'bls';
-  if (name === 'V8Worker' || name === 'DelayedTaskSche') return 'v8-background';
-  if (name === 'v8:ProfEvntProc') return 'profiler';
-  if (name === 'libuv-worker') return 'libuv-pool';
-  return 'other-threads';
-}
-
 export async function processBreakdown(
   dir: string,
   fromUs: number,
   toUs: number,
   cpuSeconds: number,
-  threads?: { readonly mainSeconds: number; readonly workersSeconds: number; readonly helpers?: Readonly<Record<string, number>> },
+  threads?: { readonly mainSeconds: number; readonly workersSeconds: number; readonly helpers: Readonly<Record<string, number>> },
 ): Promise<ProcessBreakdown> {
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
   const main = emptyBreakdown();
@@ -228,7 +229,7 @@ export async function processBreakdown(
   // The other threads by name, as far as the process's CPU goes; what no live thread accounts
   // for (threads that exited, rounding) is other-threads.
   let left = Math.max(0, cpuSeconds - mainCpu - workersCpu);
-  for (const [name, seconds] of Object.entries(threads.helpers ?? {})) {
+  for (const [name, seconds] of Object.entries(threads.helpers)) {
     const take = Math.min(Math.max(0, seconds), left);
     cpu[helperThreadCategory(name)] += take;
     left -= take;

@@ -9,7 +9,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
-import { nearestRank } from '../../client/percentile.js';
+import { nearestRank as pct } from '../../client/percentile.js';
 import { significant } from '../harness.js';
 import { type RequestAnatomy, type RoundAnatomy, requestAnatomy, roundAnatomy } from './anatomy.js';
 import { metricValue, startCluster } from './cluster.js';
@@ -155,7 +155,6 @@ export interface E2eResult {
 
 const r3 = (v: number) => significant(v);
 
-const pct = nearestRank;
 
 /** The largest per-validator increase of a counter read at both edges; null if none was read twice. */
 export interface ProposalRequestCounts {
@@ -166,7 +165,6 @@ export interface ProposalRequestCounts {
   readonly fetched: number;
 }
 
-/** A counter's growth over the window, summed over the validators read at both edges (null: none). */
 /** A process's thread CPU as processBreakdown takes it: main, worker threads, and the others by name. */
 function threadsOf(u: ProcessUsage): { mainSeconds: number; workersSeconds: number; helpers: Record<string, number> } {
   const helpers = Object.fromEntries(Object.entries(u.byThreadName).filter(([name]) => name !== 'MainThread' && name !== WORKER_THREAD_NAME));
@@ -196,6 +194,7 @@ export function pointProblems(w: { windowS: number; plannedWindowS: number; cpuS
   return out;
 }
 
+/** A counter's growth over the window, summed over the validators read at both edges (null: none). */
 export function windowSum(open: readonly (number | undefined)[], close: readonly (number | undefined)[]): number | null {
   let sum: number | null = null;
   for (let i = 0; i < close.length; i++) {
@@ -373,6 +372,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const commitBounds = longestCommitIntervalsMs(metrics0, metrics1, load.windowS * 1000, closeScrapeLagMs);
   const throughput = load.windowS > 0 ? load.committed / load.windowS : 0;
   const blocks = h0 === undefined || h1 === undefined ? 0 : Math.max(0, h1 - h0);
+  // The crypto floor for the blocks this run committed (null without blocks or commits).
+  const floorAtBlocks = cryptoFloor && blocks > 0 && load.committed > 0 ? cryptoFloorAt(cryptoFloor, load.committed / blocks) : null;
   const cdf = Array.from({ length: 21 }, (_, i) => [r3(pct(lat, Math.min(100, i * 5))), i / 20] as const);
   if (cdf.length > 0 && lat.length > 0) cdf[0] = [r3(lat[0]!), 0];
   if (lat.length > 0) cdf[20] = [r3(lat.at(-1)!), 1];
@@ -434,8 +435,8 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     validationCeilingDetail: ceiling,
     fractionOfValidationCeiling: r3(throughput / ceiling.commandsPerSec),
     cryptoFloor,
-    cryptoFloorAtMeasuredBlocks: cryptoFloor && blocks > 0 ? cryptoFloorAt(cryptoFloor, load.committed / blocks) : null,
-    fractionOfCryptoFloor: cryptoFloor && blocks > 0 && load.committed > 0 ? r3(throughput / cryptoFloorAt(cryptoFloor, load.committed / blocks)) : null,
+    cryptoFloorAtMeasuredBlocks: floorAtBlocks,
+    fractionOfCryptoFloor: floorAtBlocks ? r3(throughput / floorAtBlocks) : null,
     messagingFloor,
     fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.relayCommandsPerSec * cores)) : null,
     agreed,

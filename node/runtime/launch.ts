@@ -338,15 +338,16 @@ export async function startValidator(
   // Both series from the start, so a dashboard's rate() has a zero to begin from.
   for (const where of ['worker', 'main'] as const) metrics.validationTasks.inc({ where }, 0);
   // The host keeps plain counters; the sampler moves what they gained into the metric.
-  let networkSeen = Object.fromEntries(Object.keys(host.stats()).map((event) => [event, 0])) as unknown as ReturnType<typeof host.stats>;
-  for (const event of Object.keys(networkSeen)) metrics.networkEvents.inc({ event }, 0);
+  let networkSeen: Readonly<Record<string, number>> = {};
+  for (const event of Object.keys(host.stats())) metrics.networkEvents.inc({ event }, 0);
   // Sampled rather than pushed: the pool's queue and the peer count change on their own.
   sampler = setInterval(() => {
     metrics.validationQueueDepth.set(pool.queuedRequests);
     metrics.peers.set(host.peers().length);
     const network = host.stats();
-    for (const [event, count] of Object.entries(network) as [keyof typeof network, number][]) {
-      if (count > networkSeen[event]) metrics.networkEvents.inc({ event }, count - networkSeen[event]);
+    for (const [event, count] of Object.entries(network)) {
+      const seen = networkSeen[event] ?? 0;
+      if (count > seen) metrics.networkEvents.inc({ event }, count - seen);
     }
     networkSeen = network;
     // The gossipsub score this node gives each validator: where a misbehaving peer shows up.

@@ -737,16 +737,15 @@ export class ValidatorNode {
           // unseen ones are checked here: answered in this step, so the vote joins its flush.
           // Only a proposal with many unseen requests costs a pool round trip.
           const { blockId } = a;
-          // The block's own height: execution refuses a request whose expiry is below it, so
+          // At the block's own height: execution refuses a request whose expiry is below it, so
           // voters apply exactly that rule, the same on every replica whatever its own height.
-          const height = a.height;
-          const known = this.opts.validator.validateKnown?.(a.payload, height, { checkUncachedUpTo: UNCACHED_CHECKED_IN_STEP });
+          const known = this.opts.validator.validateKnown?.(a.payload, a.height, { checkUncachedUpTo: UNCACHED_CHECKED_IN_STEP });
           if (known) {
             validated.push({ blockId, valid: known.every((v) => v.kind === 'accept') });
             break;
           }
           // The vote waits on this: ahead of the client and relay traffic in the pool's queue.
-          this.opts.validator.validate(a.payload, height, { priority: true }).then(
+          this.opts.validator.validate(a.payload, a.height, { priority: true }).then(
             (verdicts) => this.stepFromCallback({ type: 'payload-validated', blockId, valid: verdicts.every((v) => v.kind === 'accept') }),
             (err: unknown) => {
               this.opts.logger?.warn({ err: String(err) }, 'payload validation failed; the block is checked again or gets no vote');
@@ -920,7 +919,6 @@ export class ValidatorNode {
       this.syncSnapshot(peer);
       return;
     }
-    chain.add(peer);
     this.askNextPeer(fromHeight, chain, peer);
   }
 
@@ -934,7 +932,7 @@ export class ValidatorNode {
     if (fromHeight < needed) return;
     const n = this.opts.n;
     for (let k = 1; k <= n; k++) {
-      const p = (after + k + n) % n;
+      const p = (after + k) % n;
       if (p === this.opts.index || chain.has(p) || (this.prunedBelow.get(p) ?? 0) > needed) continue;
       chain.add(p);
       this.askSync(p, fromHeight, chain);
