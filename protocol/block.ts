@@ -1,5 +1,5 @@
 import { bytesEqual, uintBE } from '../crypto/bytes.js';
-import { DOMAIN_TAGS, sha256, sha256Parts, taggedHash } from '../crypto/hash.js';
+import { DOMAIN_TAGS, HashInputError, sha256, sha256Bytes, taggedHash } from '../crypto/hash.js';
 import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, type QuorumCert, type Round, type VoteData } from './types.js';
 
 /**
@@ -8,11 +8,29 @@ import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, ty
  * input is a short ASCII label of a different length.
  */
 
-/** Hash of the payload: u32 count || (u32 len || command)*, so command boundaries are bound. */
+/**
+ * Hash of the payload: u32 count || (u32 len || command)*, so command boundaries are bound.
+ * Written into one buffer and hashed in one call: a block's id is computed two or three times
+ * per replica, and 801 hash updates over 401 four-byte arrays each time were a few percent of
+ * all the bytes a replica allocated under full blocks.
+ */
 export function payloadHash(payload: readonly Uint8Array[]): Uint8Array {
-  const parts: Uint8Array[] = [uintBE(payload.length, 4)];
-  for (const cmd of payload) parts.push(uintBE(cmd.length, 4), cmd);
-  return sha256Parts(parts);
+  let total = 4;
+  for (let i = 0; i < payload.length; i++) {
+    const cmd = payload[i];
+    if (!(cmd instanceof Uint8Array)) throw new HashInputError('data', `payload[${i}] is not a Uint8Array`);
+    total += 4 + cmd.length;
+  }
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, payload.length);
+  let at = 4;
+  for (const cmd of payload) {
+    view.setUint32(at, cmd.length);
+    out.set(cmd, at + 4);
+    at += 4 + cmd.length;
+  }
+  return sha256Bytes(out);
 }
 
 export interface BlockFields {

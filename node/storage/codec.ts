@@ -23,6 +23,10 @@
  *   ExecutedState u64 height || block id[32] || state root[32] || log root[32] (types.ts)
  *   Block         id[32] || u64 round || u64 height || u32 author || QuorumCert || ExecutedState
  *                 || u32 n || n × (u32 len || command)
+ *   TipRecord     QuorumCert || u8 hasTc (0|1) || [TC] || u32 n || n × block id[32]; the blocks
+ *                 themselves are Block values beside it, keyed by id (lmdb-store.ts)
+ *   CertifiedTip  QuorumCert || u8 hasTc (0|1) || [TC] || u32 n || n × (u32 len || Block): the
+ *                 layout before TipRecord, still read
  */
 import { ByteReader, ByteWriter } from '../../protocol/bytes-io.js';
 import { sha256 } from '../../crypto/hash.js';
@@ -38,7 +42,11 @@ import { encodeExecutedState, encodeVoteData } from '../../protocol/types.js';
  * roots had a u64 count) certified are not what this build computes: it refuses such a directory
  * rather than halt later on a root mismatch.
  */
-/** 4 since 2026-11-27: application snapshots of format 2 (request ids in the log) and the certified tip. */
+/**
+ * 4 since 2026-11-27: application snapshots of format 2 (request ids in the log) and the certified
+ * tip. The tip record has two kinds within it: `certifiedTip` (its blocks inline, written by the
+ * first builds of format 4, still read) and `tipRecord` (its blocks by id, written since).
+ */
 export const STORAGE_FORMAT_VERSION = 4;
 export const CHECKSUM_LENGTH = 8;
 const HEADER_LENGTH = 2;
@@ -52,7 +60,10 @@ export const ValueKind = Object.freeze({
   quorumCert: 5,
   snapshot: 6,
   ledger: 7,
+  /** A certified tip with its blocks inline: read, no longer written (see tipRecord). */
   certifiedTip: 8,
+  /** A certified tip naming its blocks by id, each block a `block` value beside it. */
+  tipRecord: 9,
 });
 export type ValueKind = (typeof ValueKind)[keyof typeof ValueKind];
 
@@ -293,21 +304,69 @@ function readTc(r: ByteReader): TimeoutCert {
   return { round, signers, highQcRounds, highestQc, certificate };
 }
 
-export function encodeCertifiedTip(tip: CertifiedTip): Uint8Array {
-  // What decodeCertifiedTip would refuse is never written: a record a restart cannot read back
-  // would keep the node from starting.
-  if (tip.blocks.length > MAX_TIP_BLOCKS) throw new RangeError(`a certified tip holds at most ${MAX_TIP_BLOCKS} blocks, not ${tip.blocks.length}`);
-  if (tip.highTc !== undefined && (tip.highTc.signers.length > MAX_TIP_VALIDATORS / 8 || tip.highTc.highQcRounds.length > MAX_TIP_VALIDATORS)) {
+/**
+ * A certified tip as stored: its QC and TC, and the ids of its blocks in chain order (the blocks
+ * are kept by id beside it, so that one that stays in the tip for several rounds is written once).
+ */
+export interface TipRecord {
+  readonly highQc: QuorumCert;
+  readonly highTc?: TimeoutCert;
+  readonly blockIds: readonly Uint8Array[];
+}
+
+function checkTipBounds(blocks: number, tc: TimeoutCert | undefined): void {
+  // What the decoders would refuse is never written: a record a restart cannot read back would
+  // keep the node from starting.
+  if (blocks > MAX_TIP_BLOCKS) throw new RangeError(`a certified tip holds at most ${MAX_TIP_BLOCKS} blocks, not ${blocks}`);
+  if (tc !== undefined && (tc.signers.length > MAX_TIP_VALIDATORS / 8 || tc.highQcRounds.length > MAX_TIP_VALIDATORS)) {
     throw new RangeError(`a certified tip's TC covers at most ${MAX_TIP_VALIDATORS} validators`);
   }
-  const w = new ByteWriter();
-  writeQc(w, tip.highQc);
-  if (tip.highTc === undefined) w.u8(0);
+}
+
+function writeTipHead(w: ByteWriter, highQc: QuorumCert, highTc: TimeoutCert | undefined, blocks: number): void {
+  writeQc(w, highQc);
+  if (highTc === undefined) w.u8(0);
   else {
     w.u8(1);
-    writeTc(w, tip.highTc);
+    writeTc(w, highTc);
   }
-  w.u32(tip.blocks.length);
+  w.u32(blocks);
+}
+
+function readTipHead(r: ByteReader): { readonly highQc: QuorumCert; readonly highTc?: TimeoutCert; readonly blocks: number } {
+  const highQc = readQc(r);
+  const flag = r.u8('tc flag');
+  if (flag > 1) throw fail(`tc flag ${flag} is not 0 or 1`);
+  const highTc = flag === 1 ? readTc(r) : undefined;
+  const blocks = checkedLength(r, MAX_TIP_BLOCKS, 'tip blocks');
+  return highTc === undefined ? { highQc, blocks } : { highQc, highTc, blocks };
+}
+
+export function encodeTipRecord(tip: TipRecord): Uint8Array {
+  checkTipBounds(tip.blockIds.length, tip.highTc);
+  const w = new ByteWriter();
+  writeTipHead(w, tip.highQc, tip.highTc, tip.blockIds.length);
+  for (const id of tip.blockIds) {
+    check32(id, 'tip block id');
+    w.bytes(id);
+  }
+  return w.finish();
+}
+
+export function decodeTipRecord(body: Uint8Array): TipRecord {
+  const r = new ByteReader(body, fail);
+  const { highQc, highTc, blocks } = readTipHead(r);
+  const blockIds: Uint8Array[] = [];
+  for (let i = 0; i < blocks; i++) blockIds.push(r.bytes(32, `tip block id ${i}`));
+  r.end();
+  return highTc === undefined ? { highQc, blockIds } : { highQc, highTc, blockIds };
+}
+
+/** The CertifiedTip layout (blocks inline) that the first builds of format 4 wrote; kept so tests can write one. */
+export function encodeInlineTip(tip: CertifiedTip): Uint8Array {
+  checkTipBounds(tip.blocks.length, tip.highTc);
+  const w = new ByteWriter();
+  writeTipHead(w, tip.highQc, tip.highTc, tip.blocks.length);
   for (const b of tip.blocks) {
     const body = encodeBlock(b);
     w.u32(body.length).bytes(body);
@@ -315,13 +374,9 @@ export function encodeCertifiedTip(tip: CertifiedTip): Uint8Array {
   return w.finish();
 }
 
-export function decodeCertifiedTip(body: Uint8Array): CertifiedTip {
+export function decodeInlineTip(body: Uint8Array): CertifiedTip {
   const r = new ByteReader(body, fail);
-  const highQc = readQc(r);
-  const flag = r.u8('tc flag');
-  if (flag > 1) throw fail(`tc flag ${flag} is not 0 or 1`);
-  const highTc = flag === 1 ? readTc(r) : undefined;
-  const count = checkedLength(r, MAX_TIP_BLOCKS, 'tip blocks');
+  const { highQc, highTc, blocks: count } = readTipHead(r);
   const blocks: Block[] = [];
   for (let i = 0; i < count; i++) blocks.push(decodeBlock(r.bytes(r.u32(`tip block ${i} length`), `tip block ${i}`)));
   r.end();

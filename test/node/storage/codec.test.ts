@@ -4,8 +4,10 @@ import { concatBytes } from '../../../crypto/bytes.js';
 import { INITIAL_SAFETY_STATE } from '../../../node/consensus/safety-rules.js';
 import {
   decodeBlock,
-  decodeCertifiedTip,
-  encodeCertifiedTip,
+  decodeInlineTip,
+  decodeTipRecord,
+  encodeInlineTip,
+  encodeTipRecord,
   decodeExecutedStateRecord,
   decodeQuorumCert,
   decodeSafetyState,
@@ -56,17 +58,26 @@ describe('storage/codec', () => {
       highestQc: qcFor(blocks[4]!),
       certificate: new Uint8Array(96).fill(3),
     };
-    for (const tip of [{ blocks: blocks.slice(3, 5), highQc: qcFor(blocks[4]!) }, { blocks: [], highQc: qcFor(blocks[1]!), highTc: tc }]) {
-      const body = encodeCertifiedTip(tip);
-      assert.deepEqual(decodeCertifiedTip(body), tip);
+    for (const tip of [{ blockIds: blocks.slice(3, 5).map((b) => b.id), highQc: qcFor(blocks[4]!) }, { blockIds: [], highQc: qcFor(blocks[1]!), highTc: tc }]) {
+      const body = encodeTipRecord(tip);
+      assert.deepEqual(decodeTipRecord(body), tip);
       for (const bad of [body.subarray(0, body.length - 1), concatBytes(body, Uint8Array.of(0))]) {
-        corrupt(() => openDecoded('meta', KEY, '7', ValueKind.certifiedTip, sealValue('meta', KEY, ValueKind.certifiedTip, bad), decodeCertifiedTip), 'meta');
+        corrupt(() => openDecoded('meta', KEY, '7', ValueKind.tipRecord, sealValue('meta', KEY, ValueKind.tipRecord, bad), decodeTipRecord), 'meta');
+      }
+    }
+    // The layout the first builds of format 4 wrote, blocks inline: still read.
+    for (const tip of [{ blocks: blocks.slice(3, 5), highQc: qcFor(blocks[4]!) }, { blocks: [], highQc: qcFor(blocks[1]!), highTc: tc }]) {
+      const body = encodeInlineTip(tip);
+      assert.deepEqual(decodeInlineTip(body), tip);
+      for (const bad of [body.subarray(0, body.length - 1), concatBytes(body, Uint8Array.of(0))]) {
+        corrupt(() => openDecoded('meta', KEY, '7', ValueKind.certifiedTip, sealValue('meta', KEY, ValueKind.certifiedTip, bad), decodeInlineTip), 'meta');
       }
     }
   });
 
   it('refuses to encode a tip it could not read back', () => {
-    assert.throws(() => encodeCertifiedTip({ blocks: Array.from({ length: 1025 }, () => blocks[0]!), highQc: qcFor(blocks[0]!) }), RangeError);
+    assert.throws(() => encodeTipRecord({ blockIds: Array.from({ length: 1025 }, () => blocks[0]!.id), highQc: qcFor(blocks[0]!) }), RangeError);
+    assert.throws(() => encodeTipRecord({ blockIds: [new Uint8Array(31)], highQc: qcFor(blocks[0]!) }), RangeError);
   });
 
   it('round-trips arbitrary payloads through a sealed envelope', () => {

@@ -7,7 +7,7 @@ import { SafetyRules } from '../../../node/consensus/safety-rules.js';
 import { fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { concatBytes } from '../../../crypto/bytes.js';
 import { sha256 } from '../../../crypto/hash.js';
-import { CHECKSUM_LENGTH, heightKey, STORAGE_FORMAT_VERSION, ValueKind } from '../../../node/storage/codec.js';
+import { CHECKSUM_LENGTH, encodeInlineTip, heightKey, STORAGE_FORMAT_VERSION, sealValue, ValueKind } from '../../../node/storage/codec.js';
 import {
   ChainIdMismatchError,
   KEYS,
@@ -17,6 +17,7 @@ import {
   StorageCorruptionError,
   StorageFormatError,
   TABLES,
+  tipBlockKey,
 } from '../../../node/storage/lmdb-store.js';
 import { CHAIN_ID, chain, executedFor, nextBlock, qcFor, votedFor } from './fixtures.js';
 
@@ -223,6 +224,77 @@ describe('storage/lmdb-store', () => {
     });
     store = openStore();
     corruption(() => store.certifiedTip(), TABLES.safety, 'certified-tip');
+  });
+
+  it('writes each tip block once while the tip keeps it, drops those the tip no longer names, and reports a missing one as corruption', async () => {
+    let store = openStore();
+    const later = chain(CHAIN_ID, 6);
+    const storedIds = async () => {
+      await store.close();
+      const root = open<Uint8Array, Uint8Array>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+      const db = root.openDB<Uint8Array, Uint8Array>(TABLES.safety, { encoding: 'binary', keyEncoding: 'binary' });
+      const prefix = Buffer.from('tip-block/');
+      const ids = [...db.getKeys()]
+        .map((k) => Buffer.from(k as Uint8Array))
+        .filter((k) => k.subarray(0, prefix.length).equals(prefix))
+        .map((k) => k.subarray(prefix.length).toString('hex'))
+        .sort();
+      await root.close();
+      store = openStore();
+      return ids;
+    };
+    const hexIds = (bs: readonly { id: Uint8Array }[]) => bs.map((b) => Buffer.from(b.id).toString('hex')).sort();
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(0, 3), highQc: qcFor(later[2]!) }));
+    assert.deepEqual(await storedIds(), hexIds(later.slice(0, 3)));
+    // A block a later tip still names is not written again: damage it on disk, and the next
+    // save leaves the damage in place (a rewrite would have mended it).
+    await store.close();
+    await writeRaw(dir, TABLES.safety, tipBlockKey(later[2]!.id), (old) => {
+      old[40]! ^= 0x01;
+      return old;
+    });
+    store = openStore();
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(2, 5), highQc: qcFor(later[4]!) }));
+    assert.deepEqual(await storedIds(), hexIds(later.slice(2, 5)), 'blocks the tip no longer names are dropped');
+    corruption(() => store.certifiedTip(), TABLES.safety, `tip-block/${Buffer.from(later[2]!.id).toString('hex')}`);
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(3, 6), highQc: qcFor(later[5]!) }));
+    assert.deepEqual(store.certifiedTip(), { blocks: later.slice(3, 6), highQc: qcFor(later[5]!) });
+    await store.close();
+    await removeRaw(dir, TABLES.safety, tipBlockKey(later[4]!.id));
+    store = openStore();
+    corruption(() => store.certifiedTip(), TABLES.safety, `tip-block/${Buffer.from(later[4]!.id).toString('hex')}`);
+  });
+
+  it('reads a tip written with its blocks inline by an earlier build, and replaces it with one naming them on the next save', async () => {
+    let store = openStore();
+    const later = chain(CHAIN_ID, 4);
+    await store.close();
+    const inline = { blocks: later.slice(0, 2), highQc: qcFor(later[1]!) };
+    await writeRaw(dir, TABLES.safety, KEYS.certifiedTip, sealValue(TABLES.safety, KEYS.certifiedTip, ValueKind.certifiedTip, encodeInlineTip(inline)));
+    store = openStore();
+    assert.deepEqual(store.certifiedTip(), inline);
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(1, 4), highQc: qcFor(later[3]!) }));
+    await store.close();
+    store = openStore();
+    assert.deepEqual(store.certifiedTip(), { blocks: later.slice(1, 4), highQc: qcFor(later[3]!) });
+  });
+
+  it('writes a tip block again after the group that first wrote it was rolled back', async () => {
+    let store = openStore();
+    const later = chain(CHAIN_ID, 4);
+    assert.throws(
+      () =>
+        store.durably(() => {
+          store.saveCertifiedTip({ blocks: later.slice(0, 2), highQc: qcFor(later[1]!) });
+          throw new Error('the step failed after the save');
+        }),
+      /the step failed/,
+    );
+    assert.equal(store.certifiedTip(), undefined, 'nothing of the rolled-back group is kept');
+    store.durably(() => store.saveCertifiedTip({ blocks: later.slice(1, 4), highQc: qcFor(later[3]!) }));
+    await store.close();
+    store = openStore();
+    assert.deepEqual(store.certifiedTip(), { blocks: later.slice(1, 4), highQc: qcFor(later[3]!) });
   });
 
   it('reports a lost format key or a lost executed state beside its block as corruption, not as a fresh or shorter ledger', async () => {
