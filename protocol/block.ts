@@ -19,6 +19,8 @@ export function payloadHash(payload: readonly Uint8Array[]): Uint8Array {
   for (let i = 0; i < payload.length; i++) {
     const cmd = payload[i];
     if (!(cmd instanceof Uint8Array)) throw new HashInputError('data', `payload[${i}] is not a Uint8Array`);
+    // Its length is a u32 in the hashed bytes; far beyond any wire limit, but never wrapped.
+    if (cmd.length > 0xffff_ffff) throw new HashInputError('data', `payload[${i}] is ${cmd.length} bytes, over a u32 length`);
     total += 4 + cmd.length;
   }
   const out = new Uint8Array(total);

@@ -155,7 +155,9 @@ export class NodeStore {
   #tipBlockIds = new Set<string>();
   /**
    * Each block's encoding, for as long as the block lives: a block is encoded for the tip and
-   * again when it is appended to the ledger. Blocks are immutable values.
+   * again when it is appended to the ledger. This takes blocks as immutable values (nothing in
+   * the node writes one after it is built; they are not frozen): a block changed in place after
+   * its first encoding would be stored as it was.
    */
   readonly #encodedBlocks = new WeakMap<Block, Uint8Array>();
   readonly #executed: Table;
@@ -256,7 +258,7 @@ export class NodeStore {
     end[end.length - 1]! += 1;
     for (const key of this.#safety.getKeys({ start: TIP_BLOCK_PREFIX, end })) {
       if (!(key instanceof Uint8Array) || key.length !== TIP_BLOCK_PREFIX.length + 32) {
-        throw new StorageCorruptionError(TABLES.safety, String(key), 'malformed tip block key');
+        throw new StorageCorruptionError(TABLES.safety, key instanceof Uint8Array ? toHex(key) : String(key), 'malformed tip block key');
       }
       ids.add(bytesToHex(key.subarray(TIP_BLOCK_PREFIX.length)));
     }
@@ -333,8 +335,14 @@ export class NodeStore {
     } catch (err) {
       const ledger = this.#read(this.#meta, TABLES.meta, KEYS.ledger, 'ledger', ValueKind.ledger, decodeLedgerMeta);
       if (ledger !== undefined) this.#ledger = ledger;
-      // Likewise the tip's blocks: a save inside the group believed them written.
-      this.#tipBlockIds = this.#storedTipBlockIds();
+      // Likewise the tip's blocks: a save inside the group believed them written. Should the
+      // rescan fail too, the set is emptied (the next save then writes every block it names)
+      // and the group's own error is the one that escapes.
+      try {
+        this.#tipBlockIds = this.#storedTipBlockIds();
+      } catch {
+        this.#tipBlockIds = new Set();
+      }
       throw err;
     }
   }

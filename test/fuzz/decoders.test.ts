@@ -5,16 +5,20 @@ import { SnapshotDecodeError, decodeSnapshot } from '../../node/app/snapshot.js'
 import {
   decodeBlock,
   decodeExecutedStateRecord,
+  decodeInlineTip,
   decodeLedgerMeta,
   decodeQuorumCert,
   decodeSafetyState,
   decodeStoreMeta,
+  decodeTipRecord,
   encodeBlock,
   encodeExecutedStateRecord,
+  encodeInlineTip,
   encodeLedgerMeta,
   encodeQuorumCert,
   encodeStoreMeta,
   encodeSafetyState,
+  encodeTipRecord,
   openDecoded,
   sealValue,
   StorageCorruptionError,
@@ -113,6 +117,8 @@ describe('fuzz: node decoders', () => {
     ['quorum cert', ValueKind.quorumCert, decodeQuorumCert, encodeQuorumCert(qcFor(b))],
     ['safety state', ValueKind.safetyState, decodeSafetyState, encodeSafetyState(votedFor(b))],
     ['executed state', ValueKind.executedState, decodeExecutedStateRecord, encodeExecutedStateRecord(executedFor(b))],
+    ['tip record', ValueKind.tipRecord, decodeTipRecord, encodeTipRecord({ highQc: qcFor(blocks[2]!), blockIds: blocks.slice(1, 3).map((x) => x.id) })],
+    ['inline tip', ValueKind.certifiedTip, decodeInlineTip, encodeInlineTip({ highQc: qcFor(blocks[2]!), blocks: blocks.slice(1, 3) })],
   ];
   for (const [name, kind, decode, body] of bodies) {
     fuzz(`storage: ${name} body`, (x) => open(kind, decode)(sealed(kind, x)), StorageCorruptionError, [body]);

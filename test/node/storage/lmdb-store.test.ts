@@ -279,6 +279,31 @@ describe('storage/lmdb-store', () => {
     assert.deepEqual(store.certifiedTip(), { blocks: later.slice(1, 4), highQc: qcFor(later[3]!) });
   });
 
+  it('keeps on disk only the blocks of the last tip after many saves on one open store, and does not rewrite a block a later save still names', async () => {
+    let store = openStore();
+    const later = chain(CHAIN_ID, 12);
+    const window = (i: number) => later.slice(i, i + 3);
+    store.durably(() => store.saveCertifiedTip({ blocks: window(0), highQc: qcFor(later[2]!) }));
+    await store.close();
+    // Damaged after its first write: saves that keep naming it must leave it as it is.
+    await writeRaw(dir, TABLES.safety, tipBlockKey(later[2]!.id), (old) => {
+      old[40]! ^= 0x01;
+      return old;
+    });
+    store = openStore();
+    for (let i = 1; i <= 2; i++) store.durably(() => store.saveCertifiedTip({ blocks: window(i), highQc: qcFor(later[i + 2]!) }));
+    corruption(() => store.certifiedTip(), TABLES.safety, `tip-block/${Buffer.from(later[2]!.id).toString('hex')}`);
+    for (let i = 3; i <= 9; i++) store.durably(() => store.saveCertifiedTip({ blocks: window(i), highQc: qcFor(later[i + 2]!) }));
+    await store.close();
+    const root = open<Uint8Array, Uint8Array>({ path: dir, maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+    const db = root.openDB<Uint8Array, Uint8Array>(TABLES.safety, { encoding: 'binary', keyEncoding: 'binary' });
+    const held = [...db.getKeys()].map((k) => Buffer.from(k as Uint8Array).toString('latin1')).filter((k) => k.startsWith('tip-block/'));
+    await root.close();
+    assert.deepEqual(held.sort(), window(9).map((b) => Buffer.from(tipBlockKey(b.id)).toString('latin1')).sort(), 'only the last tip\'s blocks are held');
+    store = openStore();
+    assert.deepEqual(store.certifiedTip(), { blocks: window(9), highQc: qcFor(later[11]!) });
+  });
+
   it('writes a tip block again after the group that first wrote it was rolled back', async () => {
     let store = openStore();
     const later = chain(CHAIN_ID, 4);
