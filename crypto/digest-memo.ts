@@ -24,4 +24,12 @@ export class DigestMemo {
     }
     return key;
   }
+
+  /** The same digest as a fresh 32-byte array (the caller may keep or change it). */
+  digest(bytes: Uint8Array): Uint8Array {
+    const key = this.key(bytes);
+    const out = new Uint8Array(key.length);
+    for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
+    return out;
+  }
 }

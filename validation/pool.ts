@@ -404,7 +404,13 @@ export class ValidationPool {
 
   /** The stateless check on the calling thread, its verdict remembered like a worker's. */
   #checkHere(bytes: Uint8Array, key: string | undefined, height: number): Verdict {
-    return this.#remember(bytes, key, validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures }));
+    // The memo's digest is the id: the check need not hash the bytes a second time.
+    const requestId = key === undefined ? undefined : this.requestIds.digest(bytes);
+    return this.#remember(
+      bytes,
+      key,
+      validateRequest(bytes, { chainId: this.chainId, height, ed25519: this.#ed25519, unsafeSkipSignatures: this.#skipSignatures, ...(requestId === undefined ? {} : { requestId }) }),
+    );
   }
 
   #remember(bytes: Uint8Array, key: string | undefined, v: Verdict): Verdict {

@@ -34,6 +34,11 @@ export interface StatelessOptions {
    * --unsafe-unsigned.
    */
   readonly unsafeSkipSignatures?: boolean;
+  /**
+   * The request's id (SHA-256 of exactly these bytes) where the caller already has it, e.g. from
+   * the DigestMemo that keyed its cache: an accepted verdict carries it instead of a second hash.
+   */
+  readonly requestId?: Uint8Array;
 }
 
 export interface StatelessResult {
@@ -76,7 +81,7 @@ export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): Statele
     const message = requestSigningMessage(request.chainId, request.bytes.subarray(0, request.bodyLength));
     if (!ed25519Backend(opts.ed25519 ?? 'sodium').verify(request.clientKey, message, request.signature)) return { verdict: reject('bad-signature'), request };
   }
-  return { verdict: accept(request.id), request };
+  return { verdict: accept(opts.requestId ?? request.id), request };
 }
 
 /** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */

@@ -1,3 +1,4 @@
+import type { DigestMemo } from '../../crypto/digest-memo.js';
 import { readRequest, requestId } from '../../protocol/request.js';
 import type { RequestOrigin } from './kv-app.js';
 
@@ -12,10 +13,11 @@ export interface ApplicationInputs {
  * applies: each request's command, with its client key, sequence and expiry (for replay
  * protection and the expiry rule). An entry that is not a well-formed request commits as the
  * raw bytes, with no origin (the application logs it as MALFORMED), never skipped: every
- * replica logs the same entries. Each request's id is hashed here from the entry's bytes, so the
- * log records exactly what the block carried.
+ * replica logs the same entries. Each request's id is the digest of the entry's bytes, so the
+ * log records exactly what the block carried: hashed here, or taken from `ids`, the memo that
+ * already hashed the same arrays when they arrived (a third SHA-256 of every request otherwise).
  */
-export function applicationInputs(payload: readonly Uint8Array[]): ApplicationInputs {
+export function applicationInputs(payload: readonly Uint8Array[], ids?: DigestMemo): ApplicationInputs {
   const commands: Uint8Array[] = [];
   const origins: (RequestOrigin | undefined)[] = [];
   for (const bytes of payload) {
@@ -23,7 +25,7 @@ export function applicationInputs(payload: readonly Uint8Array[]): ApplicationIn
     const r = readRequest(bytes);
     if (r !== undefined) {
       commands.push(r.command);
-      origins.push({ id: requestId(bytes), clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
+      origins.push({ id: ids === undefined ? requestId(bytes) : ids.digest(bytes), clientKey: r.clientKey, sequence: r.sequence, expiry: r.expiry });
     } else {
       commands.push(bytes);
       origins.push(undefined);

@@ -1040,7 +1040,7 @@ export class ValidatorNode {
   /** Applies a committed block's requests to the application and settles their waiters. */
   private execute(block: Block): ExecutedState {
     const committedAt = this.clock.now();
-    const { commands, origins } = applicationInputs(block.payload);
+    const { commands, origins } = applicationInputs(block.payload, this.opts.validator.requestIds);
     const outcome = this.#app.applyBlock(commands, origins);
     let proposedAt: number | undefined;
     if (this.proposalSeenAt.size > 0) {

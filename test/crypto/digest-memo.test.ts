@@ -15,6 +15,10 @@ describe('DigestMemo', () => {
         assert.equal(key.length, 32);
         assert.equal(key, latin1(sha256(view)));
         assert.equal(memo.key(view), key);
+        const digest = memo.digest(view);
+        assert.deepEqual(digest, sha256(view), 'the digest as bytes');
+        digest.fill(0);
+        assert.deepEqual(memo.digest(view), sha256(view), 'a fresh array each time: changing one changes nothing kept');
       }),
     );
   });

@@ -234,6 +234,21 @@ describe('validation/pool', () => {
     assert.equal(p.stats().mainThreadJobs, before.mainThreadJobs, 'none checked in place');
   });
 
+  it('gives an accepted request its id, however it was checked: in place, by a worker, from the cache, by validateKnown', async () => {
+    const ids = (vs: readonly { kind: string; id?: Uint8Array }[]) => vs.map((v) => (v.kind === 'accept' ? Buffer.from(v.id!).toString('hex') : v.kind));
+    const { batch } = mixedBatch(8);
+    const want = ids(await pool({ workers: 0, cacheSize: 0 }).validate(batch, 10));
+    batch.forEach((bytes, i) => {
+      if (want[i]!.length === 64) assert.equal(want[i], Buffer.from(requestId(bytes)).toString('hex'), `request ${i}`);
+    });
+    for (const p of [pool({ workers: 0 }), pool({ inlineUpTo: 64 }), pool({ inlineUpTo: 0 })]) {
+      assert.deepEqual(ids(await p.validate(batch, 10)), want, 'first check');
+      assert.deepEqual(ids(await p.validate(batch, 10)), want, 'from the cache');
+    }
+    const known = pool({ workers: 0 });
+    assert.deepEqual(ids(known.validateKnown(batch, 10, { checkUncachedUpTo: batch.length })!), want, 'validateKnown, checked here');
+  });
+
   it('runs on the calling thread with zero workers', async () => {
     const p = pool({ workers: 0 });
     const { batch, want } = mixedBatch(10);

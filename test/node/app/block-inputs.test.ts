@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { DigestMemo } from '../../../crypto/digest-memo.js';
+import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
+import { applicationInputs } from '../../../node/app/block-inputs.js';
+import { encodeCommand } from '../../../protocol/command.js';
+import { requestId, signRequest } from '../../../protocol/request.js';
+
+describe('app/block-inputs', () => {
+  const key = ed25519KeypairFromSeed(new Uint8Array(32).fill(7)).secretKey;
+  const request = (sequence: number, value: Uint8Array) =>
+    signRequest({ chainId: 'vsmr-test', sequence: BigInt(sequence), expiry: 99n, command: encodeCommand({ type: 'put', key: Uint8Array.of(1), value }) }, key);
+
+  it('gives each request the id of its bytes, whether hashed here or taken from a memo that hashed them first', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(1000), fc.uint8Array({ maxLength: 40 }), fc.boolean()), { maxLength: 12 }), (entries) => {
+        const memo = new DigestMemo();
+        const payload = entries.map(([seq, value, junk]) => (junk ? value : request(seq, value)));
+        // Some arrays the memo saw before the block (on arrival), some it meets here.
+        payload.forEach((bytes, i) => i % 2 === 0 && memo.key(bytes));
+        const plain = applicationInputs(payload);
+        const memoised = applicationInputs(payload, memo);
+        assert.deepEqual(memoised, plain);
+        plain.origins.forEach((o, i) => {
+          if (o !== undefined) assert.deepEqual(o.id, requestId(payload[i]!));
+        });
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
