@@ -1,5 +1,6 @@
 import { bytesEqual, uintBE } from '../crypto/bytes.js';
 import { DOMAIN_TAGS, HashInputError, sha256, sha256Bytes, taggedHash } from '../crypto/hash.js';
+import { lengthPrefixedList } from './bytes-io.js';
 import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, type QuorumCert, type Round, type VoteData } from './types.js';
 
 /**
@@ -15,24 +16,13 @@ import { type Block, type ExecutedState, encodeExecutedState, encodeVoteData, ty
  * all the bytes a replica allocated under full blocks.
  */
 export function payloadHash(payload: readonly Uint8Array[]): Uint8Array {
-  let total = 4;
   for (let i = 0; i < payload.length; i++) {
     const cmd = payload[i];
     if (!(cmd instanceof Uint8Array)) throw new HashInputError('data', `payload[${i}] is not a Uint8Array`);
     // Its length is a u32 in the hashed bytes; far beyond any wire limit, but never wrapped.
     if (cmd.length > 0xffff_ffff) throw new HashInputError('data', `payload[${i}] is ${cmd.length} bytes, over a u32 length`);
-    total += 4 + cmd.length;
   }
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, payload.length);
-  let at = 4;
-  for (const cmd of payload) {
-    view.setUint32(at, cmd.length);
-    out.set(cmd, at + 4);
-    at += 4 + cmd.length;
-  }
-  return sha256Bytes(out);
+  return sha256Bytes(lengthPrefixedList(payload));
 }
 
 export interface BlockFields {

@@ -5,6 +5,25 @@
  */
 export type DecodeFailure = (detail: string) => Error;
 
+/**
+ * `u32 count || (u32 len || item)*` in one buffer: the payload hash's input (protocol/block.ts)
+ * and the validation pool's batch framing. Items must be Uint8Arrays under 4 GiB each.
+ */
+export function lengthPrefixedList(items: readonly Uint8Array[]): Uint8Array {
+  let total = 4;
+  for (const item of items) total += 4 + item.length;
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, items.length);
+  let at = 4;
+  for (const item of items) {
+    view.setUint32(at, item.length);
+    out.set(item, at + 4);
+    at += 4 + item.length;
+  }
+  return out;
+}
+
 export class ByteReader {
   readonly #bytes: Uint8Array;
   readonly #view: DataView;

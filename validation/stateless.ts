@@ -6,6 +6,7 @@
  * signature verification; the signature is last.
  */
 import { bytesEqual } from '../crypto/bytes.js';
+import { lengthPrefixedList } from '../protocol/bytes-io.js';
 import type { DigestMemo } from '../crypto/digest-memo.js';
 import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
 import { type Command, CommandDecodeError, decodeCommand } from '../protocol/command.js';
@@ -136,18 +137,7 @@ export function validateRequest(bytes: Uint8Array, opts: StatelessOptions): Verd
  */
 
 export function packRequests(requests: readonly Uint8Array[]): Uint8Array {
-  let total = 4;
-  for (const r of requests) total += 4 + r.length;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  view.setUint32(0, requests.length);
-  let at = 4;
-  for (const r of requests) {
-    view.setUint32(at, r.length);
-    out.set(r, at + 4);
-    at += 4 + r.length;
-  }
-  return out;
+  return lengthPrefixedList(requests);
 }
 
 /** Views into `packed` (no copies). Throws RangeError on bad framing: framing is ours, not the peer's. */
