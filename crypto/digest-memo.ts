@@ -10,7 +10,9 @@ import { hash } from 'node:crypto';
  * An array is keyed by identity, so its bytes must not change once it has been asked about: a
  * changed array keeps the digest of what it held. vsmr's request arrays are decoded from frames
  * and never written afterwards; StatelessValidator and ValidatorNode.submit state the same rule
- * for their callers, since a changed request would also inherit a cached verdict.
+ * for their callers. A changed request would inherit a cached verdict, and, since execution takes
+ * committed requests' ids from this memo, a wrong id in this replica's log: its log root, and so
+ * its executed state, would differ from every other replica's.
  */
 export class DigestMemo {
   readonly #memo = new WeakMap<Uint8Array, string>();
@@ -27,9 +29,13 @@ export class DigestMemo {
 
   /** The same digest as a fresh 32-byte array (the caller may keep or change it). */
   digest(bytes: Uint8Array): Uint8Array {
-    const key = this.key(bytes);
-    const out = new Uint8Array(key.length);
-    for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
-    return out;
+    return digestOfKey(this.key(bytes));
   }
+}
+
+/** A key of DigestMemo as the digest's bytes, in a fresh array. */
+export function digestOfKey(key: string): Uint8Array {
+  const out = new Uint8Array(key.length);
+  for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
+  return out;
 }

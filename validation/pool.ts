@@ -16,7 +16,7 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { BlsBackend, BlsBackendName } from '../crypto/bls/index.js';
-import { DigestMemo } from '../crypto/digest-memo.js';
+import { DigestMemo, digestOfKey } from '../crypto/digest-memo.js';
 import { blsBackend } from '../crypto/bls/index.js';
 import type { Ed25519BackendName } from '../crypto/ed25519/backends.js';
 import { type BlsSetBytes, packBlsSets, verifyBlsSets } from './bls-job.js';
@@ -91,7 +91,10 @@ export interface ValidationPoolOptions {
   readonly taskTimeoutMs?: number;
   /** Attempts per task before its jobs fail with ValidationTaskError. Default 3. */
   readonly maxAttempts?: number;
-  /** Verified-id cache entries; 0 disables the cache and the main-thread hashing it needs. Default 65536. */
+  /**
+   * Verified-id cache entries; 0 disables the cache (requests are still hashed through
+   * `requestIds`, which the consensus core and execution share). Default 65536.
+   */
   readonly cacheSize?: number;
   /** Test only: see FaultHook in worker.ts. */
   readonly faultInjection?: FaultHook;
@@ -250,7 +253,7 @@ export class ValidationPool {
   #cached(key: string, height: number): Verdict | undefined {
     const expiry = this.#cache.getKey(key);
     if (expiry === undefined) return undefined;
-    return expiry >= BigInt(height) ? accept(new Uint8Array(Buffer.from(key, 'latin1'))) : ignore('expired');
+    return expiry >= BigInt(height) ? accept(digestOfKey(key)) : ignore('expired');
   }
 
   /**
@@ -404,8 +407,8 @@ export class ValidationPool {
 
   /** The stateless check on the calling thread, its verdict remembered like a worker's. */
   #checkHere(bytes: Uint8Array, key: string | undefined, height: number): Verdict {
-    // The memo's digest is the id: the check need not hash the bytes a second time.
-    const requestId = key === undefined ? undefined : this.requestIds.digest(bytes);
+    // The memo's digest (the cache key) is the id: the check need not hash the bytes again.
+    const requestId = key === undefined ? undefined : () => digestOfKey(key);
     return this.#remember(
       bytes,
       key,

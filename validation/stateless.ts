@@ -38,8 +38,9 @@ export interface StatelessOptions {
   /**
    * The request's id (SHA-256 of exactly these bytes) where the caller already has it, e.g. from
    * the DigestMemo that keyed its cache: an accepted verdict carries it instead of a second hash.
+   * Called only for an accepted request.
    */
-  readonly requestId?: Uint8Array;
+  readonly requestId?: () => Uint8Array;
 }
 
 export interface StatelessResult {
@@ -82,7 +83,7 @@ export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): Statele
     const message = requestSigningMessage(request.chainId, request.bytes.subarray(0, request.bodyLength));
     if (!ed25519Backend(opts.ed25519 ?? 'sodium').verify(request.clientKey, message, request.signature)) return { verdict: reject('bad-signature'), request };
   }
-  return { verdict: accept(opts.requestId ?? request.id), request };
+  return { verdict: accept(opts.requestId === undefined ? request.id : opts.requestId()), request };
 }
 
 /** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */

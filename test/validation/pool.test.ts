@@ -238,6 +238,7 @@ describe('validation/pool', () => {
     const ids = (vs: readonly { kind: string; id?: Uint8Array }[]) => vs.map((v) => (v.kind === 'accept' ? Buffer.from(v.id!).toString('hex') : v.kind));
     const { batch } = mixedBatch(8);
     const want = ids(await pool({ workers: 0, cacheSize: 0 }).validate(batch, 10));
+    assert.equal(want.filter((w) => w.length === 64).length, 4, 'the batch has accepted requests to check');
     batch.forEach((bytes, i) => {
       if (want[i]!.length === 64) assert.equal(want[i], Buffer.from(requestId(bytes)).toString('hex'), `request ${i}`);
     });

@@ -15,7 +15,16 @@ describe('app/block-inputs', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(1000), fc.uint8Array({ maxLength: 40 }), fc.boolean()), { maxLength: 12 }), (entries) => {
         const memo = new DigestMemo();
-        const payload = entries.map(([seq, value, junk]) => (junk ? value : request(seq, value)));
+        // Arrays of their own, windows into a larger buffer, and pooled Buffers.
+        const payload = entries.map(([seq, value, junk], i) => {
+          const bytes = junk ? value : request(seq, value);
+          if (i % 3 === 1) {
+            const backing = new Uint8Array(bytes.length + 9).fill(0xaa);
+            backing.set(bytes, 4);
+            return backing.subarray(4, 4 + bytes.length);
+          }
+          return i % 3 === 2 ? Buffer.from(bytes) : bytes;
+        });
         // Some arrays the memo saw before the block (on arrival), some it meets here.
         for (let i = 0; i < payload.length; i += 2) memo.key(payload[i]!);
         const plain = applicationInputs(payload);
