@@ -251,6 +251,42 @@ export function decodeRequest(bytes: Uint8Array): DecodedRequest {
   };
 }
 
+/** What the stateless check reads from a request: views into its bytes, not copies. */
+export interface RequestParts {
+  /** Whether the request is for the chain `chainId` (compared in place: no string is built). */
+  isForChain(chainId: string): boolean;
+  readonly clientKey: Uint8Array;
+  readonly expiry: bigint;
+  readonly command: Uint8Array;
+  /** The signed body: every byte before the signature. */
+  readonly body: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * The parts of a canonical request as views into `bytes`; throws RequestDecodeError (and nothing
+ * else) exactly where decodeRequest does. For the stateless check, which reads each request once
+ * and keeps nothing: decodeRequest's copy, chain id string and getter object were a fifth of
+ * the cost of an unsigned check.
+ */
+export function requestParts(bytes: Uint8Array): RequestParts {
+  if (!(bytes instanceof Uint8Array)) throw malformed('input is not a Uint8Array');
+  if (bytes.length > MAX_REQUEST_BYTES) throw new RequestDecodeError('oversized', `${bytes.length} bytes, limit ${MAX_REQUEST_BYTES}`);
+  const { chainAt, chainLen, keyAt, expiry, cmdAt, cmdLen, bodyLength } = requestLayout(bytes);
+  return {
+    isForChain: (chainId) => {
+      if (chainId.length !== chainLen) return false;
+      for (let i = 0; i < chainLen; i++) if (bytes[chainAt + i] !== chainId.charCodeAt(i)) return false;
+      return true;
+    },
+    clientKey: bytes.subarray(keyAt, keyAt + CLIENT_KEY_BYTES),
+    expiry,
+    command: bytes.subarray(cmdAt, cmdAt + cmdLen),
+    body: bytes.subarray(0, bodyLength),
+    signature: bytes.subarray(bodyLength, bodyLength + REQUEST_SIGNATURE_BYTES),
+  };
+}
+
 /** What execution takes from a committed request: views into its bytes, not copies. */
 export interface RequestView {
   readonly clientKey: Uint8Array;

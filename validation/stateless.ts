@@ -11,11 +11,11 @@ import type { DigestMemo } from '../crypto/digest-memo.js';
 import { type Ed25519BackendName, ed25519Backend } from '../crypto/ed25519/backends.js';
 import { type Command, CommandDecodeError, decodeCommand } from '../protocol/command.js';
 import {
-  type DecodedRequest,
-  decodeRequest,
-  MAX_REQUEST_BYTES,
   REQUEST_ID_BYTES,
   RequestDecodeError,
+  type RequestParts,
+  requestId,
+  requestParts,
   requestSigningMessage,
 } from '../protocol/request.js';
 import { accept, ignore, reject, type Verdict, verdictCode, verdictFromCode } from './verdict.js';
@@ -43,47 +43,43 @@ export interface StatelessOptions {
   readonly requestId?: () => Uint8Array;
 }
 
-export interface StatelessResult {
-  readonly verdict: Verdict;
-  /** Present when the bytes decoded, whatever the verdict. */
-  readonly request?: DecodedRequest;
-}
-
 /**
  * The application's stateless predicate: the command decodes, and a transfer moves only the
  * signer's own funds (the application trusts validation for the latter).
  */
-export function commandVerdict(request: DecodedRequest): Verdict | null {
+export function commandVerdict(command: Uint8Array, clientKey: Uint8Array): Verdict | null {
   let cmd: Command;
   try {
-    cmd = decodeCommand(request.command);
+    cmd = decodeCommand(command);
   } catch (e) {
     if (e instanceof CommandDecodeError) return reject('bad-command');
     throw e;
   }
-  if (cmd.type === 'transfer' && !bytesEqual(cmd.from, request.clientKey)) return reject('unauthorized-transfer');
+  if (cmd.type === 'transfer' && !bytesEqual(cmd.from, clientKey)) return reject('unauthorized-transfer');
   return null;
 }
 
-export function checkRequest(bytes: Uint8Array, opts: StatelessOptions): StatelessResult {
-  if (!(bytes instanceof Uint8Array)) return { verdict: reject('malformed') };
-  if (bytes.length > MAX_REQUEST_BYTES) return { verdict: reject('oversized') };
-  let request: DecodedRequest;
+/**
+ * The stateless check, reading the request in place (requestParts): nothing of it is copied or
+ * kept, and an accepted verdict's id is the caller's (opts.requestId) or hashed here.
+ */
+export function validateRequest(bytes: Uint8Array, opts: StatelessOptions): Verdict {
+  let request: RequestParts;
   try {
-    request = decodeRequest(bytes);
+    request = requestParts(bytes);
   } catch (e) {
-    if (e instanceof RequestDecodeError) return { verdict: reject(e.failure) };
+    if (e instanceof RequestDecodeError) return reject(e.failure);
     throw e;
   }
-  if (request.chainId !== opts.chainId) return { verdict: reject('wrong-chain'), request };
-  if (request.expiry < BigInt(opts.height)) return { verdict: ignore('expired'), request };
-  const cmd = commandVerdict(request);
-  if (cmd !== null) return { verdict: cmd, request };
+  if (!request.isForChain(opts.chainId)) return reject('wrong-chain');
+  if (request.expiry < BigInt(opts.height)) return ignore('expired');
+  const cmd = commandVerdict(request.command, request.clientKey);
+  if (cmd !== null) return cmd;
   if (opts.unsafeSkipSignatures !== true) {
-    const message = requestSigningMessage(request.chainId, request.bytes.subarray(0, request.bodyLength));
-    if (!ed25519Backend(opts.ed25519 ?? 'sodium').verify(request.clientKey, message, request.signature)) return { verdict: reject('bad-signature'), request };
+    const message = requestSigningMessage(opts.chainId, request.body);
+    if (!ed25519Backend(opts.ed25519 ?? 'sodium').verify(request.clientKey, message, request.signature)) return reject('bad-signature');
   }
-  return { verdict: accept(opts.requestId === undefined ? request.id : opts.requestId()), request };
+  return accept(opts.requestId === undefined ? requestId(bytes) : opts.requestId());
 }
 
 /** Anything that runs the stateless check on a batch: the worker pool, or the thread itself. */
@@ -126,9 +122,6 @@ export class MainThreadValidator implements StatelessValidator {
   }
 }
 
-export function validateRequest(bytes: Uint8Array, opts: StatelessOptions): Verdict {
-  return checkRequest(bytes, opts).verdict;
-}
 
 /*
  * Batch framing. A batch crosses the worker boundary as ONE transferred buffer:

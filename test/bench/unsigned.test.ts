@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { parseNodeConfig } from '../../node/config/node-config.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES } from '../../protocol/request.js';
-import { checkRequest } from '../../validation/stateless.js';
+import { validateRequest } from '../../validation/stateless.js';
 import { ValidationPool } from '../../validation/pool.js';
 import { REPO_ROOT } from '../node/config/fixtures.js';
 import { CHAIN, client, put } from '../validation/fixtures.js';
@@ -31,10 +31,10 @@ function unsignedRequest(seq: number): Uint8Array {
 describe('unsafe unsigned mode (benchmarks only)', () => {
   it('the stateless check rejects a zero signature unless told to skip signatures', () => {
     const bytes = unsignedRequest(1);
-    assert.equal(checkRequest(bytes, { chainId: CHAIN, height: 0 }).verdict.kind, 'reject');
-    assert.equal(checkRequest(bytes, { chainId: CHAIN, height: 0, unsafeSkipSignatures: true }).verdict.kind, 'accept');
+    assert.equal(validateRequest(bytes, { chainId: CHAIN, height: 0 }).kind, 'reject');
+    assert.equal(validateRequest(bytes, { chainId: CHAIN, height: 0, unsafeSkipSignatures: true }).kind, 'accept');
     // Skipping signatures skips nothing else: a wrong chain is still refused.
-    assert.equal(checkRequest(bytes, { chainId: 'other-chain', height: 0, unsafeSkipSignatures: true }).verdict.kind, 'reject');
+    assert.equal(validateRequest(bytes, { chainId: 'other-chain', height: 0, unsafeSkipSignatures: true }).kind, 'reject');
   });
 
   it('the unsafe pool checks every request in place (workers always check signatures); the safe pool rejects a zero signature either way', async () => {

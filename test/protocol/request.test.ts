@@ -10,10 +10,11 @@ import {
   MIN_REQUEST_BYTES,
   readRequest,
   RequestDecodeError,
+  requestParts,
   requestHeader,
   requestId,
 } from '../../protocol/request.js';
-import { checkRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
+import { validateRequest, type StatelessOptions, decodeVerdicts, encodeVerdicts, packRequests, unpackRequests, validatePacked } from '../../validation/stateless.js';
 import { IGNORE_REASONS, REJECT_REASONS, type Verdict, verdictCode, verdictFromCode, verdictLabel } from '../../validation/verdict.js';
 import { CHAIN, client, request } from '../validation/fixtures.js';
 
@@ -27,7 +28,7 @@ const requestArb: fc.Arbitrary<ClientRequest> = fc.record({
 });
 
 const opts = { chainId: CHAIN, height: 10 };
-const label = (bytes: Uint8Array, o: StatelessOptions = opts) => verdictLabel(checkRequest(bytes, o).verdict);
+const label = (bytes: Uint8Array, o: StatelessOptions = opts) => verdictLabel(validateRequest(bytes, o));
 
 describe('protocol/request codec', () => {
   it('round-trips every request, and the id is sha256 of the bytes', () => {
@@ -115,6 +116,46 @@ describe('protocol/request codec', () => {
     assert.equal(readRequest('not bytes' as unknown as Uint8Array), undefined);
   });
 
+  it('gives the parts of a request in place exactly where it decodes, with the same failure where it does not', () => {
+    const agrees = (bytes: Uint8Array) => {
+      const outcome = (f: () => unknown) => {
+        try {
+          return { value: f() };
+        } catch (e) {
+          assert.ok(e instanceof RequestDecodeError, String(e));
+          return { failure: e.failure };
+        }
+      };
+      const decoded = outcome(() => decodeRequest(bytes));
+      const parts = outcome(() => requestParts(bytes));
+      if ('failure' in decoded) {
+        assert.deepEqual(parts, decoded);
+        return;
+      }
+      const d = decoded.value as ReturnType<typeof decodeRequest>;
+      const p = parts.value as ReturnType<typeof requestParts>;
+      assert.deepEqual(
+        [[...p.clientKey], p.expiry, [...p.command], [...p.body], [...p.signature]],
+        [[...d.clientKey], d.expiry, [...d.command], [...d.bytes.subarray(0, d.bodyLength)], [...d.signature]],
+      );
+      assert.equal(p.isForChain(d.chainId), true);
+      assert.equal(p.isForChain(`${d.chainId}x`), false);
+      assert.equal(p.isForChain(d.chainId.slice(1)), d.chainId.slice(1) === d.chainId);
+      assert.equal(p.command.buffer, bytes.buffer, 'a view, not a copy');
+    };
+    fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
+    fc.assert(
+      fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
+        const bytes = encodeRequest(r);
+        bytes[pos % bytes.length] = val;
+        agrees(cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut));
+      }),
+    );
+    agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
+    agrees('not bytes' as unknown as Uint8Array);
+  });
+
   it('decodes into its own copy, even from a Buffer (whose slice() is a view)', () => {
     const wire = Buffer.from(encodeRequest({ chainId: CHAIN, clientKey: new Uint8Array(32).fill(1), sequence: 1n, expiry: 9n, command: Uint8Array.of(1, 2, 3), signature: new Uint8Array(64) }));
     const d = decodeRequest(wire);
@@ -135,7 +176,7 @@ describe('protocol/request codec', () => {
 describe('validation/stateless verdicts', () => {
   it('accepts a well-formed signed request', () => {
     const bytes = request();
-    const v = checkRequest(bytes, opts).verdict;
+    const v = validateRequest(bytes, opts);
     assert.equal(v.kind, 'accept');
     assert.deepEqual(v.kind === 'accept' && v.id, requestId(bytes));
     assert.equal(label(bytes, { ...opts, ed25519: 'node' }), 'accept');
