@@ -266,8 +266,9 @@ export interface RequestParts {
 /**
  * The parts of a canonical request as views into `bytes`; throws RequestDecodeError (and nothing
  * else) exactly where decodeRequest does. For the stateless check, which reads each request once
- * and keeps nothing: decodeRequest's copy, chain id string and getter object were a fifth of
- * the cost of an unsigned check.
+ * and keeps nothing: decodeRequest's copy, chain id string and getter object were more than half
+ * the cost of an unsigned check. The parts read `bytes` when used, so they must not outlive a
+ * use of the bytes (a caller that reuses its buffer would see them change).
  */
 export function requestParts(bytes: Uint8Array): RequestParts {
   if (!(bytes instanceof Uint8Array)) throw malformed('input is not a Uint8Array');

@@ -80,8 +80,8 @@ export interface ValidationPoolOptions {
    * A call that leaves at most this many requests to check (after the cache) checks them on the
    * calling thread while the pool is idle (no task queued or in flight). `npm run bench:validation`
    * measures calls of 1 to 3 requests both ways: through a worker, a lone request costs the
-   * calling thread about 200 us (the hand-off and the answer) and the process about 470, against
-   * about 130 checked in place. A quiet chain's client submits and relayed requests come one at a
+   * calling thread 30-85 us (the hand-off and the answer) and the process 117-220, against
+   * 56-61 checked in place (2026-11-27; an earlier, slower run: 200, 470 and 130). A quiet chain's client submits and relayed requests come one at a
    * time, so this is their whole path; under load they queue and join worker tasks as before.
    * Default 2; 0 sends every check to the workers. An unsafe pool (unsafeSkipSignatures)
    * checks every request in place whatever this says.
@@ -198,6 +198,7 @@ export class ValidationPool {
   };
 
   constructor(opts: ValidationPoolOptions) {
+    if (typeof opts.chainId !== 'string' || opts.chainId.length === 0) throw new TypeError('chainId must be a non-empty string');
     this.chainId = opts.chainId;
     this.workers = opts.workers ?? availableParallelism();
     if (!Number.isSafeInteger(this.workers) || this.workers < 0) throw new RangeError('workers must be a non-negative integer');

@@ -35,6 +35,8 @@ describe('unsafe unsigned mode (benchmarks only)', () => {
     assert.equal(validateRequest(bytes, { chainId: CHAIN, height: 0, unsafeSkipSignatures: true }).kind, 'accept');
     // Skipping signatures skips nothing else: a wrong chain is still refused.
     assert.equal(validateRequest(bytes, { chainId: 'other-chain', height: 0, unsafeSkipSignatures: true }).kind, 'reject');
+    const sameLength = CHAIN.slice(0, -1) + (CHAIN.endsWith('X') ? 'Y' : 'X');
+    assert.equal(validateRequest(bytes, { chainId: sameLength, height: 0, unsafeSkipSignatures: true }).kind, 'reject', 'a chain id of the same length');
   });
 
   it('the unsafe pool checks every request in place (workers always check signatures); the safe pool rejects a zero signature either way', async () => {

@@ -140,8 +140,12 @@ describe('protocol/request codec', () => {
       );
       assert.equal(p.isForChain(d.chainId), true);
       assert.equal(p.isForChain(`${d.chainId}x`), false);
-      assert.equal(p.isForChain(d.chainId.slice(1)), d.chainId.slice(1) === d.chainId);
-      assert.equal(p.command.buffer, bytes.buffer, 'a view, not a copy');
+      // Every position matters, not only the length or the first character.
+      for (let i = 0; i < d.chainId.length; i++) {
+        const other = d.chainId.charCodeAt(i) === 0x41 ? 'B' : 'A';
+        assert.equal(p.isForChain(d.chainId.slice(0, i) + other + d.chainId.slice(i + 1)), false, `chain id changed at ${i}`);
+      }
+      for (const v of [p.clientKey, p.command, p.body, p.signature]) assert.equal(v.buffer, bytes.buffer, 'a view, not a copy');
     };
     fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
     fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
@@ -154,6 +158,15 @@ describe('protocol/request codec', () => {
     );
     agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
     agrees('not bytes' as unknown as Uint8Array);
+    // A request in the middle of a larger buffer.
+    fc.assert(
+      fc.property(requestArb, fc.nat(16), (r, at) => {
+        const wire = encodeRequest(r);
+        const backing = new Uint8Array(wire.length + at + 7).fill(0x5a);
+        backing.set(wire, at);
+        agrees(backing.subarray(at, at + wire.length));
+      }),
+    );
   });
 
   it('decodes into its own copy, even from a Buffer (whose slice() is a view)', () => {
@@ -201,6 +214,7 @@ describe('validation/stateless verdicts', () => {
       ['reject:bad-signature', badSig],
       ['reject:bad-signature', tamperedBody],
       ['reject:wrong-chain', request({ chainId: 'other-chain' })],
+      ['reject:wrong-chain', request({ chainId: 'vsmr-tesX' })],
       ['reject:bad-command', request({ command: Uint8Array.of(0x7f) })],
       ['reject:unauthorized-transfer', request({ command: { type: 'transfer', from: client(1).publicKey, to: me, amount: 5n } })],
       ['accept', request({ command: { type: 'transfer', from: me, to: client(1).publicKey, amount: 5n } })],
