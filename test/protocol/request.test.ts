@@ -30,6 +30,20 @@ const requestArb: fc.Arbitrary<ClientRequest> = fc.record({
 const opts = { chainId: CHAIN, height: 10 };
 const label = (bytes: Uint8Array, o: StatelessOptions = opts) => verdictLabel(validateRequest(bytes, o));
 
+/** Valid requests, random bytes, requests with a byte changed or cut short, and an oversized input. */
+function onRequestInputs(agrees: (bytes: Uint8Array) => void): void {
+  fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
+  fc.assert(
+    fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
+      const bytes = encodeRequest(r);
+      bytes[pos % bytes.length] = val;
+      agrees(cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut));
+    }),
+  );
+  agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
+}
+
 describe('protocol/request codec', () => {
   it('round-trips every request, and the id is sha256 of the bytes', () => {
     fc.assert(
@@ -103,16 +117,7 @@ describe('protocol/request codec', () => {
       assert.deepEqual([[...view.clientKey], view.sequence, view.expiry, [...view.command]], [[...decoded.clientKey], decoded.sequence, decoded.expiry, [...decoded.command]]);
       assert.equal(view.command.buffer, bytes.buffer, 'a view, not a copy');
     };
-    fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
-    fc.assert(
-      fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
-        const bytes = encodeRequest(r);
-        bytes[pos % bytes.length] = val;
-        agrees(cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut));
-      }),
-    );
-    agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
+    onRequestInputs(agrees);
     assert.equal(readRequest('not bytes' as unknown as Uint8Array), undefined);
   });
 
@@ -147,16 +152,7 @@ describe('protocol/request codec', () => {
       }
       for (const v of [p.clientKey, p.command, p.body, p.signature]) assert.equal(v.buffer, bytes.buffer, 'a view, not a copy');
     };
-    fc.assert(fc.property(requestArb, (r) => agrees(encodeRequest(r))));
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 400 }), agrees));
-    fc.assert(
-      fc.property(requestArb, fc.nat(), fc.integer({ min: 0, max: 255 }), fc.integer({ min: -3, max: 3 }), (r, pos, val, cut) => {
-        const bytes = encodeRequest(r);
-        bytes[pos % bytes.length] = val;
-        agrees(cut >= 0 ? bytes : bytes.subarray(0, bytes.length + cut));
-      }),
-    );
-    agrees(new Uint8Array(MAX_REQUEST_BYTES + 1));
+    onRequestInputs(agrees);
     agrees('not bytes' as unknown as Uint8Array);
     // A request in the middle of a larger buffer.
     fc.assert(
