@@ -116,6 +116,11 @@ function packHashes(hashes: readonly Uint8Array[]): Uint8Array {
 /** Marks MerkleTree's constructor input as leaf hashes; module-private, see fromLeafHashes. */
 const PREHASHED: unique symbol = Symbol('prehashed leaves');
 
+/** Leaf hashes already packed and owned by the tree; module-private, see fromPackedLeafHashes. */
+class PackedLeafHashes {
+  constructor(readonly bytes: Uint8Array) {}
+}
+
 /** One level up: pairs neighbours, promotes a lone last node as is. */
 function parentLevel(level: Uint8Array, count: number, out: Uint8Array): number {
   const pairs = Math.floor(count / 2);
@@ -141,6 +146,26 @@ export function merkleRoot(leaves: readonly Uint8Array[]): Uint8Array {
   // Reduce in place: only the root is wanted, so no per-level storage.
   const buf = hashLeavesFlat(leaves);
   let count = leaves.length;
+  while (count > 1) count = parentLevel(buf, count, buf);
+  return buf.slice(0, SHA256_LENGTH);
+}
+
+function checkPacked(packed: unknown): asserts packed is Uint8Array {
+  if (!(packed instanceof Uint8Array) || packed.length % SHA256_LENGTH !== 0) {
+    throw new HashInputError('data', `packed leaf hashes must be a Uint8Array of a multiple of ${SHA256_LENGTH} bytes`);
+  }
+}
+
+/**
+ * MTH of leaves given by their leaf hashes (merkleLeafHash of each leaf's data), packed 32
+ * bytes apiece: what a log that keeps its leaf hashes in one slab has at hand. `packed` is not
+ * changed.
+ */
+export function merkleRootOfLeafHashes(packed: Uint8Array): Uint8Array {
+  checkPacked(packed);
+  let count = packed.length / SHA256_LENGTH;
+  if (count === 0) return EMPTY_ROOT.slice();
+  const buf = packed.slice();
   while (count > 1) count = parentLevel(buf, count, buf);
   return buf.slice(0, SHA256_LENGTH);
 }
@@ -181,21 +206,25 @@ export class MerkleTree {
   readonly #levels: Uint8Array[];
   readonly #root: Uint8Array;
 
-  constructor(leaves: readonly Uint8Array[], prehashed?: typeof PREHASHED) {
-    assertLeafList(leaves);
-    if (prehashed === PREHASHED) {
-      for (let i = 0; i < leaves.length; i++) {
-        if (leaves[i]!.length !== SHA256_LENGTH) throw new HashInputError('data', `leaf hash ${i} is not ${SHA256_LENGTH} bytes`);
+  constructor(leaves: readonly Uint8Array[] | PackedLeafHashes, prehashed?: typeof PREHASHED) {
+    let level: Uint8Array;
+    if (leaves instanceof PackedLeafHashes) level = leaves.bytes;
+    else {
+      assertLeafList(leaves);
+      if (prehashed === PREHASHED) {
+        for (let i = 0; i < leaves.length; i++) {
+          if (leaves[i]!.length !== SHA256_LENGTH) throw new HashInputError('data', `leaf hash ${i} is not ${SHA256_LENGTH} bytes`);
+        }
       }
+      level = prehashed === PREHASHED ? packHashes(leaves) : hashLeavesFlat(leaves);
     }
-    this.size = leaves.length;
+    let count = level.length / SHA256_LENGTH;
+    this.size = count;
     this.#levels = [];
-    if (leaves.length === 0) {
+    if (count === 0) {
       this.#root = EMPTY_ROOT.slice();
       return;
     }
-    let level = prehashed === PREHASHED ? packHashes(leaves) : hashLeavesFlat(leaves);
-    let count = leaves.length;
     this.#levels.push(level);
     while (count > 1) {
       const next = new Uint8Array(Math.ceil(count / 2) * SHA256_LENGTH);
@@ -212,6 +241,12 @@ export class MerkleTree {
    */
   static fromLeafHashes(leafHashes: readonly Uint8Array[]): MerkleTree {
     return new MerkleTree(leafHashes, PREHASHED);
+  }
+
+  /** The same from leaf hashes packed 32 bytes apiece; `packed` is copied, not kept. */
+  static fromPackedLeafHashes(packed: Uint8Array): MerkleTree {
+    checkPacked(packed);
+    return new MerkleTree(new PackedLeafHashes(packed.slice()));
   }
 
   /** MTH of the leaves; a copy, so callers cannot corrupt the tree. */

@@ -13,22 +13,32 @@
  * The root is kept incrementally (the perfect-subtree frontier, O(log n) per append), because
  * the log only grows and a full rebuild per block would make execution quadratic over a
  * chain's life. Proofs rebuild the full tree on demand and cache it until the next append.
+ *
+ * Every entry stays in memory for those proofs, so entries live in flat slabs: 65 bytes each
+ * (request id, leaf hash, result code) and no object, where an object per entry with its own
+ * arrays cost over 400 bytes of heap and several objects for every garbage collection to walk,
+ * for every command the chain ever committed.
  */
+import { HashSlab, widened } from '../../crypto/hash-slab.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
 import type { InclusionProof } from '../../crypto/merkle.js';
-import { MerkleTree, merkleLeafHash, merkleNodeHash, merkleRoot } from '../../crypto/merkle.js';
+import { MerkleTree, merkleLeafHash, merkleNodeHash, merkleRoot, merkleRootOfLeafHashes } from '../../crypto/merkle.js';
 import { type LogEntry, LogLeafHasher } from '../../protocol/log-proof.js';
 import type { Result } from '../../protocol/result.js';
 import { isResult } from '../../protocol/result.js';
 
 
 const EMPTY_LOG_ROOT = merkleRoot([]);
+/** Entries the slabs hold before they first double. */
+const INITIAL_CAPACITY = 256;
 
 export class CommandLog {
   readonly chainId: string;
-  readonly #hashes: Uint8Array[] = [];
-  readonly #results: Result[] = [];
-  readonly #leaves: Uint8Array[] = [];
+  #size = 0;
+  /** Position p's request id, leaf hash (merkleLeafHash of its leaf data) and result code. */
+  readonly #ids = new HashSlab(INITIAL_CAPACITY);
+  readonly #leafHashes = new HashSlab(INITIAL_CAPACITY);
+  #results = new Uint8Array(INITIAL_CAPACITY);
   /**
    * Roots of the perfect subtrees that make up the RFC 6962 tree of the current size, largest
    * (leftmost) first; their sizes are the set bits of the log size, like a binary counter.
@@ -45,7 +55,7 @@ export class CommandLog {
   }
 
   get size(): number {
-    return this.#hashes.length;
+    return this.#size;
   }
 
   append(requestId: Uint8Array, result: Result): LogEntry {
@@ -53,24 +63,32 @@ export class CommandLog {
       throw new TypeError('requestId must be a 32-byte hash');
     }
     if (!isResult(result)) throw new TypeError(`unknown result code ${String(result)}`);
-    const entry: LogEntry = { position: this.size, requestId: requestId.slice(), result };
-    const leaf = this.#leafHasher.leafData(entry);
-    this.#hashes.push(entry.requestId);
-    this.#results.push(result);
-    this.#leaves.push(leaf);
+    const position = this.#size;
+    if (position === this.#results.length) {
+      const capacity = 2 * position;
+      this.#ids.grow(capacity);
+      this.#leafHashes.grow(capacity);
+      this.#results = widened(this.#results, capacity);
+    }
+    const entry: LogEntry = { position, requestId: requestId.slice(), result };
+    const leafHash = merkleLeafHash(this.#leafHasher.leafData(entry));
+    this.#ids.put(position, entry.requestId);
+    this.#leafHashes.put(position, leafHash);
+    this.#results[position] = result;
+    this.#size++;
     this.#tree = null;
-    let node = { size: 1, hash: merkleLeafHash(leaf) };
+    let node = { size: 1, hash: leafHash };
     for (let top = this.#frontier.at(-1); top !== undefined && top.size === node.size; top = this.#frontier.at(-1)) {
       this.#frontier.pop();
       node = { size: 2 * node.size, hash: merkleNodeHash(top.hash, node.hash) };
     }
     this.#frontier.push(node);
-    return { ...entry, requestId: entry.requestId.slice() };
+    return entry;
   }
 
   entry(position: number): LogEntry {
     this.#checkPosition(position);
-    return { position, requestId: this.#hashes[position]!.slice(), result: this.#results[position]! };
+    return { position, requestId: this.#ids.copy(position), result: this.#results[position] as Result };
   }
 
   /**
@@ -95,7 +113,7 @@ export class CommandLog {
       throw new RangeError(`tree size ${treeSize} does not hold position ${position} in a log of ${this.size} entries`);
     }
     if (this.#tree === null || this.#treeSize !== treeSize) {
-      this.#tree = new MerkleTree(treeSize === this.size ? this.#leaves : this.#leaves.slice(0, treeSize));
+      this.#tree = MerkleTree.fromPackedLeafHashes(this.#packedLeafHashes(treeSize));
       this.#treeSize = treeSize;
     }
     return this.#tree.proveInclusion(position);
@@ -104,7 +122,12 @@ export class CommandLog {
   /** RFC 6962 root of the first `treeSize` entries. */
   rootAt(treeSize: number): Uint8Array {
     if (!Number.isSafeInteger(treeSize) || treeSize < 0 || treeSize > this.size) throw new RangeError(`no log of size ${treeSize}`);
-    return treeSize === this.size ? this.root() : merkleRoot(this.#leaves.slice(0, treeSize));
+    return treeSize === this.size ? this.root() : merkleRootOfLeafHashes(this.#packedLeafHashes(treeSize));
+  }
+
+  /** The leaf hashes of the first `treeSize` positions, 32 bytes apiece (a view: the callers copy). */
+  #packedLeafHashes(treeSize: number): Uint8Array {
+    return this.#leafHashes.bytes.subarray(0, treeSize * SHA256_LENGTH);
   }
 
   #checkPosition(position: number): void {

@@ -24,17 +24,21 @@
  * child hashes touch one cache line per node or so, and objects with their own hash buffers
  * cost several. So the nodes live in flat typed arrays: an internal node is an index into
  * `children` (two references, left then right) and into one slab of 32-byte hashes; a leaf is an
- * index into a slab of leaf hashes and a list of its key, key hash and value. A reference to a
+ * index into slabs of leaf hashes and key hashes and a slot of the pair arena (pair-arena.ts:
+ * keys and values packed into large chunks), so a key costs the heap no object of its own
+ * besides its entry in the key map. A reference to a
  * child is a number: 0 an empty subtree, i > 0 internal node i, -i leaf i. Slot 0 of the internal
  * hash slab is never written, so it holds EMPTY's 32 zero bytes. Freed indices are reused, and
  * the arrays double when full; they never shrink, so a tree keeps the memory of its largest size
- * (about 42 bytes per internal node and 33 per leaf, besides the keys and values).
+ * (about 42 bytes per internal node and 67 per leaf, besides the pairs' bytes in the arena).
  *
  * The nodes live in memory only; a persistent version would store them by version and hash.
  */
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import type { StateProof, StateProofTerminal } from '../../protocol/state-proof.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
+import { HashSlab, widened } from '../../crypto/hash-slab.js';
+import { PairArena } from './pair-arena.js';
 import { PAIR_BYTES, sha256PairsInto } from '../../crypto/sha256-pairs.js';
 import {
   EMPTY_TREE_ROOT,
@@ -52,11 +56,6 @@ const EMPTY: Ref = 0;
 const WORDS = SHA256_LENGTH / 4;
 const INITIAL_CAPACITY = 1024;
 
-interface LeafEntry {
-  readonly keyHash: Uint8Array;
-  readonly key: Uint8Array;
-  value: Uint8Array;
-}
 
 function checkEntry(key: Uint8Array, value?: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length > MAX_STATE_KEY_BYTES) {
@@ -72,33 +71,6 @@ function firstDifferingBit(a: Uint8Array, b: Uint8Array, from: number): number {
   for (let i = from; i < 256; i++) if (pathBit(a, i) !== pathBit(b, i)) return i;
   // Two distinct keys with equal SHA-256: nothing sane can continue.
   throw new Error('SHA-256 collision between two state keys');
-}
-
-/** A copy of `array` `length` elements long (the rest zero): how the tree's arrays grow. */
-function widened<A extends Uint8Array | Int32Array>(array: A, length: number): A {
-  const out = new (array.constructor as new (length: number) => A)(length);
-  out.set(array);
-  return out;
-}
-
-/** A slab of 32-byte hashes with a word view over the same memory, grown by doubling. */
-class HashSlab {
-  bytes: Uint8Array;
-  words: Uint32Array;
-
-  constructor(capacity: number) {
-    this.bytes = new Uint8Array(capacity * SHA256_LENGTH);
-    this.words = new Uint32Array(this.bytes.buffer);
-  }
-
-  grow(capacity: number): void {
-    this.bytes = widened(this.bytes, capacity * SHA256_LENGTH);
-    this.words = new Uint32Array(this.bytes.buffer);
-  }
-
-  view(index: number): Uint8Array {
-    return this.bytes.subarray(index * SHA256_LENGTH, (index + 1) * SHA256_LENGTH);
-  }
 }
 
 export class StateTree {
@@ -118,8 +90,13 @@ export class StateTree {
   #nextInternal = 1;
   readonly #freeInternal: number[] = [];
 
-  // Leaves: index i has entry i, hash slot i, dirty flag i (the value changed since its hash).
-  readonly #leafEntries: (LeafEntry | undefined)[] = [undefined];
+  // Leaves: index i has its key's hash in key-hash slot i, its key then its value as pair i of
+  // the arena (keyLengths[i] bytes of key), hash slot i and dirty flag i (the value changed
+  // since its hash). No object per key: what the heap holds per key is what every garbage
+  // collection walks, for as long as the key exists.
+  readonly #pairBytes = new PairArena();
+  #keyLengths = new Uint16Array(INITIAL_CAPACITY);
+  readonly #keyHashes = new HashSlab(INITIAL_CAPACITY);
   #leafDirty = new Uint8Array(INITIAL_CAPACITY);
   readonly #leafHashes = new HashSlab(INITIAL_CAPACITY);
   #nextLeaf = 1;
@@ -144,7 +121,7 @@ export class StateTree {
   get(key: Uint8Array): Uint8Array | undefined {
     checkEntry(key);
     const leaf = this.#leaves.get(bytesToHex(key));
-    return leaf === undefined ? undefined : this.#leafEntries[leaf]!.value.slice();
+    return leaf === undefined ? undefined : this.#value(leaf).slice();
   }
 
   has(key: Uint8Array): boolean {
@@ -158,17 +135,15 @@ export class StateTree {
     const id = bytesToHex(key);
     const existing = this.#leaves.get(id);
     if (existing !== undefined) {
-      const entry = this.#leafEntries[existing]!;
-      if (bytesEqual(entry.value, value)) return;
-      entry.value = value.slice();
+      if (bytesEqual(this.#value(existing), value)) return;
+      this.#pairBytes.put(existing, key, value);
       this.#leafDirty[existing] = 1;
-      this.#dirtyPath(entry.keyHash);
+      this.#dirtyPath(this.#keyHashes.view(existing));
       return;
     }
-    const entry: LeafEntry = { keyHash: this.#hasher.keyHash(key), key: key.slice(), value: value.slice() };
-    const leaf = this.#newLeaf(entry);
+    const leaf = this.#newLeaf(key, value);
     this.#leaves.set(id, leaf);
-    this.#insert(leaf, entry.keyHash);
+    this.#insert(leaf, this.#keyHashes.view(leaf));
   }
 
   /** True when the key was present. */
@@ -178,8 +153,8 @@ export class StateTree {
     const leaf = this.#leaves.get(id);
     if (leaf === undefined) return false;
     this.#leaves.delete(id);
-    this.#remove(leaf, this.#leafEntries[leaf]!.keyHash);
-    this.#leafEntries[leaf] = undefined;
+    this.#remove(leaf, this.#keyHashes.view(leaf));
+    this.#pairBytes.drop(leaf);
     this.#freeLeaves.push(leaf);
     return true;
   }
@@ -211,9 +186,9 @@ export class StateTree {
     let terminal: StateProofTerminal;
     if (node === EMPTY) terminal = { kind: 'empty' };
     else {
-      const entry = this.#leafEntries[-node]!;
-      if (bytesEqual(entry.keyHash, keyHash)) terminal = { kind: 'leaf', key: entry.key.slice(), value: entry.value.slice() };
-      else terminal = { kind: 'other', keyHash: entry.keyHash.slice(), valueHash: this.#hasher.valueHash(entry.value) };
+      const leaf = -node;
+      if (bytesEqual(this.#keyHashes.view(leaf), keyHash)) terminal = { kind: 'leaf', key: this.#key(leaf).slice(), value: this.#value(leaf).slice() };
+      else terminal = { kind: 'other', keyHash: this.#keyHashes.copy(leaf), valueHash: this.#hasher.valueHash(this.#value(leaf)) };
     }
     return { treeSize: this.#leaves.size, treeRoot, siblings, terminal };
   }
@@ -226,24 +201,38 @@ export class StateTree {
     // Lowercase hex has two characters per byte, so the default (UTF-16 code unit) sort of the
     // ASCII ids is exactly byte order, independent of locale and of the map's insertion order.
     for (const id of [...this.#leaves.keys()].sort()) {
-      const entry = this.#leafEntries[this.#leaves.get(id)!]!;
-      yield [entry.key.slice(), entry.value.slice()];
+      const leaf = this.#leaves.get(id)!;
+      yield [this.#key(leaf).slice(), this.#value(leaf).slice()];
     }
   }
 
-  #newLeaf(entry: LeafEntry): number {
+  #newLeaf(key: Uint8Array, value: Uint8Array): number {
     let leaf = this.#freeLeaves.pop();
     if (leaf === undefined) {
       leaf = this.#nextLeaf++;
       if (leaf >= this.#leafDirty.length) {
         const capacity = 2 * this.#leafDirty.length;
         this.#leafDirty = widened(this.#leafDirty, capacity);
+        this.#keyLengths = widened(this.#keyLengths, capacity);
         this.#leafHashes.grow(capacity);
+        this.#keyHashes.grow(capacity);
       }
     }
-    this.#leafEntries[leaf] = entry;
+    this.#keyHashes.put(leaf, this.#hasher.keyHash(key));
+    this.#keyLengths[leaf] = key.length;
+    this.#pairBytes.put(leaf, key, value);
     this.#leafDirty[leaf] = 1;
     return leaf;
+  }
+
+  /** Leaf `leaf`'s key, as a view valid until the next change: copy it before it leaves the tree. */
+  #key(leaf: number): Uint8Array {
+    return this.#pairBytes.bytes(leaf).subarray(0, this.#keyLengths[leaf]);
+  }
+
+  /** Leaf `leaf`'s value, as a view valid until the next change: copy it before it leaves the tree. */
+  #value(leaf: number): Uint8Array {
+    return this.#pairBytes.bytes(leaf).subarray(this.#keyLengths[leaf]);
   }
 
   #newInternal(left: Ref, right: Ref): number {
@@ -294,7 +283,7 @@ export class StateTree {
       // The slot holds another key's leaf: both go under a chain of internal nodes down to the
       // first bit where their hashes differ (one-sided above it, which is canonical: every node
       // on the chain holds both keys).
-      const split = firstDifferingBit(this.#leafEntries[-node]!.keyHash, keyHash, depth);
+      const split = firstDifferingBit(this.#keyHashes.view(-node), keyHash, depth);
       replacement = pathBit(keyHash, split) === 1 ? this.#newInternal(node, -leaf) : this.#newInternal(-leaf, node);
       for (let d = split - 1; d >= depth; d--) {
         replacement = pathBit(keyHash, d) === 1 ? this.#newInternal(EMPTY, replacement) : this.#newInternal(replacement, EMPTY);
@@ -344,8 +333,7 @@ export class StateTree {
   }
 
   #hashLeaf(leaf: number): void {
-    const entry = this.#leafEntries[leaf]!;
-    this.#hasher.leafInto(this.#leafHashes.view(leaf), entry.keyHash, this.#hasher.valueHash(entry.value));
+    this.#hasher.leafInto(this.#leafHashes.view(leaf), this.#keyHashes.view(leaf), this.#hasher.valueHash(this.#value(leaf)));
     this.#leafDirty[leaf] = 0;
   }
 

@@ -15,6 +15,7 @@ import {
   merkleLeafHash,
   merkleNodeHash,
   merkleRoot,
+  merkleRootOfLeafHashes,
   verifyInclusion,
 } from '../../crypto/merkle.js';
 
@@ -144,12 +145,27 @@ describe('crypto/merkle', () => {
       fc.property(fc.array(fc.uint8Array({ maxLength: 40 }), { maxLength: 40 }), (leaves) => {
         const direct = new MerkleTree(leaves);
         const kept = MerkleTree.fromLeafHashes(leaves.map(merkleLeafHash));
-        assert.deepEqual(kept.root, direct.root);
-        for (let i = 0; i < leaves.length; i++) assert.deepEqual(kept.proveInclusion(i), direct.proveInclusion(i));
+        // Packed 32 bytes apiece, inside a larger buffer: the slab a log keeps.
+        const packed = new Uint8Array(32 * leaves.length + 7).subarray(3, 3 + 32 * leaves.length);
+        for (let i = 0; i < leaves.length; i++) packed.set(merkleLeafHash(leaves[i]!), 32 * i);
+        const before = bytesToHex(packed);
+        const fromPacked = MerkleTree.fromPackedLeafHashes(packed);
+        assert.deepEqual(merkleRootOfLeafHashes(packed), direct.root);
+        assert.equal(bytesToHex(packed), before, 'the root reduction works on its own copy');
+        // The tree copied its input: later writes to the slab do not reach it.
+        packed.fill(0xee);
+        for (const tree of [kept, fromPacked]) {
+          assert.deepEqual(tree.root, direct.root);
+          assert.equal(tree.size, leaves.length);
+          for (let i = 0; i < leaves.length; i++) assert.deepEqual(tree.proveInclusion(i), direct.proveInclusion(i));
+        }
       }),
       { numRuns: 100 },
     );
     assert.throws(() => MerkleTree.fromLeafHashes([new Uint8Array(31)]), CryptoError);
+    assert.throws(() => MerkleTree.fromPackedLeafHashes(new Uint8Array(33)), CryptoError);
+    assert.throws(() => merkleRootOfLeafHashes(new Uint8Array(31)), CryptoError);
+    assert.throws(() => merkleRootOfLeafHashes([new Uint8Array(32)] as unknown as Uint8Array), CryptoError);
   });
 
   describe('RFC 6962 known answers', () => {

@@ -106,6 +106,36 @@ describe('app/log', () => {
   });
 });
 
+describe('CommandLog storage', () => {
+  it('keeps every entry, root and proof right as its slabs grow, and shares no bytes with its callers', () => {
+    // 256 entries to start: 1,100 make the slabs double three times.
+    const log = new CommandLog(CHAIN);
+    const ids: Uint8Array[] = [];
+    const roots: Uint8Array[] = [];
+    for (let p = 0; p < 1100; p++) {
+      const id = sha256Noble(uintBE(p, 8));
+      ids.push(id.slice());
+      const entry = log.append(id, codes[p % codes.length]!);
+      id.fill(0); // the caller's buffer, reused
+      entry.requestId.fill(1); // the returned copy, scribbled on
+      roots.push(log.root());
+    }
+    const leaves = ids.map((requestId, position) => logLeafData(CHAIN, { position, requestId, result: codes[position % codes.length]! }));
+    assert.equal(toHex(log.root()), toHex(merkleRoot(leaves)));
+    for (const size of [1, 255, 256, 257, 511, 512, 513, 1024, 1025, 1100]) {
+      assert.equal(toHex(log.rootAt(size)), toHex(roots[size - 1]!), `root at ${size}`);
+    }
+    for (let p = 0; p < 1100; p += 37) {
+      const entry = log.entry(p);
+      assert.deepEqual(entry, { position: p, requestId: ids[p], result: codes[p % codes.length] });
+      verifyLogEntry(CHAIN, roots[1099]!, entry, log.prove(p));
+      verifyLogEntry(CHAIN, roots[700]!, entry.position <= 700 ? entry : log.entry(0), log.prove(entry.position <= 700 ? p : 0, 701));
+      entry.requestId.fill(2);
+      assert.deepEqual(log.entry(p).requestId, ids[p]);
+    }
+  });
+});
+
 describe('CommandLog proofs against an earlier size', () => {
   it('proves every position against every earlier root, and refuses sizes that do not hold it', () => {
     const log = new CommandLog('vsmr-test');

@@ -161,7 +161,18 @@ describe('app/state-tree', () => {
       }
       for (let i = 1; i < 3000; i += 5) put(i, 1);
       for (let i = 3000; i < 4500; i++) put(i, 2);
+      // Overwrites that change a value's length: the pair's array is replaced, the key stays.
+      for (let i = 2; i < 3000; i += 7) {
+        const v = new Uint8Array(i % 50).fill(i % 251);
+        t.set(key(i), v);
+        model.set(hex(key(i)), [key(i), v]);
+      }
       assert.equal(toHex(t.root()), toHex(refRoot([...model.values()])));
+      // Reused leaves hold keys of other lengths than their first ones: every pair reads back whole.
+      for (const [k, v] of model.values()) assert.deepEqual(t.get(k), v);
+      const listed = [...t.entries()].map(([k, v]) => [hex(k), hex(v)]);
+      const expected = [...model.values()].map(([k, v]) => [hex(k), hex(v)]).sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0));
+      assert.deepEqual(listed, expected);
       const proven = verifyStateProof(CHAIN, t.root(), key(4499), decodeStateProof(encodeStateProof(t.prove(key(4499)))));
       assert.deepEqual(proven, { present: true, value: ascii('value-4499-2') });
       assert.deepEqual(verifyStateProof(CHAIN, t.root(), key(0), t.prove(key(0))), { present: false });

@@ -1,0 +1,195 @@
+/**
+ * The state tree's keys and values, packed end to end into large chunks instead of one array
+ * per pair. An array per pair costs the heap a typed array and an array buffer (and the
+ * process a backing store), about 220 bytes besides the pair's own, for every key the state
+ * ever holds, and two more objects for every garbage collection to walk; here a pair costs its
+ * bytes and 12 bytes of bookkeeping.
+ *
+ * Pairs are addressed by slot (the tree's leaf index). A pair is written once and never
+ * changed in place: replacing or dropping it leaves its old bytes behind as garbage. A chunk
+ * whose pairs are all gone is freed at once; and when garbage outgrows the live bytes, the
+ * next chunk that would be opened is not: every live pair is copied into fresh chunks instead,
+ * so memory stays within about twice the live bytes and each byte written is copied O(1)
+ * times on average. That copy is one pause proportional to the live bytes (tens of ms per
+ * 100 MB), taken inside the write that triggers it.
+ *
+ * Views handed out by bytes() are valid until the next put, drop or compaction: copy what
+ * must outlive that.
+ */
+import { widened } from '../../crypto/hash-slab.js';
+
+/** The first chunk is small (a devnet's state is kilobytes); each next one doubles, up to this. */
+export const MAX_CHUNK_BYTES = 1 << 20;
+const FIRST_CHUNK_BYTES = 4096;
+const INITIAL_SLOTS = 1024;
+/** Marks a slot without a pair in `#chunkOf`. */
+const NONE = -1;
+/** Marks a slot whose pair has no bytes (an empty key and value): it lives in no chunk. */
+const EMPTY_PAIR = -2;
+const NO_BYTES = new Uint8Array(0);
+
+export class PairArena {
+  readonly #maxChunkBytes: number;
+  #chunks: (Uint8Array | undefined)[] = [];
+  /** Per chunk: bytes written into it, and bytes of those still belonging to a pair. */
+  #used: number[] = [];
+  #live: number[] = [];
+  /** Chunk indices freed for reuse. */
+  #freeChunks: number[] = [];
+  /** The chunk new pairs go to (-1 before the first). */
+  #current = NONE;
+  #nextChunkBytes: number;
+  #liveBytes = 0;
+  #garbageBytes = 0;
+  // Per slot: which chunk, where in it, how many bytes.
+  #chunkOf = new Int32Array(INITIAL_SLOTS).fill(NONE);
+  #offset = new Int32Array(INITIAL_SLOTS);
+  #length = new Int32Array(INITIAL_SLOTS);
+  /** Compactions so far (tests and benchmarks). */
+  compactions = 0;
+
+  /** `maxChunkBytes` exists for tests (tiny chunks exercise every path); pairs larger than it get a chunk of their own. */
+  constructor(maxChunkBytes = MAX_CHUNK_BYTES) {
+    if (!Number.isSafeInteger(maxChunkBytes) || maxChunkBytes < 1) throw new RangeError(`chunk size must be a positive integer, got ${maxChunkBytes}`);
+    this.#maxChunkBytes = maxChunkBytes;
+    this.#nextChunkBytes = Math.min(FIRST_CHUNK_BYTES, maxChunkBytes);
+  }
+
+  /** Bytes held by pairs now. */
+  get liveBytes(): number {
+    return this.#liveBytes;
+  }
+
+  /** Bytes the chunks hold that no pair owns any more (reclaimed by freeing a chunk or compacting). */
+  get garbageBytes(): number {
+    return this.#garbageBytes;
+  }
+
+  /** Bytes of all chunks held now: live pairs, garbage and free room at the current chunk's end. */
+  get allocatedBytes(): number {
+    let total = 0;
+    for (const chunk of this.#chunks) total += chunk?.length ?? 0;
+    return total;
+  }
+
+  has(slot: number): boolean {
+    return slot < this.#chunkOf.length && this.#chunkOf[slot] !== NONE;
+  }
+
+  /** Stores `key` then `value` as slot's pair, replacing the one it had. */
+  put(slot: number, key: Uint8Array, value: Uint8Array): void {
+    if (!Number.isSafeInteger(slot) || slot < 0) throw new RangeError(`slot must be a non-negative integer, got ${slot}`);
+    this.drop(slot);
+    if (slot >= this.#chunkOf.length) this.#growSlots(Math.max(2 * this.#chunkOf.length, slot + 1));
+    const length = key.length + value.length;
+    if (length === 0) {
+      this.#chunkOf[slot] = EMPTY_PAIR;
+      return;
+    }
+    const chunk = this.#room(length);
+    const at = this.#used[chunk]!;
+    const bytes = this.#chunks[chunk]!;
+    bytes.set(key, at);
+    bytes.set(value, at + key.length);
+    this.#used[chunk] = at + length;
+    this.#live[chunk]! += length;
+    this.#liveBytes += length;
+    this.#chunkOf[slot] = chunk;
+    this.#offset[slot] = at;
+    this.#length[slot] = length;
+  }
+
+  /** Forgets slot's pair, if it has one. */
+  drop(slot: number): void {
+    if (!this.has(slot)) return;
+    const chunk = this.#chunkOf[slot]!;
+    this.#chunkOf[slot] = NONE;
+    if (chunk === EMPTY_PAIR) return;
+    const length = this.#length[slot]!;
+    this.#live[chunk]! -= length;
+    this.#liveBytes -= length;
+    this.#garbageBytes += length;
+    if (this.#live[chunk] === 0 && chunk !== this.#current) this.#freeChunk(chunk);
+  }
+
+  /** Slot's pair (key then value) as a view; see the module comment for how long it stays valid. */
+  bytes(slot: number): Uint8Array {
+    if (!this.has(slot)) throw new RangeError(`slot ${slot} holds no pair`);
+    const chunk = this.#chunkOf[slot]!;
+    if (chunk === EMPTY_PAIR) return NO_BYTES;
+    const at = this.#offset[slot]!;
+    return this.#chunks[chunk]!.subarray(at, at + this.#length[slot]!);
+  }
+
+  /** A chunk with `length` bytes free at its end: the current one, a new one, or one after compacting. */
+  #room(length: number): number {
+    const current = this.#current;
+    if (current !== NONE && this.#used[current]! + length <= this.#chunks[current]!.length) return current;
+    if (this.#garbageBytes > this.#liveBytes) {
+      this.#compact();
+      const c = this.#current;
+      if (c !== NONE && this.#used[c]! + length <= this.#chunks[c]!.length) return c;
+    }
+    return this.#open(length);
+  }
+
+  #open(length: number): number {
+    // The chunk being left may hold nothing live any more (its pairs all replaced or dropped).
+    const leaving = this.#current;
+    const size = Math.max(this.#nextChunkBytes, length);
+    this.#nextChunkBytes = Math.min(2 * this.#nextChunkBytes, this.#maxChunkBytes);
+    const chunk = this.#freeChunks.pop() ?? this.#chunks.length;
+    this.#chunks[chunk] = new Uint8Array(size);
+    this.#used[chunk] = 0;
+    this.#live[chunk] = 0;
+    this.#current = chunk;
+    if (leaving !== NONE && this.#live[leaving] === 0) this.#freeChunk(leaving);
+    return chunk;
+  }
+
+  #freeChunk(chunk: number): void {
+    this.#garbageBytes -= this.#used[chunk]! - this.#live[chunk]!;
+    this.#chunks[chunk] = undefined;
+    this.#used[chunk] = 0;
+    this.#live[chunk] = 0;
+    this.#freeChunks.push(chunk);
+  }
+
+  /** Copies every live pair, in slot order, into fresh chunks; the old ones go. */
+  #compact(): void {
+    const old = this.#chunks;
+    this.#chunks = [];
+    this.#used = [];
+    this.#live = [];
+    this.#freeChunks = [];
+    this.#current = NONE;
+    this.#garbageBytes = 0;
+    this.#liveBytes = 0;
+    // Chunks sized for the live bytes, so the copy opens as few as it can.
+    this.#nextChunkBytes = this.#maxChunkBytes;
+    const chunkOf = this.#chunkOf;
+    for (let slot = 0; slot < chunkOf.length; slot++) {
+      const from = chunkOf[slot]!;
+      if (from === NONE || from === EMPTY_PAIR) continue;
+      const at = this.#offset[slot]!;
+      const length = this.#length[slot]!;
+      const chunk = this.#current !== NONE && this.#used[this.#current]! + length <= this.#chunks[this.#current]!.length ? this.#current : this.#open(length);
+      const to = this.#used[chunk]!;
+      this.#chunks[chunk]!.set(old[from]!.subarray(at, at + length), to);
+      this.#used[chunk] = to + length;
+      this.#live[chunk]! += length;
+      this.#liveBytes += length;
+      chunkOf[slot] = chunk;
+      this.#offset[slot] = to;
+    }
+    this.compactions++;
+  }
+
+  #growSlots(capacity: number): void {
+    const previous = this.#chunkOf.length;
+    this.#chunkOf = widened(this.#chunkOf, capacity);
+    this.#chunkOf.fill(NONE, previous);
+    this.#offset = widened(this.#offset, capacity);
+    this.#length = widened(this.#length, capacity);
+  }
+}
