@@ -5,7 +5,8 @@
  * garbage collections. Both structures grow with every committed command for the chain's life
  * (the state by one key, the log by one entry): these bytes set a long-running validator's
  * memory, and the heap share is what every major garbage collection walks. Slabs double when
- * full, so off-heap figures carry up to half a slab of slack; several sizes show it. Not part of
+ * full, so off-heap figures carry up to half a slab of slack; several sizes show it. Then the
+ * pause of one pair-arena compaction, moving a quarter of 25 and 100 MB. Not part of
  * `npm run bench`; run it with `npm run bench:app-memory [-- --quick]`.
  */
 import { createHash } from 'node:crypto';
@@ -13,6 +14,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { CommandLog } from '../node/app/log.js';
 import { KvApplication } from '../node/app/kv-app.js';
+import { PairArena } from '../node/app/pair-arena.js';
 import { kvStateKey } from '../node/app/state-keys.js';
 import { StateTree } from '../node/app/state-tree.js';
 import { Result } from '../protocol/result.js';
@@ -83,3 +85,29 @@ const rows = sizes.flatMap((n) => {
   ];
 });
 console.table(rows);
+
+/**
+ * The pause a compaction takes: `liveMb` of 128-byte pairs, then three of every four dropped
+ * (every chunk left sparse, garbage three times the live bytes), then one put, which opens a
+ * chunk and so compacts: it moves the surviving quarter.
+ */
+function compactionPause(liveMb: number): { liveMbBefore: number; movedMb: number; pauseMs: number; compactions: number } {
+  const arena = new PairArena();
+  const pairs = Math.round((liveMb * 1e6) / COMMAND_BYTES);
+  const key = new Uint8Array(9);
+  const value = new Uint8Array(COMMAND_BYTES - key.length).fill(0x61);
+  for (let slot = 0; slot < pairs; slot++) arena.put(slot, key, value);
+  for (let slot = 0; slot < pairs; slot++) if (slot % 4 !== 0) arena.drop(slot);
+  const moved = arena.liveBytes;
+  // Fill the current chunk so that the next put must open one.
+  let slot = pairs;
+  const before = arena.compactions;
+  let pauseMs = 0;
+  while (arena.compactions === before) {
+    const t = performance.now();
+    arena.put(slot++, key, value);
+    pauseMs = performance.now() - t;
+  }
+  return { liveMbBefore: liveMb, movedMb: Number((moved / 1e6).toFixed(1)), pauseMs: Number(pauseMs.toFixed(1)), compactions: arena.compactions };
+}
+console.table((quick ? [10] : [25, 100]).map(compactionPause));

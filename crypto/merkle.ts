@@ -118,7 +118,13 @@ const PREHASHED: unique symbol = Symbol('prehashed leaves');
 
 /** Leaf hashes already packed and owned by the tree; module-private, see fromPackedLeafHashes. */
 class PackedLeafHashes {
+  /** Makes the class nominal: a plain `{ bytes }` object does not pass for one. */
+  readonly #packed = true;
   constructor(readonly bytes: Uint8Array) {}
+
+  static is(x: unknown): x is PackedLeafHashes {
+    return typeof x === 'object' && x !== null && #packed in x;
+  }
 }
 
 /** One level up: pairs neighbours, promotes a lone last node as is. */
@@ -165,7 +171,11 @@ export function merkleRootOfLeafHashes(packed: Uint8Array): Uint8Array {
   checkPacked(packed);
   let count = packed.length / SHA256_LENGTH;
   if (count === 0) return EMPTY_ROOT.slice();
-  const buf = packed.slice();
+  if (count === 1) return new Uint8Array(packed);
+  // The first level up goes to a buffer of our own (never Buffer.slice, which would be a view
+  // of the caller's memory), and the rest reduces in place there.
+  const buf = new Uint8Array(Math.ceil(count / 2) * SHA256_LENGTH);
+  count = parentLevel(packed, count, buf);
   while (count > 1) count = parentLevel(buf, count, buf);
   return buf.slice(0, SHA256_LENGTH);
 }
@@ -208,7 +218,7 @@ export class MerkleTree {
 
   constructor(leaves: readonly Uint8Array[] | PackedLeafHashes, prehashed?: typeof PREHASHED) {
     let level: Uint8Array;
-    if (leaves instanceof PackedLeafHashes) level = leaves.bytes;
+    if (PackedLeafHashes.is(leaves)) level = leaves.bytes;
     else {
       assertLeafList(leaves);
       if (prehashed === PREHASHED) {
@@ -246,7 +256,8 @@ export class MerkleTree {
   /** The same from leaf hashes packed 32 bytes apiece; `packed` is copied, not kept. */
   static fromPackedLeafHashes(packed: Uint8Array): MerkleTree {
     checkPacked(packed);
-    return new MerkleTree(new PackedLeafHashes(packed.slice()));
+    // A copy in every case: Buffer.slice would be a view of the caller's memory.
+    return new MerkleTree(new PackedLeafHashes(new Uint8Array(packed)));
   }
 
   /** MTH of the leaves; a copy, so callers cannot corrupt the tree. */

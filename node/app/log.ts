@@ -15,9 +15,10 @@
  * chain's life. Proofs rebuild the full tree on demand and cache it until the next append.
  *
  * Every entry stays in memory for those proofs, so entries live in flat slabs: 65 bytes each
- * (request id, leaf hash, result code) and no object, where an object per entry with its own
- * arrays cost over 400 bytes of heap and several objects for every garbage collection to walk,
- * for every command the chain ever committed.
+ * (request id, leaf hash, result code; up to twice that while the slabs, which double when
+ * full, are half empty) and no object, where two typed arrays per entry cost over 400 bytes
+ * of heap and four objects for every garbage collection to walk, for every command the chain
+ * ever committed. A proof's cached tree adds 64 bytes per entry until the next append.
  */
 import { HashSlab, widened } from '../../crypto/hash-slab.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
@@ -70,7 +71,8 @@ export class CommandLog {
       this.#leafHashes.grow(capacity);
       this.#results = widened(this.#results, capacity);
     }
-    const entry: LogEntry = { position, requestId: requestId.slice(), result };
+    // A copy even of a Buffer (whose slice() is a view): the entry is the caller's to keep.
+    const entry: LogEntry = { position, requestId: new Uint8Array(requestId), result };
     const leafHash = merkleLeafHash(this.#leafHasher.leafData(entry));
     this.#ids.put(position, entry.requestId);
     this.#leafHashes.put(position, leafHash);

@@ -26,11 +26,11 @@
  * `children` (two references, left then right) and into one slab of 32-byte hashes; a leaf is an
  * index into slabs of leaf hashes and key hashes and a slot of the pair arena (pair-arena.ts:
  * keys and values packed into large chunks), so a key costs the heap no object of its own
- * besides its entry in the key map. A reference to a
- * child is a number: 0 an empty subtree, i > 0 internal node i, -i leaf i. Slot 0 of the internal
- * hash slab is never written, so it holds EMPTY's 32 zero bytes. Freed indices are reused, and
- * the arrays double when full; they never shrink, so a tree keeps the memory of its largest size
- * (about 42 bytes per internal node and 67 per leaf, besides the pairs' bytes in the arena).
+ * besides its entry in the key map. A reference to a child is a number: 0 an empty subtree,
+ * i > 0 internal node i, -i leaf i. Slot 0 of the internal hash slab is never written, so it
+ * holds EMPTY's 32 zero bytes. Freed indices are reused, and the arrays double when full; they
+ * never shrink, so a tree keeps the memory of its largest size (about 42 bytes per internal
+ * node and 79 per leaf with the arena's bookkeeping, besides the pairs' own bytes).
  *
  * The nodes live in memory only; a persistent version would store them by version and hash.
  */
@@ -55,7 +55,8 @@ const EMPTY: Ref = 0;
 /** 32-bit words per hash: the slabs are copied a word at a time. */
 const WORDS = SHA256_LENGTH / 4;
 const INITIAL_CAPACITY = 1024;
-
+// Key lengths are kept in a Uint16Array.
+if (MAX_STATE_KEY_BYTES > 0xffff) throw new Error('state keys longer than 65535 bytes need wider key-length storage');
 
 function checkEntry(key: Uint8Array, value?: Uint8Array): void {
   if (!(key instanceof Uint8Array) || key.length > MAX_STATE_KEY_BYTES) {
@@ -115,6 +116,12 @@ export class StateTree {
 
   get size(): number {
     return this.#leaves.size;
+  }
+
+  /** What the pairs' arena holds (bytes of live pairs, garbage and chunks) and how often it compacted. */
+  get pairMemory(): { readonly liveBytes: number; readonly garbageBytes: number; readonly allocatedBytes: number; readonly compactions: number } {
+    const a = this.#pairBytes;
+    return { liveBytes: a.liveBytes, garbageBytes: a.garbageBytes, allocatedBytes: a.allocatedBytes, compactions: a.compactions };
   }
 
   /** A copy of the value, or undefined when the key is absent. */

@@ -163,6 +163,15 @@ describe('crypto/merkle', () => {
       { numRuns: 100 },
     );
     assert.throws(() => MerkleTree.fromLeafHashes([new Uint8Array(31)]), CryptoError);
+    // A Buffer, whose slice() is a view: neither helper may write to it or keep it.
+    const leaves = [1, 2, 3, 4, 5].map((i) => Uint8Array.of(i));
+    const buffer = Buffer.concat(leaves.map(merkleLeafHash));
+    const copy = Buffer.from(buffer);
+    assert.deepEqual(merkleRootOfLeafHashes(buffer), merkleRoot(leaves));
+    assert.ok(buffer.equals(copy), 'the root reduction left the caller\'s Buffer alone');
+    const tree = MerkleTree.fromPackedLeafHashes(buffer);
+    buffer.fill(0);
+    assert.deepEqual(tree.proveInclusion(2), new MerkleTree(leaves).proveInclusion(2));
     assert.throws(() => MerkleTree.fromPackedLeafHashes(new Uint8Array(33)), CryptoError);
     assert.throws(() => merkleRootOfLeafHashes(new Uint8Array(31)), CryptoError);
     assert.throws(() => merkleRootOfLeafHashes([new Uint8Array(32)] as unknown as Uint8Array), CryptoError);

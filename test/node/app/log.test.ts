@@ -113,10 +113,12 @@ describe('CommandLog storage', () => {
     const ids: Uint8Array[] = [];
     const roots: Uint8Array[] = [];
     for (let p = 0; p < 1100; p++) {
-      const id = sha256Noble(uintBE(p, 8));
-      ids.push(id.slice());
+      // Every third id a Buffer, whose slice() would be a view of the caller's memory.
+      const id = p % 3 === 0 ? Buffer.from(sha256Noble(uintBE(p, 8))) : sha256Noble(uintBE(p, 8));
+      ids.push(new Uint8Array(id));
       const entry = log.append(id, codes[p % codes.length]!);
       id.fill(0); // the caller's buffer, reused
+      assert.deepEqual(new Uint8Array(entry.requestId), ids[p], 'the returned entry has its own copy');
       entry.requestId.fill(1); // the returned copy, scribbled on
       roots.push(log.root());
     }
@@ -127,7 +129,7 @@ describe('CommandLog storage', () => {
     }
     for (let p = 0; p < 1100; p += 37) {
       const entry = log.entry(p);
-      assert.deepEqual(entry, { position: p, requestId: ids[p], result: codes[p % codes.length] });
+      assert.deepEqual({ ...entry, requestId: new Uint8Array(entry.requestId) }, { position: p, requestId: ids[p], result: codes[p % codes.length] });
       verifyLogEntry(CHAIN, roots[1099]!, entry, log.prove(p));
       verifyLogEntry(CHAIN, roots[700]!, entry.position <= 700 ? entry : log.entry(0), log.prove(entry.position <= 700 ? p : 0, 701));
       entry.requestId.fill(2);

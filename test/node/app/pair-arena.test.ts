@@ -76,6 +76,24 @@ describe('app/pair-arena', () => {
     assert.ok(arena.compactions > 0, 'fragmented garbage must trigger compactions');
   });
 
+  it('compacts only sparse chunks: a dense chunk\'s pairs stay where they are', () => {
+    const arena = new PairArena(64);
+    // Chunk A: four 16-byte pairs that stay, filling it.
+    for (let slot = 0; slot < 4; slot++) arena.put(slot, new Uint8Array(8).fill(slot), new Uint8Array(8));
+    const dense = arena.bytes(0).buffer;
+    // Then chunks of one 56-byte pair that is soon replaced and one 8-byte pair that stays.
+    arena.put(30, Uint8Array.of(30), new Uint8Array(7));
+    const sparse = arena.bytes(30).buffer;
+    for (let round = 0; round < 8 && arena.compactions === 0; round++) {
+      arena.put(20, Uint8Array.of(20), new Uint8Array(55).fill(round));
+      arena.put(31 + round, Uint8Array.of(31 + round), new Uint8Array(7));
+    }
+    assert.equal(arena.compactions, 1);
+    assert.equal(arena.bytes(0).buffer, dense, 'the dense chunk was left in place');
+    assert.notEqual(arena.bytes(30).buffer, sparse, 'a sparse chunk\'s pair moved');
+    assert.deepEqual(arena.bytes(3), new Uint8Array([...new Uint8Array(8).fill(3), ...new Uint8Array(8)]));
+  });
+
   it('frees a chunk whose pairs are all gone, without a compaction', () => {
     const arena = new PairArena(16);
     for (let slot = 0; slot < 8; slot++) arena.put(slot, new Uint8Array(4).fill(slot), new Uint8Array(4));
@@ -120,7 +138,14 @@ describe('app/pair-arena', () => {
     arena.put(5000, Uint8Array.of(7), new Uint8Array(0));
     assert.deepEqual(arena.bytes(5000), Uint8Array.of(7));
     for (const empty of [1024, 2047, 4999, 5001]) assert.equal(arena.has(empty), false, `slot ${empty}`);
-    for (const bad of [-1, 1.5, Number.NaN]) assert.throws(() => arena.put(bad, Uint8Array.of(1), Uint8Array.of(1)), RangeError);
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => arena.put(bad, Uint8Array.of(1), Uint8Array.of(1)), RangeError);
+      assert.throws(() => arena.bytes(bad), RangeError);
+      assert.equal(arena.has(bad), false);
+      arena.drop(bad); // nothing to drop, and the counts stay numbers
+    }
+    assert.equal(arena.liveBytes, 1);
+    assert.equal(arena.garbageBytes, 2);
     assert.throws(() => new PairArena(0), RangeError);
   });
 });

@@ -178,6 +178,37 @@ describe('app/state-tree', () => {
       assert.deepEqual(verifyStateProof(CHAIN, t.root(), key(0), t.prove(key(0))), { present: false });
     });
 
+    it('stays right through the pair arena\'s compactions (values overwritten over and over beside keys that stay)', () => {
+      const t = new StateTree(CHAIN);
+      const model = new Map<string, [Uint8Array, Uint8Array]>();
+      const put = (k: Uint8Array, v: Uint8Array) => {
+        t.set(k, v);
+        model.set(hex(k), [k, v]);
+      };
+      // Each round rewrites 20 keys with 4-8 KB values and adds one small key that stays, so
+      // every chunk keeps a live pair and only compaction gives memory back.
+      for (let round = 0; round < 60; round++) {
+        for (let i = 0; i < 20; i++) put(ascii(`hot-${i}`), new Uint8Array(4096 + ((i * 97 + round * 31) % 4096)).fill(round));
+        put(ascii(`cold-${round}`), ascii(`kept-${round}`));
+        if (round % 20 === 19) {
+          const gone = ascii(`hot-${round % 20}`);
+          assert.equal(t.delete(gone), true);
+          model.delete(hex(gone));
+        }
+      }
+      const memory = t.pairMemory;
+      assert.ok(memory.compactions > 0, 'the overwrites must have compacted the arena');
+      let live = 0;
+      for (const [k, v] of model.values()) live += k.length + v.length;
+      assert.equal(memory.liveBytes, live);
+      assert.ok(memory.allocatedBytes <= 2 * live + 3 * (1 << 20), `${memory.allocatedBytes} bytes held for ${live} live`);
+      assert.equal(toHex(t.root()), toHex(refRoot([...model.values()])));
+      for (const [k, v] of model.values()) assert.deepEqual(t.get(k), v);
+      assert.equal([...t.entries()].length, model.size);
+      const proven = verifyStateProof(CHAIN, t.root(), ascii('hot-3'), decodeStateProof(encodeStateProof(t.prove(ascii('hot-3')))));
+      assert.deepEqual(proven, { present: true, value: model.get(hex(ascii('hot-3')))![1] });
+    });
+
     it('is a pure function of the key/value set: insertion order, overwrites and deletes do not matter', () => {
       fc.assert(
         fc.property(stateMap(30), fc.nat(), fc.array(fc.tuple(fc.uint8Array({ maxLength: 6 }), fc.uint8Array())), (pairs, seed, noise) => {
