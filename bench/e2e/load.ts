@@ -62,6 +62,13 @@ export interface LoadResult {
   readonly windowS: number;
   /** The window as planned (durationMs); a measured one much longer says the load generator fell behind. */
   readonly plannedWindowS: number;
+  /**
+   * Blocks from the lowest to the highest height among the window's commits, both counted (0
+   * without a commit): the chain's blocks over the window, empty ones included, read off the
+   * receipts themselves. (Heights read from a validator's status at the window's edges came
+   * back tens of seconds late when the load generator was swamped, as at the overload point.)
+   */
+  readonly blockSpan: number;
   /** Ascending latencies (ms, submit to committed reply) of the commits inside the window. */
   readonly latencies: number[];
   /** Longest time inside the window without any commit completing (ms): a stall shows here. */
@@ -183,8 +190,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       measuredClose = (await opts.onWindow?.('close')) ?? closing;
     })();
 
-    /** Every commit from the planned open on, as [reply time, latency]: the measured window picks its own at the end. */
-    const commits: [number, number][] = [];
+    /** Every commit from the planned open on, as [reply time, latency, block height]: the measured window picks its own at the end. */
+    const commits: [number, number, number][] = [];
     let submitted = 0;
     let rejected = 0;
     let timedOut = 0;
@@ -226,7 +233,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       let wake: () => void = () => undefined;
       const count = (reply: SubmitReply, t0: number, t1: number) => {
         if (reply.status === 'committed') {
-          if (t1 >= open) commits.push([t1, t1 - t0]);
+          if (t1 >= open) commits.push([t1, t1 - t0, reply.height]);
         } else if (reply.status === 'timeout') timedOut++;
         else {
           rejected++;
@@ -322,10 +329,17 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     const inWindow = commits.filter(([t1]) => t1 >= measuredOpen && t1 <= measuredClose);
     const latencies = inWindow.map(([, ms]) => ms).sort((a, b) => a - b);
     const commitTimes = inWindow.map(([t1]) => t1).sort((a, b) => a - b);
+    let lowest = Number.POSITIVE_INFINITY;
+    let highest = Number.NEGATIVE_INFINITY;
+    for (const [, , height] of inWindow) {
+      if (height < lowest) lowest = height;
+      if (height > highest) highest = height;
+    }
     return {
       maxGapMs: Math.round(longestGapMs(commitTimes, measuredOpen, measuredClose)),
       failures,
       committed: inWindow.length,
+      blockSpan: inWindow.length === 0 ? 0 : highest - lowest + 1,
       submitted,
       rejected,
       timedOut,

@@ -293,9 +293,6 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let us1 = 0;
   let self0 = process.cpuUsage();
   let self1 = self0;
-  // Undefined when the status read failed: then the blocks of the window are unknown.
-  let h0: number | undefined;
-  let h1: number | undefined;
   let closeScrapeLagMs = 0;
   let metrics0: (string | undefined)[] = [];
   let metrics1: (string | undefined)[] = [];
@@ -327,12 +324,10 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
           cpu0 = cpu;
           us0 = us;
           self0 = self;
-          h0 = (await cluster.status(0))?.height;
         } else {
           cpu1 = cpu;
           us1 = us;
           self1 = self;
-          h1 = (await cluster.status(0))?.height;
           // The closing scrape comes after the readings: a stall still running at the close is
           // read from it less this lag, in which the chain, its clients gone, may idle. Taken
           // once the scrape is back, it takes off a little too much: a lower bound stays one.
@@ -371,7 +366,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const lat = load.latencies;
   const commitBounds = longestCommitIntervalsMs(metrics0, metrics1, load.windowS * 1000, closeScrapeLagMs);
   const throughput = load.windowS > 0 ? load.committed / load.windowS : 0;
-  const blocks = h0 === undefined || h1 === undefined ? 0 : Math.max(0, h1 - h0);
+  const blocks = load.blockSpan;
   // The crypto floor for the blocks this run committed (null without blocks or commits).
   const floorAtBlocks = cryptoFloor && blocks > 0 && load.committed > 0 ? cryptoFloorAt(cryptoFloor, load.committed / blocks) : null;
   const cdf = Array.from({ length: 21 }, (_, i) => [r3(pct(lat, Math.min(100, i * 5))), i / 20] as const);

@@ -40,6 +40,12 @@ describe('vsmr bench e2e', () => {
     const chainGap = r['maxChainGapMs'];
     assert.ok(Number.isInteger(chainGap) && (chainGap as number) >= 0 && (chainGap as number) < 3_000, `maxChainGapMs = ${chainGap}`);
     assert.equal(r['agreed'], true);
+    // The blocks are the span of heights of the window's receipts, so each holds at most the
+    // batch's 10 commands on average: a count of blocks taken at the wrong instants breaks that.
+    const blocks = r['blocks'] as number;
+    assert.ok(Number.isInteger(blocks) && blocks > 0, `blocks = ${blocks}`);
+    assert.ok((r['committed'] as number) <= 10 * blocks, `${r['committed']} commands in ${blocks} blocks of at most 10`);
+    assert.ok((r['commandsPerBlock'] as number) > 0 && (r['commandsPerBlock'] as number) <= 10, `commandsPerBlock = ${r['commandsPerBlock']}`);
     // Where a command's latency went at its validator: every stage timed, and together no
     // longer than what the clients measured around it (their frames' trip included).
     const a = r['requestAnatomy'] as Record<string, number>;
