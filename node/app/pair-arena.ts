@@ -13,8 +13,8 @@
  * above the live bytes means some chunk is sparse, and after the move no sparse chunk is left,
  * so the chunks hold at most about twice the live bytes plus the chunk being filled, and a
  * byte written is moved O(1) times on average. A compaction scans the slots and copies what
- * moves in one pause, taken inside the write that triggers it: 35 ms to move the surviving
- * quarter of 100 MB of 128-byte pairs (`npm run bench:app-memory`).
+ * moves in one pause, taken inside the write that triggers it: 26-35 ms to move the
+ * surviving quarter of 100 MB of 128-byte pairs (`npm run bench:app-memory`).
  *
  * Bytes once handed out by bytes() are never written again (a chunk is only appended to, and
  * a freed one is dropped, not reused), so a view stays what it was; but a view keeps its whole
