@@ -4,7 +4,9 @@
  * sends its first K commands in one frame and then, whenever replies arrive (a block's commit
  * answers its requests together), as many new commands as were answered, in one frame: the next
  * command leaves the moment one commits, and each command's latency is its own (submit to its
- * own reply), not that of a batch. Every loop is bounded by a command count and a deadline.
+ * own reply), not that of a batch. A command answered busy is sent again, the same signed bytes,
+ * after a short back-off and before any new one, and its latency runs from its first
+ * submission. Every loop is bounded by a command count and a deadline.
  * Commands are `put`s padded to exactly `commandBytes` bytes; in unsigned mode the signature is
  * zero bytes (the replicas were started with the unsafe switch and do not check it), so the load
  * generator spends nothing on signing either.
@@ -69,7 +71,7 @@ export interface LoadResult {
    * back tens of seconds late when the load generator was swamped, as at the overload point.)
    */
   readonly blockSpan: number;
-  /** Ascending latencies (ms, submit to committed reply) of the commits inside the window. */
+  /** Ascending latencies (ms, first submission to committed reply, busy retries included) of the commits inside the window. */
   readonly latencies: number[];
   /** Longest time inside the window without any commit completing (ms): a stall shows here. */
   readonly maxGapMs: number;
@@ -224,8 +226,19 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         clearTimeout(timer);
       };
 
-      /** Frames in flight by tag: when each was sent and how many of its requests are unanswered. */
-      const inFlight = new Map<number, { sentAt: number; left: number }>();
+      /** A request as sent, and when it was first sent (its latency runs from there, retries included). */
+      type Outgoing = { readonly bytes: Uint8Array; readonly since: number };
+      /** Frames in flight by tag: when each was sent, its requests, which are answered, how many are not. */
+      const inFlight = new Map<number, { sentAt: number; left: number; requests: Outgoing[]; answered: Uint8Array }>();
+      /**
+       * Requests answered busy, sent again as they were (the signed bytes) before any new one, as
+       * a real client retries: signing a fresh request for every refused one had the load
+       * generator, sharing the cores with the cluster, spend most of its CPU on signatures under
+       * overload and fall tens of seconds behind its own window. Never longer than K, since a
+       * request waits here only after its answer freed its place.
+       */
+      const retry: Outgoing[] = [];
+      const isBusy = (reply: SubmitReply) => reply.status === 'ignored' && reply.reason === 'busy';
       let outstanding = 0;
       let nextTag = 0;
       /** Whether a reply since the last refill said busy or refused. */
@@ -249,9 +262,22 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         // whatever the validator says, so the client never goes past K outstanding.
         const settled = r.indices.length === 0 ? frame.left : Math.min(r.indices.length, frame.left);
         if (r.indices.length === 0) {
+          // Refused whole (busy): every request of the frame still unanswered goes again.
+          for (let i = 0; i < frame.requests.length; i++) if (frame.answered[i] === 0) retry.push(frame.requests[i]!);
           rejected += settled;
           backOff = true;
-        } else for (const reply of r.replies.slice(0, settled)) count(reply, frame.sentAt, t1);
+        } else {
+          for (let i = 0; i < settled; i++) {
+            const index = r.indices[i]!;
+            const reply = r.replies[i]!;
+            // A request is sent again once at most per answer, however a validator repeats itself.
+            const first = frame.answered[index] === 0;
+            frame.answered[index] = 1;
+            const request = frame.requests[index];
+            if (first && isBusy(reply) && request !== undefined) retry.push(request);
+            count(reply, request?.since ?? frame.sentAt, t1);
+          }
+        }
         frame.left -= settled;
         if (frame.left <= 0) inFlight.delete(r.tag);
         outstanding -= settled;
@@ -259,11 +285,13 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       };
       let session: Session | undefined;
       const send = (k: number) => {
-        const batch = Array.from({ length: k }, nextRequest);
+        const now = performance.now();
+        const requests = retry.splice(0, k);
+        while (requests.length < k) requests.push({ bytes: nextRequest(), since: now });
         const tag = nextTag++ >>> 0;
-        inFlight.set(tag, { sentAt: performance.now(), left: k });
+        inFlight.set(tag, { sentAt: now, left: k, requests, answered: new Uint8Array(k) });
         outstanding += k;
-        if (!session!.send(encodeSessionRequests(tag, encodeRequestBatch(batch)))) throw new Error('session closed');
+        if (!session!.send(encodeSessionRequests(tag, encodeRequestBatch(requests.map((r) => r.bytes))))) throw new Error('session closed');
       };
       // The window's end and the session's end both wake the client's wait below.
       void closed.then(() => wake());

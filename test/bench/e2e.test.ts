@@ -63,6 +63,23 @@ describe('vsmr bench e2e', () => {
     assert.ok(work.worker + work.main <= 6, `a few units per command at most: ${JSON.stringify(work)}`);
   });
 
+  it('under overload sends a request answered busy again instead of signing a new one', async () => {
+    // 64 requests in flight against mempools of 8: most answers are busy.
+    const { stdout } = await run(
+      process.execPath,
+      [join(REPO_ROOT, 'bin', 'vsmr.js'), 'bench', 'e2e', '--batch', '10', '--clients', '4', '--outstanding', '16', '--max-pending', '8', '--duration', '2', '--quick', '--no-profile', '--no-floors', '--json'],
+      { timeout: 110_000, maxBuffer: 4 << 20 },
+    );
+    const r = JSON.parse(stdout) as Record<string, number>;
+    assert.ok(r['committed']! > 0, 'the cluster committed under overload');
+    assert.equal(r['failed'], 0);
+    // A busy answer that retired its request would need a new request for every answer; sent
+    // again, one request collects many, so there are more busy answers than requests made.
+    assert.ok(r['rejected']! > r['submitted']!, `${r['rejected']} busy answers for ${r['submitted']} requests made`);
+    // Latency runs from a request's first submission: at least the wait its retries took.
+    assert.ok(r['p50Ms']! > 0 && r['p99Ms']! >= r['p50Ms']!);
+  });
+
   it('stops early on SIGTERM during its load: the cluster stopped, its directory gone, exit 1', async () => {
     // Its own temp dir, so the cluster's directory can be watched appear and go.
     const tmp = await mkdtemp(join(tmpdir(), 'vsmr-e2e-stop-'));
