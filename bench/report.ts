@@ -76,7 +76,7 @@ else {
   const m = pts[0]?.machine;
   md.push(`## End to end (${e2e.date}${e2e.quick ? ', QUICK smoke run' : ''})`, '');
   md.push(
-    `Machine: ${m?.cores ?? '?'} cores, Node ${m?.node ?? '?'}; the 1-minute load average at each point is in the table (the cluster's own processes and validation threads count in it, so under load it is above the core count; a point whose load average stands out from its neighbours had competition). Each point is a fresh loopback cluster of N \`vsmr start\` processes under V8's CPU profiler (except the points marked "no profiler": the profiler costs a quarter to a third of the throughput), a warm-up, then ${pts[0]?.durationS ?? '?'} s of measured closed-loop load; the matrix took ${e2e.wallS} s. Latency is submit to committed reply (the bench client does not verify the certificate).`,
+    `Machine: ${m?.cores ?? '?'} cores, Node ${m?.node ?? '?'}; the 1-minute load average at each point is in the table (the cluster's own processes and validation threads count in it, so under load it is above the core count; a point whose load average stands out from its neighbours had competition). Each point is a fresh loopback cluster of N \`vsmr start\` processes under V8's CPU profiler (except the points marked "no profiler": the profiler costs a quarter to a third of the throughput), a warm-up, then ${pts[0]?.durationS ?? '?'} s of measured closed-loop load; the matrix took ${e2e.wallS} s. Latency runs from a command's first submission to its committed reply, busy retries included (the bench client does not verify the certificate).`,
     '',
   );
   md.push(
@@ -188,7 +188,7 @@ else {
   await writeFile(
     benchPath('charts', 'latency-cdf.svg'),
     lineChart(
-      'Latency CDF (submit to committed reply)',
+      'Latency CDF (first submission to committed reply)',
       'latency ms',
       'fraction of commits',
       pts.slice(0, 8).map((p) => ({ name: p.label.slice(0, 28), points: p.latencyCdf.map(([ms, f]) => [ms, f] as const) })),

@@ -56,7 +56,9 @@ export class LoadInterruptedError extends Error {
 export interface LoadResult {
   /** Commits completed inside the measured window. */
   readonly committed: number;
+  /** Distinct requests made (signed); one sent again after a busy answer is not counted again. */
   readonly submitted: number;
+  /** Refusing answers over the whole run, busy ones included: one request can collect several. */
   readonly rejected: number;
   readonly timedOut: number;
   readonly failed: number;
@@ -77,6 +79,12 @@ export interface LoadResult {
   readonly maxGapMs: number;
   /** Why requests failed: error message (truncated) -> count. */
   readonly failures: Readonly<Record<string, number>>;
+  /**
+   * Answers that refused a request, by status and reason, over the whole run (warm-up
+   * included): `ignored: busy` is back-pressure, and the request is sent again; any other is
+   * final (the request counts neither as committed nor as failed).
+   */
+  readonly refusals: Readonly<Record<string, number>>;
 }
 
 /**
@@ -199,6 +207,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     let timedOut = 0;
     let failed = 0;
     const failures: Record<string, number> = {};
+    const refusals: Record<string, number> = {};
     const zeroSig = new Uint8Array(REQUEST_SIGNATURE_BYTES);
     const timeoutMs = opts.requestTimeoutMs ?? 30_000;
     const clientLoop = async (c: number) => {
@@ -250,6 +259,8 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         } else if (reply.status === 'timeout') timedOut++;
         else {
           rejected++;
+          const why = `${reply.status}: ${reply.reason}`.slice(0, 120);
+          refusals[why] = (refusals[why] ?? 0) + 1;
           backOff = true;
         }
       };
@@ -262,9 +273,10 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
         // whatever the validator says, so the client never goes past K outstanding.
         const settled = r.indices.length === 0 ? frame.left : Math.min(r.indices.length, frame.left);
         if (r.indices.length === 0) {
-          // Refused whole (busy): every request of the frame still unanswered goes again.
-          for (let i = 0; i < frame.requests.length; i++) if (frame.answered[i] === 0) retry.push(frame.requests[i]!);
+          // Refused whole: the validator could not decode the frame (a frame refused as busy
+          // comes back busy request by request). Sending those bytes again would not help.
           rejected += settled;
+          refusals['frame refused whole'] = (refusals['frame refused whole'] ?? 0) + settled;
           backOff = true;
         } else {
           for (let i = 0; i < settled; i++) {
@@ -285,9 +297,11 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       };
       let session: Session | undefined;
       const send = (k: number) => {
-        const now = performance.now();
         const requests = retry.splice(0, k);
-        while (requests.length < k) requests.push({ bytes: nextRequest(), since: now });
+        const fresh = Array.from({ length: k - requests.length }, nextRequest);
+        // Taken after signing, as a client's clock starts once its request exists.
+        const now = performance.now();
+        for (const bytes of fresh) requests.push({ bytes, since: now });
         const tag = nextTag++ >>> 0;
         inFlight.set(tag, { sentAt: now, left: k, requests, answered: new Uint8Array(k) });
         outstanding += k;
@@ -312,13 +326,14 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
           }
           if (session.closed) throw new Error('session closed');
           // Keep K outstanding: refill what was answered, in one frame (split at the batch cap).
-          let room = Math.min(opts.outstanding - outstanding, opts.maxCommands - submitted);
+          // Requests waiting to go again take room before new ones, which stop at maxCommands.
+          let room = Math.min(opts.outstanding - outstanding, retry.length + Math.max(0, opts.maxCommands - submitted));
           while (room > 0) {
             const k = Math.min(room, MAX_BATCH_REQUESTS);
             send(k);
             room -= k;
           }
-          if (outstanding === 0) break; // maxCommands reached and all answered
+          if (outstanding === 0 && retry.length === 0) break; // maxCommands reached and all answered
           // Woken by a reply, the session's end or the window's, or when the oldest frame is
           // overdue: the validator answers every request within the requests' own timeout, so a
           // frame still unanswered past it is lost, and the session with it.
@@ -366,6 +381,7 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
     return {
       maxGapMs: Math.round(longestGapMs(commitTimes, measuredOpen, measuredClose)),
       failures,
+      refusals,
       committed: inWindow.length,
       blockSpan: inWindow.length === 0 ? 0 : highest - lowest + 1,
       submitted,

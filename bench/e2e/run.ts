@@ -63,13 +63,17 @@ export interface E2eResult {
   /** Committed commands/s in the measured window. */
   readonly throughput: number;
   readonly committed: number;
+  /** Distinct requests made (signed); one sent again after a busy answer is not counted again. */
   readonly submitted: number;
+  /** Refusing answers over the whole run, busy ones included: one request can collect several. */
   readonly rejected: number;
   readonly timedOut: number;
   readonly failed: number;
   /** Why requests failed (message -> count): transport errors, timeouts. */
   readonly failures: Readonly<Record<string, number>>;
-  /** Submit to committed reply, ms (the bench client does not verify certificates). */
+  /** Refusing answers by status and reason over the run (`ignored: busy` is retried; the rest are final). */
+  readonly refusals?: Readonly<Record<string, number>>;
+  /** First submission to committed reply (busy retries included), ms; the bench client does not verify certificates. */
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly meanMs: number;
@@ -184,13 +188,25 @@ function cpuByThread(window: readonly ProcessUsage[]): Record<string, number> {
  * than the cores hold in that window (readings not taken together), disagreement, or requests
  * that timed out or failed (their latencies are not in p50/p99).
  */
-export function pointProblems(w: { windowS: number; plannedWindowS: number; cpuSeconds: number; cores: number; agreed: boolean; timedOut: number; failed: number }): string[] {
+export function pointProblems(w: {
+  windowS: number;
+  plannedWindowS: number;
+  cpuSeconds: number;
+  cores: number;
+  agreed: boolean;
+  timedOut: number;
+  failed: number;
+  refusals?: Readonly<Record<string, number>>;
+}): string[] {
   const out: string[] = [];
   if (Math.abs(w.windowS / w.plannedWindowS - 1) > 0.1) out.push(`window ${w.windowS.toFixed(2)} s against ${w.plannedWindowS} s planned`);
   if (w.cpuSeconds > w.cores * w.windowS * 1.02) out.push(`CPU ${w.cpuSeconds.toFixed(2)} s over ${w.cores} cores x ${w.windowS.toFixed(2)} s`);
   if (!w.agreed) out.push('validators did not agree');
   if (w.timedOut > 0) out.push(`${w.timedOut} requests timed out`);
   if (w.failed > 0) out.push(`${w.failed} requests failed`);
+  // Busy is back-pressure and retried; any other refusal leaves a request neither committed nor failed.
+  const final = Object.entries(w.refusals ?? {}).filter(([why]) => why !== 'ignored: busy');
+  if (final.length > 0) out.push(`requests refused: ${final.map(([why, n]) => `${n} ${why}`).join(', ')}`);
   return out;
 }
 
@@ -393,6 +409,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     timedOut: load.timedOut,
     failed: load.failed,
     failures: load.failures,
+    refusals: load.refusals,
     p50Ms: r3(pct(lat, 50)),
     p99Ms: r3(pct(lat, 99)),
     meanMs: r3(lat.length ? lat.reduce((a, b) => a + b, 0) / lat.length : 0),
@@ -436,7 +453,16 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     fractionOfMessagingFloor: messagingFloor ? r3(throughput / (messagingFloor.relayCommandsPerSec * cores)) : null,
     agreed,
     windowS: r3(load.windowS),
-    problems: pointProblems({ windowS: load.windowS, plannedWindowS: load.plannedWindowS, cpuSeconds, cores, agreed, timedOut: load.timedOut, failed: load.failed }),
+    problems: pointProblems({
+      windowS: load.windowS,
+      plannedWindowS: load.plannedWindowS,
+      cpuSeconds,
+      cores,
+      agreed,
+      timedOut: load.timedOut,
+      failed: load.failed,
+      refusals: load.refusals,
+    }),
     machine: { cores, loadavg1: r3(loadavg()[0]!), node: process.version },
   };
 }

@@ -40,5 +40,9 @@ describe('bench measurement helpers', () => {
     assert.match(p[1]!, /CPU 19\.00 s over 2 cores/);
     // CPU over the cores in a window of the planned length is caught even when the window is not stretched.
     assert.equal(pointProblems({ ...sound, cpuSeconds: 11 }).length, 1);
+    // Busy answers are back-pressure (the request goes again); any other refusal is named.
+    assert.deepEqual(pointProblems({ ...sound, refusals: { 'ignored: busy': 900 } }), []);
+    const refused = pointProblems({ ...sound, refusals: { 'ignored: busy': 900, 'ignored: replayed': 2 } });
+    assert.deepEqual(refused, ['requests refused: 2 ignored: replayed']);
   });
 });
