@@ -113,10 +113,7 @@ function packHashes(hashes: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Marks MerkleTree's constructor input as leaf hashes; module-private, see fromLeafHashes. */
-const PREHASHED: unique symbol = Symbol('prehashed leaves');
-
-/** Leaf hashes already packed and owned by the tree; module-private, see fromPackedLeafHashes. */
+/** Leaf hashes already packed and owned by the tree; module-private, see fromLeafHashes and fromPackedLeafHashes. */
 class PackedLeafHashes {
   /** Makes the class nominal: a plain `{ bytes }` object does not pass for one. */
   readonly #packed = true;
@@ -216,17 +213,12 @@ export class MerkleTree {
   readonly #levels: Uint8Array[];
   readonly #root: Uint8Array;
 
-  constructor(leaves: readonly Uint8Array[] | PackedLeafHashes, prehashed?: typeof PREHASHED) {
+  constructor(leaves: readonly Uint8Array[] | PackedLeafHashes) {
     let level: Uint8Array;
     if (PackedLeafHashes.is(leaves)) level = leaves.bytes;
     else {
       assertLeafList(leaves);
-      if (prehashed === PREHASHED) {
-        for (let i = 0; i < leaves.length; i++) {
-          if (leaves[i]!.length !== SHA256_LENGTH) throw new HashInputError('data', `leaf hash ${i} is not ${SHA256_LENGTH} bytes`);
-        }
-      }
-      level = prehashed === PREHASHED ? packHashes(leaves) : hashLeavesFlat(leaves);
+      level = hashLeavesFlat(leaves);
     }
     let count = level.length / SHA256_LENGTH;
     this.size = count;
@@ -250,7 +242,11 @@ export class MerkleTree {
    * that changes a few leaves per block rehashes only those, not every leaf.
    */
   static fromLeafHashes(leafHashes: readonly Uint8Array[]): MerkleTree {
-    return new MerkleTree(leafHashes, PREHASHED);
+    assertLeafList(leafHashes);
+    for (let i = 0; i < leafHashes.length; i++) {
+      if (leafHashes[i]!.length !== SHA256_LENGTH) throw new HashInputError('data', `leaf hash ${i} is not ${SHA256_LENGTH} bytes`);
+    }
+    return new MerkleTree(new PackedLeafHashes(packHashes(leafHashes)));
   }
 
   /** The same from leaf hashes packed 32 bytes apiece; `packed` is copied, not kept. */

@@ -92,16 +92,11 @@ export class PairArena {
       return;
     }
     const chunk = this.#room(length);
-    const at = this.#used[chunk]!;
+    const at = this.#claim(slot, chunk, length);
     const bytes = this.#chunks[chunk]!;
     bytes.set(key, at);
     bytes.set(value, at + key.length);
-    this.#used[chunk] = at + length;
-    this.#live[chunk]! += length;
     this.#liveBytes += length;
-    this.#chunkOf[slot] = chunk;
-    this.#offset[slot] = at;
-    this.#length[slot] = length;
   }
 
   /** Forgets slot's pair, if it has one. */
@@ -128,14 +123,28 @@ export class PairArena {
 
   /** A chunk with `length` bytes free at its end: the current one, a new one, or one after compacting. */
   #room(length: number): number {
-    const current = this.#current;
-    if (current !== NONE && this.#used[current]! + length <= this.#chunks[current]!.length) return current;
+    if (this.#currentFits(length)) return this.#current;
     if (this.#garbageBytes > this.#liveBytes) {
       this.#compact();
-      const c = this.#current;
-      if (c !== NONE && this.#used[c]! + length <= this.#chunks[c]!.length) return c;
+      if (this.#currentFits(length)) return this.#current;
     }
     return this.#open(length);
+  }
+
+  #currentFits(length: number): boolean {
+    const c = this.#current;
+    return c !== NONE && this.#used[c]! + length <= this.#chunks[c]!.length;
+  }
+
+  /** Makes the next `length` bytes at the end of `chunk` slot's pair, and returns where they start. */
+  #claim(slot: number, chunk: number, length: number): number {
+    const at = this.#used[chunk]!;
+    this.#used[chunk] = at + length;
+    this.#live[chunk]! += length;
+    this.#chunkOf[slot] = chunk;
+    this.#offset[slot] = at;
+    this.#length[slot] = length;
+    return at;
   }
 
   #open(length: number): number {
@@ -183,16 +192,12 @@ export class PairArena {
       if (from < 0 || sparse[from] !== 1) continue; // no pair, an empty one, or a dense chunk's
       const at = this.#offset[slot]!;
       const length = this.#length[slot]!;
-      const chunk = this.#current !== NONE && this.#used[this.#current]! + length <= chunks[this.#current]!.length ? this.#current : this.#open(length);
-      const to = this.#used[chunk]!;
+      const chunk = this.#currentFits(length) ? this.#current : this.#open(length);
+      const to = this.#claim(slot, chunk, length);
       chunks[chunk]!.set(chunks[from]!.subarray(at, at + length), to);
-      this.#used[chunk] = to + length;
-      this.#live[chunk]! += length;
       // The old copy is garbage now, reclaimed with its chunk below.
       this.#live[from]! -= length;
       this.#garbageBytes += length;
-      chunkOf[slot] = chunk;
-      this.#offset[slot] = to;
     }
     for (let c = 0; c < sparse.length; c++) if (sparse[c] === 1) this.#freeChunk(c);
     this.compactions++;
