@@ -13,6 +13,13 @@ export type DrainableStream = Pick<Stream, 'writableNeedsDrain' | 'addEventListe
  * later wait returned at once and a slow peer's unsent frames piled up without limit. Shared,
  * because a thousand writers each listening on the stream would cost a thousand listeners added
  * and removed per drain.
+ *
+ * A 'drain' is only a cue to look. The muxer wakes every stream of a connection when its socket
+ * drains, including one still waiting for its peer's window credit; the stream then clears its
+ * flag and, a microtask later, tries to send and sets it again. So the wait looks once the
+ * stream has had that turn, and goes on waiting while the flag is still set: resolving on the
+ * event let every writer behind a peer that does not read go on as soon as the socket (busy with
+ * other streams' bytes) drained.
  */
 export class DrainWaits {
   readonly #waits = new WeakMap<DrainableStream, Promise<void>>();
@@ -24,14 +31,20 @@ export class DrainWaits {
     let shared = this.#waits.get(stream);
     if (shared === undefined) {
       shared = new Promise<void>((resolve, reject) => {
+        let settled = false;
         const done = (err?: Error) => {
+          if (settled) return;
+          settled = true;
           stream.removeEventListener('drain', onDrain);
           stream.removeEventListener('close', onClose);
           this.#waits.delete(stream);
           if (err) reject(err);
           else resolve();
         };
-        const onDrain = () => done();
+        // Queued after the stream's own retry of its queue (its listener ran first and queued it).
+        const onDrain = () => queueMicrotask(() => {
+          if (!stream.writableNeedsDrain) done();
+        });
         const onClose = () => done(new Error('stream closed before it drained'));
         stream.addEventListener('drain', onDrain);
         stream.addEventListener('close', onClose);

@@ -23,6 +23,7 @@ import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
 import { DrainWaits, SendProgressWatch, untilAborted } from './drain.js';
 import { FrameClock } from './frame-clock.js';
 import { sodiumNoiseCrypto } from './noise-crypto.js';
+import { withCoalescedWrites } from './socket-writes.js';
 import { setYamuxWindowUpdates, type YamuxWindowUpdates } from './yamux-window.js';
 
 export type GossipTopicName = 'proposal' | 'certificate' | 'timeout' | 'request';
@@ -383,7 +384,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     privateKey: opts.privateKey,
     addresses: { listen: [...opts.listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise({ crypto: sodiumNoiseCrypto })],
+    connectionEncrypters: [withCoalescedWrites(noise({ crypto: sodiumNoiseCrypto }))],
     streamMuxers: [yamux()],
     services: {
       identify: identify(),

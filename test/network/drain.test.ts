@@ -55,6 +55,28 @@ describe('network/drain DrainWaits', () => {
     }
   });
 
+  it('goes on waiting through a wake-up after which the stream still needs to drain (the socket drained, not the stream)', async () => {
+    const s = new FakeStream();
+    // What a libp2p stream does on 'drain': clear its flag, retry its queue a microtask later,
+    // and set the flag again when its peer's window is still shut.
+    let windowShut = true;
+    s.addEventListener('drain', () => {
+      s.writableNeedsDrain = false;
+      queueMicrotask(() => {
+        if (windowShut) s.writableNeedsDrain = true;
+      });
+    });
+    s.writableNeedsDrain = true;
+    const wait = drained(asStream(s), AbortSignal.timeout(5000));
+    for (let wake = 0; wake < 3; wake++) {
+      s.dispatchEvent(new Event('drain'));
+      assert.equal(await settled(wait), false, `wake-up ${wake} must not release the writers`);
+    }
+    windowShut = false;
+    s.dispatchEvent(new Event('drain'));
+    await wait;
+  });
+
   it('fails when the stream closes first or the deadline passes', async () => {
     const s = new FakeStream();
     s.writableNeedsDrain = true;
