@@ -41,7 +41,9 @@ export class DrainWaits {
           if (err) reject(err);
           else resolve();
         };
-        // Queued after the stream's own retry of its queue (its listener ran first and queued it).
+        // Queued after the stream's own retry of its queue: in @libp2p/utils 7 its listener is
+        // added in the constructor, so it ran first and queued the retry one microtask deep. A
+        // release that retried later would release writers early (the old behaviour), not hang them.
         const onDrain = () => queueMicrotask(() => {
           if (!stream.writableNeedsDrain) done();
         });

@@ -6,13 +6,14 @@ import { yamux } from '@chainsafe/libp2p-yamux';
 import type { ConnectionEncrypter, MessageStream } from '@libp2p/interface';
 import { tcp } from '@libp2p/tcp';
 import { createLibp2p, type Libp2p } from 'libp2p';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { coalesceSocketWrites, withCoalescedWrites } from '../../network/socket-writes.js';
 import { waitFor } from '../wait-for.js';
 
 /** Stands in for @libp2p/tcp's connection: the same loop, one socket.write per buffer of a send. */
 class FakeTcpConnection {
   constructor(readonly socket: Socket) {}
-  sendData(data: readonly Uint8Array[]): { sentBytes: number; canSendMore: boolean } {
+  sendData(data: Uint8ArrayList): { sentBytes: number; canSendMore: boolean } {
     let sentBytes = 0;
     let canSendMore = true;
     for (const buf of data) {
@@ -70,8 +71,8 @@ describe('network/socket-writes: one socket write per tick', () => {
     assert.equal(coalesceSocketWrites(conn), true);
     const counts = countWrites(client);
     const sends = [
-      [Uint8Array.of(0, 3), Uint8Array.of(1, 2, 3)],
-      [Uint8Array.of(0, 2), Uint8Array.of(4, 5)],
+      new Uint8ArrayList(Uint8Array.of(0, 3), Uint8Array.of(1, 2, 3)),
+      new Uint8ArrayList(Uint8Array.of(0, 2), Uint8Array.of(4, 5)),
     ];
     for (const s of sends) assert.equal(conn.sendData(s).canSendMore, true);
     assert.equal(client.writableCorked, 1, 'corked for the rest of the tick');
@@ -83,7 +84,7 @@ describe('network/socket-writes: one socket write per tick', () => {
     assert.deepEqual([...Buffer.concat(received)], [0, 3, 1, 2, 3, 0, 2, 4, 5]);
 
     // The next tick's sends form a batch of their own.
-    conn.sendData([Uint8Array.of(0, 1), Uint8Array.of(6)]);
+    conn.sendData(new Uint8ArrayList(Uint8Array.of(0, 1), Uint8Array.of(6)));
     await nextTick();
     assert.deepEqual(counts, { write: 0, writev: 2 });
     await waitFor(() => Buffer.concat(received).length === 12, 'the second batch at the peer');
@@ -92,19 +93,44 @@ describe('network/socket-writes: one socket write per tick', () => {
   it('without it the same sends are one write each (what the library does)', async () => {
     const conn = new FakeTcpConnection(client);
     const counts = countWrites(client);
-    conn.sendData([Uint8Array.of(0, 3), Uint8Array.of(1, 2, 3)]);
-    conn.sendData([Uint8Array.of(0, 2), Uint8Array.of(4, 5)]);
+    conn.sendData(new Uint8ArrayList(Uint8Array.of(0, 3), Uint8Array.of(1, 2, 3)));
+    conn.sendData(new Uint8ArrayList(Uint8Array.of(0, 2), Uint8Array.of(4, 5)));
     await nextTick();
     assert.deepEqual(counts, { write: 4, writev: 0 });
   });
 
-  it('keeps backpressure: a send past the high-water mark answers false, and drain follows the flush', async () => {
+  it("never holds a tick's bytes up to the high-water mark: what is held leaves before a send that would reach it", async () => {
     const conn = new FakeTcpConnection(client);
     coalesceSocketWrites(conn);
-    const big = new Uint8Array(client.writableHighWaterMark + 1);
-    assert.equal(conn.sendData([big]).canSendMore, false);
-    await once(client, 'drain');
-    await waitFor(() => Buffer.concat(received).length === big.length, 'the big send at the peer');
+    const counts = countWrites(client);
+    const mark = client.writableHighWaterMark;
+    const piece = Math.floor(mark / 3);
+    const sent: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const body = new Uint8Array(piece).fill(i);
+      // Each under the mark, together more than twice it: every one answered true, none held at the mark.
+      assert.equal(conn.sendData(new Uint8ArrayList(Uint8Array.of(i), body)).canSendMore, true, `send ${i} answered true`);
+      assert.ok(client.writableLength < mark, `send ${i}: ${client.writableLength} bytes held, the mark is ${mark}`);
+      sent.push(i, ...body);
+    }
+    assert.ok(counts.writev >= 2, `flushed within the tick as well as at its end (${counts.writev} writev)`);
+    await nextTick();
+    assert.equal(client.writableCorked, 0);
+    await waitFor(() => Buffer.concat(received).length === sent.length, 'every byte at the peer');
+    assert.ok(Buffer.concat(received).equals(Buffer.from(sent)), 'in order');
+  });
+
+  it('sends a send that reaches the mark alone straight to the socket', async () => {
+    const conn = new FakeTcpConnection(client);
+    coalesceSocketWrites(conn);
+    conn.sendData(new Uint8ArrayList(Uint8Array.of(1)));
+    assert.equal(client.writableCorked, 1);
+    const big = new Uint8Array(client.writableHighWaterMark).fill(7);
+    conn.sendData(new Uint8ArrayList(big));
+    assert.equal(client.writableCorked, 0, 'not corked for it');
+    await nextTick();
+    assert.equal(client.writableCorked, 0, 'and no cork left over');
+    await waitFor(() => Buffer.concat(received).length === big.length + 1, 'both sends at the peer');
   });
 
   it('leaves anything that is not a TCP connection as it is', () => {
@@ -159,11 +185,19 @@ describe('network/socket-writes: on a real libp2p connection', () => {
     });
     const stream = await a.dialProtocol(b.getMultiaddrs(), '/test/echo/1');
     stream.addEventListener('message', (evt) => echoed.push(evt.data.subarray()));
+    const counts = given.map((c) => countWrites((c as unknown as { socket: Socket }).socket));
     const payload = Uint8Array.from({ length: 5000 }, (_, i) => i & 0xff);
     stream.send(payload);
     await waitFor(() => echoed.reduce((n, c) => n + c.length, 0) === payload.length, 'the echo');
     assert.deepEqual(Buffer.concat(echoed), Buffer.from(payload));
     assert.ok(given.length >= 2, 'both ends went through the encrypter');
+    // Each noise message is two buffers (its length, then the ciphertext): one writev, never a write each.
+    assert.deepEqual(
+      counts.map((c) => c.write),
+      counts.map(() => 0),
+      'no lone writes',
+    );
+    assert.ok(counts.reduce((n, c) => n + c.writev, 0) >= 2, 'the payload and its echo left as writev');
     for (const c of given) {
       assert.ok((c as unknown as { socket?: unknown }).socket instanceof Socket, "the library's connection still keeps its socket");
       assert.ok(Object.hasOwn(c, 'sendData'), 'its sendData replaced on the connection itself');
