@@ -768,29 +768,70 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     if (channels.get(key)?.stream === stream) channels.delete(key);
   }
 
-  async function sendOnChannel(peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+  /**
+   * Writers of each channel still waiting for its stream (opening, or a retry): while any is, a
+   * new frame waits its turn behind them, so the channel keeps its frames in order.
+   */
+  const waitingWriters = new Map<string, number>();
+
+  /**
+   * A frame on the channel to `peerId`. When the channel's stream is open and nobody waits for
+   * it, the frame goes to the stream now, in this call: the caller is a consensus step that
+   * sends its messages before it executes the blocks it committed, and a frame queued behind an
+   * await would leave only after that execution and its flush.
+   */
+  function sendOnChannel(peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal): Promise<void> {
     const key = `${peerId} ${name}`;
+    const open = channels.get(key)?.stream;
+    if (open === undefined || open.writeStatus !== 'writable' || signal.aborted || (waitingWriters.get(key) ?? 0) > 0) {
+      return sendOnChannelAwaiting(key, peerId, name, bytes, signal, 0);
+    }
+    return writeFrame(open, bytes, signal, drains).catch((err: unknown) => {
+      dropChannel(key, open);
+      open.abort(err instanceof Error ? err : new Error(String(err)));
+      if (signal.aborted) throw err;
+      // The one retry, on a fresh stream: the open one may have died with its connection.
+      return sendOnChannelAwaiting(key, peerId, name, bytes, signal, 1);
+    });
+  }
+
+  async function sendOnChannelAwaiting(key: string, peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal, firstAttempt: number): Promise<void> {
     // One retry on a fresh stream: the cached one may have died with a connection since last
     // use. None once this frame's own deadline has passed: a retry would open a stream only to
     // have it fail.
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = firstAttempt; ; attempt++) {
       let stream: Stream;
+      waitingWriters.set(key, (waitingWriters.get(key) ?? 0) + 1);
+      let waiting = true;
+      const stopWaiting = () => {
+        if (!waiting) return;
+        waiting = false;
+        const left = (waitingWriters.get(key) ?? 1) - 1;
+        if (left > 0) waitingWriters.set(key, left);
+        else waitingWriters.delete(key);
+      };
       try {
         stream = await channelTo(key, peerId, name, signal);
       } catch (err) {
+        stopWaiting();
         if (attempt > 0 || signal.aborted) throw err;
         continue;
       }
       if (stream.writeStatus !== 'writable') {
+        stopWaiting();
         dropChannel(key, stream);
         stream.abort(new Error(`channel is ${stream.writeStatus}`));
         if (attempt === 0 && !signal.aborted) continue;
         throw new Error(`channel to ${peerId} is ${stream.writeStatus}`);
       }
       try {
-        await writeFrame(stream, bytes, signal, drains);
+        // writeFrame hands the frame to the stream before its first await: the turn is taken.
+        const written = writeFrame(stream, bytes, signal, drains);
+        stopWaiting();
+        await written;
         return;
       } catch (err) {
+        stopWaiting();
         dropChannel(key, stream);
         stream.abort(err instanceof Error ? err : new Error(String(err)));
         if (attempt > 0 || signal.aborted) throw err;

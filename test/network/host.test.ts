@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Socket } from 'node:net';
 import { noise } from '@chainsafe/libp2p-noise';
 import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
@@ -197,6 +198,28 @@ describe('network/host', function () {
     await waitFor(() => a.host.peers().includes(c.host.peerId), 'redialled');
     await a.host.send(c.host.peerId, 'consensus', after);
     await waitFor(() => seen().at(-1) === Buffer.from(after).toString('hex'), 'delivered on a new channel');
+  });
+
+  it('hands a frame on an open channel to the socket within the send call, not after the caller returns', async () => {
+    // The channel is open from the test above. A consensus step sends its messages and then
+    // executes what it committed, synchronously: a frame behind an await would wait for that.
+    const warm = validMessage();
+    await a.host.send(c.host.peerId, 'consensus', warm);
+    const proto = Socket.prototype as unknown as { write: (...args: unknown[]) => boolean };
+    const inherited = proto.write;
+    let writes = 0;
+    proto.write = function (this: unknown, ...args: unknown[]) {
+      writes++;
+      return inherited.apply(this, args);
+    };
+    let sent: Promise<void>;
+    try {
+      sent = a.host.send(c.host.peerId, 'consensus', validMessage());
+    } finally {
+      delete (Socket.prototype as unknown as { write?: unknown }).write;
+    }
+    assert.ok(writes > 0, 'no socket write during the send call');
+    await sent;
   });
 
   it('rejects consensus gossip and streams from a peer outside genesis', async () => {
