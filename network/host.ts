@@ -787,12 +787,17 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       return sendOnChannelAwaiting(key, peerId, name, bytes, signal, 0);
     }
     return writeFrame(open, bytes, signal, drains).catch((err: unknown) => {
-      dropChannel(key, open);
-      open.abort(err instanceof Error ? err : new Error(String(err)));
+      failChannel(key, open, err);
       if (signal.aborted) throw err;
       // The one retry, on a fresh stream: the open one may have died with its connection.
       return sendOnChannelAwaiting(key, peerId, name, bytes, signal, 1);
     });
+  }
+
+  /** Forgets and aborts a channel stream that failed a writer. */
+  function failChannel(key: string, stream: Stream, err: unknown): void {
+    dropChannel(key, stream);
+    stream.abort(err instanceof Error ? err : new Error(String(err)));
   }
 
   async function sendOnChannelAwaiting(key: string, peerId: string, name: DirectProtocolName, bytes: Uint8Array, signal: AbortSignal, firstAttempt: number): Promise<void> {
@@ -801,39 +806,29 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     // have it fail.
     for (let attempt = firstAttempt; ; attempt++) {
       let stream: Stream;
+      // Counted only across the await: from its end to writeFrame's stream.send nothing else
+      // runs, so the frame has taken its turn by the time the next writer looks.
       waitingWriters.set(key, (waitingWriters.get(key) ?? 0) + 1);
-      let waiting = true;
-      const stopWaiting = () => {
-        if (!waiting) return;
-        waiting = false;
-        const left = (waitingWriters.get(key) ?? 1) - 1;
-        if (left > 0) waitingWriters.set(key, left);
-        else waitingWriters.delete(key);
-      };
       try {
         stream = await channelTo(key, peerId, name, signal);
       } catch (err) {
-        stopWaiting();
         if (attempt > 0 || signal.aborted) throw err;
         continue;
+      } finally {
+        const left = (waitingWriters.get(key) ?? 1) - 1;
+        if (left > 0) waitingWriters.set(key, left);
+        else waitingWriters.delete(key);
       }
       if (stream.writeStatus !== 'writable') {
-        stopWaiting();
-        dropChannel(key, stream);
-        stream.abort(new Error(`channel is ${stream.writeStatus}`));
+        failChannel(key, stream, new Error(`channel is ${stream.writeStatus}`));
         if (attempt === 0 && !signal.aborted) continue;
         throw new Error(`channel to ${peerId} is ${stream.writeStatus}`);
       }
       try {
-        // writeFrame hands the frame to the stream before its first await: the turn is taken.
-        const written = writeFrame(stream, bytes, signal, drains);
-        stopWaiting();
-        await written;
+        await writeFrame(stream, bytes, signal, drains);
         return;
       } catch (err) {
-        stopWaiting();
-        dropChannel(key, stream);
-        stream.abort(err instanceof Error ? err : new Error(String(err)));
+        failChannel(key, stream, err);
         if (attempt > 0 || signal.aborted) throw err;
       }
     }
