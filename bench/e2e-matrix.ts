@@ -4,6 +4,7 @@
  * few seconds); the full matrix takes about 8-10 minutes on a 2-core machine, --quick one point
  * in well under a minute (a smoke run: its numbers mean nothing).
  */
+import { availableParallelism } from 'node:os';
 import { writeJson, benchPath } from './harness.js';
 import { type E2eOptions, type E2eResult, runE2e } from './e2e/run.js';
 
@@ -50,9 +51,11 @@ const points: Point[] = quick
       // (the same 8 closed-loop clients with more and more in flight, up to saturation).
       { ...signed(4, 1), clients: 1, outstanding: 1, noProfile: true, label: 'n=4 block=1 signed, 1 client (latency), no profiler' },
       ...[2, 8, 16, 32, 64].map((k) => ({ ...signed(4, 400), clients: 8, outstanding: k, noProfile: true, label: `n=4 block=400 signed, load curve 8 clients x${k}, no profiler` })),
-      // Validators sharing the 2 cores, each checking requests on its main thread instead of
-      // handing them to worker threads (validationWorkers 0): not a default, so not a target point.
-      ...[16, 64].map((k) => ({ ...signed(4, 400), clients: 8, outstanding: k, validationWorkers: 0, noProfile: true, label: `n=4 block=400 signed, 8 clients x${k}, no validation workers, no profiler` })),
+      // The cluster's validators share the machine's cores, so by default each gets
+      // floor(cores / n) validation workers, none below 2 cores each (node/config/validation-workers.ts).
+      // Beside it, a validator's own default, one worker per core, as if the cores were its own:
+      // a comparison, not a target point.
+      ...[16, 64].map((k) => ({ ...signed(4, 400), clients: 8, outstanding: k, validationWorkers: availableParallelism(), noProfile: true, label: `n=4 block=400 signed, 8 clients x${k}, one validation worker per core, no profiler` })),
       // Offered more than it commits: 8,192 in flight, a mempool of 1,024 per validator. Clients
       // hear busy and back off; the point shows the bound holding latency and the chain going on.
       { ...signed(4, 400), clients: 32, outstanding: 256, maxPendingRequests: 1024, noProfile: true, label: 'n=4 block=400 signed, overload 32 clients x256, mempool 1,024, no profiler' },

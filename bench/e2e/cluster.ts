@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { BlsBackendName } from '../../crypto/bls/types.js';
 import type { QcKind } from '../../crypto/qc/types.js';
+import { sharedMachineValidationWorkers } from '../../node/config/validation-workers.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
 import { type NodeStatus, readStatus } from '../../node/observability/http.js';
 import { type ProcessUsage, readProcessUsage } from './proc-usage.js';
@@ -29,7 +30,7 @@ export interface ClusterOptions {
   readonly baseTimeoutMs?: number;
   /** Written to every node's config.json when set. */
   readonly maxPendingRequests?: number;
-  /** Written to every node's config.json when set (validation worker threads per validator). */
+  /** Validation worker threads per validator, written to every node's config.json; sharedMachineValidationWorkers(replicas) when absent. */
   readonly validationWorkers?: number;
   readonly signal?: AbortSignal;
 }
@@ -140,7 +141,7 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       config['logLevel'] = 'warn';
       if (opts.unsigned) config['unsafeUnsignedRequests'] = true;
       if (opts.maxPendingRequests !== undefined) config['maxPendingRequests'] = opts.maxPendingRequests;
-      if (opts.validationWorkers !== undefined) config['validationWorkers'] = opts.validationWorkers;
+      config['validationWorkers'] = opts.validationWorkers ?? sharedMachineValidationWorkers(opts.replicas);
       await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
       const log = await open(join(dir, `node-${i}.log`), 'w');
       const prof = opts.profileDir

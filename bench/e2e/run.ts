@@ -37,7 +37,7 @@ export interface E2eOptions {
   readonly quick?: boolean;
   /** Each validator's mempool bound (node config maxPendingRequests); the node's default when absent. */
   readonly maxPendingRequests?: number;
-  /** Each validator's validation worker threads (node config validationWorkers); one per core when absent. */
+  /** Each validator's validation worker threads (node config validationWorkers); sharedMachineValidationWorkers(replicas) when absent. */
   readonly validationWorkers?: number;
   readonly signal?: AbortSignal;
 }

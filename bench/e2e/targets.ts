@@ -1,7 +1,8 @@
 /**
  * Which matrix points the issue's targets are judged on (bench/REPORT.md, "Targets"). Only
- * points run on the node's defaults count: a point that sets its own validation workers is a
- * comparison beside them, not a way to meet a target.
+ * points run on the cluster's defaults count (validation workers as sharedMachineValidationWorkers
+ * gives them): a point that sets its own validation workers is a comparison beside them, not a
+ * way to meet a target.
  */
 import type { E2eResult } from './run.js';
 

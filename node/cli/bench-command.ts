@@ -53,7 +53,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
-    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default one per core, 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { percentile, submitCommands } from '../../client/submit.js';
 import type { QcKind } from '../../crypto/qc/types.js';
 import { loadGenesis } from '../../protocol/genesis.js';
+import { sharedMachineValidationWorkers } from '../config/validation-workers.js';
 import { type NodeStatus, readStatus } from '../observability/http.js';
 
 const run = promisify(execFile);
@@ -25,7 +26,7 @@ export interface DevnetOptions {
   readonly behavior?: string;
   /** How the chain's QCs are formed (vsmr genesis --qc); default multisig. */
   readonly qc?: QcKind;
-  /** Each validator's validation worker threads (config validationWorkers); one per core when absent. */
+  /** Each validator's validation worker threads (config validationWorkers); when absent, sharedMachineValidationWorkers(replicas). */
   readonly validationWorkers?: number;
   /** Called about once a second with a one-line status; omitted for --json. */
   readonly onStatus?: (line: string) => void;
@@ -115,15 +116,16 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
     // Below the kernel's ephemeral range (32768+), so no outgoing connection can hold our ports.
     const basePort = 20_000 + Math.floor(Math.random() * 12_000);
     await run(process.execPath, [CLI, 'genesis', '--validators', String(opts.replicas), '--out', dir, '--base-port', String(basePort), '--qc', opts.qc ?? 'multisig']);
+    // The validators share this machine's cores: explicit, since a validator's own default
+    // assumes the cores are its own.
+    const workers = opts.validationWorkers ?? sharedMachineValidationWorkers(opts.replicas);
     for (let i = 0; i < opts.replicas; i++) {
       const home = join(dir, `node-${i}`);
       const configPath = join(home, 'config.json');
       const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
       ports.push(config['metricsPort'] as number);
-      if (opts.validationWorkers !== undefined) {
-        config['validationWorkers'] = opts.validationWorkers;
-        await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
-      }
+      config['validationWorkers'] = workers;
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
       const log = await open(join(dir, `node-${i}.log`), 'w');
       const args = [CLI, 'start', '--home', home, ...(byzIndices.includes(i) ? ['--unsafe-byzantine', opts.behavior!] : [])];
       children.push(spawn(process.execPath, args, { stdio: ['ignore', log.fd, log.fd] }));

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { sharedMachineValidationWorkers } from '../../node/config/validation-workers.js';
 
 const run = promisify(execFile);
 const CLI = join(resolve(import.meta.dirname, '..', '..', '..'), 'bin', 'vsmr.js');
@@ -21,14 +23,17 @@ describe('vsmr devnet (the main job)', function () {
     assert.ok((summary['verified'] as number) <= (summary['committed'] as number));
     assert.ok((summary['height'] as number) > 0);
     assert.ok((summary['p99Ms'] as number) >= (summary['p50Ms'] as number));
-    // One per core by default, so never 0 here.
-    assert.ok((summary['validationWorkers'] as number[]).every((w) => w >= 1), `validation workers ${summary['validationWorkers']}`);
+    // The validators share this machine's cores, so each runs with its share of them, as each
+    // reports in its metrics (0 on a machine with under 2 cores per validator).
+    const each = sharedMachineValidationWorkers(4, availableParallelism());
+    assert.deepEqual(summary['validationWorkers'], [each, each, each, each]);
   });
 
-  it('runs the validators with the validation workers asked for (0: requests checked on the main thread)', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'devnet', '--replicas', '4', '--duration', '2', '--validation-workers', '0', '--json']);
+  it('runs the validators with the validation workers asked for, over the shared-machine default', async () => {
+    // One worker each: the default here is 0 or at least 2, so the flag is what shows.
+    const { stdout } = await run(process.execPath, [CLI, 'devnet', '--replicas', '4', '--duration', '2', '--validation-workers', '1', '--json']);
     const summary = JSON.parse(stdout) as { validationWorkers: number[]; committed: number; agreed: boolean };
-    assert.deepEqual(summary.validationWorkers, [0, 0, 0, 0]);
+    assert.deepEqual(summary.validationWorkers, [1, 1, 1, 1]);
     assert.equal(summary.agreed, true);
     assert.ok(summary.committed > 0);
   });
