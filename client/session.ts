@@ -97,14 +97,23 @@ export class SubmitSession {
     try {
       r = decodeSessionReplies(bytes);
     } catch {
-      // Not a reply this client can place: nothing more on this session can be trusted.
-      this.#session = undefined;
-      this.#failAll('the validator sent a reply that does not decode');
-      void from.then((s) => s.close()).catch(() => undefined);
+      this.#drop(from, 'the validator sent a reply that does not decode');
+      return;
+    }
+    // Each tag carries one request, at index 0: a reply about any other is not about it.
+    if (r.indices.length > 1 || (r.indices.length === 1 && r.indices[0] !== 0)) {
+      this.#drop(from, `the validator answered indices ${r.indices.join(',')} of a one-request frame`);
       return;
     }
     const reply: SubmitReply = r.indices.length === 0 ? { status: 'rejected', reason: 'refused' } : r.replies[0]!;
     this.#settle(r.tag, reply);
+  }
+
+  /** A reply this client cannot place: nothing more on this session can be trusted. */
+  #drop(from: Promise<Session>, why: string): void {
+    this.#session = undefined;
+    this.#failAll(why);
+    void from.then((s) => s.close()).catch(() => undefined);
   }
 
   #settle(tag: number, outcome: SubmitReply | Error): void {

@@ -1,10 +1,15 @@
-import { isResult, type Result, resultName } from './result.js';
+import { resultName } from './result.js';
 
 /** Where a request ended up: what `client submit` reports and a proof bundle starts from. */
 export interface CommitReceipt {
   readonly height: number;
   readonly position: number;
-  readonly result: Result;
+  /**
+   * A Result code. One this build does not know is kept as it came (resultName says
+   * UNKNOWN(n)): the log accepts any u8 for the same reason (log-proof.ts), so a client older
+   * than its validator still reads, and verifies, receipts with codes added since.
+   */
+  readonly result: number;
   readonly resultName: string;
 }
 
@@ -97,7 +102,6 @@ export function decodeSubmitReplies(bytes: Uint8Array): SubmitReply[] {
       const result = bytes[at + 16]!;
       at += 17;
       if (height > BigInt(Number.MAX_SAFE_INTEGER) || position > BigInt(Number.MAX_SAFE_INTEGER)) throw fail(`reply ${i}: height or position out of range`);
-      if (!isResult(result)) throw fail(`reply ${i}: unknown result code ${result}`);
       out.push({ status: 'committed', height: Number(height), position: Number(position), result, resultName: resultName(result) });
     } else if (status === STATUS_CODES.rejected || status === STATUS_CODES.ignored) {
       need(1);

@@ -32,7 +32,7 @@ import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOU
 import type { LogEntry } from '../../protocol/log-proof.js';
 import { CommandLog } from './log.js';
 import { Result } from '../../protocol/result.js';
-import { decodeSnapshot, encodeSnapshot } from './snapshot.js';
+import { encodeSnapshot, readSnapshot } from './snapshot.js';
 import { CLIENT_KEY_BYTES, MAX_U64 } from '../../protocol/request.js';
 import { admitSequence, decodeReplayRecord, encodeReplayRecord, type ReplayRecord } from './replay-window.js';
 import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey, replayStateKey } from './state-keys.js';
@@ -209,17 +209,26 @@ export class KvApplication {
 
   /**
    * Rebuilds an application from snapshot() bytes; throws SnapshotDecodeError for bytes that are
-   * not a valid snapshot of `options.chainId`. The caller must compare stateRoot() and logRoot()
-   * with a certified header before trusting the result.
+   * not a valid snapshot of `options.chainId`, and SnapshotTooLargeError, before building any of
+   * it, for one of more than `limits.maxEntries` state entries (a peer's: snapshotEntryBudget).
+   * The caller must compare stateRoot() and logRoot() with a certified header before trusting
+   * the result.
    */
-  static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions): KvApplication {
-    const decoded = decodeSnapshot(bytes, options.chainId);
+  static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions, limits: { readonly maxEntries?: number } = {}): KvApplication {
     // The snapshot holds the whole state, genesis balances included as they stand now: seeding
     // them again would resurrect an account emptied since.
     const app = new KvApplication({ ...options, initialBalances: [] });
-    for (const [key, value] of decoded.entries) app.#state.set(key, value);
-    for (const e of decoded.log) app.#log.append(e.requestId, e.result);
-    app.#height = decoded.height;
+    // Entry by entry into the tree and the log: decoded into arrays first, each entry was held
+    // twice, in objects costing far more than its bytes.
+    app.#height = readSnapshot(
+      bytes,
+      options.chainId,
+      {
+        entry: (key, value) => app.#state.set(key, value),
+        logEntry: (requestId, result) => app.#log.append(requestId, result),
+      },
+      limits,
+    );
     return app;
   }
 

@@ -18,6 +18,8 @@
  * frontier (O(log n) hashes) plus recent entries and stream the state in chunks, rather than
  * one buffer that grows with the chain's whole history.
  */
+import { freemem } from 'node:os';
+import { getHeapStatistics } from 'node:v8';
 import { EncodingError } from '../../crypto/errors.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
 import { ByteReader, ByteWriter, compareBytes } from '../../protocol/bytes-io.js';
@@ -73,21 +75,104 @@ export function encodeSnapshot(content: SnapshotContent): Uint8Array {
 
 const fail = (detail: string) => new SnapshotDecodeError(detail);
 
-/** Decodes and checks a snapshot for chain `chainId`; throws SnapshotDecodeError for anything else. */
-export function decodeSnapshot(bytes: Uint8Array, chainId: string): DecodedSnapshot {
-  if (!(bytes instanceof Uint8Array)) throw fail('input is not a Uint8Array');
-  const r = new ByteReader(bytes, fail);
+/** A snapshot holds more state entries than this node may build from a peer's bytes (snapshotEntryBudget). */
+export class SnapshotTooLargeError extends SnapshotDecodeError {
+  constructor(
+    readonly entries: number,
+    readonly limit: number,
+  ) {
+    super(`${entries} state entries, more than the ${limit} this node can build`);
+  }
+}
+
+/** What a snapshot's first bytes say about it, before the rest has arrived. */
+export interface SnapshotHeader {
+  readonly chainId: string;
+  readonly height: number;
+  /** State entries that follow. */
+  readonly entryCount: number;
+}
+
+function readHeader(r: ByteReader): SnapshotHeader {
   const magic = r.bytes(MAGIC.length, 'magic');
   if (compareBytes(magic, MAGIC) !== 0) throw fail('bad magic');
   const version = r.u8('version');
   if (version !== VERSION) throw fail(`unsupported version ${version}`);
   const chain = r.bytes(r.u8('chain id length'), 'chain id');
-  if (String.fromCharCode(...chain) !== chainId) throw fail('snapshot belongs to another chain');
   const height = r.u53('height');
+  const entryCount = r.u53('entry count');
+  return { chainId: String.fromCharCode(...chain), height, entryCount };
+}
 
-  const count = r.u53('entry count');
+/**
+ * The header at the front of snapshot bytes (at most SNAPSHOT_HEADER_MAX_BYTES of them): a
+ * download reads it from the first chunk and can refuse a snapshot too large to build before
+ * fetching the rest. Throws SnapshotDecodeError.
+ */
+export function readSnapshotHeader(prefix: Uint8Array): SnapshotHeader {
+  if (!(prefix instanceof Uint8Array)) throw fail('input is not a Uint8Array');
+  return readHeader(new ByteReader(prefix, fail));
+}
+
+/** Magic, version, chain id (at most 255 bytes), height, entry count. */
+export const SNAPSHOT_HEADER_MAX_BYTES = MAGIC.length + 1 + 1 + 255 + 8 + 8;
+
+/**
+ * Heap one state entry takes here once built (the state tree's map entry and leaf: 62 bytes
+ * for the smallest entries, read between forced collections), with room for the decode's
+ * short-lived copies.
+ */
+export const STATE_ENTRY_HEAP_BYTES = 192;
+/** Memory outside the heap one state entry takes once built (its pair-arena bytes and key hash: 433-440 bytes for the smallest). */
+export const STATE_ENTRY_OFF_HEAP_BYTES = 512;
+
+/** Bytes this process can still take: on its heap, and of the machine's memory. */
+export interface MemoryHeadroom {
+  readonly heapFree: number;
+  readonly systemFree: number;
+}
+
+export function memoryHeadroom(): MemoryHeadroom {
+  const heap = getHeapStatistics();
+  return { heapFree: heap.heap_size_limit - heap.used_heap_size, systemFree: freemem() };
+}
+
+/**
+ * The most state entries a snapshot from a peer may hold on this node: what half the heap
+ * still free, and half the machine's free memory, can take. A snapshot's byte size bounds its
+ * entries only loosely (8 bytes the smallest), and nothing certifies it before the state is
+ * rebuilt, so without this a peer's gigabyte of tiny entries ran the heap out (a fatal error
+ * no handler catches). An honest state past the budget could not be held here either; a
+ * larger heap (--max-old-space-size) raises it.
+ */
+export function snapshotEntryBudget(room: MemoryHeadroom = memoryHeadroom()): number {
+  const byHeap = room.heapFree / 2 / STATE_ENTRY_HEAP_BYTES;
+  const byMemory = room.systemFree / 2 / STATE_ENTRY_OFF_HEAP_BYTES;
+  return Math.max(0, Math.floor(Math.min(byHeap, byMemory)));
+}
+
+/** Receives a snapshot's contents in order, as readSnapshot checks them. */
+export interface SnapshotSink {
+  /** A state entry; keys arrive strictly ascending. */
+  entry(key: Uint8Array, value: Uint8Array): void;
+  /** The log entry at the next position. */
+  logEntry(requestId: Uint8Array, result: Result): void;
+}
+
+/**
+ * Reads and checks a snapshot for chain `chainId`, handing each entry to `sink` as it goes (so
+ * nothing of it is held twice), and returns its height. Throws SnapshotDecodeError for anything
+ * that is not a valid snapshot, and SnapshotTooLargeError, before any entry, when it holds more
+ * than `maxEntries` state entries. The sink may have seen a prefix when it throws.
+ */
+export function readSnapshot(bytes: Uint8Array, chainId: string, sink: SnapshotSink, opts: { readonly maxEntries?: number } = {}): number {
+  if (!(bytes instanceof Uint8Array)) throw fail('input is not a Uint8Array');
+  const r = new ByteReader(bytes, fail);
+  const { chainId: chain, height, entryCount: count } = readHeader(r);
+  if (chain !== chainId) throw fail('snapshot belongs to another chain');
   if (count > r.remaining / MIN_ENTRY_BYTES) throw fail(`entry count ${count} exceeds what ${r.remaining} bytes can hold`);
-  const entries: [Uint8Array, Uint8Array][] = [];
+  if (opts.maxEntries !== undefined && count > opts.maxEntries) throw new SnapshotTooLargeError(count, opts.maxEntries);
+  let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
     const key = r.bytes(r.u16('key length'), 'key');
     const valueLength = r.u32('value length');
@@ -96,21 +181,32 @@ export function decodeSnapshot(bytes: Uint8Array, chainId: string): DecodedSnaps
     if (valueLength > r.remaining) throw fail(`entry ${i}: value length ${valueLength} runs past the end`);
     const value = r.bytes(valueLength, 'value');
     if (!isValidStateEntry(key, value)) throw fail(`entry ${i} is not a valid application state entry`);
-    if (i > 0 && compareBytes(entries[i - 1]![0], key) >= 0) throw fail(`entry ${i} is not in strictly ascending key order`);
-    entries.push([key, value]);
+    if (previous !== undefined && compareBytes(previous, key) >= 0) throw fail(`entry ${i} is not in strictly ascending key order`);
+    previous = key;
+    sink.entry(key, value);
   }
 
   const logSize = r.u53('log size');
   if (logSize * LOG_ENTRY_BYTES !== r.remaining) {
     throw fail(`log of ${logSize} entries needs ${logSize * LOG_ENTRY_BYTES} bytes, ${r.remaining} present`);
   }
-  const log: SnapshotLogEntry[] = [];
   for (let i = 0; i < logSize; i++) {
     const requestId = r.bytes(SHA256_LENGTH, 'request id');
     const result = r.u8('result');
     if (!isResult(result)) throw fail(`log entry ${i} has unknown result code ${result}`);
-    log.push({ requestId, result });
+    sink.logEntry(requestId, result);
   }
   r.end();
+  return height;
+}
+
+/** Decodes and checks a whole snapshot for chain `chainId` into arrays; throws SnapshotDecodeError for anything else. */
+export function decodeSnapshot(bytes: Uint8Array, chainId: string): DecodedSnapshot {
+  const entries: [Uint8Array, Uint8Array][] = [];
+  const log: SnapshotLogEntry[] = [];
+  const height = readSnapshot(bytes, chainId, {
+    entry: (key, value) => entries.push([key, value]),
+    logEntry: (requestId, result) => log.push({ requestId, result }),
+  });
   return { chainId, height, entries, log };
 }

@@ -1,5 +1,4 @@
 import { maxFaulty } from '../../crypto/qc/quorum.js';
-import { decodeMessage, encodeMessage } from '../../network/codec.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { ValidationPool } from '../../validation/pool.js';
 import { BlsCertificateOps, blsSigner } from '../consensus/bls-certs.js';
@@ -18,7 +17,8 @@ import { serveSubmitSessions } from './submit-sessions.js';
 import { isReceipt, ValidatorNode } from './validator-node.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
-import { MAX_MESSAGE_BYTES, MAX_SYNC_ASK_BYTES } from '../../network/codec.js';
+import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
+import { serveSyncRequests } from './sync-service.js';
 import { MAX_QUERY_REQUEST_BYTES } from '../../protocol/query.js';
 import { MAX_REQUEST_BYTES } from '../../protocol/request.js';
 import { MAX_BATCH_BYTES } from '../../protocol/request-batch.js';
@@ -166,6 +166,8 @@ export async function startValidator(
     metrics.bytesIn.inc({ topic: decoded?.type ?? 'garbage' }, bytes.length);
     if (sender === undefined || decoded === undefined) {
       metrics.rejectedMessages.inc({ reason: 'undecodable' });
+      // Only validators reach these protocols, and none that is honest sends such bytes.
+      host.penalise(from);
       return undefined;
     }
     // A compact proposal is rebuilt before anything looks at it. A fetch holds the stream it
@@ -191,19 +193,14 @@ export async function startValidator(
   // Answers only about proposals that went out through this compactor: a withholding Byzantine
   // node sends its own (withhold-requests), so it answers "none of these" about them.
   serveRequestFetches(host, compactor, metrics);
-  host.handle('sync', async (_from, bytes) => {
-    if (byz && !byz.servesSync) return undefined;
-    const msg = decodeMessage(bytes);
-    if (msg.type === 'snapshot-request') {
-      const chunk = node.serveSnapshot(msg.height, msg.offset);
-      return encodeMessage(chunk ? { type: 'snapshot-chunk', ...chunk } : { type: 'snapshot-none' });
-    }
-    if (msg.type !== 'sync-request') return undefined;
-    const answer = node.serveSync(msg.fromHeight);
-    if ('pruned' in answer) return encodeMessage({ type: 'sync-pruned', lowestHeight: answer.pruned });
-    const served = byz ? byz.syncAnswer(answer) : answer;
-    return encodeMessage({ type: 'sync-response', blocks: served.blocks, highQc: served.highQc });
-  }, { maxRequestBytes: MAX_SYNC_ASK_BYTES });
+  serveSyncRequests(host, {
+    blocksFrom: (fromHeight) => {
+      const answer = node.serveSync(fromHeight);
+      return byz && !('pruned' in answer) ? byz.syncAnswer(answer) : answer;
+    },
+    snapshotChunk: (height, offset) => node.serveSnapshot(height, offset),
+    answers: () => !byz || byz.servesSync,
+  });
   // Client requests go to every other validator, so whoever leads the round can propose them at
   // once; in batches (request-relay.ts): one frame per peer and one pool call per batch.
   const otherValidators = peerIds.filter((_, i) => i !== index);

@@ -56,6 +56,8 @@ export function p2pTransport(opts: {
         if (msg.type === 'sync-pruned') return { pruned: msg.lowestHeight } satisfies SyncAnswer;
         return msg.type === 'sync-response' ? ({ blocks: msg.blocks, highQc: msg.highQc } satisfies SyncAnswer) : undefined;
       } catch (err) {
+        // Slow or gone proves nothing; bytes that are not a sync answer do.
+        if (err instanceof WireDecodeError) host.penalise(peerIds[to]!);
         opts.logger?.debug({ to, err: String(err) }, 'sync request failed');
         return undefined;
       }
@@ -69,6 +71,8 @@ export function p2pTransport(opts: {
         const { type: _type, ...chunk } = msg;
         return chunk satisfies SnapshotChunkAnswer;
       } catch (err) {
+        // Slow or gone proves nothing; bytes that are not a sync answer do.
+        if (err instanceof WireDecodeError) host.penalise(peerIds[to]!);
         opts.logger?.debug({ to, err: String(err) }, 'snapshot request failed');
         return undefined;
       }

@@ -25,7 +25,7 @@ import { blockId } from '../../protocol/block.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import { applicationInputs } from '../app/block-inputs.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
-import { SnapshotDecodeError } from '../app/snapshot.js';
+import { readSnapshotHeader, SNAPSHOT_HEADER_MAX_BYTES, SnapshotDecodeError, SnapshotTooLargeError, snapshotEntryBudget } from '../app/snapshot.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { LedgerStore, SnapshotChunkAnswer } from './ports.js';
 
@@ -43,7 +43,9 @@ export type SnapshotSyncFailure =
   /** The peer has no snapshot for us, or one no newer than what we hold (not a lie). */
   | 'unavailable'
   /** The transfer outlasted its allowance (snapshotTransferAllowanceMs): slow, not proven lying. */
-  | 'too-slow';
+  | 'too-slow'
+  /** More state entries than this node can build (snapshotEntryBudget): an honest state may be, too. */
+  | 'too-large';
 
 /** A snapshot from a peer that must not be used; `peerFault` says whether the peer lied. */
 export class SnapshotSyncError extends Error {
@@ -54,7 +56,7 @@ export class SnapshotSyncError extends Error {
   ) {
     super(`snapshot sync: ${reason}: ${detail}`);
     this.name = 'SnapshotSyncError';
-    this.peerFault = reason !== 'unavailable' && reason !== 'too-slow';
+    this.peerFault = reason !== 'unavailable' && reason !== 'too-slow' && reason !== 'too-large';
   }
 }
 
@@ -109,7 +111,8 @@ export function verifySnapshotProof(chainId: string, height: number, proof: Snap
 
 /**
  * Checks `bytes` (a snapshot a peer says is at `height`) against `proof` and returns the
- * certified application state. Throws SnapshotSyncError naming what was wrong.
+ * certified application state. Throws SnapshotSyncError naming what was wrong; 'too-large',
+ * before building anything, past `maxEntries` state entries.
  */
 export function verifySnapshot(
   chainId: string,
@@ -118,6 +121,7 @@ export function verifySnapshot(
   proof: SnapshotProof,
   certs: CertificateOps,
   appOptions: KvApplicationOptions,
+  maxEntries: number = snapshotEntryBudget(),
 ): VerifiedSnapshot {
   const t = verifySnapshotProof(chainId, height, proof, certs);
   const { blocks } = proof;
@@ -125,8 +129,9 @@ export function verifySnapshot(
 
   let app: KvApplication;
   try {
-    app = KvApplication.fromSnapshot(bytes, appOptions);
+    app = KvApplication.fromSnapshot(bytes, appOptions, { maxEntries });
   } catch (err) {
+    if (err instanceof SnapshotTooLargeError) throw new SnapshotSyncError('too-large', err.message);
     if (err instanceof SnapshotDecodeError) throw new SnapshotSyncError('bad-snapshot', err.message);
     throw err;
   }
@@ -180,6 +185,8 @@ export interface DownloadOptions {
   readonly checkProof?: (height: number, proof: SnapshotProof) => void;
   /** Clock in ms for the transfer's allowance (snapshotTransferAllowanceMs); performance.now by default. */
   readonly now?: () => number;
+  /** State entries this node can build (default snapshotEntryBudget()): a larger snapshot is refused at its first chunk. */
+  readonly maxEntries?: number;
 }
 
 /**
@@ -202,6 +209,7 @@ export async function downloadSnapshot(
   if (!proof) throw new SnapshotSyncError('bad-chunk', 'the first chunk carries no proof');
   if (total < 1 || total > MAX_SNAPSHOT_BYTES) throw new SnapshotSyncError('bad-chunk', `snapshot size ${total} is outside 1..${MAX_SNAPSHOT_BYTES}`);
   opts.checkProof?.(height, proof);
+  checkSnapshotHeader(first.data, height, opts.maxEntries ?? snapshotEntryBudget());
   const deadline = started + snapshotTransferAllowanceMs(total);
   const parts: Uint8Array[] = [];
   let offset = 0;
@@ -227,4 +235,24 @@ export async function downloadSnapshot(
     at += p.length;
   }
   return { height, bytes, proof };
+}
+
+/**
+ * The snapshot's own header, from its first chunk: the height it was offered at, and no more
+ * state entries than this node can build. Without the check a peer's gigabyte of tiny entries
+ * was fetched whole and then built until the heap ran out.
+ */
+function checkSnapshotHeader(data: Uint8Array, height: number, maxEntries: number): void {
+  let header: ReturnType<typeof readSnapshotHeader>;
+  try {
+    header = readSnapshotHeader(data.subarray(0, SNAPSHOT_HEADER_MAX_BYTES));
+  } catch (err) {
+    // A first chunk holds min(total, a chunk) bytes, and any valid snapshot its whole header.
+    if (err instanceof SnapshotDecodeError) throw new SnapshotSyncError('bad-snapshot', err.message);
+    throw err;
+  }
+  if (header.height !== height) throw new SnapshotSyncError('bad-chunk', `the snapshot's header says height ${header.height}, offered as ${height}`);
+  if (header.entryCount > maxEntries) {
+    throw new SnapshotSyncError('too-large', `${header.entryCount} state entries, more than the ${maxEntries} this node can build`);
+  }
 }

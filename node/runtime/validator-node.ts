@@ -977,7 +977,8 @@ export class ValidatorNode {
             return;
           }
           this.opts.metrics?.snapshotSyncFailures.inc({ reason: err.reason });
-          const log = err.peerFault ? this.opts.logger?.warn.bind(this.opts.logger) : this.opts.logger?.debug.bind(this.opts.logger);
+          // A state too large for this node is the operator's to hear of, lie or not.
+          const log = err.peerFault || err.reason === 'too-large' ? this.opts.logger?.warn.bind(this.opts.logger) : this.opts.logger?.debug.bind(this.opts.logger);
           log?.({ peer, reason: err.reason, err: err.message }, 'snapshot from peer not used');
         }
       }

@@ -120,4 +120,16 @@ describe('protocol/submit-reply batch codec', () => {
       }),
     );
   });
+
+  it('keeps a result code this build does not know, as the log does, instead of refusing the frame', () => {
+    const known = new Set<number>(Object.values(Result));
+    const unknown = Array.from({ length: 256 }, (_, i) => i).filter((c) => !known.has(c));
+    assert.ok(unknown.length > 0);
+    for (const code of unknown) {
+      // u8 version 1, u16 count 1, committed: u64 height 5, u64 position 9, u8 code.
+      const frame = Uint8Array.of(1, 0, 1, 0, ...[0, 0, 0, 0, 0, 0, 0, 5], ...[0, 0, 0, 0, 0, 0, 0, 9], code);
+      assert.deepEqual(decodeSubmitReplies(frame), [{ status: 'committed', height: 5, position: 9, result: code, resultName: `UNKNOWN(${code})` }]);
+      assert.deepEqual(encodeSubmitReplies(decodeSubmitReplies(frame)), frame);
+    }
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSnapshot, encodeSnapshot } from '../../../node/app/snapshot.js';
+import { decodeSnapshot, encodeSnapshot, STATE_ENTRY_HEAP_BYTES, STATE_ENTRY_OFF_HEAP_BYTES, snapshotEntryBudget } from '../../../node/app/snapshot.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import type { LedgerStore, SnapshotChunkAnswer } from '../../../node/runtime/ports.js';
@@ -181,11 +181,14 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     // A fake peer serving 3 chunks of a 3 MiB snapshot (the bytes and proof are never checked
     // here): on a clock that passes the allowance, refused as too slow, not as a liar.
     const chunk = 1 << 20;
+    // The first chunk starts with a snapshot header for height 9 (no state entries).
+    const first = new Uint8Array(chunk);
+    first.set(encodeSnapshot({ chainId: CHAIN, height: 9, entries: [], log: [] }));
     const fakePeer = async (_h: number, off: number): Promise<SnapshotChunkAnswer> => ({
       height: 9,
       total: 3 * chunk,
       offset: off,
-      data: new Uint8Array(chunk),
+      data: off === 0 ? first : new Uint8Array(chunk),
       ...(off === 0 ? { proof: {} as SnapshotProof } : {}),
     });
     let t = 0;
@@ -193,6 +196,42 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     await assert.rejects(downloadSnapshot(fakePeer, 0, { now: clock(snapshotTransferAllowanceMs(3 * chunk)) }), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'too-slow' && !e.peerFault);
     t = 0;
     assert.equal((await downloadSnapshot(fakePeer, 0, { now: clock(1_000) })).bytes.length, 3 * chunk);
+  });
+
+  it('refuses at its first chunk a snapshot of more state entries than this node can build, fetching no more', async () => {
+    const whole = await honest();
+    const entries = decodeSnapshot(whole.bytes, CHAIN).entries.length;
+    assert.ok(entries > 1);
+    let fetched = 0;
+    const counting = async (h: number, off: number) => {
+      fetched++;
+      return net.nodes[0]!.serveSnapshot(h, off);
+    };
+    await assert.rejects(downloadSnapshot(counting, 0, { maxEntries: entries - 1 }), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'too-large' && !e.peerFault);
+    assert.equal(fetched, 1);
+    assert.equal((await downloadSnapshot(counting, 0, { maxEntries: entries })).bytes.length, whole.bytes.length);
+    // The same bound where the bytes are built, for bytes that did not come through a download.
+    syncError(() => verifySnapshot(CHAIN, whole.height, whole.bytes, whole.proof, certs, appOptions, entries - 1), 'too-large');
+    assert.ok(verifySnapshot(CHAIN, whole.height, whole.bytes, whole.proof, certs, appOptions, entries).app.height >= 0);
+    // A header that names another height than the chunk offered it at.
+    const otherHeight = async (h: number, off: number): Promise<SnapshotChunkAnswer | undefined> => {
+      const c = await net.nodes[0]!.serveSnapshot(h, off);
+      if (!c || off !== 0) return c;
+      const data = Uint8Array.from(c.data);
+      const header = encodeSnapshot({ chainId: CHAIN, height: c.height + 1, entries: [], log: [] });
+      data.set(header.subarray(0, header.length - 16));
+      return { ...c, data };
+    };
+    await assert.rejects(downloadSnapshot(otherHeight, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-chunk' && e.peerFault);
+  });
+
+  it('budgets state entries by half the heap still free and half the free memory, whichever is less', () => {
+    const mib = 1 << 20;
+    const plenty = 2 ** 50;
+    assert.equal(snapshotEntryBudget({ heapFree: 4000 * mib, systemFree: plenty }), Math.floor((2000 * mib) / STATE_ENTRY_HEAP_BYTES));
+    assert.equal(snapshotEntryBudget({ heapFree: plenty, systemFree: 4000 * mib }), Math.floor((2000 * mib) / STATE_ENTRY_OFF_HEAP_BYTES));
+    assert.equal(snapshotEntryBudget({ heapFree: -100, systemFree: plenty }), 0);
+    assert.ok(snapshotEntryBudget() > 1_000_000, 'this process can build a million entries');
   });
 
   it('a validator far behind skips lying peers and catches up from a certified snapshot', async () => {
