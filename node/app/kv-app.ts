@@ -32,7 +32,7 @@ import { CommandDecodeError, decodeCommand, MAX_AMOUNT, MAX_KEY_BYTES, MAX_ACCOU
 import type { LogEntry } from '../../protocol/log-proof.js';
 import { CommandLog } from './log.js';
 import { Result } from '../../protocol/result.js';
-import { encodeSnapshot, readSnapshot } from './snapshot.js';
+import { encodeSnapshot, readSnapshot, type SnapshotLimits } from './snapshot.js';
 import { CLIENT_KEY_BYTES, MAX_U64 } from '../../protocol/request.js';
 import { admitSequence, decodeReplayRecord, encodeReplayRecord, type ReplayRecord } from './replay-window.js';
 import { balanceStateKey, decodeBalance, encodeBalance, kvStateKey, replayStateKey } from './state-keys.js';
@@ -209,12 +209,12 @@ export class KvApplication {
 
   /**
    * Rebuilds an application from snapshot() bytes; throws SnapshotDecodeError for bytes that are
-   * not a valid snapshot of `options.chainId`, and SnapshotTooLargeError, before building any of
-   * it, for one of more than `limits.maxEntries` state entries (a peer's: snapshotEntryBudget).
+   * not a valid snapshot of `options.chainId`, and SnapshotTooLargeError, before its state or
+   * before its log, for one that needs more than `limits` (a peer's: snapshotLimits).
    * The caller must compare stateRoot() and logRoot() with a certified header before trusting
    * the result.
    */
-  static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions, limits: { readonly maxEntries?: number } = {}): KvApplication {
+  static fromSnapshot(bytes: Uint8Array, options: KvApplicationOptions, limits?: Pick<SnapshotLimits, 'heapBytes' | 'memoryBytes'>): KvApplication {
     // The snapshot holds the whole state, genesis balances included as they stand now: seeding
     // them again would resurrect an account emptied since.
     const app = new KvApplication({ ...options, initialBalances: [] });

@@ -75,15 +75,8 @@ export function encodeSnapshot(content: SnapshotContent): Uint8Array {
 
 const fail = (detail: string) => new SnapshotDecodeError(detail);
 
-/** A snapshot holds more state entries than this node may build from a peer's bytes (snapshotEntryBudget). */
-export class SnapshotTooLargeError extends SnapshotDecodeError {
-  constructor(
-    readonly entries: number,
-    readonly limit: number,
-  ) {
-    super(`${entries} state entries, more than the ${limit} this node can build`);
-  }
-}
+/** A snapshot from a peer is more than this node can hold (snapshotLimits). */
+export class SnapshotTooLargeError extends SnapshotDecodeError {}
 
 /** What a snapshot's first bytes say about it, before the rest has arrived. */
 export interface SnapshotHeader {
@@ -122,11 +115,13 @@ export const SNAPSHOT_HEADER_MAX_BYTES = MAGIC.length + 1 + 1 + 255 + 8 + 8;
  * for the smallest entries, read between forced collections), with room for the decode's
  * short-lived copies.
  */
-export const STATE_ENTRY_HEAP_BYTES = 192;
+export const STATE_ENTRY_HEAP_BYTES = 96;
 /** Memory outside the heap one state entry takes once built (its pair-arena bytes and key hash: 433-440 bytes for the smallest). */
 export const STATE_ENTRY_OFF_HEAP_BYTES = 512;
+/** Memory one log entry takes once built (65 bytes in the log's slabs, which double as they grow). */
+export const LOG_ENTRY_MEMORY_BYTES = 144;
 
-/** Bytes this process can still take: on its heap, and of the machine's memory. */
+/** Bytes this process can still take: on its heap, and of the machine's (or its container's) memory. */
 export interface MemoryHeadroom {
   readonly heapFree: number;
   readonly systemFree: number;
@@ -134,21 +129,41 @@ export interface MemoryHeadroom {
 
 export function memoryHeadroom(): MemoryHeadroom {
   const heap = getHeapStatistics();
-  return { heapFree: heap.heap_size_limit - heap.used_heap_size, systemFree: freemem() };
+  return { heapFree: heap.heap_size_limit - heap.used_heap_size, systemFree: Math.min(freemem(), process.availableMemory()) };
+}
+
+/** What a snapshot from a peer may take on this node, in bytes (snapshotLimits). */
+export interface SnapshotLimits {
+  /** Heap for the state built from it (STATE_ENTRY_HEAP_BYTES an entry). */
+  readonly heapBytes: number;
+  /** Memory outside the heap for the state and log built from it. */
+  readonly memoryBytes: number;
+  /** Memory for the download: its chunks, then one buffer of them, so twice its size for a moment. */
+  readonly downloadBytes: number;
 }
 
 /**
- * The most state entries a snapshot from a peer may hold on this node: what half the heap
- * still free, and half the machine's free memory, can take. A snapshot's byte size bounds its
- * entries only loosely (8 bytes the smallest), and nothing certifies it before the state is
- * rebuilt, so without this a peer's gigabyte of tiny entries ran the heap out (a fatal error
- * no handler catches). An honest state past the budget could not be held here either; a
- * larger heap (--max-old-space-size) raises it.
+ * What a snapshot from a peer may take here: three quarters of the heap still free, half the
+ * free memory for what is built from it and a quarter for its bytes. A snapshot's byte size
+ * bounds its entries only loosely (8 bytes the smallest), and nothing certifies it before the
+ * state is rebuilt, so without this a peer's gigabyte of tiny entries ran the heap out (a fatal
+ * error no handler catches). Taken once, before the download, so that what the download holds
+ * is not counted against what is built. A larger heap (--max-old-space-size) raises the state
+ * a node can take.
  */
-export function snapshotEntryBudget(room: MemoryHeadroom = memoryHeadroom()): number {
-  const byHeap = room.heapFree / 2 / STATE_ENTRY_HEAP_BYTES;
-  const byMemory = room.systemFree / 2 / STATE_ENTRY_OFF_HEAP_BYTES;
-  return Math.max(0, Math.floor(Math.min(byHeap, byMemory)));
+export function snapshotLimits(room: MemoryHeadroom = memoryHeadroom()): SnapshotLimits {
+  const floor = (x: number) => Math.max(0, Math.floor(x));
+  return { heapBytes: floor((room.heapFree * 3) / 4), memoryBytes: floor(room.systemFree / 2), downloadBytes: floor(room.systemFree / 4) };
+}
+
+/** Refuses `entries` state entries that `limits` cannot take; what is left of its memory for the log. */
+export function checkStateEntries(entries: number, limits: Pick<SnapshotLimits, 'heapBytes' | 'memoryBytes'>): number {
+  const heap = entries * STATE_ENTRY_HEAP_BYTES;
+  const memory = entries * STATE_ENTRY_OFF_HEAP_BYTES;
+  if (heap > limits.heapBytes || memory > limits.memoryBytes) {
+    throw new SnapshotTooLargeError(`${entries} state entries need ${heap} bytes of heap and ${memory} beside it; this node can give ${limits.heapBytes} and ${limits.memoryBytes}`);
+  }
+  return limits.memoryBytes - memory;
 }
 
 /** Receives a snapshot's contents in order, as readSnapshot checks them. */
@@ -162,16 +177,16 @@ export interface SnapshotSink {
 /**
  * Reads and checks a snapshot for chain `chainId`, handing each entry to `sink` as it goes (so
  * nothing of it is held twice), and returns its height. Throws SnapshotDecodeError for anything
- * that is not a valid snapshot, and SnapshotTooLargeError, before any entry, when it holds more
- * than `maxEntries` state entries. The sink may have seen a prefix when it throws.
+ * that is not a valid snapshot, and SnapshotTooLargeError, before the state entries or before
+ * the log, when they need more than `limits`. The sink may have seen a prefix when it throws.
  */
-export function readSnapshot(bytes: Uint8Array, chainId: string, sink: SnapshotSink, opts: { readonly maxEntries?: number } = {}): number {
+export function readSnapshot(bytes: Uint8Array, chainId: string, sink: SnapshotSink, limits?: Pick<SnapshotLimits, 'heapBytes' | 'memoryBytes'>): number {
   if (!(bytes instanceof Uint8Array)) throw fail('input is not a Uint8Array');
   const r = new ByteReader(bytes, fail);
   const { chainId: chain, height, entryCount: count } = readHeader(r);
   if (chain !== chainId) throw fail('snapshot belongs to another chain');
   if (count > r.remaining / MIN_ENTRY_BYTES) throw fail(`entry count ${count} exceeds what ${r.remaining} bytes can hold`);
-  if (opts.maxEntries !== undefined && count > opts.maxEntries) throw new SnapshotTooLargeError(count, opts.maxEntries);
+  const logMemory = limits === undefined ? Number.POSITIVE_INFINITY : checkStateEntries(count, limits);
   let previous: Uint8Array | undefined;
   for (let i = 0; i < count; i++) {
     const key = r.bytes(r.u16('key length'), 'key');
@@ -189,6 +204,9 @@ export function readSnapshot(bytes: Uint8Array, chainId: string, sink: SnapshotS
   const logSize = r.u53('log size');
   if (logSize * LOG_ENTRY_BYTES !== r.remaining) {
     throw fail(`log of ${logSize} entries needs ${logSize * LOG_ENTRY_BYTES} bytes, ${r.remaining} present`);
+  }
+  if (logSize * LOG_ENTRY_MEMORY_BYTES > logMemory) {
+    throw new SnapshotTooLargeError(`a log of ${logSize} entries needs ${logSize * LOG_ENTRY_MEMORY_BYTES} bytes; this node can give ${logMemory} beside the state`);
   }
   for (let i = 0; i < logSize; i++) {
     const requestId = r.bytes(SHA256_LENGTH, 'request id');

@@ -116,7 +116,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--b-root <dir>', "variant B runs this checkout's bin/vsmr.js (built)", ROOT)
     .option('--run-timeout <s>', 'stop a run (all its processes) and count it failed after this long; default the window plus 180 s', intIn('--run-timeout', 1, 3600))
     .option('--json', 'print one JSON object (every run, the summary, the failures)')
-    .addHelpText('after', '\nExample: vsmr bench compare --runs 3 --b "--validation-workers 0" -- --batch 400 --clients 8 --outstanding 16 --duration 5')
+    .addHelpText('after', '\nExample: vsmr bench compare --runs 3 --b "--validation-workers 2" -- --batch 400 --clients 8 --outstanding 16 --duration 5')
     .action(async (e2eFlags: string[], opts: { runs: number; a: string; b: string; aRoot: string; bRoot: string; runTimeout?: number; json?: boolean }) => {
       const common = e2eFlags;
       const a = splitFlags(opts.a);

@@ -1,5 +1,5 @@
 import type { ConsensusMessage } from '../consensus/messages.js';
-import { type CompactProposal, decodeMessage, encodeMessage, WireDecodeError } from '../../network/codec.js';
+import { type CompactProposal, decodeMessage, encodeMessage, WireDecodeError, type WireMessage } from '../../network/codec.js';
 import type { NetworkHost } from '../../network/host.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import type { Logger } from '../observability/log.js';
@@ -88,5 +88,19 @@ export function decodeConsensus(bytes: Uint8Array): ConsensusMessage | CompactPr
   } catch (err) {
     if (err instanceof WireDecodeError) return undefined;
     throw err;
+  }
+}
+
+/**
+ * Decodes a frame a peer sent on a request/response protocol; bytes that are no message are not
+ * what an honest validator sends, so the peer is penalised and undefined returned.
+ */
+export function decodeFromPeer(host: Pick<NetworkHost, 'penalise'>, from: string, bytes: Uint8Array): WireMessage | undefined {
+  try {
+    return decodeMessage(bytes);
+  } catch (err) {
+    if (!(err instanceof WireDecodeError)) throw err;
+    host.penalise(from);
+    return undefined;
   }
 }

@@ -10,6 +10,7 @@ import type { NetworkHost } from '../../network/host.js';
 import type { Logger } from '../observability/log.js';
 import type { NodeMetrics } from '../observability/metrics.js';
 import { assembleProposal, type ProposalCompactor, type ProposalMessage } from './compact-proposals.js';
+import { decodeFromPeer } from './p2p-transport.js';
 
 /**
  * How long a replica waits for a proposal's sender to supply requests: the default round
@@ -55,14 +56,8 @@ export function serveRequestFetches(host: Pick<NetworkHost, 'handle' | 'penalise
   host.handle(
     'fetch',
     async (from, bytes) => {
-      let msg: ReturnType<typeof decodeMessage>;
-      try {
-        msg = decodeMessage(bytes);
-      } catch (err) {
-        if (!(err instanceof WireDecodeError)) throw err;
-        host.penalise(from);
-        return undefined;
-      }
+      const msg = decodeFromPeer(host, from, bytes);
+      if (msg === undefined) return undefined;
       const answer = msg.type === 'request-fetch' ? compactor.serve(msg, MAX_MESSAGE_BYTES) : undefined;
       if (answer === undefined) {
         host.penalise(from);

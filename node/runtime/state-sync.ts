@@ -25,7 +25,7 @@ import { blockId } from '../../protocol/block.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import { applicationInputs } from '../app/block-inputs.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
-import { readSnapshotHeader, SNAPSHOT_HEADER_MAX_BYTES, SnapshotDecodeError, SnapshotTooLargeError, snapshotEntryBudget } from '../app/snapshot.js';
+import { checkStateEntries, readSnapshotHeader, SNAPSHOT_HEADER_MAX_BYTES, SnapshotDecodeError, type SnapshotLimits, snapshotLimits, SnapshotTooLargeError } from '../app/snapshot.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import type { LedgerStore, SnapshotChunkAnswer } from './ports.js';
 
@@ -44,7 +44,7 @@ export type SnapshotSyncFailure =
   | 'unavailable'
   /** The transfer outlasted its allowance (snapshotTransferAllowanceMs): slow, not proven lying. */
   | 'too-slow'
-  /** More state entries than this node can build (snapshotEntryBudget): an honest state may be, too. */
+  /** More than this node can hold (snapshotLimits): an honest snapshot may be, too. */
   | 'too-large';
 
 /** A snapshot from a peer that must not be used; `peerFault` says whether the peer lied. */
@@ -111,8 +111,8 @@ export function verifySnapshotProof(chainId: string, height: number, proof: Snap
 
 /**
  * Checks `bytes` (a snapshot a peer says is at `height`) against `proof` and returns the
- * certified application state. Throws SnapshotSyncError naming what was wrong; 'too-large',
- * before building anything, past `maxEntries` state entries.
+ * certified application state. Throws SnapshotSyncError naming what was wrong; 'too-large'
+ * for a snapshot that needs more than `limits` (before building its state, or its log).
  */
 export function verifySnapshot(
   chainId: string,
@@ -121,7 +121,7 @@ export function verifySnapshot(
   proof: SnapshotProof,
   certs: CertificateOps,
   appOptions: KvApplicationOptions,
-  maxEntries: number = snapshotEntryBudget(),
+  limits: SnapshotLimits = snapshotLimits(),
 ): VerifiedSnapshot {
   const t = verifySnapshotProof(chainId, height, proof, certs);
   const { blocks } = proof;
@@ -129,9 +129,12 @@ export function verifySnapshot(
 
   let app: KvApplication;
   try {
-    app = KvApplication.fromSnapshot(bytes, appOptions, { maxEntries });
+    app = KvApplication.fromSnapshot(bytes, appOptions, limits);
   } catch (err) {
     if (err instanceof SnapshotTooLargeError) throw new SnapshotSyncError('too-large', err.message);
+    // An allocation that failed all the same (the estimates are estimates): too large for
+    // this node, not a fault of ours that should halt it.
+    if (err instanceof RangeError) throw new SnapshotSyncError('too-large', `building the snapshot: ${err.message}`);
     if (err instanceof SnapshotDecodeError) throw new SnapshotSyncError('bad-snapshot', err.message);
     throw err;
   }
@@ -185,8 +188,8 @@ export interface DownloadOptions {
   readonly checkProof?: (height: number, proof: SnapshotProof) => void;
   /** Clock in ms for the transfer's allowance (snapshotTransferAllowanceMs); performance.now by default. */
   readonly now?: () => number;
-  /** State entries this node can build (default snapshotEntryBudget()): a larger snapshot is refused at its first chunk. */
-  readonly maxEntries?: number;
+  /** What the snapshot may take here (default snapshotLimits()): one that needs more is refused at its first chunk. */
+  readonly limits?: SnapshotLimits;
 }
 
 /**
@@ -209,7 +212,7 @@ export async function downloadSnapshot(
   if (!proof) throw new SnapshotSyncError('bad-chunk', 'the first chunk carries no proof');
   if (total < 1 || total > MAX_SNAPSHOT_BYTES) throw new SnapshotSyncError('bad-chunk', `snapshot size ${total} is outside 1..${MAX_SNAPSHOT_BYTES}`);
   opts.checkProof?.(height, proof);
-  checkSnapshotHeader(first.data, height, opts.maxEntries ?? snapshotEntryBudget());
+  checkSnapshotHeader(first.data, height, total, opts.limits ?? snapshotLimits());
   const deadline = started + snapshotTransferAllowanceMs(total);
   const parts: Uint8Array[] = [];
   let offset = 0;
@@ -239,10 +242,10 @@ export async function downloadSnapshot(
 
 /**
  * The snapshot's own header, from its first chunk: the height it was offered at, and no more
- * state entries than this node can build. Without the check a peer's gigabyte of tiny entries
- * was fetched whole and then built until the heap ran out.
+ * bytes and state entries than `limits` can take. Without the check a peer's gigabyte of tiny
+ * entries was fetched whole and then built until the heap ran out.
  */
-function checkSnapshotHeader(data: Uint8Array, height: number, maxEntries: number): void {
+function checkSnapshotHeader(data: Uint8Array, height: number, total: number, limits: SnapshotLimits): void {
   let header: ReturnType<typeof readSnapshotHeader>;
   try {
     header = readSnapshotHeader(data.subarray(0, SNAPSHOT_HEADER_MAX_BYTES));
@@ -252,7 +255,11 @@ function checkSnapshotHeader(data: Uint8Array, height: number, maxEntries: numbe
     throw err;
   }
   if (header.height !== height) throw new SnapshotSyncError('bad-chunk', `the snapshot's header says height ${header.height}, offered as ${height}`);
-  if (header.entryCount > maxEntries) {
-    throw new SnapshotSyncError('too-large', `${header.entryCount} state entries, more than the ${maxEntries} this node can build`);
+  if (2 * total > limits.downloadBytes) throw new SnapshotSyncError('too-large', `${total} bytes to download, held twice for a moment; this node can give ${limits.downloadBytes}`);
+  try {
+    checkStateEntries(header.entryCount, limits);
+  } catch (err) {
+    if (err instanceof SnapshotTooLargeError) throw new SnapshotSyncError('too-large', err.message);
+    throw err;
   }
 }

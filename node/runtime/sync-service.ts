@@ -2,16 +2,19 @@
  * The `sync` protocol's server side: blocks from a height (or "pruned below"), and snapshot
  * chunks. Each answer can be many MiB read from the ledger and encoded on the event loop, and
  * its bytes wait in the stream until the asker reads them, so what one peer may have open is
- * bounded per connection (MAX_SYNC_STREAMS_PER_PEER), as request fetches are. A syncing node
- * asks one peer one thing at a time; the bound leaves room for a retry overlapping a request
- * that has not yet timed out.
+ * bounded per connection (MAX_SYNC_STREAMS_PER_PEER), as request fetches are. An honest node
+ * far behind may have several asks open to one peer (it asks a round's leader again when a
+ * higher QC arrives while earlier answers are still on their way), so the bound is a few, not
+ * one: it caps what a faulty peer pins here at 8 answers, against the 256 streams libp2p
+ * allows by default. An ask past it is reset by libp2p, unpenalised; the asker moves on.
  */
-import { decodeMessage, encodeMessage, MAX_SYNC_ASK_BYTES, WireDecodeError } from '../../network/codec.js';
+import { encodeMessage, MAX_SYNC_ASK_BYTES } from '../../network/codec.js';
+import { decodeFromPeer } from './p2p-transport.js';
 import type { NetworkHost } from '../../network/host.js';
 import type { SnapshotChunkAnswer, SyncAnswer } from './ports.js';
 
 /** Sync streams one connection may hold open here at once. */
-export const MAX_SYNC_STREAMS_PER_PEER = 4;
+export const MAX_SYNC_STREAMS_PER_PEER = 8;
 
 export interface SyncSource {
   /** Blocks from `fromHeight` with the highest QC, or the lowest height still held. */
@@ -31,14 +34,8 @@ export function serveSyncRequests(host: Pick<NetworkHost, 'handle' | 'penalise'>
   host.handle(
     'sync',
     async (from, bytes) => {
-      let msg: ReturnType<typeof decodeMessage>;
-      try {
-        msg = decodeMessage(bytes);
-      } catch (err) {
-        if (!(err instanceof WireDecodeError)) throw err;
-        host.penalise(from);
-        return undefined;
-      }
+      const msg = decodeFromPeer(host, from, bytes);
+      if (msg === undefined) return undefined;
       if (source.answers?.() === false) return undefined;
       if (msg.type === 'snapshot-request') {
         const chunk = source.snapshotChunk(msg.height, msg.offset);

@@ -21,6 +21,7 @@ import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
 import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
+import { snapshotLimits } from '../app/snapshot.js';
 
 type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 
@@ -956,10 +957,13 @@ export class ValidatorNode {
       for (const peer of peers) {
         if (this.stopped) return;
         try {
+          // Taken before the download, so the bytes it holds are not counted against the build.
+          const limits = snapshotLimits();
           const got = await downloadSnapshot((h, off) => this.opts.transport.requestSnapshotChunk(peer, h, off), this.opts.store.committedHeight(), {
             checkProof: (h, proof) => verifySnapshotProof(this.opts.chainId, h, proof, this.opts.certs),
+            limits,
           });
-          const v = verifySnapshot(this.opts.chainId, got.height, got.bytes, got.proof, this.opts.certs, this.appOptions());
+          const v = verifySnapshot(this.opts.chainId, got.height, got.bytes, got.proof, this.opts.certs, this.appOptions(), limits);
           if (this.stopped || v.executed.height <= this.opts.store.committedHeight()) return;
           this.opts.store.installSnapshot(v.executed, v.bytes, v.rootQc);
           this.#app = v.app;

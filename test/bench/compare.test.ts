@@ -88,7 +88,7 @@ describe('vsmr bench compare (CLI)', function () {
   this.timeout(180_000);
 
   it('runs A and B alternately, each with its own flags, and prints every run and the summary', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--b', '--validation-workers 0', '--json', '--', '--batch', '10', '--duration', '3', '--quick'], {
+    const { stdout } = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--b', '--validation-workers 1', '--json', '--', '--batch', '10', '--duration', '3', '--quick'], {
       timeout: 170_000,
       maxBuffer: 4 << 20,
     }).catch((e: { stdout?: string; message: string }) => assert.fail(`compare failed: ${e.stdout || e.message}`));
@@ -96,7 +96,7 @@ describe('vsmr bench compare (CLI)', function () {
     assert.deepEqual(r.failures, []);
     assert.deepEqual(r.runs.map((x) => x.variant), ['a', 'b'], 'A first, then B');
     assert.equal(r.runs[0]!.validationWorkers, null, 'A ran on the default pool');
-    assert.equal(r.runs[1]!.validationWorkers, 0, "B's own flag reached its run");
+    assert.equal(r.runs[1]!.validationWorkers, 1, "B's own flag reached its run");
     assert.ok(r.runs.every((x) => x.throughput > 0), 'both committed');
     assert.ok(r.summary.ratio && r.summary.ratio.throughput > 0);
   });

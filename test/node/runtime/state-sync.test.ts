@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeSnapshot, encodeSnapshot, STATE_ENTRY_HEAP_BYTES, STATE_ENTRY_OFF_HEAP_BYTES, snapshotEntryBudget } from '../../../node/app/snapshot.js';
+import { decodeSnapshot, encodeSnapshot, LOG_ENTRY_MEMORY_BYTES, STATE_ENTRY_HEAP_BYTES, STATE_ENTRY_OFF_HEAP_BYTES, type SnapshotLimits, snapshotLimits } from '../../../node/app/snapshot.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import type { LedgerStore, SnapshotChunkAnswer } from '../../../node/runtime/ports.js';
@@ -198,21 +198,35 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     assert.equal((await downloadSnapshot(fakePeer, 0, { now: clock(1_000) })).bytes.length, 3 * chunk);
   });
 
-  it('refuses at its first chunk a snapshot of more state entries than this node can build, fetching no more', async () => {
+  it('refuses at its first chunk a snapshot that needs more than this node can give, fetching no more', async () => {
     const whole = await honest();
-    const entries = decodeSnapshot(whole.bytes, CHAIN).entries.length;
-    assert.ok(entries > 1);
+    const decoded = decodeSnapshot(whole.bytes, CHAIN);
+    const entries = decoded.entries.length;
+    const logSize = decoded.log.length;
+    assert.ok(entries > 1 && logSize > 1);
+    // Exactly what the snapshot needs: its state entries on and beside the heap, its log, and its bytes twice.
+    const exact: SnapshotLimits = {
+      heapBytes: entries * STATE_ENTRY_HEAP_BYTES,
+      memoryBytes: entries * STATE_ENTRY_OFF_HEAP_BYTES + logSize * LOG_ENTRY_MEMORY_BYTES,
+      downloadBytes: 2 * whole.bytes.length,
+    };
     let fetched = 0;
     const counting = async (h: number, off: number) => {
       fetched++;
       return net.nodes[0]!.serveSnapshot(h, off);
     };
-    await assert.rejects(downloadSnapshot(counting, 0, { maxEntries: entries - 1 }), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'too-large' && !e.peerFault);
-    assert.equal(fetched, 1);
-    assert.equal((await downloadSnapshot(counting, 0, { maxEntries: entries })).bytes.length, whole.bytes.length);
-    // The same bound where the bytes are built, for bytes that did not come through a download.
-    syncError(() => verifySnapshot(CHAIN, whole.height, whole.bytes, whole.proof, certs, appOptions, entries - 1), 'too-large');
-    assert.ok(verifySnapshot(CHAIN, whole.height, whole.bytes, whole.proof, certs, appOptions, entries).app.height >= 0);
+    const tooLarge = (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'too-large' && !e.peerFault;
+    for (const less of [{ heapBytes: exact.heapBytes - 1 }, { memoryBytes: entries * STATE_ENTRY_OFF_HEAP_BYTES - 1 }, { downloadBytes: exact.downloadBytes - 1 }]) {
+      fetched = 0;
+      await assert.rejects(downloadSnapshot(counting, 0, { limits: { ...exact, ...less } }), tooLarge, JSON.stringify(less));
+      assert.equal(fetched, 1, 'refused at the first chunk');
+    }
+    assert.equal((await downloadSnapshot(counting, 0, { limits: exact })).bytes.length, whole.bytes.length);
+    // The same bounds where the bytes are built, the log's included (its size is known only there).
+    const verify = (limits: SnapshotLimits) => () => verifySnapshot(CHAIN, whole.height, whole.bytes, whole.proof, certs, appOptions, limits);
+    syncError(verify({ ...exact, heapBytes: exact.heapBytes - 1 }), 'too-large');
+    syncError(verify({ ...exact, memoryBytes: exact.memoryBytes - 1 }), 'too-large');
+    assert.ok(verify(exact)().app.height >= 0);
     // A header that names another height than the chunk offered it at.
     const otherHeight = async (h: number, off: number): Promise<SnapshotChunkAnswer | undefined> => {
       const c = await net.nodes[0]!.serveSnapshot(h, off);
@@ -225,13 +239,12 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     await assert.rejects(downloadSnapshot(otherHeight, 0), (e: unknown) => e instanceof SnapshotSyncError && e.reason === 'bad-chunk' && e.peerFault);
   });
 
-  it('budgets state entries by half the heap still free and half the free memory, whichever is less', () => {
+  it('gives a snapshot three quarters of the heap still free, half the free memory to build and a quarter to download', () => {
     const mib = 1 << 20;
-    const plenty = 2 ** 50;
-    assert.equal(snapshotEntryBudget({ heapFree: 4000 * mib, systemFree: plenty }), Math.floor((2000 * mib) / STATE_ENTRY_HEAP_BYTES));
-    assert.equal(snapshotEntryBudget({ heapFree: plenty, systemFree: 4000 * mib }), Math.floor((2000 * mib) / STATE_ENTRY_OFF_HEAP_BYTES));
-    assert.equal(snapshotEntryBudget({ heapFree: -100, systemFree: plenty }), 0);
-    assert.ok(snapshotEntryBudget() > 1_000_000, 'this process can build a million entries');
+    assert.deepEqual(snapshotLimits({ heapFree: 4000 * mib, systemFree: 8000 * mib }), { heapBytes: 3000 * mib, memoryBytes: 4000 * mib, downloadBytes: 2000 * mib });
+    assert.deepEqual(snapshotLimits({ heapFree: -100, systemFree: 0 }), { heapBytes: 0, memoryBytes: 0, downloadBytes: 0 });
+    const here = snapshotLimits();
+    assert.ok(here.heapBytes > 1_000_000 * STATE_ENTRY_HEAP_BYTES, 'this process can build a million state entries');
   });
 
   it('a validator far behind skips lying peers and catches up from a certified snapshot', async () => {
