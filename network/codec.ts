@@ -371,8 +371,32 @@ function writeBlock(w: Writer, b: Block): void {
   writeBlockWith(w, b, (c) => w.bytes(c, MAX_COMMAND_BYTES, 'block.command'));
 }
 
-function readBlock(r: Reader): Block {
-  return readBlockWith(r, 4, () => r.bytes(MAX_COMMAND_BYTES, 'block.command'));
+/**
+ * What a decoded payload entry counts against a message's budget at least (readBlock): every
+ * entry is an object on the heap whatever its length, and a request is never shorter than this.
+ */
+export const MIN_ENTRY_CHARGE = 64;
+
+/** Bytes of payload entries a message of many blocks may still decode, each charged at least MIN_ENTRY_CHARGE. */
+interface EntryBudget {
+  left: number;
+}
+
+/**
+ * A block; with `budget`, each payload entry is charged max(its length and prefix,
+ * MIN_ENTRY_CHARGE) against it. Honest entries are requests, never shorter than the charge, so
+ * an answer that fits on the wire fits its budget; a sync answer of empty commands (4 bytes
+ * each on the wire) would otherwise decode into some 8 million arrays.
+ */
+function readBlock(r: Reader, budget?: EntryBudget): Block {
+  return readBlockWith(r, 4, () => {
+    const entry = r.bytes(MAX_COMMAND_BYTES, 'block.command');
+    if (budget !== undefined) {
+      budget.left -= Math.max(4 + entry.length, MIN_ENTRY_CHARGE);
+      if (budget.left < 0) throw new WireDecodeError(`payload entries past the message's budget (each counts at least ${MIN_ENTRY_CHARGE} bytes)`);
+    }
+    return entry;
+  });
 }
 
 // A payload reference: u8 tag (0 = a 32-byte id, 1 = length-prefixed request bytes).
@@ -583,7 +607,8 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
     case 'sync-response': {
       const n = r.count(MAX_SYNC_BLOCKS, BLOCK_MIN_BYTES, 'sync.blocks');
       const blocks: Block[] = [];
-      for (let i = 0; i < n; i++) blocks.push(readBlock(r));
+      const budget = { left: MAX_SYNC_RESPONSE_BYTES };
+      for (let i = 0; i < n; i++) blocks.push(readBlock(r, budget));
       msg = { type: 'sync-response', blocks, highQc: readQc(r) };
       break;
     }
@@ -601,8 +626,9 @@ export function decodeMessage(bytes: Uint8Array): WireMessage {
       let proof: SnapshotProof | undefined;
       if (r.flag('snapshot.proof present')) {
         const n = r.count(MAX_SNAPSHOT_PROOF_BLOCKS, BLOCK_MIN_BYTES, 'snapshot.proof.blocks');
+        const budget = { left: MAX_SYNC_RESPONSE_BYTES };
         const blocks: Block[] = [];
-        for (let i = 0; i < n; i++) blocks.push(readBlock(r));
+        for (let i = 0; i < n; i++) blocks.push(readBlock(r, budget));
         proof = { blocks, qc: readQc(r) };
       }
       msg = proof === undefined ? { type: 'snapshot-chunk', height, total, offset, data } : { type: 'snapshot-chunk', height, total, offset, data, proof };

@@ -13,6 +13,8 @@ import {
   MAX_SNAPSHOT_PROOF_BLOCKS,
   MAX_SYNC_ASK_BYTES,
   MAX_SYNC_BLOCKS,
+  MAX_SYNC_RESPONSE_BYTES,
+  MIN_ENTRY_CHARGE,
   WireDecodeError,
   WireEncodeError,
   type WireMessage,
@@ -201,5 +203,23 @@ describe('network/codec', () => {
     assert.equal(view.getUint32(countAt), 0);
     view.setUint32(countAt, MAX_PAYLOAD_COMMANDS + 1);
     assert.throws(() => decodeMessage(ok), /block\.payload/);
+  });
+
+  it('charges each payload entry of a sync answer or snapshot proof at least MIN_ENTRY_CHARGE bytes, so empty commands cannot multiply its objects', () => {
+    const base = fc.sample(block, { numRuns: 1, seed: 3 })[0]!;
+    const empties: Block = { ...base, payload: new Array<Uint8Array>(MAX_PAYLOAD_COMMANDS).fill(new Uint8Array(0)) };
+    // As many blocks of empty commands as the charge lets through: on the wire each entry is 4
+    // bytes, so even one block more is a few MB, far under the answer's own limit.
+    const fits = Math.floor(MAX_SYNC_RESPONSE_BYTES / (MAX_PAYLOAD_COMMANDS * MIN_ENTRY_CHARGE));
+    assert.ok(fits + 1 <= MAX_SNAPSHOT_PROOF_BLOCKS);
+    const answer = (n: number) => encodeMessage({ type: 'sync-response', blocks: new Array<Block>(n).fill(empties), highQc: base.parentQc });
+    const proofChunk = (n: number) =>
+      encodeMessage({ type: 'snapshot-chunk', height: 1, total: 1, offset: 0, data: new Uint8Array(1), proof: { blocks: new Array<Block>(n).fill(empties), qc: base.parentQc } });
+    for (const encode of [answer, proofChunk]) {
+      const over = encode(fits + 1);
+      assert.ok(over.length < MAX_SYNC_RESPONSE_BYTES / 4);
+      assert.throws(() => decodeMessage(over), (e: unknown) => e instanceof WireDecodeError && /budget/.test(e.message));
+      assert.ok(['sync-response', 'snapshot-chunk'].includes(decodeMessage(encode(fits)).type));
+    }
   });
 });
