@@ -22,7 +22,7 @@ import { freemem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { EncodingError } from '../../crypto/errors.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
-import { ByteReader, ByteWriter, compareBytes } from '../../protocol/bytes-io.js';
+import { ByteReader, compareBytes } from '../../protocol/bytes-io.js';
 import type { Result } from '../../protocol/result.js';
 import { isResult } from '../../protocol/result.js';
 import { isValidStateEntry } from './state-keys.js';
@@ -60,17 +60,102 @@ export interface DecodedSnapshot {
   log: SnapshotLogEntry[];
 }
 
+/**
+ * Encodes `content`, reading each iterable once and keeping none of its items: the bytes go
+ * into one buffer that doubles as it fills, and the two counts are written once known. A
+ * snapshot is taken of the whole history, so holding every entry (or a part per entry) until
+ * the end cost hundreds of bytes of heap per committed command, enough to run a long-lived
+ * validator's heap out at a snapshot height, on every restart alike.
+ */
 export function encodeSnapshot(content: SnapshotContent): Uint8Array {
-  const w = new ByteWriter().bytes(MAGIC).u8(VERSION);
-  w.u8(content.chainId.length).bytes(Uint8Array.from(content.chainId, (c) => c.charCodeAt(0)));
-  w.u64(content.height);
-  const entries = [...content.entries];
-  w.u64(entries.length);
-  for (const [key, value] of entries) w.u16(key.length).bytes(key).u32(value.length).bytes(value);
-  const log = [...content.log];
-  w.u64(log.length);
-  for (const e of log) w.bytes(e.requestId).u8(e.result);
-  return w.finish();
+  const out = new GrowingBytes(1 << 16);
+  out.bytes(MAGIC).u8(VERSION);
+  out.u8(content.chainId.length).bytes(Uint8Array.from(content.chainId, (c) => c.charCodeAt(0)));
+  out.u64(content.height);
+  const entriesAt = out.reserveU64();
+  let entries = 0;
+  for (const [key, value] of content.entries) {
+    out.u16(key.length).bytes(key).u32(value.length).bytes(value);
+    entries++;
+  }
+  out.patchU64(entriesAt, entries);
+  const logAt = out.reserveU64();
+  let logSize = 0;
+  for (const e of content.log) {
+    out.bytes(e.requestId).u8(e.result);
+    logSize++;
+  }
+  out.patchU64(logAt, logSize);
+  return out.finish();
+}
+
+/** Big-endian writes into one buffer that doubles as it fills. */
+class GrowingBytes {
+  #buf: Uint8Array;
+  #view: DataView;
+  #at = 0;
+
+  constructor(initial: number) {
+    this.#buf = new Uint8Array(initial);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  #room(n: number): number {
+    const at = this.#at;
+    if (at + n > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(2 * this.#buf.length, at + n));
+      grown.set(this.#buf.subarray(0, at));
+      this.#buf = grown;
+      this.#view = new DataView(grown.buffer);
+    }
+    this.#at = at + n;
+    return at;
+  }
+
+  // Each write takes its offset first: #room may replace the buffer and its view.
+  u8(v: number): this {
+    const at = this.#room(1);
+    this.#buf[at] = v;
+    return this;
+  }
+
+  u16(v: number): this {
+    const at = this.#room(2);
+    this.#view.setUint16(at, v);
+    return this;
+  }
+
+  u32(v: number): this {
+    const at = this.#room(4);
+    this.#view.setUint32(at, v);
+    return this;
+  }
+
+  u64(v: number): this {
+    const at = this.#room(8);
+    this.#view.setBigUint64(at, BigInt(v));
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    const at = this.#room(b.length);
+    this.#buf.set(b, at);
+    return this;
+  }
+
+  /** Room for a u64 written later (patchU64); its offset. */
+  reserveU64(): number {
+    return this.#room(8);
+  }
+
+  patchU64(at: number, v: number): void {
+    this.#view.setBigUint64(at, BigInt(v));
+  }
+
+  /** The bytes written, in a buffer of their own size. */
+  finish(): Uint8Array {
+    return this.#buf.slice(0, this.#at);
+  }
 }
 
 const fail = (detail: string) => new SnapshotDecodeError(detail);
