@@ -22,6 +22,8 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { bytesEqual, bytesToHex, fromHex, toHex } from '../../crypto/bytes.js';
 import { genesisBlockId } from '../../protocol/block.js';
 import type { SafetyState, SafetyStorage } from '../consensus/safety-rules.js';
@@ -108,6 +110,19 @@ export class StorageFormatError extends StorageError {
   }
 }
 
+/**
+ * LMDB could not open or read the data directory: a corrupt or truncated file, no permission,
+ * no space, a path that is not a directory. `cause` is LMDB's own error.
+ */
+export class StorageOpenError extends StorageError {
+  constructor(
+    readonly dir: string,
+    override readonly cause: unknown,
+  ) {
+    super(`cannot open the data directory ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`, 'STORAGE_OPEN');
+  }
+}
+
 export type LedgerErrorReason =
   | 'height-gap'
   | 'executed-mismatch'
@@ -182,11 +197,34 @@ export class NodeStore {
   /**
    * Opens (creating if needed) the store in `dir` for `chainId`. Throws ChainIdMismatchError for
    * another chain's directory, StorageFormatError for another format, StorageCorruptionError
-   * when the ledger bounds disagree with the blocks present.
+   * when the ledger bounds disagree with the blocks present, StorageOpenError for what LMDB
+   * itself refuses (a corrupt file, no permission, no space).
    */
   static open(dir: string, options: NodeStoreOptions): NodeStore {
     encodeStoreMeta({ chainId: options.chainId }); // validates the id before touching the disk
-    const root = open<Uint8Array, Uint8Array>({
+    let root: RootDatabase<Uint8Array, Uint8Array>;
+    try {
+      // LMDB opens an empty data file as a new store: this node would start with no safety
+      // state and could sign again in rounds it already signed in. A new store is a deliberate
+      // act (an empty directory), never what an emptied file turns into.
+      if (statSync(join(dir, 'data.mdb'), { throwIfNoEntry: false })?.size === 0) throw new Error('data.mdb is empty; remove the directory to start this validator over deliberately');
+      root = NodeStore.#openRoot(dir, options);
+    } catch (err) {
+      throw new StorageOpenError(dir, err);
+    }
+    const store = new NodeStore(dir, options.chainId, root);
+    try {
+      store.#initialise();
+    } catch (err) {
+      store.#closed = true;
+      void root.close();
+      throw err instanceof StorageError ? err : new StorageOpenError(dir, err);
+    }
+    return store;
+  }
+
+  static #openRoot(dir: string, options: NodeStoreOptions): RootDatabase<Uint8Array, Uint8Array> {
+    return open<Uint8Array, Uint8Array>({
       path: dir,
       maxDbs: 8,
       encoding: 'binary',
@@ -202,15 +240,6 @@ export class NodeStore {
       cache: false,
       ...(options.mapSize === undefined ? {} : { mapSize: options.mapSize }),
     });
-    const store = new NodeStore(dir, options.chainId, root);
-    try {
-      store.#initialise();
-    } catch (err) {
-      store.#closed = true;
-      void root.close();
-      throw err;
-    }
-    return store;
   }
 
   get chainId(): string {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
@@ -16,6 +16,7 @@ import {
   NodeStore,
   StorageCorruptionError,
   StorageFormatError,
+  StorageOpenError,
   TABLES,
   tipBlockKey,
 } from '../../../node/storage/lmdb-store.js';
@@ -58,8 +59,8 @@ async function removeRaw(dir: string, table: string, key: Uint8Array): Promise<v
 describe('storage/lmdb-store', () => {
   let dir: string;
   const stores: NodeStore[] = [];
-  const openStore = (chainId = CHAIN_ID) => {
-    const s = NodeStore.open(dir, { chainId });
+  const openStore = (chainId = CHAIN_ID, at = dir) => {
+    const s = NodeStore.open(at, { chainId });
     stores.push(s);
     return s;
   };
@@ -172,6 +173,21 @@ describe('storage/lmdb-store', () => {
       (err: unknown) => err instanceof ChainIdMismatchError && err.expected === 'some-other-chain' && err.found === CHAIN_ID,
     );
     assert.equal(openStore().chainId, CHAIN_ID);
+  });
+
+  it('refuses what LMDB cannot open with StorageOpenError, and an emptied data file rather than start over on it', async () => {
+    writeFileSync(join(dir, 'a-file'), 'x');
+    assert.throws(
+      () => openStore(CHAIN_ID, join(dir, 'a-file', 'sub')),
+      (err: unknown) => err instanceof StorageOpenError && err.code === 'STORAGE_OPEN' && /ENOTDIR/.test(err.message),
+    );
+    const store = openStore();
+    fill(store, 2);
+    await store.close();
+    stores.length = 0;
+    // An emptied data.mdb: LMDB alone would open it as a new store, with no safety state.
+    writeFileSync(join(dir, 'data.mdb'), new Uint8Array(0));
+    assert.throws(() => openStore(), (err: unknown) => err instanceof StorageOpenError && /data\.mdb is empty/.test(err.message));
   });
 
   it('reports garbage written under a block key as corruption, never as a block', async () => {
