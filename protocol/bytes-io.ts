@@ -88,51 +88,76 @@ export class ByteReader {
   }
 }
 
+/**
+ * Big-endian writes into one buffer that doubles as it fills: no object per field, and each
+ * write copies its bytes at once (a caller may reuse an array it has written). A count known
+ * only after its items can be reserved and patched (a snapshot's, written as it streams).
+ */
 export class ByteWriter {
-  readonly #parts: Uint8Array[] = [];
+  #buf: Uint8Array;
+  #view: DataView;
+  #at = 0;
+
+  constructor(initialBytes = 256) {
+    this.#buf = new Uint8Array(initialBytes);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  // Each write takes its offset first: #room may replace the buffer and its view.
+  #room(n: number): number {
+    const at = this.#at;
+    if (at + n > this.#buf.length) {
+      const grown = new Uint8Array(Math.max(2 * this.#buf.length, at + n));
+      grown.set(this.#buf.subarray(0, at));
+      this.#buf = grown;
+      this.#view = new DataView(grown.buffer);
+    }
+    this.#at = at + n;
+    return at;
+  }
 
   u8(v: number): this {
-    this.#parts.push(Uint8Array.of(v));
+    const at = this.#room(1);
+    this.#buf[at] = v;
     return this;
   }
 
   u16(v: number): this {
-    const out = new Uint8Array(2);
-    new DataView(out.buffer).setUint16(0, v);
-    this.#parts.push(out);
+    const at = this.#room(2);
+    this.#view.setUint16(at, v);
     return this;
   }
 
   u32(v: number): this {
-    const out = new Uint8Array(4);
-    new DataView(out.buffer).setUint32(0, v);
-    this.#parts.push(out);
+    const at = this.#room(4);
+    this.#view.setUint32(at, v);
     return this;
   }
 
   u64(v: number | bigint): this {
-    const out = new Uint8Array(8);
-    new DataView(out.buffer).setBigUint64(0, BigInt(v));
-    this.#parts.push(out);
+    const at = this.#room(8);
+    this.#view.setBigUint64(at, BigInt(v));
     return this;
   }
 
   bytes(b: Uint8Array): this {
-    this.#parts.push(b);
+    const at = this.#room(b.length);
+    this.#buf.set(b, at);
     return this;
   }
 
+  /** Room for a u64 written later with patchU64; its offset. */
+  reserveU64(): number {
+    return this.#room(8);
+  }
+
+  patchU64(at: number, v: number | bigint): void {
+    this.#view.setBigUint64(at, BigInt(v));
+  }
+
+  /** The bytes written, in an array of their own size. */
   finish(): Uint8Array {
-    // Joined by hand: a snapshot has millions of parts, too many to spread into concatBytes.
-    let length = 0;
-    for (const p of this.#parts) length += p.length;
-    const out = new Uint8Array(length);
-    let at = 0;
-    for (const p of this.#parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return this.#buf.slice(0, this.#at);
   }
 }
 

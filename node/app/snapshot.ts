@@ -22,7 +22,7 @@ import { freemem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { EncodingError } from '../../crypto/errors.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
-import { ByteReader, compareBytes } from '../../protocol/bytes-io.js';
+import { ByteReader, ByteWriter, compareBytes } from '../../protocol/bytes-io.js';
 import type { Result } from '../../protocol/result.js';
 import { isResult } from '../../protocol/result.js';
 import { isValidStateEntry } from './state-keys.js';
@@ -68,7 +68,7 @@ export interface DecodedSnapshot {
  * validator's heap out at a snapshot height, on every restart alike.
  */
 export function encodeSnapshot(content: SnapshotContent): Uint8Array {
-  const out = new GrowingBytes(1 << 16);
+  const out = new ByteWriter(1 << 16);
   out.bytes(MAGIC).u8(VERSION);
   out.u8(content.chainId.length).bytes(Uint8Array.from(content.chainId, (c) => c.charCodeAt(0)));
   out.u64(content.height);
@@ -87,75 +87,6 @@ export function encodeSnapshot(content: SnapshotContent): Uint8Array {
   }
   out.patchU64(logAt, logSize);
   return out.finish();
-}
-
-/** Big-endian writes into one buffer that doubles as it fills. */
-class GrowingBytes {
-  #buf: Uint8Array;
-  #view: DataView;
-  #at = 0;
-
-  constructor(initial: number) {
-    this.#buf = new Uint8Array(initial);
-    this.#view = new DataView(this.#buf.buffer);
-  }
-
-  #room(n: number): number {
-    const at = this.#at;
-    if (at + n > this.#buf.length) {
-      const grown = new Uint8Array(Math.max(2 * this.#buf.length, at + n));
-      grown.set(this.#buf.subarray(0, at));
-      this.#buf = grown;
-      this.#view = new DataView(grown.buffer);
-    }
-    this.#at = at + n;
-    return at;
-  }
-
-  // Each write takes its offset first: #room may replace the buffer and its view.
-  u8(v: number): this {
-    const at = this.#room(1);
-    this.#buf[at] = v;
-    return this;
-  }
-
-  u16(v: number): this {
-    const at = this.#room(2);
-    this.#view.setUint16(at, v);
-    return this;
-  }
-
-  u32(v: number): this {
-    const at = this.#room(4);
-    this.#view.setUint32(at, v);
-    return this;
-  }
-
-  u64(v: number): this {
-    const at = this.#room(8);
-    this.#view.setBigUint64(at, BigInt(v));
-    return this;
-  }
-
-  bytes(b: Uint8Array): this {
-    const at = this.#room(b.length);
-    this.#buf.set(b, at);
-    return this;
-  }
-
-  /** Room for a u64 written later (patchU64); its offset. */
-  reserveU64(): number {
-    return this.#room(8);
-  }
-
-  patchU64(at: number, v: number): void {
-    this.#view.setBigUint64(at, BigInt(v));
-  }
-
-  /** The bytes written, in a buffer of their own size. */
-  finish(): Uint8Array {
-    return this.#buf.slice(0, this.#at);
-  }
 }
 
 const fail = (detail: string) => new SnapshotDecodeError(detail);
