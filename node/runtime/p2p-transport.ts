@@ -52,12 +52,11 @@ export function p2pTransport(opts: {
       try {
         const reply = await host.request(peerIds[to]!, 'sync', encodeMessage({ type: 'sync-request', fromHeight }), SYNC_TIMEOUT_MS);
         opts.metrics?.bytesIn.inc({ topic: 'sync' }, reply.length);
-        const msg = decodeMessage(reply);
-        if (msg.type === 'sync-pruned') return { pruned: msg.lowestHeight } satisfies SyncAnswer;
-        return msg.type === 'sync-response' ? ({ blocks: msg.blocks, highQc: msg.highQc } satisfies SyncAnswer) : undefined;
+        // Slow or gone proves nothing; bytes that are not a message do.
+        const msg = decodeFromPeer(host, peerIds[to]!, reply);
+        if (msg?.type === 'sync-pruned') return { pruned: msg.lowestHeight } satisfies SyncAnswer;
+        return msg?.type === 'sync-response' ? ({ blocks: msg.blocks, highQc: msg.highQc } satisfies SyncAnswer) : undefined;
       } catch (err) {
-        // Slow or gone proves nothing; bytes that are not a sync answer do.
-        if (err instanceof WireDecodeError) host.penalise(peerIds[to]!);
         opts.logger?.debug({ to, err: String(err) }, 'sync request failed');
         return undefined;
       }
@@ -66,13 +65,11 @@ export function p2pTransport(opts: {
       try {
         const reply = await host.request(peerIds[to]!, 'sync', encodeMessage({ type: 'snapshot-request', height, offset }), SYNC_TIMEOUT_MS);
         opts.metrics?.bytesIn.inc({ topic: 'snapshot' }, reply.length);
-        const msg = decodeMessage(reply);
-        if (msg.type !== 'snapshot-chunk') return undefined;
+        const msg = decodeFromPeer(host, peerIds[to]!, reply);
+        if (msg?.type !== 'snapshot-chunk') return undefined;
         const { type: _type, ...chunk } = msg;
         return chunk satisfies SnapshotChunkAnswer;
       } catch (err) {
-        // Slow or gone proves nothing; bytes that are not a sync answer do.
-        if (err instanceof WireDecodeError) host.penalise(peerIds[to]!);
         opts.logger?.debug({ to, err: String(err) }, 'snapshot request failed');
         return undefined;
       }

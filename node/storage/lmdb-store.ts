@@ -111,8 +111,10 @@ export class StorageFormatError extends StorageError {
 }
 
 /**
- * LMDB could not open or read the data directory: a corrupt or truncated file, no permission,
- * no space, a path that is not a directory. `cause` is LMDB's own error.
+ * The data directory could not be opened or read: an emptied data file, no permission, no
+ * space, a path that is not a directory. `cause` is the underlying error (LMDB's, mostly). A
+ * data file cut short or overwritten is not among them: LMDB trusts its mapped pages and
+ * crashes the process as it opens one (README, "Storage").
  */
 export class StorageOpenError extends StorageError {
   constructor(
@@ -197,8 +199,8 @@ export class NodeStore {
   /**
    * Opens (creating if needed) the store in `dir` for `chainId`. Throws ChainIdMismatchError for
    * another chain's directory, StorageFormatError for another format, StorageCorruptionError
-   * when the ledger bounds disagree with the blocks present, StorageOpenError for what LMDB
-   * itself refuses (a corrupt file, no permission, no space).
+   * when the ledger bounds disagree with the blocks present, StorageOpenError for an emptied
+   * data file and for what LMDB itself refuses (no permission, no space, not a directory).
    */
   static open(dir: string, options: NodeStoreOptions): NodeStore {
     encodeStoreMeta({ chainId: options.chainId }); // validates the id before touching the disk
