@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../protocol/config-error.js';
+import { StorageError } from '../storage/codec.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { readStatus } from '../observability/http.js';
 import { startValidator } from '../runtime/launch.js';
@@ -23,6 +24,13 @@ export function registerNodeCommands(program: Command): void {
         if (err instanceof ConfigError) {
           process.stderr.write(`vsmr start: ${err.message}\n`);
           process.exitCode = 2;
+          return;
+        }
+        // A data directory that cannot be used as it is (damaged, another chain's, another
+        // format): the operator's to act on, told in one line, as a bad config is.
+        if (err instanceof StorageError) {
+          process.stderr.write(`vsmr start: ${err.message}\n`);
+          process.exitCode = 3;
           return;
         }
         throw err;

@@ -22,10 +22,9 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
-import { statSync } from 'node:fs';
-import { join } from 'node:path';
 import { bytesEqual, bytesToHex, fromHex, toHex } from '../../crypto/bytes.js';
 import { genesisBlockId } from '../../protocol/block.js';
+import { checkDataFile, DataFileDamagedError } from './data-file.js';
 import type { SafetyState, SafetyStorage } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../../protocol/types.js';
 import type { CertifiedTip } from '../consensus/messages.js';
@@ -58,6 +57,7 @@ import {
 } from './codec.js';
 
 export { StorageCorruptionError, StorageError } from './codec.js';
+export { DataFileDamagedError } from './data-file.js';
 
 /** Names of the LMDB sub-databases; exported for tests and offline tools. */
 export const TABLES = Object.freeze({
@@ -113,8 +113,8 @@ export class StorageFormatError extends StorageError {
 /**
  * The data directory could not be opened or read: an emptied data file, no permission, no
  * space, a path that is not a directory. `cause` is the underlying error (LMDB's, mostly). A
- * data file cut short or overwritten is not among them: LMDB trusts its mapped pages and
- * crashes the process as it opens one (README, "Storage").
+ * data file cut short or with damaged meta pages, which LMDB would crash on, is
+ * DataFileDamagedError instead (data-file.ts).
  */
 export class StorageOpenError extends StorageError {
   constructor(
@@ -199,7 +199,8 @@ export class NodeStore {
   /**
    * Opens (creating if needed) the store in `dir` for `chainId`. Throws ChainIdMismatchError for
    * another chain's directory, StorageFormatError for another format, StorageCorruptionError
-   * when the ledger bounds disagree with the blocks present, StorageOpenError for an emptied
+   * when the ledger bounds disagree with the blocks present, DataFileDamagedError for a data file
+   * LMDB would crash on (cut short, meta pages overwritten), StorageOpenError for an emptied
    * data file and for what LMDB itself refuses (no permission, no space, not a directory).
    */
   static open(dir: string, options: NodeStoreOptions): NodeStore {
@@ -209,10 +210,10 @@ export class NodeStore {
       // LMDB opens an empty data file as a new store: this node would start with no safety
       // state and could sign again in rounds it already signed in. A new store is a deliberate
       // act (an empty directory), never what an emptied file turns into.
-      if (statSync(join(dir, 'data.mdb'), { throwIfNoEntry: false })?.size === 0) throw new Error('data.mdb is empty; remove the directory to start this validator over deliberately');
+      if (checkDataFile(dir).kind === 'empty') throw new Error('data.mdb is empty; remove the directory to start this validator over deliberately');
       root = NodeStore.#openRoot(dir, options);
     } catch (err) {
-      throw new StorageOpenError(dir, err);
+      throw err instanceof DataFileDamagedError ? err : new StorageOpenError(dir, err);
     }
     const store = new NodeStore(dir, options.chainId, root);
     try {
