@@ -15,6 +15,7 @@ import { type RequestAnatomy, type RoundAnatomy, requestAnatomy, roundAnatomy } 
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, cryptoFloorAt, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
+import { type ForgeryResult, runForgedFlood } from './forgery.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
 import { type ProcessUsage, usageDelta, WORKER_THREAD_NAME } from './proc-usage.js';
@@ -39,6 +40,8 @@ export interface E2eOptions {
   readonly maxPendingRequests?: number;
   /** Each validator's validation worker threads (node config validationWorkers); sharedMachineValidationWorkers(replicas) when absent. */
   readonly validationWorkers?: number;
+  /** Clients flooding the validators with forged requests beside the load (bench/e2e/forgery.ts); none when absent. */
+  readonly forgedClients?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -58,6 +61,8 @@ export interface E2eResult {
   readonly maxPendingRequests?: number;
   /** The validators' validation worker threads, when the run set them (--validation-workers). */
   readonly validationWorkers?: number;
+  /** The forged-request flood run beside the load, when the run had one (--forged-clients). */
+  readonly forgery?: ForgeryResult;
   /** The validation pool's work per committed command, over all validators (vsmr_validation_tasks_total); null when not exported. */
   readonly validationWorkPerCommand?: { readonly worker: number; readonly main: number } | null;
   /** Committed commands/s in the measured window. */
@@ -314,8 +319,17 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let metrics1: (string | undefined)[] = [];
   const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
   let load: Awaited<ReturnType<typeof runClosedLoop>>;
+  let forgery: ForgeryResult | undefined;
   let agreed = false;
   try {
+    // The flood runs from the load's start to its end (warm-up included), then stops.
+    const endFlood = new AbortController();
+    const abortFlood = () => endFlood.abort();
+    opts.signal?.addEventListener('abort', abortFlood, { once: true });
+    const flood =
+      (opts.forgedClients ?? 0) > 0
+        ? runForgedFlood(cluster.genesis, { attackers: opts.forgedClients!, frameRequests: 256, commandBytes: opts.commandBytes, maxRequests: 50_000_000, signal: endFlood.signal })
+        : undefined;
     load = await runClosedLoop(cluster.genesis, {
       clients: opts.clients,
       outstanding: opts.outstanding,
@@ -352,7 +366,9 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
         }
         return at;
       },
-    });
+    }).finally(abortFlood);
+    opts.signal?.removeEventListener('abort', abortFlood);
+    forgery = await flood;
     for (let k = 0; k < 50 && !agreed && !opts.signal?.aborted; k++) {
       const all = await Promise.all(cluster.metricsPorts.map((_, i) => cluster.status(i)));
       agreed = all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot);
@@ -402,6 +418,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     durationS: opts.durationS,
     ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
     ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
+    ...(forgery === undefined ? {} : { forgery }),
     throughput: r3(throughput),
     committed: load.committed,
     submitted: load.submitted,

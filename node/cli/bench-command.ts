@@ -35,6 +35,7 @@ interface E2eFlags {
   json?: boolean;
   maxPending?: number;
   validationWorkers?: number;
+  forgedClients?: number;
 }
 
 /** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
@@ -54,6 +55,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
     .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
+    .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', intIn('--forged-clients', 0, 64))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -80,6 +82,7 @@ export function registerBenchCommand(program: Command): void {
           quick: opts.quick === true,
           ...(opts.maxPending === undefined ? {} : { maxPendingRequests: opts.maxPending }),
           ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
+          ...(opts.forgedClients === undefined ? {} : { forgedClients: opts.forgedClients }),
           signal: abort.signal,
         });
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -95,7 +98,8 @@ export function registerBenchCommand(program: Command): void {
               `  validation ceiling ${r.validationCeiling}/s (${(r.fractionOfValidationCeiling * 100).toFixed(1)}%)` +
               (r.cryptoFloor ? `, crypto floor ${r.cryptoFloorAtMeasuredBlocks ?? r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
               (r.messagingFloor ? `, messaging floor ${r.messagingFloor.relayCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
-              `\n`,
+              `\n` +
+              (r.forgery ? `  forged flood: ${r.forgery.attackers} attackers, ${r.forgery.sent} forged requests sent, ${r.forgery.identities} identities, ${r.forgery.cut} cut; answers ${JSON.stringify(r.forgery.answers)}\n` : ''),
           );
         }
         process.exitCode = r.committed > 0 && r.agreed ? 0 : 1;
