@@ -8,8 +8,11 @@
  * (spread round-robin) and sends a new frame as each is answered. When its session or connection
  * is cut, it comes back under a new identity (a new libp2p key: they cost nothing to make), as
  * often as the validator lets it connect. Bounded by the run's signal and by `maxRequests`.
+ * The benchmark runs it in a child process (spawnForgedFlood), apart from the honest clients.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
 import { createNetworkHost, type NetworkHost, type Session } from '../../network/host.js';
@@ -40,6 +43,8 @@ export interface ForgeryResult {
   readonly identities: number;
   /** Sessions or connections the validators cut, or would not open. */
   readonly cut: number;
+  /** CPU the flood's own process used, when it ran in one (spawnForgedFlood). */
+  readonly cpuSeconds?: number;
 }
 
 const FRAMES_IN_FLIGHT = 2;
@@ -141,4 +146,41 @@ export async function runForgedFlood(genesis: Genesis, opts: ForgeryOptions): Pr
   };
   await Promise.all(Array.from({ length: opts.attackers }, (_, a) => attacker(a)));
   return { attackers: opts.attackers, sent, answers, identities, cut };
+}
+
+/** A flood running in a child process (forgery-child.ts); `stop` ends it and reads its result. */
+export interface FloodProcess {
+  readonly pid: number | undefined;
+  /** Ends the flood (stdin closed; killed if it has not exited within 15 s) and returns its result, if it printed one. */
+  stop(): Promise<ForgeryResult | undefined>;
+}
+
+export function spawnForgedFlood(genesisPath: string, opts: Omit<ForgeryOptions, 'signal'>): FloodProcess {
+  const script = fileURLToPath(new URL('./forgery-child.js', import.meta.url));
+  const child = spawn(process.execPath, [script, genesisPath, String(opts.attackers), String(opts.frameRequests), String(opts.commandBytes), String(opts.maxRequests)], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let stopping: Promise<ForgeryResult | undefined> | undefined;
+  return {
+    pid: child.pid,
+    stop: () => {
+      stopping ??= (async () => {
+        child.stdin.end();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(kill);
+        try {
+          return JSON.parse(out.trim().split('\n').at(-1) ?? '') as ForgeryResult;
+        } catch {
+          return undefined;
+        }
+      })();
+      return stopping;
+    },
+  };
 }

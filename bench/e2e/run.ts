@@ -15,7 +15,7 @@ import { type RequestAnatomy, type RoundAnatomy, requestAnatomy, roundAnatomy } 
 import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, cryptoFloorAt, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
-import { type ForgeryResult, runForgedFlood } from './forgery.js';
+import { type FloodProcess, type ForgeryResult, spawnForgedFlood } from './forgery.js';
 import { runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
 import { type ProcessUsage, usageDelta, WORKER_THREAD_NAME } from './proc-usage.js';
@@ -320,15 +320,13 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
   let load: Awaited<ReturnType<typeof runClosedLoop>>;
   let forgery: ForgeryResult | undefined;
+  let flood: FloodProcess | undefined;
   let agreed = false;
   try {
-    // The flood runs from the load's start to its end (warm-up included), then stops.
-    const endFlood = new AbortController();
-    const abortFlood = () => endFlood.abort();
-    opts.signal?.addEventListener('abort', abortFlood, { once: true });
-    const flood =
+    // The flood runs in a process of its own from the load's start to its end (warm-up included).
+    flood =
       (opts.forgedClients ?? 0) > 0
-        ? runForgedFlood(cluster.genesis, { attackers: opts.forgedClients!, frameRequests: 256, commandBytes: opts.commandBytes, maxRequests: 50_000_000, signal: endFlood.signal })
+        ? spawnForgedFlood(join(cluster.dir, 'genesis.json'), { attackers: opts.forgedClients!, frameRequests: 256, commandBytes: opts.commandBytes, maxRequests: 50_000_000 })
         : undefined;
     load = await runClosedLoop(cluster.genesis, {
       clients: opts.clients,
@@ -366,15 +364,15 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
         }
         return at;
       },
-    }).finally(abortFlood);
-    opts.signal?.removeEventListener('abort', abortFlood);
-    forgery = await flood;
+    });
+    forgery = await flood?.stop();
     for (let k = 0; k < 50 && !agreed && !opts.signal?.aborted; k++) {
       const all = await Promise.all(cluster.metricsPorts.map((_, i) => cluster.status(i)));
       agreed = all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot);
       if (!agreed) await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
+    await flood?.stop();
     await cluster.stop();
     await rm(cluster.dir, { recursive: true, force: true });
   }

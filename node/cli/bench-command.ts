@@ -99,7 +99,7 @@ export function registerBenchCommand(program: Command): void {
               (r.cryptoFloor ? `, crypto floor ${r.cryptoFloorAtMeasuredBlocks ?? r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
               (r.messagingFloor ? `, messaging floor ${r.messagingFloor.relayCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
               `\n` +
-              (r.forgery ? `  forged flood: ${r.forgery.attackers} attackers, ${r.forgery.sent} forged requests sent, ${r.forgery.identities} identities, ${r.forgery.cut} cut; answers ${JSON.stringify(r.forgery.answers)}\n` : ''),
+              (r.forgery ? `  forged flood: ${r.forgery.attackers} attackers, ${r.forgery.sent} forged requests sent, ${r.forgery.identities} identities, ${r.forgery.cut} cut, ${r.forgery.cpuSeconds ?? '?'} s of its own CPU; answers ${JSON.stringify(r.forgery.answers)}\n` : ''),
           );
         }
         process.exitCode = r.committed > 0 && r.agreed ? 0 : 1;
