@@ -163,6 +163,8 @@ export interface NetworkStats {
   exchangesRefused: number;
   /** Request/response streams ended, still without their request, to make room for a new one at the limit. */
   exchangesEvicted: number;
+  /** Connections and streams refused because their peer is banned (ban). */
+  bannedRefused: number;
 }
 
 export interface NetworkHost {
@@ -210,6 +212,15 @@ export interface NetworkHost {
    * counts like misbehaviour in gossip.
    */
   penalise(peerId: string): void;
+  /**
+   * Cuts a client peer off for `ms`: its connections are closed, and new ones (and any stream it
+   * still opens) refused until then. For a peer that sends what no honest client would, when a
+   * lower score would not stop it (a client joins no mesh). A genesis validator is never banned
+   * (its misconduct is scored, and consensus needs its connection): false then, true otherwise.
+   */
+  ban(peerId: string, ms: number): boolean;
+  /** Whether `peerId` is banned now. */
+  isBanned(peerId: string): boolean;
   stats(): Readonly<NetworkStats>;
   dial(addr: string): Promise<void>;
   /** Closes every connection to a peer (a genesis peer is then redialled with backoff). */
@@ -281,6 +292,12 @@ const DIRECT_PENALTY = 10;
 const DIRECT_PENALTY_CAP = 1000;
 /** Peers whose direct-protocol penalty is remembered at once. */
 const MAX_PENALISED_PEERS = 4096;
+/**
+ * Banned peers remembered at once. Peer ids cost nothing to make, so the list is bounded and the
+ * oldest ban goes first; what bounds an attacker with fresh ids is libp2p's inbound connection
+ * threshold (5 a second per remote host by default) and what each id may do before its ban.
+ */
+const MAX_BANNED_PEERS = 8192;
 
 function isConsensusTopic(name: GossipTopicName): boolean {
   return CONSENSUS_TOPICS.has(name);
@@ -346,6 +363,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     framesTimedOut: 0,
     exchangesRefused: 0,
     exchangesEvicted: 0,
+    bannedRefused: 0,
   };
 
   /**
@@ -364,6 +382,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   // scoring interval, so a stream of fresh ids evicts each other rather than them.
   const directPenalty = new LRUCache<string, number>({ max: MAX_PENALISED_PEERS });
   const penalise = (peer: string) => directPenalty.set(peer, Math.min(DIRECT_PENALTY_CAP, (directPenalty.get(peer) ?? 0) + DIRECT_PENALTY));
+  // Each entry expires at its own ban's end (ttl per entry; an expired one reads as absent).
+  const banned = new LRUCache<string, true>({ max: MAX_BANNED_PEERS, ttl: 1, allowStale: false });
+  const isBanned = (peer: string) => banned.has(peer);
 
   const topicNames = new Map<string, GossipTopicName>(ALL_TOPICS.map((t) => [topicId(chainId, t), t]));
   const scoreParams: Partial<PeerScoreParams> = {
@@ -385,6 +406,14 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     addresses: { listen: [...opts.listen] },
     transports: [tcp()],
     connectionEncrypters: [withCoalescedWrites(noise({ crypto: sodiumNoiseCrypto }))],
+    // A banned peer is refused once its identity is known (after the handshake, before any stream).
+    connectionGater: {
+      denyInboundEncryptedConnection: (peerId) => {
+        if (!isBanned(peerId.toString())) return false;
+        stats.bannedRefused++;
+        return true;
+      },
+    },
     streamMuxers: [yamux()],
     services: {
       identify: identify(),
@@ -584,10 +613,17 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     void node
       .handle(
         id,
-        (stream, connection) =>
-          serve(stream, connection).catch(() => {
+        (stream, connection) => {
+          // Streams a banned peer opened before its connection closed.
+          if (isBanned(connection.remotePeer.toString())) {
+            stats.bannedRefused++;
+            stream.abort(new Error('banned'));
+            return;
+          }
+          return serve(stream, connection).catch(() => {
             stats.handlerErrors++;
-          }),
+          });
+        },
         { maxInboundStreams, force: true },
       )
       .catch(() => {
@@ -924,6 +960,21 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     topicPeers: (topic) => pubsub.getSubscribers(topicId(chainId, topic)).map((p) => p.toString()),
     peerScore: (peerId) => (pubsub as unknown as { getScore?: (p: string) => number }).getScore?.(peerId) ?? 0,
     penalise,
+    ban: (peerId, ms) => {
+      if (allowedPeers.has(peerId) || !(ms > 0)) return false;
+      banned.set(peerId, true, { ttl: ms });
+      // Closed on the next turn of the event loop: the answers to what brought the ban, sent
+      // in this one, leave first, so the client can tell why its connection went.
+      setTimeout(() => {
+        try {
+          node.hangUp(peerIdFromString(peerId)).catch(() => undefined);
+        } catch {
+          // Not a peer id libp2p can parse: there is no connection of it to close.
+        }
+      }, 0).unref();
+      return true;
+    },
+    isBanned,
     stats: () => ({ ...stats }),
     dial: async (addr) => {
       await node.dial(multiaddr(addr), { signal: AbortSignal.timeout(streamTimeoutMs) });

@@ -20,6 +20,10 @@ export interface NodeMetrics {
   readonly validationTasks: Counter<'where'>;
   readonly mempoolSize: Gauge;
   readonly busyRequests: Counter<'queue'>;
+  /** Client peers banned for rejected requests (runtime/client-conduct.ts). */
+  readonly clientBans: Counter;
+  /** Client requests left unchecked, and answered busy, after a rejected one among the first of their frame. */
+  readonly clientRequestsUnchecked: Counter;
   readonly commitIntervalSeconds: Histogram;
   /**
    * `vsmr_seconds_since_last_commit`, computed when scraped from what the runtime registers here
@@ -137,6 +141,16 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
       registers,
     }),
     lastCommitAge,
+    clientBans: new Counter({
+      name: 'vsmr_client_bans_total',
+      help: 'Client peers banned (connections closed and refused for a while) after too many rejected requests: forged, malformed or another chain\'s',
+      registers,
+    }),
+    clientRequestsUnchecked: new Counter({
+      name: 'vsmr_client_requests_unchecked_total',
+      help: 'Client requests answered busy unchecked because a request checked before them in the same frame, from a peer not yet trusted, was rejected',
+      registers,
+    }),
     busyRequests: new Counter({
       name: 'vsmr_busy_requests_total',
       help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool), mempool (requests waiting to be proposed), or session (a client session\'s own bound on requests in flight)',

@@ -15,6 +15,8 @@ import { RequestBatcher, serveRequestBatches } from './request-relay.js';
 import { timedCertificateOps } from './timed-certs.js';
 import { serveSubmitSessions } from './submit-sessions.js';
 import { isReceipt, ValidatorNode } from './validator-node.js';
+import { ClientConduct } from './client-conduct.js';
+import { ignore, reject, type Verdict } from '../../validation/verdict.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
@@ -227,14 +229,42 @@ export async function startValidator(
       if (verdict === 'reject') metrics.rejectedMessages.inc({ reason: 'request-batch' });
     },
   });
-  host.handle('submit', async (_from, bytes) => {
+  // Clients: every request is checked, and a peer that sends what no honest client does is cut
+  // off (client-conduct.ts). Checked requests are recorded against the peer; a frame from a peer
+  // not yet trusted is checked in two steps, the rest only if its first few pass.
+  const conduct = new ClientConduct();
+  const recordConduct = (from: string, verdicts: readonly Verdict[]) => {
+    if (!conduct.record(from, verdicts) || !host.ban(from, conduct.options.banMs)) return;
+    metrics.clientBans.inc();
+    logger.warn({ peer: from, banMs: conduct.options.banMs, rejectLimit: conduct.options.rejectLimit }, 'client banned: too many rejected requests (forged, malformed or another chain\'s)');
+  };
+  const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<Awaited<ReturnType<ValidatorNode['submit']>>> => {
+    const probe = conduct.probeSize(from);
+    if (requests.length <= probe) {
+      const answers = await node.submit(requests);
+      recordConduct(from, answers.map((a) => a.verdict));
+      return answers;
+    }
+    const head = await node.submit(requests.slice(0, probe));
+    recordConduct(from, head.map((a) => a.verdict));
+    if (head.some((a) => a.verdict.kind === 'reject')) {
+      metrics.clientRequestsUnchecked.inc(requests.length - probe);
+      return [...head, ...requests.slice(probe).map(() => ({ verdict: ignore('busy') }))];
+    }
+    const rest = await node.submit(requests.slice(probe));
+    recordConduct(from, rest.map((a) => a.verdict));
+    return [...head, ...rest];
+  };
+  const malformedFrom = (from: string) => recordConduct(from, [reject('malformed')]);
+
+  host.handle('submit', async (from, bytes) => {
     // Back-pressure: a full validation queue or mempool answers busy, which a client retries later.
     const full = fullQueue();
     if (full !== undefined) {
       metrics.busyRequests.inc({ queue: full });
       return new TextEncoder().encode(JSON.stringify({ status: 'ignored', reason: 'busy' } satisfies SubmitReply));
     }
-    const [answer] = await node.submit([bytes]);
+    const [answer] = await submitFrom(from, [bytes]);
     if (answer!.verdict.kind === 'accept') {
       byz?.commands([bytes]);
       stash.add('client', requestKey(bytes), bytes, performance.now());
@@ -243,13 +273,16 @@ export async function startValidator(
     const reply = await submitReply(answer!);
     return new TextEncoder().encode(JSON.stringify(reply));
   }, { timeoutMs: SUBMIT_WAIT_MS + 5_000, maxRequestBytes: MAX_REQUEST_BYTES });
-  host.handle('submit-batch', async (_from, bytes) => {
+  host.handle('submit-batch', async (from, bytes) => {
     let requests: Uint8Array[];
     try {
       requests = decodeRequestBatch(bytes);
     } catch (err) {
       // No replies at all: the client's decoder reports the frame as refused.
-      if (err instanceof RequestBatchDecodeError) return encodeSubmitReplies([]);
+      if (err instanceof RequestBatchDecodeError) {
+        malformedFrom(from);
+        return encodeSubmitReplies([]);
+      }
       throw err;
     }
     const full = fullQueue();
@@ -257,7 +290,7 @@ export async function startValidator(
       metrics.busyRequests.inc({ queue: full }, requests.length);
       return encodeSubmitReplies(requests.map(() => ({ status: 'ignored', reason: 'busy' })));
     }
-    const answers = await node.submit(requests);
+    const answers = await submitFrom(from, requests);
     const now = performance.now();
     answers.forEach((a, i) => {
       if (a.verdict.kind !== 'accept') return;
@@ -270,7 +303,8 @@ export async function startValidator(
 
   // Client sessions: one stream per client, each request answered on it as it settles.
   serveSubmitSessions(host, {
-    submit: (requests) => node.submit(requests),
+    submit: submitFrom,
+    onMalformed: malformedFrom,
     fullQueue,
     onBusy: (queue, count) => metrics.busyRequests.inc({ queue }, count),
     onAccepted: (accepted) => {

@@ -26,8 +26,10 @@ export const MAX_SESSION_OUTSTANDING = 8192;
 export const MAX_SESSION_FRAMES = 1024;
 
 export interface SubmitSessionsOptions {
-  /** ValidatorNode.submit: a verdict per request and, for accepted ones, the commit to wait for. */
-  readonly submit: (requests: readonly Uint8Array[]) => Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]>;
+  /** ValidatorNode.submit for `from`'s requests: a verdict per request and, for accepted ones, the commit to wait for. */
+  readonly submit: (from: string, requests: readonly Uint8Array[]) => Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]>;
+  /** A frame from `from` that does not decode: what no honest client sends. */
+  readonly onMalformed?: (from: string) => void;
   /** The queue that is full now, if any (back-pressure: the whole frame is answered busy). */
   readonly fullQueue: () => 'validation' | 'mempool' | undefined;
   readonly onBusy: (queue: 'validation' | 'mempool' | 'session', requests: number) => void;
@@ -110,14 +112,17 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
     }
   };
 
-  host.handleSession('submit-session', (_from, frame, session) => {
+  host.handleSession('submit-session', (from, frame, session) => {
     let tag: number;
     let batch: Uint8Array;
     try {
       ({ tag, batch } = decodeSessionRequests(frame));
     } catch (err) {
       // Not even a tag to answer to: the client does not speak the protocol.
-      if (err instanceof SubmitSessionDecodeError) void session.close();
+      if (err instanceof SubmitSessionDecodeError) {
+        opts.onMalformed?.(from);
+        void session.close();
+      }
       return;
     }
     const s = stateOf(session);
@@ -131,8 +136,10 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
     try {
       requests = decodeRequestBatch(batch);
     } catch (err) {
-      if (err instanceof RequestBatchDecodeError) refuse();
-      else opts.onError?.(err);
+      if (err instanceof RequestBatchDecodeError) {
+        opts.onMalformed?.(from);
+        refuse();
+      } else opts.onError?.(err);
       return;
     }
     const allBusy = () => session.send(encodeSessionReplies({ tag, indices: requests.map((_, i) => i), replies: requests.map(() => BUSY) }));
@@ -144,7 +151,7 @@ export function serveSubmitSessions(host: NetworkHost, opts: SubmitSessionsOptio
     }
     s.open.set(tag, requests.length);
     s.outstanding += requests.length;
-    opts.submit(requests).then(
+    opts.submit(from, requests).then(
       (answers) => {
         try {
           settleAnswers(answers);

@@ -66,6 +66,16 @@ export class LocalCluster {
     }
   }
 
+  /** Validator `i`'s metric `name` (the sum of its series; 0 when absent). */
+  async metric(i: number, name: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.metricsPorts[i]}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return sum;
+  }
+
   private async peers(i: number): Promise<number> {
     try {
       const res = await fetch(`http://127.0.0.1:${this.metricsPorts[i]}/status`, { signal: AbortSignal.timeout(2000) });

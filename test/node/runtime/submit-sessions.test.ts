@@ -25,7 +25,7 @@ const CHAIN = 'session-test';
 class FakeSubmit {
   readonly waiting = new Map<number, (r: CommitOutcome) => void>();
   cancelled = 0;
-  submit: SubmitSessionsOptions['submit'] = async (requests) =>
+  submit: SubmitSessionsOptions['submit'] = async (_from, requests) =>
     requests.map((r) => {
       const verdict: Verdict = r[0] === 1 ? reject('bad-signature') : r[0] === 2 ? ignore('expired') : accept(r);
       if (verdict.kind !== 'accept') return { verdict };
@@ -57,7 +57,7 @@ describe('submit sessions (node/runtime/submit-sessions.ts)', function () {
     server = await createNetworkHost({ ...common, privateKey: keys[0]! });
     client = await createNetworkHost({ ...common, privateKey: keys[1]!, peers: [{ peerId: server.peerId, multiaddr: server.multiaddrs()[0]! }] });
     serveSubmitSessions(server, {
-      submit: (requests) => fake.submit(requests),
+      submit: (from, requests) => fake.submit(from, requests),
       fullQueue: () => full,
       onBusy: (queue, n) => busy.push({ queue, n }),
       onAccepted: (rs) => accepted.push(...rs.map((r) => r[1]!)),
@@ -229,7 +229,7 @@ describe('submit sessions: a client that never reads its replies', function () {
     let submitted = 0;
     try {
       serveSubmitSessions(server, {
-        submit: async (requests) => {
+        submit: async (_from, requests) => {
           submitted += requests.length;
           return requests.map(() => ({ verdict: ignore('expired') }));
         },

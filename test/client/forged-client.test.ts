@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
+import { createNetworkHost, type NetworkHost } from '../../network/host.js';
+import { encodeCommand } from '../../protocol/command.js';
+import { loadGenesis } from '../../protocol/genesis.js';
+import { encodeRequest, REQUEST_SIGNATURE_BYTES } from '../../protocol/request.js';
+import { encodeRequestBatch } from '../../protocol/request-batch.js';
+import { decodeSessionReplies, encodeSessionRequests } from '../../protocol/submit-session.js';
+import { waitFor } from '../wait-for.js';
+import { LocalCluster, vsmr } from './local-cluster.js';
+
+/**
+ * A client that sends forged requests (random signatures under a real key) to a real validator
+ * process is cut off after its first few (runtime/client-conduct.ts), while an honest client
+ * goes on committing. Every process started here is stopped by its PID.
+ */
+describe('a client sending forged requests to a validator process', function () {
+  this.timeout(180_000);
+  let cluster: LocalCluster;
+  const hosts: NetworkHost[] = [];
+
+  before(async () => {
+    cluster = await LocalCluster.start(1);
+  });
+  after(async () => {
+    await Promise.allSettled(hosts.map((h) => h.stop()));
+    await cluster?.stop();
+  });
+
+  it('is banned after its first frame, the rest of which goes unchecked, and refused when it comes back; an honest client still commits', async () => {
+    const genesis = await loadGenesis(cluster.genesis);
+    const v = genesis.validators[0]!;
+    const key = await generateKeyPair('Ed25519');
+    const attacker = await createNetworkHost({ chainId: genesis.chainId, privateKey: key, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [{ peerId: v.peerId, multiaddr: v.address }], allowedPeers: new Set() });
+    hosts.push(attacker);
+    await waitFor(() => attacker.peers().includes(v.peerId), 'attacker connected');
+    const victim = ed25519KeypairFromSeed(randomBytes(32)).publicKey;
+    const forged = Array.from({ length: 64 }, (_, i) =>
+      encodeRequest({
+        chainId: genesis.chainId,
+        clientKey: victim,
+        sequence: BigInt(i),
+        expiry: 2n ** 62n,
+        command: encodeCommand({ type: 'put', key: new Uint8Array([i]), value: new Uint8Array(8) }),
+        signature: randomBytes(REQUEST_SIGNATURE_BYTES),
+      }),
+    );
+    const replies: string[] = [];
+    const session = await attacker.openSession(v.peerId, 'submit-session', (bytes) => {
+      for (const r of decodeSessionReplies(bytes).replies) replies.push(r.status === 'rejected' || r.status === 'ignored' ? `${r.status}: ${r.reason}` : r.status);
+    });
+    assert.ok(session.send(encodeSessionRequests(1, encodeRequestBatch(forged))));
+    await waitFor(async () => (await cluster.metric(0, 'vsmr_client_bans_total')) === 1, 'the attacker banned');
+    await waitFor(() => session.closed && !attacker.peers().includes(v.peerId), 'its session and connection closed');
+    // Only the first 16 were checked: all forged, so the other 48 were not worth a signature check.
+    assert.equal(await cluster.metric(0, 'vsmr_client_requests_unchecked_total'), 48);
+    // The frame was answered before the connection closed: 16 checked, 48 left unchecked.
+    const counts = new Map<string, number>();
+    for (const r of replies) counts.set(r, (counts.get(r) ?? 0) + 1);
+    assert.deepEqual(
+      [...counts],
+      [
+        ['rejected: bad-signature', 16],
+        ['ignored: busy', 48],
+      ],
+    );
+    // Coming back under the same identity is refused.
+    await assert.rejects(attacker.openSession(v.peerId, 'submit-session', () => undefined, { timeoutMs: 3_000 }));
+    // An honest client (its own identity) is served as before.
+    const { stdout } = await vsmr('client', 'submit', '--genesis', cluster.genesis, '--count', '3', '--to', '0', '--json');
+    assert.equal((JSON.parse(stdout) as { committed: number }).committed, 3);
+    assert.equal(await cluster.metric(0, 'vsmr_client_bans_total'), 1);
+  });
+});
