@@ -16,7 +16,7 @@ import { timedCertificateOps } from './timed-certs.js';
 import { serveSubmitSessions } from './submit-sessions.js';
 import { isReceipt, ValidatorNode } from './validator-node.js';
 import { ClientConduct } from './client-conduct.js';
-import { ignore, reject, type Verdict } from '../../validation/verdict.js';
+import { ignore, reject } from '../../validation/verdict.js';
 import { QueryService } from './query-service.js';
 import { checkCertificateMessage } from '../../client/light.js';
 import { MAX_MESSAGE_BYTES } from '../../network/codec.js';
@@ -229,33 +229,60 @@ export async function startValidator(
       if (verdict === 'reject') metrics.rejectedMessages.inc({ reason: 'request-batch' });
     },
   });
-  // Clients: every request is checked, and a peer that sends what no honest client does is cut
-  // off (client-conduct.ts). Checked requests are recorded against the peer; a frame from a peer
-  // not yet trusted is checked in two steps, the rest only if its first few pass.
+  // Clients: a peer that sends what no honest client does is cut off, and a peer gets only as
+  // many requests in check at once as its record allows (client-conduct.ts). A frame is checked
+  // in pieces of what the allowance leaves; the allowance spent or a full queue ends it, and
+  // what is left is answered busy, unchecked, for the client to send again.
   const conduct = new ClientConduct();
-  const recordConduct = (from: string, verdicts: readonly Verdict[]) => {
-    if (!conduct.record(from, verdicts) || !host.ban(from, conduct.options.banMs)) return;
+  const onBan = (from: string) => {
+    if (!host.ban(from, conduct.options.banMs)) return;
     metrics.clientBans.inc();
     logger.warn({ peer: from, banMs: conduct.options.banMs, rejectLimit: conduct.options.rejectLimit }, 'client banned: too many rejected requests (forged, malformed or another chain\'s)');
   };
-  const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<Awaited<ReturnType<ValidatorNode['submit']>>> => {
-    const probe = conduct.probeSize(from);
-    if (requests.length <= probe) {
-      const answers = await node.submit(requests);
-      recordConduct(from, answers.map((a) => a.verdict));
-      return answers;
+  type Answer = Awaited<ReturnType<ValidatorNode['submit']>>[number];
+  const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<Answer[]> => {
+    const answers: Answer[] = [];
+    let at = 0;
+    let full: 'validation' | 'mempool' | undefined;
+    try {
+      while (at < requests.length) {
+        // The caller asked the queues before the first piece; later ones ask again.
+        if (at > 0) {
+          full = fullQueue();
+          if (full !== undefined) break;
+        }
+        const take = Math.min(requests.length - at, conduct.allowance(from));
+        if (take <= 0) break;
+        const piece = take === requests.length ? requests : requests.slice(at, at + take);
+        conduct.begin(from, take);
+        let got: Answer[];
+        try {
+          got = await node.submit(piece);
+        } catch (err) {
+          conduct.end(from, take, []);
+          throw err;
+        }
+        if (conduct.end(from, take, got.map((a) => a.verdict))) onBan(from);
+        answers.push(...got);
+        at += take;
+      }
+    } catch (err) {
+      // Our own failure: the pieces already admitted will commit, but nobody here waits on them.
+      for (const a of answers) a.cancel?.();
+      throw err;
     }
-    const head = await node.submit(requests.slice(0, probe));
-    recordConduct(from, head.map((a) => a.verdict));
-    if (head.some((a) => a.verdict.kind === 'reject')) {
-      metrics.clientRequestsUnchecked.inc(requests.length - probe);
-      return [...head, ...requests.slice(probe).map(() => ({ verdict: ignore('busy') }))];
+    const left = requests.length - at;
+    if (left > 0) {
+      if (full !== undefined) metrics.busyRequests.inc({ queue: full }, left);
+      else metrics.clientRequestsUnchecked.inc(left);
+      for (let i = 0; i < left; i++) answers.push({ verdict: ignore('busy') });
     }
-    const rest = await node.submit(requests.slice(probe));
-    recordConduct(from, rest.map((a) => a.verdict));
-    return [...head, ...rest];
+    return answers;
   };
-  const malformedFrom = (from: string) => recordConduct(from, [reject('malformed')]);
+  const malformedFrom = (from: string) => {
+    conduct.begin(from, 1);
+    if (conduct.end(from, 1, [reject('malformed')])) onBan(from);
+  };
 
   host.handle('submit', async (from, bytes) => {
     // Back-pressure: a full validation queue or mempool answers busy, which a client retries later.

@@ -8,6 +8,7 @@ import { loadGenesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES } from '../../protocol/request.js';
 import { encodeRequestBatch } from '../../protocol/request-batch.js';
 import { decodeSessionReplies, encodeSessionRequests } from '../../protocol/submit-session.js';
+import { decodeSubmitReplies } from '../../protocol/submit-reply.js';
 import { waitFor } from '../wait-for.js';
 import { LocalCluster, vsmr } from './local-cluster.js';
 
@@ -72,5 +73,25 @@ describe('a client sending forged requests to a validator process', function () 
     const { stdout } = await vsmr('client', 'submit', '--genesis', cluster.genesis, '--count', '3', '--to', '0', '--json');
     assert.equal((JSON.parse(stdout) as { committed: number }).committed, 3);
     assert.equal(await cluster.metric(0, 'vsmr_client_bans_total'), 1);
+
+    // Another identity, on submit-batch, leads with expired forgeries, which cost nothing to
+    // refuse and earn no allowance: the forgeries after them get the same 16 checks, no more.
+    const second = await createNetworkHost({ chainId: genesis.chainId, privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], peers: [{ peerId: v.peerId, multiaddr: v.address }], allowedPeers: new Set() });
+    hosts.push(second);
+    await waitFor(() => second.peers().includes(v.peerId), 'second attacker connected');
+    const expiredFirst = forged.map((r, i) =>
+      i < 16
+        ? encodeRequest({ chainId: genesis.chainId, clientKey: victim, sequence: BigInt(1000 + i), expiry: 0n, command: encodeCommand({ type: 'put', key: new Uint8Array([i]), value: new Uint8Array(8) }), signature: randomBytes(REQUEST_SIGNATURE_BYTES) })
+        : r,
+    );
+    const batchReplies = await second.request(v.peerId, 'submit-batch', encodeRequestBatch(expiredFirst), 10_000).then(
+      (bytes) => decodeSubmitReplies(bytes).map((r) => (r.status === 'rejected' || r.status === 'ignored' ? `${r.status}: ${r.reason}` : r.status)),
+      () => undefined, // the ban may close the connection before the answer leaves; the metrics below still tell
+    );
+    await waitFor(async () => (await cluster.metric(0, 'vsmr_client_bans_total')) === 2, 'the second attacker banned');
+    assert.equal(await cluster.metric(0, 'vsmr_client_requests_unchecked_total'), 48 + 32);
+    if (batchReplies !== undefined) {
+      assert.deepEqual(batchReplies, [...Array(16).fill('ignored: expired'), ...Array(16).fill('rejected: bad-signature'), ...Array(32).fill('ignored: busy')]);
+    }
   });
 });
