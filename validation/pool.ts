@@ -113,6 +113,10 @@ export interface ValidationPoolStats {
   readonly tasksFailed: number;
   readonly mainThreadJobs: number;
   readonly cacheHits: number;
+  /** Request checks run (on a worker or this thread; a retried one counts again). */
+  readonly requestsChecked: number;
+  /** Requests answered with the verdict of an identical one in check at the same time (no check of their own). */
+  readonly copiesMerged: number;
   readonly blsBatchFallbacks: number;
 }
 
@@ -134,6 +138,8 @@ interface RequestUnit {
   readonly priority: boolean;
   readonly call: RequestCall;
   readonly index: number;
+  /** Identical requests (same id, same height) answered with this one's verdict, in any call. */
+  readonly copies: { readonly call: RequestCall; readonly index: number }[];
   attempts: number;
   settled: boolean;
 }
@@ -194,8 +200,16 @@ export class ValidationPool {
     tasksFailed: 0,
     mainThreadJobs: 0,
     cacheHits: 0,
+    requestsChecked: 0,
+    copiesMerged: 0,
     blsBatchFallbacks: 0,
   };
+  /**
+   * Queued or running request checks by id and height: an identical request arriving meanwhile
+   * waits for that check instead of paying its own. Without this, copies of one validly signed
+   * request sent at once (each costs its sender nothing) each cost a full signature check.
+   */
+  readonly #inCheck = new Map<string, RequestUnit>();
 
   constructor(opts: ValidationPoolOptions) {
     if (typeof opts.chainId !== 'string' || opts.chainId.length === 0) throw new TypeError('chainId must be a non-empty string');
@@ -289,7 +303,9 @@ export class ValidationPool {
     const priority = opts.priority === true;
     const viaMain = this.#piscina === undefined || (priority && this.#high.length >= this.#fallbackAt);
     const out = new Array<Verdict>(requests.length);
-    const unchecked: { bytes: Uint8Array; key: string | undefined; index: number }[] = [];
+    const unchecked: { bytes: Uint8Array; key: string | undefined; index: number; copies: number[] }[] = [];
+    // The first of this call's requests with each id: the others take its verdict.
+    const firstOf = new Map<string, number>();
     for (let i = 0; i < requests.length; i++) {
       const bytes = requests[i]!;
       // Never ship an oversized blob to a worker just to hear that it is oversized.
@@ -310,12 +326,21 @@ export class ValidationPool {
           out[i] = known;
           continue;
         }
+        const first = firstOf.get(key);
+        if (first !== undefined) {
+          this.#stats.copiesMerged++;
+          if (viaMain) out[i] = out[first]!;
+          else unchecked[first]!.copies.push(i);
+          continue;
+        }
       }
       if (viaMain) {
+        if (key !== undefined) firstOf.set(key, i);
         out[i] = this.#checkHere(bytes, key, height);
         continue;
       }
-      unchecked.push({ bytes, key, index: i });
+      if (key !== undefined) firstOf.set(key, unchecked.length);
+      unchecked.push({ bytes, key, index: i, copies: [] });
     }
     if (viaMain) this.#countMain();
     if (unchecked.length === 0) return Promise.resolve(out);
@@ -326,16 +351,36 @@ export class ValidationPool {
     // few microseconds, cheaper in place at any count than a worker's hand-off and answer.
     if (this.#skipSignatures || (unchecked.length <= this.#inlineUpTo && this.#idle())) {
       this.#countMain();
-      for (const u of unchecked) out[u.index] = this.#checkHere(u.bytes, u.key, height);
+      for (const u of unchecked) {
+        const v = this.#checkHere(u.bytes, u.key, height);
+        out[u.index] = v;
+        for (const c of u.copies) out[c] = v;
+      }
       return Promise.resolve(out);
     }
     // One promise per call, not per request: the main thread's cost per request is what the
     // pool's speed-up is bounded by.
     return new Promise<Verdict[]>((resolve, rejectP) => {
-      const call: RequestCall = { out, remaining: unchecked.length, failed: false, resolve, reject: rejectP };
+      const call: RequestCall = { out, remaining: 0, failed: false, resolve, reject: rejectP };
       const lane = priority ? this.#high : this.#normal;
-      for (const u of unchecked) lane.push({ kind: 'request', bytes: u.bytes, key: u.key, height, priority, call, index: u.index, attempts: 0, settled: false });
-      this.#queuedRequests += unchecked.length;
+      let queued = 0;
+      for (const u of unchecked) {
+        call.remaining += 1 + u.copies.length;
+        const copies = u.copies.map((index) => ({ call, index }));
+        // The same request in check already (another call's), at this height and in this lane.
+        const inCheckKey = u.key === undefined ? undefined : inCheckKeyOf(u.key, priority, height);
+        const running = inCheckKey === undefined ? undefined : this.#inCheck.get(inCheckKey);
+        if (running !== undefined) {
+          this.#stats.copiesMerged++;
+          running.copies.push({ call, index: u.index }, ...copies);
+          continue;
+        }
+        const unit: RequestUnit = { kind: 'request', bytes: u.bytes, key: u.key, height, priority, call, index: u.index, copies, attempts: 0, settled: false };
+        if (inCheckKey !== undefined) this.#inCheck.set(inCheckKey, unit);
+        lane.push(unit);
+        queued++;
+      }
+      this.#queuedRequests += queued;
       this.#schedulePump();
     });
   }
@@ -408,6 +453,7 @@ export class ValidationPool {
 
   /** The stateless check on the calling thread, its verdict remembered like a worker's. */
   #checkHere(bytes: Uint8Array, key: string | undefined, height: number): Verdict {
+    this.#stats.requestsChecked++;
     // The memo's digest (the cache key) is the id: the check need not hash the bytes again.
     const requestId = key === undefined ? undefined : () => digestOfKey(key);
     return this.#remember(
@@ -487,6 +533,7 @@ export class ValidationPool {
   }
 
   #dispatchRequests(batch: RequestUnit[]): void {
+    this.#stats.requestsChecked += batch.length;
     // Packed afresh for every attempt: the previous packed buffer was transferred away.
     const packed = packRequests(batch.map((u) => u.bytes));
     const task: WorkerTask = {
@@ -561,9 +608,17 @@ export class ValidationPool {
       u.resolve(value as boolean[]);
       return;
     }
-    const call = u.call;
-    call.out[u.index] = value as Verdict;
-    if (--call.remaining === 0 && !call.failed) call.resolve(call.out);
+    this.#forget(u);
+    const verdict = value as Verdict;
+    settleSlot(u.call, u.index, verdict);
+    for (const c of u.copies) settleSlot(c.call, c.index, verdict);
+  }
+
+  /** A settled or failed check no longer takes copies. */
+  #forget(u: RequestUnit): void {
+    if (u.key === undefined) return;
+    const inCheckKey = inCheckKeyOf(u.key, u.priority, u.height);
+    if (this.#inCheck.get(inCheckKey) === u) this.#inCheck.delete(inCheckKey);
   }
 
   #fail(u: Unit, e: Error): void {
@@ -573,10 +628,26 @@ export class ValidationPool {
       u.reject(e);
       return;
     }
-    // The whole call fails with the first error; its other requests are dropped quietly.
-    if (!u.call.failed) {
-      u.call.failed = true;
-      u.call.reject(e);
-    }
+    this.#forget(u);
+    // The whole call fails with the first error; its other requests are dropped quietly. So do
+    // the calls of its copies: their requests were never checked.
+    failCall(u.call, e);
+    for (const c of u.copies) failCall(c.call, e);
   }
+}
+
+/** An id is a fixed 32 characters, so the height that follows it cannot run into it. */
+function inCheckKeyOf(key: string, priority: boolean, height: number): string {
+  return `${key}${priority ? 'h' : 'n'}${height}`;
+}
+
+function settleSlot(call: RequestCall, index: number, verdict: Verdict): void {
+  call.out[index] = verdict;
+  if (--call.remaining === 0 && !call.failed) call.resolve(call.out);
+}
+
+function failCall(call: RequestCall, e: Error): void {
+  if (call.failed) return;
+  call.failed = true;
+  call.reject(e);
 }

@@ -22,7 +22,7 @@ export interface NodeMetrics {
   readonly busyRequests: Counter<'queue'>;
   /** Client peers banned for rejected requests (runtime/client-conduct.ts). */
   readonly clientBans: Counter;
-  /** Client requests left unchecked, and answered busy, after a rejected one among the first of their frame. */
+  /** Client requests answered busy unchecked: their peer had its allowance of requests in check spent (runtime/client-conduct.ts). */
   readonly clientRequestsUnchecked: Counter;
   readonly commitIntervalSeconds: Histogram;
   /**
@@ -148,7 +148,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     clientRequestsUnchecked: new Counter({
       name: 'vsmr_client_requests_unchecked_total',
-      help: 'Client requests answered busy unchecked because a request checked before them in the same frame, from a peer not yet trusted, was rejected',
+      help: 'Client requests answered busy unchecked because their peer had as many in check as its record allows (a few while new or after a rejected request, more per request accepted)',
       registers,
     }),
     busyRequests: new Counter({

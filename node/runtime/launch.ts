@@ -14,7 +14,7 @@ import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/requ
 import { RequestBatcher, serveRequestBatches } from './request-relay.js';
 import { timedCertificateOps } from './timed-certs.js';
 import { serveSubmitSessions } from './submit-sessions.js';
-import { isReceipt, ValidatorNode } from './validator-node.js';
+import { isReceipt, type SubmitAnswer, ValidatorNode } from './validator-node.js';
 import { ClientConduct } from './client-conduct.js';
 import { ignore, reject } from '../../validation/verdict.js';
 import { QueryService } from './query-service.js';
@@ -45,6 +45,8 @@ function stashLimitsPerOrigin(validators: number): StashLimits {
 
 /** How long `submit` waits for the commit; its stream is served a little longer, so a slow commit gets its `timeout` answer rather than an aborted stream. */
 const SUBMIT_WAIT_MS = 30_000;
+/** What client conduct hears of an accepted copy: neither credit nor blame. */
+const COPY = ignore('duplicate');
 /** submit-batch exchanges served at once over all connections: each may hold a 1 MiB batch. */
 const MAX_BATCH_EXCHANGES = 256;
 
@@ -239,9 +241,11 @@ export async function startValidator(
     metrics.clientBans.inc();
     logger.warn({ peer: from, banMs: conduct.options.banMs, rejectLimit: conduct.options.rejectLimit }, 'client banned: too many rejected requests (forged, malformed or another chain\'s)');
   };
-  type Answer = Awaited<ReturnType<ValidatorNode['submit']>>[number];
-  const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<Answer[]> => {
-    const answers: Answer[] = [];
+  const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<SubmitAnswer[]> => {
+    // A validator is known by its key and never banned (host.ban refuses it): an allowance it
+    // could lose for good would only turn its requests busy.
+    if (indexOf.has(from)) return node.submit(requests);
+    const answers: SubmitAnswer[] = [];
     let at = 0;
     let full: 'validation' | 'mempool' | undefined;
     try {
@@ -255,14 +259,17 @@ export async function startValidator(
         if (take <= 0) break;
         const piece = take === requests.length ? requests : requests.slice(at, at + take);
         conduct.begin(from, take);
-        let got: Answer[];
+        let got: SubmitAnswer[];
         try {
           got = await node.submit(piece);
         } catch (err) {
           conduct.end(from, take, []);
           throw err;
         }
-        if (conduct.end(from, take, got.map((a) => a.verdict))) onBan(from);
+        // A copy of a request already in (accepted again, in no time: pool.ts merges copies in
+        // check, and one checked is remembered) earns no allowance: one signature must not buy
+        // the room to have thousands of forgeries checked.
+        if (conduct.end(from, take, got.map((a) => (a.copy === true ? COPY : a.verdict)))) onBan(from);
         answers.push(...got);
         at += take;
       }
@@ -280,6 +287,7 @@ export async function startValidator(
     return answers;
   };
   const malformedFrom = (from: string) => {
+    if (indexOf.has(from)) return;
     conduct.begin(from, 1);
     if (conduct.end(from, 1, [reject('malformed')])) onBan(from);
   };

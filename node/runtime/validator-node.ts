@@ -95,6 +95,20 @@ export interface NoReceipt {
 /** How a waited-on request ends here: its receipt, or why there is none. */
 export type CommitOutcome = CommitReceipt | NoReceipt;
 
+/** submit()'s answer for one request. */
+export interface SubmitAnswer {
+  readonly verdict: Verdict;
+  /** Accepted requests: the commit, or why there will be none. */
+  readonly committed?: Promise<CommitOutcome>;
+  /** Accepted requests: stop waiting (the caller's deadline passed). */
+  readonly cancel?: () => void;
+  /**
+   * Accepted, and the same request was queued or waited on here already: a copy, which adds
+   * nothing to consensus (client-conduct.ts gives a peer no credit for it).
+   */
+  readonly copy?: true;
+}
+
 /** Narrows a CommitOutcome to a receipt. */
 export function isReceipt(outcome: CommitOutcome): outcome is CommitReceipt {
   return !('kind' in outcome);
@@ -388,7 +402,7 @@ export class ValidatorNode {
    * The request arrays are taken as immutable from here on: their ids and verdicts are remembered
    * by the array (see DigestMemo).
    */
-  async submit(requests: readonly Uint8Array[]): Promise<{ verdict: Verdict; committed?: Promise<CommitOutcome>; cancel?: () => void }[]> {
+  async submit(requests: readonly Uint8Array[]): Promise<SubmitAnswer[]> {
     const receivedAt = this.clock.now();
     const verdicts = await this.opts.validator.validate(requests, this.nextBlockHeight());
     const queuedAt = this.clock.now();
@@ -405,7 +419,8 @@ export class ValidatorNode {
       const key = this.replica.commandKey(bytes);
       // The queue is full: the core would drop it, and the client would wait for nothing. A
       // copy already queued (a client retrying after a timeout) takes no room and is waited on.
-      if (!this.replica.isPending(key)) {
+      const copy = this.replica.isPending(key) || this.waiting.has(key);
+      if (!copy) {
         if (roomCommands < 1 || roomBytes < bytes.length) {
           busy++;
           return { verdict: ignore('busy') };
@@ -429,7 +444,7 @@ export class ValidatorNode {
         if (mine.callbacks.size === 0) this.waiting.delete(key);
       };
       admitted.push(bytes);
-      return { verdict, committed, cancel };
+      return copy ? { verdict, committed, cancel, copy } : { verdict, committed, cancel };
     });
     if (busy > 0) this.opts.metrics?.busyRequests.inc({ queue: 'mempool' }, busy);
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });

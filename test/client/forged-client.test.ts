@@ -5,7 +5,7 @@ import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
 import { createNetworkHost, type NetworkHost } from '../../network/host.js';
 import { encodeCommand } from '../../protocol/command.js';
 import { loadGenesis } from '../../protocol/genesis.js';
-import { encodeRequest, REQUEST_SIGNATURE_BYTES } from '../../protocol/request.js';
+import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
 import { encodeRequestBatch } from '../../protocol/request-batch.js';
 import { decodeSessionReplies, encodeSessionRequests } from '../../protocol/submit-session.js';
 import { decodeSubmitReplies } from '../../protocol/submit-reply.js';
@@ -93,5 +93,35 @@ describe('a client sending forged requests to a validator process', function () 
     if (batchReplies !== undefined) {
       assert.deepEqual(batchReplies, [...Array(16).fill('ignored: expired'), ...Array(16).fill('rejected: bad-signature'), ...Array(32).fill('ignored: busy')]);
     }
+  });
+
+  it('earns a client no allowance for copies of one request: forgeries after 255 copies get 16 checks plus one', async () => {
+    const genesis = await loadGenesis(cluster.genesis);
+    const v = genesis.validators[0]!;
+    const bans = await cluster.metric(0, 'vsmr_client_bans_total');
+    const unchecked = await cluster.metric(0, 'vsmr_client_requests_unchecked_total');
+    const third = await createNetworkHost({ chainId: genesis.chainId, privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], peers: [{ peerId: v.peerId, multiaddr: v.address }], allowedPeers: new Set() });
+    hosts.push(third);
+    await waitFor(() => third.peers().includes(v.peerId), 'third client connected');
+    const signer = ed25519KeypairFromSeed(randomBytes(32)).secretKey;
+    const valid = signRequest({ chainId: genesis.chainId, sequence: 0n, expiry: 2n ** 62n, command: encodeCommand({ type: 'put', key: Uint8Array.of(1), value: Uint8Array.of(2) }) }, signer);
+    const replies: string[] = [];
+    const session = await third.openSession(v.peerId, 'submit-session', (bytes) => {
+      for (const r of decodeSessionReplies(bytes).replies) replies.push(r.status === 'rejected' || r.status === 'ignored' ? `${r.status}: ${r.reason}` : r.status);
+    });
+    // One validly signed request and 255 copies: each copy is accepted (it waits on the same
+    // commit) or refused as replayed, and none of them is worth an allowance.
+    assert.ok(session.send(encodeSessionRequests(1, encodeRequestBatch(Array.from({ length: 256 }, () => valid)))));
+    await waitFor(() => replies.length === 256, 'the copies answered');
+    assert.ok(replies.every((r) => r === 'committed' || r === 'ignored: replayed'), `${new Set(replies)}`);
+    assert.equal(replies.filter((r) => r === 'committed').length >= 1, true);
+    assert.equal(await cluster.metric(0, 'vsmr_client_requests_unchecked_total'), unchecked, 'no copy left unchecked');
+    const forged = Array.from({ length: 64 }, (_, i) =>
+      encodeRequest({ chainId: genesis.chainId, clientKey: signer.publicKey, sequence: BigInt(1 + i), expiry: 2n ** 62n, command: encodeCommand({ type: 'put', key: Uint8Array.of(i), value: Uint8Array.of(0) }), signature: randomBytes(REQUEST_SIGNATURE_BYTES) }),
+    );
+    assert.ok(session.send(encodeSessionRequests(2, encodeRequestBatch(forged))));
+    await waitFor(async () => (await cluster.metric(0, 'vsmr_client_bans_total')) === bans + 1, 'the third client banned');
+    // An allowance of 16 + 1 distinct accepted request: 17 forgeries checked, 47 not.
+    assert.equal(await cluster.metric(0, 'vsmr_client_requests_unchecked_total'), unchecked + 47);
   });
 });

@@ -115,6 +115,39 @@ describe('validation/pool', () => {
     assert.equal(p.stats().cacheHits, 2);
   });
 
+  it('checks identical requests once, in one call or in calls at the same time, and each still gets its verdict', async () => {
+    const p = pool();
+    const good = request({ sequence: 7n });
+    const forged = request({ sequence: 8n });
+    forged[forged.length - 1]! ^= 1;
+    // Distinct arrays with the same bytes: nothing is remembered by the array here.
+    const copies = (r: Uint8Array, k: number) => Array.from({ length: k }, () => Uint8Array.from(r));
+    const frame = [...copies(good, 40), ...copies(forged, 40)];
+    const verdicts = await p.validate(frame, 10);
+    assert.deepEqual(verdicts.map(verdictLabel), [...Array(40).fill('accept'), ...Array(40).fill('reject:bad-signature')]);
+    assert.equal(p.stats().requestsChecked, 2);
+    // A forgery is not remembered, so copies sent in many calls at once merge while in check.
+    const other = request({ sequence: 9n });
+    const calls = await Promise.all(Array.from({ length: 20 }, (_, i) => p.validate(i % 2 ? copies(forged, 3) : copies(other, 3), 10)));
+    for (const [i, v] of calls.entries()) assert.deepEqual(v.map(verdictLabel), Array(3).fill(i % 2 ? 'reject:bad-signature' : 'accept'));
+    assert.equal(p.stats().requestsChecked, 4);
+    // At another height a request is checked again: its verdict may differ there (expiry).
+    const [a, b] = await Promise.all([p.validate(copies(forged, 2), 10), p.validate(copies(forged, 2), 11)]);
+    assert.deepEqual([...a!, ...b!].map(verdictLabel), Array(4).fill('reject:bad-signature'));
+    assert.equal(p.stats().requestsChecked, 6);
+  });
+
+  it('fails the calls of copies that waited on a check that failed', async () => {
+    const flag = new Int32Array(new SharedArrayBuffer(8));
+    const p = pool({ workers: 1, faultInjection: { flag, mode: 'exit' }, maxAttempts: 1 });
+    const r = request({ sequence: 3n });
+    const both = [p.validate([r], 10), p.validate([Uint8Array.from(r)], 10)];
+    await assert.rejects(both[0]!, ValidationTaskError);
+    await assert.rejects(both[1]!, ValidationTaskError);
+    // Nothing is left waiting on the failed check: the same request is checked afresh.
+    assert.deepEqual((await p.validate([r], 10)).map(verdictLabel), ['accept']);
+  });
+
   it('answers at once only when every request is already verified here (validateKnown)', async () => {
     const p = pool();
     const a = request({ expiry: 50n, sequence: 1n });
