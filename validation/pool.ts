@@ -208,6 +208,8 @@ export class ValidationPool {
    * Queued or running request checks by id and height: an identical request arriving meanwhile
    * waits for that check instead of paying its own. Without this, copies of one validly signed
    * request sent at once (each costs its sender nothing) each cost a full signature check.
+   * A copy shares the check's remaining attempts, and its failure: its bytes are the same.
+   * Keyed by the cache's key, so with the cache off (cacheSize 0, tests) nothing merges.
    */
   readonly #inCheck = new Map<string, RequestUnit>();
 

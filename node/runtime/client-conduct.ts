@@ -18,6 +18,8 @@
  *    ban, however it orders its frames (expired requests first, which cost nothing to refuse,
  *    earn no allowance) and however many it sends at once; each check beyond that takes an
  *    accepted request, validly signed.
+ * Exempt peers (the genesis validators, which the host never bans and consensus needs) keep no
+ * record: they may have `maxInCheck` requests in check at once, whatever their verdicts.
  * Pure bookkeeping, no I/O; bounded: the least recently seen peers are forgotten first.
  */
 import { LRUCache } from 'lru-cache';
@@ -63,8 +65,11 @@ export class ClientConduct {
   readonly options: ClientConductOptions;
   readonly #peers: LRUCache<string, PeerRecord>;
   readonly #now: () => number;
+  readonly #exempt: ReadonlySet<string>;
+  /** Exempt peers' requests in check (no verdicts kept). */
+  readonly #exemptInCheck = new Map<string, number>();
 
-  constructor(options: Partial<ClientConductOptions> = {}, now: () => number = () => performance.now()) {
+  constructor(options: Partial<ClientConductOptions> = {}, now: () => number = () => performance.now(), exempt: ReadonlySet<string> = new Set()) {
     const o = { ...CLIENT_CONDUCT_DEFAULTS, ...options };
     for (const [name, v] of Object.entries(o)) {
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`client conduct: ${name} must be a positive integer, got ${v}`);
@@ -73,6 +78,7 @@ export class ClientConduct {
     this.options = Object.freeze(o);
     this.#peers = new LRUCache({ max: o.maxPeers });
     this.#now = now;
+    this.#exempt = exempt;
   }
 
   #record(peer: string): PeerRecord {
@@ -86,6 +92,7 @@ export class ClientConduct {
 
   /** How many more of `peer`'s requests may go into check now (0: answer them busy, unchecked). */
   allowance(peer: string): number {
+    if (this.#exempt.has(peer)) return Math.max(0, this.options.maxInCheck - (this.#exemptInCheck.get(peer) ?? 0));
     const r = this.#peers.peek(peer);
     if (r === undefined) return this.options.probe;
     if (r.bannedUntil > this.#now()) return 0;
@@ -95,7 +102,8 @@ export class ClientConduct {
 
   /** `count` of `peer`'s requests go into check (within its allowance). */
   begin(peer: string, count: number): void {
-    this.#record(peer).inCheck += count;
+    if (this.#exempt.has(peer)) this.#exemptInCheck.set(peer, (this.#exemptInCheck.get(peer) ?? 0) + count);
+    else this.#record(peer).inCheck += count;
   }
 
   /**
@@ -103,6 +111,12 @@ export class ClientConduct {
    * check failed on our side); true when they bring the peer to a ban, once per ban.
    */
   end(peer: string, count: number, verdicts: readonly Verdict[]): boolean {
+    if (this.#exempt.has(peer)) {
+      const left = (this.#exemptInCheck.get(peer) ?? 0) - count;
+      if (left > 0) this.#exemptInCheck.set(peer, left);
+      else this.#exemptInCheck.delete(peer);
+      return false;
+    }
     const r = this.#record(peer);
     r.inCheck = Math.max(0, r.inCheck - count);
     const now = this.#now();

@@ -235,16 +235,14 @@ export async function startValidator(
   // many requests in check at once as its record allows (client-conduct.ts). A frame is checked
   // in pieces of what the allowance leaves; the allowance spent or a full queue ends it, and
   // what is left is answered busy, unchecked, for the client to send again.
-  const conduct = new ClientConduct();
+  // Validators are never banned (host.ban refuses them): they keep no record, and a fixed cap.
+  const conduct = new ClientConduct({}, undefined, new Set(peerIds));
   const onBan = (from: string) => {
     if (!host.ban(from, conduct.options.banMs)) return;
     metrics.clientBans.inc();
     logger.warn({ peer: from, banMs: conduct.options.banMs, rejectLimit: conduct.options.rejectLimit }, 'client banned: too many rejected requests (forged, malformed or another chain\'s)');
   };
   const submitFrom = async (from: string, requests: readonly Uint8Array[]): Promise<SubmitAnswer[]> => {
-    // A validator is known by its key and never banned (host.ban refuses it): an allowance it
-    // could lose for good would only turn its requests busy.
-    if (indexOf.has(from)) return node.submit(requests);
     const answers: SubmitAnswer[] = [];
     let at = 0;
     let full: 'validation' | 'mempool' | undefined;
@@ -287,7 +285,6 @@ export async function startValidator(
     return answers;
   };
   const malformedFrom = (from: string) => {
-    if (indexOf.has(from)) return;
     conduct.begin(from, 1);
     if (conduct.end(from, 1, [reject('malformed')])) onBan(from);
   };

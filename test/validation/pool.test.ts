@@ -5,6 +5,7 @@ import { PoolClosedError, ValidationPool, type ValidationPoolOptions, Validation
 import { MAX_REQUEST_BYTES, requestId } from '../../protocol/request.js';
 import { verdictLabel } from '../../validation/verdict.js';
 import { CHAIN, client, request } from './fixtures.js';
+import { waitFor } from '../wait-for.js';
 
 const pools: ValidationPool[] = [];
 /** Every check goes to the workers unless a test asks otherwise: most tests here are about them. */
@@ -137,15 +138,21 @@ describe('validation/pool', () => {
     assert.equal(p.stats().requestsChecked, 6);
   });
 
-  it('fails the calls of copies that waited on a check that failed', async () => {
+  it('fails the calls of copies that joined a check already running, when that check fails', async () => {
     const flag = new Int32Array(new SharedArrayBuffer(8));
-    const p = pool({ workers: 1, faultInjection: { flag, mode: 'exit' }, maxAttempts: 1 });
+    // The first task hangs until the timeout ends it; only one attempt is allowed.
+    const p = pool({ workers: 1, faultInjection: { flag, mode: 'hang' }, taskTimeoutMs: 1500, maxAttempts: 1 });
     const r = request({ sequence: 3n });
-    const both = [p.validate([r], 10), p.validate([Uint8Array.from(r)], 10)];
-    await assert.rejects(both[0]!, ValidationTaskError);
-    await assert.rejects(both[1]!, ValidationTaskError);
+    const first = p.validate([r], 10);
+    await waitFor(() => p.stats().tasksDispatched === 1, 'the first check running');
+    // A copy in a call of its own, while the first is in check: it waits on that check.
+    const copy = p.validate([Uint8Array.from(r)], 10);
+    await assert.rejects(first, ValidationTaskError);
+    await assert.rejects(copy, ValidationTaskError);
+    assert.equal(p.stats().requestsChecked, 1);
     // Nothing is left waiting on the failed check: the same request is checked afresh.
     assert.deepEqual((await p.validate([r], 10)).map(verdictLabel), ['accept']);
+    assert.equal(p.stats().requestsChecked, 2);
   });
 
   it('answers at once only when every request is already verified here (validateKnown)', async () => {

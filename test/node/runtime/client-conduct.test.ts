@@ -70,6 +70,18 @@ describe('runtime/client-conduct', () => {
     assert.equal(check(c, 'a', [forged]), true, 'a was kept');
   });
 
+  it('keeps no record of an exempt peer: never banned, maxInCheck requests in check at once', () => {
+    const c = new ClientConduct({ rejectLimit: 2, probe: 2, maxInCheck: 8 }, undefined, new Set(['validator']));
+    for (let i = 0; i < 10; i++) assert.equal(check(c, 'validator', times(forged, 8)), false);
+    assert.equal(c.allowance('validator'), 8);
+    c.begin('validator', 5);
+    assert.equal(c.allowance('validator'), 3, 'what is in check counts against the cap');
+    c.end('validator', 5, times(forged, 5));
+    assert.equal(c.allowance('validator'), 8);
+    assert.equal(c.size, 0, 'no record kept');
+    assert.equal(check(c, 'client', times(forged, 2)), true, 'others are held to their record');
+  });
+
   it('refuses options that are not positive integers, or a maxInCheck below probe', () => {
     for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new ClientConduct({ probe: bad }), RangeError);
     assert.throws(() => new ClientConduct({ probe: 10, maxInCheck: 5 }), RangeError);
