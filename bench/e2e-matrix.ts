@@ -59,6 +59,9 @@ const points: Point[] = quick
       // Offered more than it commits: 8,192 in flight, a mempool of 1,024 per validator. Clients
       // hear busy and back off; the point shows the bound holding latency and the chain going on.
       { ...signed(4, 400), clients: 32, outstanding: 256, maxPendingRequests: 1024, noProfile: true, label: 'n=4 block=400 signed, overload 32 clients x256, mempool 1,024, no profiler' },
+      // Under attack: two clients flooding the validators with forged requests (a new identity
+      // whenever cut) beside the x16 load-curve point, its twin (bench/e2e/flood-twins.ts).
+      { ...signed(4, 400), clients: 8, outstanding: 16, forgedClients: 2, noProfile: true, label: 'n=4 block=400 signed, 8 clients x16, 2 forged-request clients, no profiler' },
       // Command size, at saturation, over the issue's range: an 8-byte command is a put with a
       // 3-byte key and no value (bench/e2e/load.ts paddedPut).
       ...[8, 1024].map((b) => ({ ...signed(4, 400), clients: 8, outstanding: 64, commandBytes: b, label: `n=4 block=400 signed, ${b} B commands, 8 clients x64` })),

@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { benchPath, significant } from './harness.js';
 import { CATEGORIES, CATEGORY_NOTES } from './e2e/profile.js';
 import type { E2eResult } from './e2e/run.js';
+import { floodTwins } from './e2e/flood-twins.js';
 import { targetPoints } from './e2e/targets.js';
 import { lineChart, type Series, stackedBars } from './svg.js';
 
@@ -307,6 +308,24 @@ else {
     ),
     '',
   );
+  const floods = floodTwins(pts);
+  if (floods.length > 0) {
+    md.push('### Under a forged-request flood', '');
+    md.push(
+      'Honest clients beside clients that send only forged requests (signatures shaped to cost a full ed25519 check), from a process of their own, under a new libp2p identity whenever a validator cuts them (`vsmr bench e2e --forged-clients F`; README, "Clients that send forged requests"). Beside each, the same load without them. Checked: forgeries answered `rejected: bad-signature`; unchecked: answered busy without a check (a peer\'s allowance spent).',
+      '',
+    );
+    md.push(
+      table(
+        ['point', 'quiet /s', 'flood /s', 'quiet p50 ms', 'flood p50 ms', 'flood p99 ms', 'quiet CPU ms/cmd', 'flood CPU ms/cmd', 'flood view changes', 'forgeries sent', 'checked', 'unchecked', 'identities', 'attackers\' CPU s'],
+        floods.map(({ flood, quiet }) => {
+          const f = flood.forgery!;
+          return [flood.label, quiet.throughput, flood.throughput, quiet.p50Ms, flood.p50Ms, flood.p99Ms, quiet.cpuMsPerCommand, flood.cpuMsPerCommand, flood.viewChanges ?? '-', f.sent, f.answers['rejected: bad-signature'] ?? 0, f.answers['ignored: busy'] ?? 0, f.identities, f.cpuSeconds ?? '-'];
+        }),
+      ),
+      '',
+    );
+  }
 }
 
 if (projection) {
@@ -335,4 +354,4 @@ if (crypto) {
   );
 }
 await writeFile(benchPath('REPORT.md'), `${md.join('\n')}\n`);
-process.stderr.write('wrote bench/REPORT.md and bench/charts/*.svg\n');
+process.stderr.write(`wrote ${benchPath('REPORT.md')} and ${benchPath('charts')}/*.svg\n`);

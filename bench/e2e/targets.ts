@@ -2,13 +2,13 @@
  * Which matrix points the issue's targets are judged on (bench/REPORT.md, "Targets"). Only
  * points run on the cluster's defaults count (validation workers as sharedMachineValidationWorkers
  * gives them): a point that sets its own validation workers is a comparison beside them, not a
- * way to meet a target.
+ * way to meet a target, and neither is a point under a forged-request flood.
  */
 import type { E2eResult } from './run.js';
 
 export type TargetPoint = Pick<
   E2eResult,
-  'replicas' | 'unsigned' | 'bls' | 'batch' | 'commandBytes' | 'throughput' | 'p50Ms' | 'profiled' | 'clients' | 'outstanding' | 'maxGapMs' | 'validationWorkers'
+  'replicas' | 'unsigned' | 'bls' | 'batch' | 'commandBytes' | 'throughput' | 'p50Ms' | 'profiled' | 'clients' | 'outstanding' | 'maxGapMs' | 'validationWorkers' | 'forgery'
 > & { readonly label: string; readonly maxChainGapMs?: number | null };
 
 export interface TargetPoints<P extends TargetPoint> {
@@ -31,7 +31,9 @@ export interface TargetPoints<P extends TargetPoint> {
 }
 
 export function targetPoints<P extends TargetPoint>(pts: readonly P[]): TargetPoints<P> {
-  const defaults = pts.filter((p) => p.validationWorkers === undefined);
+  // A point under a forged-request flood is judged beside its twin (flood-twins.ts), not here;
+  // it still counts for stalls.
+  const defaults = pts.filter((p) => p.validationWorkers === undefined && p.forgery === undefined);
   const byThroughput = (a: P, b: P) => b.throughput - a.throughput;
   const best = defaults.filter((p) => p.replicas === 4 && !p.unsigned && p.bls === 'blst' && p.batch > 1 && p.commandBytes === 128).sort(byThroughput)[0];
   const unsignedBig = defaults.filter((p) => p.unsigned && p.batch >= 400 && p.commandBytes === 128).sort(byThroughput)[0];

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { type FloodPoint, floodTwins } from '../../bench/e2e/flood-twins.js';
 import { type TargetPoint, targetPoints } from '../../bench/e2e/targets.js';
 
 /** A point with what the target rules read; everything not named is a signed n = 4 block-400 default. */
@@ -61,5 +62,33 @@ describe('bench/e2e/targets', () => {
     const t = targetPoints(pts);
     assert.deepEqual(t.stalls.map((p) => p.label), ['stalled', 'old result, no chain figure']);
     assert.deepEqual(t.clientOnly.map((p) => p.label), ['clients waited, chain committed']);
+  });
+
+  it('judges no target on a point under a forged-request flood, and still counts its stall', () => {
+    const forgery = { attackers: 2, sent: 1000, answers: {}, identities: 3, cut: 3 };
+    const pts = [point('x64', { throughput: 2500 }), point('x64 flooded', { throughput: 2600, forgery, maxGapMs: 3000, maxChainGapMs: 3000 })];
+    const t = targetPoints(pts);
+    assert.equal(t.best?.label, 'x64');
+    assert.deepEqual(t.stalls.map((p) => p.label), ['x64 flooded']);
+  });
+});
+
+describe('bench/e2e/flood-twins', () => {
+  const base: FloodPoint & { label: string } = { label: '', replicas: 4, unsigned: false, bls: 'blst', qc: 'multisig', batch: 400, commandBytes: 128, clients: 8, outstanding: 16, profiled: false };
+  const forgery = { attackers: 2, sent: 1000, answers: { 'rejected: bad-signature': 40 }, identities: 3, cut: 3 };
+  it('pairs each flood point with the first point run the same way without a flood, and leaves out one without a twin', () => {
+    const pts = [
+      { ...base, label: 'x16 profiled', profiled: true },
+      { ...base, label: 'x16 own workers', validationWorkers: 2 },
+      { ...base, label: 'x16' },
+      { ...base, label: 'x16 again' },
+      { ...base, label: 'x16 flooded', forgery },
+      { ...base, label: 'x64 flooded', outstanding: 64, forgery },
+      { ...base, label: 'x16 threshold flooded', qc: 'threshold' as const, forgery },
+    ];
+    assert.deepEqual(
+      floodTwins(pts).map(({ flood, quiet }) => [flood.label, quiet.label]),
+      [['x16 flooded', 'x16']],
+    );
   });
 });
