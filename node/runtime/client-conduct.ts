@@ -11,8 +11,9 @@
  *    a reject is forgiven per `forgiveEvery` accepted requests, so a long-lived client with a
  *    rare bad request (an app's bug) is not banned for the sum of years;
  *  - a peer may have at most `allowance` requests in check at once, over all its frames and
- *    streams: `probe` while it has a reject outstanding or nothing accepted yet, growing by one
- *    per accepted request up to `maxInCheck`. The caller checks a frame in pieces of what the
+ *    streams: `probe` while it has nothing accepted yet, growing by one per accepted request up
+ *    to `maxInCheck`; while it has a reject outstanding, `probe` or the rejects left before its
+ *    ban, whichever is fewer. The caller checks a frame in pieces of what the
  *    allowance leaves and answers the rest busy unchecked (an honest client sends them again).
  *    So a new identity, which costs nothing, gets about `probe` forgeries checked before its
  *    ban, however it orders its frames (expired requests first, which cost nothing to refuse,
@@ -96,7 +97,9 @@ export class ClientConduct {
     const r = this.#peers.peek(peer);
     if (r === undefined) return this.options.probe;
     if (r.bannedUntil > this.#now()) return 0;
-    const limit = r.rejected > 0 ? this.options.probe : Math.min(this.options.probe + r.accepted, this.options.maxInCheck);
+    // With rejects outstanding, what is left before the ban bounds it too: otherwise frames one
+    // after the other would get rejectLimit - 1 forgeries checked, then probe more at once.
+    const limit = r.rejected > 0 ? Math.min(this.options.probe, this.options.rejectLimit - r.rejected) : Math.min(this.options.probe + r.accepted, this.options.maxInCheck);
     return Math.max(0, limit - r.inCheck);
   }
 
