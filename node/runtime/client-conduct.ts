@@ -29,7 +29,7 @@ import type { Verdict } from '../../validation/verdict.js';
 export interface ClientConductOptions {
   /** Rejected requests (net of forgiveness) at which a peer is banned. */
   readonly rejectLimit: number;
-  /** Requests a peer may have in check at once while on probation (nothing accepted yet, or a reject outstanding). */
+  /** Requests a peer may have in check at once while on probation: nothing accepted yet, or a reject outstanding (then no more than the rejects left before its ban). */
   readonly probe: number;
   /** The most requests a peer may have in check at once, however much it has had accepted. */
   readonly maxInCheck: number;

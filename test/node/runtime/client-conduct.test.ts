@@ -76,9 +76,11 @@ describe('runtime/client-conduct', () => {
     assert.equal(check(c, 'p', times(forged, 2)), false);
     assert.equal(c.allowance('p'), 14);
     assert.equal(check(c, 'p', times(forged, 7)), false);
-    assert.equal(c.allowance('p'), 7);
-    assert.equal(check(c, 'p', times(forged, 7)), true, 'the 16th reject bans it');
-    assert.equal(c.allowance('p'), 0);
+    // The third frame of 8 is checked in pieces of the allowance, as launch.ts does: 7, then none.
+    const take = Math.min(8, c.allowance('p'));
+    assert.equal(take, 7);
+    assert.equal(check(c, 'p', times(forged, take)), true, 'the 16th reject bans it');
+    assert.equal(c.allowance('p'), 0, 'its 8th forgery goes unchecked');
   });
 
   it('keeps no record of an exempt peer: never banned, maxInCheck requests in check at once', () => {
