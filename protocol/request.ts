@@ -178,6 +178,21 @@ export function requestHeader(bytes: Uint8Array): RequestHeader | undefined {
   return { clientKey: bytes.subarray(keyAt, seqAt), sequence: view.getBigUint64(seqAt), expiry: view.getBigUint64(seqAt + 8) };
 }
 
+/**
+ * A number standing for the request's client key (its first 6 bytes), read in place without a
+ * copy: for spreading a block's room among senders, where two keys sharing a tag only share
+ * their place (finding a key that shares another's takes some 2^48 key generations). Undefined
+ * for bytes too short to be a request.
+ */
+export function clientKeyTag(bytes: Uint8Array): number | undefined {
+  if (bytes.length < MIN_REQUEST_BYTES || bytes[0] !== REQUEST_VERSION) return undefined;
+  const at = 2 + bytes[1]!;
+  if (at + CLIENT_KEY_BYTES > bytes.length) return undefined;
+  let tag = 0;
+  for (let i = 0; i < 6; i++) tag = tag * 256 + bytes[at + i]!;
+  return tag;
+}
+
 /** Where a canonical request's fields lie in its bytes: the one reading of the layout. */
 interface RequestLayout {
   readonly chainAt: number;

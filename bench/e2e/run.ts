@@ -42,7 +42,30 @@ export interface E2eOptions {
   readonly validationWorkers?: number;
   /** Clients flooding the validators with forged requests beside the load (bench/e2e/forgery.ts); none when absent. */
   readonly forgedClients?: number;
+  /**
+   * One more client beside the load, under one key, keeping this many valid requests in flight
+   * (a client hogging the mempool) over sessions to every validator (GREEDY_PER_SESSION each at
+   * most); its commits are not the load's. None when absent.
+   */
+  readonly greedyOutstanding?: number;
   readonly signal?: AbortSignal;
+}
+
+/** The greedy client's requests in flight per session, at most: a first burst its stream takes unread. */
+const GREEDY_PER_SESSION = 1024;
+
+/** What the greedy client (--greedy-outstanding) got, over its own window. */
+export interface GreedyResult {
+  readonly outstanding: number;
+  readonly committed: number;
+  /** Its committed commands/s. */
+  readonly throughput: number;
+  readonly p50Ms: number;
+  readonly submitted: number;
+  /** Answers other than a commit, by status and reason (busy, mostly). */
+  readonly refusals: Readonly<Record<string, number>>;
+  /** Requests lost with their session or frame, by error (LoadResult.failures). */
+  readonly failures: Readonly<Record<string, number>>;
 }
 
 export interface E2eResult {
@@ -63,6 +86,8 @@ export interface E2eResult {
   readonly validationWorkers?: number;
   /** The forged-request flood run beside the load, when the run had one (--forged-clients). */
   readonly forgery?: ForgeryResult;
+  /** The greedy client run beside the load, when the run had one (--greedy-outstanding). */
+  readonly greedy?: GreedyResult;
   /** The validation pool's work per committed command, over all validators (vsmr_validation_tasks_total); null when not exported. */
   readonly validationWorkPerCommand?: { readonly worker: number; readonly main: number } | null;
   /** Committed commands/s in the measured window. */
@@ -320,6 +345,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   const scrape = () => Promise.all(cluster.metricsPorts.map((_, i) => cluster.metricsText(i)));
   let load: Awaited<ReturnType<typeof runClosedLoop>>;
   let forgery: ForgeryResult | undefined;
+  let greedy: GreedyResult | undefined;
   let flood: FloodProcess | undefined;
   let agreed = false;
   try {
@@ -328,15 +354,31 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       (opts.forgedClients ?? 0) > 0
         ? spawnForgedFlood(join(cluster.dir, 'genesis.json'), { attackers: opts.forgedClients!, frameRequests: 256, commandBytes: opts.commandBytes, maxRequests: 50_000_000 })
         : undefined;
+    const loadTiming = { warmupMs: quick ? 500 : 1500, durationMs: opts.durationS * 1000, requestTimeoutMs: 15_000 } as const;
+    // Its own closed loop, started with the load's and timed the same way; its commits are its own.
+    const greedySessions = Math.max(opts.replicas, Math.ceil((opts.greedyOutstanding ?? 0) / GREEDY_PER_SESSION));
+    const greedyLoad =
+      (opts.greedyOutstanding ?? 0) > 0
+        ? runClosedLoop(cluster.genesis, {
+            clients: greedySessions,
+            outstanding: Math.ceil(opts.greedyOutstanding! / greedySessions),
+            oneKey: true,
+            commandBytes: opts.commandBytes,
+            unsigned: opts.unsigned,
+            ...loadTiming,
+            maxCommands: 50_000_000,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          })
+        : undefined;
+    // Settled at once so that a failure of either is not left unhandled while the other runs.
+    void greedyLoad?.catch(() => undefined);
     load = await runClosedLoop(cluster.genesis, {
       clients: opts.clients,
       outstanding: opts.outstanding,
       commandBytes: opts.commandBytes,
       unsigned: opts.unsigned,
-      warmupMs: quick ? 500 : 1500,
-      durationMs: opts.durationS * 1000,
+      ...loadTiming,
       maxCommands: 5_000_000,
-      requestTimeoutMs: 15_000,
       ...(opts.signal ? { signal: opts.signal } : {}),
       onWindow: async (edge) => {
         // The metrics scrapes stay outside the CPU window: before its first reading, after its last.
@@ -366,6 +408,18 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       },
     });
     forgery = await flood?.stop();
+    if (greedyLoad !== undefined) {
+      const g = await greedyLoad;
+      greedy = {
+        outstanding: greedySessions * Math.ceil(opts.greedyOutstanding! / greedySessions),
+        committed: g.committed,
+        throughput: r3(g.windowS > 0 ? g.committed / g.windowS : 0),
+        p50Ms: r3(pct(g.latencies, 50)),
+        submitted: g.submitted,
+        refusals: g.refusals,
+        failures: g.failures,
+      };
+    }
     for (let k = 0; k < 50 && !agreed && !opts.signal?.aborted; k++) {
       const all = await Promise.all(cluster.metricsPorts.map((_, i) => cluster.status(i)));
       agreed = all.every((s) => s && s.height === all[0]!.height && s.stateRoot === all[0]!.stateRoot);
@@ -417,6 +471,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     ...(opts.maxPendingRequests === undefined ? {} : { maxPendingRequests: opts.maxPendingRequests }),
     ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
     ...(forgery === undefined ? {} : { forgery }),
+    ...(greedy === undefined ? {} : { greedy }),
     throughput: r3(throughput),
     committed: load.committed,
     submitted: load.submitted,

@@ -36,6 +36,7 @@ interface E2eFlags {
   maxPending?: number;
   validationWorkers?: number;
   forgedClients?: number;
+  greedyOutstanding?: number;
 }
 
 /** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
@@ -56,6 +57,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
     .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
     .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', intIn('--forged-clients', 0, 64))
+    .option('--greedy-outstanding <k>', 'one more client, under one key, keeping k valid requests in flight beside the load over sessions to every validator (a client hogging the mempool; reported apart)', intIn('--greedy-outstanding', 1, 65_536))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -83,6 +85,7 @@ export function registerBenchCommand(program: Command): void {
           ...(opts.maxPending === undefined ? {} : { maxPendingRequests: opts.maxPending }),
           ...(opts.validationWorkers === undefined ? {} : { validationWorkers: opts.validationWorkers }),
           ...(opts.forgedClients === undefined ? {} : { forgedClients: opts.forgedClients }),
+          ...(opts.greedyOutstanding === undefined ? {} : { greedyOutstanding: opts.greedyOutstanding }),
           signal: abort.signal,
         });
         if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
@@ -99,7 +102,8 @@ export function registerBenchCommand(program: Command): void {
               (r.cryptoFloor ? `, crypto floor ${r.cryptoFloorAtMeasuredBlocks ?? r.cryptoFloor.commandsPerSec}/s (${((r.fractionOfCryptoFloor ?? 0) * 100).toFixed(1)}%)` : '') +
               (r.messagingFloor ? `, messaging floor ${r.messagingFloor.relayCommandsPerSec}/s per core (${((r.fractionOfMessagingFloor ?? 0) * 100).toFixed(1)}% of x${r.machine.cores})` : '') +
               `\n` +
-              (r.forgery ? `  forged flood: ${r.forgery.attackers} attackers, ${r.forgery.sent} forged requests sent, ${r.forgery.identities} identities, ${r.forgery.cut} cut, ${r.forgery.cpuSeconds ?? '?'} s of its own CPU; answers ${JSON.stringify(r.forgery.answers)}\n` : ''),
+              (r.forgery ? `  forged flood: ${r.forgery.attackers} attackers, ${r.forgery.sent} forged requests sent, ${r.forgery.identities} identities, ${r.forgery.cut} cut, ${r.forgery.cpuSeconds ?? '?'} s of its own CPU; answers ${JSON.stringify(r.forgery.answers)}\n` : '') +
+              (r.greedy ? `  greedy client (${r.greedy.outstanding} in flight under one key): ${r.greedy.throughput} commands/s, p50 ${r.greedy.p50Ms} ms, ${r.greedy.submitted} submitted; answers ${JSON.stringify(r.greedy.refusals)}, lost ${JSON.stringify(r.greedy.failures)}\n` : ''),
           );
         }
         process.exitCode = r.committed > 0 && r.agreed ? 0 : 1;

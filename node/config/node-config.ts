@@ -18,6 +18,8 @@
  *                                            // only certifies the latest roots, waiting for commands
  *   "maxPendingRequests": 32768,             // optional: validated requests waiting to be proposed
  *   "maxPendingBytes": 67108864,             // optional: ... and their bytes; past either, clients hear "busy"
+ *   "maxPendingPerClient": 2048,             // optional: requests one client key may hold in it (and the
+ *                                            // same fraction of its bytes); default a sixteenth, at least 256
  *   "validationWorkers": 2,                  // optional: worker threads checking client requests, default
  *                                            // one per core; 0 checks them on the main thread
  *   "unsafeUnsignedRequests": false          // optional, BENCHMARKS ONLY: skip request signature
@@ -67,6 +69,8 @@ export interface NodeConfig {
   /** Bounds on the mempool (ReplicaConfig.maxPendingCommands / maxPendingBytes). */
   readonly maxPendingRequests: number;
   readonly maxPendingBytes: number;
+  /** Requests one client key may hold in the mempool (node/runtime/mempool-shares.ts); undefined: its default. */
+  readonly maxPendingPerClient?: number;
   /**
    * Worker threads of the validation pool; undefined: one per core (os.availableParallelism()).
    * Validators sharing a machine may want fewer: each worker is a thread more competing for the
@@ -94,6 +98,7 @@ export interface NodeConfigInput {
   readonly emptyProposalHoldMs?: number;
   readonly maxPendingRequests?: number;
   readonly maxPendingBytes?: number;
+  readonly maxPendingPerClient?: number;
   readonly validationWorkers?: number;
   readonly unsafeUnsignedRequests?: boolean;
 }
@@ -107,7 +112,7 @@ export interface LoadedNode {
   readonly validator: GenesisValidator;
 }
 
-const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'validationWorkers', 'unsafeUnsignedRequests'];
+const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'maxPendingPerClient', 'validationWorkers', 'unsafeUnsignedRequests'];
 /** More workers than this is a typo, not a machine. */
 export const MAX_VALIDATION_WORKERS = 1024;
 export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
@@ -150,6 +155,9 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
   // At least 1 MiB, and at least the genesis' maxBatchBytes (loadNodeConfig): the largest command must fit.
   const maxPendingBytes =
     o['maxPendingBytes'] === undefined ? DEFAULT_MAX_PENDING_BYTES : f.integer(o['maxPendingBytes'], 'config.maxPendingBytes', MIN_PENDING_BYTES, MAX_PENDING_BYTES_LIMIT);
+  // A share larger than the queue would bound nothing: refused rather than quietly cut.
+  const maxPendingPerClient =
+    o['maxPendingPerClient'] === undefined ? undefined : f.integer(o['maxPendingPerClient'], 'config.maxPendingPerClient', 1, maxPendingRequests);
   const validationWorkers = o['validationWorkers'] === undefined ? undefined : f.integer(o['validationWorkers'], 'config.validationWorkers', 0, MAX_VALIDATION_WORKERS);
   const unsafeUnsignedRequests = o['unsafeUnsignedRequests'] === undefined ? false : f.boolean(o['unsafeUnsignedRequests'], 'config.unsafeUnsignedRequests');
   return {
@@ -168,6 +176,7 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
     emptyProposalHoldMs,
     maxPendingRequests,
     maxPendingBytes,
+    ...(maxPendingPerClient === undefined ? {} : { maxPendingPerClient }),
     ...(validationWorkers === undefined ? {} : { validationWorkers }),
     unsafeUnsignedRequests,
     keysFile: join(absolute, KEYS_FILE),
@@ -257,6 +266,7 @@ export function nodeConfigToJson(input: NodeConfigInput): string {
   if (input.emptyProposalHoldMs !== undefined) doc['emptyProposalHoldMs'] = input.emptyProposalHoldMs;
   if (input.maxPendingRequests !== undefined) doc['maxPendingRequests'] = input.maxPendingRequests;
   if (input.maxPendingBytes !== undefined) doc['maxPendingBytes'] = input.maxPendingBytes;
+  if (input.maxPendingPerClient !== undefined) doc['maxPendingPerClient'] = input.maxPendingPerClient;
   if (input.validationWorkers !== undefined) doc['validationWorkers'] = input.validationWorkers;
   if (input.unsafeUnsignedRequests !== undefined) doc['unsafeUnsignedRequests'] = input.unsafeUnsignedRequests;
   return `${JSON.stringify(doc, null, 2)}\n`;

@@ -68,6 +68,21 @@ export interface ReplicaConfig {
    */
   readonly isStale?: (command: Uint8Array, blockHeight: number) => boolean;
   /**
+   * Who sent a command, as a tag (commands with one tag share a sender's place in a block), or
+   * undefined for none. With it a leader fills a block in two passes: first each sender at most
+   * `ceil(maxBatchCommands / SENDER_BLOCK_SHARE_DIVISOR)` of its commands, in queue order, then
+   * what room is left with the ones it passed over, so a client with a few requests does not wait
+   * behind thousands of another's. Default: one pass, first come, first proposed.
+   */
+  readonly senderOf?: (command: Uint8Array) => number | undefined;
+  /**
+   * With `senderOf`: how many commands, and bytes, one sender may have in the pending queue. A
+   * `commands` event drops what is past it, as it does past the queue's own bounds, so one
+   * sender cannot fill the queue for every other; the runtime asks `pendingOfSender` first and
+   * answers busy. Default: no share.
+   */
+  readonly senderShare?: Readonly<{ commands: number; bytes: number }>;
+  /**
    * Where command ids come from. The runtime passes its validation pool's memo, so a request is
    * hashed once per received copy, not once by the pool and again here; default, a memo of its own.
    */
@@ -82,6 +97,15 @@ export const MAX_BACKOFF_EXPONENT = 6;
 const DEFAULT_RECENTLY_COMMITTED_LIMIT = 100_000;
 const MAX_RECENTLY_COMMITTED_LIMIT = 10_000_000;
 export const DEFAULT_MAX_PENDING_COMMANDS = 32_768;
+const NOTHING_PENDING = Object.freeze({ commands: 0, bytes: 0 });
+/** With `senderOf`, a block's first pass takes at most this fraction of it from any one sender. */
+export const SENDER_BLOCK_SHARE_DIVISOR = 16;
+/**
+ * ...and tags at most this many queued commands past the block's size looking for other senders' ones:
+ * the first pass's cost is bounded whatever the queue holds (a sender's share of a runtime's
+ * queue is 2,048 by default, node/runtime/mempool-shares.ts).
+ */
+export const SENDER_SCAN_BEYOND_BLOCK = 4_096;
 export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** Up to 10M queued commands and 4 GiB: past that a bound is a typo, not a policy. */
 export const MAX_PENDING_COMMANDS_LIMIT = 10_000_000;
@@ -215,6 +239,8 @@ export class Replica {
   /** Insertion-ordered, so batches are proposed first come, first served. */
   private readonly pending = new Map<string, Uint8Array>();
   private pendingBytes = 0;
+  /** With a sender share: what each sender has in `pending` (entries go when they reach zero). */
+  private readonly pendingBySender = new Map<number, { commands: number; bytes: number }>();
   private readonly maxPendingCommands: number;
   private readonly maxPendingBytes: number;
   private readonly keys: CommandKeys;
@@ -252,6 +278,12 @@ export class Replica {
     this.maxPendingCommands = boundedInteger(cfg.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS, 'maxPendingCommands', 1, MAX_PENDING_COMMANDS_LIMIT);
     // Below one largest command the queue could refuse a request that a block may carry.
     this.maxPendingBytes = boundedInteger(cfg.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES, 'maxPendingBytes', cfg.maxBatchBytes, MAX_PENDING_BYTES_LIMIT);
+    if (cfg.senderShare !== undefined) {
+      if (cfg.senderOf === undefined) throw new RangeError('senderShare needs senderOf');
+      boundedInteger(cfg.senderShare.commands, 'senderShare.commands', 1, MAX_PENDING_COMMANDS_LIMIT);
+      // Below one largest command a sender could never queue a command a block may carry.
+      boundedInteger(cfg.senderShare.bytes, 'senderShare.bytes', cfg.maxBatchBytes, MAX_PENDING_BYTES_LIMIT);
+    }
     this.highQc = genesisQc(cfg.chainId);
     const g = this.highQc.vote;
     this.lastExecuted = genesisExecutedState(cfg.chainId);
@@ -290,6 +322,10 @@ export class Replica {
   /** The queued command with this key, if one waits (the runtime rebuilds compact proposals from it). */
   pendingCommand(key: string): Uint8Array | undefined {
     return this.pending.get(key);
+  }
+  /** What the sender tagged `sender` has in the pending queue (counted only with a sender share). */
+  pendingOfSender(sender: number): Readonly<{ commands: number; bytes: number }> {
+    return this.pendingBySender.get(sender) ?? NOTHING_PENDING;
   }
   /** Room left in the pending queue: how many more commands, and bytes, a `commands` event may add. */
   get pendingRoom(): Readonly<{ commands: number; bytes: number }> {
@@ -708,6 +744,7 @@ export class Replica {
     // relayed to the other validators, whose leaders propose them.
     this.pending.clear();
     this.pendingBytes = 0;
+    this.pendingBySender.clear();
     this.lastExecuted = executed;
     this.executedStates.clear();
     this.executedStates.set(executed.height, executed);
@@ -838,6 +875,19 @@ export class Replica {
       const key = this.keys.of(cmd);
       if (this.pending.has(key) || this.recentlyCommitted.has(key)) continue;
       if (this.pending.size >= this.maxPendingCommands || this.pendingBytes + cmd.length > this.maxPendingBytes) continue;
+      const share = this.cfg.senderShare;
+      if (share !== undefined) {
+        const sender = this.cfg.senderOf!(cmd);
+        if (sender !== undefined) {
+          const held = this.pendingBySender.get(sender);
+          if (held === undefined) this.pendingBySender.set(sender, { commands: 1, bytes: cmd.length });
+          else if (held.commands >= share.commands || held.bytes + cmd.length > share.bytes) continue;
+          else {
+            held.commands++;
+            held.bytes += cmd.length;
+          }
+        }
+      }
       this.pending.set(key, cmd);
       this.pendingBytes += cmd.length;
     }
@@ -848,6 +898,11 @@ export class Replica {
     if (cmd === undefined) return;
     this.pending.delete(key);
     this.pendingBytes -= cmd.length;
+    const sender = this.cfg.senderShare === undefined ? undefined : this.cfg.senderOf!(cmd);
+    if (sender === undefined) return;
+    const held = this.pendingBySender.get(sender)!;
+    if (--held.commands === 0) this.pendingBySender.delete(sender);
+    else held.bytes -= cmd.length;
   }
 
   /**
@@ -872,6 +927,60 @@ export class Replica {
     return true;
   }
 
+  /**
+   * The commands of the block at `height`: from the queue in order, skipping those already in an
+   * uncommitted ancestor (`inFlight`) and dropping stale ones; with `senderOf`, each sender's
+   * commands past its first-pass share wait for a second pass over the room left.
+   */
+  private fillBlock(inFlight: ReadonlySet<string>, height: number): Uint8Array[] {
+    const { maxBatchCommands, maxBatchBytes, senderOf } = this.cfg;
+    const cap = senderOf === undefined ? Number.POSITIVE_INFINITY : Math.ceil(maxBatchCommands / SENDER_BLOCK_SHARE_DIVISOR);
+    const scanUpTo = maxBatchCommands + SENDER_SCAN_BEYOND_BLOCK;
+    const payload: Uint8Array[] = [];
+    /** Commands passed over in the first pass, in queue order: as many as could fill the block. */
+    const passedOver: [string, Uint8Array][] = [];
+    const taken = new Map<number, number>();
+    let bytes = 0;
+    let scanned = 0;
+    /** Takes `cmd` unless it went stale; false when the block is full. */
+    const add = (key: string, cmd: Uint8Array): boolean => {
+      if (payload.length >= maxBatchCommands || bytes + cmd.length > maxBatchBytes) return false;
+      // Judged at the height of the block being built, as its voters will judge it: not the
+      // root's, which the block may be two or more above (it extends the highest QC). Asked only
+      // of the commands a block would take, since a leader with a long queue passes over many.
+      if (this.cfg.isStale?.(cmd, height)) this.dropPending(key);
+      else {
+        payload.push(cmd);
+        bytes += cmd.length;
+      }
+      return true;
+    };
+    // Deleting the entry being visited (a stale one) is safe in a Map iteration.
+    for (const [key, cmd] of this.pending) {
+      if (payload.length >= maxBatchCommands) break;
+      if (inFlight.has(key)) continue;
+      // Bounded with a sender tag only: without one every command visited goes in.
+      if (senderOf !== undefined) {
+        if (scanned++ >= scanUpTo) break;
+        const sender = senderOf(cmd);
+        if (sender !== undefined) {
+          const had = taken.get(sender) ?? 0;
+          if (had >= cap) {
+            if (passedOver.length < maxBatchCommands) passedOver.push([key, cmd]);
+            continue;
+          }
+          const before = payload.length;
+          if (!add(key, cmd)) break;
+          if (payload.length > before) taken.set(sender, had + 1);
+          continue;
+        }
+      }
+      if (!add(key, cmd)) break;
+    }
+    for (const [key, cmd] of passedOver) if (!add(key, cmd)) break;
+    return payload;
+  }
+
   /** Proposes if this replica leads the current round and has a reason to; true if it did. */
   private maybePropose(): boolean {
     const round = this.round;
@@ -886,22 +995,7 @@ export class Replica {
     if (qc.vote.round + 1 !== round && !tc) return false;
     const ancestors = this.uncommittedChain(qc.vote.blockId);
     if (!ancestors) return false;
-    const inFlight = this.keys.in(ancestors);
-    const payload: Uint8Array[] = [];
-    let bytes = 0;
-    for (const [key, cmd] of this.pending) {
-      if (payload.length >= this.cfg.maxBatchCommands || bytes + cmd.length > this.cfg.maxBatchBytes) break;
-      if (inFlight.has(key)) continue;
-      // Deleting the entry being visited is safe in a Map iteration.
-      // Judged at the height of the block being built, as its voters will judge it: not the
-      // root's, which the block may be two or more above (it extends the highest QC).
-      if (this.cfg.isStale?.(cmd, qc.vote.height + 1)) {
-        this.dropPending(key);
-        continue;
-      }
-      payload.push(cmd);
-      bytes += cmd.length;
-    }
+    const payload = this.fillBlock(this.keys.in(ancestors), qc.vote.height + 1);
     // Idle: an empty block is worth proposing only to push earlier commands through the
     // two-chain rule, to carry the QC that committed the root (when it just did) to the
     // others, or to certify the latest executed roots (that one after a short hold);

@@ -153,7 +153,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     }),
     busyRequests: new Counter({
       name: 'vsmr_busy_requests_total',
-      help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool), mempool (requests waiting to be proposed), or session (a client session\'s own bound on requests in flight)',
+      help: 'Client requests answered busy (retry later), by the queue that was full: validation (the pool), mempool (requests waiting to be proposed), client-share (the client key\'s share of the mempool), or session (a client session\'s own bound on requests in flight)',
       labelNames: ['queue'],
       registers,
     }),

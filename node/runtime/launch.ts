@@ -150,7 +150,11 @@ export async function startValidator(
     logger,
     snapshots: { interval: config.snapshotInterval, retainBlocks: config.retainBlocks },
     emptyProposalHoldMs: config.emptyProposalHoldMs,
-    mempool: { maxRequests: config.maxPendingRequests, maxBytes: config.maxPendingBytes },
+    mempool: {
+      maxRequests: config.maxPendingRequests,
+      maxBytes: config.maxPendingBytes,
+      ...(config.maxPendingPerClient === undefined ? {} : { perClient: config.maxPendingPerClient }),
+    },
   });
   if (config.maxPendingRequests < genesis.consensus.maxBatchCommands) {
     // Allowed (an operator may want short queues), but blocks cannot fill from such a queue.

@@ -8,7 +8,7 @@ import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from '../consensus/messages.js';
-import { MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
@@ -16,12 +16,13 @@ import type { Logger } from '../observability/log.js';
 import { type NodeMetrics, reasonLabel } from '../observability/metrics.js';
 import type { StatelessValidator } from '../../validation/stateless.js';
 import { ignore, type Verdict } from '../../validation/verdict.js';
-import { MIN_REQUEST_BYTES, requestHeader } from '../../protocol/request.js';
+import { clientKeyTag, MIN_REQUEST_BYTES, requestHeader } from '../../protocol/request.js';
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
 import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
 import { snapshotLimits } from '../app/snapshot.js';
+import { mempoolShare, ShareCheck, type ShareAmount } from './mempool-shares.js';
 
 type CommitAction = Extract<ConsensusAction, { type: 'commit' }>;
 
@@ -44,7 +45,12 @@ export interface ValidatorNodeOptions {
   /** ReplicaConfig.emptyProposalHoldMs; the operators' default (node config) when absent. */
   readonly emptyProposalHoldMs?: number;
   /** Bounds on the requests waiting to be proposed (ReplicaConfig.maxPendingCommands/Bytes); the core's defaults when absent. */
-  readonly mempool?: { readonly maxRequests?: number; readonly maxBytes?: number };
+  readonly mempool?: {
+    readonly maxRequests?: number;
+    readonly maxBytes?: number;
+    /** Requests one client key may hold in the queue (mempool-shares.ts; default a sixteenth of it). */
+    readonly perClient?: number;
+  };
   /** Bytes of blocks one sync answer carries at most (default SYNC_ANSWER_BYTES; tests use less). */
   readonly syncAnswerBytes?: number;
 }
@@ -139,6 +145,9 @@ interface WaitingRequest {
   readonly queuedAt: number;
 }
 
+/** What a request over its client's share of the queue hears: busy, which it retries later. */
+const SHARE_FULL: Verdict = ignore('busy');
+
 /** Proposal times kept for the request-stage metric, at most (rounds in flight are a handful). */
 const PROPOSALS_TIMED = 64;
 
@@ -208,6 +217,8 @@ export class ValidatorNode {
    * or inside the step's own group when they are small (step()).
    */
   private commits: CommitAction[] = [];
+  /** Each client key's share of the core's queue (mempool-shares.ts): one key cannot fill it for everyone else. */
+  readonly #share: ShareAmount;
 
   constructor(private readonly opts: ValidatorNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -248,6 +259,14 @@ export class ValidatorNode {
       }
       this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined };
     }
+    this.#share = mempoolShare(
+      {
+        maxRequests: opts.mempool?.maxRequests ?? DEFAULT_MAX_PENDING_COMMANDS,
+        maxBytes: opts.mempool?.maxBytes ?? DEFAULT_MAX_PENDING_BYTES,
+        maxRequestBytes: opts.consensus.maxBatchBytes,
+      },
+      opts.mempool?.perClient,
+    );
     this.replica = this.newReplica();
     this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true };
     // Read before any step: the first group of start() keeps a new tip in its place.
@@ -290,6 +309,9 @@ export class ValidatorNode {
         if (header === undefined || header.expiry < BigInt(blockHeight)) return true;
         return this.isCommittedRequest(cmd, header);
       },
+      // Blocks spread among client keys first (each a sixteenth at most), then filled in order.
+      senderOf: clientKeyTag,
+      senderShare: this.#share,
       ...(o.mempool?.maxRequests === undefined ? {} : { maxPendingCommands: o.mempool.maxRequests }),
       ...(o.mempool?.maxBytes === undefined ? {} : { maxPendingBytes: o.mempool.maxBytes }),
       validatePayloads: true,
@@ -404,17 +426,28 @@ export class ValidatorNode {
    */
   async submit(requests: readonly Uint8Array[]): Promise<SubmitAnswer[]> {
     const receivedAt = this.clock.now();
-    const verdicts = await this.opts.validator.validate(requests, this.nextBlockHeight());
+    // A request whose client's share is full is answered busy before it costs a check. The key
+    // is read unverified, which is harmless: naming another client's full share only gets the
+    // request refused, and one with room is checked as any other.
+    const clients = requests.map(clientKeyTag);
+    const shareFull = this.shareFull(requests, clients);
+    const checked = shareFull === undefined ? requests : requests.filter((_, i) => !shareFull[i]);
+    const checkedVerdicts = checked.length === 0 ? [] : await this.opts.validator.validate(checked, this.nextBlockHeight());
+    let at = 0;
+    const verdicts = shareFull === undefined ? checkedVerdicts : requests.map((_, i) => (shareFull[i] ? SHARE_FULL : checkedVerdicts[at++]!));
     const queuedAt = this.clock.now();
     const admitted: Uint8Array[] = [];
     let { commands: roomCommands, bytes: roomBytes } = this.replica.pendingRoom;
     let busy = 0;
+    let shareBusy = shareFull?.filter(Boolean).length ?? 0;
+    const shares = this.shareCheck();
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
       const bytes = requests[i]!;
       // Its sequence already committed here: it would only commit as REPLAYED (or, while the
       // core remembers it, never be proposed and leave the client waiting): say so now.
-      if (this.isCommittedRequest(bytes)) return { verdict: ignore('replayed') };
+      const header = requestHeader(bytes);
+      if (this.isCommittedRequest(bytes, header)) return { verdict: ignore('replayed') };
       // The id the core will commit it under; the pool shares its memo, so no second sha256.
       const key = this.replica.commandKey(bytes);
       // The queue is full: the core would drop it, and the client would wait for nothing. A
@@ -424,6 +457,11 @@ export class ValidatorNode {
         if (roomCommands < 1 || roomBytes < bytes.length) {
           busy++;
           return { verdict: ignore('busy') };
+        }
+        const client = clients[i];
+        if (client === undefined || !shares.fits(client, bytes.length)) {
+          shareBusy++;
+          return { verdict: SHARE_FULL };
         }
         roomCommands--;
         roomBytes -= bytes.length;
@@ -447,8 +485,48 @@ export class ValidatorNode {
       return copy ? { verdict, committed, cancel, copy } : { verdict, committed, cancel };
     });
     if (busy > 0) this.opts.metrics?.busyRequests.inc({ queue: 'mempool' }, busy);
+    if (shareBusy > 0) this.opts.metrics?.busyRequests.inc({ queue: 'client-share' }, shareBusy);
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return out;
+  }
+
+  /**
+   * Per request, whether its client's share of the queue is full (and it is no copy of a request
+   * already queued or waited on, which takes no room); undefined when none is, the usual case.
+   */
+  private shareFull(requests: readonly Uint8Array[], clients: readonly (number | undefined)[]): boolean[] | undefined {
+    // What this call's earlier requests of each client will take, if they pass (one client, one
+    // frame: a frame of thousands must not all be checked only to hear busy).
+    const shares = this.shareCheck();
+    let full: boolean[] | undefined;
+    // Those the queue itself has no room for are its to refuse (after their check, as before).
+    let queueRoom = this.replica.pendingRoom.commands;
+    for (let i = 0; i < requests.length && queueRoom > 0; i++) {
+      const bytes = requests[i]!;
+      const client = clients[i];
+      if (client === undefined) continue;
+      if (shares.fits(client, bytes.length)) {
+        queueRoom--;
+        continue;
+      }
+      const key = this.replica.commandKey(bytes);
+      if (this.replica.isPending(key) || this.waiting.has(key)) continue;
+      full ??= new Array<boolean>(requests.length).fill(false);
+      full[i] = true;
+    }
+    return full;
+  }
+
+  /** A check of one batch's requests against their clients' shares of the core's queue. */
+  private shareCheck(): ShareCheck {
+    return new ShareCheck(this.#share, (client) => this.replica.pendingOfSender(client));
+  }
+
+  /** Requests and bytes the client key holds in this validator's queue (tests, by its tag). */
+  clientShare(clientKey: Uint8Array): ShareAmount {
+    let tag = 0;
+    for (let i = 0; i < 6; i++) tag = tag * 256 + clientKey[i]!;
+    return this.replica.pendingOfSender(tag);
   }
 
   /**
@@ -479,6 +557,9 @@ export class ValidatorNode {
     if (verdicts.some((v) => v.kind === 'reject')) return verdicts;
     // What does not fit in a full queue the core drops: the leader that has it proposes it, and
     // this node validates it then.
+    // Relayed copies count against their client's share here too (the core keeps the count), so
+    // a key cannot fill this queue through the other validators either; the core drops what is
+    // past it unanswered, as above.
     const admitted = requests.filter((_, i) => verdicts[i]!.kind === 'accept');
     if (admitted.length > 0) this.step({ type: 'commands', commands: admitted });
     return verdicts;
@@ -1025,6 +1106,7 @@ export class ValidatorNode {
     // waiting, but is not queued again: a leader would only drop it (isStale). Above, it goes
     // back into the queue.
     const installed = BigInt(this.opts.store.committedHeight() + 1);
+    const shares = this.shareCheck();
     const next = BigInt(this.nextBlockHeight());
     for (const [key, { request, callbacks }] of this.waiting) {
       const header = requestHeader(request);
@@ -1033,7 +1115,7 @@ export class ValidatorNode {
       if (this.isCommittedRequest(request, header)) kind = 'sequence-used-below-snapshot';
       else if (expiry < installed) kind = 'expired';
       else if (expiry < next) continue;
-      else if (room < 1 || roomBytes < request.length) kind = 'busy';
+      else if (room < 1 || roomBytes < request.length || !shares.fits(clientKeyTag(request) ?? -1, request.length)) kind = 'busy';
       if (kind === undefined) {
         room--;
         roomBytes -= request.length;

@@ -49,6 +49,7 @@ describe('node config', () => {
     assert.equal(c.emptyProposalHoldMs, DEFAULT_EMPTY_PROPOSAL_HOLD_MS);
     assert.equal(c.maxPendingRequests, DEFAULT_MAX_PENDING_COMMANDS);
     assert.equal(c.maxPendingBytes, DEFAULT_MAX_PENDING_BYTES);
+    assert.equal(c.maxPendingPerClient, undefined, "a client's share: the runtime's default");
     assert.equal(c.validationWorkers, undefined, 'one validation worker per core, decided by the pool');
   });
 
@@ -60,10 +61,11 @@ describe('node config', () => {
   });
 
   it('takes the mempool bounds and writes them back', () => {
-    const doc = { ...base, maxPendingRequests: 100, maxPendingBytes: 2 * 1024 * 1024 };
+    const doc = { ...base, maxPendingRequests: 100, maxPendingBytes: 2 * 1024 * 1024, maxPendingPerClient: 100 };
     for (const c of [parseNodeConfig(doc, '/home'), parseNodeConfig(nodeConfigToJson(doc), '/home')]) {
       assert.equal(c.maxPendingRequests, 100);
       assert.equal(c.maxPendingBytes, 2 * 1024 * 1024);
+      assert.equal(c.maxPendingPerClient, 100);
     }
   });
 
@@ -106,6 +108,8 @@ describe('node config', () => {
     ['an empty-proposal hold of more than a second', { ...base, emptyProposalHoldMs: 1001 }, 'config.emptyProposalHoldMs'],
     ['a mempool of no requests', { ...base, maxPendingRequests: 0 }, 'config.maxPendingRequests'],
     ['a mempool bound as a string', { ...base, maxPendingRequests: '100' }, 'config.maxPendingRequests'],
+    ["a client's share of no requests", { ...base, maxPendingPerClient: 0 }, 'config.maxPendingPerClient'],
+    ["a client's share larger than the mempool", { ...base, maxPendingRequests: 100, maxPendingPerClient: 101 }, 'config.maxPendingPerClient'],
     ['negative validation workers', { ...base, validationWorkers: -1 }, 'config.validationWorkers'],
     ['fractional validation workers', { ...base, validationWorkers: 1.5 }, 'config.validationWorkers'],
     ['more validation workers than MAX_VALIDATION_WORKERS', { ...base, validationWorkers: 100_000 }, 'config.validationWorkers'],

@@ -27,6 +27,9 @@ export interface ClusterOptions {
   readonly maxBatchBytes?: number;
   readonly baseTimeoutMs?: number;
   readonly emptyProposalHoldMs?: number;
+  /** ReplicaConfig.senderOf and senderShare, when set. */
+  readonly senderOf?: (command: Uint8Array) => number | undefined;
+  readonly senderShare?: { readonly commands: number; readonly bytes: number };
   /** When set, replicas hold votes until this fake validator has checked the proposal's payload. */
   readonly payloadValidator?: (payload: readonly Uint8Array[]) => boolean;
 }
@@ -95,6 +98,8 @@ export class Cluster {
       maxBatchBytes: opts.maxBatchBytes ?? 1 << 20,
       validatePayloads: opts.payloadValidator !== undefined,
       ...(opts.emptyProposalHoldMs !== undefined ? { emptyProposalHoldMs: opts.emptyProposalHoldMs } : {}),
+      ...(opts.senderOf !== undefined ? { senderOf: opts.senderOf } : {}),
+      ...(opts.senderShare !== undefined ? { senderShare: opts.senderShare } : {}),
     });
   }
 

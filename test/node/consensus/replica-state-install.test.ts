@@ -22,8 +22,10 @@ function donorChain(): { blocks: Block[]; executed: ExecutedState[]; qcOf: (h: n
   return { blocks, executed: c.executed[0]!, qcOf, highQc: chain.highQc, tip: chain.blocks };
 }
 
-function freshReplica(index = 3, safetyStorage = new MemorySafetyStorage()): Replica {
+function freshReplica(index = 3, safetyStorage = new MemorySafetyStorage(), share?: { commands: number; bytes: number }): Replica {
   return new Replica({
+    // The sender of a command is its first byte.
+    ...(share ? { senderOf: (c: Uint8Array) => c[0], senderShare: share } : {}),
     chainId: CHAIN,
     index,
     n: 4,
@@ -82,12 +84,15 @@ describe('Replica: state-installed (root jump after a snapshot or a restart)', (
   }
 
   it('empties its queue of commands: the blocks it jumped over may have committed them', () => {
-    const r = freshReplica();
-    r.step({ type: 'commands', commands: [cmd('w0-a'), cmd('later')] });
-    assert.equal(r.pendingCommands, 2);
+    const r = freshReplica(3, new MemorySafetyStorage(), { commands: 1, bytes: 1 << 20 });
+    r.step({ type: 'commands', commands: [cmd('w0-a'), cmd('later'), cmd('w1')] });
+    assert.equal(r.pendingCommands, 2, "one of sender 'w' past its share of 1");
     r.step(install());
     assert.equal(r.pendingCommands, 0);
     assert.equal(r.pendingRoom.bytes, DEFAULT_MAX_PENDING_BYTES);
+    assert.deepEqual(r.pendingOfSender('w'.charCodeAt(0)), { commands: 0, bytes: 0 }, 'its senders hold nothing either');
+    r.step({ type: 'commands', commands: [cmd('w2')] });
+    assert.equal(r.pendingCommands, 1);
   });
 
   it('a restarted leader that proposed in its round before the crash does not propose there again', () => {

@@ -16,7 +16,7 @@ import {
   type VoteData,
   voteDigest,
 } from '../../../protocol/types.js';
-import { CHAIN, cmd, MemorySafetyStorage } from './replica-harness.js';
+import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
 
 const N = 4;
 const BASE = 100;
@@ -30,6 +30,7 @@ interface ReplicaOpts {
   maxPendingCommands?: number;
   maxPendingBytes?: number;
   isStale?: (command: Uint8Array, blockHeight: number) => boolean;
+  senderOf?: (command: Uint8Array) => number | undefined;
   certs?: FakeCertificateOps;
   safetyStorage?: SafetyStorage;
   validatePayloads?: boolean;
@@ -50,6 +51,7 @@ function replica(index: number, opts: ReplicaOpts = {}): Replica {
     ...(opts.maxPendingCommands === undefined ? {} : { maxPendingCommands: opts.maxPendingCommands }),
     ...(opts.maxPendingBytes === undefined ? {} : { maxPendingBytes: opts.maxPendingBytes }),
     ...(opts.isStale === undefined ? {} : { isStale: opts.isStale }),
+    ...(opts.senderOf === undefined ? {} : { senderOf: opts.senderOf }),
     ...(opts.validatePayloads ? { validatePayloads: true } : {}),
   });
 }
@@ -600,6 +602,87 @@ describe('Replica: bounded pending queue', () => {
     const [p] = proposalsIn(proposed);
     assert.equal(p?.block.height, 2);
     assert.deepEqual(heights, [2], 'the queued command judged for height 2, not the committed height 0');
+  });
+
+  /** The sender of a test command 's<sender>-<n>': the number after the s. */
+  const senderOf = (c: Uint8Array) => Number(new TextDecoder().decode(c).slice(1).split('-')[0]);
+  const names = (p: readonly Uint8Array[]) => p.map((c) => new TextDecoder().decode(c));
+
+  it('with a sender tag, a block takes each sender\'s first sixteenth first, then fills with the rest in queue order', () => {
+    const queue = [...Array.from({ length: 20 }, (_, k) => `s0-${k}`), 's1-0', 's2-0', 's1-1'];
+    const fair = proposalsIn(replica(1, { maxBatchCommands: 16, senderOf }).step({ type: 'commands', commands: queue.map(cmd) }))[0];
+    // A sixteenth of 16 is 1: s0-0, s1-0, s2-0 first; then the passed-over ones in order.
+    assert.deepEqual(names(fair!.block.payload), ['s0-0', 's1-0', 's2-0', ...Array.from({ length: 13 }, (_, k) => `s0-${k + 1}`)]);
+    const fifo = proposalsIn(replica(1, { maxBatchCommands: 16 }).step({ type: 'commands', commands: queue.map(cmd) }))[0];
+    assert.deepEqual(names(fifo!.block.payload), queue.slice(0, 16), 'without one, first come, first proposed');
+  });
+
+  it('with a sender tag: a full block when the queue allows, each sender its share when the block has room for all, each sender\'s commands its earliest', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 80, size: 'max' }), fc.integer({ min: 1, max: 48 }), (senders, maxBatch) => {
+        const queue = senders.map((s, k) => `s${s}-${k}`);
+        const [p] = proposalsIn(replica(1, { maxBatchCommands: maxBatch, senderOf }).step({ type: 'commands', commands: queue.map(cmd) }));
+        const payload = p === undefined ? [] : names(p.block.payload);
+        assert.equal(payload.length, Math.min(maxBatch, queue.length));
+        assert.equal(new Set(payload).size, payload.length, 'no command twice');
+        const cap = Math.ceil(maxBatch / 16);
+        const bySender = (list: readonly string[], s: number) => list.filter((c) => senderOf(cmd(c)) === s);
+        const shares = [0, 1, 2, 3, 4, 5].map((s) => Math.min(bySender(queue, s).length, cap));
+        for (let s = 0; s <= 5; s++) {
+          const mine = bySender(payload, s);
+          assert.deepEqual([...mine].sort(), bySender(queue, s).slice(0, mine.length).sort(), `sender ${s}'s earliest commands`);
+          if (shares.reduce((a, b) => a + b, 0) <= maxBatch) assert.ok(mine.length >= shares[s]!, `sender ${s} got ${mine.length} of its share ${shares[s]}`);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with a sender share: each sender holds at most its share of the queue, counted exactly as commands come and go', () => {
+    const SHARE = 3;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.record({ kind: fc.constant('commands' as const), senders: fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 8 }) }),
+            fc.record({ kind: fc.constant('run' as const) }),
+          ),
+          { maxLength: 40, size: 'max' },
+        ),
+        (ops) => {
+          const cluster = new Cluster({ n: N, certs, signer: fakeSigner, maxBatchCommands: 4, senderOf, senderShare: { commands: SHARE, bytes: 1 << 20 } });
+          cluster.start();
+          const sent: Uint8Array[] = [];
+          let next = 0;
+          for (const o of ops) {
+            if (o.kind === 'commands') {
+              const batch = o.senders.map((s) => cmd(`s${s}-${next++}`));
+              sent.push(...batch);
+              cluster.submit(batch);
+            } else cluster.runUntil(() => false, 3);
+            for (const r of cluster.replicas) {
+              for (let s = 0; s <= 4; s++) {
+                const queued = sent.filter((c) => senderOf(c) === s && r.isPending(r.commandKey(c)));
+                const held = r.pendingOfSender(s);
+                assert.ok(queued.length <= SHARE, `sender ${s} has ${queued.length} queued`);
+                assert.deepEqual(held, { commands: queued.length, bytes: queued.reduce((sum, c) => sum + c.length, 0) });
+              }
+            }
+          }
+          // Commands of a sender past its share were dropped, never committed twice or lost silently
+          // by the count: once the queue drains, every sender has room again.
+          cluster.runUntil(() => cluster.replicas.every((r) => r.pendingCommands === 0), 30);
+          for (const r of cluster.replicas) for (let s = 0; s <= 4; s++) assert.deepEqual(r.pendingOfSender(s), { commands: 0, bytes: 0 });
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a sender share without a sender tag, or with fewer bytes than one full block', () => {
+    assert.throws(() => new Cluster({ n: N, certs, signer: fakeSigner, senderShare: { commands: 1, bytes: 1 << 20 } }), RangeError);
+    assert.throws(() => new Cluster({ n: N, certs, signer: fakeSigner, senderOf, maxBatchBytes: 1 << 20, senderShare: { commands: 1, bytes: (1 << 20) - 1 } }), RangeError);
+    assert.throws(() => new Cluster({ n: N, certs, signer: fakeSigner, senderOf, senderShare: { commands: 0, bytes: 1 << 20 } }), RangeError);
   });
 
   it('refuses bounds that are not positive integers, or bytes below one full block', () => {

@@ -6,7 +6,8 @@ import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-cer
 import { type CommitOutcome, isReceipt, ValidatorNode } from '../../../node/runtime/validator-node.js';
 import type { CommitReceipt } from '../../../protocol/submit-reply.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
-import { MainThreadValidator } from '../../../validation/stateless.js';
+import { MainThreadValidator, type StatelessValidator } from '../../../validation/stateless.js';
+import type { Verdict } from '../../../validation/verdict.js';
 import { signRequest } from '../../../protocol/request.js';
 import type { ConsensusTransport, LedgerStore } from '../../../node/runtime/ports.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
@@ -48,8 +49,9 @@ function validatorNode(
   maxBatchCommands = 8,
   metrics?: NodeMetrics,
   hold?: { readonly holdMs: number; readonly baseTimeoutMs: number },
-  mempool?: { readonly maxRequests?: number; readonly maxBytes?: number },
+  mempool?: { readonly maxRequests?: number; readonly maxBytes?: number; readonly perClient?: number },
   syncAnswerBytes?: number,
+  validator: StatelessValidator = new MainThreadValidator(CHAIN),
 ): ValidatorNode {
   return new ValidatorNode({
     ...(syncAnswerBytes === undefined ? {} : { syncAnswerBytes }),
@@ -62,7 +64,7 @@ function validatorNode(
     certs,
     store,
     transport,
-    validator: new MainThreadValidator(CHAIN),
+    validator,
     consensus: { baseTimeoutMs: hold?.baseTimeoutMs ?? 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
     ...(metrics ? { metrics } : {}),
   });
@@ -409,6 +411,64 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       assert.equal((await receipt(next!.committed)).result, Result.OK);
       assert.ok(net.nodes.every((n) => n!.failure === undefined));
       doomed!.cancel!();
+    } finally {
+      for (const n of net.nodes) n?.stop();
+    }
+  });
+});
+
+describe('ValidatorNode: each client key holds at most its share of the mempool', () => {
+  /** The real main-thread validator, counting the requests it was asked to check. */
+  class CountingValidator extends MainThreadValidator {
+    checked = 0;
+    override async validate(requests: readonly Uint8Array[], height: number): Promise<Verdict[]> {
+      this.checked += requests.length;
+      return super.validate(requests, height);
+    }
+  }
+  const other = ed25519KeypairFromSeed(new Uint8Array(32).fill(7));
+  const putBy = (key: typeof client, sequence: number, name: string) =>
+    signRequest({ chainId: CHAIN, sequence: BigInt(sequence), expiry: 1_000_000n, command: encodeCommand({ type: 'put', key: enc.encode(name), value: enc.encode('v') }) }, key.secretKey);
+  const shareBusy = async (m: NodeMetrics) => (await m.busyRequests.get()).values.find((v) => v.labels['queue'] === 'client-share')?.value ?? 0;
+
+  it('answers a key past its share busy before checking it, keeps room for other keys, counts relayed copies, and has room again once its requests commit', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    const metrics = createNodeMetrics({ chainId: CHAIN, validator: 0 }, false);
+    const counting = new CountingValidator(CHAIN);
+    const mempool = { maxRequests: 16, perClient: 2 };
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i), 8, i === 0 ? metrics : undefined, undefined, mempool, undefined, i === 0 ? counting : undefined);
+    const node = net.nodes[0]!;
+    const [a0, a1, a2, a3] = [0, 1, 2, 3].map((k) => putBy(client, 3_000 + k, `share-${k}`));
+    try {
+      // Not started, so nothing leaves the queue: the key's two fill its share.
+      const first = await node.submit([a0!, a1!, a2!]);
+      assert.deepEqual(
+        first.map((a) => (a.verdict.kind === 'accept' ? 'accept' : a.verdict.reason)),
+        ['accept', 'accept', 'busy'],
+      );
+      assert.equal(counting.checked, 2, 'the request past the share was answered before any check');
+      assert.equal(first[2]!.committed, undefined);
+      assert.equal(await shareBusy(metrics), 1);
+      const [b0] = await node.submit([putBy(other, 1, 'other-0')]);
+      assert.equal(b0!.verdict.kind, 'accept', 'another key has room: the queue is far from full');
+      const [again] = await node.submit([a0!]);
+      assert.equal(again!.verdict.kind, 'accept', 'a copy of a queued request takes no room and is waited on');
+      assert.equal(again!.copy, true);
+      again!.cancel!();
+      // A relayed request of the same key counts against the same share: checked, not queued.
+      const [relayed] = await node.admit([a3!]);
+      assert.equal(relayed!.kind, 'accept');
+      assert.equal(node.pendingRequests, 3);
+      assert.deepEqual(node.clientShare(client.publicKey), { commands: 2, bytes: a0!.length + a1!.length });
+      for (const n of net.nodes) n!.start();
+      const receipts = await Promise.all([first[0], first[1], b0].map((a) => receipt(a!.committed)));
+      assert.ok(receipts.every((r) => r.result === Result.OK));
+      await until(() => node.pendingRequests === 0, 'the queue to empty');
+      const [retried] = await node.submit([a2!]);
+      assert.equal(retried!.verdict.kind, 'accept', 'once its requests committed, the key has room again');
+      assert.equal((await receipt(retried!.committed)).result, Result.OK);
+      assert.ok(net.nodes.every((n) => n!.failure === undefined));
     } finally {
       for (const n of net.nodes) n?.stop();
     }
