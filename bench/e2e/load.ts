@@ -20,6 +20,7 @@ import type { Genesis } from '../../protocol/genesis.js';
 import { encodeRequest, REQUEST_SIGNATURE_BYTES, signRequest } from '../../protocol/request.js';
 import { encodeRequestBatch, MAX_BATCH_REQUESTS } from '../../protocol/request-batch.js';
 import { decodeSessionReplies, encodeSessionRequests } from '../../protocol/submit-session.js';
+import { Result } from '../../protocol/result.js';
 import type { SubmitReply } from '../../protocol/submit-reply.js';
 import { longestGapMs } from './gaps.js';
 
@@ -261,8 +262,13 @@ export async function runClosedLoop(genesis: Genesis, opts: LoadOptions): Promis
       let backOff = false;
       let wake: () => void = () => undefined;
       const count = (reply: SubmitReply, t0: number, t1: number) => {
-        if (reply.status === 'committed') {
+        if (reply.status === 'committed' && reply.result === Result.OK) {
           if (t1 >= open) commits.push([t1, t1 - t0, reply.height]);
+        } else if (reply.status === 'committed') {
+          // Committed as a failure (REPLAYED: a sequence past the replay window of one key with
+          // more in flight than it holds): ordered, but no command of the load took effect.
+          const why = `committed: ${reply.resultName}`;
+          refusals[why] = (refusals[why] ?? 0) + 1;
         } else if (reply.status === 'timeout') timedOut++;
         else {
           rejected++;

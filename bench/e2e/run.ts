@@ -16,7 +16,7 @@ import { metricValue, startCluster } from './cluster.js';
 import { type CryptoFloor, cryptoFloorAt, type MessagingFloor, measureCryptoFloor, measureMessagingFloor, measureValidationCeiling, type ValidationCeiling } from './floors.js';
 import { chainCommitGapBoundMs, longestCommitIntervalsMs } from './commit-intervals.js';
 import { type FloodProcess, type ForgeryResult, spawnForgedFlood } from './forgery.js';
-import { runClosedLoop } from './load.js';
+import { type LoadResult, runClosedLoop } from './load.js';
 import { type Breakdown, CATEGORIES, emptyBreakdown, processBreakdown } from './profile.js';
 import { type ProcessUsage, usageDelta, WORKER_THREAD_NAME } from './proc-usage.js';
 
@@ -347,6 +347,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
   let forgery: ForgeryResult | undefined;
   let greedy: GreedyResult | undefined;
   let flood: FloodProcess | undefined;
+  let greedyLoad: Promise<LoadResult> | undefined;
+  // The greedy loop ends with the run whatever ends it (the load failing included), not on its own window.
+  const greedyStop = new AbortController();
+  const stopGreedy = () => greedyStop.abort();
+  opts.signal?.addEventListener('abort', stopGreedy, { once: true });
   let agreed = false;
   try {
     // The flood runs in a process of its own from the load's start to its end (warm-up included).
@@ -357,7 +362,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
     const loadTiming = { warmupMs: quick ? 500 : 1500, durationMs: opts.durationS * 1000, requestTimeoutMs: 15_000 } as const;
     // Its own closed loop, started with the load's and timed the same way; its commits are its own.
     const greedySessions = Math.max(opts.replicas, Math.ceil((opts.greedyOutstanding ?? 0) / GREEDY_PER_SESSION));
-    const greedyLoad =
+    greedyLoad =
       (opts.greedyOutstanding ?? 0) > 0
         ? runClosedLoop(cluster.genesis, {
             clients: greedySessions,
@@ -367,7 +372,7 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
             unsigned: opts.unsigned,
             ...loadTiming,
             maxCommands: 50_000_000,
-            ...(opts.signal ? { signal: opts.signal } : {}),
+            signal: greedyStop.signal,
           })
         : undefined;
     // Settled at once so that a failure of either is not left unhandled while the other runs.
@@ -426,6 +431,11 @@ export async function runE2e(opts: E2eOptions): Promise<E2eResult> {
       if (!agreed) await new Promise((r) => setTimeout(r, 200));
     }
   } finally {
+    opts.signal?.removeEventListener('abort', stopGreedy);
+    if (greedy === undefined && greedyLoad !== undefined) {
+      greedyStop.abort();
+      await greedyLoad.catch(() => undefined);
+    }
     await flood?.stop();
     await cluster.stop();
     await rm(cluster.dir, { recursive: true, force: true });

@@ -57,7 +57,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
     .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
     .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', intIn('--forged-clients', 0, 64))
-    .option('--greedy-outstanding <k>', 'one more client, under one key, keeping k valid requests in flight beside the load over sessions to every validator (a client hogging the mempool; reported apart)', intIn('--greedy-outstanding', 1, 65_536))
+    .option('--greedy-outstanding <k>', 'one more client, under one key, keeping about k valid requests in flight (rounded up to whole sessions of at most 1,024, at least one per validator) beside the load (a client hogging the mempool; reported apart, commits counted only when their result is OK)', intIn('--greedy-outstanding', 1, 65_536))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')

@@ -900,7 +900,9 @@ export class Replica {
     this.pendingBytes -= cmd.length;
     const sender = this.cfg.senderShare === undefined ? undefined : this.cfg.senderOf!(cmd);
     if (sender === undefined) return;
-    const held = this.pendingBySender.get(sender)!;
+    // senderOf is a function of the bytes, which never change once queued: the entry is there.
+    const held = this.pendingBySender.get(sender);
+    if (held === undefined) return;
     if (--held.commands === 0) this.pendingBySender.delete(sender);
     else held.bytes -= cmd.length;
   }

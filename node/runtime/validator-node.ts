@@ -441,6 +441,8 @@ export class ValidatorNode {
     let busy = 0;
     let shareBusy = shareFull?.filter(Boolean).length ?? 0;
     const shares = this.shareCheck();
+    /** Ids this call queues: a second copy of one in the same call takes no room again. */
+    const queuing = new Set<string>();
     const out = verdicts.map((verdict, i) => {
       if (verdict.kind !== 'accept') return { verdict };
       const bytes = requests[i]!;
@@ -451,9 +453,12 @@ export class ValidatorNode {
       // The id the core will commit it under; the pool shares its memo, so no second sha256.
       const key = this.replica.commandKey(bytes);
       // The queue is full: the core would drop it, and the client would wait for nothing. A
-      // copy already queued (a client retrying after a timeout) takes no room and is waited on.
-      const copy = this.replica.isPending(key) || this.waiting.has(key);
-      if (!copy) {
+      // copy already queued (a client retrying after a timeout) takes no room and is waited on;
+      // one only waited on (the core dropped it: stale, or a snapshot jump) is queued again, so
+      // it takes room and its share like a new one.
+      const queued = this.replica.isPending(key) || queuing.has(key);
+      const copy = queued || this.waiting.has(key);
+      if (!queued) {
         if (roomCommands < 1 || roomBytes < bytes.length) {
           busy++;
           return { verdict: ignore('busy') };
@@ -465,6 +470,7 @@ export class ValidatorNode {
         }
         roomCommands--;
         roomBytes -= bytes.length;
+        queuing.add(key);
       }
       let callback: ((r: CommitOutcome) => void) | undefined;
       const committed = new Promise<CommitOutcome>((resolve) => {
@@ -492,7 +498,7 @@ export class ValidatorNode {
 
   /**
    * Per request, whether its client's share of the queue is full (and it is no copy of a request
-   * already queued or waited on, which takes no room); undefined when none is, the usual case.
+   * already queued, which takes no room); undefined when none is, the usual case.
    */
   private shareFull(requests: readonly Uint8Array[], clients: readonly (number | undefined)[]): boolean[] | undefined {
     // What this call's earlier requests of each client will take, if they pass (one client, one
@@ -501,16 +507,26 @@ export class ValidatorNode {
     let full: boolean[] | undefined;
     // Those the queue itself has no room for are its to refuse (after their check, as before).
     let queueRoom = this.replica.pendingRoom.commands;
+    /** Ids already counted in this call: a second copy in one frame takes nothing more. */
+    const counted = new Set<string>();
+    let batchBytes = 0;
+    for (const r of requests) batchBytes += r.length;
     for (let i = 0; i < requests.length && queueRoom > 0; i++) {
       const bytes = requests[i]!;
       const client = clients[i];
       if (client === undefined) continue;
+      // The usual case: the whole call could not fill the client's share, so nothing to ask.
+      const held = this.replica.pendingOfSender(client);
+      if (held.commands + requests.length < this.#share.commands && held.bytes + batchBytes <= this.#share.bytes) continue;
+      // Asked first, so that copies spend no room a new request needs (an id the pool's memo
+      // then keeps, by the array).
+      const key = this.replica.commandKey(bytes);
+      if (this.replica.isPending(key) || counted.has(key)) continue;
       if (shares.fits(client, bytes.length)) {
+        counted.add(key);
         queueRoom--;
         continue;
       }
-      const key = this.replica.commandKey(bytes);
-      if (this.replica.isPending(key) || this.waiting.has(key)) continue;
       full ??= new Array<boolean>(requests.length).fill(false);
       full[i] = true;
     }

@@ -4,7 +4,7 @@ import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
-import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica } from '../../../node/consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica, SENDER_SCAN_BEYOND_BLOCK } from '../../../node/consensus/replica.js';
 import { type SafetyStorage, SafetyStorageError } from '../../../node/consensus/safety-rules.js';
 import {
   type Block,
@@ -617,6 +617,14 @@ describe('Replica: bounded pending queue', () => {
     assert.deepEqual(names(fifo!.block.payload), queue.slice(0, 16), 'without one, first come, first proposed');
   });
 
+  it('with a sender tag, the first pass looks past a block\'s worth by SENDER_SCAN_BEYOND_BLOCK commands at most', () => {
+    const heavy = Array.from({ length: 16 + SENDER_SCAN_BEYOND_BLOCK }, (_, k) => `s0-${k}`);
+    const within = proposalsIn(replica(1, { maxBatchCommands: 16, senderOf }).step({ type: 'commands', commands: [...heavy.slice(0, -1), 's1-0'].map(cmd) }))[0];
+    assert.ok(names(within!.block.payload).includes('s1-0'), 'the last place the first pass looks at');
+    const beyond = proposalsIn(replica(1, { maxBatchCommands: 16, senderOf }).step({ type: 'commands', commands: [...heavy, 's1-0'].map(cmd) }))[0];
+    assert.deepEqual(names(beyond!.block.payload), heavy.slice(0, 16), 'one place further it waits for a later block');
+  });
+
   it('with a sender tag: a full block when the queue allows, each sender its share when the block has room for all, each sender\'s commands its earliest', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 80, size: 'max' }), fc.integer({ min: 1, max: 48 }), (senders, maxBatch) => {
@@ -634,6 +642,46 @@ describe('Replica: bounded pending queue', () => {
           if (shares.reduce((a, b) => a + b, 0) <= maxBatch) assert.ok(mine.length >= shares[s]!, `sender ${s} got ${mine.length} of its share ${shares[s]}`);
         }
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('with a sender tag: the byte bound holds, stale commands are dropped and never proposed, nothing twice, each sender in queue order', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ sender: fc.integer({ min: 0, max: 3 }), pad: fc.integer({ min: 0, max: 30 }), stale: fc.boolean() }), { maxLength: 60, size: 'max' }),
+        fc.integer({ min: 1, max: 24 }),
+        fc.integer({ min: 40, max: 400 }),
+        (entries, maxBatch, maxBytes) => {
+          const queue = entries.map((e, k) => `s${e.sender}-${k}${'.'.repeat(e.pad)}`);
+          const stale = new Set(queue.filter((_, k) => entries[k]!.stale));
+          const asked: string[] = [];
+          const r = replica(1, {
+            maxBatchCommands: maxBatch,
+            maxBatchBytes: Math.max(maxBytes, 64),
+            maxPendingBytes: 1 << 16,
+            senderOf,
+            isStale: (c) => {
+              const name = new TextDecoder().decode(c);
+              asked.push(name);
+              return stale.has(name);
+            },
+          });
+          const [p] = proposalsIn(r.step({ type: 'commands', commands: queue.map(cmd) }));
+          const payload = p === undefined ? [] : names(p.block.payload);
+          assert.ok(payload.reduce((sum, c) => sum + c.length, 0) <= Math.max(maxBytes, 64));
+          assert.ok(payload.length <= maxBatch);
+          assert.equal(new Set(payload).size, payload.length);
+          assert.ok(payload.every((c) => !stale.has(c)), 'no stale command proposed');
+          for (const name of asked) if (stale.has(name)) assert.equal(r.isPending(r.commandKey(cmd(name))), false, `${name} left the queue`);
+          assert.ok(asked.length <= maxBatch + asked.filter((a) => stale.has(a)).length, 'staleness asked only of commands about to be taken');
+          for (let s = 0; s <= 3; s++) {
+            const mine = payload.filter((c) => senderOf(cmd(c)) === s);
+            const order = queue.filter((c) => mine.includes(c));
+            assert.deepEqual(mine, order, `sender ${s} in queue order`);
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

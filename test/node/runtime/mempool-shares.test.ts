@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import fc from 'fast-check';
 import { defaultRequestsPerClient, mempoolShare, ShareCheck, type ShareAmount } from '../../../node/runtime/mempool-shares.js';
 
 describe('mempool shares: what one client key may hold in the queue', () => {
@@ -24,30 +23,5 @@ describe('mempool shares: what one client key may hold in the queue', () => {
     assert.equal(check.fits(2, 41), false, 'past the bytes');
     assert.equal(check.fits(2, 40), true);
     assert.equal(check.fits(2, 1), false);
-  });
-
-  it('a batch check never lets a client past its share, and refuses only what would pass it', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.record({ client: fc.integer({ min: 0, max: 4 }), bytes: fc.integer({ min: 1, max: 50 }) }), { maxLength: 60, size: 'max' }),
-        fc.array(fc.nat({ max: 4 }), { minLength: 5, maxLength: 5 }),
-        (requests, heldCounts) => {
-          const share = { commands: 4, bytes: 120 };
-          const held = heldCounts.map((c) => ({ commands: c, bytes: c * 10 }));
-          const check = new ShareCheck(share, (c) => held[c]!);
-          const through = held.map((h) => ({ ...h }));
-          for (const r of requests) {
-            const t = through[r.client]!;
-            const fits = t.commands < share.commands && t.bytes + r.bytes <= share.bytes;
-            assert.equal(check.fits(r.client, r.bytes), fits);
-            if (fits) {
-              t.commands++;
-              t.bytes += r.bytes;
-            }
-            assert.ok(t.commands <= Math.max(share.commands, held[r.client]!.commands) && (t.bytes <= share.bytes || t.commands === held[r.client]!.commands));
-          }
-        },
-      ),
-    );
   });
 });

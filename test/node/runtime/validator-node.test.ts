@@ -475,6 +475,47 @@ describe('ValidatorNode: each client key holds at most its share of the mempool'
   });
 });
 
+describe('ValidatorNode: a share filled while a request was checked, and copies beside new requests', () => {
+  const key = ed25519KeypairFromSeed(new Uint8Array(32).fill(9));
+  const req = (sequence: number) =>
+    signRequest({ chainId: CHAIN, sequence: BigInt(sequence), expiry: 1_000_000n, command: encodeCommand({ type: 'put', key: enc.encode(`c-${sequence}`), value: enc.encode('v') }) }, key.secretKey);
+  const kinds = (answers: readonly { verdict: Verdict }[]) => answers.map((a) => (a.verdict.kind === 'accept' ? 'accept' : a.verdict.reason));
+
+  it('two calls of one key checked at the same time: the second hears busy once the first filled the share, and waits on nothing', async () => {
+    const node = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0), 8, undefined, undefined, { maxRequests: 16, perClient: 2 });
+    try {
+      // Both pass the first look (the key holds nothing yet); the second finds the share full after its check.
+      const [first, second] = await Promise.all([node.submit([req(1), req(2)]), node.submit([req(3), req(4)])]);
+      assert.deepEqual(kinds(first), ['accept', 'accept']);
+      assert.deepEqual(kinds(second), ['busy', 'busy']);
+      assert.ok(second.every((a) => a.committed === undefined));
+      assert.equal(node.waitingRequests, 2);
+      assert.equal(node.pendingRequests, 2);
+      for (const a of first) a.cancel!();
+    } finally {
+      node.stop();
+    }
+  });
+
+  it('copies of queued requests in a frame take none of the room a new request of the same key needs', async () => {
+    const node = validatorNode(0, new FakeLedgerStore(), new FakeNetwork().transport(0), 8, undefined, undefined, { maxRequests: 16, perClient: 4 });
+    try {
+      const first = await node.submit([req(1), req(2), req(3)]);
+      assert.deepEqual(kinds(first), ['accept', 'accept', 'accept']);
+      // One place left: two copies and a new request, the copies first.
+      const again = await node.submit([req(1), req(2), req(4)]);
+      assert.deepEqual(kinds(again), ['accept', 'accept', 'accept']);
+      assert.deepEqual(again.map((a) => a.copy === true), [true, true, false]);
+      assert.equal(node.pendingRequests, 4);
+      const past = await node.submit([req(5)]);
+      assert.deepEqual(kinds(past), ['busy'], 'now the share is full');
+      for (const a of [...first, ...again]) a.cancel!();
+    } finally {
+      node.stop();
+    }
+  });
+});
+
 describe('ValidatorNode: nothing leaves a step before its writes are durable', () => {
   /** A store that knows when a durable group is open, and records writes made outside one. */
   class GroupWatchingStore extends FakeLedgerStore {
