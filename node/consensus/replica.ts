@@ -983,6 +983,24 @@ export class Replica {
     return payload;
   }
 
+  /**
+   * The executed state a header extending `ancestors` carries: our latest, but no later than a
+   * commit the chain itself proves. A voter checks the state against its own execution, so it
+   * must have committed that height, and every replica that accepts this block has seen the
+   * chain's QCs. Our root may have been committed by a QC off this chain instead (a block
+   * certified and then abandoned by the next leaders, whose QC reached only some replicas):
+   * headers claiming it would get no vote from the replicas that never saw that QC, and with
+   * those replicas' turns to lead never adjacent, no two consecutive rounds would be certified
+   * and nothing would commit again (found by a ByzzFuzz soak seed). A header must never go back
+   * along the chain either, so the parent's state is the floor.
+   */
+  private headerExecuted(ancestors: readonly Block[]): ExecutedState {
+    const parent = ancestors[ancestors.length - 1]?.executed ?? this.root.executed;
+    const proven = chainProvenCommitHeight(this.root, ancestors);
+    const own = this.lastExecuted.height <= proven ? this.lastExecuted : this.executedStates.get(proven);
+    return own === undefined ? parent : latestExecuted(own, parent);
+  }
+
   /** Proposes if this replica leads the current round and has a reason to; true if it did. */
   private maybePropose(): boolean {
     const round = this.round;
@@ -1017,9 +1035,7 @@ export class Replica {
       parentQc: qc,
       author: this.index,
       payload,
-      // A parent header may already carry a later state than we executed: reuse it, since a
-      // header must never go back, and voters check it against their own execution anyway.
-      executed: latestExecuted(this.lastExecuted, ancestors[ancestors.length - 1]?.executed),
+      executed: this.headerExecuted(ancestors),
     });
     this.safety.recordProposal(round);
     this.proposedRound = round;
@@ -1047,8 +1063,23 @@ function sameRoots(a: ExecutedState, b: ExecutedState): boolean {
   return bytesEqual(a.stateRoot, b.stateRoot) && bytesEqual(a.logRoot, b.logRoot);
 }
 
-function latestExecuted(mine: ExecutedState, parent: ExecutedState | undefined): ExecutedState {
-  return parent && parent.height > mine.height ? parent : mine;
+function latestExecuted(mine: ExecutedState, parent: ExecutedState): ExecutedState {
+  return parent.height > mine.height ? parent : mine;
+}
+
+/**
+ * The highest height the chain [root, ...ancestors] commits by the two-chain rule on its own
+ * certificates: every block of `ancestors` is certified (by the next one's parent QC, the last by
+ * the highest QC), so one whose round follows its parent's commits the parent. -1 if none does.
+ */
+export function chainProvenCommitHeight(root: Readonly<{ round: Round; height: number }>, ancestors: readonly Block[]): number {
+  let proven = -1;
+  let prev = root;
+  for (const b of ancestors) {
+    if (b.round === prev.round + 1) proven = prev.height;
+    prev = b;
+  }
+  return proven;
 }
 
 function boundedInteger(value: number, name: string, min: number, max: number): number {

@@ -47,6 +47,15 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     }
   });
 
+  it('ByzzFuzz seed 1335 (found by `npm run soak`): a commit only some replicas saw does not stall the chain', () => {
+    // A QC reached two replicas and its block was abandoned; their headers then claimed a state
+    // the other two had not committed, those never voted in their rounds, and with the two
+    // never leading adjacent rounds nothing committed again (1 block in 45 rounds).
+    const r = runSeed({ n: 4, seed: 1335, rounds: 30, byzantine: 1, behavior: 'byzzfuzz' });
+    clean(r, 'byzzfuzz');
+    assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
+  });
+
   it('n = 7, two Byzantine replicas with composed behaviours: safe and live', () => {
     for (const behavior of ['flood,double-vote', 'equivocate,bad-signatures', 'twins', 'byzzfuzz,mutate']) {
       const r = runSeed({ n: 7, seed: 3, rounds: 14, byzantine: 2, behavior });

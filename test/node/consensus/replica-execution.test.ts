@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { makeBlock } from '../../../protocol/block.js';
-import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import type { ExecutedState } from '../../../protocol/types.js';
-import { CHAIN, Cluster, cmd } from './replica-harness.js';
+import { genesisQc, makeBlock } from '../../../protocol/block.js';
+import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import type { ConsensusAction } from '../../../node/consensus/messages.js';
+import { chainProvenCommitHeight, Replica } from '../../../node/consensus/replica.js';
+import { type Block, type ExecutedState, type QuorumCert, type SignedTimeout, type SignedVote, type TimeoutCert, timeoutDigest, type VoteData, voteDigest } from '../../../protocol/types.js';
+import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -62,5 +64,89 @@ describe('Replica executed-state headers', () => {
 
     const honest = propose(truth);
     assert.ok(honest.some((a) => a.type === "send" && a.message.type === "vote"), JSON.stringify(honest));
+  });
+});
+
+describe('Replica executed-state headers after a commit only some replicas saw', () => {
+  const N = 4;
+  const certs = new FakeCertificateOps(CHAIN, N);
+  const GENESIS = genesisQc(CHAIN);
+  const voteData = (b: Block): VoteData => ({ blockId: b.id, round: b.round, height: b.height, parentId: b.parentQc.vote.blockId, parentRound: b.parentQc.vote.round });
+  const signedVote = (b: Block, signer: number): SignedVote => {
+    const vote = voteData(b);
+    return { vote, signer, signature: fakeSignature(signer, voteDigest(CHAIN, vote)) };
+  };
+  const qcOf = (b: Block): QuorumCert => {
+    const agg = certs.newVoteAggregator(voteData(b));
+    let qc: QuorumCert | undefined;
+    for (const s of [0, 1, 2]) qc = agg.add(s, signedVote(b, s).signature).qc;
+    assert.ok(qc);
+    return qc;
+  };
+  const tcOf = (round: number, highQc: QuorumCert): TimeoutCert => {
+    const agg = certs.newTimeoutAggregator(round);
+    let tc: TimeoutCert | undefined;
+    for (const s of [0, 2, 3]) {
+      const t: SignedTimeout = { round, highQcRound: highQc.vote.round, signer: s, signature: fakeSignature(s, timeoutDigest(CHAIN, round, highQc.vote.round)) };
+      tc = agg.add(t, highQc);
+    }
+    assert.ok(tc);
+    return tc;
+  };
+  const block = (round: number, parentQc: QuorumCert, author: number): Block =>
+    makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [cmd(`p${round}`)] });
+  const replica = (index: number) =>
+    new Replica({ chainId: CHAIN, index, n: N, signer: fakeSigner(index), safetyStorage: new MemorySafetyStorage(), certs, baseTimeoutMs: 100, maxBatchCommands: 10, maxBatchBytes: 1 << 16 });
+  const proposalOf = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'broadcast' && a.message.type === 'proposal' ? [a.message.block] : []))[0];
+
+  it('a leader whose root a QC off the chain committed claims only what the chain proves, so the others can vote', () => {
+    // b1 (round 1) <- b2 (round 2) is certified, which commits b1; the QC on b2 reaches replica 1
+    // alone (in a round-3 proposal of replica 3). Round 3 times out with b1's QC the highest, and
+    // the chain goes on from b1 instead: b2x in round 4, certified in round 5, led by replica 1.
+    const b1 = block(1, GENESIS, 1);
+    const qc1 = qcOf(b1);
+    const b2 = block(2, qc1, 2);
+    const qc2 = qcOf(b2);
+    const b3 = block(3, qc2, 3);
+    const tc3 = tcOf(3, qc1);
+    const b2x = block(4, qc1, 0);
+    const leader = replica(1);
+    const voter = replica(2);
+    for (const r of [leader, voter]) {
+      r.step({ type: 'start' });
+      r.step({ type: 'proposal', from: 1, block: b1 });
+      r.step({ type: 'proposal', from: 2, block: b2 });
+    }
+    const commit = leader.step({ type: 'proposal', from: 3, block: b3 });
+    assert.deepEqual(commit.flatMap((a) => (a.type === 'commit' ? a.blocks.map((b) => b.height) : [])), [1], 'the off-chain QC commits b1 at the leader');
+    const executed1: ExecutedState = { height: 1, blockId: b1.id, stateRoot: new Uint8Array(32).fill(1), logRoot: new Uint8Array(32).fill(2) };
+    leader.step({ type: 'executed', state: executed1 });
+    assert.equal(leader.committedHeight, 1);
+    assert.equal(voter.committedHeight, 0, 'the voter never saw the QC that committed b1');
+
+    for (const r of [leader, voter]) r.step({ type: 'proposal', from: 0, block: b2x, tc: tc3 });
+    let proposed: Block | undefined;
+    for (const s of [0, 2, 3]) proposed ??= proposalOf(leader.step({ type: 'vote', from: s, vote: signedVote(b2x, s) }));
+    assert.ok(proposed, 'the leader of round 5 proposes on the QC of b2x');
+    assert.equal(proposed.round, 5);
+    // Round 5 does not follow b2x's round 4 after b1's round 1: nothing on this chain commits b1.
+    assert.equal(proposed.executed.height, 0, 'the header claims no state the chain does not prove committed');
+    // The voter leads round 6, so its vote stays with it: its safety state shows it.
+    voter.step({ type: 'proposal', from: 1, block: proposed });
+    assert.equal(voter.safetyState.lastVotedRound, 5, 'a replica that did not commit b1 votes for it');
+  });
+
+  it('chainProvenCommitHeight: the parent of the last block whose round follows its parent`s', () => {
+    const b1 = block(1, GENESIS, 1);
+    const b2 = block(2, qcOf(b1), 2);
+    const b4 = block(4, qcOf(b2), 0);
+    const b6 = block(6, qcOf(b4), 2);
+    const root = { round: 0, height: 0 };
+    assert.equal(chainProvenCommitHeight(root, []), -1);
+    assert.equal(chainProvenCommitHeight(root, [b1]), 0);
+    assert.equal(chainProvenCommitHeight(root, [b1, b2]), 1);
+    assert.equal(chainProvenCommitHeight(root, [b1, b2, b4, b6]), 1, 'gaps in rounds prove nothing more');
+    assert.equal(chainProvenCommitHeight({ round: 1, height: 1 }, [b2]), 1, 'the root itself, when the next block follows it');
+    assert.equal(chainProvenCommitHeight({ round: 2, height: 2 }, [b4, b6]), -1);
   });
 });
