@@ -249,6 +249,13 @@ export class Replica {
   private readonly certFailedInRound = new Map<number, number>();
   private consecutiveTimeouts = 0;
   private proposedRound: Round = 0;
+  /**
+   * The highest committed height that the committed chain itself proves: a committed block whose
+   * committed child's round follows its own. Unlike the root, which a QC off the final chain may
+   * have committed (seen here, perhaps nowhere else), every replica that holds the chain above it
+   * has committed it too. -1 where unknown (below an installed state).
+   */
+  private provenCommitted = -1;
   /** The round whose empty proposal is held (its proposal timer is armed), and the one whose hold ran out. */
   private heldRound: Round = 0;
   private holdOverRound: Round = 0;
@@ -480,6 +487,12 @@ export class Replica {
     const parentExecuted = ancestors.length > 0 ? ancestors[ancestors.length - 1]!.executed.height : 0;
     if (!isRound(e.height) || e.height >= block.height || e.height < parentExecuted) throw new Rejection('executed state is not of an earlier block');
     if (block.round !== this.round) return;
+    // A claim the chain does not prove committed could be checked only by the replicas that saw
+    // the QC off the chain that committed it; certified, it would bind every later header (none
+    // may go back) to a state the others cannot check, and with f withholding votes no quorum
+    // would form again. No vote, but no fault either: a replica restarted or installed from a
+    // snapshot knows less of the chain below its root than the leader may.
+    if (e.height > this.parentClaim(ancestors).height && e.height > this.provenCommitHeight(ancestors)) return;
     // Vote only for a header whose executed state matches our own execution; one we cannot
     // check yet (we are behind) or any more (too old) gets no vote, but is no peer fault.
     const mine = this.executedStates.get(e.height);
@@ -652,6 +665,11 @@ export class Replica {
     // Missing blocks: a later QC commits them transitively once sync has filled the gap.
     if (!chain || chain.length === 0) return;
     const last = chain[chain.length - 1]!;
+    let prev: Readonly<{ round: Round; height: number }> = this.root;
+    for (const b of chain) {
+      if (b.round === prev.round + 1) this.provenCommitted = prev.height;
+      prev = b;
+    }
     this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0, executed: last.executed };
     for (const b of chain) {
       for (const key of this.keys.ofBlock(b)) {
@@ -738,6 +756,7 @@ export class Replica {
     // Its own header is not at hand; the installed state was certified (snapshot proof or our own
     // ledger), so it counts as already carried and no empty block is proposed for it.
     this.root = { id: executed.blockId, round, height: executed.height, hasPayload: false, executed };
+    this.provenCommitted = -1;
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
     // The blocks jumped over never pass through here, so which queued commands they committed
     // is unknown: the queue starts again empty rather than proposing them twice. The others were
@@ -985,20 +1004,32 @@ export class Replica {
 
   /**
    * The executed state a header extending `ancestors` carries: our latest, but no later than a
-   * commit the chain itself proves. A voter checks the state against its own execution, so it
-   * must have committed that height, and every replica that accepts this block has seen the
-   * chain's QCs. Our root may have been committed by a QC off this chain instead (a block
-   * certified and then abandoned by the next leaders, whose QC reached only some replicas):
-   * headers claiming it would get no vote from the replicas that never saw that QC, and with
-   * those replicas' turns to lead never adjacent, no two consecutive rounds would be certified
-   * and nothing would commit again (found by a ByzzFuzz soak seed). A header must never go back
-   * along the chain either, so the parent's state is the floor.
+   * commit the chain proves (provenCommitHeight), and never below its parent's (a header never
+   * goes back). A voter checks the state against its own execution, so it must have committed
+   * that height; our root may have been committed by a QC off this chain instead (a block
+   * certified, then abandoned by the next leaders, its QC seen by some replicas only), and
+   * headers claiming it got no vote from the others: with their turns to lead never adjacent, no
+   * two consecutive rounds were certified and nothing committed again (a ByzzFuzz soak seed).
    */
   private headerExecuted(ancestors: readonly Block[]): ExecutedState {
-    const parent = ancestors[ancestors.length - 1]?.executed ?? this.root.executed;
-    const proven = chainProvenCommitHeight(this.root, ancestors);
+    const parent = this.parentClaim(ancestors);
+    const proven = this.provenCommitHeight(ancestors);
     const own = this.lastExecuted.height <= proven ? this.lastExecuted : this.executedStates.get(proven);
     return own === undefined ? parent : latestExecuted(own, parent);
+  }
+
+  /** The executed state of the header a block extending `ancestors` extends. */
+  private parentClaim(ancestors: readonly Block[]): ExecutedState {
+    return ancestors[ancestors.length - 1]?.executed ?? this.root.executed;
+  }
+
+  /**
+   * The highest height that every replica holding the chain [root, ...ancestors] has committed:
+   * what the chain's own QCs commit by the two-chain rule, above the root or within what
+   * committed here.
+   */
+  private provenCommitHeight(ancestors: readonly Block[]): number {
+    return Math.max(this.provenCommitted, chainProvenCommitHeight(this.root, ancestors));
   }
 
   /** Proposes if this replica leads the current round and has a reason to; true if it did. */

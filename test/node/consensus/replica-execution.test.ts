@@ -136,6 +136,60 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     assert.equal(voter.safetyState.lastVotedRound, 5, 'a replica that did not commit b1 votes for it');
   });
 
+  it('a voter that saw the off-chain QC votes for no header claiming what the chain does not prove', () => {
+    // As above, but replica 2 saw the QC on b2 as well (2 of the 3 honest replicas did); the
+    // leader of round 5 claims b1's executed state. Replica 2 executed b1 and could check it, but
+    // certified, the claim would bind every later header to a state replica 0 never committed.
+    const b1 = block(1, GENESIS, 1);
+    const qc1 = qcOf(b1);
+    const b2 = block(2, qc1, 2);
+    const b3 = block(3, qcOf(b2), 3);
+    const b2x = block(4, qc1, 0);
+    const voter = replica(2);
+    voter.step({ type: 'start' });
+    voter.step({ type: 'proposal', from: 1, block: b1 });
+    voter.step({ type: 'proposal', from: 2, block: b2 });
+    voter.step({ type: 'proposal', from: 3, block: b3 });
+    const executed1: ExecutedState = { height: 1, blockId: b1.id, stateRoot: new Uint8Array(32).fill(1), logRoot: new Uint8Array(32).fill(2) };
+    voter.step({ type: 'executed', state: executed1 });
+    assert.equal(voter.committedHeight, 1);
+    voter.step({ type: 'proposal', from: 0, block: b2x, tc: tcOf(3, qc1) });
+    assert.equal(voter.safetyState.lastVotedRound, 4);
+    const header = (executed: ExecutedState) => makeBlock(CHAIN, { round: 5, height: 3, parentQc: qcOf(b2x), author: 1, payload: [cmd('p5')], executed });
+    const claimed = voter.step({ type: 'proposal', from: 1, block: header(executed1) });
+    assert.equal(voter.safetyState.lastVotedRound, 4, 'no vote for a claim the chain does not prove');
+    assert.ok(!claimed.some((a) => a.type === 'reject'), 'no fault either: a restarted honest leader may know less');
+    voter.step({ type: 'proposal', from: 1, block: header(b2x.executed) });
+    assert.equal(voter.safetyState.lastVotedRound, 5, 'the parent`s claim gets the vote');
+  });
+
+  it('a leader may claim a state its committed chain proves below a root an off-chain QC committed', () => {
+    // b1 <- b2 <- b3 in rounds 1, 2, 3. The QC on b2 (in b3) commits b1; the QC on b3 reaches the
+    // leader in b4x (round 4), which is then abandoned: b2 is committed here by a QC off the chain,
+    // but the committed pair (b1, b2) in rounds 1 and 2 proves b1 to anyone holding b2's QC. The
+    // chain goes on from b2 with b5 (round 5, after a TC for round 4), whose QC the leader of
+    // round 6 forms: its header claims b1's state, not b2's, nor its parent's older one.
+    const b1 = block(1, GENESIS, 1);
+    const b2 = block(2, qcOf(b1), 2);
+    const qc2 = qcOf(b2);
+    const b3 = block(3, qc2, 3);
+    const b4x = block(4, qcOf(b3), 0);
+    const b5 = block(5, qc2, 1);
+    const leader = replica(2);
+    leader.step({ type: 'start' });
+    for (const b of [b1, b2, b3, b4x]) leader.step({ type: 'proposal', from: b.author, block: b });
+    assert.equal(leader.committedHeight, 2);
+    const exec = (b: Block, h: number): ExecutedState => ({ height: h, blockId: b.id, stateRoot: new Uint8Array(32).fill(h), logRoot: new Uint8Array(32).fill(h + 8) });
+    leader.step({ type: 'executed', state: exec(b1, 1) });
+    leader.step({ type: 'executed', state: exec(b2, 2) });
+    leader.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
+    let proposed: Block | undefined;
+    for (const s of [0, 1, 3]) proposed ??= proposalOf(leader.step({ type: 'vote', from: s, vote: signedVote(b5, s) }));
+    assert.ok(proposed, 'the leader of round 6 proposes on the QC of b5');
+    assert.equal(proposed.executed.height, 1, 'b1: proven by the committed pair, while b2 is proven only off the chain');
+    assert.equal(Buffer.from(proposed.executed.blockId).toString('hex'), Buffer.from(b1.id).toString('hex'));
+  });
+
   it('chainProvenCommitHeight: the parent of the last block whose round follows its parent`s', () => {
     const b1 = block(1, GENESIS, 1);
     const b2 = block(2, qcOf(b1), 2);
