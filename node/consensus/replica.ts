@@ -116,7 +116,7 @@ export const MAX_SYNC_BLOCKS = 10_000;
 const MAX_ROUNDS_REMEMBERED = 256;
 /** Distinct proposals of one round entered into the block tree; more are refused as equivocation. */
 const MAX_PROPOSALS_PER_ROUND = 4;
-/** Executed states kept to check proposal headers against; a header older than this is refused. */
+/** Executed states kept to check proposal headers against; a header older than this gets no vote. */
 const EXECUTED_WINDOW = 256;
 
 interface RoundVotes {
@@ -491,7 +491,9 @@ export class Replica {
     // the QC off the chain that committed it; certified, it would bind every later header (none
     // may go back) to a state the others cannot check, and with f withholding votes no quorum
     // would form again. No vote, but no fault either: a replica restarted or installed from a
-    // snapshot knows less of the chain below its root than the leader may.
+    // snapshot knows less of the chain below its root than the leader may. (Such a replica's root
+    // state stands in for the root header's claim, which it does not hold: for a child of that
+    // root the bound is looser, a known limit.)
     if (e.height > this.parentClaim(ancestors).height && e.height > this.provenCommitHeight(ancestors)) return;
     // Vote only for a header whose executed state matches our own execution; one we cannot
     // check yet (we are behind) or any more (too old) gets no vote, but is no peer fault.
@@ -665,11 +667,7 @@ export class Replica {
     // Missing blocks: a later QC commits them transitively once sync has filled the gap.
     if (!chain || chain.length === 0) return;
     const last = chain[chain.length - 1]!;
-    let prev: Readonly<{ round: Round; height: number }> = this.root;
-    for (const b of chain) {
-      if (b.round === prev.round + 1) this.provenCommitted = prev.height;
-      prev = b;
-    }
+    this.provenCommitted = Math.max(this.provenCommitted, chainProvenCommitHeight(this.root, chain));
     this.root = { id: last.id, round: last.round, height: last.height, hasPayload: last.payload.length > 0, executed: last.executed };
     for (const b of chain) {
       for (const key of this.keys.ofBlock(b)) {
@@ -1024,9 +1022,9 @@ export class Replica {
   }
 
   /**
-   * The highest height that every replica holding the chain [root, ...ancestors] has committed:
-   * what the chain's own QCs commit by the two-chain rule, above the root or within what
-   * committed here.
+   * The highest height that every replica holding the chain [root, ...ancestors] and the QC on
+   * its last block has committed: what the chain's own QCs commit by the two-chain rule, above
+   * the root or within what committed here.
    */
   private provenCommitHeight(ancestors: readonly Block[]): number {
     return Math.max(this.provenCommitted, chainProvenCommitHeight(this.root, ancestors));
@@ -1057,7 +1055,7 @@ export class Replica {
       // Held only while no header of the chain carries the latest roots yet: a command arriving
       // during the hold can carry them as well. A block that merely brings such a header's QC to
       // the others goes at once, since proofs of the latest state wait on it.
-      const newest = ancestors[ancestors.length - 1]?.executed ?? this.root.executed;
+      const newest = this.parentClaim(ancestors);
       if (!tc && !sameRoots(newest, this.lastExecuted) && this.holdEmptyProposal(round)) return false;
     }
     const block = makeBlock(this.cfg.chainId, {
