@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
-import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction } from '../../../node/consensus/messages.js';
 import { chainProvenCommitHeight, Replica } from '../../../node/consensus/replica.js';
-import { type Block, type ExecutedState, type QuorumCert, type SignedTimeout, type SignedVote, type TimeoutCert, timeoutDigest, type VoteData, voteDigest } from '../../../protocol/types.js';
-import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
+import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../../protocol/types.js';
+import { CHAIN, Cluster, cmd, MemorySafetyStorage, qcWith, signedVote, tcWith } from './replica-harness.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -71,28 +71,8 @@ describe('Replica executed-state headers after a commit only some replicas saw',
   const N = 4;
   const certs = new FakeCertificateOps(CHAIN, N);
   const GENESIS = genesisQc(CHAIN);
-  const voteData = (b: Block): VoteData => ({ blockId: b.id, round: b.round, height: b.height, parentId: b.parentQc.vote.blockId, parentRound: b.parentQc.vote.round });
-  const signedVote = (b: Block, signer: number): SignedVote => {
-    const vote = voteData(b);
-    return { vote, signer, signature: fakeSignature(signer, voteDigest(CHAIN, vote)) };
-  };
-  const qcOf = (b: Block): QuorumCert => {
-    const agg = certs.newVoteAggregator(voteData(b));
-    let qc: QuorumCert | undefined;
-    for (const s of [0, 1, 2]) qc = agg.add(s, signedVote(b, s).signature).qc;
-    assert.ok(qc);
-    return qc;
-  };
-  const tcOf = (round: number, highQc: QuorumCert): TimeoutCert => {
-    const agg = certs.newTimeoutAggregator(round);
-    let tc: TimeoutCert | undefined;
-    for (const s of [0, 2, 3]) {
-      const t: SignedTimeout = { round, highQcRound: highQc.vote.round, signer: s, signature: fakeSignature(s, timeoutDigest(CHAIN, round, highQc.vote.round)) };
-      tc = agg.add(t, highQc);
-    }
-    assert.ok(tc);
-    return tc;
-  };
+  const qcOf = (b: Block): QuorumCert => qcWith(certs, b);
+  const tcOf = (round: number, highQc: QuorumCert): TimeoutCert => tcWith(certs, round, [highQc], [0, 2, 3]);
   const block = (round: number, parentQc: QuorumCert, author: number): Block =>
     makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [cmd(`p${round}`)] });
   const replica = (index: number) =>

@@ -1,4 +1,6 @@
-import type { Block, QuorumCert } from '../../../protocol/types.js';
+import assert from 'node:assert/strict';
+import { type Block, type QuorumCert, type SignedTimeout, type SignedVote, type TimeoutCert, timeoutDigest, type VoteData, voteDigest } from '../../../protocol/types.js';
+import { fakeSignature } from '../../../node/consensus/fake-certs.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { Replica } from '../../../node/consensus/replica.js';
@@ -7,6 +9,42 @@ import type { ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
 
 export const CHAIN = 'vsmr-test';
+
+export function voteData(b: Block): VoteData {
+  return { blockId: b.id, round: b.round, height: b.height, parentId: b.parentQc.vote.blockId, parentRound: b.parentQc.vote.round };
+}
+
+/** `signer`'s vote for `b` under the fake certificates (fake-certs.ts). */
+export function signedVote(b: Block, signer: number): SignedVote {
+  const vote = voteData(b);
+  return { vote, signer, signature: fakeSignature(signer, voteDigest(CHAIN, vote)) };
+}
+
+export function signedTimeout(round: number, highQc: QuorumCert, signer: number): SignedTimeout {
+  const highQcRound = highQc.vote.round;
+  return { round, highQcRound, signer, signature: fakeSignature(signer, timeoutDigest(CHAIN, round, highQcRound)) };
+}
+
+/** A QC on `b` from `signers`' fake votes. */
+export function qcWith(certs: CertificateOps, b: Block, signers: readonly number[] = [0, 1, 2]): QuorumCert {
+  const agg = certs.newVoteAggregator(voteData(b));
+  let qc: QuorumCert | undefined;
+  for (const s of signers) qc = agg.add(s, signedVote(b, s).signature).qc;
+  assert.ok(qc, 'quorum reached');
+  return qc;
+}
+
+/** A TC for `round` from `signers`' fake timeouts, their highest QCs taken from `highQcs` in turn. */
+export function tcWith(certs: CertificateOps, round: number, highQcs: readonly QuorumCert[], signers: readonly number[] = [0, 1, 2]): TimeoutCert {
+  const agg = certs.newTimeoutAggregator(round);
+  let tc: TimeoutCert | undefined;
+  signers.forEach((s, k) => {
+    const qc = highQcs[k % highQcs.length]!;
+    tc = agg.add(signedTimeout(round, qc, s), qc);
+  });
+  assert.ok(tc, 'quorum reached');
+  return tc;
+}
 
 /** Fake: in-memory safety state (durability is SafetyRules' own test subject). */
 export class MemorySafetyStorage implements SafetyStorage {

@@ -2,21 +2,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
-import { FakeCertificateOps, fakeSignature, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
 import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica, SENDER_SCAN_BEYOND_BLOCK } from '../../../node/consensus/replica.js';
 import { type SafetyStorage, SafetyStorageError } from '../../../node/consensus/safety-rules.js';
-import {
-  type Block,
-  type QuorumCert,
-  type SignedTimeout,
-  type SignedVote,
-  type TimeoutCert,
-  timeoutDigest,
-  type VoteData,
-  voteDigest,
-} from '../../../protocol/types.js';
-import { CHAIN, Cluster, cmd, MemorySafetyStorage } from './replica-harness.js';
+import type { Block, QuorumCert, SignedVote, TimeoutCert } from '../../../protocol/types.js';
+import { CHAIN, Cluster, cmd, MemorySafetyStorage, qcWith, signedTimeout as timeout, signedVote, tcWith, voteData } from './replica-harness.js';
 
 const N = 4;
 const BASE = 100;
@@ -60,38 +51,8 @@ function block(round: number, parentQc: QuorumCert, payload: string[] = [`p${rou
   return makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: payload.map(cmd) });
 }
 
-function voteData(b: Block): VoteData {
-  return { blockId: b.id, round: b.round, height: b.height, parentId: b.parentQc.vote.blockId, parentRound: b.parentQc.vote.round };
-}
-
-function signedVote(b: Block, signer: number): SignedVote {
-  const vote = voteData(b);
-  return { vote, signer, signature: fakeSignature(signer, voteDigest(CHAIN, vote)) };
-}
-
-function qcOf(b: Block, signers: readonly number[] = [0, 1, 2]): QuorumCert {
-  const agg = certs.newVoteAggregator(voteData(b));
-  let qc: QuorumCert | undefined;
-  for (const s of signers) qc = agg.add(s, signedVote(b, s).signature).qc;
-  assert.ok(qc, 'quorum reached');
-  return qc;
-}
-
-function timeout(round: number, highQc: QuorumCert, signer: number): SignedTimeout {
-  const highQcRound = highQc.vote.round;
-  return { round, highQcRound, signer, signature: fakeSignature(signer, timeoutDigest(CHAIN, round, highQcRound)) };
-}
-
-function tcOf(round: number, highQcs: readonly QuorumCert[], signers: readonly number[] = [0, 1, 2]): TimeoutCert {
-  const agg = certs.newTimeoutAggregator(round);
-  let tc: TimeoutCert | undefined;
-  signers.forEach((s, k) => {
-    const qc = highQcs[k % highQcs.length]!;
-    tc = agg.add(timeout(round, qc, s), qc);
-  });
-  assert.ok(tc, 'quorum reached');
-  return tc;
-}
+const qcOf = (b: Block, signers?: readonly number[]): QuorumCert => qcWith(certs, b, signers);
+const tcOf = (round: number, highQcs: readonly QuorumCert[], signers?: readonly number[]): TimeoutCert => tcWith(certs, round, highQcs, signers);
 
 const proposal = (b: Block, tc?: TimeoutCert): ConsensusEvent =>
   tc ? { type: 'proposal', from: b.author, block: b, tc } : { type: 'proposal', from: b.author, block: b };
