@@ -77,6 +77,15 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [cmd(`p${round}`)] });
   const replica = (index: number) =>
     new Replica({ chainId: CHAIN, index, n: N, signer: fakeSigner(index), safetyStorage: new MemorySafetyStorage(), certs, baseTimeoutMs: 100, maxBatchCommands: 10, maxBatchBytes: 1 << 16 });
+  /** A started replica that has received `blocks` as proposals from their authors. */
+  const fedReplica = (index: number, blocks: readonly Block[]): Replica => {
+    const r = replica(index);
+    r.step({ type: 'start' });
+    for (const b of blocks) r.step({ type: 'proposal', from: b.author, block: b });
+    return r;
+  };
+  /** A made-up executed state of `b` at height `h` (the core compares, it does not compute). */
+  const executedAt = (b: Block, h: number): ExecutedState => ({ height: h, blockId: b.id, stateRoot: new Uint8Array(32).fill(h), logRoot: new Uint8Array(32).fill(h + 8) });
   const proposalOf = (actions: readonly ConsensusAction[]) => actions.flatMap((a) => (a.type === 'broadcast' && a.message.type === 'proposal' ? [a.message.block] : []))[0];
 
   it('a leader whose root a QC off the chain committed claims only what the chain proves, so the others can vote', () => {
@@ -90,17 +99,11 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     const b3 = block(3, qc2, 3);
     const tc3 = tcOf(3, qc1);
     const b2x = block(4, qc1, 0);
-    const leader = replica(1);
-    const voter = replica(2);
-    for (const r of [leader, voter]) {
-      r.step({ type: 'start' });
-      r.step({ type: 'proposal', from: 1, block: b1 });
-      r.step({ type: 'proposal', from: 2, block: b2 });
-    }
+    const leader = fedReplica(1, [b1, b2]);
+    const voter = fedReplica(2, [b1, b2]);
     const commit = leader.step({ type: 'proposal', from: 3, block: b3 });
     assert.deepEqual(commit.flatMap((a) => (a.type === 'commit' ? a.blocks.map((b) => b.height) : [])), [1], 'the off-chain QC commits b1 at the leader');
-    const executed1: ExecutedState = { height: 1, blockId: b1.id, stateRoot: new Uint8Array(32).fill(1), logRoot: new Uint8Array(32).fill(2) };
-    leader.step({ type: 'executed', state: executed1 });
+    leader.step({ type: 'executed', state: executedAt(b1, 1) });
     assert.equal(leader.committedHeight, 1);
     assert.equal(voter.committedHeight, 0, 'the voter never saw the QC that committed b1');
 
@@ -125,12 +128,8 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     const b2 = block(2, qc1, 2);
     const b3 = block(3, qcOf(b2), 3);
     const b2x = block(4, qc1, 0);
-    const voter = replica(2);
-    voter.step({ type: 'start' });
-    voter.step({ type: 'proposal', from: 1, block: b1 });
-    voter.step({ type: 'proposal', from: 2, block: b2 });
-    voter.step({ type: 'proposal', from: 3, block: b3 });
-    const executed1: ExecutedState = { height: 1, blockId: b1.id, stateRoot: new Uint8Array(32).fill(1), logRoot: new Uint8Array(32).fill(2) };
+    const voter = fedReplica(2, [b1, b2, b3]);
+    const executed1 = executedAt(b1, 1);
     voter.step({ type: 'executed', state: executed1 });
     assert.equal(voter.committedHeight, 1);
     voter.step({ type: 'proposal', from: 0, block: b2x, tc: tcOf(3, qc1) });
@@ -155,13 +154,10 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     const b3 = block(3, qc2, 3);
     const b4x = block(4, qcOf(b3), 0);
     const b5 = block(5, qc2, 1);
-    const leader = replica(2);
-    leader.step({ type: 'start' });
-    for (const b of [b1, b2, b3, b4x]) leader.step({ type: 'proposal', from: b.author, block: b });
+    const leader = fedReplica(2, [b1, b2, b3, b4x]);
     assert.equal(leader.committedHeight, 2);
-    const exec = (b: Block, h: number): ExecutedState => ({ height: h, blockId: b.id, stateRoot: new Uint8Array(32).fill(h), logRoot: new Uint8Array(32).fill(h + 8) });
-    leader.step({ type: 'executed', state: exec(b1, 1) });
-    leader.step({ type: 'executed', state: exec(b2, 2) });
+    leader.step({ type: 'executed', state: executedAt(b1, 1) });
+    leader.step({ type: 'executed', state: executedAt(b2, 2) });
     leader.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
     let proposed: Block | undefined;
     for (const s of [0, 1, 3]) proposed ??= proposalOf(leader.step({ type: 'vote', from: s, vote: signedVote(b5, s) }));
