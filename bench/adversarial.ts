@@ -14,7 +14,8 @@ import { benchPath, writeJson } from './harness.js';
  * bench/results/adversarial.json and prints a Markdown table for the README.
  *
  * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
- * 2000) at n = 4 with one Byzantine replica, and exits 1 on any violation with its replay.
+ * 2000) at n = 4 with one Byzantine replica, and byzzfuzz and twins again beside two honest
+ * restarts (WITH_RESTARTS), and exits 1 on any violation with its replay.
  */
 
 interface Row {
@@ -64,6 +65,19 @@ function extras(name: string): Partial<SimConfig> {
   return name === 'lying-sync' ? { crashes: [{ replica: 0, fromRound: 5, toRound: 12 }] } : {};
 }
 
+/**
+ * The soak also runs these behaviours beside f + 1 = 2 honest replicas crashing and restarting
+ * from their ledgers, overlapping: a commit some replicas saw and then lost with their core
+ * must not leave the chain without a quorum that can check its headers.
+ */
+const WITH_RESTARTS = ['byzzfuzz', 'twins'];
+const RESTARTS: Partial<SimConfig> = {
+  crashes: [
+    { replica: 0, fromRound: 8, toRound: 14 },
+    { replica: 1, fromRound: 10, toRound: 16 },
+  ],
+};
+
 function table(rows: readonly Row[]): string {
   const head = ['behaviour', 'n', 'Byzantine (f)', 'seeds', 'safety viol.', 'liveness viol.', 'rounds to commit after GST (max)', 'rejected Byzantine msgs', 'evidence', 'note'];
   const lines = rows.map((r) =>
@@ -91,10 +105,15 @@ if (mode === 'soak') {
   const seeds = Number(process.env['SOAK_SEEDS'] ?? 2000);
   const rounds = Number(process.env['SOAK_ROUNDS'] ?? 30);
   const only = process.env['SOAK_BEHAVIORS']?.split(' ');
-  for (const name of only ?? names) {
-    const row = run({ n: 4, rounds, byzantine: 1, behavior: name, ...extras(name) }, seeds);
+  const configs = (only ?? names).flatMap((name) => [
+    { n: 4, rounds, byzantine: 1, behavior: name, ...extras(name) },
+    ...(WITH_RESTARTS.includes(name) ? [{ n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS }] : []),
+  ]);
+  for (const cfg of configs) {
+    const row = run(cfg, seeds);
     rows.push(row);
-    process.stdout.write(`${name}: ${seeds} seeds, ${row.safetyViolations} safety / ${row.livenessViolations} liveness violations, ${row.wallMs} ms${row.firstViolation ? `; replay: ${row.firstViolation.replay}` : ''}\n`);
+    const label = [cfg.behavior, row.extra].filter((x) => x).join(' with ');
+    process.stdout.write(`${label}: ${seeds} seeds, ${row.safetyViolations} safety / ${row.livenessViolations} liveness violations, ${row.wallMs} ms${row.firstViolation ? `; replay: ${row.firstViolation.replay}` : ''}\n`);
   }
   await writeJson(benchPath('results', 'soak.json'), { seedsPerBehavior: seeds, rounds, cpus: availableParallelism(), rows });
   process.exitCode = rows.some((r) => r.safetyViolations + r.livenessViolations > 0) ? 1 : 0;

@@ -1,6 +1,6 @@
 import { KvApplication } from '../node/app/kv-app.js';
-import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
-import { MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
+import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
+import { committedRunProvenHeight, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
@@ -57,7 +57,8 @@ export interface SimConfig {
   readonly traceTail?: number;
   /**
    * DELIBERATELY UNSAFE, for tests of the checker only: a restarted replica comes back with an
-   * empty safety state, as if its disk had lost the last votes.
+   * empty safety state and no certified tip, as if its disk had lost the last votes: a core from
+   * genesis that re-commits its ledger (a real restart resumes from the ledger's top and tip).
    */
   readonly unsafeAmnesiaOnRestart?: boolean;
   /**
@@ -134,6 +135,10 @@ interface Node {
   /** What survives a crash as the disk would: ledger, execution results, application state. */
   readonly ledger: Block[];
   readonly executed: ExecutedState[];
+  /** The QC on the ledger's top block, when the commit that appended it carried one (kept with it). */
+  commitQc: QuorumCert | undefined;
+  /** The certified tip the core held when it crashed (the runtime keeps it on disk after each step). */
+  tip: CertifiedTip | undefined;
   readonly app: KvApplication;
   readonly committedCommands: Set<string>;
   /** Bumped on arming and on crash: only the latest armed timer of each kind of a live core fires. */
@@ -231,6 +236,8 @@ export class Simulation {
         storage: new ObservedSafetyStorage((prev, next) => this.observeSafety(i, prev, next)),
         ledger: [],
         executed: [],
+        commitQc: undefined,
+        tip: undefined,
         app: new KvApplication({ chainId: SIM_CHAIN_ID }),
         committedCommands: new Set(),
         timerTokens: { timer: 0, 'proposal-timer': 0 },
@@ -410,6 +417,7 @@ export class Simulation {
           this.trace.note(`${this.now.toFixed(3)} crash: ${t.replica}`);
           const node = this.nodes[t.replica]!;
           this.crashed.add(t.replica);
+          node.tip = node.replica?.certifiedTip();
           node.replica = undefined;
           node.timerTokens.timer++;
           node.timerTokens['proposal-timer']++;
@@ -418,9 +426,32 @@ export class Simulation {
         case 'restart': {
           this.trace.note(`${this.now.toFixed(3)} restart: ${t.replica}`);
           if (!this.crashed.delete(t.replica)) break;
-          if (this.cfg.unsafeAmnesiaOnRestart) this.nodes[t.replica]!.storage.saved = null;
-          // A new core over the surviving safety state; the ledger catches it up through sync.
-          this.nodes[t.replica]!.replica = this.newReplica(t.replica);
+          const node = this.nodes[t.replica]!;
+          if (this.cfg.unsafeAmnesiaOnRestart) {
+            // The consensus state is lost: a core from genesis, which re-commits from the ledger.
+            node.storage.saved = null;
+            node.replica = this.newReplica(t.replica);
+            this.step(t.replica, { type: 'start' });
+            break;
+          }
+          node.replica = this.newReplica(t.replica);
+          // As the runtime restarts: a new core over the surviving safety state, moved to the
+          // ledger's top (its state, its header's claim, the QC kept with it) and given the
+          // certified tip it held; sync brings the rest.
+          const top = node.ledger.at(-1);
+          if (top !== undefined) {
+            const qc = node.commitQc !== undefined && node.commitQc.vote.height === top.height ? node.commitQc : undefined;
+            this.step(t.replica, {
+              type: 'state-installed',
+              executed: node.executed[top.height - 1]!,
+              round: top.round,
+              rootClaim: top.executed,
+              earlier: node.executed.slice(Math.max(0, top.height - 1 - EXECUTED_WINDOW), top.height - 1),
+              provenCommitted: committedRunProvenHeight(node.ledger.slice(-EXECUTED_WINDOW - 1)),
+              ...(qc ? { highQc: qc } : {}),
+            });
+          }
+          if (node.tip !== undefined) this.step(t.replica, { type: 'tip-recovered', tip: node.tip });
           this.step(t.replica, { type: 'start' });
           break;
         }
@@ -539,6 +570,7 @@ export class Simulation {
         }
         case 'commit':
           for (const b of a.blocks) executed.push(this.commit(node, b));
+          if (a.qc !== undefined) node.commitQc = a.qc;
           break;
         case 'sync-request':
           this.transmit(i, a.to, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight: a.fromHeight }));

@@ -51,6 +51,22 @@ export type ConsensusEvent =
    * `highQc` (verified again here) is a QC the runtime holds, such as the one certifying that
    * block; `syncFrom` is a peer to ask at once for the blocks above it. Ignored unless above
    * the current root.
+   *
+   * `rootClaim` is the executed state the header of that block carries, when the runtime holds
+   * the header (its own ledger's top block at a restart). A child of the block claims no later
+   * state than it unless the chain proves more: the block may have been committed by a QC that
+   * only some replicas saw, and the others cannot check its own state until they commit it too.
+   * Without it (a snapshot's proof certifies the state, not its block's header) the installed
+   * state stands in for the claim, a looser bound.
+   *
+   * `earlier` are executed states of the runtime's own ledger below `executed` (a restart; the
+   * newest EXECUTED_WINDOW count). Headers lag commits, and by as much as the chain's own QCs
+   * lag a commit that only some replicas saw: a replica restarted at such a root must still vote
+   * for headers claiming the states below it, as it did before it stopped, or f + 1 of them
+   * restarted leave no quorum that can check the chain's headers. `provenCommitted` is the
+   * highest height of that ledger whose next block's round follows its own (a committed pair,
+   * which proves the commit to every replica holding the chain above it; -1 if none): what the
+   * core had learnt from its commits before it stopped, and may claim and vote for again.
    */
   | {
       readonly type: 'state-installed';
@@ -58,6 +74,9 @@ export type ConsensusEvent =
       readonly round: number;
       readonly highQc?: QuorumCert;
       readonly syncFrom?: number;
+      readonly rootClaim?: ExecutedState;
+      readonly earlier?: readonly ExecutedState[];
+      readonly provenCommitted?: number;
     }
   /**
    * On restart, after `state-installed`: the certified tip this replica kept before it stopped

@@ -117,7 +117,7 @@ const MAX_ROUNDS_REMEMBERED = 256;
 /** Distinct proposals of one round entered into the block tree; more are refused as equivocation. */
 const MAX_PROPOSALS_PER_ROUND = 4;
 /** Executed states kept to check proposal headers against; a header older than this gets no vote. */
-const EXECUTED_WINDOW = 256;
+export const EXECUTED_WINDOW = 256;
 
 interface RoundVotes {
   /** One vote per signer per round counts, whatever it is for, so equivocation cannot double count. */
@@ -422,7 +422,7 @@ export class Replica {
         this.onPayloadUnchecked(event.blockId);
         break;
       case 'state-installed':
-        this.onStateInstalled(event.executed, event.round, event.highQc, event.syncFrom);
+        this.onStateInstalled(event);
         break;
       case 'tip-recovered':
         this.onTipRecovered(event.tip);
@@ -491,9 +491,9 @@ export class Replica {
     // the QC off the chain that committed it; certified, it would bind every later header (none
     // may go back) to a state the others cannot check, and with f withholding votes no quorum
     // would form again. No vote, but no fault either: a replica restarted or installed from a
-    // snapshot knows less of the chain below its root than the leader may. (Such a replica's root
-    // state stands in for the root header's claim, which it does not hold: for a child of that
-    // root the bound is looser, a known limit.)
+    // snapshot knows less of the chain below its root than the leader may. (After a snapshot the
+    // root's own state stands in for its header's claim, which the replica does not hold: for a
+    // child of that root the bound is looser, a known limit. A restart hands the core the claim.)
     if (e.height > this.parentClaim(ancestors).height && e.height > this.provenCommitHeight(ancestors)) return;
     // Vote only for a header whose executed state matches our own execution; one we cannot
     // check yet (we are behind) or any more (too old) gets no vote, but is no peer fault.
@@ -747,14 +747,27 @@ export class Replica {
    * commits continue from just above it. Safety is untouched: votes and timeouts still go
    * through SafetyRules and its persisted state.
    */
-  private onStateInstalled(executed: ExecutedState, round: Round, highQc: QuorumCert | undefined, syncFrom: number | undefined): void {
+  private onStateInstalled(event: Extract<ConsensusEvent, { type: 'state-installed' }>): void {
+    const { executed, round, highQc, syncFrom, rootClaim } = event;
     if (!isRound(round) || !isRound(executed.height) || !(executed.blockId instanceof Uint8Array)) throw new Rejection('malformed installed state');
+    const below = (e: ExecutedState): boolean => isRound(e.height) && e.height < executed.height && e.blockId instanceof Uint8Array;
+    if (rootClaim !== undefined && !below(rootClaim)) throw new Rejection('malformed claim of the installed block');
+    const earlier = event.earlier ?? [];
+    if (!earlier.every(below)) throw new Rejection('malformed executed state below the installed one');
+    const atClaim = rootClaim === undefined ? undefined : earlier.find((e) => e.height === rootClaim.height);
+    if (atClaim !== undefined && !sameExecutedState(atClaim, rootClaim!)) throw new Rejection(`the installed block's claim disagrees with the executed state at height ${rootClaim!.height}`);
+    const proven = event.provenCommitted ?? -1;
+    if (!Number.isSafeInteger(proven) || proven < -1 || proven >= executed.height) throw new Rejection('malformed proven commit height of the installed state');
     if (executed.height <= this.root.height) return;
     if (highQc && !this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC with the installed state');
-    // Its own header is not at hand; the installed state was certified (snapshot proof or our own
-    // ledger), so it counts as already carried and no empty block is proposed for it.
-    this.root = { id: executed.blockId, round, height: executed.height, hasPayload: false, executed };
-    this.provenCommitted = -1;
+    // The root's header claim bounds what a child of the root claims (parentClaim). Our own
+    // ledger may have committed the root through a QC the others never saw, so its own state is
+    // not yet checkable by them; a committed header's claim is. The claim is also kept among the
+    // executed states, so a child claiming it gets our vote (a lone validator's own included).
+    // Without the header (a snapshot) the installed state stands in: certified, so it counts as
+    // already carried and no empty block is proposed for it, but looser (see the vote bound).
+    this.root = { id: executed.blockId, round, height: executed.height, hasPayload: false, executed: rootClaim ?? executed };
+    this.provenCommitted = proven;
     for (const [key, b] of this.blocks) if (b.height <= this.root.height || b.round < this.root.round) this.blocks.delete(key);
     // The blocks jumped over never pass through here, so which queued commands they committed
     // is unknown: the queue starts again empty rather than proposing them twice. The others were
@@ -764,6 +777,8 @@ export class Replica {
     this.pendingBySender.clear();
     this.lastExecuted = executed;
     this.executedStates.clear();
+    for (const e of earlier) if (e.height >= executed.height - EXECUTED_WINDOW) this.executedStates.set(e.height, e);
+    if (rootClaim !== undefined) this.executedStates.set(rootClaim.height, rootClaim);
     this.executedStates.set(executed.height, executed);
     this.syncTargetHeight = 0;
     this.syncAsked.clear();
@@ -1109,6 +1124,15 @@ export function chainProvenCommitHeight(root: Readonly<{ round: Round; height: n
     prev = b;
   }
   return proven;
+}
+
+/**
+ * The highest height that a run of consecutive committed blocks (oldest first) proves committed
+ * by the two-chain rule on its own certificates; -1 for fewer than two. A restarted core's
+ * `provenCommitted`, from its ledger's top blocks ('state-installed').
+ */
+export function committedRunProvenHeight(blocks: readonly Block[]): number {
+  return blocks.length >= 2 ? chainProvenCommitHeight(blocks[0]!, blocks.slice(1)) : -1;
 }
 
 function boundedInteger(value: number, name: string, min: number, max: number): number {

@@ -56,6 +56,16 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
   });
 
+  it('ByzzFuzz seed 1284 with two honest restarts: replicas restarted at a root only they had committed still vote', () => {
+    // Replicas 0 and 1 committed height 2 through a QC the others never saw, crashed, and came
+    // back at their ledger's top. The chain's headers claimed height 1, below their new root,
+    // which a core holding only its root's state could not check: they never voted again, and
+    // with the Byzantine replica's votes missing nothing committed (2 blocks in 40 rounds).
+    const r = runSeed({ n: 4, seed: 1284, rounds: 40, byzantine: 1, behavior: 'byzzfuzz', crashes: [{ replica: 0, fromRound: 8, toRound: 14 }, { replica: 1, fromRound: 10, toRound: 16 }] });
+    clean(r, 'byzzfuzz with restarts');
+    assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
+  });
+
   it('n = 7, two Byzantine replicas with composed behaviours: safe and live', () => {
     for (const behavior of ['flood,double-vote', 'equivocate,bad-signatures', 'twins', 'byzzfuzz,mutate']) {
       const r = runSeed({ n: 7, seed: 3, rounds: 14, byzantine: 2, behavior });

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import type { ConsensusAction } from '../../../node/consensus/messages.js';
-import { chainProvenCommitHeight, Replica } from '../../../node/consensus/replica.js';
+import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
+import { chainProvenCommitHeight, committedRunProvenHeight, Replica } from '../../../node/consensus/replica.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../../protocol/types.js';
 import { CHAIN, Cluster, cmd, MemorySafetyStorage, qcWith, signedVote, tcWith } from './replica-harness.js';
 
@@ -166,6 +166,146 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     assert.equal(Buffer.from(proposed.executed.blockId).toString('hex'), Buffer.from(b1.id).toString('hex'));
   });
 
+  describe('after a restart from the ledger', () => {
+    // b1 <- b2 in rounds 1 and 2; the QC on b2 reaches replica 2 in b3 (round 3) and commits b1
+    // there alone. Round 3 times out with b1's QC the highest, and replica 2 restarts at its
+    // ledger's top, b1, whose own header claims the genesis state.
+    const b1 = block(1, GENESIS, 1);
+    const qc1 = qcOf(b1);
+    const b2 = block(2, qc1, 2);
+    const b3 = block(3, qcOf(b2), 3);
+    const executed1 = executedAt(b1, 1);
+    const restarted = (rootClaim: ExecutedState | undefined): Replica => {
+      const before = fedReplica(2, [b1, b2, b3]);
+      before.step({ type: 'executed', state: executed1 });
+      assert.equal(before.committedHeight, 1);
+      const r = replica(2);
+      r.step({ type: 'state-installed', executed: executed1, round: b1.round, highQc: qc1, ...(rootClaim ? { rootClaim } : {}) });
+      r.step({ type: 'start' });
+      return r;
+    };
+    /** b1's child in round 4 (after the TC for round 3) by replica 0, claiming `executed`. */
+    const childOfRoot = (executed: ExecutedState) => makeBlock(CHAIN, { round: 4, height: 2, parentQc: qc1, author: 0, payload: [cmd('p4')], executed });
+
+    it('a voter bounds a child of its root by the root header`s claim, not by its own committed state', () => {
+      const r = restarted(b1.executed);
+      const claimed = r.step({ type: 'proposal', from: 0, block: childOfRoot(executed1), tc: tcOf(3, qc1) });
+      assert.equal(r.safetyState.lastVotedRound, 0, 'no vote for b1`s state: only a QC off the chain proves it committed');
+      assert.ok(!claimed.some((a) => a.type === 'reject'), 'and no fault');
+      r.step({ type: 'proposal', from: 0, block: childOfRoot(b1.executed), tc: tcOf(3, qc1) });
+      assert.equal(r.safetyState.lastVotedRound, 4, 'the root header`s claim gets the vote: the restart keeps it checkable');
+    });
+
+    it('without the header (a snapshot) its installed state stands in, the looser bound the README names', () => {
+      const r = restarted(undefined);
+      r.step({ type: 'proposal', from: 0, block: childOfRoot(executed1), tc: tcOf(3, qc1) });
+      assert.equal(r.safetyState.lastVotedRound, 4);
+    });
+
+    it('as leader it claims the root header`s claim for a child of its root', () => {
+      const r = restarted(b1.executed);
+      assert.equal(r.currentRound, 2, 'round 2 follows b1`s QC, and replica 2 leads it');
+      const proposed = proposalOf(r.step({ type: 'commands', commands: [cmd('after-restart')] }));
+      assert.ok(proposed);
+      assert.equal(proposed.executed.height, 0, 'not b1`s state, which replicas 0 and 1 have not committed');
+    });
+
+    describe('with the states and the proven commit below its root', () => {
+      // b1 <- b2 <- b3 in rounds 1, 2, 3; the QC on b3 reaches replica 2 alone (in b4x, round 4)
+      // and commits b2 there, while the others committed b1 only. The chain goes on from b2 with
+      // b5 (round 5, after a TC for round 4), whose leader claims b1's state: the committed pair
+      // (b1, b2) proves it. Replica 2 restarts at b2 before b5 arrives.
+      const c1 = block(1, GENESIS, 1);
+      const c2 = block(2, qcOf(c1), 2);
+      const qc2 = qcOf(c2);
+      const c3 = block(3, qc2, 3);
+      const c4x = block(4, qcOf(c3), 0);
+      const state1 = executedAt(c1, 1);
+      const state2 = executedAt(c2, 2);
+      const b5 = makeBlock(CHAIN, { round: 5, height: 3, parentQc: qc2, author: 1, payload: [cmd('p5')], executed: state1 });
+      const restartedAtC2 = (over: Partial<Extract<ConsensusEvent, { type: 'state-installed' }>>): Replica => {
+        const r = replica(2);
+        const actions = r.step({ type: 'state-installed', executed: state2, round: c2.round, highQc: qc2, rootClaim: c2.executed, earlier: [state1], provenCommitted: 1, ...over });
+        assert.deepEqual(actions.filter((a) => a.type === 'reject'), []);
+        r.step({ type: 'start' });
+        return r;
+      };
+
+      it('before the crash it voted for the claim the chain proves below its root', () => {
+        const r = fedReplica(2, [c1, c2, c3, c4x]);
+        for (const s of [state1, state2]) r.step({ type: 'executed', state: s });
+        assert.equal(r.committedHeight, 2);
+        r.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
+        assert.equal(r.safetyState.lastVotedRound, 5);
+      });
+
+      it('after it, given both, it votes for that claim again', () => {
+        const r = restartedAtC2({});
+        r.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
+        assert.equal(r.safetyState.lastVotedRound, 5);
+      });
+
+      it('without the states below its root it cannot check the claim, so f + 1 such restarts would leave no quorum', () => {
+        const r = restartedAtC2({ earlier: [] });
+        r.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
+        assert.equal(r.safetyState.lastVotedRound, 0);
+      });
+
+      it('without the proven commit it takes the claim for one only an off-chain QC proves', () => {
+        const r = restartedAtC2({ provenCommitted: undefined });
+        r.step({ type: 'proposal', from: 1, block: b5, tc: tcOf(4, qc2) });
+        assert.equal(r.safetyState.lastVotedRound, 0);
+      });
+
+      it('refuses states below that contradict the claim or do not lie below, and a proven height outside its ledger', () => {
+        const bad: [string, Partial<Extract<ConsensusEvent, { type: 'state-installed' }>>][] = [
+          ['a claim the states below contradict', { rootClaim: state1, earlier: [{ ...state1, stateRoot: new Uint8Array(32) }] }],
+          ['a state at the installed height', { earlier: [state2] }],
+          ['a proven height at the installed one', { provenCommitted: 2 }],
+          ['a proven height below -1', { provenCommitted: -2 }],
+          ['a fractional proven height', { provenCommitted: 0.5 }],
+        ];
+        for (const [what, over] of bad) {
+          const r = replica(2);
+          const actions = r.step({ type: 'state-installed', executed: state2, round: c2.round, highQc: qc2, rootClaim: c2.executed, earlier: [state1], provenCommitted: 1, ...over });
+          assert.ok(actions.some((a) => a.type === 'reject'), what);
+          assert.equal(r.committedHeight, 0, what);
+        }
+      });
+    });
+
+    it('refuses a claim that is not of an earlier block than the installed one', () => {
+      const r = replica(2);
+      const actions = r.step({ type: 'state-installed', executed: executed1, round: b1.round, highQc: qc1, rootClaim: executed1 });
+      assert.ok(actions.some((a) => a.type === 'reject' && /claim/.test(a.reason)));
+      assert.equal(r.committedHeight, 0);
+    });
+
+    for (const withTip of [true, false]) {
+      it(`a lone validator restarted at its ledger's top ${withTip ? 'and tip' : 'without its tip record'} votes for its own claim and goes on committing`, () => {
+        const c = new Cluster({ n: 1, certs: new FakeCertificateOps(CHAIN, 1), signer: fakeSigner, maxBatchCommands: 1 });
+        c.start();
+        for (let k = 0; k < 4; k++) {
+          c.submit([cmd(`before-${k}`)]);
+          c.runUntil(() => c.committedCommands(0).includes(`before-${k}`));
+        }
+        const top = c.committed[0]!.at(-1)!;
+        assert.ok(top.executed.height < top.height, 'its header claims an earlier state than its own');
+        // Without the tip (restarted before an idle round's timeout outran the top's QC, which the
+        // safety state would then refuse to time out with), its first proposal extends the top
+        // itself and claims the top's claim.
+        c.restartFromLedger(0, withTip);
+        assert.equal(c.replicas[0]!.committedHeight, top.height);
+        for (let k = 0; k < 3; k++) {
+          c.submit([cmd(`after-${k}`)]);
+          c.runUntil(() => c.committedCommands(0).includes(`after-${k}`));
+        }
+        assert.deepEqual(c.committedCommands(0).slice(-3), ['after-0', 'after-1', 'after-2']);
+        assert.equal(c.replayed[0]!.length, 0, 'nothing below the top committed again');
+      });
+    }
+  });
+
   it('chainProvenCommitHeight: the parent of the last block whose round follows its parent`s', () => {
     const b1 = block(1, GENESIS, 1);
     const b2 = block(2, qcOf(b1), 2);
@@ -178,5 +318,8 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     assert.equal(chainProvenCommitHeight(root, [b1, b2, b4, b6]), 1, 'gaps in rounds prove nothing more');
     assert.equal(chainProvenCommitHeight({ round: 1, height: 1 }, [b2]), 1, 'the root itself, when the next block follows it');
     assert.equal(chainProvenCommitHeight({ round: 2, height: 2 }, [b4, b6]), -1);
+    assert.equal(committedRunProvenHeight([b1, b2, b4, b6]), 1, 'a committed run: its first block stands as the root');
+    assert.equal(committedRunProvenHeight([b2, b4, b6]), -1);
+    assert.equal(committedRunProvenHeight([b1]), -1);
   });
 });

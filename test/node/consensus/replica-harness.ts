@@ -3,7 +3,7 @@ import { type Block, type QuorumCert, type SignedTimeout, type SignedVote, type 
 import { fakeSignature } from '../../../node/consensus/fake-certs.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
-import { Replica } from '../../../node/consensus/replica.js';
+import { committedRunProvenHeight, Replica } from '../../../node/consensus/replica.js';
 import { KvApplication } from '../../../node/app/kv-app.js';
 import type { ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
@@ -107,6 +107,8 @@ export class Cluster {
   readonly apps: KvApplication[];
   /** What each replica's application reported per height, replayed to a restarted core. */
   readonly executed: ExecutedState[][];
+  /** The QC on each replica's last committed block, when its commit carried one (a ledger keeps it). */
+  readonly commitQcs: (QuorumCert | undefined)[];
 
   constructor(readonly opts: ClusterOptions) {
     const { n } = opts;
@@ -115,6 +117,7 @@ export class Cluster {
     this.replayed = Array.from({ length: n }, () => []);
     this.apps = Array.from({ length: n }, () => new KvApplication({ chainId: CHAIN }));
     this.executed = Array.from({ length: n }, () => []);
+    this.commitQcs = Array.from({ length: n }, () => undefined);
     this.committed = Array.from({ length: n }, () => []);
     this.armed = Array.from({ length: n }, () => undefined);
     this.timerDelays = Array.from({ length: n }, () => []);
@@ -146,6 +149,34 @@ export class Cluster {
     this.replicas[i] = this.newReplica(i);
     this.crashed.delete(i);
     this.replayed[i] = [];
+    this.step(i, { type: 'start' });
+  }
+
+  /**
+   * Crash-restart as the node's runtime does it: a fresh core over the same safety storage, moved
+   * to its ledger's top (the top's state, the top header's claim and the QC kept with it), then
+   * given the certified tip it held when it stopped, unless `withTip` is false (a ledger without
+   * that record: written before it existed, or refused as damaged).
+   */
+  restartFromLedger(i: number, withTip = true): void {
+    const tip = this.replicas[i]!.certifiedTip();
+    const top = this.committed[i]!.at(-1);
+    this.replicas[i] = this.newReplica(i);
+    this.crashed.delete(i);
+    this.replayed[i] = [];
+    if (top !== undefined) {
+      const qc = this.commitQcs[i];
+      this.step(i, {
+        type: 'state-installed',
+        executed: this.executed[i]![top.height - 1]!,
+        round: top.round,
+        rootClaim: top.executed,
+        earlier: this.executed[i]!.slice(0, top.height - 1),
+        provenCommitted: committedRunProvenHeight(this.committed[i]!),
+        ...(qc !== undefined && qc.vote.height === top.height ? { highQc: qc } : {}),
+      });
+    }
+    if (withTip) this.step(i, { type: 'tip-recovered', tip });
     this.step(i, { type: 'start' });
   }
 
@@ -182,6 +213,7 @@ export class Cluster {
           this.proposalTimerDelays[i]!.push(a.delayMs);
           break;
         case 'commit':
+          if (a.qc !== undefined) this.commitQcs[i] = a.qc;
           for (const b of a.blocks) {
             // After a restart the core starts from genesis and re-commits what the ledger has.
             if (b.height <= this.committed[i]!.length) {

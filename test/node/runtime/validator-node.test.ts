@@ -3,7 +3,8 @@ import { createNodeMetrics, type NodeMetrics } from '../../../node/observability
 import { encodeCommand } from '../../../protocol/command.js';
 import { Result } from '../../../protocol/result.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import { type CommitOutcome, isReceipt, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { type CommitOutcome, isReceipt, LedgerRecoveryError, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import type { ExecutedState } from '../../../protocol/types.js';
 import type { CommitReceipt } from '../../../protocol/submit-reply.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { MainThreadValidator, type StatelessValidator } from '../../../validation/stateless.js';
@@ -193,6 +194,39 @@ describe('ValidatorNode: the whole cluster restarts', () => {
       assert.ok(r.height > Math.max(...heights), `committed at ${r.height}, above the heights before the restart (${heights})`);
       await until(() => new Set(up.map((i) => net.nodes[i]!.status().stateRoot)).size === 1, 'equal state roots after the restart');
       for (const i of up) assert.equal(net.nodes[i]!.failure, undefined);
+    } finally {
+      for (const node of net.nodes) node?.stop();
+    }
+  });
+});
+
+describe('ValidatorNode: a restart checks the top header`s claim against its own ledger', () => {
+  it('refuses a ledger whose executed state at the claimed height differs from what the top block`s header carries', async () => {
+    /** Fake: a disk whose executed state at one height has another state root than was stored. */
+    class TamperedStore extends FakeLedgerStore {
+      tamperedHeight = 0;
+      override executed(height: number): ExecutedState | undefined {
+        const e = super.executed(height);
+        return e === undefined || height !== this.tamperedHeight ? e : { ...e, stateRoot: e.stateRoot.map((b) => b ^ 1) };
+      }
+    }
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new TamperedStore());
+    const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i));
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
+    for (const node of net.nodes) node!.start();
+    try {
+      for (let k = 0; k < 4; k++) {
+        const [a] = await net.nodes[0]!.submit([put(5_000 + k, `claim-${k}`, 'v')]);
+        await receipt(a!.committed);
+      }
+      for (const node of net.nodes) node!.stop();
+      const store = stores[0]!;
+      const claim = store.block(store.committedHeight())!.executed;
+      assert.ok(claim.height > 0, 'the top header claims a state above genesis');
+      assert.doesNotThrow(() => make(0).stop(), 'the untouched ledger recovers');
+      store.tamperedHeight = claim.height;
+      assert.throws(() => make(0), (err: unknown) => err instanceof LedgerRecoveryError && err.message.includes(`height ${claim.height}`));
     } finally {
       for (const node of net.nodes) node?.stop();
     }
