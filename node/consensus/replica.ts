@@ -515,6 +515,13 @@ export class Replica {
       return;
     }
 
+    // The requests of a block we vote for join our queue where they are not yet (they are
+    // valid: checked above or by the runtime). A request that reached a proposal then reaches
+    // every honest queue and commits even if that leader's blocks never do, as when a faulty
+    // successor withholds their QC round after round, and we never had it (we restarted, or
+    // its relay missed us). Usually every one is queued already: one lookup each.
+    this.onCommands(block.payload);
+
     // Only a verified TC may justify a vote: the one checked above, never the raw one.
     const tcInfo: TimeoutCertInfo | undefined = usedTc ? { round: usedTc.round, highestQcRound: usedTc.highestQc.vote.round } : undefined;
     const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);

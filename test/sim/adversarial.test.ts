@@ -66,6 +66,15 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
   });
 
+  it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {
+    // Replicas 0 and 1 lost their queues in a restart, so only replica 2 held the request; the
+    // Byzantine replica 3 leads right after it and spoils the QC on each of its blocks, so none
+    // of them was ever certified, and nobody else proposed the request (not committed by round 40).
+    // Voters now queue the commands of the blocks they vote for.
+    const r = runSeed({ n: 4, seed: 2, rounds: 60, byzantine: 1, behavior: 'bad-bitmap', crashes: [{ replica: 0, fromRound: 8, toRound: 14 }, { replica: 1, fromRound: 10, toRound: 16 }] });
+    clean(r, 'bad-bitmap with restarts');
+  });
+
   it('n = 7, two Byzantine replicas with composed behaviours: safe and live', () => {
     for (const behavior of ['flood,double-vote', 'equivocate,bad-signatures', 'twins', 'byzzfuzz,mutate']) {
       const r = runSeed({ n: 7, seed: 3, rounds: 14, byzantine: 2, behavior });

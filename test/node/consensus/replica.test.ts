@@ -434,9 +434,10 @@ describe('Replica: batching', () => {
 });
 
 describe('Replica: memory of committed commands', () => {
+  // Empty: a voter queues the commands of the blocks it votes for until they commit.
   const qc3 = qcOf(b3);
-  const b4 = block(4, qc3);
-  const b5 = block(5, qcOf(b4));
+  const b4 = block(4, qc3, []);
+  const b5 = block(5, qcOf(b4), []);
 
   /** Commits b1, b2 and b3 (commands p1, p2, p3), then offers p1 and p3 again. */
   function pendingAfterRepeats(r: Replica): number {
@@ -486,9 +487,10 @@ describe('Replica: memory of committed commands', () => {
 });
 
 describe('Replica: bounded pending queue', () => {
+  // Empty: a voter queues the commands of the blocks it votes for until they commit.
   const qc3 = qcOf(b3);
-  const b4 = block(4, qc3);
-  const b5 = block(5, qcOf(b4));
+  const b4 = block(4, qc3, []);
+  const b5 = block(5, qcOf(b4), []);
 
   it('keeps the first commands that fit its count bound and drops the rest', () => {
     // Round 1 is led by replica 1, so nothing leaves this queue by being proposed.
@@ -537,6 +539,26 @@ describe('Replica: bounded pending queue', () => {
         }
       }),
     );
+  });
+
+  it('a voter queues the commands of a block it votes for, so an abandoned block`s commands still get proposed', () => {
+    // Replica 3 never got p1 (it restarted, or p1's relay missed it) until it voted for b1.
+    // Round 2 times out with no QC on b1, and replica 3 leads round 3.
+    const r = replica(3);
+    r.step(proposal(b1));
+    assert.equal(r.safetyState.lastVotedRound, 1);
+    assert.equal(r.pendingCommands, 1, 'p1, from the block it voted for');
+    const [p] = proposalsIn(r.step({ type: 'timeout', from: 1, timeout: timeout(3, GENESIS, 1), highQc: GENESIS, tc: tcOf(2, [GENESIS]) }));
+    assert.ok(p, 'replica 3 leads round 3 and has a command to propose');
+    assert.equal(p.block.round, 3);
+    assert.deepEqual(p.block.payload, [cmd('p1')]);
+  });
+
+  it('a voter does not queue the commands of a block it gets no vote for', () => {
+    const r = replica(3);
+    r.step(proposal(block(1, GENESIS, ['p1'], 2)));
+    assert.equal(r.safetyState.lastVotedRound, 0, 'replica 2 does not lead round 1');
+    assert.equal(r.pendingCommands, 0);
   });
 
   it('a leader drops stale commands when its proposal reaches them, and proposes the rest', () => {
