@@ -417,7 +417,8 @@ export class Simulation {
           this.trace.note(`${this.now.toFixed(3)} crash: ${t.replica}`);
           const node = this.nodes[t.replica]!;
           this.crashed.add(t.replica);
-          node.tip = node.replica?.certifiedTip();
+          // A replica already down (overlapping crash specs) keeps the tip it went down with.
+          if (node.replica) node.tip = node.replica.certifiedTip();
           node.replica = undefined;
           node.timerTokens.timer++;
           node.timerTokens['proposal-timer']++;
