@@ -1,6 +1,6 @@
 import { KvApplication } from '../node/app/kv-app.js';
 import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
-import { committedRunProvenHeight, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica } from '../node/consensus/replica.js';
+import { MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../node/consensus/replica.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
@@ -446,9 +446,7 @@ export class Simulation {
               type: 'state-installed',
               executed: node.executed[top.height - 1]!,
               round: top.round,
-              rootClaim: top.executed,
-              earlier: node.executed.slice(Math.max(0, top.height - 1 - EXECUTED_WINDOW), top.height - 1),
-              provenCommitted: committedRunProvenHeight(node.ledger.slice(-EXECUTED_WINDOW - 1)),
+              ...restartKnowledge({ top: top.height, lowestBlock: 1, executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
               ...(qc ? { highQc: qc } : {}),
             });
           }

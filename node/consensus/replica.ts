@@ -1142,6 +1142,33 @@ export function committedRunProvenHeight(blocks: readonly Block[]): number {
   return blocks.length >= 2 ? chainProvenCommitHeight(blocks[0]!, blocks.slice(1)) : -1;
 }
 
+/** What a ledger holds (heights 1..top, blocks from `lowestBlock` up), as restartKnowledge reads it. */
+export interface CommittedLedgerView {
+  readonly top: number;
+  readonly lowestBlock: number;
+  executed(height: number): ExecutedState | undefined;
+  /** Blocks from..to inclusive, all held (from >= lowestBlock). */
+  blocks(from: number, to: number): readonly Block[];
+}
+
+/**
+ * What a core restarted at its ledger's top knew below it ('state-installed'): the top header's
+ * claim (when the top block is held), the executed states of the window below the top, and the
+ * highest commit the ledger proves. One function for the node's runtime and the simulator.
+ */
+export function restartKnowledge(ledger: CommittedLedgerView): { rootClaim?: ExecutedState; earlier: ExecutedState[]; provenCommitted: number } {
+  const lowest = Math.max(1, ledger.top - EXECUTED_WINDOW);
+  const earlier: ExecutedState[] = [];
+  for (let h = lowest; h < ledger.top; h++) {
+    const e = ledger.executed(h);
+    if (e !== undefined) earlier.push(e);
+  }
+  const firstBlock = Math.max(lowest, ledger.lowestBlock);
+  const blocks = firstBlock <= ledger.top ? ledger.blocks(firstBlock, ledger.top) : [];
+  const rootClaim = blocks.at(-1)?.height === ledger.top ? blocks.at(-1)!.executed : undefined;
+  return { earlier, provenCommitted: committedRunProvenHeight(blocks), ...(rootClaim === undefined ? {} : { rootClaim }) };
+}
+
 function boundedInteger(value: number, name: string, min: number, max: number): number {
   if (!Number.isSafeInteger(value) || value < min || value > max) throw new RangeError(`${name} must be an integer in ${min}..${max}, got ${value}`);
   return value;

@@ -9,7 +9,7 @@ import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from '../consensus/messages.js';
-import { committedRunProvenHeight, DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica } from '../consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
@@ -173,7 +173,7 @@ export class ValidatorNode {
   private replica: Replica;
   private readonly snapshots: SnapshotPolicy;
   /** Where the core's root starts after recovery from a non-empty ledger (see start()). */
-  private recovered: { executed: ExecutedState; round: number; qc: QuorumCert | undefined; earlier: ExecutedState[]; provenCommitted: number; rootClaim?: ExecutedState } | undefined;
+  private recovered: { executed: ExecutedState; round: number; qc: QuorumCert | undefined; known: ReturnType<typeof restartKnowledge> } | undefined;
   /** The certified tip kept before the restart, handed to the core by start(). */
   private recoveredTip: CertifiedTip | undefined;
   /** The highest QC and TC of the certified tip last kept on disk (compared by identity). */
@@ -258,26 +258,18 @@ export class ValidatorNode {
       if (!bytesEqual(executed.stateRoot, this.#app.stateRoot()) || !bytesEqual(executed.logRoot, this.#app.logRoot())) {
         throw new LedgerRecoveryError(`replayed state at height ${height} differs from the stored executed state`);
       }
-      // The top block's header claim, so the core bounds what a child of it claims by what the
-      // others can check (the top may have been committed by a QC only some replicas saw). A
-      // certified header of our own chain: our execution at its height must agree with it.
-      const claim = top?.executed;
+      // What the core knew below the top: the top header's claim (so it bounds what a child of
+      // the top claims by what the others can check: the top may have been committed by a QC
+      // only some replicas saw), the states it may be asked to check headers against again,
+      // and the highest commit the ledger proves.
+      const known = restartKnowledge({ top: height, lowestBlock: store.lowestBlockHeight(), executed: (h) => store.executed(h), blocks: (a, b) => store.blocks(a, b) });
+      // A certified header of our own chain: our execution at its height must agree with it.
+      const claim = known.rootClaim;
       const ours = claim === undefined || claim.height === 0 ? undefined : store.executed(claim.height);
       if (claim !== undefined && ours !== undefined && !sameExecutedState(ours, claim)) {
         throw new LedgerRecoveryError(`the executed state stored at height ${claim.height} differs from the one block ${height}'s header carries`);
       }
-      // And what the core knew below the top: the states it may be asked to check headers
-      // against again, and the highest commit its committed chain proves (a pair of blocks in
-      // consecutive rounds).
-      const lowest = Math.max(1, height - EXECUTED_WINDOW);
-      const earlier: ExecutedState[] = [];
-      for (let h = lowest; h < height; h++) {
-        const e = store.executed(h);
-        if (e !== undefined) earlier.push(e);
-      }
-      const firstBlock = Math.max(lowest, store.lowestBlockHeight());
-      const provenCommitted = committedRunProvenHeight(firstBlock < height ? store.blocks(firstBlock, height) : []);
-      this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined, earlier, provenCommitted, ...(claim === undefined ? {} : { rootClaim: claim }) };
+      this.recovered = { executed, round, qc: qc && qc.vote.height === height ? qc : undefined, known };
     }
     this.#share = mempoolShare(
       {
@@ -344,7 +336,7 @@ export class ValidatorNode {
     // below a snapshot are pruned here and at peers, so replaying them may be impossible.
     const r = this.recovered;
     this.recovered = undefined;
-    if (r) this.step({ type: 'state-installed', executed: r.executed, round: r.round, earlier: r.earlier, provenCommitted: r.provenCommitted, ...(r.qc ? { highQc: r.qc } : {}), ...(r.rootClaim ? { rootClaim: r.rootClaim } : {}) });
+    if (r) this.step({ type: 'state-installed', executed: r.executed, round: r.round, ...r.known, ...(r.qc ? { highQc: r.qc } : {}) });
     // Its safety state may have promised more than the ledger shows (see saveCertifiedTip).
     const tip = this.recoveredTip;
     this.recoveredTip = undefined;

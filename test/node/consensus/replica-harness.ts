@@ -3,7 +3,7 @@ import { type Block, type QuorumCert, type SignedTimeout, type SignedVote, type 
 import { fakeSignature } from '../../../node/consensus/fake-certs.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
-import { committedRunProvenHeight, Replica } from '../../../node/consensus/replica.js';
+import { Replica, restartKnowledge } from '../../../node/consensus/replica.js';
 import { KvApplication } from '../../../node/app/kv-app.js';
 import type { ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
@@ -170,9 +170,7 @@ export class Cluster {
         type: 'state-installed',
         executed: this.executed[i]![top.height - 1]!,
         round: top.round,
-        rootClaim: top.executed,
-        earlier: this.executed[i]!.slice(0, top.height - 1),
-        provenCommitted: committedRunProvenHeight(this.committed[i]!),
+        ...restartKnowledge({ top: top.height, lowestBlock: 1, executed: (h) => this.executed[i]![h - 1], blocks: (a, b) => this.committed[i]!.slice(a - 1, b) }),
         ...(qc !== undefined && qc.vote.height === top.height ? { highQc: qc } : {}),
       });
     }
