@@ -15,7 +15,8 @@ import { benchPath, writeJson } from './harness.js';
  *
  * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
  * 2000) at n = 4 with one Byzantine replica, and each again beside two honest restarts
- * (RESTARTS), and exits 1 on any violation with its replay.
+ * (RESTARTS), once with whole ledgers and once with ledgers pruned to their top block, and exits
+ * 1 on any violation with its replay.
  */
 
 interface Row {
@@ -36,7 +37,8 @@ interface Row {
 
 function replayOf(cfg: Omit<SimConfig, 'seed'>, seed: number): string {
   const crash = (cfg.crashes ?? []).map((c) => ` --crash ${c.replica}@${c.fromRound}-${c.toRound}`).join('');
-  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds} --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}${crash} --seed ${seed}`;
+  const retain = cfg.retainBlocksOnRestart === undefined ? '' : ` --retain-blocks ${cfg.retainBlocksOnRestart}`;
+  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds} --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}${crash}${retain} --seed ${seed}`;
 }
 
 function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
@@ -49,7 +51,10 @@ function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
     byzantine: cfg.byzantine ?? 0,
     seeds,
     rounds: cfg.rounds,
-    extra: (cfg.crashes ?? []).map((c) => `crash ${c.replica}@${c.fromRound}-${c.toRound}`).join(' '),
+    extra: [
+      ...(cfg.crashes ?? []).map((c) => `crash ${c.replica}@${c.fromRound}-${c.toRound}`),
+      ...(cfg.retainBlocksOnRestart === undefined ? [] : [`restarts keep ${cfg.retainBlocksOnRestart} blocks below the top`]),
+    ].join(' '),
     safetyViolations: s.safetyViolations,
     livenessViolations: s.livenessViolations,
     roundsToCommitAfterGst: s.roundsToCommitAfterGst,
@@ -108,6 +113,8 @@ if (mode === 'soak') {
   const configs = (only ?? names).flatMap((name) => [
     { n: 4, rounds, byzantine: 1, behavior: name, ...extras(name) },
     { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS },
+    // A snapshot at the top just before the crash, with retainBlocks 0: the least a ledger holds.
+    { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS, retainBlocksOnRestart: 0 },
   ]);
   for (const cfg of configs) {
     const row = run(cfg, seeds);

@@ -62,6 +62,13 @@ export interface SimConfig {
    */
   readonly unsafeAmnesiaOnRestart?: boolean;
   /**
+   * A restarted replica's ledger holds only its top block and this many below it, as a node's
+   * does when it took a snapshot at its top (and pruned more than `retainBlocks` below it) just
+   * before it went down: the worst case of pruning. Executed states stay for the newest
+   * EXECUTED_WINDOW heights, as the node's store keeps them through a prune. Default: all blocks.
+   */
+  readonly retainBlocksOnRestart?: number;
+  /**
    * DELIBERATELY UNSAFE, for tests of the checker only: honest replicas run the weakened voting
    * rule of SafetyRules (they sign a second, different vote in a round they already voted in).
    */
@@ -281,6 +288,12 @@ export class Simulation {
     }
   }
 
+  /** The lowest block a restarted replica's ledger holds (SimConfig.retainBlocksOnRestart). */
+  private lowestBlockOnRestart(top: number): number {
+    const retain = this.cfg.retainBlocksOnRestart;
+    return retain === undefined ? 1 : Math.max(1, top - retain);
+  }
+
   private newReplica(i: number, storage?: SafetyStorage): Replica {
     const node = this.nodes[i]!;
     return new Replica({
@@ -446,7 +459,7 @@ export class Simulation {
               type: 'state-installed',
               executed: node.executed[top.height - 1]!,
               round: top.round,
-              ...restartKnowledge({ top: top.height, lowestBlock: 1, executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
+              ...restartKnowledge({ top: top.height, lowestBlock: this.lowestBlockOnRestart(top.height), executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
               ...(qc ? { highQc: qc } : {}),
             });
           }

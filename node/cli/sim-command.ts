@@ -15,6 +15,7 @@ interface SimOptions {
   jitter: number;
   partition?: PartitionSpec;
   crash: string[];
+  retainBlocks?: number;
   byzantine: number;
   behavior?: string;
   realCrypto?: boolean;
@@ -71,6 +72,11 @@ export function registerSimCommand(program: Command): void {
         .argParser((v: string, prev: string[]) => [...prev, v])
         .default([]),
     )
+    .addOption(
+      new Option('--retain-blocks <n>', "a restarted replica's ledger keeps only its top block and n below it (a node pruned at a snapshot just before its crash)").argParser(
+        integer(0, 1_000_000),
+      ),
+    )
     .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
     .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))
@@ -114,6 +120,7 @@ export function registerSimCommand(program: Command): void {
           jitterMs: opts.jitter,
           partitions: opts.partition ? [opts.partition] : [],
           crashes,
+          ...(opts.retainBlocks !== undefined ? { retainBlocksOnRestart: opts.retainBlocks } : {}),
           byzantine: opts.byzantine,
           ...(opts.behavior !== undefined ? { behavior: opts.behavior } : {}),
           crypto: opts.realCrypto ? 'bls' : 'fake',
@@ -132,6 +139,7 @@ export function registerSimCommand(program: Command): void {
         opts.jitter !== 5 ? `--jitter ${opts.jitter}` : '',
         opts.partition ? `--partition ${opts.partition.fromRound}-${opts.partition.toRound}` : '',
         ...opts.crash.map((c) => `--crash ${c}`),
+        opts.retainBlocks !== undefined ? `--retain-blocks ${opts.retainBlocks}` : '',
         opts.byzantine > 0 ? `--byzantine ${opts.byzantine} --behavior ${opts.behavior}` : '',
         opts.realCrypto ? '--real-crypto' : '',
         opts.proposalHoldMs > 0 ? `--proposal-hold-ms ${opts.proposalHoldMs}` : '',

@@ -1135,11 +1135,18 @@ export function chainProvenCommitHeight(root: Readonly<{ round: Round; height: n
 
 /**
  * The highest height that a run of consecutive committed blocks (oldest first) proves committed
- * by the two-chain rule on its own certificates; -1 for fewer than two. A restarted core's
- * `provenCommitted`, from its ledger's top blocks ('state-installed').
+ * by the two-chain rule on its own certificates, the first block's parent QC included (so the
+ * top block alone, all a pruned ledger may hold, still proves one or two below it); -1 if none.
+ * A restarted core's `provenCommitted`, from its ledger's top blocks ('state-installed').
  */
 export function committedRunProvenHeight(blocks: readonly Block[]): number {
-  return blocks.length >= 2 ? chainProvenCommitHeight(blocks[0]!, blocks.slice(1)) : -1;
+  const first = blocks[0];
+  if (first === undefined) return -1;
+  const v = first.parentQc.vote;
+  if (v.height !== first.height - 1) return chainProvenCommitHeight(first, blocks.slice(1));
+  // The parent QC certifies the block below `first`; consecutive with its own parent, it commits that.
+  const byParentQc = v.height >= 1 && v.round === v.parentRound + 1 ? v.height - 1 : -1;
+  return Math.max(byParentQc, chainProvenCommitHeight({ round: v.round, height: v.height }, blocks));
 }
 
 /** What a ledger holds (heights 1..top, blocks from `lowestBlock` up), as restartKnowledge reads it. */

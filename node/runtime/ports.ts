@@ -63,8 +63,11 @@ export interface LedgerStore {
   /** Keeps `bytes` as the latest application snapshot, taken after block `height`. Durable. */
   saveSnapshot(height: number, bytes: Uint8Array): void;
   latestSnapshot(): { readonly height: number; readonly bytes: Uint8Array } | undefined;
-  /** Drops blocks below `height` (at most the latest snapshot's height); returns how many. */
-  pruneBelow(height: number): number;
+  /**
+   * Drops blocks below `height` (at most the latest snapshot's height), and executed states
+   * below `height - keepExecuted` (default 0); returns how many blocks.
+   */
+  pruneBelow(height: number, keepExecuted?: number): number;
   /** Adopts a verified snapshot above everything held as the committed state. Durable. */
   installSnapshot(executed: ExecutedState, bytes: Uint8Array, commitQc?: QuorumCert): void;
   /**

@@ -9,7 +9,7 @@ import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
 import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from '../consensus/messages.js';
-import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../consensus/replica.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
@@ -990,7 +990,14 @@ export class ValidatorNode {
       this.served = { height, bytes, proof: undefined };
       this.opts.metrics?.snapshotsTaken.inc();
       const below = height - this.snapshots.retainBlocks;
-      if (below > store.lowestBlockHeight()) this.opts.metrics?.blocksPruned.inc(store.pruneBelow(below));
+      // The executed states of the newest EXECUTED_WINDOW heights outlive their blocks: a core
+      // restarted here checks headers against them (restartKnowledge), and without them f + 1
+      // validators restarted after a prune could be left unable to vote for any header.
+      if (below > store.lowestBlockHeight()) {
+        // Outside the metric's optional chain, which would skip the prune itself without metrics.
+        const removed = store.pruneBelow(below, EXECUTED_WINDOW);
+        this.opts.metrics?.blocksPruned.inc(removed);
+      }
       this.opts.logger?.info({ height, bytes: bytes.length, lowestBlock: store.lowestBlockHeight() }, 'snapshot taken');
       return true;
     } catch (err) {

@@ -6,7 +6,7 @@
  *              and the consensus core's certified tip (highest QC and TC, its blocks' ids),
  *              with the tip's uncommitted blocks under tip-block/<id>, each written once
  *   blocks     committed blocks by height (u64 BE key), each carrying its parent's QC
- *   executed   ExecutedState by height
+ *   executed   ExecutedState by height (a prune may keep a window of them below the blocks)
  *   snapshots  the latest application snapshot, keyed by its height
  *   meta       chain id and format version, the ledger bounds, the QC of the top block
  *
@@ -580,12 +580,15 @@ export class NodeStore {
   }
 
   /**
-   * Drops blocks and executed states below `height`. The latest snapshot must be at or above
-   * `height`, so everything dropped is covered by it; the block at the snapshot height is kept.
-   * Returns how many blocks were removed.
+   * Drops blocks below `height`, and executed states below `height - keepExecuted`. The latest
+   * snapshot must be at or above `height`, so everything dropped is covered by it; the block at
+   * the snapshot height is kept. Executed states are a hundred bytes each and a restarted core
+   * checks headers against the newest ones (restartKnowledge), so the runtime keeps a window of
+   * them past its blocks. Returns how many blocks were removed.
    */
-  pruneBelow(height: number): number {
+  pruneBelow(height: number, keepExecuted = 0): number {
     this.#live();
+    if (!Number.isSafeInteger(keepExecuted) || keepExecuted < 0) throw new RangeError(`keepExecuted must be a non-negative integer, got ${keepExecuted}`);
     const snap = this.#latestSnapshotHeight();
     if (snap === undefined || height > snap) {
       throw new LedgerError('prune-height', `cannot prune below ${height}: latest snapshot is at ${snap ?? 'none'}`);
@@ -594,11 +597,10 @@ export class NodeStore {
     if (height <= lowestBlockHeight) return 0;
     let removed = 0;
     this.#commit(() => {
-      for (let h = lowestBlockHeight; h < height; h++) {
-        const key = heightKey(h);
-        if (this.#blocks.removeSync(key)) removed++;
-        this.#executed.removeSync(key);
-      }
+      for (let h = lowestBlockHeight; h < height; h++) if (this.#blocks.removeSync(heightKey(h))) removed++;
+      // By key range: states kept by an earlier prune lie below lowestBlockHeight.
+      const executedFloor = Math.max(0, height - keepExecuted);
+      for (const key of [...this.#executed.getKeys({ end: heightKey(executedFloor) })]) this.#executed.removeSync(key);
       const next = { committedHeight, lowestBlockHeight: height };
       this.#writeLedger(next);
       return next;

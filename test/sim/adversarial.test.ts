@@ -66,6 +66,15 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
   });
 
+  it('the same seed with ledgers pruned to their top block: the executed states below it still reach the restarted cores', () => {
+    // As a node restarted right after a snapshot with retainBlocks 0: one block, but the store
+    // keeps the executed states of the window below it, and restartKnowledge must read them
+    // whether or not their blocks are held (it stalled like the seed above when it did not).
+    const r = runSeed({ n: 4, seed: 1284, rounds: 40, byzantine: 1, behavior: 'byzzfuzz', crashes: [{ replica: 0, fromRound: 8, toRound: 14 }, { replica: 1, fromRound: 10, toRound: 16 }], retainBlocksOnRestart: 0 });
+    clean(r, 'byzzfuzz with pruned restarts');
+    assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
+  });
+
   it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {
     // Replicas 0 and 1 lost their queues in a restart, so only replica 2 held the request; the
     // Byzantine replica 3 leads right after it and spoils the QC on each of its blocks, so none

@@ -79,6 +79,8 @@ describe('sim: CLI contract (vsmr sim)', function () {
       [['--replicas', '4', '--delay', '-1'], /--delay/],
       [['--replicas', '4', '--partition', '60-20'], /--partition/],
       [['--replicas', '4', '--crash', '7@1-5'], /--crash/],
+      [['--replicas', '4', '--retain-blocks', '-1'], /--retain-blocks/],
+      [['--replicas', '4', '--retain-blocks', 'all'], /--retain-blocks/],
       [['--replicas', '4', '--byzantine', '4', '--behavior', 'silent'], /--byzantine/],
       [['--replicas', '4', '--byzantine', '1', '--behavior', 'nope'], /--behavior/],
       [['--replicas', '4', '--seeds', '0'], /--seeds/],

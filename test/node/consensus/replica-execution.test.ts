@@ -319,7 +319,12 @@ describe('Replica executed-state headers after a commit only some replicas saw',
     assert.equal(chainProvenCommitHeight({ round: 1, height: 1 }, [b2]), 1, 'the root itself, when the next block follows it');
     assert.equal(chainProvenCommitHeight({ round: 2, height: 2 }, [b4, b6]), -1);
     assert.equal(committedRunProvenHeight([b1, b2, b4, b6]), 1, 'a committed run: its first block stands as the root');
-    assert.equal(committedRunProvenHeight([b2, b4, b6]), -1);
-    assert.equal(committedRunProvenHeight([b1]), -1);
+    assert.equal(committedRunProvenHeight([]), -1);
+    assert.equal(committedRunProvenHeight([b1]), 0, "block 1 follows genesis's round");
+    // What a pruned ledger holds: its first block's parent QC carries the rounds below it.
+    assert.equal(committedRunProvenHeight([b2]), 1, 'b2 follows b1, which its parent QC certifies');
+    assert.equal(committedRunProvenHeight([b2, b4, b6]), 1);
+    assert.equal(committedRunProvenHeight([b4, b6]), 1, "b4's parent QC: b2 (round 2) follows b1 (round 1), which it commits");
+    assert.equal(committedRunProvenHeight([b6]), -1, "b6's parent QC: b4 (round 4) does not follow b2 (round 2)");
   });
 });

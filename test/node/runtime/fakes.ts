@@ -75,10 +75,15 @@ export class FakeLedgerStore implements LedgerStore {
   latestSnapshot(): { height: number; bytes: Uint8Array } | undefined {
     return this.snapshot;
   }
-  pruneBelow(height: number): number {
+  pruneBelow(height: number, keepExecuted = 0): number {
     if (!this.snapshot || height > this.snapshot.height) throw new Error(`prune below ${height}`);
     let removed = 0;
-    for (let h = this.lowest; h < height; h++) if (this.ledger.delete(h)) removed++;
+    for (let h = this.lowest; h < height; h++) {
+      const entry = this.ledger.get(h);
+      if (entry?.block !== undefined) removed++;
+      if (entry !== undefined) this.ledger.set(h, { executed: entry.executed });
+    }
+    for (const h of this.ledger.keys()) if (h < height - keepExecuted) this.ledger.delete(h);
     this.lowest = Math.max(this.lowest, height);
     return removed;
   }

@@ -391,6 +391,27 @@ describe('storage/lmdb-store', () => {
     );
   });
 
+  it('keeps a window of executed states below its blocks through prunes and a reopen', async () => {
+    let store = openStore();
+    const blocks = fill(store, 12);
+    store.saveSnapshot(6, Uint8Array.of(6));
+    assert.throws(() => store.pruneBelow(6, -1), RangeError);
+    assert.equal(store.pruneBelow(6, 2), 5);
+    assert.equal(store.lowestBlockHeight(), 6);
+    assert.equal(store.block(4), undefined);
+    assert.deepEqual(store.executed(4), executedFor(blocks[3]!), 'within the window: kept without its block');
+    assert.deepEqual(store.executed(5), executedFor(blocks[4]!));
+    assert.equal(store.executed(3), undefined, 'below the window: dropped');
+    store.saveSnapshot(10, Uint8Array.of(10));
+    assert.equal(store.pruneBelow(10, 3), 4);
+    await store.close();
+    store = openStore();
+    assert.equal(store.lowestBlockHeight(), 10);
+    for (let h = 1; h <= 6; h++) assert.equal(store.executed(h), undefined, `height ${h}: below the second window, kept by the first`);
+    for (let h = 7; h <= 12; h++) assert.deepEqual(store.executed(h), executedFor(blocks[h - 1]!), `height ${h}`);
+    await store.close();
+  });
+
   it('keeps the latest snapshot and prunes only what it covers', async () => {
     let store = openStore();
     const blocks = fill(store, 10);

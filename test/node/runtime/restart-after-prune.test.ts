@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { genesisQc, makeBlock } from '../../../protocol/block.js';
+import type { Block } from '../../../protocol/types.js';
+import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
+import { ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { MainThreadValidator } from '../../../validation/stateless.js';
+import { CHAIN, qcWith, tcWith } from '../consensus/replica-harness.js';
+import { FakeLedgerStore, FakeNetwork } from './fakes.js';
+
+const N = 4;
+const certs = new FakeCertificateOps(CHAIN, N);
+
+/** Polls until `cond` holds; fails with `what` after the deadline instead of hanging. */
+async function until(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * The node-level counterpart of the core's "with the states and the proven commit below its
+ * root" tests: what the runtime reads from a pruned ledger at restart must reach the core.
+ * Validator 0 runs alone (its peers are absent, so what it sends goes nowhere) and is fed
+ * proposals by the test. b1 <- b2 <- b3 in rounds 1, 2, 3; the QC on b3 reaches it alone (in
+ * b5x, round 5) and commits b2 here, where a snapshot at height 2 prunes every block below it
+ * (retainBlocks 0). It restarts; the chain goes on from b2 with b7 (round 7, after a TC whose
+ * highest QC is b2's), whose leader claims b1's state: a claim below the restarted root, which
+ * the node can check only with the executed state the prune kept, and may vote for only because
+ * its one remaining block's parent QC proves b1 committed.
+ */
+describe('ValidatorNode: restarted after a prune that left only its top block', () => {
+  it('checks a header claiming a state below its root against the executed states the prune kept, and votes', async () => {
+    const store = new FakeLedgerStore();
+    const net = new FakeNetwork();
+    const make = () =>
+      new ValidatorNode({
+        chainId: CHAIN,
+        index: 0,
+        n: N,
+        signer: fakeSigner(0),
+        certs,
+        store,
+        transport: net.transport(0),
+        validator: new MainThreadValidator(CHAIN),
+        // Long timeouts: the rounds move only on what the test delivers.
+        consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+        snapshots: { interval: 2, retainBlocks: 0 },
+      });
+    const block = (round: number, parent: Block | undefined, author: number): Block => {
+      const parentQc = parent === undefined ? genesisQc(CHAIN) : qcWith(certs, parent);
+      return makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [] });
+    };
+    const b1 = block(1, undefined, 1);
+    const b2 = block(2, b1, 2);
+    const b3 = block(3, b2, 3);
+    const qc3 = qcWith(certs, b3);
+    const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+
+    let node = make();
+    net.nodes[0] = node;
+    try {
+      node.start();
+      for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
+      node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+      await until(() => store.committedHeight() === 2 && store.latestSnapshot() !== undefined, 'b2 to commit, and the snapshot at its height');
+      assert.equal(node.failure, undefined);
+      assert.equal(store.lowestBlockHeight(), 2, 'the snapshot at height 2 pruned block 1');
+      assert.equal(store.block(1), undefined);
+      const state1 = store.executed(1);
+      assert.ok(state1 !== undefined, 'the prune kept the executed state of height 1');
+      node.stop();
+
+      node = make();
+      net.nodes[0] = node;
+      node.start();
+      assert.equal(node.failure, undefined);
+      const qc2 = qcWith(certs, b2);
+      const b7 = makeBlock(CHAIN, { round: 7, height: 3, parentQc: qc2, author: 3, payload: [], executed: state1 });
+      const lastVoted = () => store.safetyStorage().load()?.lastVotedRound ?? 0;
+      assert.ok(lastVoted() < 7);
+      node.deliver(b7.author, { type: 'proposal', block: b7, tc: tcWith(certs, 6, [qc2]) });
+      await until(() => lastVoted() === 7, 'the vote for b7');
+    } finally {
+      node.stop();
+    }
+  });
+});
