@@ -15,8 +15,9 @@ import { benchPath, writeJson } from './harness.js';
  *
  * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
  * 2000) at n = 4 with one Byzantine replica, and each again beside two honest restarts
- * (RESTARTS), once with whole ledgers and once with ledgers pruned to their top block, and exits
- * 1 on any violation with its replay.
+ * (RESTARTS), once with whole ledgers and once with ledgers pruned to their top block and each
+ * crash taken in a commit window; then every replica crashing in the same commit window, with
+ * no Byzantine replica. It exits 1 on any violation with its replay.
  */
 
 interface Row {
@@ -38,7 +39,9 @@ interface Row {
 function replayOf(cfg: Omit<SimConfig, 'seed'>, seed: number): string {
   const crash = (cfg.crashes ?? []).map((c) => ` --crash ${c.replica}@${c.fromRound}-${c.toRound}`).join('');
   const retain = cfg.retainBlocksOnRestart === undefined ? '' : ` --retain-blocks ${cfg.retainBlocksOnRestart}`;
-  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds} --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}${crash}${retain} --seed ${seed}`;
+  const window = cfg.crashInCommitWindow ? ' --crash-in-commit-window' : '';
+  const byzantine = (cfg.byzantine ?? 0) > 0 ? ` --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}` : '';
+  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds}${byzantine}${crash}${retain}${window} --seed ${seed}`;
 }
 
 function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
@@ -54,6 +57,7 @@ function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
     extra: [
       ...(cfg.crashes ?? []).map((c) => `crash ${c.replica}@${c.fromRound}-${c.toRound}`),
       ...(cfg.retainBlocksOnRestart === undefined ? [] : [`restarts keep ${cfg.retainBlocksOnRestart} blocks below the top`]),
+      ...(cfg.crashInCommitWindow ? ['in the commit window'] : []),
     ].join(' '),
     safetyViolations: s.safetyViolations,
     livenessViolations: s.livenessViolations,
@@ -110,12 +114,15 @@ if (mode === 'soak') {
   const seeds = Number(process.env['SOAK_SEEDS'] ?? 2000);
   const rounds = Number(process.env['SOAK_ROUNDS'] ?? 30);
   const only = process.env['SOAK_BEHAVIORS']?.split(' ');
-  const configs = (only ?? names).flatMap((name) => [
+  const configs: Omit<SimConfig, 'seed'>[] = (only ?? names).flatMap((name): Omit<SimConfig, 'seed'>[] => [
     { n: 4, rounds, byzantine: 1, behavior: name, ...extras(name) },
     { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS },
-    // A snapshot at the top just before the crash, with retainBlocks 0: the least a ledger holds.
-    { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS, retainBlocksOnRestart: 0 },
+    // A snapshot at the top just before the crash, with retainBlocks 0 (the least a ledger
+    // holds), and the crash between a commit's step and the commit's own flush.
+    { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS, retainBlocksOnRestart: 0, crashInCommitWindow: true },
   ]);
+  // A total outage in one commit window: the committed block is on no ledger, only in the tips.
+  if (only === undefined) configs.push({ n: 4, rounds: 60, byzantine: 0, crashes: [0, 1, 2, 3].map((replica) => ({ replica, fromRound: 8, toRound: 14 })), crashInCommitWindow: true });
   for (const cfg of configs) {
     const row = run(cfg, seeds);
     rows.push(row);

@@ -38,6 +38,21 @@ export class LivenessTracker {
     }
   }
 
+  /**
+   * Forgets the commands `isLost` says no replica keeps durably (a total outage: every replica
+   * down, so the mempools are gone). Nothing promises those: a real client resubmits a request
+   * it got no receipt for, and the simulator's client does not. Returns how many.
+   */
+  forgetLost(isLost: (command: string) => boolean): number {
+    let n = 0;
+    for (const cmd of [...this.outstanding.keys()]) {
+      if (!isLost(cmd)) continue;
+      this.outstanding.delete(cmd);
+      n++;
+    }
+    return n;
+  }
+
   /** Most rounds a command took to commit everywhere, from max(submission, GST); undefined before any. */
   get maxRoundsAfterGst(): number | undefined {
     return this.maxAfterGst;

@@ -25,6 +25,8 @@ export interface SimSummary {
   readonly evidence: number;
   /** Total over seeds: empty roots-only proposals honest leaders held (SimConfig.emptyProposalHoldMs). */
   readonly proposalHolds: number;
+  /** Total over seeds: crashes in the commit window that kept committed blocks off a ledger. */
+  readonly commitWindowCrashes: number;
   /** Worst over seeds: rounds a command took to commit everywhere after max(submission, GST). */
   readonly roundsToCommitAfterGst: number | undefined;
   readonly violations: readonly { seed: number; invariant: string; detail: string; atMs: number; trace: readonly string[] }[];
@@ -55,6 +57,7 @@ export function runSeeds(base: Omit<SimConfig, 'seed'>, firstSeed: number, seeds
     rejectedFromByzantine: results.reduce((a, r) => a + r.rejectedFromByzantine, 0),
     evidence: results.reduce((a, r) => a + r.evidence, 0),
     proposalHolds: results.reduce((a, r) => a + r.proposalHolds, 0),
+    commitWindowCrashes: results.reduce((a, r) => a + r.commitWindowCrashes, 0),
     roundsToCommitAfterGst: results.reduce<number | undefined>((a, r) => (r.roundsToCommitAfterGst === undefined ? a : Math.max(a ?? 0, r.roundsToCommitAfterGst)), undefined),
     violations: results.flatMap((r) =>
       r.violation ? [{ seed: r.seed, invariant: r.violation.invariant, detail: r.violation.detail, atMs: Math.round(r.violation.atMs), trace: r.violation.trace }] : [],

@@ -1,6 +1,6 @@
 import { KvApplication } from '../node/app/kv-app.js';
 import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
-import { MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../node/consensus/replica.js';
+import { MAX_SYNC_BLOCKS, Replica, restartKnowledge, tipToKeep } from '../node/consensus/replica.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
@@ -69,6 +69,16 @@ export interface SimConfig {
    */
   readonly retainBlocksOnRestart?: number;
   /**
+   * A crash spec I@FROM-TO takes replica I in the commit window of the first block of round FROM
+   * or later that it commits: between the flush of the step that commits it and the flush of
+   * the commit, as the node's runtime can be killed. The step's messages left and its tip (with
+   * the committed blocks, tipToKeep) is on disk, but the blocks never reached the ledger.
+   * Replicas given the same FROM all go down on the same block (its leader at the QC that
+   * commits it, the others at the proposal carrying that QC), so no ledger holds it. One that
+   * commits no such block before round TO does not crash.
+   */
+  readonly crashInCommitWindow?: boolean;
+  /**
    * DELIBERATELY UNSAFE, for tests of the checker only: honest replicas run the weakened voting
    * rule of SafetyRules (they sign a second, different vote in a round they already voted in).
    */
@@ -105,6 +115,8 @@ export interface SeedResult {
   readonly rejectedFromByzantine: number;
   /** Empty roots-only proposals honest leaders held (SimConfig.emptyProposalHoldMs). */
   readonly proposalHolds: number;
+  /** Crashes in the commit window (SimConfig.crashInCommitWindow) that kept committed blocks off a ledger. */
+  readonly commitWindowCrashes: number;
   /** Equivocation evidence (two conflicting signed votes) honest replicas gathered. */
   readonly evidence: number;
   /** Most honest rounds any command took to commit everywhere, counted from max(submission, GST). */
@@ -146,6 +158,8 @@ interface Node {
   commitQc: QuorumCert | undefined;
   /** The certified tip the core held when it crashed (the runtime keeps it on disk after each step). */
   tip: CertifiedTip | undefined;
+  /** A crash (SimConfig.crashInCommitWindow) waiting for a commit of a block of this round or later. */
+  crashArmed: number | undefined;
   readonly app: KvApplication;
   readonly committedCommands: Set<string>;
   /** Bumped on arming and on crash: only the latest armed timer of each kind of a live core fires. */
@@ -202,6 +216,7 @@ export class Simulation {
   private readonly mainRounds: number;
   private rejectedFromByzantine = 0;
   private proposalHolds = 0;
+  private commitWindowCrashes = 0;
   private evidence = 0;
 
   constructor(cfg: SimConfig) {
@@ -245,6 +260,7 @@ export class Simulation {
         executed: [],
         commitQc: undefined,
         tip: undefined,
+        crashArmed: undefined,
         app: new KvApplication({ chainId: SIM_CHAIN_ID }),
         committedCommands: new Set(),
         timerTokens: { timer: 0, 'proposal-timer': 0 },
@@ -341,7 +357,17 @@ export class Simulation {
         break;
       }
       const next = this.queue.pop();
-      if (!next) break;
+      if (!next) {
+        // Nothing left to happen: every replica is down (crashes wait for honest rounds, which
+        // no one is left to advance). End the faults once the stall rule would have, as
+        // afterEvent does while events still come; only a run with no fault left ends here.
+        if (!this.faults.anyActive) break;
+        this.now = Math.max(this.now, this.lastRoundChangeMs + stallMs);
+        this.trace.note(`${this.now.toFixed(3)} stall: no replica up, ending faults`);
+        this.applyTransitions(this.faults.endAll());
+        this.updateGst();
+        continue;
+      }
       this.now = next.time;
       this.events++;
       this.committedInStep = false;
@@ -412,6 +438,29 @@ export class Simulation {
     }
   }
 
+  /**
+   * Takes the replica down. `unflushed`: blocks its last step committed that never reached the
+   * ledger (a crash in the commit window); they survive in the tip, as the runtime keeps it.
+   */
+  private crashNow(node: Node, unflushed: readonly Block[]): void {
+    this.trace.note(`${this.now.toFixed(3)} crash: ${node.index}${unflushed.length > 0 ? ` before ${unflushed.length} committed blocks reached its ledger` : ''}`);
+    node.crashArmed = undefined;
+    if (unflushed.some((b) => b.height > node.ledger.length)) this.commitWindowCrashes++;
+    this.crashed.add(node.index);
+    // A replica already down (overlapping crash specs) keeps the tip it went down with.
+    if (node.replica) node.tip = tipToKeep(node.replica.certifiedTip(), unflushed, node.ledger.length);
+    node.replica = undefined;
+    node.timerTokens.timer++;
+    node.timerTokens['proposal-timer']++;
+    if (this.crashed.size === this.n) {
+      // A total outage: what was only in memory (queues, uncertified proposals) is gone. What a
+      // ledger or a kept tip holds must still commit everywhere; the rest is forgotten.
+      const durable = (cmd: string): boolean => this.nodes.some((nd) => nd.committedCommands.has(cmd) || (nd.tip?.blocks ?? []).some((b) => b.payload.some((c) => commandKey(c) === cmd)));
+      const lost = this.liveness.forgetLost((cmd) => !durable(cmd));
+      if (lost > 0) this.trace.note(`${this.now.toFixed(3)} every replica down: ${lost} commands held only in memory are lost`);
+    }
+  }
+
   private pruneLiveness(): void {
     const live = this.nodes.filter((nd) => nd.honest && !this.crashed.has(nd.index)).map((nd) => nd.index);
     this.liveness.prune(live, (i, cmd) => this.nodes[i]!.committedCommands.has(cmd), this.honestRound);
@@ -427,20 +476,21 @@ export class Simulation {
           this.trace.note(`${this.now.toFixed(3)} heal: {${t.minority.join(',')}}`);
           break;
         case 'crash': {
-          this.trace.note(`${this.now.toFixed(3)} crash: ${t.replica}`);
           const node = this.nodes[t.replica]!;
-          this.crashed.add(t.replica);
-          // A replica already down (overlapping crash specs) keeps the tip it went down with.
-          if (node.replica) node.tip = node.replica.certifiedTip();
-          node.replica = undefined;
-          node.timerTokens.timer++;
-          node.timerTokens['proposal-timer']++;
+          if (this.cfg.crashInCommitWindow && node.replica) {
+            // A block of this round commits two rounds later at the earliest, so none is missed.
+            this.trace.note(`${this.now.toFixed(3)} crash armed: ${t.replica} at a commit of round ${this.honestRound} or later`);
+            node.crashArmed = this.honestRound;
+          } else {
+            this.crashNow(node, []);
+          }
           break;
         }
         case 'restart': {
           this.trace.note(`${this.now.toFixed(3)} restart: ${t.replica}`);
-          if (!this.crashed.delete(t.replica)) break;
           const node = this.nodes[t.replica]!;
+          node.crashArmed = undefined;
+          if (!this.crashed.delete(t.replica)) break;
           if (this.cfg.unsafeAmnesiaOnRestart) {
             // The consensus state is lost: a core from genesis, which re-commits from the ledger.
             node.storage.saved = null;
@@ -559,6 +609,18 @@ export class Simulation {
 
   private apply(node: Node, actions: readonly ConsensusAction[], instance = 0): void {
     const i = node.index;
+    const armed = node.crashArmed;
+    if (armed !== undefined && actions.some((a) => a.type === 'commit' && a.blocks.some((b) => b.round >= armed))) {
+      // Killed after the step's flush, before its commits': its messages leave, nothing executes.
+      const committed = actions.flatMap((a) => (a.type === 'commit' ? a.blocks : []));
+      this.apply(
+        node,
+        actions.filter((a) => a.type !== 'commit'),
+        instance,
+      );
+      this.crashNow(node, committed);
+      return;
+    }
     const executed: ExecutedState[] = [];
     for (const a of actions) {
       switch (a.type) {
@@ -682,6 +744,7 @@ export class Simulation {
       byzantineExceedsF: (this.cfg.byzantine ?? 0) > this.f,
       rejectedFromByzantine: this.rejectedFromByzantine,
       proposalHolds: this.proposalHolds,
+      commitWindowCrashes: this.commitWindowCrashes,
       evidence: this.evidence,
       roundsToCommitAfterGst: this.liveness.maxRoundsAfterGst,
     };

@@ -16,6 +16,7 @@ interface SimOptions {
   partition?: PartitionSpec;
   crash: string[];
   retainBlocks?: number;
+  crashInCommitWindow?: boolean;
   byzantine: number;
   behavior?: string;
   realCrypto?: boolean;
@@ -77,6 +78,7 @@ export function registerSimCommand(program: Command): void {
         integer(0, 1_000_000),
       ),
     )
+    .addOption(new Option('--crash-in-commit-window', "each --crash waits for the replica's next committing step and kills it before its commits reach the ledger"))
     .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
     .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))
@@ -121,6 +123,7 @@ export function registerSimCommand(program: Command): void {
           partitions: opts.partition ? [opts.partition] : [],
           crashes,
           ...(opts.retainBlocks !== undefined ? { retainBlocksOnRestart: opts.retainBlocks } : {}),
+          ...(opts.crashInCommitWindow ? { crashInCommitWindow: true } : {}),
           byzantine: opts.byzantine,
           ...(opts.behavior !== undefined ? { behavior: opts.behavior } : {}),
           crypto: opts.realCrypto ? 'bls' : 'fake',
@@ -140,6 +143,7 @@ export function registerSimCommand(program: Command): void {
         opts.partition ? `--partition ${opts.partition.fromRound}-${opts.partition.toRound}` : '',
         ...opts.crash.map((c) => `--crash ${c}`),
         opts.retainBlocks !== undefined ? `--retain-blocks ${opts.retainBlocks}` : '',
+        opts.crashInCommitWindow ? '--crash-in-commit-window' : '',
         opts.byzantine > 0 ? `--byzantine ${opts.byzantine} --behavior ${opts.behavior}` : '',
         opts.realCrypto ? '--real-crypto' : '',
         opts.proposalHoldMs > 0 ? `--proposal-hold-ms ${opts.proposalHoldMs}` : '',
@@ -163,6 +167,7 @@ export function registerSimCommand(program: Command): void {
             `  traffic: ${s.messagesPerBlock} messages/block, ~${s.bytesPerBlock} bytes/block (estimated)\n` +
             (s.traceHash ? `  trace hash: ${s.traceHash}\n` : '') +
             (s.proposalHolds > 0 ? `  held roots-only proposals: ${s.proposalHolds}\n` : '') +
+            (opts.crashInCommitWindow ? `  crashes in the commit window: ${s.commitWindowCrashes}\n` : '') +
             (s.byzantine > 0 ? `  detection: ${s.rejectedFromByzantine} Byzantine messages rejected, ${s.evidence} equivocation evidence\n` : '') +
             `  violations: ${s.safetyViolations} safety, ${s.livenessViolations} liveness\n`,
         );

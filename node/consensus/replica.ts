@@ -2,7 +2,7 @@ import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { DigestMemo } from '../../crypto/digest-memo.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
-import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from './messages.js';
+import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from './messages.js';
 import { type ConsensusSigner, type SafetyState, SafetyRules, type SafetyStorage, SafetyStorageError, SafetyViolation } from './safety-rules.js';
 import {
   type Block,
@@ -1174,6 +1174,19 @@ export function restartKnowledge(ledger: CommittedLedgerView): { rootClaim?: Exe
   const blocks = firstBlock <= ledger.top ? ledger.blocks(firstBlock, ledger.top) : [];
   const rootClaim = blocks.at(-1)?.height === ledger.top ? blocks.at(-1)!.executed : undefined;
   return { earlier, provenCommitted: committedRunProvenHeight(blocks), ...(rootClaim === undefined ? {} : { rootClaim }) };
+}
+
+/**
+ * The certified tip a runtime keeps after a step whose commits (`committed`) reach its ledger
+ * only in a later flush: those above the durable top come first, so a crash between the two
+ * flushes leaves them recoverable from the tip rather than on no disk at all. A chain longer than
+ * a record holds (MAX_TIP_BLOCKS) is kept as its QC and TC alone; sync brings its blocks back.
+ * One function for the node's runtime and the simulator's crash in that window.
+ */
+export function tipToKeep(tip: CertifiedTip, committed: readonly Block[], durableTop: number): CertifiedTip {
+  const unflushed = committed.filter((b) => b.height > durableTop);
+  const blocks = unflushed.length > 0 ? [...unflushed, ...tip.blocks] : tip.blocks;
+  return { ...tip, blocks: blocks.length > MAX_TIP_BLOCKS ? [] : blocks };
 }
 
 function boundedInteger(value: number, name: string, min: number, max: number): number {

@@ -8,8 +8,8 @@ import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
-import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from '../consensus/messages.js';
-import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica, restartKnowledge } from '../consensus/replica.js';
+import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage } from '../consensus/messages.js';
+import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica, restartKnowledge, tipToKeep } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
 import type { NodeStatus } from '../observability/http.js';
@@ -778,21 +778,14 @@ export class ValidatorNode {
     const tc = this.replica.highestTc;
     const kept = this.keptTip;
     if (qc === kept.qc && tc === kept.tc && kept.complete) return;
-    let tip = this.replica.certifiedTip();
+    const tip = this.replica.certifiedTip();
     // The blocks up to the QC can arrive after it (a sync answer): kept again once they have.
     const complete = tip.blocks.length > 0 || tip.highQc.vote.height <= this.replica.committedHeight;
     if (qc === kept.qc && tc === kept.tc && !complete) return;
-    // The blocks this step committed in the core but executes only in the next group are not
-    // on disk yet: the tip starts at the ledger's durable top, so that a crash between the two
-    // flushes (every replica handles the same proposal at about the same moment) leaves them
-    // recoverable from the tip, not on no disk at all.
-    const durableTop = this.opts.store.committedHeight();
-    const unflushed = this.commits.flatMap((c) => c.blocks.filter((b) => b.height > durableTop));
-    if (unflushed.length > 0) tip = { ...tip, blocks: [...unflushed, ...tip.blocks] };
-    // A chain longer than a record may hold (MAX_TIP_BLOCKS) is kept as its QC and TC alone:
-    // those are what a restart needs, and the blocks come back by sync.
-    if (tip.blocks.length > MAX_TIP_BLOCKS) tip = { ...tip, blocks: [] };
-    this.opts.store.saveCertifiedTip(tip);
+    // The blocks this step committed in the core execute only in the next group (every replica
+    // handles the same proposal at about the same moment, so all may crash in between).
+    const committed = this.commits.flatMap((c) => c.blocks);
+    this.opts.store.saveCertifiedTip(tipToKeep(tip, committed, this.opts.store.committedHeight()));
     this.keptTip = { qc, tc, complete };
   }
 

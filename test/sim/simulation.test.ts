@@ -97,7 +97,7 @@ describe('sim: determinism and metrics', () => {
   });
 });
 
-/** Fault mixes for n = 4 (f = 1), each run over many seeds: 390 seeds in total. */
+/** Fault mixes for n = 4 (f = 1), each run over many seeds: 450 seeds in total. */
 const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; check?: (r: SeedResult) => void }[] = [
   {
     name: 'leader crash: progress after a TC while it is down',
@@ -160,6 +160,25 @@ const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; ch
     seeds: 30,
     cfg: { n: 4, rounds: 40, commandsPerRound: 1, submitEveryRounds: 4, emptyProposalHoldMs: 40, byzantine: 1, behavior: 'twins' },
     check: (r) => assert.ok(r.proposalHolds > 0, 'leaders held blocks'),
+  },
+  {
+    // With every replica down no event is left to advance the honest round the restarts wait
+    // for: the run used to end there, committing 6 blocks and checking nothing after.
+    name: 'every replica crashes at once: the faults end on the stall, and the chain goes on',
+    seeds: 30,
+    cfg: { n: 4, rounds: 40, crashes: [0, 1, 2, 3].map((replica) => ({ replica, fromRound: 8, toRound: 14 })) },
+    check: (r) => assert.ok(r.committedBlocks > 30, `committed ${r.committedBlocks} blocks`),
+  },
+  {
+    // The block they all commit is on no ledger, only in the tips they kept (tipToKeep): without
+    // it there, every seed stalls.
+    name: 'every replica crashes in the same commit window: the committed block lives on in the kept tips',
+    seeds: 30,
+    cfg: { n: 4, rounds: 40, crashes: [0, 1, 2, 3].map((replica) => ({ replica, fromRound: 8, toRound: 14 })), crashInCommitWindow: true },
+    check: (r) => {
+      assert.equal(r.commitWindowCrashes, 4);
+      assert.ok(r.committedBlocks > 30, `committed ${r.committedBlocks} blocks`);
+    },
   },
   {
     name: 'mixed: drops, then a partition, then a crash-restart',
