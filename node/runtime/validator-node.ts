@@ -8,7 +8,7 @@ import { isReplay } from '../app/replay-window.js';
 import { KvApplication, type KvApplicationOptions } from '../app/kv-app.js';
 import { DEFAULT_EMPTY_PROPOSAL_HOLD_MS } from '../config/node-config.js';
 import type { CertificateOps } from '../consensus/certs.js';
-import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage } from '../consensus/messages.js';
+import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../consensus/messages.js';
 import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, EXECUTED_WINDOW, MAX_SYNC_BLOCKS, Replica, restartKnowledge, tipToKeep } from '../consensus/replica.js';
 import type { ConsensusSigner } from '../consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert, TimeoutCert } from '../../protocol/types.js';
