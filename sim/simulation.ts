@@ -452,10 +452,11 @@ export class Simulation {
     node.replica = undefined;
     node.timerTokens.timer++;
     node.timerTokens['proposal-timer']++;
-    if (this.crashed.size === this.n) {
-      // A total outage: what was only in memory (queues, uncertified proposals) is gone. What a
-      // ledger or a kept tip holds must still commit everywhere; the rest is forgotten.
-      const durable = (cmd: string): boolean => this.nodes.some((nd) => nd.committedCommands.has(cmd) || (nd.tip?.blocks ?? []).some((b) => b.payload.some((c) => commandKey(c) === cmd)));
+    if (this.nodes.every((nd) => !nd.honest || this.crashed.has(nd.index))) {
+      // A total outage of the honest replicas: what was only in their memory (queues, proposals
+      // not certified) is gone, and a Byzantine one need not propose what it holds. What an
+      // honest ledger or kept tip holds must still commit everywhere; the rest is forgotten.
+      const durable = (cmd: string): boolean => this.nodes.some((nd) => nd.honest && (nd.committedCommands.has(cmd) || (nd.tip?.blocks ?? []).some((b) => b.payload.some((c) => commandKey(c) === cmd))));
       const lost = this.liveness.forgetLost((cmd) => !durable(cmd));
       if (lost > 0) this.trace.note(`${this.now.toFixed(3)} every replica down: ${lost} commands held only in memory are lost`);
     }

@@ -264,6 +264,8 @@ export class Replica {
   private readonly syncAsked = new Set<number>();
   /** The latest proposal whose parent was missing: voted on once sync brings the parent. */
   private orphan: { from: number; block: Block; tc: TimeoutCert | undefined } | undefined;
+  /** The block this core last voted for (kept in the certified tip; see certifiedTip). */
+  private votedBlock: Block | undefined;
   private out: ConsensusAction[] = [];
   private lastExecuted: ExecutedState;
   private readonly executedStates = new Map<number, ExecutedState>();
@@ -354,10 +356,27 @@ export class Replica {
     return { blocks: this.uncommittedChain(this.highQc.vote.blockId) ?? [], highQc: this.highQc };
   }
 
-  /** What a restart must get back to resume where the safety state stands (see 'tip-recovered'). */
+  /**
+   * What a restart must get back to resume where the safety state stands (see 'tip-recovered'):
+   * the chain up to the highest QC, then the block last voted for when it extends that QC's
+   * block. Our vote may complete a QC on it while every honest voter goes down before the QC
+   * reaches them, and its proposer with them: without the block on disk a QC would certify a
+   * block no honest replica could serve, and no honest leader could extend, while a faulty one
+   * withheld it. A voter keeps it, as Aptos's block store saves a block before voting on it.
+   */
   certifiedTip(): CertifiedTip {
-    const { blocks, highQc } = this.syncChain();
+    const chain = this.syncChain();
+    const { highQc } = chain;
+    const voted = this.votedBlock;
+    const complete = chain.blocks.length > 0 || bytesEqual(highQc.vote.blockId, this.root.id);
+    const extendsQc = voted !== undefined && complete && voted.height > this.root.height && bytesEqual(voted.parentQc.vote.blockId, highQc.vote.blockId);
+    const blocks = extendsQc ? [...chain.blocks, voted] : chain.blocks;
     return this.highTc === undefined ? { blocks, highQc } : { blocks, highQc, highTc: this.highTc };
+  }
+
+  /** The block this core last voted for in this run; a runtime keeps its tip again when it changes. */
+  get lastVotedBlock(): Block | undefined {
+    return this.votedBlock;
   }
 
   /** Current timer duration: doubles with each consecutive timeout, reset by a QC. */
@@ -525,6 +544,7 @@ export class Replica {
     // Only a verified TC may justify a vote: the one checked above, never the raw one.
     const tcInfo: TimeoutCertInfo | undefined = usedTc ? { round: usedTc.round, highestQcRound: usedTc.highestQc.vote.round } : undefined;
     const vote = this.safety.voteFor({ id: block.id, round: block.round, height: block.height, parentQc: qc }, tcInfo);
+    this.votedBlock = block;
     const next = this.leaderOf(block.round + 1);
     if (next === this.index) this.onVote(this.index, vote);
     else this.out.push({ type: 'send', to: next, message: { type: 'vote', vote } });
@@ -819,6 +839,11 @@ export class Replica {
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;
     }
+    // Our queue held the requests of the blocks we voted for (onProposal) and is gone: those of
+    // the kept blocks still uncommitted join it again, so a request in a block that is now
+    // forked off (a TC past its QC, or a vote no QC came of) is proposed anew. Proposals leave
+    // out the requests of their ancestors, and a commit drops them from the queue.
+    for (const b of tip.blocks) if (b.height > this.root.height && this.blocks.has(hex(b.id))) this.onCommands(b.payload);
     if (!qcValid || !tcValid) throw new Rejection(`invalid ${qcValid ? 'TC' : 'QC'} in the recovered tip`);
   }
 

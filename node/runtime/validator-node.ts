@@ -177,7 +177,7 @@ export class ValidatorNode {
   /** The certified tip kept before the restart, handed to the core by start(). */
   private recoveredTip: CertifiedTip | undefined;
   /** The highest QC and TC of the certified tip last kept on disk (compared by identity). */
-  private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined; complete: boolean };
+  private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined; complete: boolean; voted: Block | undefined };
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
@@ -280,7 +280,7 @@ export class ValidatorNode {
       opts.mempool?.perClient,
     );
     this.replica = this.newReplica();
-    this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true };
+    this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true, voted: undefined };
     // Read before any step: the first group of start() keeps a new tip in its place.
     this.recoveredTip = store.certifiedTip();
     if (opts.metrics) opts.metrics.lastCommitAge.source = () => (this.lastCommitAt === undefined ? undefined : (this.clock.now() - this.lastCommitAt) / 1000);
@@ -776,17 +776,19 @@ export class ValidatorNode {
     if (this.depth !== 1 || this.recoveredTip !== undefined) return;
     const qc = this.replica.highestQc;
     const tc = this.replica.highestTc;
+    const voted = this.replica.lastVotedBlock;
     const kept = this.keptTip;
-    if (qc === kept.qc && tc === kept.tc && kept.complete) return;
+    const same = qc === kept.qc && tc === kept.tc && voted === kept.voted;
+    if (same && kept.complete) return;
     const tip = this.replica.certifiedTip();
     // The blocks up to the QC can arrive after it (a sync answer): kept again once they have.
     const complete = tip.blocks.length > 0 || tip.highQc.vote.height <= this.replica.committedHeight;
-    if (qc === kept.qc && tc === kept.tc && !complete) return;
+    if (same && !complete) return;
     // The blocks this step committed in the core execute only in the next group (every replica
     // handles the same proposal at about the same moment, so all may crash in between).
     const committed = this.commits.flatMap((c) => c.blocks);
     this.opts.store.saveCertifiedTip(tipToKeep(tip, committed, this.opts.store.committedHeight()));
-    this.keptTip = { qc, tc, complete };
+    this.keptTip = { qc, tc, complete, voted };
   }
 
   /** Executes and appends committed blocks in order, then reports each executed state to the core. */

@@ -448,8 +448,9 @@ export class NodeStore {
 
   /**
    * Keeps the core's certified tip in place of the last one; durable with the group it is
-   * written in. Written when the highest QC or TC moves, about once a round. The record
-   * (safety/certified-tip) holds the QC, the TC and the blocks' ids; it sits beside the safety
+   * written in. Written when the highest QC or TC or the block voted for moves, about once a
+   * round. The record (safety/certified-tip) holds the QC, the TC and the blocks' ids (the chain
+   * up to the QC, then the block last voted for when it extends it); it sits beside the safety
    * state, which the same groups write: kept in meta, it dirtied one more table's pages in every
    * round's flush, and block-1 latency rose by about 8% (A/B medians of 4 pairs, twice). The
    * blocks are kept beside it (tip-block/<id>), each written when it enters the tip and removed

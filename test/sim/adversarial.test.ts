@@ -75,6 +75,16 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     assert.ok(r.committedBlocks > 10, `committed ${r.committedBlocks} blocks`);
   });
 
+  it('ByzzFuzz seed 12 with three honest replicas crashing in one commit window: the block they voted for survives', () => {
+    // Replica 2 proposed block 9 and went down; 0 and 1 voted for it and went down; the QC on it
+    // formed at the Byzantine replica 3, which never served the block. No honest replica had
+    // kept it, so after the restarts everyone held a QC on a block no one would give them, and
+    // nothing committed again. A voter now keeps the block it voted for in its certified tip.
+    const r = runSeed({ n: 4, seed: 12, rounds: 60, byzantine: 1, behavior: 'byzzfuzz', crashes: [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 })), crashInCommitWindow: true });
+    clean(r, 'byzzfuzz with three crashes in the commit window');
+    assert.ok(r.committedBlocks > 20, `committed ${r.committedBlocks} blocks`);
+  });
+
   it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {
     // Replicas 0 and 1 lost their queues in a restart, so only replica 2 held the request; the
     // Byzantine replica 3 leads right after it and spoils the QC on each of its blocks, so none

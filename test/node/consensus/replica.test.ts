@@ -765,6 +765,54 @@ describe('Replica: a recovered tip', () => {
     assert.ok(onTimer.some((a) => a.type === 'sync-request'), JSON.stringify(onTimer.map((a) => a.type)));
   });
 
+  it('keeps the block it voted for after the chain up to its QC; restarted from that tip it extends it and queues its requests again', () => {
+    const r = replica(2);
+    r.step({ type: 'start' });
+    r.step(proposal(b1));
+    assert.deepEqual(
+      r.certifiedTip().blocks.map((b) => b.round),
+      [1],
+      'b1, voted for, extends the genesis QC',
+    );
+    r.step(proposal(b2));
+    const tip = r.certifiedTip();
+    assert.deepEqual(
+      tip.blocks.map((b) => b.round),
+      [1, 2],
+      'b1 certified by b2`s QC, then b2, voted for',
+    );
+    assert.equal(tip.highQc.vote.round, 1);
+    // Every replica went down before the QC on b2 reached it; the QC formed all the same.
+    const restarted = (t: typeof tip): Replica => {
+      const q = replica(2);
+      assert.deepEqual(rejectsIn(q.step({ type: 'tip-recovered', tip: t })), []);
+      q.step({ type: 'start' });
+      return q;
+    };
+    const q = restarted(tip);
+    assert.ok(q.isPending(q.commandKey(cmd('p1'))) && q.isPending(q.commandKey(cmd('p2'))), 'the kept blocks` requests are queued again');
+    assert.equal(votesIn(q.step(proposal(b3))).length, 1, 'it holds b2, so it votes for b3, which extends it');
+    const without = restarted({ ...tip, blocks: tip.blocks.slice(0, 1) });
+    const actions = without.step(proposal(b3));
+    assert.equal(votesIn(actions).length, 0, 'without b2 it cannot');
+    assert.ok(actions.some((a) => a.type === 'sync-request'));
+  });
+
+  it('leaves out a block it voted for that does not extend its highest QC`s block', () => {
+    const r = replica(2);
+    r.step({ type: 'start' });
+    for (const b of [b1, b2, b3]) r.step(proposal(b));
+    assert.equal(r.highestQc.vote.round, 2);
+    // After a TC whose highest QC is b1's, a block extending b1 gets its vote (b2's QC is not a lock).
+    const fork = block(4, qc1, ['fork']);
+    assert.equal(votesIn(r.step(proposal(fork, tcOf(3, [qc1])))).length, 1);
+    assert.deepEqual(
+      r.certifiedTip().blocks.map((b) => b.round),
+      [2],
+      'the chain above the root (b1, committed by the QC on b2) up to that QC, without the fork',
+    );
+  });
+
   it('refuses a tip whose QC does not verify, and keeps its own', () => {
     const r = replica(0);
     const forged = { ...qc2, certificate: Uint8Array.from(qc2.certificate, (b, i) => (i === qc2.certificate.length - 1 ? b ^ 1 : b)) };
