@@ -4,7 +4,7 @@ import type { Block } from '../../../protocol/types.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
-import { CHAIN, qcWith, tcWith } from '../consensus/replica-harness.js';
+import { CHAIN, qcWith, signedTimeout, tcWith } from '../consensus/replica-harness.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
 
 const N = 4;
@@ -82,6 +82,62 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
       assert.ok(lastVoted() < 7);
       node.deliver(b7.author, { type: 'proposal', block: b7, tc: tcWith(certs, 6, [qc2]) });
       await until(() => lastVoted() === 7, 'the vote for b7');
+    } finally {
+      node.stop();
+    }
+  });
+});
+
+/**
+ * The runtime's half of keeping the block a validator voted for: its tip is written again when
+ * the vote is all that changed (no new QC or TC), as when the QC came first in a peer's timeout
+ * and the proposal carrying it after. A crash then leaves the block on disk.
+ */
+describe('ValidatorNode: restarted after voting for a block no QC it has seen certifies', () => {
+  it('keeps the block in its tip, and after the restart votes for the block extending it', async () => {
+    const store = new FakeLedgerStore();
+    const net = new FakeNetwork();
+    const make = () =>
+      new ValidatorNode({
+        chainId: CHAIN,
+        index: 0,
+        n: N,
+        signer: fakeSigner(0),
+        certs,
+        store,
+        transport: net.transport(0),
+        validator: new MainThreadValidator(CHAIN),
+        consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+      });
+    const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: [] });
+    const qc1 = qcWith(certs, b1);
+    const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qc1, author: 2, payload: [] });
+    const b3 = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qcWith(certs, b2), author: 3, payload: [] });
+    const lastVoted = () => store.safetyStorage().load()?.lastVotedRound ?? 0;
+    const tipRounds = () => store.certifiedTip()?.blocks.map((b) => b.round) ?? [];
+
+    let node = make();
+    net.nodes[0] = node;
+    try {
+      node.start();
+      node.deliver(1, { type: 'proposal', block: b1 });
+      await until(() => lastVoted() === 1, 'the vote for b1');
+      // The QC on b1 arrives first in a peer's timeout: the tip moves to it.
+      node.deliver(3, { type: 'timeout', timeout: signedTimeout(2, qc1, 3), highQc: qc1 });
+      await until(() => store.certifiedTip()?.highQc.vote.round === 1, 'the tip to take the QC on b1');
+      const saves = store.tipsSaved;
+      node.deliver(2, { type: 'proposal', block: b2 });
+      await until(() => lastVoted() === 2, 'the vote for b2');
+      assert.ok(store.tipsSaved > saves, 'the tip was written again for the vote alone');
+      assert.deepEqual(tipRounds(), [1, 2]);
+      node.stop();
+
+      node = make();
+      net.nodes[0] = node;
+      node.start();
+      node.deliver(3, { type: 'proposal', block: b3 });
+      await until(() => lastVoted() === 3, 'the vote for b3, which extends the kept b2');
+      assert.equal(node.failure, undefined);
     } finally {
       node.stop();
     }
