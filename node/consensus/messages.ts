@@ -67,6 +67,10 @@ export type ConsensusEvent =
    * highest height of that ledger whose next block's round follows its own (a committed pair,
    * which proves the commit to every replica holding the chain above it; -1 if none): what the
    * core had learnt from its commits before it stopped, and may claim and vote for again.
+   * `committedCommands` are the commands of that ledger's newest blocks: the core refuses them
+   * in proposals again, as it did before it stopped (its memory of commits does not survive a
+   * restart), so a faulty leader cannot get a command committed twice once the honest replicas
+   * have restarted.
    */
   | {
       readonly type: 'state-installed';
@@ -77,6 +81,7 @@ export type ConsensusEvent =
       readonly rootClaim?: ExecutedState;
       readonly earlier?: readonly ExecutedState[];
       readonly provenCommitted?: number;
+      readonly committedCommands?: readonly Uint8Array[];
     }
   /**
    * On restart, after `state-installed`: the certified tip this replica kept before it stopped

@@ -785,7 +785,10 @@ export class Replica {
     if (atClaim !== undefined && !sameExecutedState(atClaim, rootClaim!)) throw new Rejection(`the installed block's claim disagrees with the executed state at height ${rootClaim!.height}`);
     const proven = event.provenCommitted ?? -1;
     if (!Number.isSafeInteger(proven) || proven < -1 || proven >= executed.height) throw new Rejection('malformed proven commit height of the installed state');
+    const committed = event.committedCommands ?? [];
+    if (!Array.isArray(committed) || !committed.every((c: unknown) => c instanceof Uint8Array)) throw new Rejection('malformed committed commands of the installed state');
     if (executed.height <= this.root.height) return;
+    for (const c of committed) this.recentlyCommitted.add(this.keys.of(c));
     if (highQc && !this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC with the installed state');
     // The root's header claim bounds what a child of the root claims (parentClaim). Our own
     // ledger may have committed the root through a QC the others never saw, so its own state is
@@ -1185,10 +1188,16 @@ export interface CommittedLedgerView {
 
 /**
  * What a core restarted at its ledger's top knew below it ('state-installed'): the top header's
- * claim (when the top block is held), the executed states of the window below the top, and the
- * highest commit the ledger proves. One function for the node's runtime and the simulator.
+ * claim (when the top block is held), the executed states of the window below the top, the
+ * highest commit the ledger proves, and the commands of the window's blocks held. One function
+ * for the node's runtime and the simulator.
  */
-export function restartKnowledge(ledger: CommittedLedgerView): { rootClaim?: ExecutedState; earlier: ExecutedState[]; provenCommitted: number } {
+export function restartKnowledge(ledger: CommittedLedgerView): {
+  rootClaim?: ExecutedState;
+  earlier: ExecutedState[];
+  provenCommitted: number;
+  committedCommands: Uint8Array[];
+} {
   const lowest = Math.max(1, ledger.top - EXECUTED_WINDOW);
   const earlier: ExecutedState[] = [];
   for (let h = lowest; h < ledger.top; h++) {
@@ -1198,7 +1207,8 @@ export function restartKnowledge(ledger: CommittedLedgerView): { rootClaim?: Exe
   const firstBlock = Math.max(lowest, ledger.lowestBlock);
   const blocks = firstBlock <= ledger.top ? ledger.blocks(firstBlock, ledger.top) : [];
   const rootClaim = blocks.at(-1)?.height === ledger.top ? blocks.at(-1)!.executed : undefined;
-  return { earlier, provenCommitted: committedRunProvenHeight(blocks), ...(rootClaim === undefined ? {} : { rootClaim }) };
+  const committedCommands = blocks.flatMap((b) => b.payload);
+  return { earlier, provenCommitted: committedRunProvenHeight(blocks), committedCommands, ...(rootClaim === undefined ? {} : { rootClaim }) };
 }
 
 /**

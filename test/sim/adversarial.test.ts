@@ -85,6 +85,16 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     assert.ok(r.committedBlocks > 20, `committed ${r.committedBlocks} blocks`);
   });
 
+  it('equivocate seed 6 with every honest replica restarted and 5% drops: no command commits twice', () => {
+    // The honest cores' memory of commits was gone after the restarts, and the Byzantine
+    // replica, which had missed a commit, proposed its first command again: the honest ones
+    // voted for it and it committed a second time. A restart now hands the core the commands of
+    // its ledger's newest blocks. (The node's application also refuses a used client sequence;
+    // the simulator's application has no sequences, so this is the core's own guard.)
+    const r = runSeed({ n: 4, seed: 6, rounds: 60, drop: 0.05, byzantine: 1, behavior: 'equivocate', crashes: [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 })) });
+    clean(r, 'equivocate with three restarts and drops');
+  });
+
   it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {
     // Replicas 0 and 1 lost their queues in a restart, so only replica 2 held the request; the
     // Byzantine replica 3 leads right after it and spoils the QC on each of its blocks, so none

@@ -753,6 +753,37 @@ describe('Replica: robustness', () => {
   });
 });
 
+describe('Replica: restarted at its ledger`s top', () => {
+  // The ledger holds b1 and b2 (committed); the core restarts at b2 and a leader proposes a block
+  // repeating b1's command, as a faulty one may once the honest replicas have restarted.
+  const installed = { height: 2, blockId: b2.id, stateRoot: new Uint8Array(32).fill(2), logRoot: new Uint8Array(32).fill(2) };
+  const repeat = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qc2, author: 3, payload: [cmd('p1')], executed: installed });
+  const restarted = (committedCommands?: readonly Uint8Array[]): Replica => {
+    const r = replica(2);
+    const actions = r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, ...(committedCommands ? { committedCommands } : {}) });
+    assert.deepEqual(rejectsIn(actions), []);
+    r.step({ type: 'start' });
+    return r;
+  };
+
+  it('refuses a proposal repeating a command of its ledger`s blocks, given them', () => {
+    const actions = restarted([cmd('p1'), cmd('p2')]).step(proposal(repeat));
+    assert.equal(votesIn(actions).length, 0);
+    assert.ok(rejectsIn(actions).some((r) => /repeats a command/.test(r)), JSON.stringify(rejectsIn(actions)));
+  });
+
+  it('without them it votes for it: its memory of commits does not survive the restart', () => {
+    assert.equal(votesIn(restarted().step(proposal(repeat))).length, 1);
+  });
+
+  it('refuses committed commands that are not byte strings', () => {
+    const r = replica(2);
+    const bad = ['p1'] as unknown as Uint8Array[];
+    assert.ok(rejectsIn(r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, committedCommands: bad })).length > 0);
+    assert.equal(r.committedHeight, 0);
+  });
+});
+
 describe('Replica: a recovered tip', () => {
   it('takes its QC even when its blocks no longer chain from the root, and fetches the chain from peers', () => {
     const r = replica(0);

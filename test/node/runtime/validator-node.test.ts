@@ -3,7 +3,7 @@ import { createNodeMetrics, type NodeMetrics } from '../../../node/observability
 import { encodeCommand } from '../../../protocol/command.js';
 import { Result } from '../../../protocol/result.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import { type CommitOutcome, isReceipt, LedgerRecoveryError, ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { type CommitOutcome, isReceipt, LedgerRecoveryError, type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
 import type { ExecutedState } from '../../../protocol/types.js';
 import type { CommitReceipt } from '../../../protocol/submit-reply.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
@@ -53,8 +53,10 @@ function validatorNode(
   mempool?: { readonly maxRequests?: number; readonly maxBytes?: number; readonly perClient?: number },
   syncAnswerBytes?: number,
   validator: StatelessValidator = new MainThreadValidator(CHAIN),
+  snapshots?: SnapshotPolicy,
 ): ValidatorNode {
   return new ValidatorNode({
+    ...(snapshots ? { snapshots } : {}),
     ...(syncAnswerBytes === undefined ? {} : { syncAnswerBytes }),
     ...(hold ? { emptyProposalHoldMs: hold.holdMs } : {}),
     ...(mempool ? { mempool } : {}),
@@ -396,17 +398,25 @@ describe('ValidatorNode: a full mempool answers busy', () => {
   it('a committed request relayed back to a restarted leader is dropped, not proposed round after round', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
-    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
+    // Validator 2 snapshots at every height and keeps no block below it: restarted, its ledger
+    // holds its top block only, and its core remembers the commits of that block alone.
+    const pruned: SnapshotPolicy = { interval: 1, retainBlocks: 0 };
+    const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i), 8, undefined, undefined, undefined, undefined, undefined, i === 2 ? pruned : undefined);
+    for (let i = 0; i < N; i++) net.nodes[i] = make(i);
     try {
       for (const n of net.nodes) n!.start();
       const old = put(1_300, 'old', 'v');
       const [first] = await net.nodes[0]!.submit([old]);
       const at = (await receipt(first!.committed)).height;
-      await until(() => stores[2]!.committedHeight() >= at, 'validator 2 to commit it');
-      // Restarted, validator 2's core has forgotten what committed; a Byzantine peer relays the
-      // committed request to it. Stateless checks pass it, so it is queued.
+      const [next] = await net.nodes[0]!.submit([put(1_301, 'next', 'v')]);
+      const above = (await receipt(next!.committed)).height;
+      await until(() => stores[2]!.committedHeight() >= above, 'validator 2 to commit both');
+      assert.ok(above > at);
+      // Restarted, validator 2's core has forgotten what committed below its top block; a
+      // Byzantine peer relays the committed request to it. Stateless checks pass it, so it is queued.
       net.nodes[2]!.stop();
-      net.nodes[2] = validatorNode(2, stores[2]!, net.transport(2));
+      assert.equal(stores[2]!.lowestBlockHeight(), stores[2]!.committedHeight(), 'pruned to its top block');
+      net.nodes[2] = make(2);
       net.nodes[2]!.start();
       await net.nodes[2]!.admit([old]);
       assert.equal(net.nodes[2]!.pendingRequests, 1);
@@ -423,6 +433,27 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       const copies = Array.from({ length: stores[0]!.committedHeight() }, (_, h) => stores[0]!.block(h + 1)!.payload.filter((c) => Buffer.compare(c, old) === 0).length);
       assert.equal(copies.reduce((a, b) => a + b, 0), 1, 'committed once');
       assert.ok(net.nodes.every((n) => n!.failure === undefined));
+    } finally {
+      for (const n of net.nodes) n?.stop();
+    }
+  });
+
+  it('restarted with its ledger, a validator remembers the commits of its newest blocks: a relayed committed request is not queued', async () => {
+    const net = new FakeNetwork();
+    const stores = Array.from({ length: N }, () => new FakeLedgerStore());
+    for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
+    try {
+      for (const n of net.nodes) n!.start();
+      const old = put(1_600, 'remembered', 'v');
+      const [first] = await net.nodes[0]!.submit([old]);
+      const at = (await receipt(first!.committed)).height;
+      await until(() => stores[2]!.committedHeight() >= at, 'validator 2 to commit it');
+      net.nodes[2]!.stop();
+      net.nodes[2] = validatorNode(2, stores[2]!, net.transport(2));
+      net.nodes[2]!.start();
+      const [verdict] = await net.nodes[2]!.admit([old]);
+      assert.equal(verdict!.kind, 'accept', 'stateless checks pass it');
+      assert.equal(net.nodes[2]!.pendingRequests, 0, 'its core refuses it as committed');
     } finally {
       for (const n of net.nodes) n?.stop();
     }
