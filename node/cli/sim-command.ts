@@ -78,7 +78,9 @@ export function registerSimCommand(program: Command): void {
         integer(0, 1_000_000),
       ),
     )
-    .addOption(new Option('--crash-in-commit-window', "each --crash waits for the replica's next committing step and kills it before its commits reach the ledger"))
+    .addOption(
+      new Option('--crash-in-commit-window', "each --crash I@FROM-TO takes replica I at its first commit of a block of round FROM or later, before the commit reaches its ledger"),
+    )
     .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
     .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))

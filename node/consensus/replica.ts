@@ -788,8 +788,8 @@ export class Replica {
     const committed = event.committedCommands ?? [];
     if (!Array.isArray(committed) || !committed.every((c: unknown) => c instanceof Uint8Array)) throw new Rejection('malformed committed commands of the installed state');
     if (executed.height <= this.root.height) return;
-    for (const c of committed) this.recentlyCommitted.add(this.keys.of(c));
     if (highQc && !this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC with the installed state');
+    for (const c of committed) this.recentlyCommitted.add(this.keys.of(c));
     // The root's header claim bounds what a child of the root claims (parentClaim). Our own
     // ledger may have committed the root through a QC the others never saw, so its own state is
     // not yet checkable by them; a committed header's claim is. The claim is also kept among the
@@ -847,6 +847,9 @@ export class Replica {
     // forked off (a TC past its QC, or a vote no QC came of) is proposed anew. Proposals leave
     // out the requests of their ancestors, and a commit drops them from the queue.
     for (const b of tip.blocks) if (b.height > this.root.height && this.blocks.has(hex(b.id))) this.onCommands(b.payload);
+    // The block of our last vote stays in the tips we keep from now on, as before the restart.
+    const lastVote = this.safety.state.lastVote;
+    if (lastVote !== null) this.votedBlock = tip.blocks.find((b) => this.blocks.has(hex(b.id)) && bytesEqual(b.id, lastVote.vote.blockId)) ?? this.votedBlock;
     if (!qcValid || !tcValid) throw new Rejection(`invalid ${qcValid ? 'TC' : 'QC'} in the recovered tip`);
   }
 

@@ -176,7 +176,7 @@ export class ValidatorNode {
   private recovered: { executed: ExecutedState; round: number; qc: QuorumCert | undefined; known: ReturnType<typeof restartKnowledge> } | undefined;
   /** The certified tip kept before the restart, handed to the core by start(). */
   private recoveredTip: CertifiedTip | undefined;
-  /** The highest QC and TC of the certified tip last kept on disk (compared by identity). */
+  /** The highest QC and TC and the voted block of the certified tip last kept on disk (compared by identity). */
   private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined; complete: boolean; voted: Block | undefined };
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;

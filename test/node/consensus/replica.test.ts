@@ -797,7 +797,8 @@ describe('Replica: a recovered tip', () => {
   });
 
   it('keeps the block it voted for after the chain up to its QC; restarted from that tip it extends it and queues its requests again', () => {
-    const r = replica(2);
+    const storage = new MemorySafetyStorage();
+    const r = replica(2, { safetyStorage: storage });
     r.step({ type: 'start' });
     r.step(proposal(b1));
     assert.deepEqual(
@@ -813,15 +814,22 @@ describe('Replica: a recovered tip', () => {
       'b1 certified by b2`s QC, then b2, voted for',
     );
     assert.equal(tip.highQc.vote.round, 1);
-    // Every replica went down before the QC on b2 reached it; the QC formed all the same.
+    // Every replica went down before the QC on b2 reached it; the QC formed all the same. Each
+    // restart starts from the safety state as it was then.
+    const saved = storage.saved;
     const restarted = (t: typeof tip): Replica => {
-      const q = replica(2);
+      const q = replica(2, { safetyStorage: Object.assign(new MemorySafetyStorage(), { saved }) });
       assert.deepEqual(rejectsIn(q.step({ type: 'tip-recovered', tip: t })), []);
       q.step({ type: 'start' });
       return q;
     };
     const q = restarted(tip);
     assert.ok(q.isPending(q.commandKey(cmd('p1'))) && q.isPending(q.commandKey(cmd('p2'))), 'the kept blocks` requests are queued again');
+    assert.deepEqual(
+      q.certifiedTip().blocks.map((b) => b.round),
+      [1, 2],
+      'b2, its last vote`s block, stays in the tip it keeps next',
+    );
     assert.equal(votesIn(q.step(proposal(b3))).length, 1, 'it holds b2, so it votes for b3, which extends it');
     const without = restarted({ ...tip, blocks: tip.blocks.slice(0, 1) });
     const actions = without.step(proposal(b3));

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import type { Block } from '../../../protocol/types.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import { ValidatorNode } from '../../../node/runtime/validator-node.js';
+import { type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
 import { CHAIN, qcWith, signedTimeout, tcWith } from '../consensus/replica-harness.js';
 import { FakeLedgerStore, FakeNetwork } from './fakes.js';
@@ -20,10 +20,30 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
 }
 
 /**
+ * Validator 0 alone over `store`: its peers are absent, so what it sends goes nowhere, and the
+ * test feeds it what it receives. Long timeouts: its rounds move only on what the test delivers.
+ */
+function loneValidator(store: FakeLedgerStore, net: FakeNetwork, snapshots?: SnapshotPolicy): ValidatorNode {
+  const node = new ValidatorNode({
+    chainId: CHAIN,
+    index: 0,
+    n: N,
+    signer: fakeSigner(0),
+    certs,
+    store,
+    transport: net.transport(0),
+    validator: new MainThreadValidator(CHAIN),
+    consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
+    ...(snapshots ? { snapshots } : {}),
+  });
+  net.nodes[0] = node;
+  return node;
+}
+
+/**
  * The node-level counterpart of the core's "with the states and the proven commit below its
  * root" tests: what the runtime reads from a pruned ledger at restart must reach the core.
- * Validator 0 runs alone (its peers are absent, so what it sends goes nowhere) and is fed
- * proposals by the test. b1 <- b2 <- b3 in rounds 1, 2, 3; the QC on b3 reaches it alone (in
+ * Validator 0 runs alone (loneValidator). b1 <- b2 <- b3 in rounds 1, 2, 3; the QC on b3 reaches it alone (in
  * b5x, round 5) and commits b2 here, where a snapshot at height 2 prunes every block below it
  * (retainBlocks 0). It restarts; the chain goes on from b2 with b7 (round 7, after a TC whose
  * highest QC is b2's), whose leader claims b1's state: a claim below the restarted root, which
@@ -34,20 +54,7 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
   it('checks a header claiming a state below its root against the executed states the prune kept, and votes', async () => {
     const store = new FakeLedgerStore();
     const net = new FakeNetwork();
-    const make = () =>
-      new ValidatorNode({
-        chainId: CHAIN,
-        index: 0,
-        n: N,
-        signer: fakeSigner(0),
-        certs,
-        store,
-        transport: net.transport(0),
-        validator: new MainThreadValidator(CHAIN),
-        // Long timeouts: the rounds move only on what the test delivers.
-        consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
-        snapshots: { interval: 2, retainBlocks: 0 },
-      });
+    const make = () => loneValidator(store, net, { interval: 2, retainBlocks: 0 });
     const block = (round: number, parent: Block | undefined, author: number): Block => {
       const parentQc = parent === undefined ? genesisQc(CHAIN) : qcWith(certs, parent);
       return makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [] });
@@ -59,7 +66,6 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
     const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
 
     let node = make();
-    net.nodes[0] = node;
     try {
       node.start();
       for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
@@ -73,7 +79,6 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
       node.stop();
 
       node = make();
-      net.nodes[0] = node;
       node.start();
       assert.equal(node.failure, undefined);
       const qc2 = qcWith(certs, b2);
@@ -97,18 +102,7 @@ describe('ValidatorNode: restarted after voting for a block no QC it has seen ce
   it('keeps the block in its tip, and after the restart votes for the block extending it', async () => {
     const store = new FakeLedgerStore();
     const net = new FakeNetwork();
-    const make = () =>
-      new ValidatorNode({
-        chainId: CHAIN,
-        index: 0,
-        n: N,
-        signer: fakeSigner(0),
-        certs,
-        store,
-        transport: net.transport(0),
-        validator: new MainThreadValidator(CHAIN),
-        consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
-      });
+    const make = () => loneValidator(store, net);
     const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: [] });
     const qc1 = qcWith(certs, b1);
     const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qc1, author: 2, payload: [] });
@@ -117,7 +111,6 @@ describe('ValidatorNode: restarted after voting for a block no QC it has seen ce
     const tipRounds = () => store.certifiedTip()?.blocks.map((b) => b.round) ?? [];
 
     let node = make();
-    net.nodes[0] = node;
     try {
       node.start();
       node.deliver(1, { type: 'proposal', block: b1 });
@@ -133,7 +126,6 @@ describe('ValidatorNode: restarted after voting for a block no QC it has seen ce
       node.stop();
 
       node = make();
-      net.nodes[0] = node;
       node.start();
       node.deliver(3, { type: 'proposal', block: b3 });
       await until(() => lastVoted() === 3, 'the vote for b3, which extends the kept b2');
