@@ -39,3 +39,8 @@ export function digestOfKey(key: string): Uint8Array {
   for (let i = 0; i < key.length; i++) out[i] = key.charCodeAt(i);
   return out;
 }
+
+/** The key of DigestMemo for a digest's bytes (the inverse of digestOfKey). */
+export function keyOfDigest(digest: Uint8Array): string {
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('latin1');
+}

@@ -184,6 +184,11 @@ export class KvApplication {
     return this.#log.entry(position);
   }
 
+  /** The request ids of the newest `count` committed commands, oldest first, 32 bytes apiece (CommandLog.recentIds). */
+  recentRequestIds(count: number): Uint8Array {
+    return this.#log.recentIds(count);
+  }
+
   /** Entry at `position` with its inclusion proof against logRoot(); check it with verifyLogEntry. */
   proveLogEntry(position: number): { entry: LogEntry; proof: InclusionProof } {
     return { entry: this.#log.entry(position), proof: this.#log.prove(position) };

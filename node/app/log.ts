@@ -94,6 +94,17 @@ export class CommandLog {
   }
 
   /**
+   * The request ids of the newest `count` entries (all of them if fewer), oldest first, 32
+   * bytes apiece in one fresh array: what a restarted consensus core is told committed, since its
+   * own memory of commits is gone and the ledger's blocks may be pruned.
+   */
+  recentIds(count: number): Uint8Array {
+    if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`cannot take ${count} log entries`);
+    const from = Math.max(0, this.#size - count);
+    return this.#ids.bytes.slice(from * SHA256_LENGTH, this.#size * SHA256_LENGTH);
+  }
+
+  /**
    * RFC 6962 MTH of the whole log. The split rule (left subtree = largest power of two below n)
    * makes the tree the frontier's subtrees joined right to left.
    */

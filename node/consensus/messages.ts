@@ -67,10 +67,12 @@ export type ConsensusEvent =
    * highest height of that ledger whose next block's round follows its own (a committed pair,
    * which proves the commit to every replica holding the chain above it; -1 if none): what the
    * core had learnt from its commits before it stopped, and may claim and vote for again.
-   * `committedCommands` are the commands of that ledger's newest blocks: the core refuses them
-   * in proposals again, as it did before it stopped (its memory of commits does not survive a
-   * restart), so a faulty leader cannot get a command committed twice once the honest replicas
-   * have restarted.
+   * `committedIds` are the request ids (SHA-256 of each command, 32 bytes apiece, oldest first)
+   * of the newest commands the installed state's log holds, from the application rather than the
+   * blocks, which a prune may have dropped: the core refuses them in proposals again, as it did
+   * before it stopped or while it was behind (its memory of commits does not survive a restart
+   * and never saw what a snapshot skipped), so a faulty leader cannot get a command committed
+   * twice once the honest replicas have restarted. Only the newest `recentlyCommittedLimit` count.
    */
   | {
       readonly type: 'state-installed';
@@ -81,7 +83,7 @@ export type ConsensusEvent =
       readonly rootClaim?: ExecutedState;
       readonly earlier?: readonly ExecutedState[];
       readonly provenCommitted?: number;
-      readonly committedCommands?: readonly Uint8Array[];
+      readonly committedIds?: Uint8Array;
     }
   /**
    * On restart, after `state-installed`: the certified tip this replica kept before it stopped

@@ -1,5 +1,6 @@
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
-import { DigestMemo } from '../../crypto/digest-memo.js';
+import { DigestMemo, keyOfDigest } from '../../crypto/digest-memo.js';
+import { SHA256_LENGTH } from '../../crypto/hash.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from './messages.js';
@@ -311,6 +312,10 @@ export class Replica {
   }
   get committedHeight(): number {
     return this.root.height;
+  }
+  /** How many committed commands the core remembers (and refuses in proposals): what 'state-installed' may usefully carry. */
+  get recentlyCommittedLimit(): number {
+    return this.recentlyCommitted.limit;
   }
   /** A command's key (its request id, as a latin1 string), from the core's memo: the runtime's receipts use it too. */
   commandKey(cmd: Uint8Array): string {
@@ -785,11 +790,15 @@ export class Replica {
     if (atClaim !== undefined && !sameExecutedState(atClaim, rootClaim!)) throw new Rejection(`the installed block's claim disagrees with the executed state at height ${rootClaim!.height}`);
     const proven = event.provenCommitted ?? -1;
     if (!Number.isSafeInteger(proven) || proven < -1 || proven >= executed.height) throw new Rejection('malformed proven commit height of the installed state');
-    const committed = event.committedCommands ?? [];
-    if (!Array.isArray(committed) || !committed.every((c: unknown) => c instanceof Uint8Array)) throw new Rejection('malformed committed commands of the installed state');
+    const committed = event.committedIds ?? new Uint8Array(0);
+    if (!(committed instanceof Uint8Array) || committed.length % SHA256_LENGTH !== 0) throw new Rejection('malformed committed request ids of the installed state');
     if (executed.height <= this.root.height) return;
     if (highQc && !this.cfg.certs.verifyQc(highQc)) throw new Rejection('invalid QC with the installed state');
-    for (const c of committed) this.recentlyCommitted.add(this.keys.of(c));
+    // Only the newest the memory holds: older ones would be evicted by the newer at once.
+    const ids = committed.length / SHA256_LENGTH;
+    for (let i = Math.max(0, ids - this.recentlyCommitted.limit); i < ids; i++) {
+      this.recentlyCommitted.add(keyOfDigest(committed.subarray(i * SHA256_LENGTH, (i + 1) * SHA256_LENGTH)));
+    }
     // The root's header claim bounds what a child of the root claims (parentClaim). Our own
     // ledger may have committed the root through a QC the others never saw, so its own state is
     // not yet checkable by them; a committed header's claim is. The claim is also kept among the
@@ -1192,14 +1201,14 @@ export interface CommittedLedgerView {
 /**
  * What a core restarted at its ledger's top knew below it ('state-installed'): the top header's
  * claim (when the top block is held), the executed states of the window below the top, the
- * highest commit the ledger proves, and the commands of the window's blocks held. One function
+ * highest commit the ledger proves. (What committed below comes from the application's log,
+ * which a prune leaves whole: `committedIds`.) One function
  * for the node's runtime and the simulator.
  */
 export function restartKnowledge(ledger: CommittedLedgerView): {
   rootClaim?: ExecutedState;
   earlier: ExecutedState[];
   provenCommitted: number;
-  committedCommands: Uint8Array[];
 } {
   const lowest = Math.max(1, ledger.top - EXECUTED_WINDOW);
   const earlier: ExecutedState[] = [];
@@ -1210,8 +1219,7 @@ export function restartKnowledge(ledger: CommittedLedgerView): {
   const firstBlock = Math.max(lowest, ledger.lowestBlock);
   const blocks = firstBlock <= ledger.top ? ledger.blocks(firstBlock, ledger.top) : [];
   const rootClaim = blocks.at(-1)?.height === ledger.top ? blocks.at(-1)!.executed : undefined;
-  const committedCommands = blocks.flatMap((b) => b.payload);
-  return { earlier, provenCommitted: committedRunProvenHeight(blocks), committedCommands, ...(rootClaim === undefined ? {} : { rootClaim }) };
+  return { earlier, provenCommitted: committedRunProvenHeight(blocks), ...(rootClaim === undefined ? {} : { rootClaim }) };
 }
 
 /**

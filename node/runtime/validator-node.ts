@@ -36,7 +36,8 @@ export interface ValidatorNodeOptions {
   readonly store: LedgerStore;
   readonly transport: ConsensusTransport;
   readonly validator: StatelessValidator;
-  readonly consensus: { baseTimeoutMs: number; maxBatchCommands: number; maxBatchBytes: number };
+  /** `recentlyCommittedLimit`: how many committed request ids the core remembers (ReplicaConfig; 100k by default). */
+  readonly consensus: { baseTimeoutMs: number; maxBatchCommands: number; maxBatchBytes: number; recentlyCommittedLimit?: number };
   readonly app?: { allowMint?: boolean; initialBalances?: readonly { readonly account: Uint8Array; readonly amount: bigint }[] };
   readonly clock?: Clock;
   readonly metrics?: NodeMetrics;
@@ -308,6 +309,7 @@ export class ValidatorNode {
       baseTimeoutMs: o.consensus.baseTimeoutMs,
       maxBatchCommands: o.consensus.maxBatchCommands,
       maxBatchBytes: o.consensus.maxBatchBytes,
+      ...(o.consensus.recentlyCommittedLimit === undefined ? {} : { recentlyCommittedLimit: o.consensus.recentlyCommittedLimit }),
       emptyProposalHoldMs: o.emptyProposalHoldMs ?? DEFAULT_EMPTY_PROPOSAL_HOLD_MS,
       // A request past its expiry at the height voters check it against (see validate-payload),
       // or whose sequence already committed here. Voters refuse a command their core saw commit
@@ -336,7 +338,12 @@ export class ValidatorNode {
     // below a snapshot are pruned here and at peers, so replaying them may be impossible.
     const r = this.recovered;
     this.recovered = undefined;
-    if (r) this.step({ type: 'state-installed', executed: r.executed, round: r.round, ...r.known, ...(r.qc ? { highQc: r.qc } : {}) });
+    if (r) {
+      // The application's log holds every committed request, pruned blocks' too, so the core's
+      // memory of commits comes back whole however little of the ledger's blocks is kept.
+      const committedIds = this.#app.recentRequestIds(this.replica.recentlyCommittedLimit);
+      this.step({ type: 'state-installed', executed: r.executed, round: r.round, ...r.known, committedIds, ...(r.qc ? { highQc: r.qc } : {}) });
+    }
     // Its safety state may have promised more than the ledger shows (see saveCertifiedTip).
     const tip = this.recoveredTip;
     this.recoveredTip = undefined;
@@ -1097,7 +1104,8 @@ export class ValidatorNode {
           this.opts.metrics?.snapshotsInstalled.inc();
           this.opts.metrics?.committedHeight.set(v.executed.height);
           this.opts.logger?.info({ peer, height: v.executed.height, bytes: v.bytes.length }, 'installed a certified snapshot');
-          this.step({ type: 'state-installed', executed: v.executed, round: v.round, highQc: v.rootQc, syncFrom: peer });
+          const committedIds = v.app.recentRequestIds(this.replica.recentlyCommittedLimit);
+          this.step({ type: 'state-installed', executed: v.executed, round: v.round, highQc: v.rootQc, syncFrom: peer, committedIds });
           this.resettleWaiting(v.executed.height);
           return;
         } catch (err) {

@@ -88,11 +88,20 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
   it('equivocate seed 6 with every honest replica restarted and 5% drops: no command commits twice', () => {
     // The honest cores' memory of commits was gone after the restarts, and the Byzantine
     // replica, which had missed a commit, proposed its first command again: the honest ones
-    // voted for it and it committed a second time. A restart now hands the core the commands of
-    // its ledger's newest blocks. (The node's application also refuses a used client sequence;
+    // voted for it and it committed a second time. A restart now hands the core the request ids
+    // of its log's newest commands. (The node's application also refuses a used client sequence;
     // the simulator's application has no sequences, so this is the core's own guard.)
     const r = runSeed({ n: 4, seed: 6, rounds: 60, drop: 0.05, byzantine: 1, behavior: 'equivocate', crashes: [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 })) });
     clean(r, 'equivocate with three restarts and drops');
+  });
+
+  it('equivocate seed 2, the same with ledgers pruned to their top block and the crashes in a commit window: no command commits twice', () => {
+    // The restart's memory of commits came from the blocks it held, here the top one alone, so
+    // the command of a pruned block committed again (149 of 300 seeds). It now comes from the
+    // application's log, which a prune leaves whole (the simulator reads its whole ledger).
+    const crashes = [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 }));
+    const r = runSeed({ n: 4, seed: 2, rounds: 60, drop: 0.05, byzantine: 1, behavior: 'equivocate', crashes, retainBlocksOnRestart: 0, crashInCommitWindow: true });
+    clean(r, 'equivocate with three pruned restarts in a commit window and drops');
   });
 
   it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {

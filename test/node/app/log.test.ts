@@ -138,6 +138,27 @@ describe('CommandLog storage', () => {
   });
 });
 
+describe('CommandLog recent ids', () => {
+  it('gives the newest ids, oldest first, in a copy, for any log size and count', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 600 }), fc.integer({ min: 0, max: 700 }), (size, count) => {
+        const log = new CommandLog(CHAIN);
+        const ids = Array.from({ length: size }, (_, p) => sha256Noble(uintBE(p, 8)));
+        for (const id of ids) log.append(id, Result.OK);
+        const got = log.recentIds(count);
+        assert.equal(toHex(got), toHex(concatBytes(...ids.slice(Math.max(0, size - count)))));
+        got.fill(9);
+        if (size > 0) assert.deepEqual(log.entry(size - 1).requestId, ids[size - 1], 'the log keeps its own bytes');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a count that is not a whole number', () => {
+    for (const bad of [-1, 1.5, Number.NaN]) assert.throws(() => new CommandLog(CHAIN).recentIds(bad), RangeError);
+  });
+});
+
 describe('CommandLog proofs against an earlier size', () => {
   it('proves every position against every earlier root, and refuses sizes that do not hold it', () => {
     const log = new CommandLog('vsmr-test');

@@ -758,16 +758,18 @@ describe('Replica: restarted at its ledger`s top', () => {
   // repeating b1's command, as a faulty one may once the honest replicas have restarted.
   const installed = { height: 2, blockId: b2.id, stateRoot: new Uint8Array(32).fill(2), logRoot: new Uint8Array(32).fill(2) };
   const repeat = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qc2, author: 3, payload: [cmd('p1')], executed: installed });
-  const restarted = (committedCommands?: readonly Uint8Array[]): Replica => {
-    const r = replica(2);
-    const actions = r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, ...(committedCommands ? { committedCommands } : {}) });
+  /** Request ids as the application's log keeps them: SHA-256 of each command, concatenated. */
+  const idsOf = (...names: string[]): Uint8Array => Buffer.concat(names.map((n) => new DigestMemo().digest(cmd(n))));
+  const restarted = (committedIds?: Uint8Array, opts: ReplicaOpts = {}): Replica => {
+    const r = replica(2, opts);
+    const actions = r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, ...(committedIds ? { committedIds } : {}) });
     assert.deepEqual(rejectsIn(actions), []);
     r.step({ type: 'start' });
     return r;
   };
 
-  it('refuses a proposal repeating a command of its ledger`s blocks, given them', () => {
-    const actions = restarted([cmd('p1'), cmd('p2')]).step(proposal(repeat));
+  it('refuses a proposal repeating a command its log says committed', () => {
+    const actions = restarted(idsOf('p1', 'p2')).step(proposal(repeat));
     assert.equal(votesIn(actions).length, 0);
     assert.ok(rejectsIn(actions).some((r) => /repeats a command/.test(r)), JSON.stringify(rejectsIn(actions)));
   });
@@ -776,11 +778,18 @@ describe('Replica: restarted at its ledger`s top', () => {
     assert.equal(votesIn(restarted().step(proposal(repeat))).length, 1);
   });
 
-  it('refuses committed commands that are not byte strings', () => {
-    const r = replica(2);
-    const bad = ['p1'] as unknown as Uint8Array[];
-    assert.ok(rejectsIn(r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, committedCommands: bad })).length > 0);
-    assert.equal(r.committedHeight, 0);
+  it('remembers only the newest ids its limit holds, as it would have before the restart', () => {
+    // Oldest first: p1 is the one past a limit of 2.
+    assert.equal(votesIn(restarted(idsOf('p1', 'p2', 'p3'), { recentlyCommittedLimit: 2 }).step(proposal(repeat))).length, 1);
+    assert.equal(votesIn(restarted(idsOf('p2', 'p1', 'p3'), { recentlyCommittedLimit: 2 }).step(proposal(repeat))).length, 0);
+  });
+
+  it('refuses committed ids that are not whole 32-byte digests', () => {
+    for (const bad of [new Uint8Array(33), [idsOf('p1')] as unknown as Uint8Array]) {
+      const r = replica(2);
+      assert.ok(rejectsIn(r.step({ type: 'state-installed', executed: installed, round: 2, highQc: qc2, committedIds: bad })).length > 0);
+      assert.equal(r.committedHeight, 0);
+    }
   });
 });
 

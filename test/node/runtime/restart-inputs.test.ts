@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
+import { createNodeMetrics, type NodeMetrics } from '../../../node/observability/metrics.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
+import { encodeCommand } from '../../../protocol/command.js';
+import { signRequest } from '../../../protocol/request.js';
 import type { Block } from '../../../protocol/types.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
@@ -23,7 +27,7 @@ async function until(cond: () => boolean, what: string, ms = 20_000): Promise<vo
  * Validator 0 alone over `store`: its peers are absent, so what it sends goes nowhere, and the
  * test feeds it what it receives. Long timeouts: its rounds move only on what the test delivers.
  */
-function loneValidator(store: FakeLedgerStore, net: FakeNetwork, snapshots?: SnapshotPolicy): ValidatorNode {
+function loneValidator(store: FakeLedgerStore, net: FakeNetwork, snapshots?: SnapshotPolicy, metrics?: NodeMetrics): ValidatorNode {
   const node = new ValidatorNode({
     chainId: CHAIN,
     index: 0,
@@ -35,6 +39,7 @@ function loneValidator(store: FakeLedgerStore, net: FakeNetwork, snapshots?: Sna
     validator: new MainThreadValidator(CHAIN),
     consensus: { baseTimeoutMs: 60_000, maxBatchCommands: 8, maxBatchBytes: 1 << 20 },
     ...(snapshots ? { snapshots } : {}),
+    ...(metrics ? { metrics } : {}),
   });
   net.nodes[0] = node;
   return node;
@@ -87,6 +92,66 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
       assert.ok(lastVoted() < 7);
       node.deliver(b7.author, { type: 'proposal', block: b7, tc: tcWith(certs, 6, [qc2]) });
       await until(() => lastVoted() === 7, 'the vote for b7');
+    } finally {
+      node.stop();
+    }
+  });
+});
+
+/**
+ * A restarted core's memory of commits comes from the application's log, not the ledger's blocks:
+ * b1 commits a client request, a snapshot at height 2 prunes b1 (retainBlocks 0), and after the
+ * restart a leader proposes the request again in b7. The node must refuse it (its application
+ * would make it a no-op REPLAYED entry, but the command would be in the log twice) and still vote
+ * for a proposal of the same round without it. With the ids read from the blocks the restart
+ * holds (b2 alone), it votes for b7.
+ */
+describe('ValidatorNode: restarted after a prune dropped the block of a committed request', () => {
+  it('refuses a proposal repeating the request, and votes for one without it', async () => {
+    const store = new FakeLedgerStore();
+    const net = new FakeNetwork();
+    const metrics = createNodeMetrics({ chainId: CHAIN, validator: 0 }, false);
+    const make = () => loneValidator(store, net, { interval: 2, retainBlocks: 0 }, metrics);
+    const client = ed25519KeypairFromSeed(new Uint8Array(32).fill(7));
+    const command = encodeCommand({ type: 'put', key: new TextEncoder().encode('k'), value: new TextEncoder().encode('v') });
+    const request = signRequest({ chainId: CHAIN, sequence: 1n, expiry: 1_000_000n, command }, client.secretKey);
+    const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: [request] });
+    const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qcWith(certs, b1), author: 2, payload: [] });
+    const b3 = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qcWith(certs, b2), author: 3, payload: [] });
+    const qc3 = qcWith(certs, b3);
+    const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+
+    let node = make();
+    try {
+      node.start();
+      for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
+      node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+      await until(() => store.committedHeight() === 2 && store.latestSnapshot() !== undefined, 'b1 and b2 to commit, and the snapshot at height 2');
+      assert.equal(store.block(1), undefined, 'the snapshot pruned the block of the request');
+      assert.equal(node.app.logSize, 1);
+      node.stop();
+
+      node = make();
+      node.start();
+      assert.equal(node.failure, undefined);
+      const qc2 = qcWith(certs, b2);
+      const tc6 = tcWith(certs, 6, [qc2]);
+      const claim = store.executed(1);
+      const proposalIn7 = (payload: Uint8Array[]) => makeBlock(CHAIN, { round: 7, height: 3, parentQc: qc2, author: 3, payload, executed: claim });
+      const lastVote = () => store.safetyStorage().load()?.lastVote;
+      const repeats = async () => (await metrics.rejectedMessages.get()).values.find((v) => String(v.labels.reason).includes('repeats a command'))?.value ?? 0;
+      node.deliver(3, { type: 'proposal', block: proposalIn7([request]), tc: tc6 });
+      const deadline = Date.now() + 20_000;
+      while ((await repeats()) === 0 && lastVote()?.vote.round !== 7) {
+        if (Date.now() > deadline) assert.fail('timed out waiting for the proposal repeating the request to be judged');
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.notEqual(lastVote()?.vote.round, 7, 'it voted for a block repeating a committed request');
+      const without = proposalIn7([]);
+      node.deliver(3, { type: 'proposal', block: without, tc: tc6 });
+      await until(() => lastVote()?.vote.round === 7, 'the vote for the round-7 proposal without the request');
+      assert.deepEqual(lastVote()?.vote.blockId, without.id);
+      assert.equal(node.failure, undefined);
     } finally {
       node.stop();
     }

@@ -54,6 +54,7 @@ function validatorNode(
   syncAnswerBytes?: number,
   validator: StatelessValidator = new MainThreadValidator(CHAIN),
   snapshots?: SnapshotPolicy,
+  recentlyCommittedLimit?: number,
 ): ValidatorNode {
   return new ValidatorNode({
     ...(snapshots ? { snapshots } : {}),
@@ -68,7 +69,7 @@ function validatorNode(
     store,
     transport,
     validator,
-    consensus: { baseTimeoutMs: hold?.baseTimeoutMs ?? 150, maxBatchCommands, maxBatchBytes: 1 << 20 },
+    consensus: { baseTimeoutMs: hold?.baseTimeoutMs ?? 150, maxBatchCommands, maxBatchBytes: 1 << 20, ...(recentlyCommittedLimit === undefined ? {} : { recentlyCommittedLimit }) },
     ...(metrics ? { metrics } : {}),
   });
 }
@@ -398,10 +399,12 @@ describe('ValidatorNode: a full mempool answers busy', () => {
   it('a committed request relayed back to a restarted leader is dropped, not proposed round after round', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
-    // Validator 2 snapshots at every height and keeps no block below it: restarted, its ledger
-    // holds its top block only, and its core remembers the commits of that block alone.
+    // Validator 2 snapshots at every height and keeps no block below it, and its core remembers
+    // one committed request: restarted, it takes back the newest from its log, not the old one.
+    // (A memory of 100k, the default, is outgrown by any busy chain long before a request
+    // expires.)
     const pruned: SnapshotPolicy = { interval: 1, retainBlocks: 0 };
-    const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i), 8, undefined, undefined, undefined, undefined, undefined, i === 2 ? pruned : undefined);
+    const make = (i: number) => validatorNode(i, stores[i]!, net.transport(i), 8, undefined, undefined, undefined, undefined, undefined, i === 2 ? pruned : undefined, i === 2 ? 1 : undefined);
     for (let i = 0; i < N; i++) net.nodes[i] = make(i);
     try {
       for (const n of net.nodes) n!.start();
@@ -412,8 +415,8 @@ describe('ValidatorNode: a full mempool answers busy', () => {
       const above = (await receipt(next!.committed)).height;
       await until(() => stores[2]!.committedHeight() >= above, 'validator 2 to commit both');
       assert.ok(above > at);
-      // Restarted, validator 2's core has forgotten what committed below its top block; a
-      // Byzantine peer relays the committed request to it. Stateless checks pass it, so it is queued.
+      // Restarted, validator 2's core remembers only the newer request; a Byzantine peer relays
+      // the old committed one to it. Stateless checks pass it, so it is queued.
       net.nodes[2]!.stop();
       assert.equal(stores[2]!.lowestBlockHeight(), stores[2]!.committedHeight(), 'pruned to its top block');
       net.nodes[2] = make(2);
@@ -438,7 +441,7 @@ describe('ValidatorNode: a full mempool answers busy', () => {
     }
   });
 
-  it('restarted with its ledger, a validator remembers the commits of its newest blocks: a relayed committed request is not queued', async () => {
+  it('restarted with its ledger, a validator remembers the commits of its log: a relayed committed request is not queued', async () => {
     const net = new FakeNetwork();
     const stores = Array.from({ length: N }, () => new FakeLedgerStore());
     for (let i = 0; i < N; i++) net.nodes[i] = validatorNode(i, stores[i]!, net.transport(i));
