@@ -16,8 +16,9 @@ import { benchPath, writeJson } from './harness.js';
  * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
  * 2000) at n = 4 with one Byzantine replica, and each again beside two honest restarts
  * (RESTARTS), once with whole ledgers and once with ledgers pruned to their top block and each
- * crash taken in a commit window; then every replica crashing in the same commit window, with
- * no Byzantine replica. It exits 1 on any violation with its replay.
+ * crash taken in a commit window, and beside all three honest replicas down in one commit window
+ * (HONEST_OUTAGE); then every replica crashing in the same commit window, with no Byzantine
+ * replica. It exits 1 on any violation with its replay.
  */
 
 interface Row {
@@ -40,8 +41,9 @@ function replayOf(cfg: Omit<SimConfig, 'seed'>, seed: number): string {
   const crash = (cfg.crashes ?? []).map((c) => ` --crash ${c.replica}@${c.fromRound}-${c.toRound}`).join('');
   const retain = cfg.retainBlocksOnRestart === undefined ? '' : ` --retain-blocks ${cfg.retainBlocksOnRestart}`;
   const window = cfg.crashInCommitWindow ? ' --crash-in-commit-window' : '';
+  const drop = cfg.drop === undefined ? '' : ` --drop ${cfg.drop}`;
   const byzantine = (cfg.byzantine ?? 0) > 0 ? ` --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}` : '';
-  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds}${byzantine}${crash}${retain}${window} --seed ${seed}`;
+  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds}${byzantine}${drop}${crash}${retain}${window} --seed ${seed}`;
 }
 
 function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
@@ -58,6 +60,7 @@ function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
       ...(cfg.crashes ?? []).map((c) => `crash ${c.replica}@${c.fromRound}-${c.toRound}`),
       ...(cfg.retainBlocksOnRestart === undefined ? [] : [`restarts keep ${cfg.retainBlocksOnRestart} blocks below the top`]),
       ...(cfg.crashInCommitWindow ? ['in the commit window'] : []),
+      ...(cfg.drop === undefined ? [] : [`${cfg.drop * 100}% drops`]),
     ].join(' '),
     safetyViolations: s.safetyViolations,
     livenessViolations: s.livenessViolations,
@@ -85,6 +88,19 @@ const RESTARTS: Partial<SimConfig> = {
     { replica: 0, fromRound: 8, toRound: 14 },
     { replica: 1, fromRound: 10, toRound: 16 },
   ],
+};
+
+/**
+ * Past the fault model: every honest replica (three at n = 4) down in one commit window and back
+ * with ledgers pruned to their top block, with 5% of messages dropped. Nothing can commit while
+ * they are down; after it, safety must hold and every command still commit. Found a command
+ * committed twice (a restarted core's memory of commits) until it came from the application's log.
+ */
+const HONEST_OUTAGE: Partial<SimConfig> = {
+  crashes: [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 })),
+  crashInCommitWindow: true,
+  retainBlocksOnRestart: 0,
+  drop: 0.05,
 };
 
 function table(rows: readonly Row[]): string {
@@ -120,6 +136,7 @@ if (mode === 'soak') {
     // A snapshot at the top just before the crash, with retainBlocks 0 (the least a ledger
     // holds), and the crash between a commit's step and the commit's own flush.
     { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS, retainBlocksOnRestart: 0, crashInCommitWindow: true },
+    { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...HONEST_OUTAGE },
   ]);
   // A total outage in one commit window: the committed block is on no ledger, only in the tips.
   if (only === undefined) configs.push({ n: 4, rounds: 60, byzantine: 0, crashes: [0, 1, 2, 3].map((replica) => ({ replica, fromRound: 8, toRound: 14 })), crashInCommitWindow: true });
