@@ -10,7 +10,6 @@ import { composedInfo } from './behaviors/registry.js';
 import { blsCrypto, fakeCrypto, type SimCrypto } from './crypto.js';
 import { EventQueue } from './event-queue.js';
 import { type CrashSpec, FaultSchedule, type FaultTransition, type PartitionSpec } from './faults.js';
-import { committedRequestIds } from './request-log.js';
 import { commandKey, InvariantChecker, SAFETY_INVARIANTS, type Violation } from './invariants.js';
 import { LivenessTracker } from './liveness.js';
 import { messageSize, syncRequestSize, syncResponseSize } from './message-size.js';
@@ -512,7 +511,8 @@ export class Simulation {
               executed: node.executed[top.height - 1]!,
               round: top.round,
               ...restartKnowledge({ top: top.height, lowestBlock: this.lowestBlockOnRestart(top.height), executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
-              committedIds: committedRequestIds(node.ledger, node.replica.recentlyCommittedLimit),
+              // As the node's runtime: from the application's log, which a prune leaves whole.
+              committedIds: node.app.recentRequestIds(node.replica.recentlyCommittedLimit),
               ...(qc ? { highQc: qc } : {}),
             });
           }

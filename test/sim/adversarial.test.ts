@@ -98,7 +98,7 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
   it('equivocate seed 2, the same with ledgers pruned to their top block and the crashes in a commit window: no command commits twice', () => {
     // The restart's memory of commits came from the blocks it held, here the top one alone, so
     // the command of a pruned block committed again (149 of 300 seeds). It now comes from the
-    // application's log, which a prune leaves whole (the simulator reads its whole ledger).
+    // application's log, which a prune leaves whole.
     const crashes = [0, 1, 2].map((replica) => ({ replica, fromRound: 8, toRound: 14 }));
     const r = runSeed({ n: 4, seed: 2, rounds: 60, drop: 0.05, byzantine: 1, behavior: 'equivocate', crashes, retainBlocksOnRestart: 0, crashInCommitWindow: true });
     clean(r, 'equivocate with three pruned restarts in a commit window and drops');

@@ -4,7 +4,6 @@ import { fakeSignature } from '../../../node/consensus/fake-certs.js';
 import type { CertificateOps } from '../../../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { Replica, restartKnowledge } from '../../../node/consensus/replica.js';
-import { committedRequestIds } from '../../../sim/request-log.js';
 import { KvApplication } from '../../../node/app/kv-app.js';
 import type { ExecutedState } from '../../../protocol/types.js';
 import type { ConsensusSigner, SafetyState, SafetyStorage } from '../../../node/consensus/safety-rules.js';
@@ -172,7 +171,7 @@ export class Cluster {
         executed: this.executed[i]![top.height - 1]!,
         round: top.round,
         ...restartKnowledge({ top: top.height, lowestBlock: 1, executed: (h) => this.executed[i]![h - 1], blocks: (a, b) => this.committed[i]!.slice(a - 1, b) }),
-        committedIds: committedRequestIds(this.committed[i]!, this.replicas[i]!.recentlyCommittedLimit),
+        committedIds: this.apps[i]!.recentRequestIds(this.replicas[i]!.recentlyCommittedLimit),
         ...(qc !== undefined && qc.vote.height === top.height ? { highQc: qc } : {}),
       });
     }
