@@ -12,6 +12,7 @@ import { Result } from '../../../protocol/result.js';
 import { NodeStore } from '../../../node/storage/lmdb-store.js';
 import { ed25519KeypairFromSeed } from '../../../crypto/ed25519/backends.js';
 import { bytesEqual, toHex } from '../../../crypto/bytes.js';
+import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { encodeCommand } from '../../../protocol/command.js';
 import { signRequest } from '../../../protocol/request.js';
 import type { SnapshotProof } from '../../../network/codec.js';
@@ -69,12 +70,16 @@ function makeCluster(n: number, stores: LedgerStore[], policy: SnapshotPolicy, m
   return { net, certs, make };
 }
 
-/** Submits `count` requests one block at a time, so the chain grows by at least `count` heights. */
-async function grow(node: ValidatorNode, count: number, tag: string): Promise<void> {
+/** Submits `count` requests one block at a time, so the chain grows by at least `count` heights; returns them. */
+async function grow(node: ValidatorNode, count: number, tag: string): Promise<Uint8Array[]> {
+  const committed: Uint8Array[] = [];
   for (let k = 0; k < count; k++) {
-    const [a] = await node.submit([put(`${tag}-${k}`, `v${k}`)]);
+    const request = put(`${tag}-${k}`, `v${k}`);
+    const [a] = await node.submit([request]);
     await a!.committed;
+    committed.push(request);
   }
+  return committed;
 }
 
 describe('state sync by certified snapshot (in-process runtime, fake network)', function () {
@@ -85,13 +90,14 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
   const metrics = Array.from({ length: N }, (_, i) => createNodeMetrics({ chainId: CHAIN, validator: i }, false));
   const { net, certs, make } = makeCluster(N, stores, policy, metrics);
   const appOptions = { chainId: CHAIN };
+  let early: Uint8Array[] = [];
 
   before(async () => {
     // Validator 3 is cut off from the start: it will need what the others pruned.
     net.down.add(3);
     for (let i = 0; i < N; i++) net.nodes[i] = make(i);
     for (const node of net.nodes) node!.start();
-    await grow(net.nodes[0]!, 14, 'a');
+    early = await grow(net.nodes[0]!, 14, 'a');
     await until(() => [0, 1, 2].every((i) => stores[i]!.lowestBlockHeight() > 2), 'the others to prune');
   });
   after(() => {
@@ -284,6 +290,11 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
     const h = Math.min(...stores.map((s) => s.committedHeight()));
     for (const s of stores) assert.equal(toHex(s.executed(h)!.stateRoot), toHex(stores[0]!.executed(h)!.stateRoot));
     assert.deepEqual(net.nodes[3]!.app.query(enc.encode('a-3')), enc.encode('v3'));
+    // Its core never saw the jumped-over blocks commit; it took their request ids from the
+    // installed log, so a committed request relayed to it now is not queued to be proposed again.
+    const [relayed] = await net.nodes[3]!.admit([early[0]!]);
+    assert.equal(relayed!.kind, 'accept', 'stateless checks pass it');
+    assert.equal(net.nodes[3]!.pendingRequest(new DigestMemo().key(early[0]!)), undefined, 'its core refuses it as committed');
   });
 
   it('a restarted validator recovers from its snapshot and the blocks above it, not from genesis', async () => {
