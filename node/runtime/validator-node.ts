@@ -1,5 +1,4 @@
 import { bytesEqual, toHex } from '../../crypto/bytes.js';
-import { maxFaulty } from '../../crypto/qc/quorum.js';
 import { resultName } from '../../protocol/result.js';
 import { sameExecutedState } from '../../protocol/block.js';
 import type { CommitReceipt } from '../../protocol/submit-reply.js';
@@ -22,6 +21,7 @@ import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
 import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
+import { SyncPeerSearch } from './sync-peers.js';
 import { snapshotLimits } from '../app/snapshot.js';
 import { mempoolShare, ShareCheck, type ShareAmount } from './mempool-shares.js';
 
@@ -182,8 +182,8 @@ export class ValidatorNode {
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
   private snapshotSyncing = false;
-  /** Per peer, the lowest block it said it still holds (sync-pruned): its word that what lies below is gone. */
-  private readonly prunedBelow = new Map<number, number>();
+  /** Whom to ask for blocks next, and when to turn to a snapshot: each peer's word that what lies below its lowest block is gone. */
+  private readonly syncPeers: SyncPeerSearch;
   private timer: unknown;
   /** The round whose empty proposal the core holds, since when, and its timer (undefined once it fired). */
   private hold: { round: number; since: number; timer: unknown } | undefined;
@@ -281,6 +281,7 @@ export class ValidatorNode {
       opts.mempool?.perClient,
     );
     this.replica = this.newReplica();
+    this.syncPeers = new SyncPeerSearch(opts.n, opts.index);
     this.keptTip = { qc: this.replica.highestQc, tc: this.replica.highestTc, complete: true, voted: undefined };
     // Read before any step: the first group of start() keeps a new tip in its place.
     this.recoveredTip = store.certifiedTip();
@@ -1029,49 +1030,17 @@ export class ValidatorNode {
     );
   }
 
-  /**
-   * A peer says it holds no blocks below `lowest`. One peer's word does not start a snapshot
-   * sync: a Byzantine peer saying it to everyone who asks would push every replica that falls
-   * behind onto snapshots (and off the history it could have replayed and served), however many
-   * honest peers still hold the blocks. f + 1 distinct peers saying so include an honest one;
-   * until then the peers not yet asked are asked for the blocks, one after the other (a peer
-   * that does not answer is passed over, so one crashed peer does not end the search). With at most f
-   * faulty, the honest peers either hold the blocks (and send them) or number at least
-   * 2f >= f + 1 and say so. A peer's word counts while it still reaches above what we need.
-   */
+  /** A peer says it holds no blocks below `lowest`: ask the next peer, or turn to a snapshot (SyncPeerSearch). */
   private onPrunedClaim(peer: number, lowest: number, fromHeight: number, chain: Set<number>): void {
-    const needed = this.opts.store.committedHeight() + 1;
-    // An answer to a question we no longer have: the blocks arrived meanwhile.
-    if (fromHeight < needed) return;
-    this.prunedBelow.set(peer, lowest);
-    let claims = 0;
-    for (const [p, below] of this.prunedBelow) {
-      if (below > needed) claims++;
-      else this.prunedBelow.delete(p);
-    }
-    if (claims > maxFaulty(this.opts.n)) {
-      this.syncSnapshot(peer);
-      return;
-    }
-    this.askNextPeer(fromHeight, chain, peer);
+    const next = this.syncPeers.onPrunedClaim(peer, lowest, fromHeight, this.opts.store.committedHeight() + 1, chain);
+    if (next.snapshot) this.syncSnapshot(peer);
+    else if (next.ask !== undefined) this.askSync(next.ask, fromHeight, chain);
   }
 
-  /**
-   * Asks the next peer not yet asked in this search, and not known to have pruned, for the
-   * blocks: in index order from the one after the last asked, so that searches do not all start
-   * with the same low-index peers.
-   */
+  /** Asks the next peer of this search for the blocks (SyncPeerSearch.nextPeer), if one is left. */
   private askNextPeer(fromHeight: number, chain: Set<number>, after: number): void {
-    const needed = this.opts.store.committedHeight() + 1;
-    if (fromHeight < needed) return;
-    const n = this.opts.n;
-    for (let k = 1; k <= n; k++) {
-      const p = (after + k) % n;
-      if (p === this.opts.index || chain.has(p) || (this.prunedBelow.get(p) ?? 0) > needed) continue;
-      chain.add(p);
-      this.askSync(p, fromHeight, chain);
-      return;
-    }
+    const p = this.syncPeers.nextPeer(fromHeight, this.opts.store.committedHeight() + 1, chain, after);
+    if (p !== undefined) this.askSync(p, fromHeight, chain);
   }
 
   /**
@@ -1084,8 +1053,7 @@ export class ValidatorNode {
   private syncSnapshot(first: number): void {
     if (this.snapshotSyncing || this.stopped) return;
     this.snapshotSyncing = true;
-    const peers = Array.from({ length: this.opts.n - 1 }, (_, k) => (first + k) % this.opts.n).filter((p) => p !== this.opts.index);
-    if (!peers.includes(first) && first !== this.opts.index) peers.unshift(first);
+    const peers = this.syncPeers.snapshotPeers(first);
     const attempt = async (): Promise<void> => {
       for (const peer of peers) {
         if (this.stopped) return;
