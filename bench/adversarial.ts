@@ -17,7 +17,7 @@ import { benchPath, writeJson } from './harness.js';
  * 2000) at n = 4 with one Byzantine replica, and each again beside two honest restarts
  * (RESTARTS), once with whole ledgers and once with ledgers pruned to their top block and each
  * crash taken in a commit window, and beside all three honest replicas down in one commit window
- * (HONEST_OUTAGE); then every replica crashing in the same commit window, with no Byzantine
+ * (HONEST_OUTAGE), and beside a replica that catches up by snapshot (SNAPSHOT_CATCH_UP); then every replica crashing in the same commit window, with no Byzantine
  * replica. It exits 1 on any violation with its replay.
  */
 
@@ -34,6 +34,9 @@ interface Row {
   rejectedFromByzantine: number;
   evidence: number;
   firstViolation: { seed: number; invariant: string; replay: string } | undefined;
+  /** Certified snapshots honest replicas installed, and lying ones they refused, over the row's seeds. */
+  snapshotInstalls: number;
+  snapshotsRefused: number;
   wallMs: number;
 }
 
@@ -42,8 +45,9 @@ function replayOf(cfg: Omit<SimConfig, 'seed'>, seed: number): string {
   const retain = cfg.retainBlocksOnRestart === undefined ? '' : ` --retain-blocks ${cfg.retainBlocksOnRestart}`;
   const window = cfg.crashInCommitWindow ? ' --crash-in-commit-window' : '';
   const drop = cfg.drop === undefined ? '' : ` --drop ${cfg.drop}`;
+  const snapshots = cfg.snapshots === undefined ? '' : ` --snapshots ${cfg.snapshots.interval}/${cfg.snapshots.retainBlocks}`;
   const byzantine = (cfg.byzantine ?? 0) > 0 ? ` --byzantine ${cfg.byzantine} --behavior ${cfg.behavior}` : '';
-  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds}${byzantine}${drop}${crash}${retain}${window} --seed ${seed}`;
+  return `npx vsmr sim --replicas ${cfg.n} --rounds ${cfg.rounds}${byzantine}${drop}${crash}${retain}${snapshots}${window} --seed ${seed}`;
 }
 
 function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
@@ -61,6 +65,7 @@ function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
       ...(cfg.retainBlocksOnRestart === undefined ? [] : [`restarts keep ${cfg.retainBlocksOnRestart} blocks below the top`]),
       ...(cfg.crashInCommitWindow ? ['in the commit window'] : []),
       ...(cfg.drop === undefined ? [] : [`${cfg.drop * 100}% drops`]),
+      ...(cfg.snapshots === undefined ? [] : [`snapshots every ${cfg.snapshots.interval} keeping ${cfg.snapshots.retainBlocks}`]),
     ].join(' '),
     safetyViolations: s.safetyViolations,
     livenessViolations: s.livenessViolations,
@@ -68,6 +73,8 @@ function run(cfg: Omit<SimConfig, 'seed'>, seeds: number, firstSeed = 1): Row {
     rejectedFromByzantine: s.rejectedFromByzantine,
     evidence: s.evidence,
     firstViolation: v ? { seed: v.seed, invariant: v.invariant, replay: replayOf(cfg, v.seed) } : undefined,
+    snapshotInstalls: s.snapshotInstalls,
+    snapshotsRefused: s.snapshotsRefused,
     wallMs: Math.round(performance.now() - start),
   };
 }
@@ -101,6 +108,19 @@ const HONEST_OUTAGE: Partial<SimConfig> = {
   crashInCommitWindow: true,
   retainBlocksOnRestart: 0,
   drop: 0.05,
+};
+
+/**
+ * Every replica snapshots each 4 heights and keeps 1 block below: replica 0, down for 22 rounds,
+ * comes back to peers that pruned what it needs and installs a certified snapshot; replica 1
+ * restarts later over its own pruned ledger.
+ */
+const SNAPSHOT_CATCH_UP: Partial<SimConfig> = {
+  snapshots: { interval: 4, retainBlocks: 1 },
+  crashes: [
+    { replica: 0, fromRound: 8, toRound: 30 },
+    { replica: 1, fromRound: 32, toRound: 38 },
+  ],
 };
 
 function table(rows: readonly Row[]): string {
@@ -137,6 +157,7 @@ if (mode === 'soak') {
     // holds), and the crash between a commit's step and the commit's own flush.
     { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...RESTARTS, retainBlocksOnRestart: 0, crashInCommitWindow: true },
     { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...HONEST_OUTAGE },
+    { n: 4, rounds: Math.max(rounds, 60), byzantine: 1, behavior: name, ...SNAPSHOT_CATCH_UP },
   ]);
   // A total outage in one commit window: the committed block is on no ledger, only in the tips.
   if (only === undefined) configs.push({ n: 4, rounds: 60, byzantine: 0, crashes: [0, 1, 2, 3].map((replica) => ({ replica, fromRound: 8, toRound: 14 })), crashInCommitWindow: true });
@@ -144,7 +165,8 @@ if (mode === 'soak') {
     const row = run(cfg, seeds);
     rows.push(row);
     const label = [cfg.behavior, row.extra].filter((x) => x).join(' with ');
-    process.stdout.write(`${label}: ${seeds} seeds, ${row.safetyViolations} safety / ${row.livenessViolations} liveness violations, ${row.wallMs} ms${row.firstViolation ? `; replay: ${row.firstViolation.replay}` : ''}\n`);
+    const snapshots = row.snapshotInstalls + row.snapshotsRefused > 0 ? `, ${row.snapshotInstalls} snapshot installs (${row.snapshotsRefused} refused)` : '';
+    process.stdout.write(`${label}: ${seeds} seeds, ${row.safetyViolations} safety / ${row.livenessViolations} liveness violations${snapshots}, ${row.wallMs} ms${row.firstViolation ? `; replay: ${row.firstViolation.replay}` : ''}\n`);
   }
   await writeJson(benchPath('results', 'soak.json'), { seedsPerBehavior: seeds, rounds, cpus: availableParallelism(), rows });
   process.exitCode = rows.some((r) => r.safetyViolations + r.livenessViolations > 0) ? 1 : 0;

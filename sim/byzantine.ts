@@ -2,6 +2,7 @@ import type { CertificateOps } from '../node/consensus/certs.js';
 import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
 import type { Replica } from '../node/consensus/replica.js';
 import type { ConsensusSigner } from '../node/consensus/safety-rules.js';
+import type { SnapshotProof } from '../network/codec.js';
 import type { Block, QuorumCert } from '../protocol/types.js';
 import type { Prng } from './prng.js';
 
@@ -37,6 +38,13 @@ export interface ByzantineContext {
   readonly newCore: () => Replica;
 }
 
+/** A replica's latest snapshot as it serves it: the application's bytes at `height`, and the proof a certified header gives it. */
+export interface ServedSnapshot {
+  readonly height: number;
+  readonly bytes: Uint8Array;
+  readonly proof: SnapshotProof;
+}
+
 /** Where an event came from: the sender's instance (0 unless the sender has a twin). */
 export interface EventMeta {
   readonly fromInstance: number;
@@ -52,6 +60,10 @@ export interface ByzantineBehavior {
   readonly servesSync: boolean;
   /** Rewrites the answer to a sync request (lying sync). */
   syncResponse?(blocks: readonly Block[], highQc: QuorumCert, ctx: ByzantineContext): { blocks: readonly Block[]; highQc: QuorumCert };
+  /** A claim that the blocks asked for from `fromHeight` are pruned: the lowest block it says it holds, or undefined to answer as usual. */
+  prunedClaim?(fromHeight: number, ctx: ByzantineContext): number | undefined;
+  /** Rewrites the snapshot it serves (undefined: serves none). */
+  snapshotResponse?(served: ServedSnapshot, ctx: ByzantineContext): ServedSnapshot | undefined;
   /**
    * A network adversary's say over every link (not only its own): true drops the message.
    * `fromInstance` tells the two instances of a twin apart.
@@ -83,6 +95,8 @@ export function behavior(name: string, parts: Partial<Omit<ByzantineBehavior, 'n
     outgoing: parts.outgoing ?? ((actions) => [...actions]),
     incoming: parts.incoming ?? ((event) => event),
     ...(parts.syncResponse ? { syncResponse: parts.syncResponse } : {}),
+    ...(parts.prunedClaim ? { prunedClaim: parts.prunedClaim } : {}),
+    ...(parts.snapshotResponse ? { snapshotResponse: parts.snapshotResponse } : {}),
     ...(parts.dropsLink ? { dropsLink: parts.dropsLink } : {}),
   };
 }
@@ -92,6 +106,8 @@ export function composeBehaviors(parts: readonly ByzantineBehavior[]): Byzantine
   if (parts.length === 1) return parts[0]!;
   const drops = parts.filter((p) => p.dropsLink);
   const lies = parts.filter((p) => p.syncResponse);
+  const claims = parts.filter((p) => p.prunedClaim);
+  const snapshotLies = parts.filter((p) => p.snapshotResponse);
   return {
     name: parts.map((p) => p.name).join(','),
     servesSync: parts.every((p) => p.servesSync),
@@ -108,6 +124,24 @@ export function composeBehaviors(parts: readonly ByzantineBehavior[]): Byzantine
       ? {
           syncResponse: (blocks: readonly Block[], highQc: QuorumCert, ctx: ByzantineContext) =>
             lies.reduce((acc, p) => p.syncResponse!(acc.blocks, acc.highQc, ctx), { blocks, highQc }),
+        }
+      : {}),
+    // The first part that claims the blocks pruned speaks for the whole.
+    ...(claims.length > 0
+      ? {
+          prunedClaim: (fromHeight: number, ctx: ByzantineContext) => {
+            for (const p of claims) {
+              const lowest = p.prunedClaim!(fromHeight, ctx);
+              if (lowest !== undefined) return lowest;
+            }
+            return undefined;
+          },
+        }
+      : {}),
+    ...(snapshotLies.length > 0
+      ? {
+          snapshotResponse: (served: ServedSnapshot, ctx: ByzantineContext) =>
+            snapshotLies.reduce<ServedSnapshot | undefined>((acc, p) => (acc === undefined ? undefined : p.snapshotResponse!(acc, ctx)), served),
         }
       : {}),
     ...(drops.length > 0 ? { dropsLink: (from: number, fi: number, to: number, m: ConsensusMessage) => drops.some((p) => p.dropsLink!(from, fi, to, m)) } : {}),

@@ -50,6 +50,8 @@ export class InvariantChecker {
   violation: Violation | undefined;
   /** Block id per height (index height - 1), first honest commit wins. */
   private readonly canonical: string[] = [];
+  /** Executed state (state and log roots) per height, first honest execution wins. */
+  private readonly canonicalStates = new Map<number, string>();
   private readonly heights = new Map<number, number>();
   private readonly submitted = new Set<string>();
   private readonly canonicalCommands = new Set<string>();
@@ -107,6 +109,34 @@ export class InvariantChecker {
       this.canonicalCommands.add(key);
     }
     return true;
+  }
+
+  /**
+   * Honest replica i executed the block at `state.height`: its state and log roots must be every
+   * other honest replica's there. A replica whose application diverged (a tampered snapshot
+   * installed unchecked, a non-deterministic execution) commits the right blocks and goes on
+   * voting only for what it can match, so the block checks alone would not see it.
+   */
+  onExecuted(i: number, state: { readonly height: number; readonly stateRoot: Uint8Array; readonly logRoot: Uint8Array }): void {
+    const roots = `${hex(state.stateRoot)}/${hex(state.logRoot)}`;
+    const known = this.canonicalStates.get(state.height);
+    if (known === undefined) this.canonicalStates.set(state.height, roots);
+    else if (known !== roots) this.fail('agreement', `replica ${i} executed height ${state.height} to roots ${roots.slice(0, 16)}.., another honest replica to ${known.slice(0, 16)}..`);
+  }
+
+  /**
+   * Honest replica i installed a certified snapshot at `state.height`, above what it committed:
+   * its log jumps there. The state must be that of the block every honest replica committed at
+   * that height; and one did commit it, since the QC on a header claiming it holds f + 1 honest
+   * voters who executed it.
+   */
+  onInstall(i: number, state: { readonly height: number; readonly blockId: Uint8Array }): void {
+    const had = this.heightOf(i);
+    const known = this.canonical[state.height - 1];
+    if (state.height <= had) this.fail('prefix-consistency', `replica ${i} installed height ${state.height} at or below its committed height ${had}`);
+    else if (known === undefined) this.fail('agreement', `replica ${i} installed height ${state.height}, which no honest replica committed`);
+    else if (known !== hex(state.blockId)) this.fail('agreement', `replica ${i} installed block ${hex(state.blockId).slice(0, 16)} at height ${state.height}, honest replicas committed ${known.slice(0, 16)}`);
+    else this.heights.set(i, state.height);
   }
 
   /**

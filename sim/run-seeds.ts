@@ -27,6 +27,10 @@ export interface SimSummary {
   readonly proposalHolds: number;
   /** Total over seeds: crashes in the commit window that kept committed blocks off a ledger. */
   readonly commitWindowCrashes: number;
+  /** Total over seeds: certified snapshots honest replicas installed. */
+  readonly snapshotInstalls: number;
+  /** Total over seeds: snapshots honest replicas refused as a lying peer's. */
+  readonly snapshotsRefused: number;
   /** Worst over seeds: rounds a command took to commit everywhere after max(submission, GST). */
   readonly roundsToCommitAfterGst: number | undefined;
   readonly violations: readonly { seed: number; invariant: string; detail: string; atMs: number; trace: readonly string[] }[];
@@ -58,6 +62,8 @@ export function runSeeds(base: Omit<SimConfig, 'seed'>, firstSeed: number, seeds
     evidence: results.reduce((a, r) => a + r.evidence, 0),
     proposalHolds: results.reduce((a, r) => a + r.proposalHolds, 0),
     commitWindowCrashes: results.reduce((a, r) => a + r.commitWindowCrashes, 0),
+    snapshotInstalls: results.reduce((a, r) => a + r.snapshotInstalls, 0),
+    snapshotsRefused: results.reduce((a, r) => a + r.snapshotsRefused, 0),
     roundsToCommitAfterGst: results.reduce<number | undefined>((a, r) => (r.roundsToCommitAfterGst === undefined ? a : Math.max(a ?? 0, r.roundsToCommitAfterGst)), undefined),
     violations: results.flatMap((r) =>
       r.violation ? [{ seed: r.seed, invariant: r.violation.invariant, detail: r.violation.detail, atMs: Math.round(r.violation.atMs), trace: r.violation.trace }] : [],

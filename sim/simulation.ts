@@ -1,11 +1,14 @@
 import { KvApplication } from '../node/app/kv-app.js';
 import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica, restartKnowledge, tipToKeep } from '../node/consensus/replica.js';
+import { applicationInputs } from '../node/app/block-inputs.js';
+import { SnapshotSyncError, snapshotProof, type VerifiedSnapshot, verifySnapshot } from '../node/runtime/state-sync.js';
+import { SyncPeerSearch } from '../node/runtime/sync-peers.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
 import { maxFaulty } from '../crypto/qc/quorum.js';
 import { EquivocationDetector } from '../node/consensus/evidence.js';
-import type { ByzantineBehavior, ByzantineContext } from './byzantine.js';
+import type { ByzantineBehavior, ByzantineContext, ServedSnapshot } from './byzantine.js';
 import { composedInfo } from './behaviors/registry.js';
 import { blsCrypto, fakeCrypto, type SimCrypto } from './crypto.js';
 import { EventQueue } from './event-queue.js';
@@ -18,6 +21,8 @@ import { Network } from './network.js';
 import { Prng } from './prng.js';
 
 export const SIM_CHAIN_ID = 'vsmr-sim';
+/** How long a replica waits for a peer's snapshot before it asks the next, in base round timeouts. */
+const SNAPSHOT_ASK_TIMEOUT_ROUNDS = 4;
 
 export interface SimConfig {
   readonly n: number;
@@ -65,9 +70,20 @@ export interface SimConfig {
    * A restarted replica's ledger holds only its top block and this many below it, as a node's
    * does when it took a snapshot at its top (and pruned more than `retainBlocks` below it) just
    * before it went down: the worst case of pruning. Executed states stay for the newest
-   * EXECUTED_WINDOW heights, as the node's store keeps them through a prune. Default: all blocks.
+   * EXECUTED_WINDOW heights, as the node's store keeps them through a prune. It serves that
+   * snapshot, and answers a sync request below its lowest block "pruned" (see `snapshots`).
+   * Default: all blocks.
    */
   readonly retainBlocksOnRestart?: number;
+  /**
+   * Every replica snapshots its application at each height that is a multiple of `interval` and
+   * prunes the blocks more than `retainBlocks` below it, as the node does (SnapshotPolicy). A
+   * replica asked for blocks below its lowest answers "pruned"; the asker runs the runtime's
+   * policy (SyncPeerSearch: the next peer, or after f + 1 such answers a snapshot), fetches a
+   * peer's latest snapshot with its proof, checks it as the node does (verifySnapshot) and
+   * installs it. Default: none (every block kept).
+   */
+  readonly snapshots?: { readonly interval: number; readonly retainBlocks: number };
   /**
    * A crash spec I@FROM-TO takes replica I in the commit window of the first block of round FROM
    * or later that it commits: between the flush of the step that commits it and the flush of
@@ -117,6 +133,10 @@ export interface SeedResult {
   readonly proposalHolds: number;
   /** Crashes in the commit window (SimConfig.crashInCommitWindow) that kept committed blocks off a ledger. */
   readonly commitWindowCrashes: number;
+  /** Certified snapshots honest replicas installed (SimConfig.snapshots, retainBlocksOnRestart). */
+  readonly snapshotInstalls: number;
+  /** Snapshots honest replicas refused (verifySnapshot threw): a lying peer's. */
+  readonly snapshotsRefused: number;
   /** Equivocation evidence (two conflicting signed votes) honest replicas gathered. */
   readonly evidence: number;
   /** Most honest rounds any command took to commit everywhere, counted from max(submission, GST). */
@@ -128,10 +148,19 @@ type TimerKind = 'timer' | 'proposal-timer';
 
 type SimEvent =
   | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage; readonly inst: number }
-  | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number }
-  | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert }
+  | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number; readonly search: Set<number> | undefined }
+  | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert; readonly fromHeight: number; readonly search: Set<number> | undefined }
+  | { readonly kind: 'sync-pruned'; readonly from: number; readonly to: number; readonly lowest: number; readonly fromHeight: number; readonly search: Set<number> | undefined }
+  | { readonly kind: 'snapshot-req'; readonly from: number; readonly to: number; readonly attempt: SnapshotAttempt }
+  | { readonly kind: 'snapshot-resp'; readonly from: number; readonly to: number; readonly snapshot: ServedSnapshot | undefined; readonly attempt: SnapshotAttempt }
   | { readonly kind: 'timer'; readonly timer: TimerKind; readonly replica: number; readonly round: number; readonly token: number }
   | { readonly kind: 'callback'; readonly replica: number; readonly fn: () => void };
+
+/** One snapshot sync of a replica: the peers to try in turn (SyncPeerSearch.snapshotPeers), and which is being tried. */
+interface SnapshotAttempt {
+  readonly peers: readonly number[];
+  readonly at: number;
+}
 
 /** Fake disk: the safety state survives a crash; every write is shown to the vote checker. */
 class ObservedSafetyStorage implements SafetyStorage {
@@ -151,17 +180,28 @@ interface Node {
   readonly honest: boolean;
   replica: Replica | undefined;
   readonly storage: ObservedSafetyStorage;
-  /** What survives a crash as the disk would: ledger, execution results, application state. */
+  /**
+   * What survives a crash as the disk would: ledger, execution results, application state. A
+   * snapshot install leaves holes below its height (blocks and states it never had).
+   */
   readonly ledger: Block[];
   readonly executed: ExecutedState[];
+  /** The lowest block the ledger still holds: blocks below were pruned at a snapshot, or skipped by an install. */
+  lowestBlock: number;
+  /** The latest application snapshot (height and bytes), as the node's store keeps it. */
+  snapshot: { readonly height: number; readonly bytes: Uint8Array } | undefined;
   /** The QC on the ledger's top block, when the commit that appended it carried one (kept with it). */
   commitQc: QuorumCert | undefined;
   /** The certified tip the core held when it crashed (the runtime keeps it on disk after each step). */
   tip: CertifiedTip | undefined;
   /** A crash (SimConfig.crashInCommitWindow) waiting for a commit of a block of this round or later. */
   crashArmed: number | undefined;
-  readonly app: KvApplication;
+  app: KvApplication;
   readonly committedCommands: Set<string>;
+  /** The runtime's memory of which peers said they pruned the blocks it needs (renewed at a restart). */
+  syncPeers: SyncPeerSearch;
+  /** The snapshot ask awaiting its answer: one snapshot sync at a time, as in the runtime, and none across a restart. */
+  snapshotAsk: SnapshotAttempt | undefined;
   /** Bumped on arming and on crash: only the latest armed timer of each kind of a live core fires. */
   readonly timerTokens: Record<TimerKind, number>;
   readonly timerSkew: number;
@@ -217,6 +257,10 @@ export class Simulation {
   private rejectedFromByzantine = 0;
   private proposalHolds = 0;
   private commitWindowCrashes = 0;
+  private snapshotInstalls = 0;
+  private snapshotsRefused = 0;
+  /** The first honest commit of each height (index height - 1), as the checker's canonical log: what an install jumped over. */
+  private readonly canonicalBlocks: Block[] = [];
   private evidence = 0;
 
   constructor(cfg: SimConfig) {
@@ -258,11 +302,15 @@ export class Simulation {
         storage: new ObservedSafetyStorage((prev, next) => this.observeSafety(i, prev, next)),
         ledger: [],
         executed: [],
+        lowestBlock: 1,
+        snapshot: undefined,
         commitQc: undefined,
         tip: undefined,
         crashArmed: undefined,
         app: new KvApplication({ chainId: SIM_CHAIN_ID }),
         committedCommands: new Set(),
+        syncPeers: new SyncPeerSearch(cfg.n, i),
+        snapshotAsk: undefined,
         timerTokens: { timer: 0, 'proposal-timer': 0 },
         timerSkew: 0.9 + 0.2 * skewRng.float(),
         byz: undefined,
@@ -500,17 +548,28 @@ export class Simulation {
             break;
           }
           node.replica = this.newReplica(t.replica);
+          // A new runtime: what it had learnt of its peers, and a snapshot sync it ran, are gone.
+          node.syncPeers = new SyncPeerSearch(this.n, t.replica);
+          node.snapshotAsk = undefined;
           // As the runtime restarts: a new core over the surviving safety state, moved to the
           // ledger's top (its state, its header's claim, the QC kept with it) and given the
-          // certified tip it held; sync brings the rest.
-          const top = node.ledger.at(-1);
-          if (top !== undefined) {
-            const qc = node.commitQc !== undefined && node.commitQc.vote.height === top.height ? node.commitQc : undefined;
+          // certified tip it held; sync brings the rest. After a snapshot install the top block
+          // is not held: its round comes from the QC kept with it.
+          const height = node.ledger.length;
+          if (height > 0) {
+            const qc = node.commitQc !== undefined && node.commitQc.vote.height === height ? node.commitQc : undefined;
+            const round = node.ledger[height - 1]?.round ?? qc?.vote.round;
+            if (round === undefined) throw new Error(`replica ${t.replica}: no block or certificate for its top height ${height}`);
+            if (this.cfg.retainBlocksOnRestart !== undefined) {
+              // The snapshot at the top taken just before the crash, and the prune below it.
+              node.snapshot = { height, bytes: node.app.snapshot() };
+              node.lowestBlock = Math.max(node.lowestBlock, this.lowestBlockOnRestart(height));
+            }
             this.step(t.replica, {
               type: 'state-installed',
-              executed: node.executed[top.height - 1]!,
-              round: top.round,
-              ...restartKnowledge({ top: top.height, lowestBlock: this.lowestBlockOnRestart(top.height), executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
+              executed: node.executed[height - 1]!,
+              round,
+              ...restartKnowledge({ top: height, lowestBlock: node.lowestBlock, executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
               // As the node's runtime: from the application's log, which a prune leaves whole.
               committedIds: node.app.recentRequestIds(node.replica.recentlyCommittedLimit),
               ...(qc ? { highQc: qc } : {}),
@@ -532,11 +591,25 @@ export class Simulation {
         break;
       case 'sync-req':
         this.trace.delivered(this.now, ev.from, ev.to, 'sync-request', ev.fromHeight);
-        this.serveSync(ev.to, ev.from, ev.fromHeight);
+        this.serveSync(ev.to, ev.from, ev.fromHeight, ev.search);
         break;
       case 'sync-resp':
         this.trace.delivered(this.now, ev.from, ev.to, 'sync-response', ev.highQc.vote.round);
         this.step(ev.to, { type: 'sync-response', from: ev.from, blocks: ev.blocks, highQc: ev.highQc });
+        // As the runtime: no blocks is no help in a search (a peer as far behind): go on.
+        if (ev.blocks.length === 0 && ev.search !== undefined) this.askNextPeer(ev.to, ev.fromHeight, ev.search, ev.from);
+        break;
+      case 'sync-pruned':
+        this.trace.delivered(this.now, ev.from, ev.to, 'sync-pruned', ev.lowest);
+        this.onPrunedClaim(ev.to, ev.from, ev.lowest, ev.fromHeight, ev.search ?? new Set([ev.from]));
+        break;
+      case 'snapshot-req':
+        this.trace.delivered(this.now, ev.from, ev.to, 'snapshot-request', ev.attempt.at);
+        this.serveSnapshot(ev.to, ev.from, ev.attempt);
+        break;
+      case 'snapshot-resp':
+        this.trace.delivered(this.now, ev.from, ev.to, 'snapshot-response', ev.snapshot?.height ?? -1);
+        this.onSnapshot(ev.to, ev.from, ev.snapshot, ev.attempt);
         break;
       case 'timer': {
         const node = this.nodes[ev.replica]!;
@@ -572,9 +645,16 @@ export class Simulation {
     if (this.submitted >= max) this.clientsDone = true;
   }
 
-  private serveSync(peer: number, requester: number, fromHeight: number): void {
+  private serveSync(peer: number, requester: number, fromHeight: number, search: Set<number> | undefined): void {
     const node = this.nodes[peer]!;
     if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
+    // As the node's sync service: below the lowest block held (and not above the top), "pruned".
+    const claim = node.byz?.behavior.prunedClaim?.(fromHeight, node.byz.ctx);
+    if (claim !== undefined || (fromHeight < node.lowestBlock && Math.max(1, fromHeight) <= node.ledger.length)) {
+      const lowest = claim ?? node.lowestBlock;
+      this.transmit(peer, requester, syncRequestSize(), (from, to) => ({ kind: 'sync-pruned', from, to, lowest, fromHeight, search }));
+      return;
+    }
     let chain: { blocks: readonly Block[]; highQc: QuorumCert } = node.replica.syncChain();
     const start = Math.max(0, fromHeight - 1);
     let blocks: readonly Block[] = [...node.ledger.slice(start, start + MAX_SYNC_BLOCKS - chain.blocks.length), ...chain.blocks];
@@ -586,7 +666,116 @@ export class Simulation {
       this.checker.onQc(peer, chain.highQc, 'sync response');
       for (const b of blocks) this.checker.onQc(peer, b.parentQc, 'sync response block');
     }
-    this.transmit(peer, requester, syncResponseSize(blocks, chain.highQc), (from, to) => ({ kind: 'sync-resp', from, to, blocks, highQc: chain.highQc }));
+    this.transmit(peer, requester, syncResponseSize(blocks, chain.highQc), (from, to) => ({ kind: 'sync-resp', from, to, blocks, highQc: chain.highQc, fromHeight, search }));
+  }
+
+  /** A sync ask from replica i, by the runtime's search (SyncPeerSearch) when `search` is set. */
+  private askSync(i: number, peer: number, fromHeight: number, search: Set<number> | undefined): void {
+    this.transmit(i, peer, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight, search }));
+  }
+
+  private askNextPeer(i: number, fromHeight: number, search: Set<number>, after: number): void {
+    const node = this.nodes[i]!;
+    if (!node.replica) return;
+    const p = node.syncPeers.nextPeer(fromHeight, node.ledger.length + 1, search, after);
+    if (p !== undefined) this.askSync(i, p, fromHeight, search);
+  }
+
+  /** Peer `peer` told replica i it holds no blocks below `lowest`: the runtime's policy decides what next. */
+  private onPrunedClaim(i: number, peer: number, lowest: number, fromHeight: number, search: Set<number>): void {
+    const node = this.nodes[i]!;
+    if (!node.replica) return;
+    const next = node.syncPeers.onPrunedClaim(peer, lowest, fromHeight, node.ledger.length + 1, search);
+    if (next.snapshot) {
+      if (node.snapshotAsk === undefined) this.askSnapshot(i, { peers: node.syncPeers.snapshotPeers(peer), at: 0 });
+    } else if (next.ask !== undefined) {
+      this.askSync(i, next.ask, fromHeight, search);
+    }
+  }
+
+  /**
+   * Asks the attempt's current peer for its snapshot; one that does not answer in time (down, or
+   * the message lost) is passed over, as the runtime's request times out.
+   */
+  private askSnapshot(i: number, attempt: SnapshotAttempt): void {
+    const node = this.nodes[i]!;
+    const peer = attempt.peers[attempt.at];
+    node.snapshotAsk = peer === undefined ? undefined : attempt;
+    if (peer === undefined) return;
+    this.transmit(i, peer, syncRequestSize(), (from, to) => ({ kind: 'snapshot-req', from, to, attempt }));
+    this.queue.push(this.now + SNAPSHOT_ASK_TIMEOUT_ROUNDS * this.baseTimeoutMs, {
+      kind: 'callback',
+      replica: i,
+      fn: () => {
+        if (node.snapshotAsk !== attempt) return;
+        this.trace.note(`${this.now.toFixed(3)} snapshot ask of ${i} to ${peer} timed out`);
+        this.askSnapshot(i, { ...attempt, at: attempt.at + 1 });
+      },
+    });
+  }
+
+  /**
+   * A replica's latest snapshot with the proof its certified chain gives (snapshotProof, as the
+   * node serves it), or nothing: none taken, no certified header covers it yet, or a Byzantine
+   * replica that serves no sync.
+   */
+  private serveSnapshot(peer: number, requester: number, attempt: SnapshotAttempt): void {
+    const node = this.nodes[peer]!;
+    if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
+    const snap = node.snapshot;
+    const ledger = { committedHeight: () => node.ledger.length, block: (h: number) => (h >= node.lowestBlock ? node.ledger[h - 1] : undefined) };
+    const proof = snap === undefined ? undefined : snapshotProof(ledger, snap.height, node.replica.syncChain());
+    let snapshot: ServedSnapshot | undefined = snap === undefined || proof === undefined ? undefined : { height: snap.height, bytes: snap.bytes, proof };
+    if (snapshot !== undefined && node.byz?.behavior.snapshotResponse) snapshot = node.byz.behavior.snapshotResponse(snapshot, node.byz.ctx);
+    this.transmit(peer, requester, syncResponseSize(proof?.blocks ?? [], node.replica.highestQc) + (snap?.bytes.length ?? 0), (from, to) => ({ kind: 'snapshot-resp', from, to, snapshot, attempt }));
+  }
+
+  /**
+   * Replica i's answer from a peer: checked as the node checks it (verifySnapshot, the node's
+   * own function) and installed as the runtime installs it; a refused or missing one moves to
+   * the next peer of the attempt (after the last peer, the attempt ends: the core's next sync
+   * ask starts another search).
+   */
+  private onSnapshot(i: number, peer: number, served: ServedSnapshot | undefined, attempt: SnapshotAttempt): void {
+    const node = this.nodes[i]!;
+    // An answer after its ask timed out, or to an ask from before a restart, is no longer awaited.
+    if (!node.replica || node.snapshotAsk !== attempt) return;
+    const next = (): void => this.askSnapshot(i, { ...attempt, at: attempt.at + 1 });
+    if (served === undefined || served.height <= node.ledger.length) {
+      next();
+      return;
+    }
+    let v: VerifiedSnapshot;
+    try {
+      v = verifySnapshot(SIM_CHAIN_ID, served.height, served.bytes, served.proof, this.crypto.certs, { chainId: SIM_CHAIN_ID });
+    } catch (err) {
+      if (!(err instanceof SnapshotSyncError)) throw err;
+      this.trace.note(`${this.now.toFixed(3)} snapshot from ${peer} refused at ${i}: ${err.reason}`);
+      if (node.honest) this.snapshotsRefused++;
+      next();
+      return;
+    }
+    node.snapshotAsk = undefined;
+    const t = v.executed.height;
+    if (t <= node.ledger.length) return;
+    this.trace.note(`${this.now.toFixed(3)} snapshot install: ${i} at height ${t} from ${peer}`);
+    if (node.honest) {
+      this.snapshotInstalls++;
+      this.checker.onInstall(i, v.executed);
+      this.checker.onExecuted(i, v.executed);
+      // What the blocks it jumped over committed, for the liveness check.
+      for (let h = node.ledger.length + 1; h <= t; h++) for (const c of this.canonicalBlocks[h - 1]?.payload ?? []) node.committedCommands.add(commandKey(c));
+    }
+    // As the store's installSnapshot: no block or state below, the installed state and its QC.
+    node.ledger.length = 0;
+    node.ledger.length = t;
+    node.executed.length = 0;
+    node.executed[t - 1] = v.executed;
+    node.lowestBlock = t + 1;
+    node.commitQc = v.rootQc;
+    node.snapshot = { height: t, bytes: v.bytes };
+    node.app = v.app;
+    this.step(i, { type: 'state-installed', executed: v.executed, round: v.round, highQc: v.rootQc, syncFrom: peer, committedIds: v.app.recentRequestIds(node.replica.recentlyCommittedLimit) });
   }
 
   private step(i: number, event: ConsensusEvent, fromInstance = 0): void {
@@ -650,7 +839,7 @@ export class Simulation {
           if (a.qc !== undefined) node.commitQc = a.qc;
           break;
         case 'sync-request':
-          this.transmit(i, a.to, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight: a.fromHeight }));
+          this.askSync(i, a.to, a.fromHeight, undefined);
           break;
         case 'reject':
           break;
@@ -673,10 +862,20 @@ export class Simulation {
       return node.executed[node.executed.length - 1] ?? { height: 0, blockId: b.id, stateRoot: new Uint8Array(32), logRoot: new Uint8Array(32) };
     }
     node.ledger.push(b);
+    if (node.honest && this.canonicalBlocks.length < b.height) this.canonicalBlocks.push(b);
     for (const c of b.payload) node.committedCommands.add(commandKey(c));
-    const r = node.app.applyBlock([...b.payload]);
+    // As the node executes a block (and as verifySnapshot replays one): the simulator's commands
+    // are not signed requests, so they commit as MALFORMED and change the log alone.
+    const { commands, origins } = applicationInputs(b.payload);
+    const r = node.app.applyBlock(commands, origins);
     const state: ExecutedState = { height: b.height, blockId: b.id, stateRoot: r.stateRoot, logRoot: r.logRoot };
-    node.executed.push(state);
+    node.executed[b.height - 1] = state;
+    if (node.honest) this.checker.onExecuted(node.index, state);
+    const policy = this.cfg.snapshots;
+    if (policy !== undefined && policy.interval > 0 && b.height % policy.interval === 0) {
+      node.snapshot = { height: b.height, bytes: node.app.snapshot() };
+      node.lowestBlock = Math.max(node.lowestBlock, b.height - policy.retainBlocks);
+    }
     return state;
   }
 
@@ -748,6 +947,8 @@ export class Simulation {
       rejectedFromByzantine: this.rejectedFromByzantine,
       proposalHolds: this.proposalHolds,
       commitWindowCrashes: this.commitWindowCrashes,
+      snapshotInstalls: this.snapshotInstalls,
+      snapshotsRefused: this.snapshotsRefused,
       evidence: this.evidence,
       roundsToCommitAfterGst: this.liveness.maxRoundsAfterGst,
     };

@@ -16,6 +16,7 @@ interface SimOptions {
   partition?: PartitionSpec;
   crash: string[];
   retainBlocks?: number;
+  snapshots?: { interval: number; retainBlocks: number };
   crashInCommitWindow?: boolean;
   byzantine: number;
   behavior?: string;
@@ -52,6 +53,16 @@ function partition(v: string): PartitionSpec {
   }
 }
 
+/** INTERVAL/RETAIN: a snapshot every INTERVAL heights, blocks kept RETAIN below it. */
+function snapshotPolicy(v: string): { interval: number; retainBlocks: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected INTERVAL/RETAIN, two integers (a snapshot every INTERVAL heights, RETAIN blocks kept below it)');
+  const interval = Number(m[1]);
+  const retainBlocks = Number(m[2]);
+  if (interval < 1 || interval > 1_000_000 || retainBlocks > 1_000_000) throw new InvalidArgumentError('expected INTERVAL in [1, 1000000] and RETAIN in [0, 1000000]');
+  return { interval, retainBlocks };
+}
+
 function usageError(program: Command, message: string): never {
   program.error(`error: ${message}`, { exitCode: 2, code: 'vsmr.sim.usage' });
 }
@@ -77,6 +88,12 @@ export function registerSimCommand(program: Command): void {
       new Option('--retain-blocks <n>', "a restarted replica's ledger keeps only its top block and n below it (a node pruned at a snapshot just before its crash)").argParser(
         integer(0, 1_000_000),
       ),
+    )
+    .addOption(
+      new Option(
+        '--snapshots <interval/retain>',
+        'every replica snapshots each INTERVAL heights and prunes blocks more than RETAIN below; a replica behind installs a peer\'s certified snapshot',
+      ).argParser(snapshotPolicy),
     )
     .addOption(
       new Option('--crash-in-commit-window', "each --crash I@FROM-TO takes replica I at its first commit of a block of round FROM or later, before the commit reaches its ledger"),
@@ -125,6 +142,7 @@ export function registerSimCommand(program: Command): void {
           partitions: opts.partition ? [opts.partition] : [],
           crashes,
           ...(opts.retainBlocks !== undefined ? { retainBlocksOnRestart: opts.retainBlocks } : {}),
+          ...(opts.snapshots !== undefined ? { snapshots: opts.snapshots } : {}),
           ...(opts.crashInCommitWindow ? { crashInCommitWindow: true } : {}),
           byzantine: opts.byzantine,
           ...(opts.behavior !== undefined ? { behavior: opts.behavior } : {}),
@@ -145,6 +163,7 @@ export function registerSimCommand(program: Command): void {
         opts.partition ? `--partition ${opts.partition.fromRound}-${opts.partition.toRound}` : '',
         ...opts.crash.map((c) => `--crash ${c}`),
         opts.retainBlocks !== undefined ? `--retain-blocks ${opts.retainBlocks}` : '',
+        opts.snapshots !== undefined ? `--snapshots ${opts.snapshots.interval}/${opts.snapshots.retainBlocks}` : '',
         opts.crashInCommitWindow ? '--crash-in-commit-window' : '',
         opts.byzantine > 0 ? `--byzantine ${opts.byzantine} --behavior ${opts.behavior}` : '',
         opts.realCrypto ? '--real-crypto' : '',
@@ -170,6 +189,7 @@ export function registerSimCommand(program: Command): void {
             (s.traceHash ? `  trace hash: ${s.traceHash}\n` : '') +
             (s.proposalHolds > 0 ? `  held roots-only proposals: ${s.proposalHolds}\n` : '') +
             (opts.crashInCommitWindow ? `  crashes in the commit window: ${s.commitWindowCrashes}\n` : '') +
+            (opts.snapshots !== undefined || opts.retainBlocks !== undefined ? `  snapshot installs: ${s.snapshotInstalls}, refused: ${s.snapshotsRefused}\n` : '') +
             (s.byzantine > 0 ? `  detection: ${s.rejectedFromByzantine} Byzantine messages rejected, ${s.evidence} equivocation evidence\n` : '') +
             `  violations: ${s.safetyViolations} safety, ${s.livenessViolations} liveness\n`,
         );

@@ -160,7 +160,7 @@ export function verifySnapshot(
  * when no certified header covers the snapshot yet (it was taken moments ago) or the proof would
  * exceed MAX_SNAPSHOT_PROOF_BLOCKS.
  */
-export function snapshotProof(store: LedgerStore, height: number, tip: { blocks: readonly Block[]; highQc: QuorumCert }): SnapshotProof | undefined {
+export function snapshotProof(store: Pick<LedgerStore, 'committedHeight' | 'block'>, height: number, tip: { blocks: readonly Block[]; highQc: QuorumCert }): SnapshotProof | undefined {
   const top = store.committedHeight();
   const blocks: Block[] = [];
   const next = (h: number): Block | undefined => (h <= top ? store.block(h) : tip.blocks.find((b) => b.height === h));

@@ -467,9 +467,28 @@ const wrongState: BehaviorInfo = {
 
 const lyingSync: BehaviorInfo = {
   name: 'lying-sync',
-  description: 'answers sync requests with bad blocks (tampered payloads, forged QCs, gaps) and a forged high QC',
+  description:
+    'answers sync requests with bad blocks (tampered payloads, forged QCs, gaps) and a forged high QC, says half of the time that blocks it holds are pruned, and serves tampered snapshots (bytes, height, proof blocks, QC)',
   create: (ctx) =>
     behavior('lying-sync', {
+      // Pushes an asker towards a snapshot it does not need: one such word must not be enough.
+      prunedClaim: (fromHeight) => (ctx.rng.chance(0.5) ? Math.max(1, fromHeight) + 1 + ctx.rng.int(0, 20) : undefined),
+      snapshotResponse: (served) => {
+        switch (ctx.rng.int(0, 3)) {
+          case 0: {
+            const bytes = served.bytes.slice();
+            const k = ctx.rng.int(0, bytes.length - 1);
+            bytes[k] = bytes[k]! ^ 1;
+            return { ...served, bytes };
+          }
+          case 1:
+            return { ...served, height: served.height + 1 };
+          case 2:
+            return { ...served, proof: { ...served.proof, blocks: served.proof.blocks.slice(1) } };
+          default:
+            return { ...served, proof: { ...served.proof, qc: { ...served.proof.qc, certificate: randomBytes(ctx.rng, served.proof.qc.certificate.length || 40) } } };
+        }
+      },
       syncResponse: (blocks, highQc) => {
         const forged: QuorumCert = { vote: { ...highQc.vote, round: highQc.vote.round + 5 }, certificate: randomBytes(ctx.rng, highQc.certificate.length || 40) };
         if (blocks.length === 0) return { blocks, highQc: forged };

@@ -29,6 +29,37 @@ describe('sim: invariant checker on fabricated histories', () => {
     assert.equal(chk.canonicalHeight, 2);
   });
 
+  it('moves a replica that installed a snapshot to its height, only onto the block the others committed there', () => {
+    const installedAt = (k: number, height: number): InvariantChecker => {
+      const chk = checker();
+      chk.onCommit(0, block(1, 1, 'a'));
+      chk.onCommit(0, block(2, 2, 'b'));
+      chk.onInstall(1, { height, blockId: id(k) });
+      return chk;
+    };
+    const ok = installedAt(2, 2);
+    assert.equal(ok.violation, undefined);
+    assert.equal(ok.heightOf(1), 2);
+    assert.equal(ok.onCommit(1, block(3, 3, 'c')), true, 'it commits on from the installed height');
+    assert.equal(ok.violation, undefined);
+    assert.equal(installedAt(9, 2).violation?.invariant, 'agreement', 'another block at that height');
+    assert.equal(installedAt(3, 3).violation?.invariant, 'agreement', 'a height no honest replica committed');
+    const below = installedAt(1, 1);
+    below.onInstall(1, { height: 1, blockId: id(1) });
+    assert.equal(below.violation?.invariant, 'prefix-consistency', 'at or below its own height');
+  });
+
+  it('reports an honest replica whose execution of a height differs from another\'s', () => {
+    const chk = checker();
+    const state = (height: number, k: number) => ({ height, stateRoot: id(k), logRoot: id(k + 1) });
+    chk.onExecuted(0, state(1, 5));
+    chk.onExecuted(1, state(1, 5));
+    chk.onExecuted(1, state(2, 7));
+    assert.equal(chk.violation, undefined);
+    chk.onExecuted(2, { ...state(2, 7), logRoot: id(9) });
+    assert.equal((chk.violation as Violation | undefined)?.invariant, 'agreement');
+  });
+
   it('reports conflicting commits at one height (agreement)', () => {
     const chk = checker();
     chk.onCommit(0, block(1, 1, 'a'));

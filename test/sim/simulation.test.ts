@@ -181,6 +181,29 @@ const SCENARIOS: { name: string; seeds: number; cfg: Omit<SimConfig, 'seed'>; ch
     },
   },
   {
+    // The others snapshot every 5 heights and keep 2 blocks below: replica 0, back after 22
+    // rounds, hears "pruned" from f + 1 of them and installs a certified snapshot (the node's
+    // verifySnapshot), then commits on; every command must reach it.
+    name: 'a replica back from a long crash installs a certified snapshot the others pruned below',
+    seeds: 20,
+    cfg: { n: 4, rounds: 60, snapshots: { interval: 5, retainBlocks: 2 }, crashes: [{ replica: 0, fromRound: 8, toRound: 30 }] },
+    check: (r) => {
+      assert.ok(r.snapshotInstalls >= 1, `installs: ${r.snapshotInstalls}`);
+      assert.equal(r.committedCommands, r.submittedCommands);
+    },
+  },
+  {
+    // The Byzantine replica serves tampered snapshots (bytes, height, proof, QC) and says blocks
+    // are pruned when they are not; each lie is refused and an honest peer's snapshot installed.
+    name: 'a lying peer\'s snapshots are refused, and an honest one is installed',
+    seeds: 20,
+    cfg: { n: 4, rounds: 60, byzantine: 1, behavior: 'lying-sync', snapshots: { interval: 5, retainBlocks: 2 }, crashes: [{ replica: 0, fromRound: 8, toRound: 30 }] },
+    check: (r) => {
+      assert.ok(r.snapshotsRefused >= 1, `refused: ${r.snapshotsRefused}`);
+      assert.ok(r.snapshotInstalls >= 1, `installs: ${r.snapshotInstalls}`);
+    },
+  },
+  {
     name: 'mixed: drops, then a partition, then a crash-restart',
     seeds: 55,
     cfg: { n: 4, rounds: 40, drop: 0.03, partitions: [{ fromRound: 5, toRound: 12 }], crashes: [{ replica: 3, fromRound: 18, toRound: 26 }] },
