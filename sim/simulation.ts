@@ -2,7 +2,7 @@ import { KvApplication } from '../node/app/kv-app.js';
 import type { CertifiedTip, ConsensusAction, ConsensusEvent, ConsensusMessage } from '../node/consensus/messages.js';
 import { MAX_SYNC_BLOCKS, Replica, restartKnowledge, tipToKeep } from '../node/consensus/replica.js';
 import { applicationInputs } from '../node/app/block-inputs.js';
-import { SnapshotSyncError, snapshotProof, type VerifiedSnapshot, verifySnapshot } from '../node/runtime/state-sync.js';
+import { MAX_PENDING_SNAPSHOTS, newestProvenSnapshot, SnapshotSyncError, snapshotProof, type VerifiedSnapshot, verifySnapshot } from '../node/runtime/state-sync.js';
 import { SyncPeerSearch } from '../node/runtime/sync-peers.js';
 import type { SafetyState, SafetyStorage } from '../node/consensus/safety-rules.js';
 import type { Block, ExecutedState, QuorumCert } from '../protocol/types.js';
@@ -70,14 +70,14 @@ export interface SimConfig {
    * A restarted replica's ledger holds only its top block and this many below it, as a node's
    * does when it took a snapshot at its top (and pruned more than `retainBlocks` below it) just
    * before it went down: the worst case of pruning. Executed states stay for the newest
-   * EXECUTED_WINDOW heights, as the node's store keeps them through a prune. It serves that
-   * snapshot, and answers a sync request below its lowest block "pruned" (see `snapshots`).
-   * Default: all blocks.
+   * EXECUTED_WINDOW heights, as the node's store keeps them through a prune. This is what its
+   * restarted core reads; what it serves follows `snapshots`. Default: all blocks.
    */
   readonly retainBlocksOnRestart?: number;
   /**
-   * Every replica snapshots its application at each height that is a multiple of `interval` and
-   * prunes the blocks more than `retainBlocks` below it, as the node does (SnapshotPolicy). A
+   * Every replica snapshots its application at each height that is a multiple of `interval` and,
+   * once a certified header covers it (newestProvenSnapshot), keeps it and prunes the blocks more
+   * than `retainBlocks` below it, as the node does (SnapshotPolicy). A
    * replica asked for blocks below its lowest answers "pruned"; the asker runs the runtime's
    * policy (SyncPeerSearch: the next peer, or after f + 1 such answers a snapshot), fetches a
    * peer's latest snapshot with its proof, checks it as the node does (verifySnapshot) and
@@ -190,6 +190,8 @@ interface Node {
   lowestBlock: number;
   /** The latest application snapshot (height and bytes), as the node's store keeps it. */
   snapshot: { readonly height: number; readonly bytes: Uint8Array } | undefined;
+  /** Snapshots taken that no certified header covers yet, oldest first (the runtime's pendingSnapshots; memory). */
+  readonly pendingSnapshots: { readonly height: number; readonly bytes: Uint8Array }[];
   /** The QC on the ledger's top block, when the commit that appended it carried one (kept with it). */
   commitQc: QuorumCert | undefined;
   /** The certified tip the core held when it crashed (the runtime keeps it on disk after each step). */
@@ -304,6 +306,7 @@ export class Simulation {
         executed: [],
         lowestBlock: 1,
         snapshot: undefined,
+        pendingSnapshots: [],
         commitQc: undefined,
         tip: undefined,
         crashArmed: undefined,
@@ -540,6 +543,11 @@ export class Simulation {
           const node = this.nodes[t.replica]!;
           node.crashArmed = undefined;
           if (!this.crashed.delete(t.replica)) break;
+          // A new runtime: what it had learnt of its peers, a snapshot sync it ran, and the
+          // snapshots it held unproven are gone.
+          node.syncPeers = new SyncPeerSearch(this.n, t.replica);
+          node.snapshotAsk = undefined;
+          node.pendingSnapshots.length = 0;
           if (this.cfg.unsafeAmnesiaOnRestart) {
             // The consensus state is lost: a core from genesis, which re-commits from the ledger.
             node.storage.saved = null;
@@ -548,9 +556,6 @@ export class Simulation {
             break;
           }
           node.replica = this.newReplica(t.replica);
-          // A new runtime: what it had learnt of its peers, and a snapshot sync it ran, are gone.
-          node.syncPeers = new SyncPeerSearch(this.n, t.replica);
-          node.snapshotAsk = undefined;
           // As the runtime restarts: a new core over the surviving safety state, moved to the
           // ledger's top (its state, its header's claim, the QC kept with it) and given the
           // certified tip it held; sync brings the rest. After a snapshot install the top block
@@ -560,16 +565,11 @@ export class Simulation {
             const qc = node.commitQc !== undefined && node.commitQc.vote.height === height ? node.commitQc : undefined;
             const round = node.ledger[height - 1]?.round ?? qc?.vote.round;
             if (round === undefined) throw new Error(`replica ${t.replica}: no block or certificate for its top height ${height}`);
-            if (this.cfg.retainBlocksOnRestart !== undefined) {
-              // The snapshot at the top taken just before the crash, and the prune below it.
-              node.snapshot = { height, bytes: node.app.snapshot() };
-              node.lowestBlock = Math.max(node.lowestBlock, this.lowestBlockOnRestart(height));
-            }
             this.step(t.replica, {
               type: 'state-installed',
               executed: node.executed[height - 1]!,
               round,
-              ...restartKnowledge({ top: height, lowestBlock: node.lowestBlock, executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
+              ...restartKnowledge({ top: height, lowestBlock: Math.max(node.lowestBlock, this.lowestBlockOnRestart(height)), executed: (h) => node.executed[h - 1], blocks: (a, b) => node.ledger.slice(a - 1, b) }),
               // As the node's runtime: from the application's log, which a prune leaves whole.
               committedIds: node.app.recentRequestIds(node.replica.recentlyCommittedLimit),
               ...(qc ? { highQc: qc } : {}),
@@ -669,6 +669,11 @@ export class Simulation {
     this.transmit(peer, requester, syncResponseSize(blocks, chain.highQc), (from, to) => ({ kind: 'sync-resp', from, to, blocks, highQc: chain.highQc, fromHeight, search }));
   }
 
+  /** What snapshotProof reads of a replica's ledger: its committed height and the blocks it still holds. */
+  private ledgerView(node: Node): { committedHeight(): number; block(h: number): Block | undefined } {
+    return { committedHeight: () => node.ledger.length, block: (h) => (h >= node.lowestBlock ? node.ledger[h - 1] : undefined) };
+  }
+
   /** A sync ask from replica i, by the runtime's search (SyncPeerSearch) when `search` is set. */
   private askSync(i: number, peer: number, fromHeight: number, search: Set<number> | undefined): void {
     this.transmit(i, peer, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight, search }));
@@ -723,8 +728,7 @@ export class Simulation {
     const node = this.nodes[peer]!;
     if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
     const snap = node.snapshot;
-    const ledger = { committedHeight: () => node.ledger.length, block: (h: number) => (h >= node.lowestBlock ? node.ledger[h - 1] : undefined) };
-    const proof = snap === undefined ? undefined : snapshotProof(ledger, snap.height, node.replica.syncChain());
+    const proof = snap === undefined ? undefined : snapshotProof(this.ledgerView(node), snap.height, node.replica.syncChain());
     let snapshot: ServedSnapshot | undefined = snap === undefined || proof === undefined ? undefined : { height: snap.height, bytes: snap.bytes, proof };
     if (snapshot !== undefined && node.byz?.behavior.snapshotResponse) snapshot = node.byz.behavior.snapshotResponse(snapshot, node.byz.ctx);
     this.transmit(peer, requester, syncResponseSize(proof?.blocks ?? [], node.replica.highestQc) + (snap?.bytes.length ?? 0), (from, to) => ({ kind: 'snapshot-resp', from, to, snapshot, attempt }));
@@ -772,6 +776,7 @@ export class Simulation {
     node.executed.length = 0;
     node.executed[t - 1] = v.executed;
     node.lowestBlock = t + 1;
+    node.pendingSnapshots.length = 0;
     node.commitQc = v.rootQc;
     node.snapshot = { height: t, bytes: v.bytes };
     node.app = v.app;
@@ -862,7 +867,7 @@ export class Simulation {
       return node.executed[node.executed.length - 1] ?? { height: 0, blockId: b.id, stateRoot: new Uint8Array(32), logRoot: new Uint8Array(32) };
     }
     node.ledger.push(b);
-    if (node.honest && this.canonicalBlocks.length < b.height) this.canonicalBlocks.push(b);
+    if (node.honest) this.canonicalBlocks[b.height - 1] ??= b;
     for (const c of b.payload) node.committedCommands.add(commandKey(c));
     // As the node executes a block (and as verifySnapshot replays one): the simulator's commands
     // are not signed requests, so they commit as MALFORMED and change the log alone.
@@ -871,10 +876,17 @@ export class Simulation {
     const state: ExecutedState = { height: b.height, blockId: b.id, stateRoot: r.stateRoot, logRoot: r.logRoot };
     node.executed[b.height - 1] = state;
     if (node.honest) this.checker.onExecuted(node.index, state);
+    // As the runtime: a snapshot at each interval height, saved (and the blocks below it pruned)
+    // only once a certified header covers it.
     const policy = this.cfg.snapshots;
-    if (policy !== undefined && policy.interval > 0 && b.height % policy.interval === 0) {
-      node.snapshot = { height: b.height, bytes: node.app.snapshot() };
-      node.lowestBlock = Math.max(node.lowestBlock, b.height - policy.retainBlocks);
+    if (policy !== undefined && policy.interval > 0 && b.height % policy.interval === 0 && node.pendingSnapshots.length < MAX_PENDING_SNAPSHOTS) {
+      node.pendingSnapshots.push({ height: b.height, bytes: node.app.snapshot() });
+    }
+    const proven = node.replica === undefined ? undefined : newestProvenSnapshot(node.pendingSnapshots, this.ledgerView(node), node.replica.syncChain());
+    if (policy !== undefined && proven !== undefined) {
+      node.pendingSnapshots.splice(0, proven.index + 1);
+      node.snapshot = proven.snapshot;
+      node.lowestBlock = Math.max(node.lowestBlock, proven.snapshot.height - policy.retainBlocks);
     }
     return state;
   }

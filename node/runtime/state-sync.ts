@@ -178,6 +178,32 @@ export function snapshotProof(store: Pick<LedgerStore, 'committedHeight' | 'bloc
   return undefined;
 }
 
+/**
+ * Snapshots a validator holds until a certified header covers them: headers lag commits by a few
+ * heights, so with an interval shorter than that several wait at once; past this many the older
+ * are kept (they are proven first) and newer interval heights skipped.
+ */
+export const MAX_PENDING_SNAPSHOTS = 2;
+
+/**
+ * The newest of `pending` (ascending heights) that a certified header now covers, with its
+ * proof: the one to save and prune below (it and the older ones leave the list). A snapshot is
+ * saved, and blocks pruned below it, only once provable: until then the previous one, with
+ * every block above it, stays what a validator serves, or a validator far behind could find
+ * the blocks it needs pruned at f + 1 peers and no snapshot any of them can prove.
+ */
+export function newestProvenSnapshot<S extends { readonly height: number }>(
+  pending: readonly S[],
+  store: Pick<LedgerStore, 'committedHeight' | 'block'>,
+  tip: { blocks: readonly Block[]; highQc: QuorumCert },
+): { readonly index: number; readonly snapshot: S; readonly proof: SnapshotProof } | undefined {
+  for (let k = pending.length - 1; k >= 0; k--) {
+    const proof = snapshotProof(store, pending[k]!.height, tip);
+    if (proof !== undefined) return { index: k, snapshot: pending[k]!, proof };
+  }
+  return undefined;
+}
+
 /** A whole transfer's time allowance: a floor, plus time per MiB at a slow but honest rate (512 KiB/s). */
 export function snapshotTransferAllowanceMs(total: number): number {
   return 30_000 + Math.ceil(total / MAX_SNAPSHOT_CHUNK_BYTES) * 2_000;

@@ -20,7 +20,7 @@ import { clientKeyTag, MIN_REQUEST_BYTES, requestHeader } from '../../protocol/r
 import type { SnapshotProof } from '../../network/codec.js';
 import { MAX_SNAPSHOT_CHUNK_BYTES, MAX_SYNC_RESPONSE_BYTES } from '../../network/codec.js';
 import { type Clock, type ConsensusTransport, type LedgerStore, type SnapshotChunkAnswer, type SyncAnswer, systemClock } from './ports.js';
-import { downloadSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
+import { downloadSnapshot, MAX_PENDING_SNAPSHOTS, newestProvenSnapshot, SnapshotSyncError, snapshotProof, verifySnapshot, verifySnapshotProof } from './state-sync.js';
 import { SyncPeerSearch } from './sync-peers.js';
 import { snapshotLimits } from '../app/snapshot.js';
 import { mempoolShare, ShareCheck, type ShareAmount } from './mempool-shares.js';
@@ -181,6 +181,8 @@ export class ValidatorNode {
   private keptTip: { qc: QuorumCert; tc: TimeoutCert | undefined; complete: boolean; voted: Block | undefined };
   /** The snapshot served to peers, with its proof once one exists: read from disk once. */
   private served: { height: number; bytes: Uint8Array; proof: SnapshotProof | undefined } | undefined;
+  /** Snapshots taken at interval heights that no certified header covers yet, oldest first (saveSnapshotOnceProven). */
+  private readonly pendingSnapshots: { height: number; bytes: Uint8Array }[] = [];
   private snapshotSyncing = false;
   /** Whom to ask for blocks next, and when to turn to a snapshot: each peer's word that what lies below its lowest block is gone. */
   private readonly syncPeers: SyncPeerSearch;
@@ -976,21 +978,41 @@ export class ValidatorNode {
     this.opts.metrics?.committedHeight.set(block.height);
     this.opts.metrics?.committedCommands.inc(block.payload.length);
     const every = this.snapshots.interval;
-    if (every > 0 && block.height % every === 0 && !this.takeSnapshot(block.height)) return undefined;
+    // Past MAX_PENDING_SNAPSHOTS unproven ones (an interval shorter than headers lag), the older
+    // are kept: they are proven first.
+    if (every > 0 && block.height % every === 0 && this.pendingSnapshots.length < MAX_PENDING_SNAPSHOTS) {
+      this.pendingSnapshots.push({ height: block.height, bytes: this.#app.snapshot() });
+    }
+    if (this.pendingSnapshots.length > 0 && !this.saveSnapshotOnceProven()) return undefined;
     return state;
   }
 
   /**
-   * Writes the application snapshot at `height` (the block at `height` is already durable, so
-   * a kill -9 anywhere here loses nothing: the snapshot is derived data) and then drops blocks
-   * more than retainBlocks below it. False after stopping the node on a storage failure.
+   * Saves the newest pending snapshot a certified header covers, and prunes below it
+   * (newestProvenSnapshot). Pruning at the snapshot itself stranded a validator far
+   * behind when the chain stopped before a header claimed the new snapshot's state, the moment f
+   * Byzantine validators chose to stop voting with it needed for a quorum: every honest peer said
+   * "pruned" and none had a snapshot it could prove (the simulator's snapshot model, n = 7).
+   * False after stopping the node on a storage failure.
    */
-  private takeSnapshot(height: number): boolean {
+  private saveSnapshotOnceProven(): boolean {
+    const proven = newestProvenSnapshot(this.pendingSnapshots, this.opts.store, this.replica.syncChain());
+    if (proven === undefined) return true;
+    this.pendingSnapshots.splice(0, proven.index + 1);
+    return this.takeSnapshot(proven.snapshot.height, proven.snapshot.bytes, proven.proof);
+  }
+
+  /**
+   * Writes the application snapshot taken at `height`, which `proof` certifies (the blocks up to
+   * it are already durable, so a kill -9 anywhere here loses nothing: the snapshot is derived
+   * data), and then drops blocks more than retainBlocks below it. False after stopping the node
+   * on a storage failure.
+   */
+  private takeSnapshot(height: number, bytes: Uint8Array, proof: SnapshotProof): boolean {
     const store = this.opts.store;
     try {
-      const bytes = this.#app.snapshot();
       store.saveSnapshot(height, bytes);
-      this.served = { height, bytes, proof: undefined };
+      this.served = { height, bytes, proof };
       this.opts.metrics?.snapshotsTaken.inc();
       const below = height - this.snapshots.retainBlocks;
       // The executed states of the newest EXECUTED_WINDOW heights outlive their blocks: a core
@@ -1069,6 +1091,7 @@ export class ValidatorNode {
           this.opts.store.installSnapshot(v.executed, v.bytes, v.rootQc);
           this.#app = v.app;
           this.served = undefined;
+          this.pendingSnapshots.length = 0;
           this.opts.metrics?.snapshotsInstalled.inc();
           this.opts.metrics?.committedHeight.set(v.executed.height);
           this.opts.logger?.info({ peer, height: v.executed.height, bytes: v.bytes.length }, 'installed a certified snapshot');

@@ -104,6 +104,18 @@ describe('adversarial sim: every behaviour with at most f Byzantine replicas', f
     clean(r, 'equivocate with three pruned restarts in a commit window and drops');
   });
 
+  it('twins seed 22 at n = 7 with two replicas far behind and snapshots every 3 heights keeping none: they catch up', () => {
+    // The honest peers pruned below their newest snapshot the moment they took it; the chain
+    // stopped right after it, before any header claimed its state, with the two needed for a
+    // quorum: every peer said "pruned" and none could prove its snapshot. A snapshot is now
+    // saved, and blocks pruned below it, only once a certified header covers it (3 of 60 twins
+    // and 5 of 60 byzzfuzz seeds stalled so; none now).
+    const crashes = [0, 1].map((replica) => ({ replica, fromRound: 8, toRound: 30 }));
+    const r = runSeed({ n: 7, seed: 22, rounds: 60, drop: 0.05, byzantine: 2, behavior: 'twins', crashes, snapshots: { interval: 3, retainBlocks: 0 } });
+    clean(r, 'twins at n = 7 with snapshots');
+    assert.ok(r.snapshotInstalls >= 1, `installs: ${r.snapshotInstalls}`);
+  });
+
   it('bad-bitmap seed 2 with two honest restarts: a request only one leader held still commits', () => {
     // Replicas 0 and 1 lost their queues in a restart, so only replica 2 held the request; the
     // Byzantine replica 3 leads right after it and spoils the QC on each of its blocks, so none

@@ -107,12 +107,18 @@ describe('state sync by certified snapshot (in-process runtime, fake network)', 
   /** An honest snapshot of validator 0, fetched through its serving path. */
   const honest = () => downloadSnapshot(async (h, off) => net.nodes[0]!.serveSnapshot(h, off), 0);
 
-  it('takes snapshots every interval and prunes below them minus the retained blocks', async () => {
+  it('takes snapshots every interval, saves each once a certified header covers it, and prunes below it minus the retained blocks', async () => {
     const s = stores[0]!;
     const snap = s.latestSnapshot()!;
     assert.equal(snap.height % policy.interval, 0);
     assert.equal(s.lowestBlockHeight(), snap.height - policy.retainBlocks);
     assert.equal(s.block(s.lowestBlockHeight() - 1), undefined);
+    // The executed states of the window below outlive their blocks (restartKnowledge reads them).
+    assert.ok(s.executed(s.lowestBlockHeight() - 1) !== undefined, 'the executed state below the lowest block was kept');
+    // Saved only once provable: what it serves carries a proof (the node never serves one it cannot prove).
+    const first = net.nodes[0]!.serveSnapshot(0, 0);
+    assert.equal(first?.height, snap.height);
+    assert.ok(first?.proof !== undefined && first.proof.blocks.at(-1)!.executed.height >= snap.height);
     assert.deepEqual(net.nodes[0]!.serveSync(1), { pruned: s.lowestBlockHeight() });
     assert.ok((await metrics[0]!.snapshotsTaken.get()).values[0]!.value >= 2);
   });
