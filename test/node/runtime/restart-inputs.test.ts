@@ -4,7 +4,6 @@ import { createNodeMetrics, type NodeMetrics } from '../../../node/observability
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { encodeCommand } from '../../../protocol/command.js';
 import { signRequest } from '../../../protocol/request.js';
-import type { Block } from '../../../protocol/types.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
 import { type SnapshotPolicy, ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { EXECUTED_WINDOW } from '../../../node/consensus/replica.js';
@@ -48,6 +47,24 @@ function loneValidator(store: FakeLedgerStore, net: FakeNetwork, metrics?: NodeM
 }
 
 /**
+ * b1 <- b2 <- b3 in rounds 1, 2, 3 (b1 carrying `payload1`), then b5x in round 5 (after a TC of
+ * round 4) carrying the QC on b3, which commits b2 at a validator that sees it. Delivered to
+ * `node`, each from its round's leader.
+ */
+function chainCommittingB2(payload1: Uint8Array[] = []) {
+  const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: payload1 });
+  const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qcWith(certs, b1), author: 2, payload: [] });
+  const b3 = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qcWith(certs, b2), author: 3, payload: [] });
+  const qc3 = qcWith(certs, b3);
+  const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+  const deliver = (node: ValidatorNode): void => {
+    for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
+    node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+  };
+  return { b1, b2, b3, b5x, deliver };
+}
+
+/**
  * Leaves `store` as the runtime does once a certified header covers its snapshot at `height`
  * with retainBlocks 0 (a header in its tip can, while `height` is still its top): the
  * snapshot, no block below it, and the executed states of the window below (takeSnapshot).
@@ -72,21 +89,12 @@ describe('ValidatorNode: restarted after a prune that left only its top block', 
     const store = new FakeLedgerStore();
     const net = new FakeNetwork();
     const make = () => loneValidator(store, net);
-    const block = (round: number, parent: Block | undefined, author: number): Block => {
-      const parentQc = parent === undefined ? genesisQc(CHAIN) : qcWith(certs, parent);
-      return makeBlock(CHAIN, { round, height: parentQc.vote.height + 1, parentQc, author, payload: [] });
-    };
-    const b1 = block(1, undefined, 1);
-    const b2 = block(2, b1, 2);
-    const b3 = block(3, b2, 3);
-    const qc3 = qcWith(certs, b3);
-    const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+    const { b2, deliver } = chainCommittingB2();
 
     let node = make();
     try {
       node.start();
-      for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
-      node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+      deliver(node);
       await until(() => store.committedHeight() === 2, 'b2 to commit');
       assert.equal(node.failure, undefined);
       node.stop();
@@ -127,17 +135,12 @@ describe('ValidatorNode: restarted after a prune dropped the block of a committe
     const client = ed25519KeypairFromSeed(new Uint8Array(32).fill(7));
     const command = encodeCommand({ type: 'put', key: new TextEncoder().encode('k'), value: new TextEncoder().encode('v') });
     const request = signRequest({ chainId: CHAIN, sequence: 1n, expiry: 1_000_000n, command }, client.secretKey);
-    const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: [request] });
-    const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qcWith(certs, b1), author: 2, payload: [] });
-    const b3 = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qcWith(certs, b2), author: 3, payload: [] });
-    const qc3 = qcWith(certs, b3);
-    const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+    const { b2, deliver } = chainCommittingB2([request]);
 
     let node = make();
     try {
       node.start();
-      for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
-      node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+      deliver(node);
       await until(() => store.committedHeight() === 2, 'b1 and b2 to commit');
       assert.equal(node.app.logSize, 1);
       node.stop();
@@ -225,15 +228,10 @@ describe('ValidatorNode: snapshots wait for a certified header that covers them'
     const store = new FakeLedgerStore();
     const net = new FakeNetwork();
     const node = loneValidator(store, net, undefined, { interval: 2, retainBlocks: 0 });
-    const b1 = makeBlock(CHAIN, { round: 1, height: 1, parentQc: genesisQc(CHAIN), author: 1, payload: [] });
-    const b2 = makeBlock(CHAIN, { round: 2, height: 2, parentQc: qcWith(certs, b1), author: 2, payload: [] });
-    const b3 = makeBlock(CHAIN, { round: 3, height: 3, parentQc: qcWith(certs, b2), author: 3, payload: [] });
-    const qc3 = qcWith(certs, b3);
-    const b5x = makeBlock(CHAIN, { round: 5, height: 4, parentQc: qc3, author: 1, payload: [] });
+    const { b5x, deliver } = chainCommittingB2();
     try {
       node.start();
-      for (const b of [b1, b2, b3]) node.deliver(b.author, { type: 'proposal', block: b });
-      node.deliver(b5x.author, { type: 'proposal', block: b5x, tc: tcWith(certs, 4, [qc3]) });
+      deliver(node);
       await until(() => store.committedHeight() === 2, 'b2 to commit');
       // Every header so far claims the genesis state: nothing proves the state at height 2.
       assert.equal(store.latestSnapshot(), undefined, 'no snapshot saved before a header covers it');
