@@ -21,8 +21,8 @@ import { Network } from './network.js';
 import { Prng } from './prng.js';
 
 export const SIM_CHAIN_ID = 'vsmr-sim';
-/** How long a replica waits for a peer's snapshot before it asks the next, in base round timeouts. */
-const SNAPSHOT_ASK_TIMEOUT_ROUNDS = 4;
+/** How long a replica's runtime waits for a peer's answer (blocks in a search, or a snapshot) before it asks the next, in base round timeouts. */
+const ASK_TIMEOUT_ROUNDS = 4;
 
 export interface SimConfig {
   readonly n: number;
@@ -148,13 +148,23 @@ type TimerKind = 'timer' | 'proposal-timer';
 
 type SimEvent =
   | { readonly kind: 'msg'; readonly from: number; readonly to: number; readonly message: ConsensusMessage; readonly inst: number }
-  | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number; readonly search: Set<number> | undefined }
-  | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert; readonly fromHeight: number; readonly search: Set<number> | undefined }
-  | { readonly kind: 'sync-pruned'; readonly from: number; readonly to: number; readonly lowest: number; readonly fromHeight: number; readonly search: Set<number> | undefined }
+  | { readonly kind: 'sync-req'; readonly from: number; readonly to: number; readonly fromHeight: number; readonly search: SyncSearch | undefined }
+  | { readonly kind: 'sync-resp'; readonly from: number; readonly to: number; readonly blocks: readonly Block[]; readonly highQc: QuorumCert; readonly fromHeight: number; readonly search: SyncSearch | undefined }
+  | { readonly kind: 'sync-pruned'; readonly from: number; readonly to: number; readonly lowest: number; readonly fromHeight: number; readonly search: SyncSearch | undefined }
   | { readonly kind: 'snapshot-req'; readonly from: number; readonly to: number; readonly attempt: SnapshotAttempt }
   | { readonly kind: 'snapshot-resp'; readonly from: number; readonly to: number; readonly snapshot: ServedSnapshot | undefined; readonly attempt: SnapshotAttempt }
   | { readonly kind: 'timer'; readonly timer: TimerKind; readonly replica: number; readonly round: number; readonly token: number }
   | { readonly kind: 'callback'; readonly replica: number; readonly fn: () => void };
+
+/**
+ * One search of a replica's runtime for blocks (SyncPeerSearch): the peers asked, those that
+ * answered, and the runtime incarnation that runs it (a restart ends it, as a new process would).
+ */
+interface SyncSearch {
+  readonly asked: Set<number>;
+  readonly answered: Set<number>;
+  readonly owner: SyncPeerSearch;
+}
 
 /** One snapshot sync of a replica: the peers to try in turn (SyncPeerSearch.snapshotPeers), and which is being tried. */
 interface SnapshotAttempt {
@@ -595,13 +605,15 @@ export class Simulation {
         break;
       case 'sync-resp':
         this.trace.delivered(this.now, ev.from, ev.to, 'sync-response', ev.highQc.vote.round);
+        if (!this.searchAnswered(ev.to, ev.from, ev.search)) break;
         this.step(ev.to, { type: 'sync-response', from: ev.from, blocks: ev.blocks, highQc: ev.highQc });
         // As the runtime: no blocks is no help in a search (a peer as far behind): go on.
         if (ev.blocks.length === 0 && ev.search !== undefined) this.askNextPeer(ev.to, ev.fromHeight, ev.search, ev.from);
         break;
       case 'sync-pruned':
         this.trace.delivered(this.now, ev.from, ev.to, 'sync-pruned', ev.lowest);
-        this.onPrunedClaim(ev.to, ev.from, ev.lowest, ev.fromHeight, ev.search ?? new Set([ev.from]));
+        if (!this.searchAnswered(ev.to, ev.from, ev.search)) break;
+        this.onPrunedClaim(ev.to, ev.from, ev.lowest, ev.fromHeight, ev.search);
         break;
       case 'snapshot-req':
         this.trace.delivered(this.now, ev.from, ev.to, 'snapshot-request', ev.attempt.at);
@@ -645,7 +657,7 @@ export class Simulation {
     if (this.submitted >= max) this.clientsDone = true;
   }
 
-  private serveSync(peer: number, requester: number, fromHeight: number, search: Set<number> | undefined): void {
+  private serveSync(peer: number, requester: number, fromHeight: number, search: SyncSearch | undefined): void {
     const node = this.nodes[peer]!;
     if (!node.replica || (node.byz && !node.byz.behavior.servesSync)) return;
     // As the node's sync service: below the lowest block held (and not above the top), "pruned".
@@ -674,23 +686,45 @@ export class Simulation {
     return { committedHeight: () => node.ledger.length, block: (h) => (h >= node.lowestBlock ? node.ledger[h - 1] : undefined) };
   }
 
-  /** A sync ask from replica i, by the runtime's search (SyncPeerSearch) when `search` is set. */
-  private askSync(i: number, peer: number, fromHeight: number, search: Set<number> | undefined): void {
+  /**
+   * A sync ask from replica i, by the runtime's search (SyncPeerSearch) when `search` is set: a
+   * peer that does not answer it in time is passed over, as the runtime's request times out.
+   */
+  private askSync(i: number, peer: number, fromHeight: number, search: SyncSearch | undefined): void {
     this.transmit(i, peer, syncRequestSize(), (from, to) => ({ kind: 'sync-req', from, to, fromHeight, search }));
+    if (search === undefined) return;
+    this.queue.push(this.now + ASK_TIMEOUT_ROUNDS * this.baseTimeoutMs, {
+      kind: 'callback',
+      replica: i,
+      fn: () => {
+        if (search.answered.has(peer) || search.owner !== this.nodes[i]!.syncPeers) return;
+        this.trace.note(`${this.now.toFixed(3)} sync ask of ${i} to ${peer} timed out`);
+        this.askNextPeer(i, fromHeight, search, peer);
+      },
+    });
   }
 
-  private askNextPeer(i: number, fromHeight: number, search: Set<number>, after: number): void {
+  private askNextPeer(i: number, fromHeight: number, search: SyncSearch, after: number): void {
     const node = this.nodes[i]!;
     if (!node.replica) return;
-    const p = node.syncPeers.nextPeer(fromHeight, node.ledger.length + 1, search, after);
+    const p = node.syncPeers.nextPeer(fromHeight, node.ledger.length + 1, search.asked, after);
     if (p !== undefined) this.askSync(i, p, fromHeight, search);
   }
 
+  /** A search's answer from `peer`, if the search is still the replica's runtime's (not one from before a restart). */
+  private searchAnswered(i: number, peer: number, search: SyncSearch | undefined): boolean {
+    if (search === undefined) return true;
+    if (search.owner !== this.nodes[i]!.syncPeers) return false;
+    search.answered.add(peer);
+    return true;
+  }
+
   /** Peer `peer` told replica i it holds no blocks below `lowest`: the runtime's policy decides what next. */
-  private onPrunedClaim(i: number, peer: number, lowest: number, fromHeight: number, search: Set<number>): void {
+  private onPrunedClaim(i: number, peer: number, lowest: number, fromHeight: number, given: SyncSearch | undefined): void {
     const node = this.nodes[i]!;
     if (!node.replica) return;
-    const next = node.syncPeers.onPrunedClaim(peer, lowest, fromHeight, node.ledger.length + 1, search);
+    const search = given ?? { asked: new Set([peer]), answered: new Set([peer]), owner: node.syncPeers };
+    const next = node.syncPeers.onPrunedClaim(peer, lowest, fromHeight, node.ledger.length + 1, search.asked);
     if (next.snapshot) {
       if (node.snapshotAsk === undefined) this.askSnapshot(i, { peers: node.syncPeers.snapshotPeers(peer), at: 0 });
     } else if (next.ask !== undefined) {
@@ -708,7 +742,7 @@ export class Simulation {
     node.snapshotAsk = peer === undefined ? undefined : attempt;
     if (peer === undefined) return;
     this.transmit(i, peer, syncRequestSize(), (from, to) => ({ kind: 'snapshot-req', from, to, attempt }));
-    this.queue.push(this.now + SNAPSHOT_ASK_TIMEOUT_ROUNDS * this.baseTimeoutMs, {
+    this.queue.push(this.now + ASK_TIMEOUT_ROUNDS * this.baseTimeoutMs, {
       kind: 'callback',
       replica: i,
       fn: () => {
