@@ -916,8 +916,9 @@ export class Simulation {
     if (policy !== undefined && policy.interval > 0 && b.height % policy.interval === 0 && node.pendingSnapshots.length < MAX_PENDING_SNAPSHOTS) {
       node.pendingSnapshots.push({ height: b.height, bytes: node.app.snapshot() });
     }
-    const proven = node.replica === undefined ? undefined : newestProvenSnapshot(node.pendingSnapshots, this.ledgerView(node), node.replica.syncChain());
-    if (policy !== undefined && proven !== undefined) {
+    if (policy === undefined || node.pendingSnapshots.length === 0 || node.replica === undefined) return state;
+    const proven = newestProvenSnapshot(node.pendingSnapshots, this.ledgerView(node), node.replica.syncChain());
+    if (proven !== undefined) {
       node.pendingSnapshots.splice(0, proven.index + 1);
       node.snapshot = proven.snapshot;
       node.lowestBlock = Math.max(node.lowestBlock, proven.snapshot.height - policy.retainBlocks);
