@@ -27,8 +27,28 @@ export function buildCli(): Command {
 
 export { Option };
 
+/** The status of a process a closed pipe stopped, as a shell reports a filter killed by SIGPIPE. */
+export const CLOSED_OUTPUT_EXIT_CODE = 128 + 13;
+
+/**
+ * A reader that stops early (`vsmr sim --list-behaviors | head -3`) closes the pipe, and the
+ * next write fails with EPIPE: an 'error' event no one listened to, which killed the process
+ * with a stack trace. Node ignores SIGPIPE, so the CLI ends here as a Unix filter would on it:
+ * at once, writing nothing more (the output has nowhere to go), with the status the command
+ * already set if it failed, else 141. Other write errors are not this one's to hide.
+ */
+function endOnClosedOutput(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    const set = process.exitCode;
+    process.exit(typeof set === 'number' && set !== 0 ? set : CLOSED_OUTPUT_EXIT_CODE);
+  });
+}
+
 /** Runs the CLI and returns the process exit code; bad flags exit 2 with commander's message. */
 export async function main(argv: readonly string[]): Promise<number> {
+  endOnClosedOutput(process.stdout);
+  endOnClosedOutput(process.stderr);
   const program = buildCli();
   try {
     await program.parseAsync([...argv]);
