@@ -11,7 +11,7 @@ import { benchPath, writeJson } from './harness.js';
  * fail (more than f colluders). Per row: safety and liveness violations, the worst number of
  * rounds a command took to commit everywhere after GST, and detection (Byzantine messages the
  * honest cores rejected, and equivocation evidence gathered). Writes
- * bench/results/adversarial.json and prints a Markdown table for the README.
+ * bench/results/adversarial.json and prints a Markdown table for docs/SIMULATION.md.
  *
  * `npm run soak` runs the same check over many more seeds (SOAK_SEEDS per behaviour, default
  * 2000) at n = 4 with one Byzantine replica, and each again beside two honest restarts

@@ -312,7 +312,7 @@ else {
   if (floods.length > 0) {
     md.push('### Under a forged-request flood', '');
     md.push(
-      'Honest clients beside clients that send only forged requests (signatures shaped to cost a full ed25519 check), from a process of their own, under a new libp2p identity whenever a validator cuts them (`vsmr bench e2e --forged-clients F`; README, "Clients that send forged requests"). Beside each, the same load without them. Checked: forgeries answered `rejected: bad-signature`; unchecked: answered busy without a check (a peer\'s allowance spent, or a full queue). The flood\'s counts run from its start, before the measured window; throughput and latency are the window\'s.',
+      'Honest clients beside clients that send only forged requests (signatures shaped to cost a full ed25519 check), from a process of their own, under a new libp2p identity whenever a validator cuts them (`vsmr bench e2e --forged-clients F`; docs/RUNTIME.md, "Clients that send forged requests"). Beside each, the same load without them. Checked: forgeries answered `rejected: bad-signature`; unchecked: answered busy without a check (a peer\'s allowance spent, or a full queue). The flood\'s counts run from its start, before the measured window; throughput and latency are the window\'s.',
       '',
     );
     md.push(

@@ -3,8 +3,8 @@
  * requests on it as they come, each frame tagged; the validator answers every request on the
  * same stream as soon as its fate is known (a verdict at once, a receipt when it commits), so a
  * command's reply never waits for the others it travelled with, and no request pays for a stream
- * of its own (a libp2p stream is a negotiation and four frames more; see README, "Client
- * sessions").
+ * of its own (a libp2p stream is a negotiation and four frames more; see docs/BENCHMARKS.md,
+ * "Client sessions").
  *
  * Client -> validator, one frame per group of requests:
  *   u32 tag                             chosen by the client; its replies carry it back

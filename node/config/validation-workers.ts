@@ -9,7 +9,7 @@ import { MAX_VALIDATION_WORKERS } from './node-config.js';
  * 2 cores. A worker pays only when it runs beside its main thread on a core that would otherwise
  * idle: where the main threads already want every core, each hand-off is two context switches
  * and a queue for the same cores. Measured on 2 cores with 4 validators, two machines apart
- * (README, "Validation workers on a shared machine"): without workers signed x64 ran 1.2-1.7x the
+ * (docs/BENCHMARKS.md, "Validation workers on a shared machine"): without workers signed x64 ran 1.2-1.7x the
  * throughput at a lower p50.
  */
 export function sharedMachineValidationWorkers(validators: number, cores: number = availableParallelism()): number {

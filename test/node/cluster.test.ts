@@ -114,7 +114,7 @@ describe('validator processes on loopback', function () {
     await until('the restarted leader to come back', async () => (await status(now)) !== undefined);
     // Its clients' requests reach the other leaders by gossip, so it must have rejoined the mesh
     // and caught up first. (Submitting earlier, while it had no peers yet, sometimes lost the
-    // commands past the client's 30 s wait: a known gap, see the README's runtime section.)
+    // commands past the client's 30 s wait: a known gap, see docs/RUNTIME.md, "The validator runtime".)
     await until('the restarted leader to rejoin and catch up', async () => {
       const [me, other] = await Promise.all([status(now), status(survivor)]);
       return me !== undefined && other !== undefined && me.peers === N - 1 && me.height >= other.height;

@@ -196,7 +196,7 @@ describe('Replica executed-state headers after a commit only some replicas saw',
       assert.equal(r.safetyState.lastVotedRound, 4, 'the root header`s claim gets the vote: the restart keeps it checkable');
     });
 
-    it('without the header (a snapshot) its installed state stands in, the looser bound the README names', () => {
+    it('without the header (a snapshot) its installed state stands in, the looser bound docs/PROTOCOL.md names', () => {
       const r = restarted(undefined);
       r.step({ type: 'proposal', from: 0, block: childOfRoot(executed1), tc: tcOf(3, qc1) });
       assert.equal(r.safetyState.lastVotedRound, 4);
