@@ -6,7 +6,7 @@ import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
 import { runE2e } from '../../bench/e2e/run.js';
 import { compareVariants, formatSummary, lastFlagValue, sameFlags, splitFlags } from '../../bench/compare.js';
-import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
+import { maxValidationWorkers } from '../config/validation-workers.js';
 
 /** This checkout: dist/node/cli is three levels below it. */
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
@@ -55,7 +55,7 @@ export function registerBenchCommand(program: Command): void {
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
     .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
-    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, maxValidationWorkers()))
     .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', intIn('--forged-clients', 0, 64))
     .option('--greedy-outstanding <k>', 'one more client, under one key, keeping about k valid requests in flight (rounded up to whole sessions of at most 1,024, at least one per validator) beside the load (a client hogging the mempool; reported apart, commits counted only when their result is OK)', intIn('--greedy-outstanding', 1, 65_536))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')

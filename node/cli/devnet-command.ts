@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
-import { MAX_VALIDATION_WORKERS } from '../config/node-config.js';
+import { maxValidationWorkers } from '../config/validation-workers.js';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
@@ -21,7 +21,7 @@ export function registerDevnetCommand(program: Command): void {
     .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
     .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
     .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
-    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks requests on the main thread)", intIn('--validation-workers', 0, MAX_VALIDATION_WORKERS))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks requests on the main thread)", intIn('--validation-workers', 0, maxValidationWorkers()))
     .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices([...QC_KINDS]).default('multisig'))
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')

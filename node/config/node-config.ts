@@ -113,8 +113,11 @@ export interface LoadedNode {
 }
 
 const FIELDS = ['version', 'index', 'listen', 'metricsPort', 'statusPort', 'snapshotInterval', 'retainBlocks', 'dataDir', 'genesis', 'blsBackend', 'logLevel', 'emptyProposalHoldMs', 'maxPendingRequests', 'maxPendingBytes', 'maxPendingPerClient', 'validationWorkers', 'unsafeUnsignedRequests'];
-/** More workers than this is a typo, not a machine. */
-export const MAX_VALIDATION_WORKERS = 1024;
+/**
+ * More workers than this is a typo, not a machine. What the machine at hand can carry is checked
+ * where the validator starts (maxValidationWorkers): a config may be written on another host.
+ */
+export const MAX_VALIDATION_WORKERS = 256;
 export const DEFAULT_SNAPSHOT_INTERVAL = 1000;
 export const DEFAULT_RETAIN_BLOCKS = 1000;
 /**
@@ -135,7 +138,14 @@ export function parseNodeConfig(input: unknown, home: string): NodeConfig {
   const version = f.required(o, 'version', 'config');
   if (version !== NODE_CONFIG_VERSION) throw new ConfigError('config.version', `unsupported version ${JSON.stringify(version)} (this build reads ${NODE_CONFIG_VERSION})`);
   const index = f.integer(f.required(o, 'index', 'config'), 'config.index', 0, 100_000);
-  const listen = f.tcpMultiaddr(f.required(o, 'listen', 'config'), 'config.listen').text;
+  const listenAddr = f.tcpMultiaddr(f.required(o, 'listen', 'config'), 'config.listen');
+  // The host's only transport is plain TCP on an address of this machine: anything else (a
+  // name, /ws, a /p2p/ suffix naming some peer) would fail, or mislead, only once libp2p starts.
+  const shape = listenAddr.components.map((c) => c.name).join('/');
+  if (shape !== 'ip4/tcp' && shape !== 'ip6/tcp') {
+    throw new ConfigError('config.listen', `expected /ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port>, got ${JSON.stringify(listenAddr.text)}`);
+  }
+  const listen = listenAddr.text;
   const metricsPort = f.port(f.required(o, 'metricsPort', 'config'), 'config.metricsPort');
   const statusPort = o['statusPort'] === undefined ? undefined : f.port(o['statusPort'], 'config.statusPort');
   if (statusPort === metricsPort) throw new ConfigError('config.statusPort', `same port as metricsPort (${metricsPort})`);

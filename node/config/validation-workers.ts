@@ -12,6 +12,21 @@ import { MAX_VALIDATION_WORKERS } from './node-config.js';
  * (docs/BENCHMARKS.md, "Validation workers on a shared machine"): without workers signed x64 ran 1.2-1.7x the
  * throughput at a lower p50.
  */
+/** Worker threads per core past which a pool only costs memory (see maxValidationWorkers). */
+export const MAX_VALIDATION_WORKERS_PER_CORE = 4;
+
+/**
+ * The most validation workers a validator may start on a machine of `cores` cores: 4 per core,
+ * and never above MAX_VALIDATION_WORKERS. Each worker is a V8 isolate of its own (some 15 MB
+ * before any work) and checks one request at a time, so workers beyond the cores add only
+ * memory and context switches: a config asking for 1,000 on 2 cores took 15 GB and then ran
+ * the heap out before the validator served anything.
+ */
+export function maxValidationWorkers(cores: number = availableParallelism()): number {
+  if (!Number.isSafeInteger(cores) || cores < 1) throw new RangeError(`cores must be a positive integer, got ${cores}`);
+  return Math.min(MAX_VALIDATION_WORKERS_PER_CORE * cores, MAX_VALIDATION_WORKERS);
+}
+
 export function sharedMachineValidationWorkers(validators: number, cores: number = availableParallelism()): number {
   if (!Number.isSafeInteger(validators) || validators < 1) throw new RangeError(`validators must be a positive integer, got ${validators}`);
   if (!Number.isSafeInteger(cores) || cores < 1) throw new RangeError(`cores must be a positive integer, got ${cores}`);

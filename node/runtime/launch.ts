@@ -8,6 +8,9 @@ import { type ObservabilityServer, startObservabilityServer } from '../observabi
 import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
+import { lockDataDir } from '../storage/data-dir-lock.js';
+import { MAX_VALIDATION_WORKERS_PER_CORE, maxValidationWorkers } from '../config/validation-workers.js';
+import { availableParallelism } from 'node:os';
 import { decodeConsensus, p2pTransport } from './p2p-transport.js';
 import { encodeSubmitReplies, type SubmitReply } from '../../protocol/submit-reply.js';
 import { decodeRequestBatch, RequestBatchDecodeError } from '../../protocol/request-batch.js';
@@ -76,23 +79,46 @@ export async function startValidator(
   if (config.unsafeUnsignedRequests && opts.allowUnsafeUnsigned !== true) {
     throw new ConfigError('config.unsafeUnsignedRequests', 'is true, which skips client signature checks (benchmarks only); refusing to start without --unsafe-unsigned');
   }
+  if (config.validationWorkers !== undefined && config.validationWorkers > maxValidationWorkers()) {
+    throw new ConfigError(
+      'config.validationWorkers',
+      `${config.validationWorkers} is more than this machine can use: at most ${maxValidationWorkers()} (${MAX_VALIDATION_WORKERS_PER_CORE} per core, ${availableParallelism()} cores)`,
+    );
+  }
   const chainId = genesis.chainId;
   const index = config.index;
   const logger = createLogger({ level: config.logLevel, chainId, validator: index });
   const metrics = createNodeMetrics({ chainId, validator: index });
-  const store = NodeStore.open(config.dataDir, { chainId });
+  // Before the store: a second process on this directory must be refused before it reads, let
+  // alone signs, anything (data-dir-lock.ts).
+  const dirLock = await lockDataDir(config.dataDir);
+  if (!dirLock.held) logger.warn({ dataDir: config.dataDir, platform: process.platform }, 'data directory not locked on this platform: never start two validators on one directory');
+  let store: NodeStore;
+  try {
+    store = NodeStore.open(config.dataDir, { chainId });
+  } catch (err) {
+    await dirLock.release();
+    throw err;
+  }
   // The genesis's own backend instance: the signer and the certificate checks then share noble's
   // memo of hashed messages (a vote's digest is hashed once, for signing and for its QC).
   const backend = genesis.validatorSet.backend;
   const peerIds = genesis.validators.map((v) => v.peerId);
   const indexOf = new Map(peerIds.map((p, i) => [p, i]));
-  const host = await createNetworkHost({
-    chainId,
-    privateKey: keys.libp2pPrivateKey,
-    listen: [config.listen],
-    peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
-    allowedPeers: new Set(peerIds),
-  });
+  let host: NetworkHost;
+  try {
+    host = await createNetworkHost({
+      chainId,
+      privateKey: keys.libp2pPrivateKey,
+      listen: [config.listen],
+      peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
+      allowedPeers: new Set(peerIds),
+    });
+  } catch (err) {
+    await store.close();
+    await dirLock.release();
+    throw listenFailure(config.listen, err);
+  }
   const pool = new ValidationPool({
     chainId,
     bls: config.blsBackend,
@@ -387,6 +413,7 @@ export async function startValidator(
     await statusServer?.close();
     await pool.close({ drain: false }).catch(() => undefined);
     await store.close();
+    await dirLock.release();
   };
   try {
     server = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
@@ -458,4 +485,29 @@ async function submitReply(answer: Awaited<ReturnType<ValidatorNode['submit']>>[
     // Committed or not, nobody waits for this receipt any more.
     answer.cancel?.();
   }
+}
+
+/** The system error codes a failed listen reports, in the words an operator acts on. */
+const LISTEN_FAILURES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the address is in use (another validator, or another program, listens there)',
+  EADDRNOTAVAIL: 'no interface of this host has that address',
+  EACCES: 'not permitted (a port below 1024 needs privileges)',
+};
+
+/**
+ * A libp2p host that could not listen on `config.listen` fails with a paragraph of advice about
+ * libp2p's own options and a stack; the operator needs the address and the reason, in one line.
+ * Errors that are not about listening pass through unchanged.
+ */
+function listenFailure(listen: string, err: unknown): unknown {
+  const seen = new Set<unknown>();
+  for (let e: unknown = err; e instanceof Error && !seen.has(e); e = (e as Error & { cause?: unknown }).cause) {
+    seen.add(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== undefined && code in LISTEN_FAILURES) return new ConfigError('config.listen', `cannot listen on ${listen}: ${LISTEN_FAILURES[code]} (${code})`);
+  }
+  const text = err instanceof Error ? err.message : String(err);
+  const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(text)?.[1];
+  if (code !== undefined) return new ConfigError('config.listen', `cannot listen on ${listen}: ${LISTEN_FAILURES[code]} (${code})`);
+  return err;
 }

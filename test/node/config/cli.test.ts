@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeConfig } from '../../../node/config/node-config.js';
+import { maxValidationWorkers } from '../../../node/config/validation-workers.js';
 import { REPO_ROOT, withTempDir } from './fixtures.js';
 
 interface Run {
@@ -167,6 +169,83 @@ describe('vsmr keygen and genesis (CLI)', () => {
         clearTimeout(killer);
         await new Promise((r) => squatter.close(r));
       }
+    });
+  });
+  /** One validator's home from `genesis --validators 1`, on ports no other test uses at once. */
+  async function oneValidatorHome(dir: string): Promise<{ home: string; basePort: number }> {
+    const basePort = 20_000 + Math.floor(Math.random() * 12_000);
+    const made = await vsmr('genesis', '--validators', '1', '--out', dir, '--base-port', String(basePort));
+    assert.equal(made.code, 0, made.stderr);
+    return { home: join(dir, 'node-0'), basePort };
+  }
+
+  /**
+   * `vsmr start` that is expected to refuse and exit: if it runs on instead (the failure these
+   * tests catch), it is stopped by its PID after `limitMs` rather than left running.
+   */
+  async function startThatMustExit(home: string, limitMs = 30_000): Promise<Run> {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    const killer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    const [code] = (await once(child, 'close')) as [number | null];
+    clearTimeout(killer);
+    return { code, stdout, stderr };
+  }
+
+  it("a second start on a running validator's home is refused in one line (exit 3), and the first runs on", async function () {
+    this.timeout(90_000);
+    await withTempDir(async (dir) => {
+      const { home } = await oneValidatorHome(dir);
+      const first = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const exited = new Promise<void>((resolve) => first.once('exit', () => resolve()));
+      try {
+        const deadline = Date.now() + 30_000;
+        while ((await vsmr('status', '--home', home)).code !== 0) {
+          if (Date.now() > deadline) assert.fail('the first validator never answered status');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const second = await startThatMustExit(home);
+        assert.equal(second.code, 3, `exit code; stderr: ${second.stderr}`);
+        const lines = second.stderr.trimEnd().split('\n');
+        assert.equal(lines.length, 1, `one line on stderr, got: ${second.stderr}`);
+        assert.match(lines[0]!, new RegExp(`data directory .* is in use by process ${first.pid}`));
+        assert.equal((await vsmr('status', '--home', home)).code, 0, 'the first validator still answers');
+      } finally {
+        first.kill('SIGTERM');
+        const killer = setTimeout(() => first.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(killer);
+      }
+    });
+  });
+
+  it('start refuses a libp2p listen address that is taken in one line naming config.listen (exit 2)', async function () {
+    this.timeout(60_000);
+    await withTempDir(async (dir) => {
+      const { home, basePort } = await oneValidatorHome(dir);
+      const squatter = createServer();
+      await new Promise<void>((resolve) => squatter.listen(basePort, '127.0.0.1', resolve));
+      try {
+        assertUsageError(await startThatMustExit(home), /^vsmr start: config\.listen: cannot listen on \/ip4\/127\.0\.0\.1\/tcp\/\d+: the address is in use .*\(EADDRINUSE\)$/);
+      } finally {
+        await new Promise((r) => squatter.close(r));
+      }
+    });
+  });
+
+  it('start refuses more validation workers than this machine can use, before starting any (exit 2)', async function () {
+    this.timeout(60_000);
+    await withTempDir(async (dir) => {
+      const { home } = await oneValidatorHome(dir);
+      const file = join(home, 'config.json');
+      const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      await writeFile(file, JSON.stringify({ ...config, validationWorkers: maxValidationWorkers() + 1 }));
+      assertUsageError(await startThatMustExit(home), new RegExp(`config\\.validationWorkers: ${maxValidationWorkers() + 1} is more than this machine can use`));
+      await writeFile(file, JSON.stringify({ ...config, listen: '/ip4/127.0.0.1/tcp/1/ws' }));
+      assertUsageError(await startThatMustExit(home), /config\.listen: expected \/ip4\/<address>\/tcp\/<port>/);
     });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MAX_VALIDATION_WORKERS } from '../../../node/config/node-config.js';
-import { sharedMachineValidationWorkers } from '../../../node/config/validation-workers.js';
+import { MAX_VALIDATION_WORKERS_PER_CORE, maxValidationWorkers, sharedMachineValidationWorkers } from '../../../node/config/validation-workers.js';
 
 describe('sharedMachineValidationWorkers', () => {
   it('gives validators sharing a machine their share of its cores, and no pool below 2 cores each', () => {
@@ -31,5 +31,21 @@ describe('sharedMachineValidationWorkers', () => {
     for (const [validators, cores] of [[0, 2], [-1, 2], [1.5, 2], [4, 0], [4, Number.NaN], [4, 2.5]] as const) {
       assert.throws(() => sharedMachineValidationWorkers(validators, cores), RangeError, `${validators}, ${cores}`);
     }
+  });
+});
+
+describe('maxValidationWorkers', () => {
+  it('allows 4 workers per core, never more than the config bound, and the shared default always fits', () => {
+    assert.equal(maxValidationWorkers(2), 8);
+    assert.equal(maxValidationWorkers(1_000), MAX_VALIDATION_WORKERS);
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4096 }), fc.integer({ min: 1, max: 64 }), (cores, validators) => {
+        const max = maxValidationWorkers(cores);
+        assert.equal(max, Math.min(MAX_VALIDATION_WORKERS_PER_CORE * cores, MAX_VALIDATION_WORKERS));
+        assert.ok(sharedMachineValidationWorkers(validators, cores) <= max);
+        assert.ok(cores <= max || max === MAX_VALIDATION_WORKERS, 'one per core, a validator\'s own default, is allowed');
+      }),
+    );
+    assert.throws(() => maxValidationWorkers(0), RangeError);
   });
 });
