@@ -1,6 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
@@ -39,12 +39,9 @@ interface E2eFlags {
   greedyOutstanding?: number;
 }
 
-/** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts). */
-export function registerBenchCommand(program: Command): void {
-  const bench = program.command('bench').description('benchmarks (the full matrix and report: npm run bench)');
-  bench
-    .command('e2e')
-    .description('end-to-end: N validator processes on loopback under closed-loop load, CPU breakdown, floors')
+/** The flags of `vsmr bench e2e`, on `cmd`: the command itself, and the check `compare` runs on each variant's flags before any run. */
+function withE2eOptions(cmd: Command): Command {
+  return cmd
     .option('--replicas <n>', 'validators', intIn('--replicas', 1, 16), 4)
     .option('--batch <b>', 'most commands per block', intIn('--batch', 1, 10_000), 100)
     .option('--duration <s>', 'measured seconds of load (after a short warm-up)', intIn('--duration', 1, 600), 10)
@@ -61,7 +58,15 @@ export function registerBenchCommand(program: Command): void {
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
-    .option('--json', 'print one JSON object')
+    .option('--json', 'print one JSON object');
+}
+
+/** `vsmr bench e2e`: one end-to-end benchmark point on a fresh loopback cluster (see bench/e2e/run.ts); `vsmr bench compare`. */
+export function registerBenchCommand(program: Command): void {
+  const bench = program.command('bench').description('benchmarks (the full matrix and report: npm run bench)');
+  withE2eOptions(
+    bench.command('e2e').description('end-to-end: N validator processes on loopback under closed-loop load, CPU breakdown, floors'),
+  )
     .action(async (opts: E2eFlags) => {
       const abort = new AbortController();
       const onSignal = () => abort.abort();
@@ -149,6 +154,16 @@ export function registerBenchCommand(program: Command): void {
         refuse('--a and --b run the same flags on the same build: nothing to compare');
         return;
       }
+      // A bad flag would otherwise surface run by run, after the other variant's clusters ran.
+      // Only this build's flags are known here: a variant on another checkout is left to its own.
+      for (const [name, root, flags] of [['A', aRoot, a], ['B', bRoot, b]] as const) {
+        if (root !== realpathSync(ROOT)) continue;
+        const bad = e2eFlagsProblem([...common, ...flags]);
+        if (bad !== undefined) {
+          refuse(`variant ${name}'s e2e flags: ${bad}`);
+          return;
+        }
+      }
       const abort = new AbortController();
       // The run in flight leads a group of its own (out of reach of the terminal's signals):
       // whatever ends this process ends that group too.
@@ -202,4 +217,18 @@ export function registerBenchCommand(program: Command): void {
         killLive();
       }
     });
+}
+
+/** What `vsmr bench e2e` would refuse in `flags` (its message), or undefined if it takes them. */
+function e2eFlagsProblem(flags: readonly string[]): string | undefined {
+  const probe = withE2eOptions(new Command('e2e'))
+    .exitOverride()
+    .configureOutput({ writeOut: () => undefined, writeErr: () => undefined })
+    .action(() => undefined);
+  try {
+    probe.parse([...flags], { from: 'user' });
+    return undefined;
+  } catch (err) {
+    return err instanceof CommanderError ? err.message.replace(/^error: /, '') : String(err);
+  }
 }

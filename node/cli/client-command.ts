@@ -16,10 +16,11 @@ import { kvStateKey } from '../app/state-keys.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { renderCertificateExample } from './cert-example.js';
 
-function nonNegativeInt(flag: string) {
+/** A flag's integer: digits only (no `1e3`, no `0x10`), at least `min`. */
+export function wholeNumber(flag: string, min: number) {
   return (v: string) => {
     const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be an integer of at least ${min}, got ${JSON.stringify(v)}`);
     return n;
   };
 }
@@ -101,7 +102,7 @@ export function registerLightClientCommands(client: Command): void {
     .command('cert')
     .description('fetch from one replica the certificate covering height H, verify it, write it as a JSON proof bundle')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .requiredOption('--height <h>', 'committed height to cover', nonNegativeInt('--height'))
+    .requiredOption('--height <h>', 'committed height to cover', wholeNumber('--height', 0))
     .option('--home <dir>', 'ask the validator whose home this is (DIR/node-<i>)')
     .option('--peer <multiaddr>', 'ask this replica (/ip4/.../tcp/.../p2p/<peer id>)')
     .requiredOption('--out <file>', 'where to write the bundle')
@@ -182,8 +183,8 @@ export function registerLightClientCommands(client: Command): void {
     .command('follow')
     .description('join the mesh as a light peer and verify every certificate on the certificates topic')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .option('--count <n>', 'stop after N new certificates', nonNegativeInt('--count'))
-    .option('--duration <s>', 'stop after S seconds', nonNegativeInt('--duration'))
+    .option('--count <n>', 'stop after N new certificates', wholeNumber('--count', 1))
+    .option('--duration <s>', 'stop after S seconds', wholeNumber('--duration', 1))
     .option('--json', 'one JSON object per line')
     .action((opts: { genesis: string; count?: number; duration?: number; json?: boolean }) =>
       guarded('follow', async () => {

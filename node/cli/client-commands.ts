@@ -1,19 +1,11 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import { submitCommands } from '../../client/submit.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { loadGenesis } from '../../protocol/genesis.js';
 import { bundleToJson } from '../../protocol/bundle.js';
-import { registerLightClientCommands } from './client-command.js';
+import { registerLightClientCommands, wholeNumber } from './client-command.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-
-function positiveInt(flag: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
 
 export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('client tools: submit commands, fetch and verify certificates and proofs');
@@ -22,9 +14,9 @@ export function registerClientCommands(program: Command): void {
     .command('submit')
     .description('submit K signed commands to a validator and wait until each commits')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .requiredOption('--count <k>', 'number of commands', positiveInt('--count'))
-    .option('--to <index>', 'validator to submit to', positiveInt('--to'), 0)
-    .option('--concurrency <c>', 'commands in flight at once', positiveInt('--concurrency'), 16)
+    .requiredOption('--count <k>', 'number of commands', wholeNumber('--count', 1))
+    .option('--to <index>', 'validator to submit to', wholeNumber('--to', 0), 0)
+    .option('--concurrency <c>', 'commands in flight at once', wholeNumber('--concurrency', 1), 16)
     .option('--proofs <dir>', 'fetch, verify and write each commit`s proof bundle into DIR; print position, result and path per command')
     .option('--json', 'print one JSON object')
     .action(async (opts: { genesis: string; count: number; to: number; concurrency: number; proofs?: string; json?: boolean }) => {
@@ -50,7 +42,7 @@ export function registerClientCommands(program: Command): void {
       const s = await submitCommands(genesis, {
         count: opts.count,
         target: opts.to,
-        concurrency: Math.max(1, opts.concurrency),
+        concurrency: opts.concurrency,
         ...(dir === undefined
           ? {}
           : {

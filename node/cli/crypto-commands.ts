@@ -20,6 +20,10 @@ export function registerCryptoCommands(program: Command): void {
       const report = await runBlsVectors(dir, blsBackend(opts.backend));
       for (const f of report.failures) process.stdout.write(`FAIL ${f.file}: ${f.reason}\n`);
       process.stdout.write(`${report.passed} passed, ${report.failed} failed\n`);
+      // A wrong directory passes nothing and fails nothing: say why it is not a pass.
+      if (report.passed + report.failed === 0) {
+        process.stderr.write(`vsmr crypto vectors: no cases found in ${dir} (expected folders sign, verify, aggregate, fast_aggregate_verify, aggregate_verify, batch_verify of JSON cases)\n`);
+      }
       process.exitCode = report.failed === 0 && report.passed > 0 ? 0 : 1;
     });
 }

@@ -7,6 +7,7 @@ import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import {
   DEFAULT_CONSENSUS_PARAMS,
+  GENESIS_LIMITS,
   type GenesisData,
   type GenesisValidator,
   genesisToJson,
@@ -54,13 +55,18 @@ interface ChainParams {
   readonly initialBalances: GenesisData['app']['initialBalances'];
 }
 
-/** `--fund ACCOUNT=AMOUNT`: the account as 0x-hex or as UTF-8 text, the amount in decimal. */
+/**
+ * `--fund ACCOUNT=AMOUNT`: the account as 0x-hex or as UTF-8 text, the amount in decimal. An
+ * account that starts with 0x is hex or refused: `0xzz` funding the text "0xzz" would be a typo
+ * nobody sees until the funds are missing from the account meant.
+ */
 function parseFund(spec: string): { account: Uint8Array; amount: bigint } {
-  const eq = spec.lastIndexOf('=');
+  const eq = spec.indexOf('=');
   const name = spec.slice(0, eq);
   const amount = spec.slice(eq + 1);
-  if (eq <= 0 || !/^\d{1,20}$/.test(amount)) throw new UsageError(`--fund ${JSON.stringify(spec)}: expected ACCOUNT=AMOUNT with a decimal amount`);
-  const account = /^0x([0-9a-fA-F]{2})+$/.test(name) ? Uint8Array.from(Buffer.from(name.slice(2), 'hex')) : new TextEncoder().encode(name);
+  if (eq <= 0 || !/^\d{1,20}$/.test(amount)) throw new UsageError(`--fund ${JSON.stringify(spec)}: expected ACCOUNT=AMOUNT with one '=' and a decimal amount`);
+  if (name.startsWith('0x') && !/^0x([0-9a-fA-F]{2})+$/.test(name)) throw new UsageError(`--fund ${JSON.stringify(spec)}: an account written 0x... must be whole bytes of hex`);
+  const account = name.startsWith('0x') ? Uint8Array.from(Buffer.from(name.slice(2), 'hex')) : new TextEncoder().encode(name);
   return { account, amount: BigInt(amount) };
 }
 
@@ -112,9 +118,9 @@ export function registerGenesisCommand(program: Command): void {
         .default(DEFAULT_BASE_PORT),
     )
     .addOption(new Option('--no-mint', 'the application refuses mint commands'))
-    .addOption(new Option('--base-timeout-ms <ms>', 'first round timeout (doubles on consecutive timeouts)').argParser(integer(1, 600_000)))
-    .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integer(1, 1_000_000)))
-    .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integer(1, 1 << 30)))
+    .addOption(new Option('--base-timeout-ms <ms>', 'first round timeout (doubles on consecutive timeouts)').argParser(integer(GENESIS_LIMITS.baseTimeoutMs.min, GENESIS_LIMITS.baseTimeoutMs.max)))
+    .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integer(GENESIS_LIMITS.maxBatchCommands.min, GENESIS_LIMITS.maxBatchCommands.max)))
+    .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integer(GENESIS_LIMITS.maxBatchBytes.min, GENESIS_LIMITS.maxBatchBytes.max)))
     .addOption(new Option('--fund <account=amount...>', 'genesis balance (account as text or 0x-hex)').default([]))
     .addOption(
       new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a group key this command deals (--validators only)')

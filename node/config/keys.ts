@@ -130,8 +130,11 @@ export async function loadNodeKeys(path: string, backend: BlsBackend): Promise<N
 export async function checkPrivateFileMode(path: string): Promise<void> {
   let mode: number;
   try {
-    mode = (await stat(path)).mode;
+    const info = await stat(path);
+    if (!info.isFile()) throw new ConfigError(undefined, info.isDirectory() ? 'is a directory, not a key file' : 'is not a regular file', path);
+    mode = info.mode;
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(undefined, code === 'ENOENT' ? 'file not found' : `cannot stat (${(err as Error).message})`, path);
   }

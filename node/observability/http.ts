@@ -16,11 +16,35 @@ export interface NodeStatus {
 
 /**
  * Reads a validator's `/status` on this host's loopback (`vsmr status`, the devnet, the
- * benchmarks and the process tests all poll it). Throws when nothing answers in time.
+ * benchmarks and the process tests all poll it). Throws when nothing answers in time, and when
+ * what answers is not a validator's status (another program on the port, an error page): its
+ * fields would otherwise print as "undefined" and a poller would wait on a height of undefined.
  */
 export async function readStatus(port: number, timeoutMs = 2000): Promise<NodeStatus> {
   const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-  return (await res.json()) as NodeStatus;
+  if (!res.ok) throw new Error(`/status answered HTTP ${res.status}`);
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    throw new Error('/status answered something that is not JSON');
+  }
+  const missing = statusFieldsMissing(body);
+  if (missing.length > 0) throw new Error(`/status answered JSON that is not a validator's status (${missing.join(', ')})`);
+  return body as NodeStatus;
+}
+
+const STATUS_NUMBERS = ['index', 'height', 'round', 'leader', 'peers'] as const;
+const STATUS_STRINGS = ['chainId', 'logRoot', 'stateRoot'] as const;
+
+/** The NodeStatus fields `body` lacks or has of the wrong type, as "name: what it is". */
+function statusFieldsMissing(body: unknown): string[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return ['not an object'];
+  const o = body as Record<string, unknown>;
+  return [
+    ...STATUS_NUMBERS.filter((k) => !Number.isSafeInteger(o[k])).map((k) => `${k}: ${typeof o[k]}`),
+    ...STATUS_STRINGS.filter((k) => typeof o[k] !== 'string').map((k) => `${k}: ${typeof o[k]}`),
+  ];
 }
 
 export interface ObservabilityServer {

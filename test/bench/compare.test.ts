@@ -190,14 +190,20 @@ describe('vsmr bench compare (CLI)', function () {
     }
   });
 
-  it('reports a variant whose flags the e2e command refuses, naming the run and the reason, and exits 1', async () => {
-    const err = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', '--a', '--replicas 99', '--b', '--replicas 0', '--', '--quick']).then(
-      () => assert.fail('exit 0'),
-      (e: { code: number; stdout: string }) => e,
-    );
-    assert.equal(err.code, 1);
-    assert.match(err.stdout, /run 1 of variant A failed: exit 2: .*--replicas must be an integer in \[1, 16\], got "99"/);
-    assert.match(err.stdout, /run 1 of variant B failed: exit 2: .*got "0"/);
+  it('refuses, before any run, a variant whose flags the e2e command would refuse, naming the variant and the reason (exit 2)', async () => {
+    for (const [args, pattern] of [
+      [['--a', '--replicas 99', '--b', '--replicas 4', '--', '--quick'], /^vsmr bench compare: variant A's e2e flags: .*--replicas must be an integer in \[1, 16\], got "99"\n$/],
+      [['--b', '--replicas 0', '--', '--quick'], /^vsmr bench compare: variant B's e2e flags: .*got "0"\n$/],
+      [['--b', '--quick', '--', '--bogus'], /^vsmr bench compare: variant A's e2e flags: unknown option '--bogus'\n$/],
+    ] as const) {
+      const err = await run(process.execPath, [CLI, 'bench', 'compare', '--runs', '1', ...args]).then(
+        () => assert.fail('exit 0'),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      assert.equal(err.code, 2, err.stderr);
+      assert.match(err.stderr, pattern);
+      assert.equal(err.stdout, '', 'no run started');
+    }
   });
 
   it('refuses to compare a variant with itself, and a root without the CLI', async () => {

@@ -95,3 +95,21 @@ describe('light client CLI against a 4-validator cluster', function () {
     for (const l of lines) assert.ok(l.signers >= 3);
   });
 });
+
+describe('light client CLI: counts that mean nothing are refused before anything runs', () => {
+  // No cluster: each refusal comes from the flag's parser (exit 2), before a genesis is read.
+  for (const [flag, args] of [
+    ['--concurrency', ['submit', '--count', '5', '--concurrency', '0']],
+    ['--count', ['submit', '--count', '0']],
+    ['--count', ['submit', '--count', '1e3']],
+    ['--count', ['follow', '--count', '0']],
+    ['--duration', ['follow', '--duration', '0']],
+    ['--height', ['cert', '--height', '1e3', '--out', 'unused.json']],
+  ] as const) {
+    it(`client ${args.join(' ')}`, async () => {
+      const r = await fails(['client', ...args, '--genesis', 'no-such-genesis.json']);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`${flag} must be an integer of at least`));
+    });
+  }
+});

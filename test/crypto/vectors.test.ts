@@ -13,13 +13,13 @@ const ROOT = resolve(import.meta.dirname, '..', '..', '..');
 const SHARED = process.env.VSMR_BLS_VECTORS ?? resolve(ROOT, '..', 'shared', 'vectors', 'bls-eth');
 const CLI = join(ROOT, 'bin', 'vsmr.js');
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string }> {
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout };
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
+    return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code: number; stdout: string };
-    return { code: e.code, stdout: e.stdout };
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }
 
@@ -70,6 +70,8 @@ describe('BLS conformance vectors', () => {
     const empty = await cli(['crypto', 'vectors', scratch, '--backend', 'noble']);
     assert.equal(empty.code, 1);
     assert.equal(empty.stdout.trim(), '0 passed, 0 failed');
+    assert.match(empty.stderr, /no cases found in .* \(expected folders sign, verify/);
+    assert.equal(ok.stderr, '');
     const missing = await cli(['crypto', 'vectors', join(scratch, 'nope')]);
     assert.equal(missing.code, 2);
     const badBackend = await cli(['crypto', 'vectors', SHARED, '--backend', 'openssl']);

@@ -137,6 +137,11 @@ describe('vsmr keygen and genesis (CLI)', () => {
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--chain-id', 'has space'), /--chain-id: chain id must be/);
       assertUsageError(await vsmr('genesis', '--validators', '4', '--out', out, '--base-port', '65500'), /--base-port/);
       assertUsageError(await vsmr('genesis', '--validators', '4'), /--out/);
+      // The flags' ranges are the genesis parser's own, and a fund's account is what it says.
+      assertUsageError(await vsmr('genesis', '--validators', '1', '--out', out, '--max-batch-bytes', '1'), /--max-batch-bytes .*\[1024, 2097152\]/);
+      assertUsageError(await vsmr('genesis', '--validators', '1', '--out', out, '--base-timeout-ms', '5'), /--base-timeout-ms .*\[10, 600000\]/);
+      assertUsageError(await vsmr('genesis', '--validators', '1', '--out', out, '--fund', '0xzz=5'), /--fund "0xzz=5": an account written 0x\.\.\. must be whole bytes of hex/);
+      assertUsageError(await vsmr('genesis', '--validators', '1', '--out', out, '--fund', 'alice=1=2'), /--fund "alice=1=2": expected ACCOUNT=AMOUNT with one '='/);
       assertUsageError(await vsmr('genesis', '--from', join(dir, 'missing.pub.json'), '--out', out, '--chain-id', 'c-1'), /missing\.pub\.json: file not found/);
       await assert.rejects(stat(out));
       await writeFile(out, 'not a directory');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { toHex } from '../../../crypto/bytes.js';
 import { dealThresholdKeys } from '../../../crypto/qc/threshold.js';
@@ -171,6 +171,17 @@ describe('node config', () => {
         await assert.rejects(loadNodeKeys(keysFile, backend), (err: unknown) => err instanceof ConfigError && err.file === keysFile);
         await chmod(keysFile, 0o600);
         assert.equal((await loadNodeConfig(home)).config.index, 0);
+      });
+    });
+
+    it('names a key path that is a directory as one, not by its mode', async () => {
+      await withTempDir(async (dir) => {
+        await writeFile(join(dir, 'genesis.json'), JSON.stringify(await validGenesisJson(4)));
+        const home = await writeHome(dir, 0, 0, 0o600);
+        const keysFile = join(home, 'keys.json');
+        await rm(keysFile);
+        await mkdir(keysFile, { mode: 0o755 });
+        await assert.rejects(loadNodeConfig(home), (err: unknown) => err instanceof ConfigError && err.message === `${keysFile}: is a directory, not a key file`);
       });
     });
 

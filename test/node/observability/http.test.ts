@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { startObservabilityServer } from '../../../node/observability/http.js';
+import { createServer } from 'node:http';
+import { readStatus, startObservabilityServer } from '../../../node/observability/http.js';
 import { createLogger } from '../../../node/observability/log.js';
 import { createNodeMetrics } from '../../../node/observability/metrics.js';
 
@@ -33,6 +34,34 @@ describe('observability', () => {
       assert.equal((await fetch(`${base}/status`, { method: 'POST' })).status, 405);
     } finally {
       await server.close();
+    }
+  });
+
+  it("readStatus returns a validator's status and refuses what is not one", async () => {
+    const good = { chainId: 'vsmr-test', index: 2, height: 7, round: 9, leader: 1, logRoot: '0x00', stateRoot: '0x01', peers: 3 };
+    const answers: [number, string][] = [];
+    // Another program on the port: whatever it answers, the reader must not take it as a status.
+    const impostor = createServer((_req, res) => {
+      const [code, body] = answers.shift() ?? [200, JSON.stringify(good)];
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    const port = (impostor.address() as { port: number }).port;
+    try {
+      assert.deepEqual(await readStatus(port), good);
+      answers.push([500, '']);
+      await assert.rejects(readStatus(port), /HTTP 500/);
+      answers.push([200, 'not json']);
+      await assert.rejects(readStatus(port), /not JSON/);
+      answers.push([200, JSON.stringify({ ok: true })]);
+      await assert.rejects(readStatus(port), /not a validator's status \(index: undefined, height: undefined/);
+      answers.push([200, JSON.stringify({ ...good, height: '7' })]);
+      await assert.rejects(readStatus(port), /height: string/);
+      answers.push([200, '[]']);
+      await assert.rejects(readStatus(port), /not an object/);
+    } finally {
+      await new Promise((r) => impostor.close(r));
     }
   });
 
