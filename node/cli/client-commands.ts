@@ -4,7 +4,8 @@ import { ConfigError } from '../../protocol/config-error.js';
 import { loadGenesis } from '../../protocol/genesis.js';
 import { bundleToJson } from '../../protocol/bundle.js';
 import { registerLightClientCommands, wholeNumber } from './client-command.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { makeDirectories } from '../storage/directories.js';
 import { join } from 'node:path';
 
 export function registerClientCommands(program: Command): void {
@@ -37,7 +38,7 @@ export function registerClientCommands(program: Command): void {
         return;
       }
       const dir = opts.proofs;
-      if (dir !== undefined) await mkdir(dir, { recursive: true });
+      if (dir !== undefined) makeDirectories(dir);
       const commits: { command: number; height: number; position: number; result: number; resultName: string; proof: string }[] = [];
       const s = await submitCommands(genesis, {
         count: opts.count,

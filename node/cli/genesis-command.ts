@@ -1,4 +1,5 @@
 import { mkdir, stat } from 'node:fs/promises';
+import { makeDirectories } from '../storage/directories.js';
 import { dirname, join } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
@@ -187,7 +188,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
     if (err instanceof ConfigError && m) throw new ConfigError(err.field, err.reason, files[Number(m[1])]);
     throw err;
   }
-  await mkdir(dirname(out), { recursive: true });
+  makeDirectories(dirname(out));
   await writeNewFile(out, text, PUBLIC_FILE_MODE);
   process.stdout.write(`wrote ${out} (chain ${chainId}, ${validators.length} validators)\n`);
 }
@@ -220,7 +221,7 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
   const quorumCertificates: QuorumCertParams | undefined = deal && { scheme: 'threshold', threshold: deal.setup.threshold, commitments: deal.setup.commitments };
   const text = genesisToJson(genesisData(chainId, validators, params, quorumCertificates));
   parseGenesis(text, { backend });
-  await mkdir(dir, { recursive: true });
+  makeDirectories(dir);
   await writeNewFile(genesisFile, text, PUBLIC_FILE_MODE);
   for (const [i, home] of homes.entries()) {
     // The home holds the private key file; nobody else needs to list it.

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { makeDirectories } from '../storage/directories.js';
 import { dirname } from 'node:path';
 import { type Command, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
@@ -52,7 +52,7 @@ export function registerKeygenCommand(program: Command): void {
       }
       const backend = blsBackend('blst');
       const keys = await generateNodeKeys(backend);
-      await mkdir(dirname(opts.out), { recursive: true, mode: 0o700 });
+      makeDirectories(dirname(opts.out), 0o700);
       try {
         await writeNewFile(opts.out, nodeKeysToJson(keys), KEY_FILE_MODE);
         await writeNewFile(pubFile, publicInfoToJson(publicInfoOf(keys, backend, address)), PUBLIC_FILE_MODE);

@@ -1,6 +1,7 @@
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { StorageError } from './codec.js';
+import { makeDirectories } from './directories.js';
 import { StorageOpenError } from './lmdb-store.js';
 
 /**
@@ -51,7 +52,7 @@ const HOLDER_ANSWER_MS = 1000;
 export async function lockDataDir(dir: string, platform: NodeJS.Platform = process.platform): Promise<DataDirLock> {
   let id: { dev: number; ino: number };
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    makeDirectories(dir, 0o700);
     id = statSync(dir);
   } catch (err) {
     throw new StorageOpenError(dir, err);
