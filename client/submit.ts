@@ -67,6 +67,8 @@ export async function submitCommands(
     concurrency?: number;
     timeoutMs?: number;
     untilMs?: number;
+    /** Stops sending new commands once aborted (those in flight still settle). */
+    signal?: AbortSignal;
     onCommit?: (latencyMs: number) => void;
     /** Also fetch each commit's log entry from the same validator and verify it against the genesis. */
     verify?: VerifyCommitsOptions;
@@ -126,7 +128,7 @@ export async function submitCommands(
   };
   const enc = new TextEncoder();
   const worker = async () => {
-    while (next < opts.count && (opts.untilMs === undefined || performance.now() < opts.untilMs)) {
+    while (next < opts.count && (opts.untilMs === undefined || performance.now() < opts.untilMs) && opts.signal?.aborted !== true) {
       const k = next++;
       const command = encodeCommand({ type: 'put', key: enc.encode(`client-${k}`), value: randomBytes(64) });
       const request = signRequest({ chainId: genesis.chainId, sequence: BigInt(k), expiry: 2n ** 62n, command }, client.secretKey);

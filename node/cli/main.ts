@@ -33,22 +33,33 @@ export const CLOSED_OUTPUT_EXIT_CODE = 128 + 13;
 /**
  * A reader that stops early (`vsmr sim --list-behaviors | head -3`) closes the pipe, and the
  * next write fails with EPIPE: an 'error' event no one listened to, which killed the process
- * with a stack trace. Node ignores SIGPIPE, so the CLI ends here as a Unix filter would on it:
- * at once, writing nothing more (the output has nowhere to go), with the status the command
- * already set if it failed, else 141. Other write errors are not this one's to hide.
+ * with a stack trace. Node ignores SIGPIPE, so the CLI ends here as a Unix filter would on it,
+ * writing nothing more (the output has nowhere to go). A command that stops things of its own
+ * on SIGTERM (the devnet's and the benchmarks' validator processes, a validator's store) is sent
+ * one, so that it stops them rather than leave them running; any other ends at once, with the
+ * status it already set if it failed, else 141. Other write errors are not this one's to hide.
  */
-function endOnClosedOutput(stream: NodeJS.WriteStream): void {
-  stream.on('error', (err: NodeJS.ErrnoException) => {
+function endOnClosedOutput(streams: readonly NodeJS.WriteStream[]): void {
+  let closed = false;
+  const onError = (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
+    if (closed) return;
+    closed = true;
+    // Later writes to the closed stream fail too; none of them has anywhere to go.
+    for (const s of streams) s.write = () => true;
+    if (process.listenerCount('SIGTERM') > 0) {
+      process.kill(process.pid, 'SIGTERM');
+      return;
+    }
     const set = process.exitCode;
     process.exit(typeof set === 'number' && set !== 0 ? set : CLOSED_OUTPUT_EXIT_CODE);
-  });
+  };
+  for (const s of streams) s.on('error', onError);
 }
 
 /** Runs the CLI and returns the process exit code; bad flags exit 2 with commander's message. */
 export async function main(argv: readonly string[]): Promise<number> {
-  endOnClosedOutput(process.stdout);
-  endOnClosedOutput(process.stderr);
+  endOnClosedOutput([process.stdout, process.stderr]);
   const program = buildCli();
   try {
     await program.parseAsync([...argv]);

@@ -4,6 +4,8 @@ import { StorageError } from '../storage/codec.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { readStatus } from '../observability/http.js';
 import { startValidator } from '../runtime/launch.js';
+import { LedgerRecoveryError } from '../runtime/validator-node.js';
+import { AlreadyRunningError } from '../runtime/single-instance.js';
 
 /** `vsmr start` and `vsmr status`: run one validator, and ask a running one how it is doing. */
 export function registerNodeCommands(program: Command): void {
@@ -27,8 +29,9 @@ export function registerNodeCommands(program: Command): void {
           return;
         }
         // A data directory that cannot be used as it is (damaged, another chain's, another
-        // format): the operator's to act on, told in one line, as a bad config is.
-        if (err instanceof StorageError) {
+        // format, in use by another process, a ledger that does not add up): the operator's to
+        // act on, told in one line, as a bad config is.
+        if (err instanceof StorageError || err instanceof LedgerRecoveryError || err instanceof AlreadyRunningError) {
           process.stderr.write(`vsmr start: ${err.message}\n`);
           process.exitCode = 3;
           return;

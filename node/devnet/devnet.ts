@@ -167,7 +167,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetSummary> {
           count: Number.MAX_SAFE_INTEGER,
           target: i,
           concurrency: per,
-          untilMs: opts.signal?.aborted ? performance.now() : until,
+          untilMs: until,
+          ...(opts.signal === undefined ? {} : { signal: opts.signal }),
           onCommit: (ms) => latencies.push(ms),
           // The light client checks each commit's certificate and log inclusion proof from the
           // validator it submitted to; bounded in flight, and drained for at most 10 s at the end.

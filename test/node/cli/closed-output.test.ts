@@ -36,4 +36,32 @@ describe('cli: a reader that closes the output early', function () {
     assert.doesNotMatch(r.stderr, /EPIPE|Unhandled/);
     assert.equal(r.status, 1);
   });
+
+  it('a devnet whose reader goes away stops its validator processes instead of leaving them running', async function () {
+    this.timeout(120_000);
+    // Its own process group: every validator it starts is in it, and outlives it only if orphaned.
+    const child = spawn(process.execPath, [BIN, 'devnet', '--replicas', '1', '--duration', '60'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child.stdout.destroy();
+    child.stderr.destroy();
+    const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 90_000);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    clearTimeout(killer);
+    assert.equal(signal, null, `it ended by itself, well before its 60 s of load (exit ${code})`);
+    // Let the group's last members, if any, finish exiting, then look for them.
+    const deadline = Date.now() + 10_000;
+    while (groupAlive(child.pid!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const orphaned = groupAlive(child.pid!);
+    if (orphaned) process.kill(-child.pid!, 'SIGKILL');
+    assert.equal(orphaned, false, 'no validator process of the devnet is left running');
+  });
 });
+
+/** Whether any process of the group `pgid` is still running. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

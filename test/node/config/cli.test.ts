@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
-import { loadNodeConfig } from '../../../node/config/node-config.js';
+import { loadNodeConfig, MAX_VALIDATION_WORKERS } from '../../../node/config/node-config.js';
 import { maxValidationWorkers } from '../../../node/config/validation-workers.js';
+import { KvApplication } from '../../../node/app/kv-app.js';
+import { NodeStore } from '../../../node/storage/lmdb-store.js';
 import { REPO_ROOT, withTempDir } from './fixtures.js';
 
 interface Run {
@@ -200,7 +202,7 @@ describe('vsmr keygen and genesis (CLI)', () => {
     return { code, stdout, stderr };
   }
 
-  it("a second start on a running validator's home is refused in one line (exit 3), and the first runs on", async function () {
+  it("a second start on a running validator's home, or on a copy of it, is refused in one line (exit 3), and the first runs on", async function () {
     this.timeout(90_000);
     await withTempDir(async (dir) => {
       const { home } = await oneValidatorHome(dir);
@@ -212,11 +214,19 @@ describe('vsmr keygen and genesis (CLI)', () => {
           if (Date.now() > deadline) assert.fail('the first validator never answered status');
           await new Promise((r) => setTimeout(r, 200));
         }
-        const second = await startThatMustExit(home);
-        assert.equal(second.code, 3, `exit code; stderr: ${second.stderr}`);
-        const lines = second.stderr.trimEnd().split('\n');
-        assert.equal(lines.length, 1, `one line on stderr, got: ${second.stderr}`);
-        assert.match(lines[0]!, new RegExp(`data directory .* is in use by process ${first.pid}`));
+        // The same home again, and a copy of it (a backup restored beside the live one) on ports
+        // and a data directory of its own: both are the same validator key.
+        const copy = join(dir, 'copy');
+        await cp(home, copy, { recursive: true });
+        const config = JSON.parse(await readFile(join(copy, 'config.json'), 'utf8')) as Record<string, unknown>;
+        const spare = 20_000 + Math.floor(Math.random() * 12_000);
+        await writeFile(join(copy, 'config.json'), JSON.stringify({ ...config, listen: `/ip4/127.0.0.1/tcp/${spare}`, metricsPort: spare + 1, statusPort: spare + 2, dataDir: 'data-copy' }));
+        for (const second of [await startThatMustExit(home), await startThatMustExit(copy)]) {
+          assert.equal(second.code, 3, `exit code; stderr: ${second.stderr}`);
+          const lines = second.stderr.trimEnd().split('\n');
+          assert.equal(lines.length, 1, `one line on stderr, got: ${second.stderr}`);
+          assert.match(lines[0]!, new RegExp(`^vsmr start: validator \\S+ of chain \\S+ is already running on this host, as process ${first.pid};`));
+        }
         assert.equal((await vsmr('status', '--home', home)).code, 0, 'the first validator still answers');
       } finally {
         first.kill('SIGTERM');
@@ -224,6 +234,44 @@ describe('vsmr keygen and genesis (CLI)', () => {
         await exited;
         clearTimeout(killer);
       }
+    });
+  });
+
+  it('a start that fails after its host and workers are up exits (exit 3, one line) instead of hanging on them', async function () {
+    this.timeout(120_000);
+    await withTempDir(async (dir) => {
+      const { home } = await oneValidatorHome(dir);
+      const genesisFile = join(dir, 'genesis.json');
+      // A chain that committed something, stopped cleanly.
+      const first = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: 'ignore' });
+      const exited = new Promise<void>((resolve) => first.once('exit', () => resolve()));
+      try {
+        const deadline = Date.now() + 30_000;
+        while ((await vsmr('status', '--home', home)).code !== 0) {
+          if (Date.now() > deadline) assert.fail('the validator never answered status');
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const submitted = await vsmr('client', 'submit', '--genesis', genesisFile, '--count', '3');
+        assert.equal(submitted.code, 0, submitted.stderr);
+      } finally {
+        first.kill('SIGTERM');
+        const killer = setTimeout(() => first.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      // A snapshot that does not match the ledger: the node finds out while recovering, after its
+      // libp2p host listens and its validation workers run (the start's last refusal point).
+      const chainId = (JSON.parse(await readFile(genesisFile, 'utf8')) as { chainId: string }).chainId;
+      const store = NodeStore.open(join(home, 'data'), { chainId });
+      const height = store.committedHeight();
+      assert.ok(height > 0, 'something committed');
+      store.saveSnapshot(height, new KvApplication({ chainId }).snapshot());
+      await store.close();
+      const r = await startThatMustExit(home);
+      assert.equal(r.code, 3, `exit code; stderr: ${r.stderr}`);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+      assert.match(lines[0]!, new RegExp(`^vsmr start: cannot recover the application from the ledger: the snapshot at height ${height} does not match the executed state stored for it$`));
     });
   });
 
@@ -248,7 +296,9 @@ describe('vsmr keygen and genesis (CLI)', () => {
       const file = join(home, 'config.json');
       const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
       await writeFile(file, JSON.stringify({ ...config, validationWorkers: maxValidationWorkers() + 1 }));
-      assertUsageError(await startThatMustExit(home), new RegExp(`config\\.validationWorkers: ${maxValidationWorkers() + 1} is more than this machine can use`));
+      // On a machine of 64 cores or more the config's own bound (256) is the lower one.
+      const refusal = maxValidationWorkers() < MAX_VALIDATION_WORKERS ? `${maxValidationWorkers() + 1} is more than this machine can use` : 'expected an integer in \\[0, 256\\]';
+      assertUsageError(await startThatMustExit(home), new RegExp(`config\\.validationWorkers: ${refusal}`));
       await writeFile(file, JSON.stringify({ ...config, listen: '/ip4/127.0.0.1/tcp/1/ws' }));
       assertUsageError(await startThatMustExit(home), /config\.listen: expected \/ip4\/<address>\/tcp\/<port>/);
     });
