@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { makeDirectories } from '../storage/directories.js';
@@ -83,14 +84,14 @@ export async function claimDataDir(dir: string, platform: NodeJS.Platform = proc
 
 /** Claims validator `peerId` of `chainId` on this host; throws ValidatorKeyInUseError when it is held. */
 export function claimValidatorKey(chainId: string, peerId: string, platform: NodeJS.Platform = process.platform): Promise<InstanceClaim> {
-  return claimName(`vsmr/validator/${chainId}/${peerId}`, platform, (holder) => new ValidatorKeyInUseError(chainId, peerId, holder));
+  // Hashed: a chain id and a peer id together can pass the 107 bytes an abstract name may hold.
+  const key = createHash('sha256').update(`${chainId}\0${peerId}`).digest('hex');
+  return claimName(`vsmr/validator/${key}`, platform, (holder) => new ValidatorKeyInUseError(chainId, peerId, holder));
 }
 
 async function claimName(name: string, platform: NodeJS.Platform, taken: (holder: number | undefined) => Error): Promise<InstanceClaim> {
   if (platform !== 'linux') return { held: false, release: async () => undefined };
-  // Abstract names are at most 107 bytes; a chain id of 64 and a peer id of 52 fit, and a
-  // longer one is cut where it is still unique enough to matter only to its own chain.
-  const path = `\0${name}`.slice(0, 107);
+  const path = `\0${name}`;
   const visitors = new Set<Socket>();
   const server = createServer((socket) => {
     visitors.add(socket);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { once } from 'node:events';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -96,7 +97,8 @@ describe('runtime: one process per data directory and per validator key', functi
     assert.ok(refused instanceof ValidatorKeyInUseError, String(refused));
     assert.match(refused.message, new RegExp(`validator ${peerId} of chain chain-a is already running on this host, as process ${process.pid}`));
     // Someone connects to the claim and never reads: the release must not wait on them.
-    const visitor = createConnection({ path: `\0vsmr/validator/chain-a/${peerId}` });
+    const key = createHash('sha256').update(`chain-a\0${peerId}`).digest('hex');
+    const visitor = createConnection({ path: `\0vsmr/validator/${key}` });
     await once(visitor, 'connect');
     await first.release();
     visitor.destroy();
