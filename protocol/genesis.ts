@@ -28,6 +28,7 @@ import { type BlsBackend, type BlsBackendName, blsBackend } from '../crypto/bls/
 import { BLS_PUBLIC_KEY_BYTES, BLS_SIGNATURE_BYTES } from '../crypto/bls/types.js';
 import { bytesToHex, toHex } from '../crypto/bytes.js';
 import { ValidatorSetError } from '../crypto/errors.js';
+import { sha256 } from '../crypto/hash.js';
 import { MultisigQcScheme } from '../crypto/qc/multisig.js';
 import { quorumSize } from '../crypto/qc/quorum.js';
 import { ThresholdQcScheme } from '../crypto/qc/threshold.js';
@@ -354,4 +355,17 @@ export async function readConfigFile(path: string): Promise<string> {
     const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory, expected a file' : `cannot read (${(err as Error).message})`;
     throw new ConfigError(undefined, reason, path);
   }
+}
+
+/**
+ * SHA-256 of everything in a genesis that the chain's history depends on: the canonical text
+ * (genesisToJson) with the validators' network addresses left out, since a validator may move
+ * to another address without changing any signed byte. A data directory is bound to it, so that
+ * a genesis edited after the chain began (another validator set, other consensus or application
+ * settings, under the same chain id) is refused instead of being run against a history it did
+ * not produce.
+ */
+export function genesisHistoryDigest(genesis: GenesisData): Uint8Array {
+  const withoutAddresses = { ...genesis, validators: genesis.validators.map((v) => ({ ...v, address: '' })) };
+  return sha256(new TextEncoder().encode(genesisToJson(withoutAddresses)));
 }

@@ -4,6 +4,7 @@ import { ValidationPool } from '../../validation/pool.js';
 import { BlsCertificateOps, blsSigner } from '../consensus/bls-certs.js';
 import { loadNodeConfig } from '../config/node-config.js';
 import { ConfigError } from '../../protocol/config-error.js';
+import { genesisHistoryDigest } from '../../protocol/genesis.js';
 import { type ObservabilityServer, startObservabilityServer } from '../observability/http.js';
 import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
@@ -102,7 +103,7 @@ export async function startValidator(
   // supervisor's restart never came. A started validator's stop() uses `shutdown` instead.
   const started: (() => unknown)[] = [() => keyClaim.release(), () => dirClaim.release()];
   try {
-    const store = NodeStore.open(config.dataDir, { chainId });
+    const store = NodeStore.open(config.dataDir, { chainId, genesisDigest: genesisHistoryDigest(genesis) });
     started.push(() => store.close());
     // The genesis's own backend instance: the signer and the certificate checks then share noble's
     // memo of hashed messages (a vote's digest is hashed once, for signing and for its QC).

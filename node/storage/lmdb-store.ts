@@ -77,6 +77,7 @@ export const KEYS = Object.freeze({
   ledger: utf8.encode('ledger'),
   commitQc: utf8.encode('commit-qc'),
   certifiedTip: utf8.encode('certified-tip'),
+  genesis: utf8.encode('genesis'),
 });
 
 const TIP_BLOCK_PREFIX = utf8.encode('tip-block/');
@@ -97,6 +98,21 @@ export class ChainIdMismatchError extends StorageError {
     readonly found: string,
   ) {
     super(`data directory ${dir} belongs to chain '${found}', not '${expected}'`, 'STORAGE_CHAIN_ID');
+  }
+}
+
+/** The data directory's history was produced under another genesis of the same chain id. */
+export class GenesisMismatchError extends StorageError {
+  constructor(
+    readonly dir: string,
+    readonly expected: Uint8Array,
+    readonly found: Uint8Array,
+  ) {
+    super(
+      `data directory ${dir} was written under another genesis of this chain (digest ${bytesToHex(found).slice(0, 16)}..., this one ${bytesToHex(expected).slice(0, 16)}...): ` +
+        'a genesis changed after the chain began (validators, consensus or application settings) needs a new chain id and new data directories',
+      'STORAGE_GENESIS',
+    );
   }
 }
 
@@ -147,6 +163,12 @@ export class LedgerError extends StorageError {
 
 export interface NodeStoreOptions {
   readonly chainId: string;
+  /**
+   * The genesis the directory's history was produced under (genesisHistoryDigest). A directory
+   * is bound to the first one it is opened with; another is refused (GenesisMismatchError).
+   * Omitted, nothing is checked or recorded (tests and offline tools).
+   */
+  readonly genesisDigest?: Uint8Array;
   /** Initial LMDB map size in bytes; lmdb-js grows it as needed. */
   readonly mapSize?: number;
 }
@@ -165,6 +187,7 @@ function heightLabel(h: number): string {
 export class NodeStore {
   readonly #dir: string;
   readonly #chainId: string;
+  readonly #genesisDigest: Uint8Array | undefined;
   readonly #root: RootDatabase<Uint8Array, Uint8Array>;
   readonly #safety: Table;
   readonly #blocks: Table;
@@ -183,9 +206,10 @@ export class NodeStore {
   #ledger: LedgerMeta;
   #closed = false;
 
-  private constructor(dir: string, chainId: string, root: RootDatabase<Uint8Array, Uint8Array>) {
+  private constructor(dir: string, chainId: string, genesisDigest: Uint8Array | undefined, root: RootDatabase<Uint8Array, Uint8Array>) {
     this.#dir = dir;
     this.#chainId = chainId;
+    this.#genesisDigest = genesisDigest;
     this.#root = root;
     const table = (name: string): Table => root.openDB<Uint8Array, Uint8Array>(name, { encoding: 'binary', keyEncoding: 'binary', cache: false });
     this.#safety = table(TABLES.safety);
@@ -198,7 +222,8 @@ export class NodeStore {
 
   /**
    * Opens (creating if needed) the store in `dir` for `chainId`. Throws ChainIdMismatchError for
-   * another chain's directory, StorageFormatError for another format, StorageCorruptionError
+   * another chain's directory, GenesisMismatchError for one written under another genesis of the
+   * chain, StorageFormatError for another format, StorageCorruptionError
    * when the ledger bounds disagree with the blocks present, DataFileDamagedError for a data file
    * LMDB would crash on (cut short, meta pages overwritten), StorageOpenError for an emptied
    * data file and for what LMDB itself refuses (no permission, no space, not a directory).
@@ -215,7 +240,8 @@ export class NodeStore {
     } catch (err) {
       throw err instanceof DataFileDamagedError ? err : new StorageOpenError(dir, err);
     }
-    const store = new NodeStore(dir, options.chainId, root);
+    if (options.genesisDigest !== undefined && options.genesisDigest.length !== 32) throw new RangeError(`genesisDigest must be 32 bytes, got ${options.genesisDigest.length}`);
+    const store = new NodeStore(dir, options.chainId, options.genesisDigest, root);
     try {
       store.#initialise();
     } catch (err) {
@@ -268,6 +294,7 @@ export class NodeStore {
         this.#meta.putSync(KEYS.format, sealValue(TABLES.meta, KEYS.format, ValueKind.meta, new Uint8Array(0)));
         this.#putSealed(this.#meta, TABLES.meta, KEYS.identity, ValueKind.meta, encodeStoreMeta({ chainId: this.#chainId }));
         this.#putSealed(this.#meta, TABLES.meta, KEYS.ledger, ValueKind.ledger, encodeLedgerMeta(this.#ledger));
+        if (this.#genesisDigest !== undefined) this.#putSealed(this.#meta, TABLES.meta, KEYS.genesis, ValueKind.meta, this.#genesisDigest);
       });
       return;
     }
@@ -276,11 +303,24 @@ export class NodeStore {
     const identity = this.#read(this.#meta, TABLES.meta, KEYS.identity, 'identity', ValueKind.meta, decodeStoreMeta);
     if (identity === undefined) throw new StorageCorruptionError(TABLES.meta, 'identity', 'missing');
     if (identity.chainId !== this.#chainId) throw new ChainIdMismatchError(this.#dir, this.#chainId, identity.chainId);
+    this.#checkGenesis();
     const ledger = this.#read(this.#meta, TABLES.meta, KEYS.ledger, 'ledger', ValueKind.ledger, decodeLedgerMeta);
     if (ledger === undefined) throw new StorageCorruptionError(TABLES.meta, 'ledger', 'missing');
     this.#ledger = ledger;
     this.#checkLedgerBounds();
     this.#tipBlockIds = this.#storedTipBlockIds();
+  }
+
+  /** Binds the directory to its genesis: checked when recorded, recorded when not (a directory of an earlier build). */
+  #checkGenesis(): void {
+    const expected = this.#genesisDigest;
+    if (expected === undefined) return;
+    const found = this.#read(this.#meta, TABLES.meta, KEYS.genesis, 'genesis', ValueKind.meta, (body) => body);
+    if (found === undefined) {
+      this.#meta.transactionSync(() => this.#putSealed(this.#meta, TABLES.meta, KEYS.genesis, ValueKind.meta, expected));
+      return;
+    }
+    if (!bytesEqual(found, expected)) throw new GenesisMismatchError(this.#dir, expected, found);
   }
 
   #storedTipBlockIds(): Set<string> {

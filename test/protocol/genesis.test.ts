@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { toHex } from '../../crypto/bytes.js';
 import { dealThresholdKeys, ThresholdQcScheme } from '../../crypto/qc/threshold.js';
 import { ConfigError } from '../../protocol/config-error.js';
-import { genesisToJson, loadGenesis, parseGenesis } from '../../protocol/genesis.js';
+import { genesisHistoryDigest, genesisToJson, loadGenesis, parseGenesis } from '../../protocol/genesis.js';
+import { bytesToHex } from '../../crypto/bytes.js';
 import { validGenesisJson, withTempDir } from '../node/config/fixtures.js';
 
 type Doc = Record<string, unknown> & { validators: Record<string, unknown>[]; consensus: Record<string, unknown>; app: Record<string, unknown> };
@@ -52,6 +53,25 @@ describe('genesis file', () => {
       assert.deepEqual(g.consensus, { baseTimeoutMs: 1000, maxBatchCommands: 500, maxBatchBytes: 1 << 20 });
       assert.equal(g.app.allowMint, true);
       assert.equal(g.app.initialBalances[0]!.amount, 2n ** 64n - 1n);
+    }
+  });
+
+  it('history digest: the same for a moved validator, different for anything the history depends on', () => {
+    const digest = (d: Doc) => bytesToHex(genesisHistoryDigest(parseGenesis(d)));
+    const base = digest(fresh());
+    assert.equal(digest(JSON.parse(JSON.stringify(valid)) as Doc), base, 'deterministic');
+    const moved = fresh();
+    moved.validators[1]!['address'] = '/ip4/10.0.0.9/tcp/4000';
+    assert.equal(digest(moved), base, 'a validator may change its address');
+    const edits: [string, (d: Doc) => void][] = [
+      ['a consensus setting', (d) => { d.consensus['maxBatchCommands'] = 501; }],
+      ['the application', (d) => { d.app['allowMint'] = false; }],
+      ['the validator set', (d) => { d.validators = d.validators.slice(0, 3); }],
+    ];
+    for (const [what, edit] of edits) {
+      const d = fresh();
+      edit(d);
+      assert.notEqual(digest(d), base, what);
     }
   });
 

@@ -237,7 +237,7 @@ describe('vsmr keygen and genesis (CLI)', () => {
     });
   });
 
-  it('a start that fails after its host and workers are up exits (exit 3, one line) instead of hanging on them', async function () {
+  it('a start that fails after its host and workers are up exits (exit 3, one line) instead of hanging on them; an edited genesis is refused', async function () {
     this.timeout(120_000);
     await withTempDir(async (dir) => {
       const { home } = await oneValidatorHome(dir);
@@ -272,6 +272,13 @@ describe('vsmr keygen and genesis (CLI)', () => {
       const lines = r.stderr.trimEnd().split('\n');
       assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
       assert.match(lines[0]!, new RegExp(`^vsmr start: cannot recover the application from the ledger: the snapshot at height ${height} does not match the executed state stored for it$`));
+      // The same chain id under an edited genesis: the directory's history is not this genesis's.
+      const edited = JSON.parse(await readFile(genesisFile, 'utf8')) as { consensus: Record<string, number> };
+      edited.consensus['maxBatchCommands'] = 7;
+      await writeFile(genesisFile, JSON.stringify(edited));
+      const refused = await startThatMustExit(home);
+      assert.equal(refused.code, 3, `exit code; stderr: ${refused.stderr}`);
+      assert.match(refused.stderr, /^vsmr start: data directory .* was written under another genesis of this chain .*needs a new chain id and new data directories\n$/);
     });
   });
 

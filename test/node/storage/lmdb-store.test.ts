@@ -10,6 +10,7 @@ import { sha256 } from '../../../crypto/hash.js';
 import { CHECKSUM_LENGTH, encodeInlineTip, heightKey, STORAGE_FORMAT_VERSION, sealValue, ValueKind } from '../../../node/storage/codec.js';
 import {
   ChainIdMismatchError,
+  GenesisMismatchError,
   KEYS,
   LedgerError,
   type LedgerErrorReason,
@@ -173,6 +174,29 @@ describe('storage/lmdb-store', () => {
       (err: unknown) => err instanceof ChainIdMismatchError && err.expected === 'some-other-chain' && err.found === CHAIN_ID,
     );
     assert.equal(openStore().chainId, CHAIN_ID);
+  });
+
+  it('binds a directory to the genesis it is first opened with, recording it for a directory that has none', async () => {
+    const genesisA = sha256(new TextEncoder().encode('genesis a'));
+    const genesisB = sha256(new TextEncoder().encode('genesis b'));
+    // A directory of an earlier build (nothing recorded) takes the genesis it is opened with.
+    const old = openStore();
+    fill(old, 2);
+    await old.close();
+    const first = NodeStore.open(dir, { chainId: CHAIN_ID, genesisDigest: genesisA });
+    assert.equal(first.committedHeight(), 2);
+    await first.close();
+    assert.throws(
+      () => NodeStore.open(dir, { chainId: CHAIN_ID, genesisDigest: genesisB }),
+      (err: unknown) => err instanceof GenesisMismatchError && err.code === 'STORAGE_GENESIS' && /written under another genesis of this chain/.test(err.message),
+    );
+    const again = NodeStore.open(dir, { chainId: CHAIN_ID, genesisDigest: genesisA });
+    assert.equal(again.committedHeight(), 2);
+    await again.close();
+    // A fresh directory records it at once.
+    const fresh = join(dir, 'fresh');
+    await NodeStore.open(fresh, { chainId: CHAIN_ID, genesisDigest: genesisB }).close();
+    assert.throws(() => NodeStore.open(fresh, { chainId: CHAIN_ID, genesisDigest: genesisA }), GenesisMismatchError);
   });
 
   it('refuses what LMDB cannot open with StorageOpenError, and an emptied data file rather than start over on it', async () => {
