@@ -217,14 +217,18 @@ export function parsePeerId(value: unknown, path: string): string {
 }
 
 /**
- * A validator's dial address: TCP, a concrete host (0.0.0.0 is a listen address, nobody can dial
- * it), and no /p2p part unless it names the validator's own peer id (the id is its own field).
+ * A validator's dial address: TCP, a concrete host and port (0.0.0.0 is a listen address and
+ * port 0 asks the system for any port: nobody can dial either), and no /p2p part unless it names
+ * the validator's own peer id (the id is its own field).
  */
 export function parseValidatorAddress(value: unknown, path: string, peerId?: string): string {
   const ma = f.tcpMultiaddr(value, path);
   const host = ma.components[0];
   if (host && (host.name === 'ip4' || host.name === 'ip6') && (host.value === '0.0.0.0' || host.value === '::')) {
     throw new ConfigError(path, `${ma.text} is not dialable; give the address other validators reach this one at`);
+  }
+  if (ma.components.find((c) => c.name === 'tcp')?.value === '0') {
+    throw new ConfigError(path, `${ma.text} is not dialable (port 0 is any port); give the port this validator listens on`);
   }
   const p2p = ma.components.findIndex((c) => c.name === 'p2p');
   if (p2p === -1) return ma.text;

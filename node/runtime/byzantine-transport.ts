@@ -83,11 +83,10 @@ export interface ByzantineRuntime {
 
 /** Checks a `--unsafe-byzantine` value ("a" or "a,b"); a ConfigError names the valid ones. */
 export function checkByzantineName(spec: string): string[] {
-  const names = spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  const bad = names.length === 0 ? spec : names.find((n) => !REAL_BYZANTINE_BEHAVIORS.includes(n));
+  // Every comma-separated part must name a behaviour: an empty one ("equivocate,,") is a typo,
+  // refused as the devnet refuses it.
+  const names = spec.split(',').map((s) => s.trim());
+  const bad = names.find((n) => !REAL_BYZANTINE_BEHAVIORS.includes(n));
   if (bad !== undefined) {
     throw new ConfigError('--unsafe-byzantine', `unknown behaviour ${JSON.stringify(bad)} (known: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
   }

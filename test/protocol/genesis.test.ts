@@ -157,6 +157,7 @@ describe('genesis file', () => {
     { name: 'duplicate address', field: v(2, 'address'), reason: /duplicate address/, mutate: (d) => { d.validators[2]!['address'] = d.validators[0]!['address']; } },
     { name: 'address not a multiaddr', field: v(1, 'address'), reason: /not a multiaddr/, mutate: (d) => { d.validators[1]!['address'] = '127.0.0.1:26601'; } },
     { name: 'address without TCP', field: v(1, 'address'), reason: /TCP/, mutate: (d) => { d.validators[1]!['address'] = '/ip4/127.0.0.1/udp/26601'; } },
+    { name: 'address on port 0', field: v(1, 'address'), reason: /port 0 is any port/, mutate: (d) => { d.validators[1]!['address'] = '/ip4/127.0.0.1/tcp/0'; } },
     { name: 'unspecified address', field: v(1, 'address'), reason: /not dialable/, mutate: (d) => { d.validators[1]!['address'] = '/ip4/0.0.0.0/tcp/26601'; } },
     { name: 'address naming another peer', field: v(1, 'address'), reason: /\/p2p/, mutate: (d) => { d.validators[1]!['address'] = `/ip4/127.0.0.1/tcp/26601/p2p/${d.validators[0]!['peerId']}`; } },
     { name: 'consensus missing', field: 'genesis.consensus', reason: /missing/, mutate: (d) => { delete raw(d)['consensus']; } },

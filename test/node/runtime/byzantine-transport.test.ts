@@ -82,7 +82,7 @@ describe('byzantine transport (vsmr start --unsafe-byzantine)', () => {
   it('accepts the catalogue names (and compositions) and refuses others with a ConfigError naming the valid ones', () => {
     assert.deepEqual(checkByzantineName('equivocate'), ['equivocate']);
     assert.deepEqual(checkByzantineName('flood, double-vote'), ['flood', 'double-vote']);
-    for (const bad of ['nope', '', 'twins', 'flood,nope']) {
+    for (const bad of ['nope', '', 'twins', 'flood,nope', 'equivocate,,', ',flood']) {
       assert.throws(
         () => checkByzantineName(bad),
         (err: unknown) => err instanceof ConfigError && err.field === '--unsafe-byzantine' && err.message.includes('equivocate') && !err.message.includes('\n'),
