@@ -202,18 +202,33 @@ describe('vsmr keygen and genesis (CLI)', () => {
     return { code, stdout, stderr };
   }
 
+  /**
+   * Runs `vsmr start --home home` for as long as `body` runs, from the moment it answers status;
+   * then stops it by its PID (SIGTERM, SIGKILL after 20 s) and waits for it to exit.
+   */
+  async function whileRunning(home: string, body: (pid: number) => Promise<void>): Promise<void> {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      const deadline = Date.now() + 30_000;
+      while ((await vsmr('status', '--home', home)).code !== 0) {
+        if (Date.now() > deadline) assert.fail('the validator never answered status');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await body(child.pid!);
+    } finally {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(killer);
+    }
+  }
+
   it("a second start on a running validator's home, or on a copy of it, is refused in one line (exit 3), and the first runs on", async function () {
     this.timeout(90_000);
     await withTempDir(async (dir) => {
       const { home } = await oneValidatorHome(dir);
-      const first = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: ['ignore', 'ignore', 'pipe'] });
-      const exited = new Promise<void>((resolve) => first.once('exit', () => resolve()));
-      try {
-        const deadline = Date.now() + 30_000;
-        while ((await vsmr('status', '--home', home)).code !== 0) {
-          if (Date.now() > deadline) assert.fail('the first validator never answered status');
-          await new Promise((r) => setTimeout(r, 200));
-        }
+      await whileRunning(home, async (first) => {
         // The same home again, and a copy of it (a backup restored beside the live one) on ports
         // and a data directory of its own: both are the same validator key.
         const copy = join(dir, 'copy');
@@ -225,15 +240,10 @@ describe('vsmr keygen and genesis (CLI)', () => {
           assert.equal(second.code, 3, `exit code; stderr: ${second.stderr}`);
           const lines = second.stderr.trimEnd().split('\n');
           assert.equal(lines.length, 1, `one line on stderr, got: ${second.stderr}`);
-          assert.match(lines[0]!, new RegExp(`^vsmr start: validator \\S+ of chain \\S+ is already running on this host, as process ${first.pid};`));
+          assert.match(lines[0]!, new RegExp(`^vsmr start: validator \\S+ of chain \\S+ is already running on this host, as process ${first};`));
         }
         assert.equal((await vsmr('status', '--home', home)).code, 0, 'the first validator still answers');
-      } finally {
-        first.kill('SIGTERM');
-        const killer = setTimeout(() => first.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      });
     });
   });
 
@@ -243,22 +253,10 @@ describe('vsmr keygen and genesis (CLI)', () => {
       const { home } = await oneValidatorHome(dir);
       const genesisFile = join(dir, 'genesis.json');
       // A chain that committed something, stopped cleanly.
-      const first = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: 'ignore' });
-      const exited = new Promise<void>((resolve) => first.once('exit', () => resolve()));
-      try {
-        const deadline = Date.now() + 30_000;
-        while ((await vsmr('status', '--home', home)).code !== 0) {
-          if (Date.now() > deadline) assert.fail('the validator never answered status');
-          await new Promise((r) => setTimeout(r, 200));
-        }
+      await whileRunning(home, async () => {
         const submitted = await vsmr('client', 'submit', '--genesis', genesisFile, '--count', '3');
         assert.equal(submitted.code, 0, submitted.stderr);
-      } finally {
-        first.kill('SIGTERM');
-        const killer = setTimeout(() => first.kill('SIGKILL'), 20_000);
-        await exited;
-        clearTimeout(killer);
-      }
+      });
       // A snapshot that does not match the ledger: the node finds out while recovering, after its
       // libp2p host listens and its validation workers run (the start's last refusal point).
       const chainId = (JSON.parse(await readFile(genesisFile, 'utf8')) as { chainId: string }).chainId;
