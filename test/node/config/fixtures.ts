@@ -50,3 +50,22 @@ export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A fresh temporary directory for each test of the calling `describe` block (registered as its
+ * beforeEach and afterEach), removed after the test. Returns a getter for the current one.
+ */
+export function tempDirPerTest(prefix = 'vsmr-test-'): () => string {
+  let dir: string | undefined;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  afterEach(async () => {
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+  return () => {
+    if (dir === undefined) throw new Error('tempDirPerTest: no test is running');
+    return dir;
+  };
+}

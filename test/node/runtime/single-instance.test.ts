@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createConnection } from 'node:net';
 import { once } from 'node:events';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDirPerTest } from '../config/fixtures.js';
 import { claimDataDir, claimValidatorKey, DataDirInUseError, ValidatorKeyInUseError } from '../../../node/runtime/single-instance.js';
 import { StorageOpenError } from '../../../node/storage/lmdb-store.js';
 
@@ -14,16 +14,10 @@ const MODULE = fileURLToPath(new URL('../../../node/runtime/single-instance.js',
 
 describe('runtime: one process per data directory and per validator key', function () {
   this.timeout(30_000);
-  let root: string;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'vsmr-dir-lock-'));
-  });
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = tempDirPerTest('vsmr-dir-lock-');
 
   it('refuses a second claim, naming the holder, until the first is released', async () => {
-    const dir = join(root, 'data');
+    const dir = join(root(), 'data');
     const first = await claimDataDir(dir);
     assert.equal(first.held, true);
     const refused = await claimDataDir(dir).then(
@@ -39,12 +33,12 @@ describe('runtime: one process per data directory and per validator key', functi
   });
 
   it('names the directory by its inode: a symlink to it is the same directory, another directory is not', async () => {
-    const dir = join(root, 'data');
+    const dir = join(root(), 'data');
     const lock = await claimDataDir(dir);
     try {
-      await symlink(dir, join(root, 'alias'));
-      await assert.rejects(claimDataDir(join(root, 'alias')), DataDirInUseError);
-      const other = await claimDataDir(join(root, 'other'));
+      await symlink(dir, join(root(), 'alias'));
+      await assert.rejects(claimDataDir(join(root(), 'alias')), DataDirInUseError);
+      const other = await claimDataDir(join(root(), 'other'));
       await other.release();
     } finally {
       await lock.release();
@@ -52,7 +46,7 @@ describe('runtime: one process per data directory and per validator key', functi
   });
 
   it('is free again the moment its holder is killed (no stale lock after kill -9)', async () => {
-    const dir = join(root, 'data');
+    const dir = join(root(), 'data');
     // A child process claims the directory and says so; this process then kills it outright.
     const script = `import { claimDataDir } from ${JSON.stringify(MODULE)};\nawait claimDataDir(${JSON.stringify(dir)});\nprocess.stdout.write('held\\n');\nsetInterval(() => {}, 1000);\n`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -74,15 +68,15 @@ describe('runtime: one process per data directory and per validator key', functi
   });
 
   it('a path that cannot be a directory is a StorageOpenError, not a crash', async () => {
-    const file = join(root, 'file');
+    const file = join(root(), 'file');
     await writeFile(file, 'x');
     await assert.rejects(claimDataDir(join(file, 'data')), StorageOpenError);
   });
 
   it('claims nothing where the platform has no abstract sockets, and says so', async () => {
-    const lock = await claimDataDir(join(root, 'data'), 'darwin');
+    const lock = await claimDataDir(join(root(), 'data'), 'darwin');
     assert.equal(lock.held, false);
-    const second = await claimDataDir(join(root, 'data'), 'darwin');
+    const second = await claimDataDir(join(root(), 'data'), 'darwin');
     assert.equal(second.held, false);
   });
 

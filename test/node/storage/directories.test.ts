@@ -1,33 +1,27 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDirPerTest } from '../config/fixtures.js';
 import { makeDirectories } from '../../../node/storage/directories.js';
 
 const MODULE = fileURLToPath(new URL('../../../node/storage/directories.js', import.meta.url));
 
 describe('storage: makeDirectories (mkdir -p, bounded)', () => {
-  let root: string;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'vsmr-dirs-'));
-  });
-  afterEach(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = tempDirPerTest('vsmr-dirs-');
 
   it('creates every missing level with the mode asked, and leaves an existing directory be', async () => {
-    const deep = join(root, 'a', 'b', 'c');
+    const deep = join(root(), 'a', 'b', 'c');
     makeDirectories(deep, 0o700);
-    for (const dir of [join(root, 'a'), join(root, 'a', 'b'), deep]) assert.equal((await stat(dir)).mode & 0o777, 0o700);
+    for (const dir of [join(root(), 'a'), join(root(), 'a', 'b'), deep]) assert.equal((await stat(dir)).mode & 0o777, 0o700);
     makeDirectories(deep);
     assert.ok((await stat(deep)).isDirectory());
   });
 
   it('refuses a path through a file, naming the file', async () => {
-    await writeFile(join(root, 'f'), 'x');
-    assert.throws(() => makeDirectories(join(root, 'f', 'sub')), (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR' && err.path === join(root, 'f'));
+    await writeFile(join(root(), 'f'), 'x');
+    assert.throws(() => makeDirectories(join(root(), 'f', 'sub')), (err: NodeJS.ErrnoException) => err.code === 'ENOTDIR' && err.path === join(root(), 'f'));
   });
 
   it('fails, instead of spinning, where the kernel refuses the name under a directory that exists', function () {
