@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { integerFlag } from './flag-parsers.js';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
@@ -10,14 +11,6 @@ import { maxValidationWorkers } from '../config/validation-workers.js';
 
 /** This checkout: dist/node/cli is three levels below it. */
 const ROOT = resolve(import.meta.dirname, '..', '..', '..');
-
-function intIn(flag: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
 
 interface E2eFlags {
   replicas: number;
@@ -42,19 +35,19 @@ interface E2eFlags {
 /** The flags of `vsmr bench e2e`, on `cmd`: the command itself, and the check `compare` runs on each variant's flags before any run. */
 function withE2eOptions(cmd: Command): Command {
   return cmd
-    .option('--replicas <n>', 'validators', intIn('--replicas', 1, 16), 4)
-    .option('--batch <b>', 'most commands per block', intIn('--batch', 1, 10_000), 100)
-    .option('--duration <s>', 'measured seconds of load (after a short warm-up)', intIn('--duration', 1, 600), 10)
-    .option('--clients <c>', 'closed-loop clients (default: enough to fill a block, at most 256)', intIn('--clients', 1, 4096))
-    .option('--outstanding <k>', 'commands in flight per client', intIn('--outstanding', 1, 256), 4)
-    .option('--command-bytes <b>', 'bytes per command, 8..1024 (a padded put; below 13 bytes its key narrows to fit)', intIn('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
+    .option('--replicas <n>', 'validators', integerFlag('--replicas', 1, 16), 4)
+    .option('--batch <b>', 'most commands per block', integerFlag('--batch', 1, 10_000), 100)
+    .option('--duration <s>', 'measured seconds of load (after a short warm-up)', integerFlag('--duration', 1, 600), 10)
+    .option('--clients <c>', 'closed-loop clients (default: enough to fill a block, at most 256)', integerFlag('--clients', 1, 4096))
+    .option('--outstanding <k>', 'commands in flight per client', integerFlag('--outstanding', 1, 256), 4)
+    .option('--command-bytes <b>', 'bytes per command, 8..1024 (a padded put; below 13 bytes its key narrows to fit)', integerFlag('--command-bytes', MIN_COMMAND_BYTES, 1024), 128)
     .option('--unsigned', 'ordering only: replicas skip request signature checks (started with --unsafe-unsigned)')
     .addOption(new Option('--bls <backend>', 'BLS backend of the validators').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .addOption(new Option('--qc <scheme>', 'quorum certificates of the cluster (vsmr genesis --qc)').choices([...QC_KINDS]).default('multisig'))
-    .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", intIn('--max-pending', 1, 10_000_000))
-    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", intIn('--validation-workers', 0, maxValidationWorkers()))
-    .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', intIn('--forged-clients', 0, 64))
-    .option('--greedy-outstanding <k>', 'one more client, under one key, keeping about k valid requests in flight (rounded up to whole sessions of at most 1,024, at least one per validator) beside the load (a client hogging the mempool; reported apart, commits counted only when their result is OK)', intIn('--greedy-outstanding', 1, 65_536))
+    .option('--max-pending <n>', "each validator's mempool bound (config maxPendingRequests; default the node's)", integerFlag('--max-pending', 1, 10_000_000))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks on the main thread)", integerFlag('--validation-workers', 0, maxValidationWorkers()))
+    .option('--forged-clients <f>', 'clients flooding the validators with forged requests beside the load (random signatures under a real key; a cut one comes back as a new peer)', integerFlag('--forged-clients', 0, 64))
+    .option('--greedy-outstanding <k>', 'one more client, under one key, keeping about k valid requests in flight (rounded up to whole sessions of at most 1,024, at least one per validator) beside the load (a client hogging the mempool; reported apart, commits counted only when their result is OK)', integerFlag('--greedy-outstanding', 1, 65_536))
     .option('--no-profile', 'run without the CPU profiler (no breakdown)')
     .option('--no-floors', 'skip the messaging and crypto floors')
     .option('--quick', 'shorter warm-up and floor measurements')
@@ -122,12 +115,12 @@ export function registerBenchCommand(program: Command): void {
     .command('compare')
     .description('two variants of one e2e point, run alternately on this machine: medians and ranges of each, and B over A')
     .argument('[e2eFlags...]', 'vsmr bench e2e flags both variants share, after --')
-    .option('--runs <n>', 'runs of each variant (A, B, A, B, ...)', intIn('--runs', 1, 20), 3)
+    .option('--runs <n>', 'runs of each variant (A, B, A, B, ...)', integerFlag('--runs', 1, 20), 3)
     .option('--a <flags>', 'vsmr bench e2e flags of variant A only, in one argument', '')
     .option('--b <flags>', 'vsmr bench e2e flags of variant B only, in one argument', '')
     .option('--a-root <dir>', "variant A runs this checkout's bin/vsmr.js (built), to compare builds", ROOT)
     .option('--b-root <dir>', "variant B runs this checkout's bin/vsmr.js (built)", ROOT)
-    .option('--run-timeout <s>', 'stop a run (all its processes) and count it failed after this long; default the window plus 180 s', intIn('--run-timeout', 1, 3600))
+    .option('--run-timeout <s>', 'stop a run (all its processes) and count it failed after this long; default the window plus 180 s', integerFlag('--run-timeout', 1, 3600))
     .option('--json', 'print one JSON object (every run, the summary, the failures)')
     .addHelpText('after', '\nExample: vsmr bench compare --runs 3 --b "--validation-workers 2" -- --batch 400 --clients 8 --outstanding 16 --duration 5')
     .action(async (e2eFlags: string[], opts: { runs: number; a: string; b: string; aRoot: string; bRoot: string; runTimeout?: number; json?: boolean }) => {

@@ -4,7 +4,9 @@
  * exit 0 when it verifies, 1 when the replica lied or could not answer, 2 on bad usage.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
+import { integerFlag } from './flag-parsers.js';
+import { checkFlagOutputFile, UsageError } from './usage-error.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { fetchVerified, QueryFailedError, type ReplicaAddress, replicaFromMultiaddr, followCertificates } from '../../client/light.js';
 import { BundleVerifyError, summarizeVerified, verifyBundle } from '../../client/verify.js';
@@ -15,18 +17,6 @@ import { QueryDecodeError } from '../../protocol/query.js';
 import { kvStateKey } from '../app/state-keys.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { renderCertificateExample } from './cert-example.js';
-
-/** A flag's integer: digits only (no `1e3`, no `0x10`), at least `min`. */
-export function wholeNumber(flag: string, min: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be an integer of at least ${min}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
-
-/** A usage or configuration problem: exit 2 with one line. */
-class UsageError extends Error {}
 
 async function genesisOf(path: string): Promise<Genesis> {
   try {
@@ -102,13 +92,14 @@ export function registerLightClientCommands(client: Command): void {
     .command('cert')
     .description('fetch from one replica the certificate covering height H, verify it, write it as a JSON proof bundle')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .requiredOption('--height <h>', 'committed height to cover', wholeNumber('--height', 0))
+    .requiredOption('--height <h>', 'committed height to cover', integerFlag('--height', 0))
     .option('--home <dir>', 'ask the validator whose home this is (DIR/node-<i>)')
     .option('--peer <multiaddr>', 'ask this replica (/ip4/.../tcp/.../p2p/<peer id>)')
     .requiredOption('--out <file>', 'where to write the bundle')
     .action((opts: { genesis: string; height: number; home?: string; peer?: string; out: string }) =>
       guarded('cert', async () => {
         const genesis = await genesisOf(opts.genesis);
+        checkFlagOutputFile('--out', opts.out);
         const replica = await replicaOf(genesis, opts);
         const { bundle, verified } = await fetchVerified(genesis, replica, { kind: 'certificate', height: opts.height });
         if (bundle.height !== opts.height) throw new BundleVerifyError('stale-certificate', `asked for height ${opts.height}, the bundle claims ${bundle.height}`);
@@ -183,8 +174,8 @@ export function registerLightClientCommands(client: Command): void {
     .command('follow')
     .description('join the mesh as a light peer and verify every certificate on the certificates topic')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .option('--count <n>', 'stop after N new certificates', wholeNumber('--count', 1))
-    .option('--duration <s>', 'stop after S seconds', wholeNumber('--duration', 1))
+    .option('--count <n>', 'stop after N new certificates', integerFlag('--count', 1))
+    .option('--duration <s>', 'stop after S seconds', integerFlag('--duration', 1))
     .option('--json', 'one JSON object per line')
     .action((opts: { genesis: string; count?: number; duration?: number; json?: boolean }) =>
       guarded('follow', async () => {

@@ -3,9 +3,10 @@ import { submitCommands } from '../../client/submit.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { loadGenesis } from '../../protocol/genesis.js';
 import { bundleToJson } from '../../protocol/bundle.js';
-import { registerLightClientCommands, wholeNumber } from './client-command.js';
+import { registerLightClientCommands } from './client-command.js';
+import { integerFlag } from './flag-parsers.js';
 import { writeFile } from 'node:fs/promises';
-import { makeDirectories } from '../storage/directories.js';
+import { makeFlagDirectory, UsageError } from './usage-error.js';
 import { join } from 'node:path';
 
 export function registerClientCommands(program: Command): void {
@@ -15,9 +16,9 @@ export function registerClientCommands(program: Command): void {
     .command('submit')
     .description('submit K signed commands to a validator and wait until each commits')
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
-    .requiredOption('--count <k>', 'number of commands', wholeNumber('--count', 1))
-    .option('--to <index>', 'validator to submit to', wholeNumber('--to', 0), 0)
-    .option('--concurrency <c>', 'commands in flight at once', wholeNumber('--concurrency', 1), 16)
+    .requiredOption('--count <k>', 'number of commands', integerFlag('--count', 1))
+    .option('--to <index>', 'validator to submit to', integerFlag('--to', 0), 0)
+    .option('--concurrency <c>', 'commands in flight at once', integerFlag('--concurrency', 1), 16)
     .option('--proofs <dir>', 'fetch, verify and write each commit`s proof bundle into DIR; print position, result and path per command')
     .option('--json', 'print one JSON object')
     .action(async (opts: { genesis: string; count: number; to: number; concurrency: number; proofs?: string; json?: boolean }) => {
@@ -38,7 +39,16 @@ export function registerClientCommands(program: Command): void {
         return;
       }
       const dir = opts.proofs;
-      if (dir !== undefined) makeDirectories(dir);
+      if (dir !== undefined) {
+        try {
+          makeFlagDirectory('--proofs', dir);
+        } catch (err) {
+          if (!(err instanceof UsageError)) throw err;
+          process.stderr.write(`vsmr client submit: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+      }
       const commits: { command: number; height: number; position: number; result: number; resultName: string; proof: string }[] = [];
       const s = await submitCommands(genesis, {
         count: opts.count,

@@ -1,27 +1,20 @@
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { maxValidationWorkers } from '../config/validation-workers.js';
+import { integerFlag } from './flag-parsers.js';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
-
-function intIn(flag: string, min: number, max: number) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
 
 export function registerDevnetCommand(program: Command): void {
   program
     .command('devnet')
     .description('the main job: a local devnet of N validator processes on loopback under client load')
-    .option('--replicas <n>', 'validators', intIn('--replicas', 1, 16), 4)
-    .option('--duration <s>', 'seconds of client load', intIn('--duration', 1, 3600), 20)
-    .option('--concurrency <c>', 'client commands in flight', intIn('--concurrency', 1, 4096), 64)
-    .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', intIn('--byzantine', 0, 16), 0)
+    .option('--replicas <n>', 'validators', integerFlag('--replicas', 1, 16), 4)
+    .option('--duration <s>', 'seconds of client load', integerFlag('--duration', 1, 3600), 20)
+    .option('--concurrency <c>', 'client commands in flight', integerFlag('--concurrency', 1, 4096), 64)
+    .option('--byzantine <k>', 'Byzantine validator processes (at most f = floor((replicas - 1) / 3))', integerFlag('--byzantine', 0, 16), 0)
     .option('--behavior <name>', `their behaviour: ${REAL_BYZANTINE_BEHAVIORS.join(', ')} (or a,b to compose)`)
-    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks requests on the main thread)", intIn('--validation-workers', 0, maxValidationWorkers()))
+    .option('--validation-workers <k>', "each validator's validation worker threads (config validationWorkers; default floor(cores / replicas), none below 2 cores each; 0 checks requests on the main thread)", integerFlag('--validation-workers', 0, maxValidationWorkers()))
     .addOption(new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a dealt group key').choices([...QC_KINDS]).default('multisig'))
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')

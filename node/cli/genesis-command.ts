@@ -1,7 +1,8 @@
 import { mkdir, stat } from 'node:fs/promises';
-import { makeDirectories } from '../storage/directories.js';
-import { dirname, join } from 'node:path';
-import { type Command, InvalidArgumentError, Option } from 'commander';
+import { makeFlagDirectory, makeFlagFileDirectory, UsageError } from './usage-error.js';
+import { join } from 'node:path';
+import { type Command, Option } from 'commander';
+import { integerFlag } from './flag-parsers.js';
 import { blsBackend } from '../../crypto/bls/index.js';
 import { dealThresholdKeys } from '../../crypto/qc/threshold.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
@@ -83,16 +84,6 @@ function chainParams(opts: GenesisOptions): ChainParams {
   };
 }
 
-/** A usage problem: reported as one line on stderr with exit 2. */
-class UsageError extends Error {}
-
-function integer(min: number, max: number): (v: string) => number {
-  return (v) => {
-    if (!/^\d+$/.test(v.trim()) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
-    return Number(v);
-  };
-}
-
 function chainIdFlag(value: string): string {
   try {
     return parseChainId(value, '--chain-id');
@@ -110,18 +101,18 @@ export function registerGenesisCommand(program: Command): void {
     )
     .showHelpAfterError(false)
     .addOption(new Option('--from <pubfile...>', 'public files from `vsmr keygen`, in validator index order'))
-    .addOption(new Option('--validators <n>', `local devnet: number of validators (1..${PORT_STRIDE})`).argParser(integer(1, PORT_STRIDE)))
+    .addOption(new Option('--validators <n>', `local devnet: number of validators (1..${PORT_STRIDE})`).argParser(integerFlag('--validators', 1, PORT_STRIDE)))
     .addOption(new Option('--out <path>', 'genesis file to write (--from), or the devnet directory (--validators)').makeOptionMandatory())
     .addOption(new Option('--chain-id <id>', `1..64 printable ASCII characters; required with --from (default with --validators: ${DEFAULT_CHAIN_ID})`))
     .addOption(
       new Option('--base-port <p>', 'devnet: validator i listens on P+i, metrics on P+100+i, status on P+200+i')
-        .argParser(integer(1024, 65_535))
+        .argParser(integerFlag('--base-port', 1024, 65_535))
         .default(DEFAULT_BASE_PORT),
     )
     .addOption(new Option('--no-mint', 'the application refuses mint commands'))
-    .addOption(new Option('--base-timeout-ms <ms>', 'first round timeout (doubles on consecutive timeouts)').argParser(integer(GENESIS_LIMITS.baseTimeoutMs.min, GENESIS_LIMITS.baseTimeoutMs.max)))
-    .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integer(GENESIS_LIMITS.maxBatchCommands.min, GENESIS_LIMITS.maxBatchCommands.max)))
-    .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integer(GENESIS_LIMITS.maxBatchBytes.min, GENESIS_LIMITS.maxBatchBytes.max)))
+    .addOption(new Option('--base-timeout-ms <ms>', 'first round timeout (doubles on consecutive timeouts)').argParser(integerFlag('--base-timeout-ms', GENESIS_LIMITS.baseTimeoutMs.min, GENESIS_LIMITS.baseTimeoutMs.max)))
+    .addOption(new Option('--max-batch-commands <n>', 'most commands per block').argParser(integerFlag('--max-batch-commands', GENESIS_LIMITS.maxBatchCommands.min, GENESIS_LIMITS.maxBatchCommands.max)))
+    .addOption(new Option('--max-batch-bytes <n>', 'most command bytes per block').argParser(integerFlag('--max-batch-bytes', GENESIS_LIMITS.maxBatchBytes.min, GENESIS_LIMITS.maxBatchBytes.max)))
     .addOption(new Option('--fund <account=amount...>', 'genesis balance (account as text or 0x-hex)').default([]))
     .addOption(
       new Option('--qc <scheme>', 'quorum certificates: multi-signatures, or threshold signatures under a group key this command deals (--validators only)')
@@ -188,7 +179,7 @@ async function genesisFromPublicFiles(files: readonly string[], out: string, cha
     if (err instanceof ConfigError && m) throw new ConfigError(err.field, err.reason, files[Number(m[1])]);
     throw err;
   }
-  makeDirectories(dirname(out));
+  makeFlagFileDirectory('--out', out);
   await writeNewFile(out, text, PUBLIC_FILE_MODE);
   process.stdout.write(`wrote ${out} (chain ${chainId}, ${validators.length} validators)\n`);
 }
@@ -221,7 +212,7 @@ async function devnetGenesis(n: number, dir: string, chainId: string, basePort: 
   const quorumCertificates: QuorumCertParams | undefined = deal && { scheme: 'threshold', threshold: deal.setup.threshold, commitments: deal.setup.commitments };
   const text = genesisToJson(genesisData(chainId, validators, params, quorumCertificates));
   parseGenesis(text, { backend });
-  makeDirectories(dir);
+  makeFlagDirectory('--out', dir);
   await writeNewFile(genesisFile, text, PUBLIC_FILE_MODE);
   for (const [i, home] of homes.entries()) {
     // The home holds the private key file; nobody else needs to list it.

@@ -1,5 +1,4 @@
-import { makeDirectories } from '../storage/directories.js';
-import { dirname } from 'node:path';
+import { makeFlagFileDirectory, UsageError } from './usage-error.js';
 import { type Command, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
 import { ConfigError } from '../../protocol/config-error.js';
@@ -52,7 +51,12 @@ export function registerKeygenCommand(program: Command): void {
       }
       const backend = blsBackend('blst');
       const keys = await generateNodeKeys(backend);
-      makeDirectories(dirname(opts.out), 0o700);
+      try {
+        makeFlagFileDirectory('--out', opts.out, 0o700);
+      } catch (err) {
+        if (err instanceof UsageError) return fail(err.message);
+        throw err;
+      }
       try {
         await writeNewFile(opts.out, nodeKeysToJson(keys), KEY_FILE_MODE);
         await writeNewFile(pubFile, publicInfoToJson(publicInfoOf(keys, backend, address)), PUBLIC_FILE_MODE);

@@ -1,4 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { integerFlag, numberFlag } from './flag-parsers.js';
 import { maxFaulty } from '../../crypto/qc/quorum.js';
 import { BEHAVIORS, parseBehaviors } from '../../sim/behaviors/registry.js';
 import { twinsDescription } from '../../sim/behaviors/twins.js';
@@ -27,24 +28,6 @@ interface SimOptions {
   listBehaviors?: boolean;
 }
 
-/** Commander parsers: a bad value becomes a one-line error naming the flag, and exit 2. */
-function integer(min: number, max: number): (v: string) => number {
-  return (v) => {
-    if (!/^\d+$/.test(v.trim())) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
-    const x = Number(v);
-    if (x < min || x > max) throw new InvalidArgumentError(`expected an integer in [${min}, ${max}]`);
-    return x;
-  };
-}
-
-function real(min: number, max: number): (v: string) => number {
-  return (v) => {
-    const x = Number(v);
-    if (v.trim() === '' || !Number.isFinite(x) || x < min || x > max) throw new InvalidArgumentError(`expected a number in [${min}, ${max}]`);
-    return x;
-  };
-}
-
 function partition(v: string): PartitionSpec {
   try {
     return parseRoundRange(v);
@@ -71,13 +54,13 @@ export function registerSimCommand(program: Command): void {
   program
     .command('sim')
     .description('deterministic simulation of the consensus core under faults, with invariant checks')
-    .addOption(new Option('--replicas <n>', 'number of replicas (4..256)').argParser(integer(4, 256)))
-    .addOption(new Option('--seeds <k>', 'number of seeds to run').argParser(integer(1, 1_000_000)).default(1))
-    .addOption(new Option('--seed <s>', 'first seed').argParser(integer(0, 0xffff_ffff)).default(1))
-    .addOption(new Option('--rounds <r>', 'honest round at which the run ends').argParser(integer(1, 100_000)).default(100))
-    .addOption(new Option('--drop <p>', 'per-message drop probability before GST').argParser(real(0, 0.9)).default(0))
-    .addOption(new Option('--delay <ms>', 'base one-way latency, virtual ms').argParser(real(0, 60_000)).default(10))
-    .addOption(new Option('--jitter <ms>', 'uniform extra latency, virtual ms').argParser(real(0, 60_000)).default(5))
+    .addOption(new Option('--replicas <n>', 'number of replicas (4..256)').argParser(integerFlag('--replicas', 4, 256)))
+    .addOption(new Option('--seeds <k>', 'number of seeds to run').argParser(integerFlag('--seeds', 1, 1_000_000)).default(1))
+    .addOption(new Option('--seed <s>', 'first seed').argParser(integerFlag('--seed', 0, 0xffff_ffff)).default(1))
+    .addOption(new Option('--rounds <r>', 'honest round at which the run ends').argParser(integerFlag('--rounds', 1, 100_000)).default(100))
+    .addOption(new Option('--drop <p>', 'per-message drop probability before GST').argParser(numberFlag('--drop', 0, 0.9)).default(0))
+    .addOption(new Option('--delay <ms>', 'base one-way latency, virtual ms').argParser(numberFlag('--delay', 0, 60_000)).default(10))
+    .addOption(new Option('--jitter <ms>', 'uniform extra latency, virtual ms').argParser(numberFlag('--jitter', 0, 60_000)).default(5))
     .addOption(new Option('--partition <from-to>', 'cut replicas 0..f-1 off from round FROM until round TO').argParser(partition))
     .addOption(
       new Option('--crash <spec>', 'I@FROM-TO: crash replica I at round FROM, restart at TO (repeatable, comma-separated)')
@@ -86,7 +69,7 @@ export function registerSimCommand(program: Command): void {
     )
     .addOption(
       new Option('--retain-blocks <n>', "a restarted replica's ledger keeps only its top block and n below it (a node pruned at a snapshot just before its crash)").argParser(
-        integer(0, 1_000_000),
+        integerFlag('--retain-blocks', 0, 1_000_000),
       ),
     )
     .addOption(
@@ -98,15 +81,15 @@ export function registerSimCommand(program: Command): void {
     .addOption(
       new Option('--crash-in-commit-window', "each --crash I@FROM-TO takes replica I at its first commit of a block of round FROM or later, before the commit reaches its ledger"),
     )
-    .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integer(0, 255)).default(0))
+    .addOption(new Option('--byzantine <b>', 'make the last B replicas Byzantine').argParser(integerFlag('--byzantine', 0, 255)).default(0))
     .addOption(new Option('--behavior <names>', 'Byzantine behaviour(s), comma-separated to compose (see --list-behaviors)'))
     .addOption(new Option('--real-crypto', 'real BLS (blst) certificates instead of the fake ones'))
     .addOption(
       new Option('--proposal-hold-ms <ms>', "leaders hold an idle chain's empty roots-only block this long for commands (the node's emptyProposalHoldMs)")
-        .argParser(integer(0, 1000))
+        .argParser(integerFlag('--proposal-hold-ms', 0, 1000))
         .default(0),
     )
-    .addOption(new Option('--submit-every <r>', 'the client submits only in every r-th honest round (above 3 the chain idles between commands)').argParser(integer(1, 1000)).default(1))
+    .addOption(new Option('--submit-every <r>', 'the client submits only in every r-th honest round (above 3 the chain idles between commands)').argParser(integerFlag('--submit-every', 1, 1000)).default(1))
     .addOption(new Option('--json', 'print one JSON object'))
     .addOption(new Option('--list-behaviors', 'list the Byzantine behaviours and exit'))
     .action(function (this: Command, opts: SimOptions) {
