@@ -43,6 +43,7 @@ export async function connectLightHost(chainId: string, peers: readonly ReplicaA
     listen: ['/ip4/127.0.0.1/tcp/0'],
     peers,
     allowedPeers: allowed,
+    topics: ['certificate'],
   });
   const by = performance.now() + timeoutMs;
   while (!peers.some((p) => host.peers().includes(p.peerId))) {

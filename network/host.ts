@@ -37,7 +37,6 @@ export type ValidationResult = 'accept' | 'reject' | 'ignore';
 /** Topics and protocols that only genesis validators may use; clients may use the others. */
 const CONSENSUS_TOPICS: ReadonlySet<GossipTopicName> = new Set(['proposal', 'certificate', 'timeout']);
 const CONSENSUS_PROTOCOLS: ReadonlySet<DirectProtocolName> = new Set(['vote', 'consensus', 'requests', 'sync', 'fetch']);
-const ALL_TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
 const ALL_PROTOCOLS: readonly DirectProtocolName[] = ['vote', 'consensus', 'requests', 'sync', 'fetch', 'submit', 'submit-batch', 'submit-session', 'query'];
 /**
  * One-way protocols ride one long-lived stream per peer: a frame after the other, never a new
@@ -81,6 +80,13 @@ export interface NetworkHostOptions {
   readonly peers?: readonly PeerAddress[];
   /** Validator peer ids from genesis; consensus topics and protocols from anyone else are rejected. */
   readonly allowedPeers: ReadonlySet<string>;
+  /**
+   * The gossip topics this host serves (default: none). Messages on any other topic are dropped
+   * before gossipsub keeps anything of them; on a topic served here, every message is rejected
+   * (and its sender scored down) until onGossip gives the topic its validator, so nothing is
+   * cached, delivered or forwarded unchecked.
+   */
+  readonly topics?: readonly GossipTopicName[];
   readonly gossip?: GossipOptions;
   /** First redial delay; doubles per failure up to redialMaxMs. */
   readonly redialBaseMs?: number;
@@ -298,6 +304,10 @@ const MAX_PENALISED_PEERS = 4096;
  * threshold (5 a second per remote host by default) and what each id may do before its ban.
  */
 const MAX_BANNED_PEERS = 8192;
+/** Gossip messages one inbound RPC may carry; an RPC with more is dropped whole. */
+const MAX_GOSSIP_MESSAGES_PER_RPC = 64;
+/** Subscription changes one inbound RPC may carry (there are four topics). */
+const MAX_GOSSIP_SUBSCRIPTIONS_PER_RPC = 64;
 
 function isConsensusTopic(name: GossipTopicName): boolean {
   return CONSENSUS_TOPICS.has(name);
@@ -386,7 +396,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const banned = new LRUCache<string, true>({ max: MAX_BANNED_PEERS, ttl: 1, allowStale: false });
   const isBanned = (peer: string) => banned.has(peer);
 
-  const topicNames = new Map<string, GossipTopicName>(ALL_TOPICS.map((t) => [topicId(chainId, t), t]));
+  const topicNames = new Map<string, GossipTopicName>([...new Set(opts.topics ?? [])].map((t) => [topicId(chainId, t), t]));
   const scoreParams: Partial<PeerScoreParams> = {
     topics: Object.fromEntries([...topicNames.keys()].map((t) => [t, topicScore()])),
     topicScoreCap: 100,
@@ -430,6 +440,19 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         doPX: false,
         allowedTopics: [...topicNames.keys()],
         maxInboundDataLength: MAX_MESSAGE_BYTES + 64 * 1024,
+        // Each message of an RPC costs an entry in the seen cache before its validator runs, and
+        // a peer is graylisted only between RPCs: the library's 5,000 per RPC let each fresh peer
+        // id leave thousands of entries behind. A validator publishes a message per RPC.
+        // The control limits are the library's defaults (which the package does not export).
+        decodeRpcLimits: {
+          maxMessages: MAX_GOSSIP_MESSAGES_PER_RPC,
+          maxSubscriptions: MAX_GOSSIP_SUBSCRIPTIONS_PER_RPC,
+          maxIhaveMessageIDs: 5000,
+          maxIwantMessageIDs: 5000,
+          maxControlMessages: 5000,
+          maxIdontwantMessageIDs: 512,
+          maxPeerInfos: 16,
+        },
         scoreParams,
         scoreThresholds: SCORE_THRESHOLDS,
         ...(opts.gossip?.D === undefined ? {} : { D: opts.gossip.D }),
@@ -441,6 +464,14 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   });
   const pubsub = node.services.pubsub;
   const selfId = node.peerId.toString();
+  // A topic this host serves rejects everything until onGossip registers its validator: with no
+  // validator gossipsub would accept, keep and forward whatever anyone sent on it.
+  for (const id of topicNames.keys()) {
+    pubsub.topicValidators.set(id, () => {
+      stats.gossipRejected++;
+      return TopicValidatorResult.Reject;
+    });
+  }
 
   // ------------------------------------------------------------ gossip
   const gossipHandlers = new Map<string, GossipHandler>();
@@ -462,6 +493,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
 
   function onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler, gossipOpts?: { subscribe?: boolean }): void {
     const id = topicId(chainId, topic);
+    if (!topicNames.has(id)) throw new RangeError(`gossip topic ${topic} is not one this host serves (NetworkHostOptions.topics)`);
     const consensus = isConsensusTopic(topic);
     pubsub.topicValidators.set(id, async (peer: PeerId, msg) => {
       const from = peer.toString();

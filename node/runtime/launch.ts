@@ -118,6 +118,8 @@ export async function startValidator(
         listen: [config.listen],
         peers: genesis.validators.filter((v) => v.index !== index).map((v) => ({ peerId: v.peerId, multiaddr: v.address })),
         allowedPeers: new Set(peerIds),
+        // Consensus travels on direct streams; gossip carries only certificates to light clients.
+        topics: ['certificate'],
       });
     } catch (err) {
       throw listenFailure(config.listen, err);

@@ -36,10 +36,15 @@ export const QUERY_WAIT_MS = 5_000;
  * whose roots match while the newest is being certified).
  */
 const LEDGER_WINDOW = 8;
-/** Queries in flight at once; more are answered `busy`. */
-const MAX_IN_FLIGHT = 64;
-/** Queries in flight at once from one peer, so that one client cannot take every slot. */
-export const MAX_IN_FLIGHT_PER_PEER = 8;
+/**
+ * Queries waiting at once for what they ask about to be certified; more are answered `busy`. A
+ * query whose answer is ready is answered at once and takes no slot: peer ids cost nothing, so
+ * a few of them can always fill these slots with queries just past the chain's top, and that
+ * must not keep anyone from what is already committed.
+ */
+export const MAX_WAITING = 64;
+/** Queries waiting at once from one peer, so that one client cannot take every slot. */
+export const MAX_WAITING_PER_PEER = 8;
 /**
  * Heights above the committed top that a certificate query may wait for. A chain commits a few
  * tens of blocks a second, so a height further ahead cannot be certified within QUERY_WAIT_MS:
@@ -78,9 +83,9 @@ export function publishesHeader(share: { readonly index: number; readonly n: num
 
 export class QueryService {
   private readonly waiters = new Set<() => void>();
-  private inFlight = 0;
+  private waiting = 0;
   private stopped = false;
-  private readonly inFlightByPeer = new Map<string, number>();
+  private readonly waitingByPeer = new Map<string, number>();
   /** What answers depend on, as of the last wake-up: the committed height and the highest QC. */
   private answeredAt = { height: -1, qc: undefined as QuorumCert | undefined };
   private lastPublished = -1;
@@ -108,35 +113,44 @@ export class QueryService {
       if (err instanceof QueryDecodeError) return encodeQueryResponse({ status: 'bad-request', reason: err.message });
       throw err;
     }
-    const mine = this.inFlightByPeer.get(from) ?? 0;
-    if (mine >= MAX_IN_FLIGHT_PER_PEER) return encodeQueryResponse({ status: 'busy', reason: `${mine} queries of this peer in flight` });
-    if (this.inFlight >= MAX_IN_FLIGHT) return encodeQueryResponse({ status: 'busy', reason: `${this.inFlight} queries in flight` });
-    this.inFlight++;
-    this.inFlightByPeer.set(from, mine + 1);
+    const now = this.answerNow(request);
+    if (typeof now !== 'string') return encodeQueryResponse(now);
+    const mine = this.waitingByPeer.get(from) ?? 0;
+    if (mine >= MAX_WAITING_PER_PEER) return encodeQueryResponse({ status: 'busy', reason: `${mine} queries of this peer waiting` });
+    if (this.waiting >= MAX_WAITING) return encodeQueryResponse({ status: 'busy', reason: `${this.waiting} queries waiting` });
+    this.waiting++;
+    this.waitingByPeer.set(from, mine + 1);
     try {
       return encodeQueryResponse(await this.answer(request));
     } finally {
-      this.inFlight--;
-      const left = (this.inFlightByPeer.get(from) ?? 1) - 1;
-      if (left > 0) this.inFlightByPeer.set(from, left);
-      else this.inFlightByPeer.delete(from);
+      this.waiting--;
+      const left = (this.waitingByPeer.get(from) ?? 1) - 1;
+      if (left > 0) this.waitingByPeer.set(from, left);
+      else this.waitingByPeer.delete(from);
     }
   }
 
+  /** The answer to `q`, waiting (bounded) for what it asks about to be certified. */
   async answer(q: QueryRequest): Promise<QueryResponse> {
-    const top = this.opts.store.committedHeight();
-    if (q.kind === 'certificate' && q.height > top + QUERY_LOOKAHEAD_HEIGHTS) {
-      return { status: 'unavailable', reason: `height ${q.height} is more than ${QUERY_LOOKAHEAD_HEIGHTS} above the committed height ${top}` };
-    }
     const deadline = performance.now() + (this.opts.waitMs ?? QUERY_WAIT_MS);
     for (;;) {
-      const out = this.tryAnswer(q);
-      if (typeof out !== 'string') return { status: 'ok', bundleJson: bundleToJson(out) };
+      const out = this.answerNow(q);
+      if (typeof out !== 'string') return out;
       const left = deadline - performance.now();
       if (left <= 0) return { status: 'unavailable', reason: out };
       if (this.stopped) return { status: 'unavailable', reason: 'the validator is stopping' };
       await this.nextProgress(Math.min(left, 500));
     }
+  }
+
+  /** The answer to `q` as of now, or the reason to wait for one. */
+  private answerNow(q: QueryRequest): QueryResponse | string {
+    const top = this.opts.store.committedHeight();
+    if (q.kind === 'certificate' && q.height > top + QUERY_LOOKAHEAD_HEIGHTS) {
+      return { status: 'unavailable', reason: `height ${q.height} is more than ${QUERY_LOOKAHEAD_HEIGHTS} above the committed height ${top}` };
+    }
+    const out = this.tryAnswer(q);
+    return typeof out === 'string' ? out : { status: 'ok', bundleJson: bundleToJson(out) };
   }
 
   /** A bundle, or the reason there is none yet. */

@@ -102,6 +102,7 @@ describe('network/host', function () {
         listen: ['/ip4/127.0.0.1/tcp/0'],
         peers: [...peers],
         allowedPeers,
+        topics: TOPICS,
         gossip: { heartbeatIntervalMs: 200 },
         redialBaseMs: 100,
       });
@@ -110,7 +111,7 @@ describe('network/host', function () {
     }
     [a, b, c] = nodes as [Node, Node, Node];
     outsider = wire(
-      await createNetworkHost({ chainId: CHAIN, privateKey: keys[3]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers, allowedPeers }),
+      await createNetworkHost({ chainId: CHAIN, privateKey: keys[3]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers, allowedPeers, topics: TOPICS }),
     );
     nodes.push(outsider);
     byz = await createLibp2p({
@@ -318,7 +319,7 @@ describe('network/host: a topic guarded without subscribing', function () {
     const peers: { peerId: string; multiaddr: string }[] = [];
     const seen: Uint8Array[][] = [[], [], []];
     for (let i = 0; i < 3; i++) {
-      const host = await createNetworkHost({ chainId: CHAIN, privateKey: keys[i]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [...peers], allowedPeers, gossip: { heartbeatIntervalMs: 200 } });
+      const host = await createNetworkHost({ chainId: CHAIN, privateKey: keys[i]!, listen: ['/ip4/127.0.0.1/tcp/0'], peers: [...peers], allowedPeers, topics: ['certificate'], gossip: { heartbeatIntervalMs: 200 } });
       hosts.push(host);
       // Hosts 0 and 1 are validators guarding the topic; host 2 is a client that follows it.
       host.onGossip('certificate', () => 'accept', (_from, bytes) => void seen[i]!.push(bytes), i < 2 ? { subscribe: false } : undefined);
@@ -344,5 +345,70 @@ describe('network/host: a topic guarded without subscribing', function () {
     assert.equal(await publishedBy(v1), 1);
     await waitFor(() => seen[2]!.length >= 2, 'the client got both');
     assert.equal(seen[0]!.length + seen[1]!.length, 0, "no validator received the other one's publication");
+  });
+});
+
+describe('network/host: gossip on topics this host does not validate', function () {
+  this.timeout(60_000);
+  let server: NetworkHost;
+  const spammers: Libp2p[] = [];
+
+  before(async () => {
+    // `request` is served but nothing registered its validator; no other topic is served.
+    server = await createNetworkHost({ chainId: CHAIN, privateKey: await generateKeyPair('Ed25519'), listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers: new Set(), topics: ['request'] });
+  });
+
+  after(async () => {
+    await Promise.allSettled([server?.stop(), ...spammers.map((s) => s.stop())]);
+  });
+
+  /**
+   * A fresh peer (one scored down is graylisted, and nothing more it sends is read) with one
+   * gossipsub stream to the server, on which it sends raw RPCs in order.
+   */
+  async function spammer(): Promise<{ peerId: string; send(topic: GossipTopicName, count: number): void }> {
+    const { RPC } = await import('@libp2p/gossipsub/message');
+    const node = await createLibp2p({
+      privateKey: await generateKeyPair('Ed25519'),
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify() },
+    });
+    spammers.push(node);
+    const stream = await node.dialProtocol(multiaddr(server.multiaddrs()[0]!), '/meshsub/1.2.0', { signal: AbortSignal.timeout(5_000) });
+    return {
+      peerId: node.peerId.toString(),
+      send: (topic, count) => {
+        const messages = Array.from({ length: count }, () => ({ topic: topicId(CHAIN, topic), data: randomBytes(16) }));
+        stream.send(lp.encode.single(RPC.encode({ subscriptions: [], messages })).subarray());
+      },
+    };
+  }
+
+  it('rejects, and scores down, messages on a served topic that has no validator yet', async () => {
+    const before = server.stats().gossipRejected;
+    const peer = await spammer();
+    peer.send('request', 10);
+    await waitFor(() => server.stats().gossipRejected === before + 10, 'all ten rejected');
+    await waitFor(() => server.peerScore(peer.peerId) < 0, 'the sender scored down');
+    assert.equal(server.stats().gossipAccepted, 0);
+  });
+
+  it('drops messages on a topic it does not serve, and an RPC with too many messages, before any validation', async () => {
+    const before = server.stats().gossipRejected;
+    const peer = await spammer();
+    peer.send('proposal', 10);
+    peer.send('request', 65);
+    // RPCs on one stream are handled in order: once the last one's message is counted, the two
+    // before it have been handled too.
+    peer.send('request', 1);
+    await waitFor(() => server.stats().gossipRejected > before, 'the last RPC handled');
+    assert.equal(server.stats().gossipRejected, before + 1);
+  });
+
+  it('refuses a validator for a topic it was not told to serve', () => {
+    assert.throws(() => server.onGossip('proposal', () => 'accept', () => undefined), RangeError);
   });
 });

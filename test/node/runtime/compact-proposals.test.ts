@@ -417,7 +417,7 @@ describe('compact proposals', () => {
     before(async () => {
       const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
       const allowedPeers = new Set(keys.map((k) => peerIdFromPrivateKey(k).toString()));
-      const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, redialBaseMs: 100 };
+      const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, topics: ['certificate' as const], redialBaseMs: 100 };
       a = await createNetworkHost({ ...common, privateKey: keys[0]! });
       b = await createNetworkHost({ ...common, privateKey: keys[1]!, peers: [{ peerId: a.peerId, multiaddr: a.multiaddrs()[0]! }] });
       serveRequestFetches(a, sender.compactor);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import { MAX_IN_FLIGHT_PER_PEER, publishesHeader, QUERY_LOOKAHEAD_HEIGHTS, QueryService } from '../../../node/runtime/query-service.js';
+import { MAX_WAITING, MAX_WAITING_PER_PEER, publishesHeader, QUERY_LOOKAHEAD_HEIGHTS, QueryService } from '../../../node/runtime/query-service.js';
 import { ValidatorNode } from '../../../node/runtime/validator-node.js';
 import { decodeQueryResponse, encodeQueryRequest } from '../../../protocol/query.js';
 import { MainThreadValidator } from '../../../validation/stateless.js';
@@ -44,19 +44,31 @@ describe('QueryService admission', () => {
   });
   const ask = (service: QueryService, height: number, from: string) => service.handle(encodeQueryRequest({ kind: 'certificate', height }), from).then(decodeQueryResponse);
 
-  it('answers a height far above the committed one at once, and holds at most a few queries of one peer', async () => {
+  it('answers a height far above the committed one at once, and holds at most a few waiting queries of one peer', async () => {
     const service = new QueryService({ chainId: CHAIN, node, store: new FakeLedgerStore(), waitMs: 60_000 });
     const far = await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 1, 'peer-a');
     assert.equal(far.status, 'unavailable');
     // Heights within reach wait for their certificate: they hold their slots.
-    const waiting = Array.from({ length: MAX_IN_FLIGHT_PER_PEER }, () => ask(service, 1, 'peer-a'));
+    const waiting = Array.from({ length: MAX_WAITING_PER_PEER }, () => ask(service, 1, 'peer-a'));
     const over = await ask(service, 1, 'peer-a');
     assert.equal(over.status, 'busy');
-    // Another peer still has room (its far query is admitted and answered, not refused busy).
-    assert.equal((await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 2, 'peer-b')).status, 'unavailable');
+    // Another peer still has room to wait.
+    const other = ask(service, 1, 'peer-b');
     // Stopping ends every waiting query instead of leaving it to its deadline.
     service.stop();
+    for (const r of await Promise.all([...waiting, other])) assert.equal(r.status, 'unavailable');
+  });
+
+  it('a ready answer takes no slot: queries waiting under many peer ids never keep it from anyone', async () => {
+    const service = new QueryService({ chainId: CHAIN, node, store: new FakeLedgerStore(), waitMs: 60_000 });
+    const peers = Math.ceil(MAX_WAITING / MAX_WAITING_PER_PEER);
+    const waiting = Array.from({ length: peers * MAX_WAITING_PER_PEER }, (_, i) => ask(service, 1, `flooder-${i % peers}`));
+    assert.equal((await ask(service, 1, 'honest')).status, 'busy', 'every waiting slot is taken');
+    // Answered from what this replica holds now (here: that the height is out of reach), not `busy`.
+    const ready = await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 1, 'honest');
+    assert.equal(ready.status, 'unavailable');
+    service.stop();
     for (const r of await Promise.all(waiting)) assert.equal(r.status, 'unavailable');
-    assert.equal((await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 3, 'peer-a')).status, 'unavailable', 'the slots are given back');
+    assert.equal((await ask(service, QUERY_LOOKAHEAD_HEIGHTS + 3, 'peer-a')).status, 'unavailable');
   });
 });

@@ -179,7 +179,7 @@ describe('request relay in batches', () => {
       });
       const keys = [await generateKeyPair('Ed25519'), await generateKeyPair('Ed25519')];
       const allowedPeers = new Set(keys.map((k) => peerIdFromPrivateKey(k).toString()));
-      const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, gossip: { heartbeatIntervalMs: 200 }, redialBaseMs: 100 };
+      const common = { chainId: CHAIN, listen: ['/ip4/127.0.0.1/tcp/0'], allowedPeers, topics: ['certificate' as const], gossip: { heartbeatIntervalMs: 200 }, redialBaseMs: 100 };
       b = await createNetworkHost({ ...common, privateKey: keys[1]! });
       a = await createNetworkHost({ ...common, privateKey: keys[0]!, peers: [{ peerId: b.peerId, multiaddr: b.multiaddrs()[0]! }] });
       serveRequestBatches(b, { admit: (requests) => node.admit(requests), onVerdict: (v) => verdicts.push(v) });
