@@ -38,14 +38,23 @@ export function registerNodeCommands(program: Command): void {
         }
         throw err;
       }
-      await new Promise<void>((resolve) => {
+      const halted = await new Promise<Error | undefined>((resolve) => {
         const stop = (signal: string) => {
           running.logger.info({ signal }, 'stopping');
-          running.stop().then(resolve, resolve);
+          running.stop().then(() => resolve(undefined), () => resolve(undefined));
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
+        // A node that stopped itself serves nothing more: the process ends, so that a supervisor
+        // (Restart=on-failure) sees it, instead of running on behind a /health of 503.
+        // The line goes out first: what stops the rest may fail too (LMDB after a failed write).
+        running.halted.then((err) => {
+          process.stderr.write(`vsmr start: stopped on a fatal error: ${err.message.split('\n')[0]}\n`);
+          process.exitCode = 3;
+          running.stop().then(() => resolve(err), () => resolve(err));
+        });
       });
+      if (halted !== undefined) process.exitCode = 3;
     });
 
   program

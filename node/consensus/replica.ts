@@ -590,9 +590,8 @@ export class Replica {
   private onTimer(round: Round): void {
     if (round !== this.round) return;
     // Backoff is for rounds that failed to make progress on work. A round with nothing to do
-    // (no pending command here, nothing certified above the committed root) times out at the
-    // base: otherwise a quiet spell grows the timer to its cap, and load arriving after it meets
-    // a 64x wait whenever the next leader happens to be down.
+    // (hasWork) times out at the base: otherwise a quiet spell grows the timer to its cap, and
+    // load arriving after it meets a 64x wait whenever the next leader happens to be down.
     if (this.hasWork()) this.consecutiveTimeouts++;
     else this.consecutiveTimeouts = 0;
     // A sync answer may have been lost: ask again, once per timer, whoever led the QC's round.
@@ -607,8 +606,18 @@ export class Replica {
     this.collectTimeout(timeout, this.highQc);
   }
 
+  /**
+   * Whether a round that times out failed at something: commands wait here, or blocks above the
+   * committed root carry commands still to commit (or this replica cannot link its highest QC to
+   * its root: it is catching up). Certified empty blocks alone are not work: an idle chain ends
+   * with some that never commit, since no leader proposes again to commit them, and counting them
+   * doubled the timer through every quiet round, so that a leader lost after a quiet spell
+   * stalled the chain for up to 64 base timeouts.
+   */
   private hasWork(): boolean {
-    return this.pending.size > 0 || this.highQc.vote.height > this.root.height;
+    if (this.pending.size > 0) return true;
+    const chain = this.uncommittedChain(this.highQc.vote.blockId);
+    return chain === undefined || chain.some((b) => b.payload.length > 0);
   }
 
   private onTimeout(from: number, timeout: SignedTimeout, highQc: QuorumCert, tc: TimeoutCert | undefined): void {

@@ -59,6 +59,12 @@ export interface RunningValidator {
   readonly host: NetworkHost;
   readonly logger: Logger;
   readonly metricsPort: number;
+  /**
+   * Settles with the error when the node stops itself on a fatal one (a storage write that
+   * failed, a ledger that diverged); it serves nothing more, so its process should end and its
+   * supervisor see it. Never settles otherwise.
+   */
+  readonly halted: Promise<Error>;
   stop(): Promise<void>;
 }
 
@@ -169,12 +175,17 @@ export async function startValidator(
       logger.warn({ behavior: byz.name }, 'UNSAFE: running as a Byzantine validator (--unsafe-byzantine); for adversarial testing only');
       started.push(() => byz?.stop());
     }
+    let onHalt: (err: Error) => void = () => undefined;
+    const halted = new Promise<Error>((resolve) => {
+      onHalt = resolve;
+    });
     const node = new ValidatorNode({
       chainId,
       index,
       n: genesis.validators.length,
       signer,
       certs,
+      onHalt: (err) => onHalt(err),
       store,
       transport: byz?.transport ?? honestTransport,
       validator: pool,
@@ -423,21 +434,26 @@ export async function startValidator(
       await server?.close();
       await statusServer?.close();
       await pool.close({ drain: false }).catch(() => undefined);
-      await store.close();
+      // After a fatal error the store is left to the process's end: every committed transaction
+      // is already durable, and lmdb-js, after a write the system refused, can abort the process
+      // in close (free(): invalid pointer, found by the storage-failure test).
+      if (node.failure === undefined) await store.close();
       await dirClaim.release();
     await keyClaim.release();
     };
+    let binding = 'config.metricsPort';
     try {
       server = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
       // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
       // status to tooling without exposing every metric; /status stays on metricsPort as well.
+      binding = 'config.statusPort';
       statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
     } catch (err) {
       // A port in use, say. The core already runs (it started before the handlers): everything
       // it holds is stopped below, so the process exits with the error instead of a validator
       // left running without its ports or handlers, its store still locked.
       await shutdown();
-      throw new StartAbandoned(err);
+      throw new StartAbandoned(portFailure(binding, binding === 'config.metricsPort' ? config.metricsPort : config.statusPort, err));
     }
     const metricsServer = server;
     metrics.validationWorkers.set(pool.workers);
@@ -470,6 +486,7 @@ export async function startValidator(
       host,
       logger,
       metricsPort: metricsServer.port,
+      halted,
       stop() {
         stopping ??= (async () => {
           await shutdown();
@@ -526,6 +543,13 @@ function listenFailure(listen: string, err: unknown): unknown {
   // Another reason (no IPv6 on this host, say): the system's own words, from the address's line.
   const reason = /^\s*\/\S+: (?:\w*Error: )?(.+)$/m.exec(err.message)?.[1] ?? err.message.split('\n')[0];
   return new ConfigError('config.listen', `cannot listen on ${listen}: ${reason}`);
+}
+
+/** A metrics or status port this validator could not bind: the config field's fault, named (exit 2). */
+function portFailure(field: string, port: number | undefined, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !(code in LISTEN_FAILURES)) return err;
+  return new ConfigError(field, `cannot listen on 127.0.0.1:${port}: ${LISTEN_FAILURES[code]} (${code})`);
 }
 
 /** A start whose `shutdown` already ran: only its cause is the caller's. */

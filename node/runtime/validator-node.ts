@@ -42,6 +42,8 @@ export interface ValidatorNodeOptions {
   readonly clock?: Clock;
   readonly metrics?: NodeMetrics;
   readonly logger?: Logger;
+  /** Called once when the node stops itself on a fatal error (see `failure`). */
+  readonly onHalt?: (err: Error) => void;
   /** Periodic snapshots and pruning; see DEFAULT_SNAPSHOTS. */
   readonly snapshots?: SnapshotPolicy;
   /** ReplicaConfig.emptyProposalHoldMs; the operators' default (node config) when absent. */
@@ -1220,6 +1222,7 @@ export class ValidatorNode {
     this.fatal = err;
     this.opts.logger?.fatal({ err: err.message, stack: err.stack }, 'stopping: the ledger cannot be trusted to continue');
     this.stop();
+    this.opts.onHalt?.(err);
     return undefined;
   }
 }

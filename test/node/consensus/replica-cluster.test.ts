@@ -111,3 +111,29 @@ describe('Replica cluster (FIFO driver, fake certificates)', () => {
     }
   });
 });
+
+describe('Replica cluster: an idle chain keeps the base timeout', () => {
+  it('quiet rounds after commits never back off, so a leader lost later costs one base timeout', () => {
+    const c = fakeCluster(4);
+    c.start();
+    c.submit(commands(3));
+    c.deliverAll();
+    assert.equal(c.committedCommands(0).length, 3);
+    // Idle now: certified empty blocks end the chain above the committed root and never commit.
+    // Each quiet round's timer must be armed at the base, not doubled.
+    const base = c.timerDelays[0]![0]!;
+    for (let k = 0; k < 8; k++) {
+      const armed = c.timerDelays.map((d) => d.length);
+      c.fireTimers();
+      c.deliverAll();
+      for (const i of c.live()) {
+        const fresh = c.timerDelays[i]!.slice(armed[i]!);
+        assert.ok(fresh.length > 0, `replica ${i} re-armed its timer in quiet round ${k}`);
+        assert.deepEqual(fresh, fresh.map(() => base), `replica ${i}, quiet round ${k}: ${fresh.join(', ')} ms`);
+      }
+    }
+    // A command arriving then still commits.
+    c.submit([cmd('after-quiet')]);
+    c.runUntil(() => c.live().every((i) => c.committedCommands(i).includes('after-quiet')));
+  });
+});
