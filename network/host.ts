@@ -20,6 +20,7 @@ import * as lp from 'it-length-prefixed';
 import { createLibp2p, type Libp2p } from 'libp2p';
 import { sha256 } from '../crypto/hash.js';
 import { MAX_MESSAGE_BYTES, MAX_SYNC_RESPONSE_BYTES } from './codec.js';
+import { ClientSlots } from './client-slots.js';
 import { DrainWaits, SendProgressWatch, untilAborted } from './drain.js';
 import { FrameClock } from './frame-clock.js';
 import { sodiumNoiseCrypto } from './noise-crypto.js';
@@ -105,7 +106,18 @@ export interface NetworkHostOptions {
    * `half-window`; `every-frame` is the library's own rule, for the benchmark that compares them.
    */
   readonly yamuxWindowUpdates?: YamuxWindowUpdates;
+  /**
+   * Connections of peers outside `allowedPeers` held at once (default DEFAULT_MAX_CLIENT_CONNECTIONS).
+   * One more ends the connections of the client least recently active (ClientSlots); libp2p's
+   * own limit is set above it, so a connection is never refused for want of room.
+   */
+  readonly maxClientConnections?: number;
 }
+
+/** Client connections a host holds at once, by default (libp2p's own default limit was 300 in all). */
+export const DEFAULT_MAX_CLIENT_CONNECTIONS = 256;
+/** Room above the clients' and validators' connections, so libp2p's limit is never what refuses one. */
+const CONNECTION_HEADROOM = 64;
 
 export interface SessionServeOptions {
   /** Sessions one connection may hold open (default 16). */
@@ -171,6 +183,8 @@ export interface NetworkStats {
   exchangesEvicted: number;
   /** Connections and streams refused because their peer is banned (ban). */
   bannedRefused: number;
+  /** Clients whose connections were ended to make room for another's (ClientSlots). */
+  clientsEvicted: number;
 }
 
 export interface NetworkHost {
@@ -374,6 +388,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     exchangesRefused: 0,
     exchangesEvicted: 0,
     bannedRefused: 0,
+    clientsEvicted: 0,
   };
 
   /**
@@ -411,8 +426,10 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     retainScore: 3_600_000,
   };
 
+  const slots = new ClientSlots(opts.maxClientConnections ?? DEFAULT_MAX_CLIENT_CONNECTIONS);
   const node: Libp2p<Services> = await createLibp2p<Services>({
     privateKey: opts.privateKey,
+    connectionManager: { maxConnections: slots.limit + allowedPeers.size + CONNECTION_HEADROOM },
     addresses: { listen: [...opts.listen] },
     transports: [tcp()],
     connectionEncrypters: [withCoalescedWrites(noise({ crypto: sodiumNoiseCrypto }))],
@@ -646,12 +663,14 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       .handle(
         id,
         (stream, connection) => {
+          const from = connection.remotePeer.toString();
           // Streams a banned peer opened before its connection closed.
-          if (isBanned(connection.remotePeer.toString())) {
+          if (isBanned(from)) {
             stats.bannedRefused++;
             stream.abort(new Error('banned'));
             return;
           }
+          if (!allowedPeers.has(from)) slots.touch(from);
           return serve(stream, connection).catch(() => {
             stats.handlerErrors++;
           });
@@ -735,8 +754,11 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       }
       live.add(stream);
       try {
+        const from = connection.remotePeer.toString();
+        const client = !allowedPeers.has(from);
         await serveSession(stream, connection, () => {
           if (live.delete(stream)) live.add(stream);
+          if (client) slots.touch(from);
         });
       } finally {
         live.delete(stream);
@@ -972,9 +994,26 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
 
   const onDisconnect = (evt: CustomEvent<PeerId>) => {
     const id = evt.detail.toString();
+    slots.forget(id);
     if (genesis.has(id)) scheduleDial(id, Math.min(redialMaxMs, redialBaseMs * 2 ** (backoff.get(id) ?? 0)));
   };
   node.addEventListener('peer:disconnect', onDisconnect);
+  // A client's new connection past the clients' limit ends those of the least recently active.
+  const onConnectionOpen = (evt: CustomEvent<Connection>) => {
+    const peer = evt.detail.remotePeer.toString();
+    if (allowedPeers.has(peer)) return;
+    slots.touch(peer);
+    const clients = node.getConnections().filter((c) => !allowedPeers.has(c.remotePeer.toString()));
+    if (clients.length <= slots.limit) return;
+    const held = new Map<string, number>();
+    for (const c of clients) held.set(c.remotePeer.toString(), (held.get(c.remotePeer.toString()) ?? 0) + 1);
+    for (const victim of slots.toEvict(clients.length, (p) => held.get(p) ?? 0, peer)) {
+      stats.clientsEvicted++;
+      slots.forget(victim);
+      node.hangUp(peerIdFromString(victim)).catch(() => undefined);
+    }
+  };
+  node.addEventListener('connection:open', onConnectionOpen);
   for (const id of genesis.keys()) void dialGenesis(id);
 
   return {
@@ -1019,6 +1058,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       for (const t of timers.values()) clearTimeout(t);
       timers.clear();
       node.removeEventListener('peer:disconnect', onDisconnect);
+      node.removeEventListener('connection:open', onConnectionOpen);
       pubsub.removeEventListener('gossipsub:message', onMessage);
       await node.stop();
     },

@@ -188,7 +188,7 @@ export function createNodeMetrics(labels: { chainId: string; validator: number }
     peerScore: new Gauge({ name: 'vsmr_peer_score', help: 'Gossipsub score this node gives each genesis validator, by validator index', labelNames: ['peer'], registers }),
     networkEvents: new Counter({
       name: 'vsmr_network_events_total',
-      help: 'What the network host counted (network/host.ts NetworkStats), by event: gossip verdicts, direct streams dropped, frames timed out, exchanges refused, peers not allowed, handler errors, redials',
+      help: 'What the network host counted (network/host.ts NetworkStats), by event: gossip verdicts, direct streams dropped, frames timed out, exchanges refused, peers not allowed, clients evicted for room, handler errors, redials',
       labelNames: ['event'],
       registers,
     }),
