@@ -17,10 +17,19 @@ export class ClientSlots {
     if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`a client connection limit is a positive integer, not ${limit}`);
   }
 
-  /** `peer` did something (connected, opened a stream, sent a frame). */
-  touch(peer: string): void {
+  /** `peer` opened a connection: it counts as active now. */
+  connected(peer: string): void {
     this.#recent.delete(peer);
     this.#recent.add(peer);
+  }
+
+  /**
+   * `peer` did something (opened a stream, sent a frame). A peer not connected (a frame read
+   * after its connection closed) is not added back: only connections add peers, and forget
+   * removes them, so what is kept is bounded by the connections held.
+   */
+  touch(peer: string): void {
+    if (this.#recent.delete(peer)) this.#recent.add(peer);
   }
 
   /** `peer` has no connection left. */

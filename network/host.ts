@@ -319,7 +319,7 @@ const MAX_PENALISED_PEERS = 4096;
  */
 const MAX_BANNED_PEERS = 8192;
 /** Gossip messages one inbound RPC may carry; an RPC with more is dropped whole. */
-const MAX_GOSSIP_MESSAGES_PER_RPC = 64;
+const MAX_GOSSIP_MESSAGES_PER_RPC = 512;
 /** Subscription changes one inbound RPC may carry (there are four topics). */
 const MAX_GOSSIP_SUBSCRIPTIONS_PER_RPC = 64;
 
@@ -459,7 +459,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
         maxInboundDataLength: MAX_MESSAGE_BYTES + 64 * 1024,
         // Each message of an RPC costs an entry in the seen cache before its validator runs, and
         // a peer is graylisted only between RPCs: the library's 5,000 per RPC let each fresh peer
-        // id leave thousands of entries behind. A validator publishes a message per RPC.
+        // id leave thousands of entries behind. A publication is one message per RPC; an answer
+        // to IWANT carries what was asked of the last three heartbeats' gossip, which at a few
+        // hundred certificates a second stays under the cap.
         // The control limits are the library's defaults (which the package does not export).
         decodeRpcLimits: {
           maxMessages: MAX_GOSSIP_MESSAGES_PER_RPC,
@@ -1002,7 +1004,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
   const onConnectionOpen = (evt: CustomEvent<Connection>) => {
     const peer = evt.detail.remotePeer.toString();
     if (allowedPeers.has(peer)) return;
-    slots.touch(peer);
+    slots.connected(peer);
     const clients = node.getConnections().filter((c) => !allowedPeers.has(c.remotePeer.toString()));
     if (clients.length <= slots.limit) return;
     const held = new Map<string, number>();

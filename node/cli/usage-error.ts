@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { makeDirectories } from '../storage/directories.js';
 
@@ -49,9 +49,17 @@ function makeDirectoryFor(flag: string, given: string, dir: string, mode: number
  * writes last would otherwise fail only after its work.
  */
 export function checkFlagOutputFile(flag: string, file: string): void {
-  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new UsageError(`${flag} ${file}: is a directory, expected a file`);
+  const existing = statSync(file, { throwIfNoEntry: false });
+  if (existing?.isDirectory()) throw new UsageError(`${flag} ${file}: is a directory, expected a file`);
   const parent = dirname(file);
   const info = statSync(parent, { throwIfNoEntry: false });
   if (info === undefined) throw new UsageError(`${flag} ${file}: no directory ${parent}`);
   if (!info.isDirectory()) throw new UsageError(`${flag} ${file}: ${parent} is not a directory`);
+  const target = existing === undefined ? parent : file;
+  try {
+    accessSync(target, constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EACCES';
+    throw new UsageError(`${flag} ${file}: cannot write ${target}: ${REASONS[code] ?? code}`);
+  }
 }

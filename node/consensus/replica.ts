@@ -249,6 +249,8 @@ export class Replica {
   /** Per peer, the local round in which a certificate it sent failed its check (checkCertificate). */
   private readonly certFailedInRound = new Map<number, number>();
   private consecutiveTimeouts = 0;
+  /** Whether the timer's backoff grew in rounds with no work (hasWork) and none has come since (workArrived). */
+  private idleBackoff = false;
   private proposedRound: Round = 0;
   /**
    * The highest committed height that the committed chain itself proves: a committed block whose
@@ -589,11 +591,13 @@ export class Replica {
 
   private onTimer(round: Round): void {
     if (round !== this.round) return;
-    // Backoff is for rounds that failed to make progress on work. A round with nothing to do
-    // (hasWork) times out at the base: otherwise a quiet spell grows the timer to its cap, and
-    // load arriving after it meets a 64x wait whenever the next leader happens to be down.
-    if (this.hasWork()) this.consecutiveTimeouts++;
-    else this.consecutiveTimeouts = 0;
+    // Every round that times out backs the timer off, quiet ones too: an idle chain's rounds
+    // time out, and at the base each quiet second cost every validator a durable write, a
+    // signature and a TC. What quiet rounds grew is dropped the moment work arrives
+    // (workArrived), so load that meets a leader gone during a quiet spell waits one base
+    // timeout, not the 64 the spell grew the timer to.
+    this.idleBackoff = !this.hasWork();
+    this.consecutiveTimeouts++;
     // A sync answer may have been lost: ask again, once per timer, whoever led the QC's round.
     if (!this.uncommittedChain(this.highQc.vote.blockId)) this.retrySync();
     const tc = this.highTc && this.highTc.round + 1 === round ? this.highTc : undefined;
@@ -618,6 +622,18 @@ export class Replica {
     if (this.pending.size > 0) return true;
     const chain = this.uncommittedChain(this.highQc.vote.blockId);
     return chain === undefined || chain.some((b) => b.payload.length > 0);
+  }
+
+  /**
+   * Commands arrived. If the timer was backed off by quiet rounds alone, the current round's
+   * timer goes back to the base at once. Only once per quiet spell: commands that keep arriving
+   * must not keep putting off the timeout of a round whose leader is gone.
+   */
+  private workArrived(): void {
+    if (!this.idleBackoff) return;
+    this.idleBackoff = false;
+    this.consecutiveTimeouts = 0;
+    this.out.push({ type: 'set-timer', round: this.round, delayMs: this.timeoutMs() });
   }
 
   private onTimeout(from: number, timeout: SignedTimeout, highQc: QuorumCert, tc: TimeoutCert | undefined): void {
@@ -662,6 +678,7 @@ export class Replica {
     this.tryCommit(qc);
     if (qc.vote.round >= this.round) {
       this.consecutiveTimeouts = 0;
+      this.idleBackoff = false;
       this.enterRound(qc.vote.round + 1);
     }
   }
@@ -978,6 +995,7 @@ export class Replica {
       }
       this.pending.set(key, cmd);
       this.pendingBytes += cmd.length;
+      this.workArrived();
     }
   }
 

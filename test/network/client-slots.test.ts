@@ -14,7 +14,7 @@ describe('network/client-slots: which clients make room', () => {
           const order: string[] = [];
           for (const t of touches) {
             const peer = `p${t}`;
-            slots.touch(peer);
+            slots.connected(peer);
             const at = order.indexOf(peer);
             if (at >= 0) order.splice(at, 1);
             order.push(peer);
@@ -34,6 +34,18 @@ describe('network/client-slots: which clients make room', () => {
         },
       ),
     );
+  });
+
+  it('activity moves a connected peer, and never brings back one that is gone', () => {
+    const slots = new ClientSlots(1);
+    slots.connected('a');
+    slots.connected('b');
+    slots.touch('a');
+    assert.deepEqual(slots.toEvict(2, () => 1, 'none'), ['b'], 'a, active since, stays');
+    slots.forget('a');
+    slots.touch('a');
+    // Were a back, it would be the one to go (b is kept as the newcomer).
+    assert.deepEqual(slots.toEvict(2, () => 1, 'b'), [], 'a frame read after its connection closed adds nothing');
   });
 
   it('refuses a limit that is not a positive integer', () => {

@@ -400,7 +400,7 @@ describe('network/host: gossip on topics this host does not validate', function 
     const before = server.stats().gossipRejected;
     const peer = await spammer();
     peer.send('proposal', 10);
-    peer.send('request', 65);
+    peer.send('request', 513);
     // RPCs on one stream are handled in order: once the last one's message is counted, the two
     // before it have been handled too.
     peer.send('request', 1);

@@ -386,15 +386,19 @@ describe('Replica: timeouts and the pacemaker', () => {
     assert.deepEqual(delays(progress), [BASE]);
   });
 
-  it('an idle replica times out at the base timeout, and backs off once work is waiting', () => {
+  it('an idle replica backs off too, and goes back to the base timeout once, when commands arrive', () => {
     const r = replica(0);
     const delays = (actions: readonly ConsensusAction[]) => timersIn(actions).map((t) => t.delayMs);
     r.step({ type: 'start' });
     const idle: number[] = [];
-    for (let k = 0; k < 5; k++) idle.push(...delays(r.step({ type: 'timer', round: 1 })));
-    assert.deepEqual(idle, Array(5).fill(BASE));
-    r.step({ type: 'commands', commands: [new TextEncoder().encode('waiting')] });
+    for (let k = 0; k < 3; k++) idle.push(...delays(r.step({ type: 'timer', round: 1 })));
+    assert.deepEqual(idle, [BASE * 2, BASE * 4, BASE * 8]);
+    // The first command re-arms the round's timer at the base; later ones do not put it off.
+    assert.deepEqual(delays(r.step({ type: 'commands', commands: [new TextEncoder().encode('waiting')] })), [BASE]);
+    assert.deepEqual(delays(r.step({ type: 'commands', commands: [new TextEncoder().encode('more')] })), []);
+    // With work waiting, timeouts back off from there.
     assert.deepEqual(delays(r.step({ type: 'timer', round: 1 })), [BASE * 2]);
+    assert.deepEqual(delays(r.step({ type: 'commands', commands: [new TextEncoder().encode('still more')] })), []);
     assert.deepEqual(delays(r.step({ type: 'timer', round: 1 })), [BASE * 4]);
   });
 
