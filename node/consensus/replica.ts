@@ -1,6 +1,7 @@
 import { bytesEqual, bytesToHex } from '../../crypto/bytes.js';
 import { DigestMemo, keyOfDigest } from '../../crypto/digest-memo.js';
 import { SHA256_LENGTH } from '../../crypto/hash.js';
+import { maxFaulty } from '../../crypto/qc/quorum.js';
 import { blockId, genesisExecutedState, genesisQc, makeBlock, sameExecutedState } from '../../protocol/block.js';
 import type { CertificateOps, TimeoutAggregator, VoteAggregator } from './certs.js';
 import { type CertifiedTip, type ConsensusAction, type ConsensusEvent, type ConsensusMessage, MAX_TIP_BLOCKS } from './messages.js';
@@ -668,6 +669,23 @@ export class Replica {
     rt.signers.add(timeout.signer);
     const tc = rt.aggregator.add(timeout, highQc);
     if (tc) this.processTc(tc);
+    else if (timeout.round === this.round && !rt.signers.has(this.index) && rt.signers.size > maxFaulty(this.cfg.n)) this.joinTimeout();
+  }
+
+  /**
+   * f + 1 others timed out in this round, so at least one honest replica did: this one times out
+   * too rather than wait for its own timer (the Bracha step of the Jolteon / DiemBFT pacemaker).
+   * Replicas whose timers drifted apart (one still backed off by a quiet spell that no command
+   * reached, the others back at the base) still form the round's TC together.
+   */
+  private joinTimeout(): void {
+    try {
+      this.onTimer(this.round);
+    } catch (err) {
+      // This replica's own rules refusing its timeout is nobody's fault, least of all the peer
+      // whose timeout was being handled.
+      if (!(err instanceof SafetyViolation)) throw err;
+    }
   }
 
   // ---- certificates, rounds and commits ----------------------------------------------------

@@ -134,4 +134,25 @@ describe('Replica cluster: an idle chain', () => {
     for (const i of c.live()) assert.deepEqual(c.timerDelays[i]!.slice(armed[i]!, armed[i]! + 1), [base], `replica ${i} re-armed at the base`);
     c.runUntil(() => c.live().every((i) => c.committedCommands(i).includes('after-quiet')));
   });
+
+  it('a replica that no command reached joins the timeout of f + 1 others instead of waiting out its backoff', () => {
+    const c = fakeCluster(4);
+    c.start();
+    c.submit(commands(3));
+    c.deliverAll();
+    for (let k = 0; k < 8; k++) {
+      c.fireTimers();
+      c.deliverAll();
+    }
+    const round = c.replicas[0]!.currentRound;
+    c.crashed.add(c.replicas[0]!.leaderOfRound(round));
+    const [missed, ...reached] = c.live();
+    // The command reaches two of the three replicas still up; their timers go back to the base
+    // and fire, while the third's backed-off timer never does here.
+    for (const i of reached) c.step(i, { type: 'commands', commands: [cmd('half-seen')] });
+    for (const i of reached) c.step(i, { type: 'timer', round });
+    c.deliverAll();
+    // f + 1 = 2 timeouts: the third joins, so the three form the round's TC and move on.
+    for (const i of c.live()) assert.ok(c.replicas[i]!.currentRound > round, `replica ${i} (missed: ${missed}) left round ${round}`);
+  });
 });

@@ -270,10 +270,13 @@ describe('Replica: timeouts and the pacemaker', () => {
     leader3.step(proposal(b1));
     leader3.step(proposal(b2)); // round 2, high QC = QC(b1), b1 uncommitted with payload
     assert.equal(leader3.currentRound, 2);
-    leader3.step({ type: 'timeout', from: 0, timeout: timeout(2, GENESIS, 0), highQc: GENESIS });
-    leader3.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
-    assert.equal(leader3.currentRound, 2, 'two timeouts are not a quorum');
-    const actions = leader3.step({ type: 'timeout', from: 2, timeout: timeout(2, GENESIS, 2), highQc: GENESIS });
+    const first = leader3.step({ type: 'timeout', from: 0, timeout: timeout(2, GENESIS, 0), highQc: GENESIS });
+    assert.equal(leader3.currentRound, 2, 'one timeout is neither a quorum nor f + 1');
+    assert.deepEqual(broadcasts(first), [], 'nor does it make this replica time out');
+    // The second is f + 1: this replica times out too, and with its own the three are a quorum.
+    const actions = leader3.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
+    const own = broadcasts(actions).find((m) => m.type === 'timeout');
+    assert.ok(own && own.type === 'timeout' && own.timeout.signer === 3 && own.timeout.round === 2, 'it joined the timeout');
     assert.equal(leader3.currentRound, 3);
     const [p] = proposalsIn(actions);
     assert.ok(p, 'leader of round 3 proposes');
@@ -404,10 +407,13 @@ describe('Replica: timeouts and the pacemaker', () => {
 
   it('duplicate timeouts do not double count', () => {
     const r = replica(0);
-    for (let k = 0; k < 3; k++) r.step({ type: 'timeout', from: 1, timeout: timeout(1, GENESIS, 1), highQc: GENESIS });
-    r.step({ type: 'timeout', from: 2, timeout: timeout(1, GENESIS, 2), highQc: GENESIS });
+    for (let k = 0; k < 3; k++) {
+      const actions = r.step({ type: 'timeout', from: 1, timeout: timeout(1, GENESIS, 1), highQc: GENESIS });
+      assert.deepEqual(broadcasts(actions), [], 'one sender, however often, is not f + 1');
+    }
     assert.equal(r.currentRound, 1);
-    r.step({ type: 'timer', round: 1 }); // its own timeout is the third distinct one
+    // A second distinct one is f + 1: this replica joins, and its own makes the third.
+    r.step({ type: 'timeout', from: 2, timeout: timeout(1, GENESIS, 2), highQc: GENESIS });
     assert.equal(r.currentRound, 2);
   });
 });
