@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
 import { generateKeyPair } from '@libp2p/crypto/keys';
-import { identify } from '@libp2p/identify';
-import { tcp } from '@libp2p/tcp';
 import { multiaddr } from '@multiformats/multiaddr';
 import * as lp from 'it-length-prefixed';
-import { createLibp2p, type Libp2p } from 'libp2p';
+import type { Libp2p } from 'libp2p';
 import { createNetworkHost, type NetworkHost, protocolId } from '../../network/host.js';
 import { waitFor } from '../wait-for.js';
+import { plainPeer } from './plain-peer.js';
 
 const CHAIN = 'connection-limits-test';
 
@@ -28,14 +25,7 @@ describe('network/host: client connections past the limit', function () {
 
   /** A plain libp2p peer (no redial of its own) that dials the server; named for the asserts. */
   async function connect(name: string): Promise<Libp2p> {
-    const node = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-    });
+    const node = await plainPeer();
     clients.set(name, node);
     await node.dial(multiaddr(server.multiaddrs()[0]!));
     await waitFor(() => server.peers().includes(node.peerId.toString()), `${name} connected`);

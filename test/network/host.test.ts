@@ -23,6 +23,7 @@ import {
   type ValidationResult,
 } from '../../network/host.js';
 import { waitFor } from '../wait-for.js';
+import { plainPeer } from './plain-peer.js';
 
 const CHAIN = 'test-chain';
 const TOPICS: readonly GossipTopicName[] = ['proposal', 'certificate', 'timeout', 'request'];
@@ -368,14 +369,7 @@ describe('network/host: gossip on topics this host does not validate', function 
    */
   async function spammer(): Promise<{ peerId: string; send(topic: GossipTopicName, count: number): void }> {
     const { RPC } = await import('@libp2p/gossipsub/message');
-    const node = await createLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-    });
+    const node = await plainPeer();
     spammers.push(node);
     const stream = await node.dialProtocol(multiaddr(server.multiaddrs()[0]!), '/meshsub/1.2.0', { signal: AbortSignal.timeout(5_000) });
     return {
