@@ -615,9 +615,10 @@ export class Replica {
    * Whether a round that times out failed at something: commands wait here, or blocks above the
    * committed root carry commands still to commit (or this replica cannot link its highest QC to
    * its root: it is catching up). Certified empty blocks alone are not work: an idle chain ends
-   * with some that never commit, since no leader proposes again to commit them, and counting them
-   * doubled the timer through every quiet round, so that a leader lost after a quiet spell
-   * stalled the chain for up to 64 base timeouts.
+   * with some that never commit, since no leader proposes again to commit them. Counted as work,
+   * they made a quiet spell's backoff look earned by failed work, and no command arriving could
+   * drop it (workArrived): a leader lost after a quiet spell stalled the chain for up to 64 base
+   * timeouts.
    */
   private hasWork(): boolean {
     if (this.pending.size > 0) return true;
