@@ -38,10 +38,10 @@ export function registerNodeCommands(program: Command): void {
         }
         throw err;
       }
-      const halted = await new Promise<Error | undefined>((resolve) => {
+      await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           running.logger.info({ signal }, 'stopping');
-          running.stop().then(() => resolve(undefined), () => resolve(undefined));
+          running.stop().then(resolve, resolve);
         };
         process.once('SIGTERM', () => stop('SIGTERM'));
         process.once('SIGINT', () => stop('SIGINT'));
@@ -51,10 +51,9 @@ export function registerNodeCommands(program: Command): void {
         running.halted.then((err) => {
           process.stderr.write(`vsmr start: stopped on a fatal error: ${err.message.split('\n')[0]}\n`);
           process.exitCode = 3;
-          running.stop().then(() => resolve(err), () => resolve(err));
+          running.stop().then(resolve, resolve);
         });
       });
-      if (halted !== undefined) process.exitCode = 3;
     });
 
   program

@@ -128,7 +128,7 @@ export async function startValidator(
         topics: ['certificate'],
       });
     } catch (err) {
-      throw listenFailure(config.listen, err);
+      throw listenFailure('config.listen', config.listen, err);
     }
     started.push(() => host.stop());
     const pool = new ValidationPool({
@@ -441,19 +441,19 @@ export async function startValidator(
       await dirClaim.release();
     await keyClaim.release();
     };
-    let binding = 'config.metricsPort';
+    let binding = { field: 'config.metricsPort', port: config.metricsPort };
     try {
       server = await startObservabilityServer({ port: config.metricsPort, registry: metrics.registry, status, health });
       // statusPort, when set, serves /status and /health without /metrics, so an operator can hand
       // status to tooling without exposing every metric; /status stays on metricsPort as well.
-      binding = 'config.statusPort';
+      binding = { field: 'config.statusPort', port: config.statusPort ?? 0 };
       statusServer = config.statusPort === undefined ? undefined : await startObservabilityServer({ port: config.statusPort, status, health });
     } catch (err) {
       // A port in use, say. The core already runs (it started before the handlers): everything
       // it holds is stopped below, so the process exits with the error instead of a validator
       // left running without its ports or handlers, its store still locked.
       await shutdown();
-      throw new StartAbandoned(portFailure(binding, binding === 'config.metricsPort' ? config.metricsPort : config.statusPort, err));
+      throw new StartAbandoned(listenFailure(binding.field, `127.0.0.1:${binding.port}`, err));
     }
     const metricsServer = server;
     metrics.validationWorkers.set(pool.workers);
@@ -533,23 +533,17 @@ const LISTEN_FAILURES: Readonly<Record<string, string>> = {
  * A libp2p host that could not listen on `config.listen` fails with a paragraph of advice about
  * libp2p's own options and a stack (libp2p 3's UnsupportedListenAddressesError, which carries
  * the system's error only in its text); the operator needs the address and the reason, in one
- * line. Errors that are not about listening pass through unchanged.
+ * line; so does a metrics or status port in use. `field` is the config field that named
+ * `address`. Errors that are not about listening pass through unchanged.
  */
-function listenFailure(listen: string, err: unknown): unknown {
+function listenFailure(field: string, address: string, err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const code = /\b(EADDRINUSE|EADDRNOTAVAIL|EACCES)\b/.exec(err.message)?.[1] ?? (err as NodeJS.ErrnoException).code;
-  if (code !== undefined && code in LISTEN_FAILURES) return new ConfigError('config.listen', `cannot listen on ${listen}: ${LISTEN_FAILURES[code]} (${code})`);
+  if (code !== undefined && code in LISTEN_FAILURES) return new ConfigError(field, `cannot listen on ${address}: ${LISTEN_FAILURES[code]} (${code})`);
   if (err.name !== 'UnsupportedListenAddressesError') return err;
   // Another reason (no IPv6 on this host, say): the system's own words, from the address's line.
   const reason = /^\s*\/\S+: (?:\w*Error: )?(.+)$/m.exec(err.message)?.[1] ?? err.message.split('\n')[0];
-  return new ConfigError('config.listen', `cannot listen on ${listen}: ${reason}`);
-}
-
-/** A metrics or status port this validator could not bind: the config field's fault, named (exit 2). */
-function portFailure(field: string, port: number | undefined, err: unknown): unknown {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code;
-  if (code === undefined || !(code in LISTEN_FAILURES)) return err;
-  return new ConfigError(field, `cannot listen on 127.0.0.1:${port}: ${LISTEN_FAILURES[code]} (${code})`);
+  return new ConfigError(field, `cannot listen on ${address}: ${reason}`);
 }
 
 /** A start whose `shutdown` already ran: only its cause is the caller's. */
