@@ -14,12 +14,14 @@ export function registerNodeCommands(program: Command): void {
     .description('run one validator in the foreground (SIGTERM / SIGINT stop it cleanly)')
     .requiredOption('--home <dir>', 'validator home directory (config.json, keys.json)')
     .option('--unsafe-unsigned', 'allow config.unsafeUnsignedRequests (benchmarks only: client signatures go unchecked)')
+    .option('--fresh-safety-state', "start on a data directory that does not hold this key's safety state (its store was lost): the key may sign twice in rounds it signed in before (docs/DEPLOY.md section 6)")
     .option('--unsafe-byzantine <behavior>', 'UNSAFE, adversarial testing only: run as a Byzantine validator with this behaviour (equivocate, double-vote, flood, ...)')
-    .action(async (opts: { home: string; unsafeUnsigned?: boolean; unsafeByzantine?: string }) => {
+    .action(async (opts: { home: string; unsafeUnsigned?: boolean; unsafeByzantine?: string; freshSafetyState?: boolean }) => {
       let running: Awaited<ReturnType<typeof startValidator>>;
       try {
         running = await startValidator(opts.home, {
           allowUnsafeUnsigned: opts.unsafeUnsigned === true,
+          freshSafetyState: opts.freshSafetyState === true,
           ...(opts.unsafeByzantine === undefined ? {} : { unsafeByzantine: opts.unsafeByzantine }),
         });
       } catch (err) {

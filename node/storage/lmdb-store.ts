@@ -22,6 +22,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
+import { randomBytes } from 'node:crypto';
 import { bytesEqual, bytesToHex, fromHex, toHex } from '../../crypto/bytes.js';
 import { genesisBlockId } from '../../protocol/block.js';
 import { checkDataFile, DataFileDamagedError } from './data-file.js';
@@ -78,7 +79,11 @@ export const KEYS = Object.freeze({
   commitQc: utf8.encode('commit-qc'),
   certifiedTip: utf8.encode('certified-tip'),
   genesis: utf8.encode('genesis'),
+  storeId: utf8.encode('store-id'),
 });
+
+/** Bytes of a store's id: random, so that two stores are told apart wherever they sit. */
+export const STORE_ID_BYTES = 16;
 
 const TIP_BLOCK_PREFIX = utf8.encode('tip-block/');
 /** Where a certified tip's block is kept (in the safety table); exported for tests. */
@@ -204,6 +209,7 @@ export class NodeStore {
   readonly #snapshots: Table;
   readonly #meta: Table;
   #ledger: LedgerMeta;
+  #storeId: Uint8Array = new Uint8Array(0);
   #closed = false;
 
   private constructor(dir: string, chainId: string, genesisDigest: Uint8Array | undefined, root: RootDatabase<Uint8Array, Uint8Array>) {
@@ -275,6 +281,15 @@ export class NodeStore {
     return this.#chainId;
   }
 
+  /**
+   * This directory's id, made when it was created: a copy of the directory has it too, a new
+   * directory never does. It tells a validator whether the store it opened is the one its key
+   * last signed from (node/runtime/safety-binding.ts).
+   */
+  get storeId(): Uint8Array {
+    return this.#storeId.slice();
+  }
+
   #initialise(): void {
     const storedFormat = this.#meta.get(KEYS.format);
     if (storedFormat === undefined) {
@@ -290,8 +305,10 @@ export class NodeStore {
         if ([...db.getKeys({ limit: 1 })].length > 0) throw new StorageCorruptionError(TABLES.meta, 'format', `missing, while table '${name}' holds data`);
       }
       // A fresh directory: stamp it before anything else is written.
+      this.#storeId = new Uint8Array(randomBytes(STORE_ID_BYTES));
       this.#meta.transactionSync(() => {
         this.#meta.putSync(KEYS.format, sealValue(TABLES.meta, KEYS.format, ValueKind.meta, new Uint8Array(0)));
+        this.#putSealed(this.#meta, TABLES.meta, KEYS.storeId, ValueKind.meta, this.#storeId);
         this.#putSealed(this.#meta, TABLES.meta, KEYS.identity, ValueKind.meta, encodeStoreMeta({ chainId: this.#chainId }));
         this.#putSealed(this.#meta, TABLES.meta, KEYS.ledger, ValueKind.ledger, encodeLedgerMeta(this.#ledger));
         if (this.#genesisDigest !== undefined) this.#putSealed(this.#meta, TABLES.meta, KEYS.genesis, ValueKind.meta, this.#genesisDigest);
@@ -304,6 +321,7 @@ export class NodeStore {
     if (identity === undefined) throw new StorageCorruptionError(TABLES.meta, 'identity', 'missing');
     if (identity.chainId !== this.#chainId) throw new ChainIdMismatchError(this.#dir, this.#chainId, identity.chainId);
     this.#checkGenesis();
+    this.#storeId = this.#readOrMakeStoreId();
     const ledger = this.#read(this.#meta, TABLES.meta, KEYS.ledger, 'ledger', ValueKind.ledger, decodeLedgerMeta);
     if (ledger === undefined) throw new StorageCorruptionError(TABLES.meta, 'ledger', 'missing');
     this.#ledger = ledger;
@@ -321,6 +339,18 @@ export class NodeStore {
       return;
     }
     if (!bytesEqual(found, expected)) throw new GenesisMismatchError(this.#dir, expected, found);
+  }
+
+  /** The directory's id, made now for a directory of a build from before ids (it keeps it from now on). */
+  #readOrMakeStoreId(): Uint8Array {
+    const found = this.#read(this.#meta, TABLES.meta, KEYS.storeId, 'store-id', ValueKind.meta, (body) => body);
+    if (found !== undefined) {
+      if (found.length !== STORE_ID_BYTES) throw new StorageCorruptionError(TABLES.meta, 'store-id', `${found.length} bytes, not ${STORE_ID_BYTES}`);
+      return found;
+    }
+    const made = new Uint8Array(randomBytes(STORE_ID_BYTES));
+    this.#meta.transactionSync(() => this.#putSealed(this.#meta, TABLES.meta, KEYS.storeId, ValueKind.meta, made));
+    return made;
   }
 
   #storedTipBlockIds(): Set<string> {

@@ -30,8 +30,8 @@ describe('validator processes on loopback', function () {
   const metricsPorts: number[] = [];
   const statusPorts: number[] = [];
 
-  const start = (i: number) => {
-    const child = spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const start = (i: number, flags: readonly string[] = []) => {
+    const child = spawn(process.execPath, [CLI, 'start', '--home', join(dir, `node-${i}`), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });
     procs[i] = child;
   };
   const status = (i: number): Promise<Status | undefined> => readStatus(metricsPorts[i]!).catch(() => undefined);
@@ -133,7 +133,8 @@ describe('validator processes on loopback', function () {
     procs[wiped]!.kill('SIGTERM');
     await new Promise((r) => procs[wiped]!.once('exit', r));
     await rm(join(dir, `node-${wiped}`, 'data'), { recursive: true, force: true });
-    start(wiped);
+    // Its key signed from the wiped store: the operator says so (safety-binding.ts).
+    start(wiped, ['--fresh-safety-state']);
     await until('the wiped validator to come back', async () => (await status(wiped)) !== undefined);
     assert.equal((await submit(20, 0)).committed, 20);
     await until('the wiped validator to reach the others', agree, 90_000);

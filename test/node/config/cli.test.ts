@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { cp, readFile, stat, writeFile } from 'node:fs/promises';
+import { cp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeConfig, MAX_VALIDATION_WORKERS } from '../../../node/config/node-config.js';
@@ -189,8 +189,8 @@ describe('vsmr keygen and genesis (CLI)', () => {
    * `vsmr start` that is expected to refuse and exit: if it runs on instead (the failure these
    * tests catch), it is stopped by its PID after `limitMs` rather than left running.
    */
-  async function startThatMustExit(home: string, limitMs = 30_000): Promise<Run> {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  async function startThatMustExit(home: string, limitMs = 30_000, flags: readonly string[] = []): Promise<Run> {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home, ...flags], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
@@ -205,8 +205,8 @@ describe('vsmr keygen and genesis (CLI)', () => {
    * Runs `vsmr start --home home` for as long as `body` runs, from the moment it answers status;
    * then stops it by its PID (SIGTERM, SIGKILL after 20 s) and waits for it to exit.
    */
-  async function whileRunning(home: string, body: (pid: number) => Promise<void>): Promise<void> {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home], { stdio: 'ignore' });
+  async function whileRunning(home: string, body: (pid: number) => Promise<void>, flags: readonly string[] = []): Promise<void> {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'vsmr.js'), 'start', '--home', home, ...flags], { stdio: 'ignore' });
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     try {
       const deadline = Date.now() + 30_000;
@@ -293,6 +293,46 @@ describe('vsmr keygen and genesis (CLI)', () => {
         }
         assert.equal((await vsmr('status', '--home', home)).code, 0, 'the first validator still answers');
       });
+    });
+  });
+
+  it("start refuses a data directory that does not hold its key's safety state (a dataDir typo, a wipe) unless told the store is lost, and follows a moved one", async function () {
+    this.timeout(120_000);
+    await withTempDir(async (dir) => {
+      const { home } = await oneValidatorHome(dir);
+      const configFile = join(home, 'config.json');
+      const config = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+      const useDataDir = (dataDir: string) => writeFile(configFile, JSON.stringify({ ...config, dataDir }));
+      const record = async () => JSON.parse(await readFile(join(home, 'safety-store.json'), 'utf8')) as { storeId: string; dataDir: string };
+      await whileRunning(home, async () => undefined);
+      const first = await record();
+      assert.equal(first.dataDir, join(home, 'data'));
+      assert.match(first.storeId, /^[0-9a-f]{32}$/);
+
+      // A typo: refused in one line naming both directories, and nothing created under its name.
+      await useDataDir('dta');
+      const typo = join(home, 'dta');
+      assertUsageError(
+        await startThatMustExit(home),
+        new RegExp(`^vsmr start: ${configFile}: config\\.dataDir: ${typo} holds no store, but this validator's key last signed from store ${first.storeId} in ${join(home, 'data')}\\. .*--fresh-safety-state$`),
+      );
+      await assert.rejects(stat(typo), /ENOENT/);
+
+      // The store moved (same id): followed, and recorded where it is now.
+      await rename(join(home, 'data'), join(home, 'moved'));
+      await useDataDir('moved');
+      await whileRunning(home, async () => undefined);
+      assert.deepEqual(await record(), { ...first, dataDir: join(home, 'moved') });
+
+      // Wiped: refused; started with --fresh-safety-state it runs on a new store, recorded as the key's.
+      await rm(join(home, 'moved'), { recursive: true });
+      assertUsageError(await startThatMustExit(home), /config\.dataDir: .*\/moved holds no store, but/);
+      await whileRunning(home, async () => undefined, ['--fresh-safety-state']);
+      const fresh = await record();
+      assert.notEqual(fresh.storeId, first.storeId);
+      assert.equal(fresh.dataDir, join(home, 'moved'));
+      // The flag is needed once: the new store is the key's now.
+      await whileRunning(home, async () => undefined);
     });
   });
 

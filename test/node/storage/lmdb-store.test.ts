@@ -18,6 +18,7 @@ import {
   StorageCorruptionError,
   StorageFormatError,
   StorageOpenError,
+  STORE_ID_BYTES,
   TABLES,
   tipBlockKey,
 } from '../../../node/storage/lmdb-store.js';
@@ -197,6 +198,34 @@ describe('storage/lmdb-store', () => {
     const fresh = join(dir, 'fresh');
     await NodeStore.open(fresh, { chainId: CHAIN_ID, genesisDigest: genesisB }).close();
     assert.throws(() => NodeStore.open(fresh, { chainId: CHAIN_ID, genesisDigest: genesisA }), GenesisMismatchError);
+  });
+
+  it('names each directory by an id of its own, kept across opens and made once for a directory of a build without ids', async () => {
+    const a = openStore();
+    fill(a, 1);
+    const idA = a.storeId;
+    assert.equal(idA.length, STORE_ID_BYTES);
+    await a.close();
+    const other = openStore(CHAIN_ID, join(dir, 'other'));
+    assert.notDeepEqual(other.storeId, idA, 'a new directory has a new id');
+    await other.close();
+    const reopened = openStore();
+    assert.deepEqual(reopened.storeId, idA);
+    await reopened.close();
+    stores.length = 0;
+    // An earlier build's directory: no id until a build that keeps one opens it, then that one.
+    await removeRaw(dir, TABLES.meta, KEYS.storeId);
+    const upgraded = openStore();
+    const made = upgraded.storeId;
+    assert.notDeepEqual(made, idA);
+    assert.equal(upgraded.committedHeight(), 1);
+    await upgraded.close();
+    const after = openStore();
+    assert.deepEqual(after.storeId, made);
+    await after.close();
+    stores.length = 0;
+    await writeRaw(dir, TABLES.meta, KEYS.storeId, sealValue(TABLES.meta, KEYS.storeId, ValueKind.meta, new Uint8Array(3)));
+    corruption(() => openStore(), TABLES.meta, 'store-id');
   });
 
   it('refuses what LMDB cannot open with StorageOpenError, and an emptied data file rather than start over on it', async () => {
