@@ -2,6 +2,7 @@ import { existsSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { integerFlag } from './flag-parsers.js';
+import { UsageError } from './usage-error.js';
 import { BLS_BACKEND_NAMES, type BlsBackendName } from '../../crypto/bls/types.js';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { MIN_COMMAND_BYTES } from '../../bench/e2e/load.js';
@@ -127,25 +128,19 @@ export function registerBenchCommand(program: Command): void {
       const common = e2eFlags;
       const a = splitFlags(opts.a);
       const b = splitFlags(opts.b);
-      const refuse = (why: string) => {
-        process.stderr.write(`vsmr bench compare: ${why}\n`);
-        process.exitCode = 2;
-      };
       // Each run is a process group of its own, stopped whole: POSIX process groups.
-      if (process.platform === 'win32') return refuse('needs POSIX process groups (Linux or macOS)');
+      if (process.platform === 'win32') throw new UsageError('needs POSIX process groups (Linux or macOS)');
       const roots: string[] = [];
       for (const [name, root] of [['--a-root', opts.aRoot], ['--b-root', opts.bRoot]] as const) {
         // A checkout's bin/vsmr.js is source; what it runs is the build in dist/.
         if (!existsSync(join(root, 'bin', 'vsmr.js')) || !existsSync(join(root, 'dist', 'node', 'cli', 'main.js'))) {
-          refuse(`${name} ${resolve(root)} is not a built checkout (no bin/vsmr.js or no dist/node/cli/main.js: run npm ci there)`);
-          return;
+          throw new UsageError(`${name} ${resolve(root)} is not a built checkout (no bin/vsmr.js or no dist/node/cli/main.js: run npm ci there)`);
         }
         roots.push(realpathSync(root));
       }
       const [aRoot, bRoot] = roots as [string, string];
       if (aRoot === bRoot && sameFlags(a, b)) {
-        refuse('--a and --b run the same flags on the same build: nothing to compare');
-        return;
+        throw new UsageError('--a and --b run the same flags on the same build: nothing to compare');
       }
       // A bad flag would otherwise surface run by run, after the other variant's clusters ran.
       // Only this build's flags are known here: a variant on another checkout is left to its own.
@@ -153,8 +148,7 @@ export function registerBenchCommand(program: Command): void {
         if (root !== realpathSync(ROOT)) continue;
         const bad = e2eFlagsProblem([...common, ...flags]);
         if (bad !== undefined) {
-          refuse(`variant ${name}'s e2e flags: ${bad}`);
-          return;
+          throw new UsageError(`variant ${name}'s e2e flags: ${bad}`);
         }
       }
       const abort = new AbortController();

@@ -11,21 +11,11 @@ import { fromHex, toHex } from '../../crypto/bytes.js';
 import { fetchVerified, QueryFailedError, type ReplicaAddress, replicaFromMultiaddr, followCertificates } from '../../client/light.js';
 import { BundleVerifyError, summarizeVerified, verifyBundle } from '../../client/verify.js';
 import { BundleFormatError, bundleToJson, parseBundle } from '../../protocol/bundle.js';
-import { ConfigError } from '../../protocol/config-error.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
 import { QueryDecodeError } from '../../protocol/query.js';
 import { kvStateKey } from '../app/state-keys.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { renderCertificateExample } from './cert-example.js';
-
-async function genesisOf(path: string): Promise<Genesis> {
-  try {
-    return await loadGenesis(path);
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
-}
 
 /** The replica to ask: --peer, else the validator whose home is --home, else validator 0. */
 async function replicaOf(genesis: Genesis, opts: { home?: string; peer?: string }): Promise<ReplicaAddress> {
@@ -38,14 +28,7 @@ async function replicaOf(genesis: Genesis, opts: { home?: string; peer?: string 
     }
   }
   let index = 0;
-  if (opts.home !== undefined) {
-    try {
-      index = (await readNodeConfig(opts.home)).index;
-    } catch (err) {
-      if (err instanceof ConfigError) throw new UsageError(err.message);
-      throw err;
-    }
-  }
+  if (opts.home !== undefined) index = (await readNodeConfig(opts.home)).index;
   const v = genesis.validators[index];
   if (!v) throw new UsageError(`validator ${index} is not in the genesis`);
   return { peerId: v.peerId, multiaddr: v.address };
@@ -72,15 +55,15 @@ function printable(bytes: Uint8Array): string | undefined {
   }
 }
 
-/** Runs a subcommand body, mapping typed failures to exit codes and one-line messages. */
+/**
+ * Runs a subcommand body: a verdict it reached against the chain (a bundle that does not verify,
+ * a query the replica failed) is one line and exit 1. Bad input is main.ts's: exit 2.
+ */
 async function guarded(name: string, body: () => Promise<number>): Promise<void> {
   try {
     process.exitCode = await body();
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`vsmr client ${name}: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof BundleVerifyError || err instanceof BundleFormatError || err instanceof QueryFailedError || err instanceof QueryDecodeError) {
+    if (err instanceof BundleVerifyError || err instanceof BundleFormatError || err instanceof QueryFailedError || err instanceof QueryDecodeError) {
       process.stderr.write(`vsmr client ${name}: ${err.message}\n`);
       process.exitCode = 1;
     } else throw err;
@@ -98,7 +81,7 @@ export function registerLightClientCommands(client: Command): void {
     .requiredOption('--out <file>', 'where to write the bundle')
     .action((opts: { genesis: string; height: number; home?: string; peer?: string; out: string }) =>
       guarded('cert', async () => {
-        const genesis = await genesisOf(opts.genesis);
+        const genesis = await loadGenesis(opts.genesis);
         checkFlagOutputFile('--out', opts.out);
         const replica = await replicaOf(genesis, opts);
         const { bundle, verified } = await fetchVerified(genesis, replica, { kind: 'certificate', height: opts.height });
@@ -119,7 +102,7 @@ export function registerLightClientCommands(client: Command): void {
     .option('--json', 'print one JSON object')
     .action((opts: { genesis: string; key: string; home?: string; peer?: string; json?: boolean }) =>
       guarded('get', async () => {
-        const genesis = await genesisOf(opts.genesis);
+        const genesis = await loadGenesis(opts.genesis);
         const replica = await replicaOf(genesis, opts);
         const key = parseKey(opts.key);
         if (key.length < 1 || key.length > 256) throw new UsageError('--key must be 1..256 bytes');
@@ -157,7 +140,7 @@ export function registerLightClientCommands(client: Command): void {
     .requiredOption('--genesis <file>', 'genesis.json of the chain')
     .action((file: string, opts: { genesis: string }) =>
       guarded('verify', async () => {
-        const genesis = await genesisOf(opts.genesis);
+        const genesis = await loadGenesis(opts.genesis);
         let text: string;
         try {
           text = await readFile(file, 'utf8');
@@ -179,7 +162,7 @@ export function registerLightClientCommands(client: Command): void {
     .option('--json', 'one JSON object per line')
     .action((opts: { genesis: string; count?: number; duration?: number; json?: boolean }) =>
       guarded('follow', async () => {
-        const genesis = await genesisOf(opts.genesis);
+        const genesis = await loadGenesis(opts.genesis);
         const stop = new AbortController();
         const onSignal = () => stop.abort();
         process.once('SIGINT', onSignal);

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { submitCommands } from '../../client/submit.js';
-import { ConfigError } from '../../protocol/config-error.js';
 import { loadGenesis } from '../../protocol/genesis.js';
 import { bundleToJson } from '../../protocol/bundle.js';
 import { registerLightClientCommands } from './client-command.js';
@@ -22,33 +21,11 @@ export function registerClientCommands(program: Command): void {
     .option('--proofs <dir>', 'fetch, verify and write each commit`s proof bundle into DIR; print position, result and path per command')
     .option('--json', 'print one JSON object')
     .action(async (opts: { genesis: string; count: number; to: number; concurrency: number; proofs?: string; json?: boolean }) => {
-      let genesis: Awaited<ReturnType<typeof loadGenesis>>;
-      try {
-        genesis = await loadGenesis(opts.genesis);
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`vsmr client submit: ${err.message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        throw err;
-      }
-      if (opts.to >= genesis.validators.length) {
-        process.stderr.write(`vsmr client submit: --to ${opts.to}: the genesis has ${genesis.validators.length} validators\n`);
-        process.exitCode = 2;
-        return;
-      }
+      // Bad input (a ConfigError, a UsageError) is one line and exit 2 (main.ts).
+      const genesis = await loadGenesis(opts.genesis);
+      if (opts.to >= genesis.validators.length) throw new UsageError(`--to ${opts.to}: the genesis has ${genesis.validators.length} validators`);
       const dir = opts.proofs;
-      if (dir !== undefined) {
-        try {
-          makeFlagDirectory('--proofs', dir);
-        } catch (err) {
-          if (!(err instanceof UsageError)) throw err;
-          process.stderr.write(`vsmr client submit: ${err.message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-      }
+      if (dir !== undefined) makeFlagDirectory('--proofs', dir);
       const commits: { command: number; height: number; position: number; result: number; resultName: string; proof: string }[] = [];
       const s = await submitCommands(genesis, {
         count: opts.count,

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { BLS_BACKEND_NAMES, blsBackend } from '../../crypto/bls/index.js';
 import { runBlsVectors } from '../../crypto/bls/vectors.js';
+import { UsageError } from './usage-error.js';
 
 export function registerCryptoCommands(program: Command): void {
   const crypto = program.command('crypto').description('cryptography tools');
@@ -12,11 +13,7 @@ export function registerCryptoCommands(program: Command): void {
     .addOption(new Option('--backend <name>', 'BLS backend').choices([...BLS_BACKEND_NAMES]).default('blst'))
     .action(async (dir: string, opts: { backend: string }) => {
       const info = await stat(dir).catch(() => undefined);
-      if (!info?.isDirectory()) {
-        process.stderr.write(`vsmr crypto vectors: not a directory: ${dir}\n`);
-        process.exitCode = 2;
-        return;
-      }
+      if (!info?.isDirectory()) throw new UsageError(`not a directory: ${dir}`);
       const report = await runBlsVectors(dir, blsBackend(opts.backend));
       for (const f of report.failures) process.stdout.write(`FAIL ${f.file}: ${f.reason}\n`);
       process.stdout.write(`${report.passed} passed, ${report.failed} failed\n`);

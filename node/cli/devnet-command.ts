@@ -2,6 +2,7 @@ import { type Command, Option } from 'commander';
 import { QC_KINDS, type QcKind } from '../../crypto/qc/types.js';
 import { maxValidationWorkers } from '../config/validation-workers.js';
 import { integerFlag } from './flag-parsers.js';
+import { UsageError } from './usage-error.js';
 import { runDevnet } from '../devnet/devnet.js';
 import { REAL_BYZANTINE_BEHAVIORS } from '../runtime/byzantine-transport.js';
 
@@ -19,22 +20,18 @@ export function registerDevnetCommand(program: Command): void {
     .option('--keep', 'keep the temp dir (genesis, homes, logs)')
     .option('--json', 'print one JSON summary object')
     .action(async (opts: { replicas: number; duration: number; concurrency: number; byzantine: number; behavior?: string; qc: QcKind; validationWorkers?: number; keep?: boolean; json?: boolean }) => {
-      const refuse = (msg: string) => {
-        process.stderr.write(`vsmr devnet: ${msg}\n`);
-        process.exitCode = 2;
-      };
       // --behavior alone means one Byzantine validator.
       const byzantine = opts.behavior !== undefined && opts.byzantine === 0 ? 1 : opts.byzantine;
       const f = Math.floor((opts.replicas - 1) / 3);
-      if (byzantine > 0 && opts.behavior === undefined) return refuse(`--byzantine needs --behavior (one of: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
+      if (byzantine > 0 && opts.behavior === undefined) throw new UsageError(`--byzantine needs --behavior (one of: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
       if (opts.behavior !== undefined) {
         const names = opts.behavior.split(',').map((s) => s.trim());
         const bad = names.find((n) => !REAL_BYZANTINE_BEHAVIORS.includes(n));
-        if (bad !== undefined) return refuse(`unknown --behavior ${JSON.stringify(bad)} (valid: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
+        if (bad !== undefined) throw new UsageError(`unknown --behavior ${JSON.stringify(bad)} (valid: ${REAL_BYZANTINE_BEHAVIORS.join(', ')})`);
       }
       // Refused rather than run: with more than f Byzantine validators the protocol promises no
       // agreement, so "honestAgree: false" would say nothing about the implementation.
-      if (byzantine > f) return refuse(`--byzantine ${byzantine} exceeds f = ${f} for ${opts.replicas} replicas; honest agreement is only guaranteed with at most f (use vsmr sim for f + 1)`);
+      if (byzantine > f) throw new UsageError(`--byzantine ${byzantine} exceeds f = ${f} for ${opts.replicas} replicas; honest agreement is only guaranteed with at most f (use vsmr sim for f + 1)`);
       const abort = new AbortController();
       const onSignal = () => abort.abort();
       process.once('SIGINT', onSignal);

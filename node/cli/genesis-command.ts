@@ -18,7 +18,6 @@ import {
   parseGenesis,
 } from '../../protocol/genesis.js';
 import {
-  FileExistsError,
   generateNodeKeys,
   KEY_FILE_MODE,
   loadPublicInfo,
@@ -84,15 +83,6 @@ function chainParams(opts: GenesisOptions): ChainParams {
   };
 }
 
-function chainIdFlag(value: string): string {
-  try {
-    return parseChainId(value, '--chain-id');
-  } catch (err) {
-    if (err instanceof ConfigError) throw new UsageError(err.message);
-    throw err;
-  }
-}
-
 export function registerGenesisCommand(program: Command): void {
   program
     .command('genesis')
@@ -120,29 +110,24 @@ export function registerGenesisCommand(program: Command): void {
         .default('multisig'),
     )
     .action(async (opts: GenesisOptions) => {
-      try {
-        if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
-        // Certificates, block ids and requests are bound to the chain id, not to the rest of the
-        // genesis: two chains of the same validator keys and id would accept each other's
-        // certificates. A devnet's keys are fresh each time; keys from --from are long-lived.
-        if (opts.from !== undefined && opts.chainId === undefined) {
-          throw new UsageError('--from needs --chain-id: a chain id its validators have never used before (certificates are bound to it, so a chain re-created with the same keys and id would accept the old chain\'s certificates)');
-        }
-        const chainId = chainIdFlag(opts.chainId ?? DEFAULT_CHAIN_ID);
-        const out = opts.out!;
-        const params = chainParams(opts);
-        if (opts.from !== undefined) {
-          // A threshold key needs someone to hand out the shares: here that is the dealer below,
-          // which exists only where this command also writes every validator's key file.
-          if (opts.qc === 'threshold') throw new UsageError('--qc threshold needs a dealer that writes each validator\'s share, so it works with --validators only (no DKG is built)');
-          await genesisFromPublicFiles(opts.from, out, chainId, params);
-        } else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, params, opts.qc);
-        process.exitCode = 0;
-      } catch (err) {
-        if (!(err instanceof UsageError || err instanceof ConfigError || err instanceof FileExistsError)) throw err;
-        process.stderr.write(`vsmr genesis: ${err.message}\n`);
-        process.exitCode = 2;
+      // Bad input (a UsageError, a ConfigError, a FileExistsError) is one line and exit 2 (main.ts).
+      if ((opts.from === undefined) === (opts.validators === undefined)) throw new UsageError('give exactly one of --from and --validators');
+      // Certificates, block ids and requests are bound to the chain id, not to the rest of the
+      // genesis: two chains of the same validator keys and id would accept each other's
+      // certificates. A devnet's keys are fresh each time; keys from --from are long-lived.
+      if (opts.from !== undefined && opts.chainId === undefined) {
+        throw new UsageError('--from needs --chain-id: a chain id its validators have never used before (certificates are bound to it, so a chain re-created with the same keys and id would accept the old chain\'s certificates)');
       }
+      const chainId = parseChainId(opts.chainId ?? DEFAULT_CHAIN_ID, '--chain-id');
+      const out = opts.out!;
+      const params = chainParams(opts);
+      if (opts.from !== undefined) {
+        // A threshold key needs someone to hand out the shares: here that is the dealer below,
+        // which exists only where this command also writes every validator's key file.
+        if (opts.qc === 'threshold') throw new UsageError('--qc threshold needs a dealer that writes each validator\'s share, so it works with --validators only (no DKG is built)');
+        await genesisFromPublicFiles(opts.from, out, chainId, params);
+      } else await devnetGenesis(opts.validators!, out, chainId, opts.basePort, params, opts.qc);
+      process.exitCode = 0;
     });
 }
 

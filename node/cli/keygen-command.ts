@@ -1,7 +1,6 @@
-import { makeFlagFileDirectory, UsageError } from './usage-error.js';
+import { makeFlagFileDirectory } from './usage-error.js';
 import { type Command, Option } from 'commander';
 import { blsBackend } from '../../crypto/bls/index.js';
-import { ConfigError } from '../../protocol/config-error.js';
 import { parseValidatorAddress } from '../../protocol/genesis.js';
 import {
   FileExistsError,
@@ -21,12 +20,6 @@ interface KeygenOptions {
   address?: string;
 }
 
-/** Bad input ends the command with one line on stderr and exit 2, never a stack or the help text. */
-function fail(message: string): void {
-  process.stderr.write(`vsmr keygen: ${message}\n`);
-  process.exitCode = 2;
-}
-
 export function registerKeygenCommand(program: Command): void {
   program
     .command('keygen')
@@ -35,35 +28,18 @@ export function registerKeygenCommand(program: Command): void {
     .addOption(new Option('--out <file>', 'private key file to create (e.g. ~/.vsmr/node/keys.json); refuses to overwrite').makeOptionMandatory())
     .addOption(new Option('--address <multiaddr>', 'TCP multiaddr other validators dial, written to the public file'))
     .action(async (opts: KeygenOptions) => {
-      let address: string | undefined;
-      if (opts.address !== undefined) {
-        try {
-          address = parseValidatorAddress(opts.address, '--address');
-        } catch (err) {
-          if (err instanceof ConfigError) return fail(err.message);
-          throw err;
-        }
-      }
+      // Bad input (a ConfigError, a UsageError, a FileExistsError) is one line and exit 2 (main.ts).
+      const address = opts.address === undefined ? undefined : parseValidatorAddress(opts.address, '--address');
       const pubFile = publicFilePath(opts.out);
       // Check both before writing either, so a refusal leaves nothing half-written.
       for (const path of [opts.out, pubFile]) {
-        if (await pathExists(path)) return fail(`${path} already exists; refusing to overwrite it`);
+        if (await pathExists(path)) throw new FileExistsError(path);
       }
       const backend = blsBackend('blst');
       const keys = await generateNodeKeys(backend);
-      try {
-        makeFlagFileDirectory('--out', opts.out, 0o700);
-      } catch (err) {
-        if (err instanceof UsageError) return fail(err.message);
-        throw err;
-      }
-      try {
-        await writeNewFile(opts.out, nodeKeysToJson(keys), KEY_FILE_MODE);
-        await writeNewFile(pubFile, publicInfoToJson(publicInfoOf(keys, backend, address)), PUBLIC_FILE_MODE);
-      } catch (err) {
-        if (err instanceof FileExistsError) return fail(err.message);
-        throw err;
-      }
+      makeFlagFileDirectory('--out', opts.out, 0o700);
+      await writeNewFile(opts.out, nodeKeysToJson(keys), KEY_FILE_MODE);
+      await writeNewFile(pubFile, publicInfoToJson(publicInfoOf(keys, backend, address)), PUBLIC_FILE_MODE);
       process.stdout.write(`wrote ${opts.out} (private keys, mode 0600: keep it on this machine)\n`);
       process.stdout.write(`wrote ${pubFile} (public: give it to whoever assembles the genesis)\n`);
       process.stdout.write(`peer id ${keys.peerId}${address === undefined ? ' (no --address: add "address" to the public file before genesis)' : ''}\n`);

@@ -7,6 +7,7 @@ import { registerGenesisCommand } from './genesis-command.js';
 import { registerKeygenCommand } from './keygen-command.js';
 import { registerNodeCommands } from './node-commands.js';
 import { registerSimCommand } from './sim-command.js';
+import { isUsageFailure } from './usage-error.js';
 
 /** Builds the `vsmr` command tree; each area registers its own subcommands. */
 export function buildCli(): Command {
@@ -57,15 +58,36 @@ function endOnClosedOutput(streams: readonly NodeJS.WriteStream[]): void {
   for (const s of streams) s.on('error', onError);
 }
 
-/** Runs the CLI and returns the process exit code; bad flags exit 2 with commander's message. */
+/** `vsmr client submit` for the submit command. */
+function commandPath(command: Command): string {
+  const names: string[] = [];
+  for (let c: Command | null = command; c !== null; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
+}
+
+/**
+ * Runs the CLI and returns the process exit code; bad flags exit 2 with commander's message, and
+ * so does a usage failure an action throws (usage-error.ts), with its own.
+ */
 export async function main(argv: readonly string[]): Promise<number> {
   endOnClosedOutput([process.stdout, process.stderr]);
   const program = buildCli();
+  // The command whose action runs, for the prefix of its one-line refusals.
+  let running: Command = program;
+  program.hook('preAction', (_program, action) => {
+    running = action;
+  });
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Input the operator must mend (a flag, a path, a config or genesis file): one line naming
+    // the command, exit 2, whichever command it came from.
+    if (isUsageFailure(err)) {
+      process.stderr.write(`${commandPath(running)}: ${err.message}\n`);
+      return 2;
+    }
     process.stderr.write(`vsmr: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }

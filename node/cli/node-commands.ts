@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ConfigError } from '../../protocol/config-error.js';
 import { StorageError } from '../storage/codec.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { readStatus } from '../observability/http.js';
@@ -25,14 +24,9 @@ export function registerNodeCommands(program: Command): void {
           ...(opts.unsafeByzantine === undefined ? {} : { unsafeByzantine: opts.unsafeByzantine }),
         });
       } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`vsmr start: ${err.message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        // A data directory that cannot be used as it is (damaged, another chain's, another
-        // format, in use by another process, a ledger that does not add up): the operator's to
-        // act on, told in one line, as a bad config is.
+        // A data directory that cannot be used as it is (damaged, another chain's, another format,
+        // in use by another process, a ledger that does not add up): the operator's to act on,
+        // told in one line, as a bad config is (main.ts: exit 2).
         if (err instanceof StorageError || err instanceof LedgerRecoveryError || err instanceof AlreadyRunningError) {
           process.stderr.write(`vsmr start: ${err.message}\n`);
           process.exitCode = 3;
@@ -64,18 +58,9 @@ export function registerNodeCommands(program: Command): void {
     .requiredOption('--home <dir>', 'validator home directory')
     .option('--json', 'print one JSON object')
     .action(async (opts: { home: string; json?: boolean }) => {
-      let port: number;
-      try {
-        const config = await readNodeConfig(opts.home);
-        port = config.statusPort ?? config.metricsPort;
-      } catch (err) {
-        if (err instanceof ConfigError) {
-          process.stderr.write(`vsmr status: ${err.message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        throw err;
-      }
+      // A bad config is one line and exit 2 (main.ts).
+      const config = await readNodeConfig(opts.home);
+      const port = config.statusPort ?? config.metricsPort;
       let status: Record<string, unknown>;
       try {
         status = { ...(await readStatus(port, 5000)) };

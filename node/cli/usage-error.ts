@@ -1,10 +1,23 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { ConfigError } from '../../protocol/config-error.js';
+import { FileExistsError } from '../config/keys.js';
 import { makeDirectories } from '../storage/directories.js';
 
-/** A usage problem (a flag's value, a path given on the command line): one line on stderr, exit 2. */
+/**
+ * A usage problem (a flag's value, a path given on the command line). An action throws it and
+ * the CLI's entry (main.ts) prints `vsmr <command>: <message>`, one line, with exit 2.
+ */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * What ends a command as a usage failure (exit 2): a UsageError, a ConfigError (a config,
+ * genesis or key file the operator gave) or a FileExistsError (an output that would overwrite).
+ */
+export function isUsageFailure(err: unknown): err is UsageError | ConfigError | FileExistsError {
+  return err instanceof UsageError || err instanceof ConfigError || err instanceof FileExistsError;
 }
 
 const REASONS: Readonly<Record<string, string>> = {
