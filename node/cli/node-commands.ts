@@ -1,10 +1,16 @@
 import type { Command } from 'commander';
-import { StorageError } from '../storage/codec.js';
+import { CORRUPT_STORE_REMEDY, StorageCorruptionError, StorageError } from '../storage/codec.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { readStatus } from '../observability/http.js';
 import { startValidator } from '../runtime/launch.js';
 import { LedgerRecoveryError } from '../runtime/validator-node.js';
 import { AlreadyRunningError } from '../runtime/single-instance.js';
+
+/** An error's first line, and what to do about a damaged store. */
+function withRemedy(err: Error): string {
+  const line = err.message.split('\n')[0];
+  return err instanceof StorageCorruptionError ? `${line}; ${CORRUPT_STORE_REMEDY}` : line!;
+}
 
 /** `vsmr start` and `vsmr status`: run one validator, and ask a running one how it is doing. */
 export function registerNodeCommands(program: Command): void {
@@ -28,7 +34,7 @@ export function registerNodeCommands(program: Command): void {
         // in use by another process, a ledger that does not add up): the operator's to act on,
         // told in one line, as a bad config is (main.ts: exit 2).
         if (err instanceof StorageError || err instanceof LedgerRecoveryError || err instanceof AlreadyRunningError) {
-          process.stderr.write(`vsmr start: ${err.message}\n`);
+          process.stderr.write(`vsmr start: ${withRemedy(err)}\n`);
           process.exitCode = 3;
           return;
         }
@@ -45,7 +51,7 @@ export function registerNodeCommands(program: Command): void {
         // (Restart=on-failure) sees it, instead of running on behind a /health of 503.
         // The line goes out first: what stops the rest may fail too (LMDB after a failed write).
         running.halted.then((err) => {
-          process.stderr.write(`vsmr start: stopped on a fatal error: ${err.message.split('\n')[0]}\n`);
+          process.stderr.write(`vsmr start: stopped on a fatal error: ${withRemedy(err)}\n`);
           process.exitCode = 3;
           running.stop().then(resolve, resolve);
         });

@@ -83,6 +83,14 @@ export class StorageError extends Error {
 }
 
 /** A stored value that fails its checksum or does not decode: never returned as data. */
+/**
+ * What an operator can do about a StorageCorruptionError. Restoring an older copy is not it: the
+ * key would forget rounds it signed in. A newer build's directory reads as corrupt to an older
+ * build without being damaged.
+ */
+export const CORRUPT_STORE_REMEDY =
+  'if a newer build wrote this directory, run that build on it; otherwise it is damaged: move it aside and start once on an empty one with vsmr start --fresh-safety-state (docs/DEPLOY.md section 6)';
+
 export class StorageCorruptionError extends StorageError {
   constructor(
     readonly table: string,

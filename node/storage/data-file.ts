@@ -70,7 +70,7 @@ export class DataFileDamagedError extends StorageError {
     readonly file: string,
     readonly detail: string,
   ) {
-    super(`data file ${file} is damaged: ${detail}; restore it from a backup or remove the directory to resync this validator (docs/DEPLOY.md)`, 'STORAGE_DATA_FILE');
+    super(`data file ${file} is damaged: ${detail}; treat the directory as lost: move it aside and start once on an empty one with vsmr start --fresh-safety-state (docs/DEPLOY.md section 6)`, 'STORAGE_DATA_FILE');
   }
 }
 

@@ -8,7 +8,8 @@ import { loadGenesis, parseGenesis } from '../../../protocol/genesis.js';
 import { loadNodeConfig, MAX_VALIDATION_WORKERS } from '../../../node/config/node-config.js';
 import { maxValidationWorkers } from '../../../node/config/validation-workers.js';
 import { KvApplication } from '../../../node/app/kv-app.js';
-import { NodeStore } from '../../../node/storage/lmdb-store.js';
+import { open as openLmdb } from 'lmdb';
+import { KEYS, NodeStore, TABLES } from '../../../node/storage/lmdb-store.js';
 import { REPO_ROOT, withTempDir } from './fixtures.js';
 
 interface Run {
@@ -333,6 +334,26 @@ describe('vsmr keygen and genesis (CLI)', () => {
       assert.equal(fresh.dataDir, join(home, 'moved'));
       // The flag is needed once: the new store is the key's now.
       await whileRunning(home, async () => undefined);
+    });
+  });
+
+  it('start refuses a damaged value in one line that says what to do (exit 3)', async function () {
+    this.timeout(90_000);
+    await withTempDir(async (dir) => {
+      const { home } = await oneValidatorHome(dir);
+      await whileRunning(home, async () => undefined);
+      // One bit of the ledger's bounds flipped, as a bad sector would.
+      const root = openLmdb<Uint8Array, Uint8Array>({ path: join(home, 'data'), maxDbs: 8, encoding: 'binary', keyEncoding: 'binary', overlappingSync: false });
+      const meta = root.openDB<Uint8Array, Uint8Array>(TABLES.meta, { encoding: 'binary', keyEncoding: 'binary' });
+      const value = Uint8Array.from(meta.get(KEYS.ledger)!);
+      value[value.length - 1]! ^= 1;
+      meta.transactionSync(() => meta.putSync(KEYS.ledger, value));
+      await root.close();
+      const r = await startThatMustExit(home);
+      assert.equal(r.code, 3, `exit code; stderr: ${r.stderr}`);
+      const lines = r.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+      assert.match(lines[0]!, /^vsmr start: storage corruption in table 'meta' at key 'ledger': .*; if a newer build wrote this directory, run that build on it; otherwise it is damaged: .*--fresh-safety-state \(docs\/DEPLOY\.md section 6\)$/);
     });
   });
 
