@@ -107,9 +107,21 @@ export function checkCertificateMessage(
   }
 }
 
+/**
+ * How often a follower asks every validator for its newest certificate, from its start. It
+ * otherwise only listens, and by the connection slots' measure (network/client-slots.ts) a peer
+ * that only listens is idle: under a flood of new connections a follower was the first client a
+ * validator let go. Asking is activity; the answer is also the newest certificate at once (a
+ * quiet chain gossips none) and stands in for one the gossip lost. An answer is ready, so it
+ * holds none of a validator's waiting-query slots.
+ */
+export const FOLLOW_POLL_MS = 10_000;
+
 export interface FollowOptions {
   readonly count?: number;
   readonly durationMs?: number;
+  /** FOLLOW_POLL_MS unless told otherwise. */
+  readonly pollMs?: number;
   readonly onCertificate: (v: VerifiedBundle) => void;
   readonly onRejected?: (reason: string) => void;
   readonly signal?: AbortSignal;
@@ -133,6 +145,14 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
   const done = new Promise<void>((resolve) => {
     finish = resolve;
   });
+  let finished = false;
+  const report = (verified: VerifiedBundle) => {
+    if (finished || verified.executedHeight <= highest) return;
+    highest = verified.executedHeight;
+    seen++;
+    opts.onCertificate(verified);
+    if (opts.count !== undefined && seen >= opts.count) finish();
+  };
   host.onGossip(
     'certificate',
     (_from, bytes) => {
@@ -142,18 +162,35 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
     },
     (_from, bytes) => {
       const r = checkCertificateMessage(bytes, genesis, { scheme });
-      if (!r.ok || r.verified.executedHeight <= highest) return;
-      highest = r.verified.executedHeight;
-      seen++;
-      opts.onCertificate(r.verified);
-      if (opts.count !== undefined && seen >= opts.count) finish();
+      if (r.ok) report(r.verified);
     },
   );
+  const pollMs = opts.pollMs ?? FOLLOW_POLL_MS;
+  const asking = new Set<string>();
+  const poll = () => {
+    for (const replica of peers) {
+      // One question at a time per validator: a slow one is not asked again meanwhile.
+      if (asking.has(replica.peerId)) continue;
+      asking.add(replica.peerId);
+      // A replica answers the newest certified header that covers the height asked for.
+      requestBundle(host, replica, { kind: 'certificate', height: Math.max(1, highest) }, pollMs)
+        .then((bundle) => report(verifyBundle(bundle, genesis, { scheme })))
+        .catch((err: unknown) => {
+          // Unreachable or not there yet: the next round asks again. A bad answer is reported.
+          if (err instanceof BundleFormatError || err instanceof BundleVerifyError) opts.onRejected?.(`from ${replica.peerId}: ${err.message}`);
+        })
+        .finally(() => asking.delete(replica.peerId));
+    }
+  };
+  poll();
+  const poller = setInterval(poll, pollMs);
   const timer = opts.durationMs === undefined ? undefined : setTimeout(finish, opts.durationMs);
   opts.signal?.addEventListener('abort', finish, { once: true });
   try {
     await done;
   } finally {
+    finished = true;
+    clearInterval(poller);
     if (timer) clearTimeout(timer);
     await host.stop();
   }
