@@ -10,9 +10,8 @@ import { createLogger, type Logger } from '../observability/log.js';
 import { createNodeMetrics } from '../observability/metrics.js';
 import { NodeStore } from '../storage/lmdb-store.js';
 import { claimDataDir, claimValidatorKey } from './single-instance.js';
-import { judgeStore, readSafetyBinding, SAFETY_BINDING_FILE, type StoreSite, writeSafetyBinding } from './safety-binding.js';
+import { SafetyBindingCheck, type StoreSite } from './safety-binding.js';
 import { CONFIG_FILE } from '../config/node-config.js';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MAX_VALIDATION_WORKERS_PER_CORE, maxValidationWorkers } from '../config/validation-workers.js';
 import { availableParallelism } from 'node:os';
@@ -105,20 +104,17 @@ export async function startValidator(
   const index = config.index;
   const logger = createLogger({ level: config.logLevel, chainId, validator: index });
   const metrics = createNodeMetrics({ chainId, validator: index });
-  const freshAllowed = opts.freshSafetyState === true;
-  const safetyRecordFile = join(config.home, SAFETY_BINDING_FILE);
-  const safetyRecord = await readSafetyBinding(safetyRecordFile);
   const genesisDigest = genesisHistoryDigest(genesis);
   const site: StoreSite = { chainId, genesis: genesisDigest, dataDir: config.dataDir, configFile: join(config.home, CONFIG_FILE) };
   // Before the store: a second process on this key or this directory must be refused before it
   // reads, let alone signs, anything (single-instance.ts).
   const keyClaim = await claimValidatorKey(chainId, keys.peerId);
-  const dirClaim = await (async () => {
+  const { safetyBinding, dirClaim } = await (async () => {
     // A dataDir that holds no store, while the key signs from one elsewhere, is refused before
-    // the directory's claim creates it: a typo must not become a directory. After the key's
-    // claim: a second process on the key hears that, which says more.
-    if (!existsSync(join(config.dataDir, 'data.mdb'))) judgeStore(safetyRecord, site, { kind: 'none' }, freshAllowed);
-    return claimDataDir(config.dataDir);
+    // the directory's claim creates it: a typo must not become a directory.
+    const check = await SafetyBindingCheck.open(config.home, site, opts.freshSafetyState === true, logger);
+    check.beforeStore();
+    return { safetyBinding: check, dirClaim: await claimDataDir(config.dataDir) };
   })().catch(async (err: unknown) => {
     await keyClaim.release();
     throw err;
@@ -131,14 +127,7 @@ export async function startValidator(
   try {
     const store = NodeStore.open(config.dataDir, { chainId, genesisDigest });
     started.push(() => store.close());
-    const verdict = judgeStore(safetyRecord, site, { kind: 'store', id: store.storeId }, freshAllowed);
-    if (verdict !== 'keep') {
-      if (verdict === 'override') logger.warn({ dataDir: config.dataDir, previous: safetyRecord?.dataDir }, 'UNSAFE: --fresh-safety-state: signing from a store that does not know the rounds this key signed in before');
-      // A home that cannot be written (keys on a read-only mount) costs this check, not the start.
-      await writeSafetyBinding(safetyRecordFile, { chainId, genesis: genesisDigest, storeId: store.storeId, dataDir: config.dataDir }).catch((err: unknown) =>
-        logger.warn({ file: safetyRecordFile, err: (err as Error).message }, 'could not record which store holds this key\'s safety state; a dataDir typo will not be caught'),
-      );
-    }
+    await safetyBinding.afterStore(store.storeId);
     // The genesis's own backend instance: the signer and the certificate checks then share noble's
     // memo of hashed messages (a vote's digest is hashed once, for signing and for its QC).
     const backend = genesis.validatorSet.backend;

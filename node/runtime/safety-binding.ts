@@ -1,9 +1,10 @@
+import { statSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { bytesEqual, bytesToHex, fromHex } from '../../crypto/bytes.js';
 import { ConfigError } from '../../protocol/config-error.js';
 import { writeNewFile } from '../config/keys.js';
-import { STORE_ID_BYTES } from '../storage/lmdb-store.js';
+import { STORE_ID_BYTES, StorageOpenError } from '../storage/lmdb-store.js';
 
 /**
  * Which store holds this validator key's safety state: the last round the key voted or timed
@@ -18,8 +19,8 @@ import { STORE_ID_BYTES } from '../storage/lmdb-store.js';
  * that moved (same id, another path) is followed. The record names the chain and its genesis:
  * a key reused on another chain starts its own store there, which signs other messages.
  *
- * What it cannot see: a restored older copy of the same store (same id: DEPLOY.md warns
- * against it), and a `keys.json` copied to another home without this file.
+ * What it cannot see: a restored older copy of the same store, or the source of a copy (same
+ * id: DEPLOY.md warns against both), and a `keys.json` copied to another home without this file.
  */
 export const SAFETY_BINDING_FILE = 'safety-store.json';
 
@@ -45,6 +46,85 @@ export interface StoreSite {
 
 /** What a start found in `dataDir`: no store yet, or a store with this id. */
 export type StoreSeen = { readonly kind: 'none' } | { readonly kind: 'store'; readonly id: Uint8Array };
+
+/** Where the check tells what it let through (a pino logger fits). */
+export interface BindingLog {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+/**
+ * The check as `vsmr start` runs it: `open` reads the record (after the key's single-instance
+ * claim), `beforeStore` refuses a directory with no store before anything creates it, and
+ * `afterStore` refuses another store, or records this one, before anything is signed.
+ */
+export class SafetyBindingCheck {
+  private constructor(
+    readonly file: string,
+    private readonly site: StoreSite,
+    private readonly freshAllowed: boolean,
+    private readonly record: SafetyBinding | undefined,
+    /** The record did not parse and the operator said to start over: it is being replaced. */
+    private readonly replacingDamaged: boolean,
+    private readonly log: BindingLog,
+    private readonly write: typeof writeSafetyBinding,
+  ) {}
+
+  /** `write` is the record's writer: writeSafetyBinding, or a failing one in tests. */
+  static async open(home: string, site: StoreSite, freshAllowed: boolean, log: BindingLog, write = writeSafetyBinding): Promise<SafetyBindingCheck> {
+    const file = join(home, SAFETY_BINDING_FILE);
+    try {
+      return new SafetyBindingCheck(file, site, freshAllowed, await readSafetyBinding(file), false, log, write);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      if (!freshAllowed) {
+        throw new ConfigError(err.field, `${err.reason}. If it is damaged and this key's store is lost too, start once with --fresh-safety-state, which replaces it (docs/DEPLOY.md section 6)`, file);
+      }
+      log.warn({ file, err: err.message }, 'UNSAFE: --fresh-safety-state: replacing a record of the key\'s store that does not parse');
+      return new SafetyBindingCheck(file, site, freshAllowed, undefined, true, log, write);
+    }
+  }
+
+  /** Before the data directory is claimed (which creates it): refuses one with no store while the key has one. */
+  beforeStore(): void {
+    const { dataDir } = this.site;
+    let present: boolean;
+    try {
+      present = statSync(join(dataDir, 'data.mdb'), { throwIfNoEntry: false }) !== undefined;
+    } catch (err) {
+      // Not "no store": a directory this process may not read (EACCES) holds whatever it holds.
+      throw new StorageOpenError(dataDir, err);
+    }
+    if (!present) judgeStore(this.record, this.site, { kind: 'none' }, this.freshAllowed);
+  }
+
+  /** After the store is opened, before anything is signed: refuses another store, records this one. */
+  async afterStore(storeId: Uint8Array): Promise<void> {
+    const { site, record, file } = this;
+    const verdict = judgeStore(record, site, { kind: 'store', id: storeId }, this.freshAllowed);
+    if (verdict === 'keep') {
+      if (this.freshAllowed) this.log.warn({ dataDir: site.dataDir }, '--fresh-safety-state was not needed: this is the store the key signs from. Leave the flag out of unit files, where it would let a typo through');
+      return;
+    }
+    if (verdict === 'override') {
+      this.log.warn({ dataDir: site.dataDir, previous: record?.dataDir }, 'UNSAFE: --fresh-safety-state: signing from a store that does not know the rounds this key signed in before');
+    }
+    try {
+      await this.write(file, { chainId: site.chainId, genesis: site.genesis, storeId, dataDir: site.dataDir });
+    } catch (err) {
+      const why = (err as Error).message;
+      // The record would go on naming the store the operator said is lost: started on later
+      // without the flag, that store does not know the rounds this one signs in.
+      if (verdict === 'override' || this.replacingDamaged) {
+        throw new ConfigError(undefined, `cannot record store ${bytesToHex(storeId)} in ${site.dataDir} as this key's (${why}); make the home writable, or remove this file by hand`, file);
+      }
+      const applies = record !== undefined && record.chainId === site.chainId && bytesEqual(record.genesis, site.genesis);
+      this.log.warn(
+        { file, err: why },
+        applies ? "could not record where this key's store moved to; it is still matched by its id" : "could not record which store holds this key's safety state; a dataDir typo or a wipe will not be caught",
+      );
+    }
+  }
+}
 
 /**
  * Whether this start may use what it found, and whether the record must be (re)written:

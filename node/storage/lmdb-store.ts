@@ -241,7 +241,7 @@ export class NodeStore {
       // LMDB opens an empty data file as a new store: this node would start with no safety
       // state and could sign again in rounds it already signed in. A new store is a deliberate
       // act (an empty directory), never what an emptied file turns into.
-      if (checkDataFile(dir).kind === 'empty') throw new Error('data.mdb is empty; remove the directory to start this validator over deliberately');
+      if (checkDataFile(dir).kind === 'empty') throw new Error('data.mdb is empty; to start this validator over deliberately, remove the directory and start once with --fresh-safety-state (docs/DEPLOY.md section 6)');
       root = NodeStore.#openRoot(dir, options);
     } catch (err) {
       throw err instanceof DataFileDamagedError ? err : new StorageOpenError(dir, err);

@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ConfigError } from '../../../protocol/config-error.js';
+import { StorageOpenError } from '../../../node/storage/lmdb-store.js';
 import {
   encodeSafetyBinding,
   judgeStore,
+  SafetyBindingCheck,
   parseSafetyBinding,
   readSafetyBinding,
   type SafetyBinding,
@@ -110,6 +112,77 @@ describe('node/runtime/safety-binding', () => {
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+    });
+  });
+
+  describe('SafetyBindingCheck (as vsmr start runs it)', () => {
+    let home: string;
+    let warnings: string[];
+    const log = { warn: (_fields: Record<string, unknown>, message: string) => void warnings.push(message) };
+    const at = (dataDir: string): StoreSite => ({ ...site, dataDir: join(home, dataDir), configFile: join(home, 'config.json') });
+    const recordFile = () => join(home, 'safety-store.json');
+    const failingWrite = async () => {
+      throw new Error('EROFS: read-only file system');
+    };
+    beforeEach(async () => {
+      home = await mkdtemp(join(tmpdir(), 'vsmr-binding-home-'));
+      warnings = [];
+    });
+    afterEach(async () => {
+      await rm(home, { recursive: true, force: true });
+    });
+
+    it('records a first store, keeps it, and warns when --fresh-safety-state was not needed', async () => {
+      const first = await SafetyBindingCheck.open(home, at('data'), false, log);
+      first.beforeStore();
+      await first.afterStore(STORE);
+      assert.deepEqual(await readSafetyBinding(recordFile()), { ...bound, dataDir: join(home, 'data') });
+      const again = await SafetyBindingCheck.open(home, at('data'), true, log);
+      again.beforeStore();
+      await again.afterStore(STORE);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /was not needed/);
+    });
+
+    it('refuses a record that does not parse, naming the remedy; under the flag replaces it', async () => {
+      await writeFile(recordFile(), 'not json');
+      await assert.rejects(
+        SafetyBindingCheck.open(home, at('data'), false, log),
+        (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /not JSON.*start once with --fresh-safety-state, which replaces it/.test(err.message),
+      );
+      const check = await SafetyBindingCheck.open(home, at('data'), true, log);
+      check.beforeStore();
+      await check.afterStore(OTHER_STORE);
+      assert.deepEqual((await readSafetyBinding(recordFile()))?.storeId, OTHER_STORE);
+      assert.match(warnings[0]!, /UNSAFE: --fresh-safety-state: replacing a record/);
+    });
+
+    it('under the flag, refuses to start when it cannot record the new store (the record would go on naming the lost one)', async () => {
+      await writeSafetyBinding(recordFile(), { ...bound, dataDir: join(home, 'data') });
+      const check = await SafetyBindingCheck.open(home, at('data'), true, log, failingWrite);
+      check.beforeStore();
+      await assert.rejects(check.afterStore(OTHER_STORE), (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /cannot record store 0202.*EROFS.*make the home writable/.test(err.message));
+      assert.deepEqual((await readSafetyBinding(recordFile()))?.storeId, STORE, 'the record is unchanged');
+    });
+
+    it('without a record to keep, a home it cannot write costs the check, not the start', async () => {
+      const first = await SafetyBindingCheck.open(home, at('data'), false, log, failingWrite);
+      await first.afterStore(STORE);
+      assert.match(warnings[0]!, /a dataDir typo or a wipe will not be caught/);
+      await writeSafetyBinding(recordFile(), { ...bound, dataDir: join(home, 'data') });
+      const moved = await SafetyBindingCheck.open(home, at('moved'), false, log, failingWrite);
+      await moved.afterStore(STORE);
+      assert.match(warnings[1]!, /still matched by its id/);
+    });
+
+    it('tells a directory it cannot look into from one with no store', async () => {
+      await writeSafetyBinding(recordFile(), { ...bound, dataDir: join(home, 'data') });
+      // What the system refuses to look up (EACCES for a user, ENAMETOOLONG for anyone) is not
+      // "no store": the operator would be pointed at the flag for a directory that may hold one.
+      const check = await SafetyBindingCheck.open(home, at('x'.repeat(300)), true, log);
+      assert.throws(() => check.beforeStore(), (err: unknown) => err instanceof StorageOpenError && /ENAMETOOLONG/.test(err.message));
+      const typo = await SafetyBindingCheck.open(home, at('dta'), false, log);
+      assert.throws(() => typo.beforeStore(), (err: unknown) => err instanceof ConfigError && /dta holds no store/.test(err.message));
     });
   });
 });
