@@ -108,12 +108,13 @@ export function checkCertificateMessage(
 }
 
 /**
- * How often a follower asks every validator for its newest certificate, from its start. It
- * otherwise only listens, and by the connection slots' measure (network/client-slots.ts) a peer
- * that only listens is idle: under a flood of new connections a follower was the first client a
- * validator let go. Asking is activity; the answer is also the newest certificate at once (a
- * quiet chain gossips none) and stands in for one the gossip lost. An answer is ready, so it
- * holds none of a validator's waiting-query slots.
+ * How often a follower asks every validator for its newest certificate, from its start. A quiet
+ * chain gossips none, so without asking a follower reported nothing until the next commit; the
+ * answer also stands in for a certificate the gossip lost. Asking is activity by the connection
+ * slots' measure (network/client-slots.ts), where a peer that only listens is the idlest. (Under
+ * a flood that made each validator end 211 clients' connections, a follower that only listened
+ * lost no certificate either: it is dialled again. So that is a margin, not a repair.) An answer
+ * is ready, so it holds none of a validator's waiting-query slots.
  */
 export const FOLLOW_POLL_MS = 10_000;
 
