@@ -113,7 +113,7 @@ export function checkCertificateMessage(
  * answer also stands in for a certificate the gossip lost. Asking is activity by the connection
  * slots' measure (network/client-slots.ts), where a peer that only listens is the idlest. (Under
  * a flood that made each validator end 211 clients' connections, a follower that only listened
- * lost no certificate either: it is dialled again. So that is a margin, not a repair.) An answer
+ * lost no certificate either: it redials. So that is a margin, not a repair.) An answer
  * is ready, so it holds none of a validator's waiting-query slots.
  */
 export const FOLLOW_POLL_MS = 10_000;
