@@ -116,7 +116,7 @@ export function registerBenchCommand(program: Command): void {
     .command('compare')
     .description('two variants of one e2e point, run alternately on this machine: medians and ranges of each, and B over A')
     .argument('[e2eFlags...]', 'vsmr bench e2e flags both variants share, after --')
-    .option('--runs <n>', 'runs of each variant (A, B, A, B, ...)', integerFlag('--runs', 1, 20), 3)
+    .option('--runs <n>', 'runs of each variant (A, B, B, A, A, B, ...: each pair in turn reversed)', integerFlag('--runs', 1, 20), 3)
     .option('--a <flags>', 'vsmr bench e2e flags of variant A only, in one argument', '')
     .option('--b <flags>', 'vsmr bench e2e flags of variant B only, in one argument', '')
     .option('--a-root <dir>', "variant A runs this checkout's bin/vsmr.js (built), to compare builds", ROOT)

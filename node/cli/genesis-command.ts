@@ -89,7 +89,6 @@ export function registerGenesisCommand(program: Command): void {
     .description(
       'create a genesis: from validators\' public files (--from), or a local devnet with N validator homes (--validators)',
     )
-    .showHelpAfterError(false)
     .addOption(new Option('--from <pubfile...>', 'public files from `vsmr keygen`, in validator index order'))
     .addOption(new Option('--validators <n>', `local devnet: number of validators (1..${PORT_STRIDE})`).argParser(integerFlag('--validators', 1, PORT_STRIDE)))
     .addOption(new Option('--out <path>', 'genesis file to write (--from), or the devnet directory (--validators)').makeOptionMandatory())

@@ -24,7 +24,6 @@ export function registerKeygenCommand(program: Command): void {
   program
     .command('keygen')
     .description('create a validator key file (BLS key + proof of possession, libp2p identity; mode 0600) and its public file')
-    .showHelpAfterError(false)
     .addOption(new Option('--out <file>', 'private key file to create (e.g. ~/.vsmr/node/keys.json); refuses to overwrite').makeOptionMandatory())
     .addOption(new Option('--address <multiaddr>', 'TCP multiaddr other validators dial, written to the public file'))
     .action(async (opts: KeygenOptions) => {

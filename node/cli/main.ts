@@ -14,7 +14,7 @@ export function buildCli(): Command {
   const program = new Command('vsmr')
     .description('vsmr: a Byzantine-fault-tolerant, verifiable state machine replication node')
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError(false);
   registerCryptoCommands(program);
   registerSimCommand(program);
   registerKeygenCommand(program);

@@ -227,6 +227,10 @@ export class Replica {
   private round: Round = 1;
   private highQc: QuorumCert;
   private highTc: TimeoutCert | undefined;
+  /** The last timeout this replica broadcast, re-sent to a peer still timing out in an earlier round (helpStraggler). */
+  private lastTimeout: Extract<ConsensusMessage, { type: 'timeout' }> | undefined;
+  /** Per peer, the round of this replica in which it was last helped: one answer per peer per round. */
+  private readonly helpedInRound = new Map<number, Round>();
   private root: Root;
   private readonly blocks = new Map<string, Block>();
   /**
@@ -606,7 +610,8 @@ export class Replica {
     // Re-armed first, so a refusal below still leaves the replica retrying.
     this.out.push({ type: 'set-timer', round, delayMs: this.timeoutMs() });
     const timeout = this.safety.signTimeout(round, this.highQc, tcInfo);
-    const message: ConsensusMessage = tc ? { type: 'timeout', timeout, highQc: this.highQc, tc } : { type: 'timeout', timeout, highQc: this.highQc };
+    const message: Extract<ConsensusMessage, { type: 'timeout' }> = tc ? { type: 'timeout', timeout, highQc: this.highQc, tc } : { type: 'timeout', timeout, highQc: this.highQc };
+    this.lastTimeout = message;
     this.out.push({ type: 'broadcast', message });
     this.collectTimeout(timeout, this.highQc);
   }
@@ -654,10 +659,30 @@ export class Replica {
     if (!this.uncommittedChain(highQc.vote.blockId)) this.requestSync(from, highQc);
     // An honest timeout's round follows its QC or TC, which were just processed, so anything
     // ahead of our round now is unjustified and anything behind is stale.
+    if (timeout.round < this.round) this.helpStraggler(from, timeout.round);
     if (timeout.round !== this.round) return;
     if (this.timeouts.get(timeout.round)?.signers.has(from)) return;
     if (!this.cfg.certs.verifyTimeout(timeout)) throw new Rejection('invalid timeout signature');
     this.collectTimeout(timeout, highQc);
+  }
+
+  /**
+   * `from` times out in a round this replica has left. On a busy chain the next proposal would
+   * bring it along; on a quiet one nothing else is coming but timeouts, each later than the last
+   * (backoff), and a replica that restarted or lost its links sat behind for minutes: a
+   * validator started on an empty data directory of a quiet chain took two before it synced.
+   * So it is sent what moved this replica on: its highest TC (with that TC's highest QC), riding
+   * on the last timeout it broadcast, which the message format needs and which costs no new
+   * signature. Once per peer per round of this replica: a peer repeating stale timeouts gets
+   * nothing more.
+   */
+  private helpStraggler(from: number, theirRound: Round): void {
+    const last = this.lastTimeout;
+    const tc = this.highTc;
+    if (last === undefined || tc === undefined || tc.round < theirRound) return;
+    if (this.helpedInRound.get(from) === this.round) return;
+    this.helpedInRound.set(from, this.round);
+    this.out.push({ type: 'send', to: from, message: { type: 'timeout', timeout: last.timeout, highQc: last.highQc, tc } });
   }
 
   private collectTimeout(timeout: SignedTimeout, highQc: QuorumCert): void {

@@ -77,7 +77,11 @@ export class SafetyBindingCheck {
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       if (!freshAllowed) {
-        throw new ConfigError(err.field, `${err.reason}. If it is damaged and this key's store is lost too, start once with --fresh-safety-state, which replaces it (docs/DEPLOY.md section 6)`, file);
+        throw new ConfigError(
+          err.field,
+          `${err.reason}. If it is damaged, start once with --fresh-safety-state, which replaces it with a record of the store in dataDir: first make sure that is this key's store, or that the key's store is lost (docs/DEPLOY.md section 6)`,
+          file,
+        );
       }
       log.warn({ file, err: err.message }, 'UNSAFE: --fresh-safety-state: replacing a record of the key\'s store that does not parse');
       return new SafetyBindingCheck(file, site, freshAllowed, undefined, true, log, write);
@@ -101,10 +105,10 @@ export class SafetyBindingCheck {
   async afterStore(storeId: Uint8Array): Promise<void> {
     const { site, record, file } = this;
     const verdict = judgeStore(record, site, { kind: 'store', id: storeId }, this.freshAllowed);
-    if (verdict === 'keep') {
-      if (this.freshAllowed) this.log.warn({ dataDir: site.dataDir }, '--fresh-safety-state was not needed: this is the store the key signs from. Leave the flag out of unit files, where it would let a typo through');
-      return;
+    if (this.freshAllowed && verdict !== 'override' && !this.replacingDamaged) {
+      this.log.warn({ dataDir: site.dataDir }, '--fresh-safety-state was not needed: no record names another store for this key. Leave the flag out of unit files, where it would let a typo through');
     }
+    if (verdict === 'keep') return;
     if (verdict === 'override') {
       this.log.warn({ dataDir: site.dataDir, previous: record?.dataDir }, 'UNSAFE: --fresh-safety-state: signing from a store that does not know the rounds this key signed in before');
     }
@@ -115,7 +119,7 @@ export class SafetyBindingCheck {
       // The record would go on naming the store the operator said is lost: started on later
       // without the flag, that store does not know the rounds this one signs in.
       if (verdict === 'override' || this.replacingDamaged) {
-        throw new ConfigError(undefined, `cannot record store ${bytesToHex(storeId)} in ${site.dataDir} as this key's (${why}); make the home writable, or remove this file by hand`, file);
+        throw new ConfigError(undefined, `cannot record store ${bytesToHex(storeId)} in ${site.dataDir} as this key's (${why}); make the home writable: the record must name the new store before the key signs from it`, file);
       }
       const applies = record !== undefined && record.chainId === site.chainId && bytesEqual(record.genesis, site.genesis);
       this.log.warn(

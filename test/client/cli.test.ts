@@ -127,6 +127,8 @@ describe('light client CLI: counts that mean nothing are refused before anything
     it(`client ${args.join(' ')}`, async () => {
       const r = await fails(['client', ...args, '--genesis', 'no-such-genesis.json']);
       assert.equal(r.code, 2, r.stderr);
+      // One line: the refusal, not the command's whole help after it.
+      assert.equal(r.stderr.trimEnd().split('\n').length, 1, r.stderr);
       assert.match(r.stderr, new RegExp(`${flag} must be an integer of at least`));
     });
   }

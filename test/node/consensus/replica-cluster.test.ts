@@ -155,4 +155,30 @@ describe('Replica cluster: an idle chain', () => {
     // f + 1 = 2 timeouts: the third joins, so the three form the round's TC and move on.
     for (const i of c.live()) assert.ok(c.replicas[i]!.currentRound > round, `replica ${i} (missed: ${missed}) left round ${round}`);
   });
+
+  it('a replica that missed a quiet spell catches up at its first timeout, from the others\' answers, not at their next backed-off one', () => {
+    const c = fakeCluster(4);
+    c.start();
+    c.submit(commands(3));
+    c.deliverAll();
+    // Replica 3 is cut off while the others time out through quiet rounds.
+    const away = 3;
+    c.crashed.add(away);
+    for (let k = 0; k < 6; k++) {
+      c.fireTimers();
+      c.deliverAll();
+    }
+    const others = c.live();
+    const ahead = c.replicas[others[0]!]!.currentRound;
+    assert.ok(c.replicas[away]!.currentRound < ahead - 3, 'the cut-off replica is behind');
+    // Back, and only its own timer fires: the others' are backed off, and nothing else is sent.
+    c.crashed.delete(away);
+    c.step(away, { type: 'timer', round: c.replicas[away]!.currentRound });
+    c.deliverAll();
+    assert.equal(c.replicas[away]!.currentRound, ahead, 'it reached the round the others are in');
+    // And it commits with them once work comes.
+    c.submit([cmd('after-return')]);
+    c.runUntil(() => c.live().every((i) => c.committedCommands(i).includes('after-return')));
+    assertSameLogs(c, ['cmd-0', 'cmd-1', 'cmd-2', 'after-return']);
+  });
 });

@@ -296,6 +296,33 @@ describe('Replica: timeouts and the pacemaker', () => {
     );
   });
 
+  it('answers a peer timing out in a round it has left with its highest TC, on its last timeout, once per round', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    r.step(proposal(b2)); // round 2
+    const own = broadcasts(r.step({ type: 'timer', round: 2 }))[0];
+    assert.ok(own?.type === 'timeout');
+    r.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
+    r.step({ type: 'timeout', from: 2, timeout: timeout(2, qc1, 2), highQc: qc1 });
+    assert.equal(r.currentRound, 3, 'TC(2) moved it on');
+    // Replica 3 was away and times out in round 1.
+    const stale = { type: 'timeout', from: 3, timeout: timeout(1, GENESIS, 3), highQc: GENESIS } as const;
+    const sent = r.step(stale).flatMap((a) => (a.type === 'send' ? [a] : []));
+    assert.equal(sent.length, 1);
+    const [answer] = sent;
+    assert.ok(answer && answer.to === 3 && answer.message.type === 'timeout');
+    assert.deepEqual(answer.message.timeout, own.timeout, 'its own last timeout, no new signature');
+    assert.equal(answer.message.tc?.round, 2);
+    // The straggler, given the answer, is in round 3 too.
+    const away = replica(3);
+    away.step(proposal(b1));
+    away.step({ ...answer.message, from: 0 });
+    assert.equal(away.currentRound, 3);
+    // Once per peer and round: a repeat gets nothing; the peer's current round gets nothing.
+    assert.deepEqual(r.step(stale).filter((a) => a.type === 'send'), []);
+    assert.deepEqual(r.step({ type: 'timeout', from: 1, timeout: timeout(3, qc1, 1), highQc: qc1 }).filter((a) => a.type === 'send'), []);
+  });
+
   it('checks no certificate of a peer whose certificate failed until its own round moves, and then does again', () => {
     const counting = new FakeCertificateOps(CHAIN, N);
     let tcChecks = 0;

@@ -148,7 +148,7 @@ describe('node/runtime/safety-binding', () => {
       await writeFile(recordFile(), 'not json');
       await assert.rejects(
         SafetyBindingCheck.open(home, at('data'), false, log),
-        (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /not JSON.*start once with --fresh-safety-state, which replaces it/.test(err.message),
+        (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /not JSON.*start once with --fresh-safety-state, which replaces it with a record of the store in dataDir/.test(err.message),
       );
       const check = await SafetyBindingCheck.open(home, at('data'), true, log);
       check.beforeStore();
@@ -161,7 +161,7 @@ describe('node/runtime/safety-binding', () => {
       await writeSafetyBinding(recordFile(), { ...bound, dataDir: join(home, 'data') });
       const check = await SafetyBindingCheck.open(home, at('data'), true, log, failingWrite);
       check.beforeStore();
-      await assert.rejects(check.afterStore(OTHER_STORE), (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /cannot record store 0202.*EROFS.*make the home writable/.test(err.message));
+      await assert.rejects(check.afterStore(OTHER_STORE), (err: unknown) => err instanceof ConfigError && err.file === recordFile() && /cannot record store 0202.*EROFS.*make the home writable: the record must name the new store/.test(err.message));
       assert.deepEqual((await readSafetyBinding(recordFile()))?.storeId, STORE, 'the record is unchanged');
     });
 
