@@ -6,9 +6,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { VerifiedQcCache } from '../crypto/qc/verified-cache.js';
 import { createNetworkHost, type NetworkHost } from '../network/host.js';
-import { BundleFormatError, parseBundle, type ProofBundle } from '../protocol/bundle.js';
+import { BundleFormatError, bundleToJson, parseBundle, type ProofBundle } from '../protocol/bundle.js';
 import type { Genesis } from '../protocol/genesis.js';
-import { decodeQueryResponse, encodeQueryRequest, type QueryRequest } from '../protocol/query.js';
+import { decodeQueryResponse, encodeQueryRequest, MAX_QUERY_RESPONSE_BYTES, QueryDecodeError, type QueryRequest } from '../protocol/query.js';
 import { BundleVerifyError, type TrustAnchor, type VerifiedBundle, type VerifyOptions, verifyBundle } from './verify.js';
 
 /** A replica to talk to: its libp2p peer id and dial address. */
@@ -60,7 +60,9 @@ export async function connectLightHost(chainId: string, peers: readonly ReplicaA
 export async function requestBundle(host: NetworkHost, replica: ReplicaAddress, query: QueryRequest, timeoutMs = 15_000): Promise<ProofBundle> {
   let bytes: Uint8Array;
   try {
-    bytes = await host.request(replica.peerId, 'query', encodeQueryRequest(query), timeoutMs);
+    // Read no more than an answer can be: a replica's 32 MiB of anything cost the client its
+    // memory before the decoder refused it, every poll of `follow`.
+    bytes = await host.request(replica.peerId, 'query', encodeQueryRequest(query), timeoutMs, MAX_QUERY_RESPONSE_BYTES);
   } catch (err) {
     throw new QueryFailedError('unreachable', err instanceof Error ? err.message : String(err));
   }
@@ -98,8 +100,13 @@ export function checkCertificateMessage(
 ): { ok: true; verified: VerifiedBundle } | { ok: false; reason: string } {
   if (bytes.length > MAX_CERTIFICATE_MESSAGE_BYTES) return { ok: false, reason: `${bytes.length} bytes` };
   try {
-    const bundle = parseBundle(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    const bundle = parseBundle(text);
     if (bundle.log || bundle.state) return { ok: false, reason: 'a certificate message carries no proofs' };
+    // One text per certificate, as validators publish it: gossip tells messages apart by their
+    // bytes, so a valid certificate re-spaced a thousand ways was a thousand new messages, each
+    // checked, kept in the seen cache and forwarded.
+    if (bundleToJson(bundle) !== text) return { ok: false, reason: 'not in the canonical form (bundleToJson)' };
     return { ok: true, verified: verifyBundle(bundle, anchor, options) };
   } catch (err) {
     if (err instanceof BundleFormatError || err instanceof BundleVerifyError || err instanceof TypeError) return { ok: false, reason: err.message };
@@ -159,7 +166,8 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
     (_from, bytes) => {
       const r = checkCertificateMessage(bytes, genesis, { scheme });
       if (!r.ok) opts.onRejected?.(r.reason);
-      return r.ok ? 'accept' : 'reject';
+      // A true certificate this follower has gone past is neither news nor a fault: not passed on.
+      return r.ok ? (r.verified.executedHeight > highest ? 'accept' : 'ignore') : 'reject';
     },
     (_from, bytes) => {
       const r = checkCertificateMessage(bytes, genesis, { scheme });
@@ -168,23 +176,34 @@ export async function followCertificates(genesis: Genesis, opts: FollowOptions):
   );
   const pollMs = opts.pollMs ?? FOLLOW_POLL_MS;
   const asking = new Set<string>();
-  const poll = () => {
-    for (const replica of peers) {
-      // One question at a time per validator: a slow one is not asked again meanwhile.
-      if (asking.has(replica.peerId)) continue;
-      asking.add(replica.peerId);
-      // A replica answers the newest certified header that covers the height asked for.
-      requestBundle(host, replica, { kind: 'certificate', height: Math.max(1, highest) }, pollMs)
-        .then((bundle) => report(verifyBundle(bundle, genesis, { scheme })))
-        .catch((err: unknown) => {
-          // Unreachable or not there yet: the next round asks again. A bad answer is reported.
-          if (err instanceof BundleFormatError || err instanceof BundleVerifyError) opts.onRejected?.(`from ${replica.peerId}: ${err.message}`);
-        })
-        .finally(() => asking.delete(replica.peerId));
-    }
-  };
-  poll();
-  const poller = setInterval(poll, pollMs);
+  /** One question to each validator not still answering the last; settles when all have answered or failed. */
+  const ask = (onAnswer: (v: VerifiedBundle) => void): Promise<unknown> =>
+    Promise.allSettled(
+      peers.map(async (replica) => {
+        if (asking.has(replica.peerId)) return;
+        asking.add(replica.peerId);
+        try {
+          // A replica answers the newest certified header that covers the height asked for.
+          const bundle = await requestBundle(host, replica, { kind: 'certificate', height: Math.max(1, highest) }, pollMs);
+          onAnswer(verifyBundle(bundle, genesis, { scheme }));
+        } catch (err) {
+          // Unreachable, busy or not there yet: the next round asks again. A bad answer is reported.
+          if (err instanceof BundleFormatError || err instanceof BundleVerifyError || err instanceof QueryDecodeError) opts.onRejected?.(`from ${replica.peerId}: ${err.message}`);
+        } finally {
+          asking.delete(replica.peerId);
+        }
+      }),
+    );
+  // The first round reports only the newest of all answers: one replica may answer with a true
+  // but old certificate, and reported first it would stand for the chain's state. Later rounds
+  // report as answers come: each only fills in what the gossip did not bring.
+  let first: VerifiedBundle | undefined;
+  void ask((v) => {
+    if (first === undefined || v.executedHeight > first.executedHeight) first = v;
+  }).then(() => {
+    if (first !== undefined) report(first);
+  });
+  const poller = setInterval(() => void ask(report), pollMs);
   const timer = opts.durationMs === undefined ? undefined : setTimeout(finish, opts.durationMs);
   opts.signal?.addEventListener('abort', finish, { once: true });
   try {

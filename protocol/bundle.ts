@@ -8,8 +8,10 @@
  * The JSON form (docs/CERTIFICATE.md) uses lowercase 0x-prefixed hex for byte strings and
  * JSON numbers for integers (all below 2^53). Parsing is strict: unknown or missing fields,
  * wrong lengths, uppercase hex or numbers out of range are refused with a BundleFormatError,
- * so every accepted bundle re-encodes to the same text. Whether a well-formed bundle is TRUE
- * is decided by client/verify.ts.
+ * so every accepted bundle re-encodes to the same value. Not to the same text: whitespace, key
+ * order and number spellings (`1.0`, `1e0`) are JSON's, not the bundle's; where the bytes must be
+ * one per bundle (the gossip topic), the caller compares them with `bundleToJson`. Whether a
+ * well-formed bundle is TRUE is decided by client/verify.ts.
  */
 import { bytesEqual, fromHex, toHex } from '../crypto/bytes.js';
 import { CryptoError } from '../crypto/errors.js';

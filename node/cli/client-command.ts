@@ -16,6 +16,7 @@ import { QueryDecodeError } from '../../protocol/query.js';
 import { kvStateKey } from '../app/state-keys.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { renderCertificateExample } from './cert-example.js';
+import { terminalSafe } from './terminal-safe.js';
 
 /** The replica to ask: --peer, else the validator whose home is --home, else validator 0. */
 async function replicaOf(genesis: Genesis, opts: { home?: string; peer?: string }): Promise<ReplicaAddress> {
@@ -64,7 +65,7 @@ async function guarded(name: string, body: () => Promise<number>): Promise<void>
     process.exitCode = await body();
   } catch (err) {
     if (err instanceof BundleVerifyError || err instanceof BundleFormatError || err instanceof QueryFailedError || err instanceof QueryDecodeError) {
-      process.stderr.write(`vsmr client ${name}: ${err.message}\n`);
+      process.stderr.write(`vsmr client ${name}: ${terminalSafe(err.message)}\n`);
       process.exitCode = 1;
     } else throw err;
   }
@@ -178,7 +179,7 @@ export function registerLightClientCommands(client: Command): void {
                 : `height ${v.executedHeight} block ${v.blockHeight} ${toHex(v.blockId)} state ${toHex(v.stateRoot)} (verified, ${v.signers === null ? 'threshold' : `${v.signers} signers`})`;
               process.stdout.write(`${line}\n`);
             },
-            onRejected: (reason) => process.stderr.write(`rejected certificate: ${reason}\n`),
+            onRejected: (reason) => process.stderr.write(`rejected certificate: ${terminalSafe(reason)}\n`),
           });
           return opts.count !== undefined && seen < opts.count ? 1 : 0;
         } finally {

@@ -6,6 +6,7 @@ import { registerLightClientCommands } from './client-command.js';
 import { integerFlag } from './flag-parsers.js';
 import { writeFile } from 'node:fs/promises';
 import { makeFlagDirectory, UsageError } from './usage-error.js';
+import { terminalSafe } from './terminal-safe.js';
 import { join } from 'node:path';
 
 export function registerClientCommands(program: Command): void {
@@ -42,7 +43,7 @@ export function registerClientCommands(program: Command): void {
                   commits.push(c);
                   if (!opts.json) process.stdout.write(`command ${c.command}: position ${c.position} result ${c.result} ${c.resultName} proof ${c.proof}\n`);
                 },
-                onFailed: (index, err) => process.stderr.write(`command ${index}: not verified: ${err.message}\n`),
+                onFailed: (index, err) => process.stderr.write(`command ${index}: not verified: ${terminalSafe(err.message)}\n`),
               },
             }),
       });

@@ -7,6 +7,7 @@ import { decodeQc, encodeQc } from '../../crypto/qc/codec.js';
 import { MultisigQcScheme } from '../../crypto/qc/multisig.js';
 import { ValidatorSet } from '../../crypto/qc/validator-set.js';
 import { type BundleRejectReason, BundleVerifyError, verifyBundle, verifyCommitOf } from '../../client/verify.js';
+import { checkCertificateMessage } from '../../client/light.js';
 import { ed25519KeypairFromSeed } from '../../crypto/ed25519/backends.js';
 import { decodeRequest, signRequest } from '../../protocol/request.js';
 import { makeBlock } from '../../protocol/block.js';
@@ -265,5 +266,32 @@ describe('light client: proof bundle verification', () => {
     const noble = blsBackend('noble');
     const set = ValidatorSet.load(noble, ex.publicKeys.map((publicKey, i) => ({ publicKey, proofOfPossession: ex.proofsOfPossession[i]! })));
     assert.equal(verifyBundle(ex.bundle, { chainId: ex.chainId, validatorSet: set }).executedHeight, 1);
+  });
+});
+
+describe('light client: the certificate topic rule (checkCertificateMessage)', () => {
+  let ex: CertificateExample;
+  let certificate: ProofBundle;
+  before(() => {
+    ex = buildCertificateExample();
+    const { log: _log, state: _state, ...header } = ex.bundle;
+    certificate = header;
+  });
+
+  it('accepts a certificate in the form validators publish, and no other spelling of the same one', () => {
+    const text = bundleToJson(certificate);
+    const ok = checkCertificateMessage(enc.encode(text), ex);
+    assert.ok(ok.ok, ok.ok ? '' : ok.reason);
+    // The same value, re-spaced or with a number spelt otherwise: true, but a new message id
+    // each time, which a peer could mint by the thousand.
+    const compact = JSON.stringify(JSON.parse(text));
+    const spelt = text.replace(/"height": (\d+)/, '"height": $1.0');
+    for (const variant of [compact, `${text}\n`, ` ${text}`, spelt]) {
+      assert.notEqual(variant, text);
+      const r = checkCertificateMessage(enc.encode(variant), ex);
+      assert.ok(!r.ok && /canonical/.test(r.reason), `accepted: ${JSON.stringify(variant.slice(0, 60))}`);
+    }
+    const withProofs = checkCertificateMessage(enc.encode(bundleToJson(ex.bundle)), ex);
+    assert.ok(!withProofs.ok && /no proofs/.test(withProofs.reason));
   });
 });
