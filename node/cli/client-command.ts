@@ -3,20 +3,40 @@
  * Every answer from a replica is verified against the genesis before anything is printed;
  * exit 0 when it verifies, 1 when the replica lied or could not answer, 2 on bad usage.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { integerFlag } from './flag-parsers.js';
 import { checkFlagOutputFile, UsageError } from './usage-error.js';
 import { fromHex, toHex } from '../../crypto/bytes.js';
 import { fetchVerified, QueryFailedError, type ReplicaAddress, replicaFromMultiaddr, followCertificates } from '../../client/light.js';
 import { BundleVerifyError, summarizeVerified, verifyBundle } from '../../client/verify.js';
-import { BundleFormatError, bundleToJson, parseBundle } from '../../protocol/bundle.js';
+import { BundleFormatError, bundleToJson, MAX_BUNDLE_JSON_BYTES, parseBundle } from '../../protocol/bundle.js';
 import { type Genesis, loadGenesis } from '../../protocol/genesis.js';
 import { QueryDecodeError } from '../../protocol/query.js';
 import { kvStateKey } from '../app/state-keys.js';
 import { readNodeConfig } from '../config/node-config.js';
 import { renderCertificateExample } from './cert-example.js';
 import { terminalSafe } from './terminal-safe.js';
+
+/**
+ * The first `max` bytes of `file` as UTF-8. A bundle has a size limit, and a file past it (or
+ * `/dev/zero`, which has no end) is refused by the parser after this much, not read whole.
+ */
+async function readUpTo(file: string, max: number): Promise<string> {
+  const handle = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    let filled = 0;
+    while (filled < max) {
+      const { bytesRead } = await handle.read(buf, filled, max - filled, null);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return buf.toString('utf8', 0, filled);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** The replica to ask: --peer, else the validator whose home is --home, else validator 0. */
 async function replicaOf(genesis: Genesis, opts: { home?: string; peer?: string }): Promise<ReplicaAddress> {
@@ -144,7 +164,7 @@ export function registerLightClientCommands(client: Command): void {
         const genesis = await loadGenesis(opts.genesis);
         let text: string;
         try {
-          text = await readFile(file, 'utf8');
+          text = await readUpTo(file, MAX_BUNDLE_JSON_BYTES + 1);
         } catch (err) {
           throw new UsageError(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
         }

@@ -27,7 +27,10 @@ export function registerClientCommands(program: Command): void {
       if (opts.to >= genesis.validators.length) throw new UsageError(`--to ${opts.to}: the genesis has ${genesis.validators.length} validators`);
       const dir = opts.proofs;
       if (dir !== undefined) makeFlagDirectory('--proofs', dir);
-      const commits: { command: number; height: number; position: number; result: number; resultName: string; proof: string }[] = [];
+      // What the bundle proves: the command's log position and result under a header certified at
+      // `certifiedHeight`. The receipt's commit height is only the validator's word (a log proof
+      // does not bind it), so it is not printed as if verified.
+      const commits: { command: number; certifiedHeight: number; position: number; result: number; resultName: string; proof: string }[] = [];
       const s = await submitCommands(genesis, {
         count: opts.count,
         target: opts.to,
@@ -39,7 +42,7 @@ export function registerClientCommands(program: Command): void {
                 onVerified: async (v) => {
                   const path = join(dir, `command-${v.index}.json`);
                   await writeFile(path, bundleToJson(v.bundle));
-                  const c = { command: v.index, height: v.receipt.height, position: v.receipt.position, result: v.receipt.result, resultName: v.receipt.resultName, proof: path };
+                  const c = { command: v.index, certifiedHeight: v.verified.executedHeight, position: v.receipt.position, result: v.receipt.result, resultName: v.receipt.resultName, proof: path };
                   commits.push(c);
                   if (!opts.json) process.stdout.write(`command ${c.command}: position ${c.position} result ${c.result} ${c.resultName} proof ${c.proof}\n`);
                 },

@@ -32,7 +32,7 @@ describe('light client CLI against a 4-validator cluster', function () {
   it('submit --proofs writes a verified bundle per command; verify accepts it and refuses a tampered copy with the reason', async () => {
     const proofs = join(dir, 'proofs');
     const { stdout } = await vsmr('client', 'submit', '--genesis', genesis, '--count', '3', '--to', '1', '--proofs', proofs, '--json');
-    const out = JSON.parse(stdout) as { committed: number; verified: number; commits: { command: number; position: number; result: number; proof: string }[] };
+    const out = JSON.parse(stdout) as { committed: number; verified: number; commits: { command: number; certifiedHeight: number; position: number; result: number; proof: string }[] };
     assert.equal(out.committed, 3);
     assert.equal(out.verified, 3);
     assert.deepEqual(out.commits.map((c) => c.command), [0, 1, 2]);
@@ -41,6 +41,9 @@ describe('light client CLI against a 4-validator cluster', function () {
       assert.equal(c.result, 0);
       const ok = await vsmr('client', 'verify', c.proof, '--genesis', genesis);
       assert.match(ok.stdout, new RegExp(`^valid: .*log position ${c.position} result OK`));
+      // The height printed is the certificate's, what `verify` checked, not the receipt's claim.
+      const written = JSON.parse(await readFile(c.proof, 'utf8')) as { header: { executed: { height: number } } };
+      assert.equal(c.certifiedHeight, written.header.executed.height);
     }
     const bundle = JSON.parse(await readFile(out.commits[0]!.proof, 'utf8')) as { log: { result: number } };
     bundle.log.result = 3;
