@@ -200,6 +200,8 @@ export interface NetworkHost {
    * checked, and scored), and its own publications go to the peers subscribed to it.
    */
   onGossip(topic: GossipTopicName, validator: GossipValidator, handler: GossipHandler, opts?: { subscribe?: boolean }): void;
+  /** Calls `handler` each time a peer of `allowedPeers` (a validator) is connected anew: its first connection after none. */
+  onPeerConnected(handler: (peerId: string) => void): void;
   /** One-way message on a direct protocol (a vote to the next leader). */
   send(peerId: string, protocol: DirectProtocolName, bytes: Uint8Array, timeoutMs?: number): Promise<void>;
   /**
@@ -1016,6 +1018,13 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     }
   };
   node.addEventListener('connection:open', onConnectionOpen);
+  const connectedHandlers: ((peerId: string) => void)[] = [];
+  const onPeerConnect = (evt: CustomEvent<PeerId>) => {
+    const peer = evt.detail.toString();
+    if (!allowedPeers.has(peer)) return;
+    for (const h of connectedHandlers) h(peer);
+  };
+  node.addEventListener('peer:connect', onPeerConnect);
   for (const id of genesis.keys()) void dialGenesis(id);
 
   return {
@@ -1024,6 +1033,9 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
     multiaddrs: () => node.getMultiaddrs().map((m) => m.toString()),
     publish,
     onGossip,
+    onPeerConnected: (handler) => {
+      connectedHandlers.push(handler);
+    },
     send,
     handle,
     handleSession,
@@ -1061,6 +1073,7 @@ export async function createNetworkHost(opts: NetworkHostOptions): Promise<Netwo
       timers.clear();
       node.removeEventListener('peer:disconnect', onDisconnect);
       node.removeEventListener('connection:open', onConnectionOpen);
+      node.removeEventListener('peer:connect', onPeerConnect);
       pubsub.removeEventListener('gossipsub:message', onMessage);
       await node.stop();
     },

@@ -247,6 +247,8 @@ export class Simulation {
   private readonly trace: TraceRecorder;
   private readonly traffic: TrafficCounters = { messages: 0, bytes: 0, byType: {} };
   private readonly clientRng: Prng;
+  /** The order in which links come back (a restart, a healed partition): whichever peer greets first is asked first. */
+  private readonly connectRng: Prng;
   private readonly crashed = new Set<number>();
   private readonly baseTimeoutMs: number;
   private now = 0;
@@ -284,6 +286,7 @@ export class Simulation {
     const skewRng = root.fork(2);
     this.clientRng = root.fork(3);
     const byzRng = root.fork(4);
+    this.connectRng = root.fork(5);
     this.crypto = typeof cfg.crypto === 'object' ? cfg.crypto : cfg.crypto === 'bls' ? blsCrypto(SIM_CHAIN_ID, cfg.n) : fakeCrypto(SIM_CHAIN_ID, cfg.n);
     const reference = cfg.referenceCrypto ?? this.crypto;
     this.checker = new InvariantChecker({ certs: reference.certs, qcSigners: reference.qcSigners });
@@ -536,6 +539,8 @@ export class Simulation {
           break;
         case 'heal':
           this.trace.note(`${this.now.toFixed(3)} heal: {${t.minority.join(',')}}`);
+          // As the runtime's hosts: each side is connected to the other anew.
+          for (const a of t.minority) this.reconnect(a, (b) => !t.minority.includes(b));
           break;
         case 'crash': {
           const node = this.nodes[t.replica]!;
@@ -587,9 +592,27 @@ export class Simulation {
           }
           if (node.tip !== undefined) this.step(t.replica, { type: 'tip-recovered', tip: node.tip });
           this.step(t.replica, { type: 'start' });
+          this.reconnect(t.replica, (b) => b !== t.replica && !this.crashed.has(b));
           break;
         }
       }
+    }
+  }
+
+  /**
+   * Validator `a` is connected anew to each validator `which` takes (a restart, a partition
+   * healed), in a seeded order, as connections come back in no order of their own: each core
+   * hears of the other.
+   */
+  private reconnect(a: number, which: (b: number) => boolean): void {
+    const peers = Array.from({ length: this.n }, (_, b) => b).filter(which);
+    for (let k = peers.length - 1; k > 0; k--) {
+      const j = this.connectRng.int(0, k);
+      [peers[k], peers[j]] = [peers[j]!, peers[k]!];
+    }
+    for (const b of peers) {
+      this.step(a, { type: 'peer-connected', peer: b });
+      this.step(b, { type: 'peer-connected', peer: a });
     }
   }
 

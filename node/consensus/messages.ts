@@ -90,7 +90,12 @@ export type ConsensusEvent =
    * (LedgerStore.certifiedTip). Checked like a sync response from a peer (each block chains from
    * the root through a valid QC) and its TC verified, so a damaged record is refused, not obeyed.
    */
-  | { readonly type: 'tip-recovered'; readonly tip: CertifiedTip };
+  | { readonly type: 'tip-recovered'; readonly tip: CertifiedTip }
+  /**
+   * The runtime is connected to validator `peer` anew (started, or back after a partition or its
+   * restart): anything broadcast meanwhile did not reach it.
+   */
+  | { readonly type: 'peer-connected'; readonly peer: number };
 
 /**
  * Outputs of Replica.step, to be carried out in order. `broadcast` means every OTHER replica:

@@ -455,6 +455,9 @@ export class Replica {
       case 'state-installed':
         this.onStateInstalled(event);
         break;
+      case 'peer-connected':
+        this.greetPeer(event.peer);
+        break;
       case 'tip-recovered':
         this.onTipRecovered(event.tip);
         break;
@@ -683,6 +686,19 @@ export class Replica {
     if (this.helpedInRound.get(from) === this.round) return;
     this.helpedInRound.set(from, this.round);
     this.out.push({ type: 'send', to: from, message: { type: 'timeout', timeout: last.timeout, highQc: last.highQc, tc } });
+  }
+
+  /**
+   * A validator connected anew missed what was broadcast meanwhile. On a busy chain the next
+   * proposal brings it along; on a quiet one only timeouts are sent, ever later ones. So it is
+   * sent this replica's last timeout at once: behind, it moves on by its TC and QC; ahead, it
+   * answers with what moved it on (helpStraggler); level, the timeout counts towards the round's
+   * TC as it should have. A replica that has not timed out since it started has nothing to send
+   * (its own first timeout, a base timeout later, does the same).
+   */
+  private greetPeer(peer: number): void {
+    if (this.lastTimeout === undefined || peer === this.index || !Number.isInteger(peer) || peer < 0 || peer >= this.cfg.n) return;
+    this.out.push({ type: 'send', to: peer, message: this.lastTimeout });
   }
 
   private collectTimeout(timeout: SignedTimeout, highQc: QuorumCert): void {

@@ -227,6 +227,12 @@ export async function startValidator(
     // genesis would act, and keep nothing, before the restart had put it where it stands.
     node.start();
     started.push(() => node.stop());
+    // A validator connected anew is greeted with this one's last timeout: on a quiet chain nothing
+    // else would tell it, for up to the backed-off timer, where the others are (Replica.greetPeer).
+    host.onPeerConnected((peerId) => {
+      const peer = indexOf.get(peerId);
+      if (peer !== undefined && peer !== index) node.peerConnected(peer);
+    });
     /** Which queue is full, if one is: checked before a request costs any validation. */
     const fullQueue = (): 'validation' | 'mempool' | undefined =>
       !pool.canAcceptWork() ? 'validation' : node.acceptsRequests(pool.queuedRequests) ? undefined : 'mempool';

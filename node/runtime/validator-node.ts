@@ -369,6 +369,12 @@ export class ValidatorNode {
     return this.fatal;
   }
 
+  /** Validator `peer` is connected anew (the host's first connection to it after none). */
+  peerConnected(peer: number): void {
+    if (this.stopped) return;
+    this.step({ type: 'peer-connected', peer });
+  }
+
   /** A consensus message from validator `from`, already decoded by the transport. */
   deliver(from: number, message: ConsensusMessage): void {
     const started = this.clock.now();

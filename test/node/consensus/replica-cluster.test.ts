@@ -181,4 +181,31 @@ describe('Replica cluster: an idle chain', () => {
     c.runUntil(() => c.live().every((i) => c.committedCommands(i).includes('after-return')));
     assertSameLogs(c, ['cmd-0', 'cmd-1', 'cmd-2', 'after-return']);
   });
+
+  it('a replica connected anew after a quiet spell is greeted with the others\' last timeouts and catches up with no timer firing', () => {
+    const c = fakeCluster(4);
+    c.start();
+    c.submit(commands(3));
+    c.deliverAll();
+    const away = 3;
+    c.crashed.add(away);
+    for (let k = 0; k < 6; k++) {
+      c.fireTimers();
+      c.deliverAll();
+    }
+    const ahead = c.replicas[0]!.currentRound;
+    assert.ok(c.replicas[away]!.currentRound < ahead - 3, 'the cut-off replica is behind');
+    // Its links come back: each side's runtime tells its core, and no timer fires.
+    c.crashed.delete(away);
+    for (const i of c.live()) {
+      if (i === away) continue;
+      c.step(i, { type: 'peer-connected', peer: away });
+      c.step(away, { type: 'peer-connected', peer: i });
+    }
+    c.deliverAll();
+    assert.equal(c.replicas[away]!.currentRound, ahead, 'it reached the round the others are in');
+    c.submit([cmd('after-return')]);
+    c.runUntil(() => c.live().every((i) => c.committedCommands(i).includes('after-return')));
+    assertSameLogs(c, ['cmd-0', 'cmd-1', 'cmd-2', 'after-return']);
+  });
 });

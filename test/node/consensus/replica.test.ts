@@ -323,6 +323,17 @@ describe('Replica: timeouts and the pacemaker', () => {
     assert.deepEqual(r.step({ type: 'timeout', from: 1, timeout: timeout(3, qc1, 1), highQc: qc1 }).filter((a) => a.type === 'send'), []);
   });
 
+  it('greets a validator connected anew with its last timeout, and has nothing to say before it timed out', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    r.step(proposal(b2));
+    assert.deepEqual(r.step({ type: 'peer-connected', peer: 2 }), [], 'no timeout yet');
+    const own = broadcasts(r.step({ type: 'timer', round: 2 }))[0];
+    const greeting = r.step({ type: 'peer-connected', peer: 2 });
+    assert.deepEqual(greeting, [{ type: 'send', to: 2, message: own }]);
+    for (const peer of [0, -1, N, 1.5]) assert.deepEqual(r.step({ type: 'peer-connected', peer }), [], `peer ${peer}`);
+  });
+
   it('checks no certificate of a peer whose certificate failed until its own round moves, and then does again', () => {
     const counting = new FakeCertificateOps(CHAIN, N);
     let tcChecks = 0;
