@@ -231,6 +231,8 @@ export class Replica {
   private lastTimeout: Extract<ConsensusMessage, { type: 'timeout' }> | undefined;
   /** Per peer, the round of this replica in which it was last helped: one answer per peer per round. */
   private readonly helpedInRound = new Map<number, Round>();
+  /** Per peer, the round of the last stale timeout it sent that was not answered (see helpStraggler). */
+  private readonly staleTimeoutRound = new Map<number, Round>();
   private root: Root;
   private readonly blocks = new Map<string, Block>();
   /**
@@ -662,7 +664,7 @@ export class Replica {
     if (!this.uncommittedChain(highQc.vote.blockId)) this.requestSync(from, highQc);
     // An honest timeout's round follows its QC or TC, which were just processed, so anything
     // ahead of our round now is unjustified and anything behind is stale.
-    if (timeout.round < this.round) this.helpStraggler(from, timeout.round);
+    if (timeout.round < this.round) this.helpStraggler(from, timeout.round, tc);
     if (timeout.round !== this.round) return;
     if (this.timeouts.get(timeout.round)?.signers.has(from)) return;
     if (!this.cfg.certs.verifyTimeout(timeout)) throw new Rejection('invalid timeout signature');
@@ -678,11 +680,22 @@ export class Replica {
    * on the last timeout it broadcast, which the message format needs and which costs no new
    * signature. Once per peer per round of this replica: a peer repeating stale timeouts gets
    * nothing more.
+   *
+   * Not to replicas in step, whose timeouts arrive late in every round that times out (a review
+   * measured 44-58% more timeout traffic on a fault-free quiet chain when they were helped too,
+   * each helped one helping back): nothing to one whose message carries a TC as high as ours,
+   * and to one exactly a TC behind (its timeout is for the round our TC ends, so that TC is on
+   * its way to it) only once its timer has fired again in that round, a second timeout for it.
    */
-  private helpStraggler(from: number, theirRound: Round): void {
+  private helpStraggler(from: number, theirRound: Round, theirTc: TimeoutCert | undefined): void {
     const last = this.lastTimeout;
     const tc = this.highTc;
     if (last === undefined || tc === undefined || tc.round < theirRound) return;
+    if (theirTc !== undefined && theirTc.round >= tc.round) return;
+    if (tc.round === theirRound && this.staleTimeoutRound.get(from) !== theirRound) {
+      this.staleTimeoutRound.set(from, theirRound);
+      return;
+    }
     if (this.helpedInRound.get(from) === this.round) return;
     this.helpedInRound.set(from, this.round);
     this.out.push({ type: 'send', to: from, message: { type: 'timeout', timeout: last.timeout, highQc: last.highQc, tc } });
@@ -697,7 +710,11 @@ export class Replica {
    * (its own first timeout, a base timeout later, does the same).
    */
   private greetPeer(peer: number): void {
-    if (this.lastTimeout === undefined || peer === this.index || !Number.isInteger(peer) || peer < 0 || peer >= this.cfg.n) return;
+    if (peer === this.index || !Number.isInteger(peer) || peer < 0 || peer >= this.cfg.n) return;
+    // Help sent over the link that went down may have been lost: it may be helped again.
+    this.helpedInRound.delete(peer);
+    this.staleTimeoutRound.delete(peer);
+    if (this.lastTimeout === undefined) return;
     this.out.push({ type: 'send', to: peer, message: this.lastTimeout });
   }
 

@@ -372,7 +372,8 @@ export class ValidatorNode {
   /** Validator `peer` is connected anew (the host's first connection to it after none). */
   peerConnected(peer: number): void {
     if (this.stopped) return;
-    this.step({ type: 'peer-connected', peer });
+    // From libp2p's event dispatch: a failure halts the node rather than escaping into libp2p.
+    this.stepFromCallback({ type: 'peer-connected', peer });
   }
 
   /** A consensus message from validator `from`, already decoded by the transport. */

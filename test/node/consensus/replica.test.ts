@@ -323,6 +323,36 @@ describe('Replica: timeouts and the pacemaker', () => {
     assert.deepEqual(r.step({ type: 'timeout', from: 1, timeout: timeout(3, qc1, 1), highQc: qc1 }).filter((a) => a.type === 'send'), []);
   });
 
+  it('does not help a replica in step: a late timeout for the round its TC ends is answered only when the timer fires again; one carrying the TC never', () => {
+    const r = replica(0);
+    r.step(proposal(b1));
+    r.step(proposal(b2));
+    r.step({ type: 'timer', round: 2 });
+    r.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
+    r.step({ type: 'timeout', from: 2, timeout: timeout(2, qc1, 2), highQc: qc1 });
+    assert.equal(r.currentRound, 3);
+    const sends = (e: ConsensusEvent) => r.step(e).filter((a) => a.type === 'send');
+    // Replica 3's timeout for round 2 crossed the TC: it is on its way there, so no answer...
+    const late = { type: 'timeout', from: 3, timeout: timeout(2, qc1, 3), highQc: qc1 } as const;
+    assert.deepEqual(sends(late), []);
+    // ...until its timer fires again in round 2: then it is stuck, and is sent the TC.
+    const again = sends(late);
+    assert.equal(again.length, 1);
+    assert.ok(again[0]?.type === 'send' && again[0].message.type === 'timeout' && again[0].message.tc?.round === 2);
+    // A helper's own answer (its timeout for round 2 with TC(2)) is not helped back.
+    const r2 = replica(2);
+    r2.step(proposal(b1));
+    r2.step(proposal(b2));
+    r2.step({ type: 'timer', round: 2 });
+    r2.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
+    r2.step({ type: 'timeout', from: 3, timeout: timeout(2, qc1, 3), highQc: qc1 });
+    assert.equal(r2.currentRound, 3);
+    assert.ok(again[0]?.type === 'send' && again[0].message.type === 'timeout');
+    const answer = again[0].message;
+    assert.deepEqual(r2.step({ ...answer, from: 0 }).filter((a) => a.type === 'send'), []);
+    assert.deepEqual(r2.step({ ...answer, from: 0 }).filter((a) => a.type === 'send'), [], 'not on a repeat either');
+  });
+
   it('greets a validator connected anew with its last timeout, and has nothing to say before it timed out', () => {
     const r = replica(0);
     r.step(proposal(b1));
