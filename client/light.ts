@@ -64,7 +64,9 @@ export async function requestBundle(host: NetworkHost, replica: ReplicaAddress, 
     // memory before the decoder refused it, every poll of `follow`.
     bytes = await host.request(replica.peerId, 'query', encodeQueryRequest(query), timeoutMs, MAX_QUERY_RESPONSE_BYTES);
   } catch (err) {
-    throw new QueryFailedError('unreachable', err instanceof Error ? err.message : String(err));
+    // A replica connected but silent is not unreachable: the operator looks for different causes.
+    const status = host.peers().includes(replica.peerId) ? 'no answer' : 'unreachable';
+    throw new QueryFailedError(status, err instanceof Error ? err.message : String(err));
   }
   const response = decodeQueryResponse(bytes);
   if (response.status !== 'ok') throw new QueryFailedError(response.status, response.reason);
