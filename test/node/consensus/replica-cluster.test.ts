@@ -156,23 +156,27 @@ describe('Replica cluster: an idle chain', () => {
     for (const i of c.live()) assert.ok(c.replicas[i]!.currentRound > round, `replica ${i} (missed: ${missed}) left round ${round}`);
   });
 
-  it('a replica that missed a quiet spell catches up at its first timeout, from the others\' answers, not at their next backed-off one', () => {
+  /** Three commands committed, then replica `away` cut off while the others time out through six quiet rounds; it is back (links restored) but behind. */
+  function quietSpellWithout(away: number): { c: Cluster; ahead: number } {
     const c = fakeCluster(4);
     c.start();
     c.submit(commands(3));
     c.deliverAll();
-    // Replica 3 is cut off while the others time out through quiet rounds.
-    const away = 3;
     c.crashed.add(away);
     for (let k = 0; k < 6; k++) {
       c.fireTimers();
       c.deliverAll();
     }
-    const others = c.live();
-    const ahead = c.replicas[others[0]!]!.currentRound;
+    const ahead = c.replicas[c.live()[0]!]!.currentRound;
     assert.ok(c.replicas[away]!.currentRound < ahead - 3, 'the cut-off replica is behind');
-    // Back, and only its own timer fires: the others' are backed off, and nothing else is sent.
     c.crashed.delete(away);
+    return { c, ahead };
+  }
+
+  it('a replica that missed a quiet spell catches up at its first timeout, from the others\' answers, not at their next backed-off one', () => {
+    const away = 3;
+    const { c, ahead } = quietSpellWithout(away);
+    // Back, and only its own timer fires: the others' are backed off, and nothing else is sent.
     c.step(away, { type: 'timer', round: c.replicas[away]!.currentRound });
     c.deliverAll();
     assert.equal(c.replicas[away]!.currentRound, ahead, 'it reached the round the others are in');
@@ -183,20 +187,9 @@ describe('Replica cluster: an idle chain', () => {
   });
 
   it('a replica connected anew after a quiet spell is greeted with the others\' last timeouts and catches up with no timer firing', () => {
-    const c = fakeCluster(4);
-    c.start();
-    c.submit(commands(3));
-    c.deliverAll();
     const away = 3;
-    c.crashed.add(away);
-    for (let k = 0; k < 6; k++) {
-      c.fireTimers();
-      c.deliverAll();
-    }
-    const ahead = c.replicas[0]!.currentRound;
-    assert.ok(c.replicas[away]!.currentRound < ahead - 3, 'the cut-off replica is behind');
+    const { c, ahead } = quietSpellWithout(away);
     // Its links come back: each side's runtime tells its core, and no timer fires.
-    c.crashed.delete(away);
     for (const i of c.live()) {
       if (i === away) continue;
       c.step(i, { type: 'peer-connected', peer: away });

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { DigestMemo } from '../../../crypto/digest-memo.js';
 import { genesisQc, makeBlock } from '../../../protocol/block.js';
 import { FakeCertificateOps, fakeSigner } from '../../../node/consensus/fake-certs.js';
-import type { ConsensusAction, ConsensusEvent } from '../../../node/consensus/messages.js';
+import type { ConsensusAction, ConsensusEvent, ConsensusMessage } from '../../../node/consensus/messages.js';
 import { DEFAULT_MAX_PENDING_BYTES, DEFAULT_MAX_PENDING_COMMANDS, MAX_BACKOFF_EXPONENT, Replica, SENDER_SCAN_BEYOND_BLOCK } from '../../../node/consensus/replica.js';
 import { type SafetyStorage, SafetyStorageError } from '../../../node/consensus/safety-rules.js';
 import type { Block, QuorumCert, SignedVote, TimeoutCert } from '../../../protocol/types.js';
@@ -296,15 +296,20 @@ describe('Replica: timeouts and the pacemaker', () => {
     );
   });
 
-  it('answers a peer timing out in a round it has left with its highest TC, on its last timeout, once per round', () => {
-    const r = replica(0);
+  /** Replica `index` after round 2 timed out: its own timeout and two others' formed TC(2), and it is in round 3. */
+  function pastTimedOutRound2(index: number): { r: Replica; own: ConsensusMessage | undefined } {
+    const r = replica(index);
     r.step(proposal(b1));
     r.step(proposal(b2)); // round 2
     const own = broadcasts(r.step({ type: 'timer', round: 2 }))[0];
-    assert.ok(own?.type === 'timeout');
-    r.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
-    r.step({ type: 'timeout', from: 2, timeout: timeout(2, qc1, 2), highQc: qc1 });
+    for (const other of [0, 1, 2, 3].filter((i) => i !== index).slice(0, 2)) r.step({ type: 'timeout', from: other, timeout: timeout(2, qc1, other), highQc: qc1 });
     assert.equal(r.currentRound, 3, 'TC(2) moved it on');
+    return { r, own };
+  }
+
+  it('answers a peer timing out in a round it has left with its highest TC, on its last timeout, once per round', () => {
+    const { r, own } = pastTimedOutRound2(0);
+    assert.ok(own?.type === 'timeout');
     // Replica 3 was away and times out in round 1.
     const stale = { type: 'timeout', from: 3, timeout: timeout(1, GENESIS, 3), highQc: GENESIS } as const;
     const sent = r.step(stale).flatMap((a) => (a.type === 'send' ? [a] : []));
@@ -324,13 +329,7 @@ describe('Replica: timeouts and the pacemaker', () => {
   });
 
   it('does not help a replica in step: a late timeout for the round its TC ends is answered only when the timer fires again; one carrying the TC never', () => {
-    const r = replica(0);
-    r.step(proposal(b1));
-    r.step(proposal(b2));
-    r.step({ type: 'timer', round: 2 });
-    r.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
-    r.step({ type: 'timeout', from: 2, timeout: timeout(2, qc1, 2), highQc: qc1 });
-    assert.equal(r.currentRound, 3);
+    const { r } = pastTimedOutRound2(0);
     const sends = (e: ConsensusEvent) => r.step(e).filter((a) => a.type === 'send');
     // Replica 3's timeout for round 2 crossed the TC: it is on its way there, so no answer...
     const late = { type: 'timeout', from: 3, timeout: timeout(2, qc1, 3), highQc: qc1 } as const;
@@ -340,13 +339,7 @@ describe('Replica: timeouts and the pacemaker', () => {
     assert.equal(again.length, 1);
     assert.ok(again[0]?.type === 'send' && again[0].message.type === 'timeout' && again[0].message.tc?.round === 2);
     // A helper's own answer (its timeout for round 2 with TC(2)) is not helped back.
-    const r2 = replica(2);
-    r2.step(proposal(b1));
-    r2.step(proposal(b2));
-    r2.step({ type: 'timer', round: 2 });
-    r2.step({ type: 'timeout', from: 1, timeout: timeout(2, qc1, 1), highQc: qc1 });
-    r2.step({ type: 'timeout', from: 3, timeout: timeout(2, qc1, 3), highQc: qc1 });
-    assert.equal(r2.currentRound, 3);
+    const { r: r2 } = pastTimedOutRound2(2);
     assert.ok(again[0]?.type === 'send' && again[0].message.type === 'timeout');
     const answer = again[0].message;
     assert.deepEqual(r2.step({ ...answer, from: 0 }).filter((a) => a.type === 'send'), []);
