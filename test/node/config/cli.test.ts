@@ -178,6 +178,10 @@ describe('vsmr keygen and genesis (CLI)', () => {
       }
     });
   });
+  /** A home's config.json as written, to be edited and written back with writeConfig. */
+  const readConfig = async (home: string) => JSON.parse(await readFile(join(home, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const writeConfig = (home: string, config: Record<string, unknown>) => writeFile(join(home, 'config.json'), JSON.stringify(config));
+
   /** One validator's home from `genesis --validators 1`, on ports no other test uses at once. */
   async function oneValidatorHome(dir: string): Promise<{ home: string; basePort: number }> {
     const basePort = 20_000 + Math.floor(Math.random() * 12_000);
@@ -283,9 +287,9 @@ describe('vsmr keygen and genesis (CLI)', () => {
         // and a data directory of its own: both are the same validator key.
         const copy = join(dir, 'copy');
         await cp(home, copy, { recursive: true });
-        const config = JSON.parse(await readFile(join(copy, 'config.json'), 'utf8')) as Record<string, unknown>;
+        const config = await readConfig(copy);
         const spare = 20_000 + Math.floor(Math.random() * 12_000);
-        await writeFile(join(copy, 'config.json'), JSON.stringify({ ...config, listen: `/ip4/127.0.0.1/tcp/${spare}`, metricsPort: spare + 1, statusPort: spare + 2, dataDir: 'data-copy' }));
+        await writeConfig(copy, { ...config, listen: `/ip4/127.0.0.1/tcp/${spare}`, metricsPort: spare + 1, statusPort: spare + 2, dataDir: 'data-copy' });
         for (const second of [await startThatMustExit(home), await startThatMustExit(copy)]) {
           assert.equal(second.code, 3, `exit code; stderr: ${second.stderr}`);
           const lines = second.stderr.trimEnd().split('\n');
@@ -302,8 +306,8 @@ describe('vsmr keygen and genesis (CLI)', () => {
     await withTempDir(async (dir) => {
       const { home } = await oneValidatorHome(dir);
       const configFile = join(home, 'config.json');
-      const config = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>;
-      const useDataDir = (dataDir: string) => writeFile(configFile, JSON.stringify({ ...config, dataDir }));
+      const config = await readConfig(home);
+      const useDataDir = (dataDir: string) => writeConfig(home, { ...config, dataDir });
       const record = async () => JSON.parse(await readFile(join(home, 'safety-store.json'), 'utf8')) as { storeId: string; dataDir: string };
       await whileRunning(home, async () => undefined);
       const first = await record();
@@ -408,13 +412,12 @@ describe('vsmr keygen and genesis (CLI)', () => {
     this.timeout(60_000);
     await withTempDir(async (dir) => {
       const { home } = await oneValidatorHome(dir);
-      const file = join(home, 'config.json');
-      const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-      await writeFile(file, JSON.stringify({ ...config, validationWorkers: maxValidationWorkers() + 1 }));
+      const config = await readConfig(home);
+      await writeConfig(home, { ...config, validationWorkers: maxValidationWorkers() + 1 });
       // On a machine of 64 cores or more the config's own bound (256) is the lower one.
       const refusal = maxValidationWorkers() < MAX_VALIDATION_WORKERS ? `${maxValidationWorkers() + 1} is more than this machine can use` : 'expected an integer in \\[0, 256\\]';
       assertUsageError(await startThatMustExit(home), new RegExp(`config\\.validationWorkers: ${refusal}`));
-      await writeFile(file, JSON.stringify({ ...config, listen: '/ip4/127.0.0.1/tcp/1/ws' }));
+      await writeConfig(home, { ...config, listen: '/ip4/127.0.0.1/tcp/1/ws' });
       assertUsageError(await startThatMustExit(home), /config\.listen: expected \/ip4\/<address>\/tcp\/<port>/);
     });
   });
